@@ -1,0 +1,196 @@
+// Thin node-addon-api layer over native/src: typed arrays in and out, errors as Napi::Error with a `code`.
+// Loaded only by src/inference/native-addon.ts. Calls are synchronous: one 160 ms chunk takes microseconds.
+#include <napi.h>
+
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../src/context-graph.h"
+#include "../src/ctc-prefix-beam-search.h"
+
+namespace {
+
+constexpr const char* kDecoderError = "GW_ERR_DECODER";
+
+[[noreturn]] void ThrowCoded(Napi::Env env, const std::string& message) {
+  Napi::Error err = Napi::Error::New(env, message);
+  err.Value().Set("code", Napi::String::New(env, kDecoderError));
+  throw err;
+}
+
+double NumberOption(Napi::Env env, const Napi::Object& o, const char* name, double fallback) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) ThrowCoded(env, std::string(name) + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+int32_t IntOption(Napi::Env env, const Napi::Object& o, const char* name, double fallback) {
+  const double d = NumberOption(env, o, name, fallback);
+  if (!(std::floor(d) == d) || d < -2147483648.0 || d > 2147483647.0) {
+    ThrowCoded(env, std::string(name) + " must be an integer, got " + std::to_string(d));
+  }
+  return static_cast<int32_t>(d);
+}
+
+template <typename T>
+Napi::TypedArrayOf<T> TypedArg(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* what) {
+  if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != type) {
+    ThrowCoded(info.Env(), std::string(what));
+  }
+  return info[i].As<Napi::TypedArrayOf<T>>();
+}
+
+// A result crosses as one ArrayBuffer (tokens | frames | probs, n x 4 bytes each) plus four scalars written into
+// the caller's Float64Array [score, stablePrefixLength, trailingBlankFrames, framesDecoded]: one allocation and no
+// named-property stores per call (those cost more than decoding a 160 ms chunk).
+Napi::ArrayBuffer ToJs(Napi::Env env, const voxgate::CtcSearchResult& r, Napi::Float64Array scalars) {
+  const size_t n = r.tokens.size();
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, n * 12);
+  auto* bytes = static_cast<uint8_t*>(buffer.Data());
+  if (n > 0) {
+    std::memcpy(bytes, r.tokens.data(), n * 4);
+    std::memcpy(bytes + n * 4, r.frames.data(), n * 4);
+    std::memcpy(bytes + n * 8, r.probs.data(), n * 4);
+  }
+  scalars[0] = r.score;
+  scalars[1] = r.stable_prefix_length;
+  scalars[2] = r.trailing_blank_frames;
+  scalars[3] = static_cast<double>(r.frames_decoded);
+  return buffer;
+}
+
+Napi::Float64Array ScalarsArg(const Napi::CallbackInfo& info, size_t i) {
+  auto out = TypedArg<double>(info, i, napi_float64_array, "scalars must be a Float64Array(4)");
+  if (out.ElementLength() < 4) ThrowCoded(info.Env(), "scalars must be a Float64Array(4)");
+  return out;
+}
+
+class CtcDecoderWrap : public Napi::ObjectWrap<CtcDecoderWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "CtcDecoder",
+                       {
+                           InstanceMethod<&CtcDecoderWrap::DecodeChunk>("decodeChunk"),
+                           InstanceMethod<&CtcDecoderWrap::Current>("current"),
+                           InstanceMethod<&CtcDecoderWrap::Finalize>("finalize"),
+                           InstanceMethod<&CtcDecoderWrap::Reset>("reset"),
+                           InstanceMethod<&CtcDecoderWrap::SetHotwords>("setHotwords"),
+                           InstanceAccessor<&CtcDecoderWrap::FramesDecoded>("framesDecoded"),
+                       });
+  }
+
+  // new CtcDecoder({vocabSize, blankId, beamSize, tokenThreshold})
+  explicit CtcDecoderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CtcDecoderWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) ThrowCoded(env, "CtcDecoder options must be an object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    voxgate::CtcSearchOptions opts;
+    opts.vocab_size = IntOption(env, o, "vocabSize", 0);
+    opts.blank_id = IntOption(env, o, "blankId", 0);
+    opts.beam_size = IntOption(env, o, "beamSize", 8);
+    opts.token_threshold = NumberOption(env, o, "tokenThreshold", 10.0);
+    try {
+      search_ = std::make_unique<voxgate::CtcPrefixBeamSearch>(opts);
+    } catch (const std::exception& e) {
+      ThrowCoded(env, e.what());
+    }
+  }
+  // The ObjectWrap finalizer deletes this object when the JS wrapper is collected; search_ goes with it.
+
+ private:
+  // decodeChunk(logProbs: Float32Array, frames, vocabSize, scalars: Float64Array(4)) -> ArrayBuffer
+  Napi::Value DecodeChunk(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto lp = TypedArg<float>(info, 0, napi_float32_array, "logProbs must be a Float32Array");
+    auto scalars = ScalarsArg(info, 3);
+    if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsNumber()) {
+      ThrowCoded(env, "decodeChunk(logProbs, frames, vocabSize): frames and vocabSize must be numbers");
+    }
+    const double frames = info[1].As<Napi::Number>().DoubleValue();
+    const double vocab = info[2].As<Napi::Number>().DoubleValue();
+    if (std::floor(frames) != frames || frames < 0 || frames > 1e9) {
+      ThrowCoded(env, "frames must be a non-negative integer, got " + std::to_string(frames));
+    }
+    if (std::floor(vocab) != vocab || vocab < 0 || vocab > 2147483647.0) {
+      ThrowCoded(env, "vocabSize must be a non-negative integer, got " + std::to_string(vocab));
+    }
+    try {
+      search_->DecodeChunk(lp.Data(), lp.ElementLength(), static_cast<int64_t>(frames), static_cast<int32_t>(vocab));
+      return ToJs(env, search_->Current(), scalars);
+    } catch (const voxgate::DecoderError& e) {
+      ThrowCoded(env, e.what());
+    } catch (const std::exception& e) {
+      ThrowCoded(env, std::string("decoder failure: ") + e.what());
+    }
+  }
+
+  // current(scalars) -> ArrayBuffer
+  Napi::Value Current(const Napi::CallbackInfo& info) { return ToJs(info.Env(), search_->Current(), ScalarsArg(info, 0)); }
+
+  // finalize(scalars) -> ArrayBuffer
+  Napi::Value Finalize(const Napi::CallbackInfo& info) {
+    auto scalars = ScalarsArg(info, 0);
+    try {
+      return ToJs(info.Env(), search_->Finalize(), scalars);
+    } catch (const std::exception& e) {
+      ThrowCoded(info.Env(), std::string("decoder failure: ") + e.what());
+    }
+  }
+
+  void Reset(const Napi::CallbackInfo&) { search_->Reset(); }
+
+  // setHotwords(tokenIds: Int32Array (all phrases concatenated), lengths: Int32Array, boosts: Float64Array)
+  void SetHotwords(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto ids = TypedArg<int32_t>(info, 0, napi_int32_array, "hotword tokenIds must be an Int32Array");
+    auto lengths = TypedArg<int32_t>(info, 1, napi_int32_array, "hotword lengths must be an Int32Array");
+    auto boosts = TypedArg<double>(info, 2, napi_float64_array, "hotword boosts must be a Float64Array");
+    const size_t n = lengths.ElementLength();
+    if (boosts.ElementLength() != n) ThrowCoded(env, "hotword lengths and boosts differ in length");
+    const int32_t v = search_->options().vocab_size;
+    const int32_t blank = search_->options().blank_id;
+    std::vector<std::vector<int32_t>> phrases(n);
+    std::vector<double> weights(n);
+    size_t pos = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const int32_t len = lengths[i];
+      if (len < 1 || pos + static_cast<size_t>(len) > ids.ElementLength()) {
+        ThrowCoded(env, "hotword " + std::to_string(i) + " has a bad length " + std::to_string(len));
+      }
+      for (int32_t k = 0; k < len; ++k) {
+        const int32_t id = ids[pos++];
+        if (id < 0 || id >= v || id == blank) {
+          ThrowCoded(env, "hotword " + std::to_string(i) + " has token id " + std::to_string(id) +
+                              " outside [0, vocabSize) or equal to the blank id");
+        }
+        phrases[i].push_back(id);
+      }
+      weights[i] = boosts[i];
+      if (!std::isfinite(weights[i])) ThrowCoded(env, "hotword " + std::to_string(i) + " boost is not finite");
+    }
+    if (pos != ids.ElementLength()) ThrowCoded(env, "hotword tokenIds has values beyond the sum of lengths");
+    search_->SetHotwords(voxgate::ContextGraph(phrases, weights, v));
+  }
+
+  Napi::Value FramesDecoded(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(search_->frames_decoded()));
+  }
+
+  std::unique_ptr<voxgate::CtcPrefixBeamSearch> search_;
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("CtcDecoder", CtcDecoderWrap::Define(env));
+  exports.Set("abiVersion", Napi::Number::New(env, 2));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(voxgate_native, Init)

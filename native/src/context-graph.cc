@@ -1,0 +1,100 @@
+#include "context-graph.h"
+
+#include <algorithm>
+#include <cstddef>
+
+namespace voxgate {
+
+ContextGraph::ContextGraph() : nodes_(1), row_of_(1, -1) {}
+
+namespace {
+constexpr size_t kMaxMemoSteps = size_t{1} << 15;  // 512 KiB of memoised transitions per graph
+}  // namespace
+
+ContextGraph::ContextGraph(const std::vector<std::vector<int32_t>>& phrases, const std::vector<double>& boosts,
+                           int32_t vocab_size)
+    : nodes_(1), vocab_size_(vocab_size) {
+  // 1. Trie. A node shared by several phrases takes the largest boost among them.
+  for (size_t i = 0; i < phrases.size(); ++i) {
+    int32_t node = 0;
+    for (int32_t token : phrases[i]) {
+      int32_t child = Child(node, token);
+      if (child < 0) {
+        child = static_cast<int32_t>(nodes_.size());
+        Node n;
+        n.token = token;
+        n.token_score = boosts[i];
+        nodes_.push_back(std::move(n));
+        auto& next = nodes_[node].next;
+        auto pos = std::lower_bound(next.begin(), next.end(), std::make_pair(token, int32_t{-1}));
+        next.insert(pos, {token, child});
+      } else {
+        nodes_[child].token_score = std::max(nodes_[child].token_score, boosts[i]);
+      }
+      node = child;
+    }
+    nodes_[node].is_end = true;
+  }
+  // 2. Breadth-first, children in ascending token order: node scores, failure and output links.
+  std::vector<int32_t> queue{0};
+  for (size_t head = 0; head < queue.size(); ++head) {
+    const int32_t u = queue[head];
+    for (const auto& edge : nodes_[u].next) {
+      const int32_t token = edge.first;
+      const int32_t v = edge.second;
+      Node& nv = nodes_[v];
+      nv.node_score = nodes_[u].node_score + nv.token_score;
+      int32_t fail = 0;
+      if (u != 0) {
+        int32_t f = nodes_[u].fail;
+        while (f != 0 && Child(f, token) < 0) f = nodes_[f].fail;
+        const int32_t c = Child(f, token);
+        fail = c >= 0 ? c : 0;
+      }
+      nv.fail = fail;
+      for (int32_t o = fail; o != 0; o = nodes_[o].fail) {
+        if (nodes_[o].is_end) {
+          nv.output = o;
+          break;
+        }
+      }
+      nv.output_score = (nv.is_end ? nv.node_score : 0.0) + (nv.output >= 0 ? nodes_[nv.output].output_score : 0.0);
+      queue.push_back(v);
+    }
+  }
+  row_of_.assign(nodes_.size(), -1);
+}
+
+int32_t ContextGraph::Child(int32_t node, int32_t token) const {
+  const auto& next = nodes_[node].next;
+  auto pos = std::lower_bound(next.begin(), next.end(), std::make_pair(token, int32_t{-1}));
+  return (pos != next.end() && pos->first == token) ? pos->second : -1;
+}
+
+ContextGraph::Step ContextGraph::Forward(int32_t state, int32_t token) {
+  int32_t row = row_of_[state];
+  if (row < 0) {
+    if (vocab_size_ <= 0 || rows_.size() + vocab_size_ > kMaxMemoSteps) return ForwardSlow(state, token);
+    row = static_cast<int32_t>(rows_.size() / vocab_size_);
+    for (int32_t c = 0; c < vocab_size_; ++c) rows_.push_back(ForwardSlow(state, c));
+    row_of_[state] = row;
+  }
+  return rows_[static_cast<size_t>(row) * vocab_size_ + token];
+}
+
+ContextGraph::Step ContextGraph::ForwardSlow(int32_t state, int32_t token) const {
+  int32_t node = Child(state, token);
+  double score;
+  if (node >= 0) {
+    score = nodes_[node].token_score;
+  } else {
+    node = nodes_[state].fail;
+    while (node != 0 && Child(node, token) < 0) node = nodes_[node].fail;
+    const int32_t c = Child(node, token);
+    if (c >= 0) node = c;
+    score = nodes_[node].node_score - nodes_[state].node_score;
+  }
+  return {score + nodes_[node].output_score, node};
+}
+
+}  // namespace voxgate

@@ -1,0 +1,67 @@
+// Aho-Corasick automaton over token ids for contextual biasing (hotwords).
+//
+// Scoring follows the icefall / sherpa-onnx ContextGraph in strict mode:
+// - every trie node carries token_score (the per-token boost, max over the phrases sharing the node), node_score
+//   (sum of token scores from the root) and output_score (node_score of every phrase that ends here or on the
+//   node's output chain);
+// - matching a child adds its token_score; a mismatch follows failure links and adds
+//   node_score(new) - node_score(old), which removes the bonus of an unfinished match;
+// - reaching a phrase end also adds its output_score, so that a completed phrase keeps its bonus after the
+//   automaton moves on; Finalize() removes the bonus of a match still open at the end of the utterance.
+// TypeScript twin: src/inference/ctc-prefix-beam-search.ts (ContextGraph), kept in the same order of operations.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace voxgate {
+
+class ContextGraph {
+ public:
+  struct Step {
+    double score;   // score delta for this token
+    int32_t state;  // automaton state after the token
+  };
+
+  /// An empty graph (root only): every step scores 0.
+  ContextGraph();
+
+  /// phrases[i] are token ids in [0, vocab_size) (non-empty), boosts[i] the per-token bonus of phrase i.
+  /// Validation is the caller's.
+  ContextGraph(const std::vector<std::vector<int32_t>>& phrases, const std::vector<double>& boosts,
+               int32_t vocab_size);
+
+  /// Score delta and next state. Rows of the full transition table are memoised on first use (up to a memory cap;
+  /// beyond it the failure links are walked each time), so the beam search pays O(1) per candidate.
+  Step Forward(int32_t state, int32_t token);
+
+  /// Score delta at end of utterance: removes the bonus of an unfinished match.
+  double Finalize(int32_t state) const { return -nodes_[state].node_score; }
+
+  bool Empty() const { return nodes_.size() == 1; }
+  int32_t NumNodes() const { return static_cast<int32_t>(nodes_.size()); }
+
+ private:
+  struct Node {
+    int32_t token = -1;
+    double token_score = 0;
+    double node_score = 0;
+    double output_score = 0;
+    bool is_end = false;
+    int32_t fail = 0;
+    int32_t output = -1;
+    std::vector<std::pair<int32_t, int32_t>> next;  // (token, child), sorted by token
+  };
+
+  int32_t Child(int32_t node, int32_t token) const;
+  Step ForwardSlow(int32_t state, int32_t token) const;
+
+  std::vector<Node> nodes_;
+  int32_t vocab_size_ = 0;
+  std::vector<int32_t> row_of_;  // node -> row in rows_, -1: not memoised
+  std::vector<Step> rows_;       // memoised transitions, vocab_size_ per row
+
+};
+
+}  // namespace voxgate

@@ -1,0 +1,321 @@
+#include "ctc-prefix-beam-search.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+
+namespace voxgate {
+namespace {
+
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+inline double LogAddExp(double a, double b) {
+  if (a < b) std::swap(a, b);
+  if (b == kNegInf) return a;
+  return a + std::log1p(std::exp(b - a));
+}
+
+inline uint32_t Fmix32(uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x85EBCA6Bu;
+  h ^= h >> 13;
+  h *= 0xC2B2AE35u;
+  h ^= h >> 16;
+  return h;
+}
+
+// 53-bit key of prefix (parent + token). Mirrored bit for bit by nextKey() in the TypeScript twin.
+inline uint64_t NextKey(uint64_t key, int32_t token) {
+  const uint32_t lo = static_cast<uint32_t>(key);
+  const uint32_t hi = static_cast<uint32_t>(key >> 32);
+  const uint32_t t = static_cast<uint32_t>(token) + 1u;
+  const uint32_t nlo = Fmix32((lo ^ (t * 0x9E3779B1u)) + hi * 0x85EBCA77u);
+  const uint32_t nhi = Fmix32((hi ^ (t * 0xC2B2AE3Du)) + lo * 0x27D4EB2Fu + 0x165667B1u) & 0x1FFFFFu;
+  return (static_cast<uint64_t>(nhi) << 32) | nlo;
+}
+
+}  // namespace
+
+CtcPrefixBeamSearch::CtcPrefixBeamSearch(const CtcSearchOptions& options) : options_(options) {
+  if (options.vocab_size < 2) {
+    throw DecoderError("vocabSize must be an integer >= 2, got " + std::to_string(options.vocab_size));
+  }
+  if (options.blank_id < 0 || options.blank_id >= options.vocab_size) {
+    throw DecoderError("blankId must be in [0, vocabSize), got " + std::to_string(options.blank_id));
+  }
+  if (options.beam_size < 1 || options.beam_size > 1024) {
+    throw DecoderError("beamSize must be an integer in [1, 1024], got " + std::to_string(options.beam_size));
+  }
+  if (!(options.token_threshold > 0)) {
+    throw DecoderError("tokenThreshold must be > 0, got " + std::to_string(options.token_threshold));
+  }
+  Reset();
+}
+
+void CtcPrefixBeamSearch::Reset() {
+  beam_.resize(1);
+  Hyp& root = beam_[0];
+  root.key = 0;
+  root.parent_key = 0;
+  root.pb = 0;
+  root.pnb = kNegInf;
+  root.ctx = 0;
+  root.ctx_state = 0;
+  root.last_frame = -1;
+  root.tokens.clear();
+  root.frames.clear();
+  root.probs.clear();
+  frames_decoded_ = 0;
+}
+
+void CtcPrefixBeamSearch::DecodeChunk(const float* log_probs, size_t length, int64_t frames, int32_t vocab_size) {
+  const int32_t v = options_.vocab_size;
+  if (vocab_size != v) {
+    throw DecoderError("vocab size mismatch: decoder has " + std::to_string(v) + ", chunk has " +
+                       std::to_string(vocab_size));
+  }
+  if (frames < 0) throw DecoderError("frames must be >= 0, got " + std::to_string(frames));
+  if (static_cast<uint64_t>(frames) * static_cast<uint64_t>(v) != static_cast<uint64_t>(length)) {
+    throw DecoderError("logProbs has " + std::to_string(length) + " values, expected frames x vocab = " +
+                       std::to_string(frames) + " x " + std::to_string(v));
+  }
+  for (size_t i = 0; i < length; ++i) {
+    const float x = log_probs[i];
+    if (std::isnan(x) || x == std::numeric_limits<float>::infinity()) {
+      throw DecoderError("logProbs[" + std::to_string(i) + "] (frame " + std::to_string(i / v) + ", token " +
+                         std::to_string(i % v) + ") is " + (std::isnan(x) ? "NaN" : "+Infinity"));
+    }
+  }
+  for (int64_t f = 0; f < frames; ++f) DecodeFrame(log_probs + f * v);
+}
+
+void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
+  const int32_t v = options_.vocab_size;
+  const int32_t blank = options_.blank_id;
+  const int32_t t = static_cast<int32_t>(frames_decoded_);
+  const int32_t nb = static_cast<int32_t>(beam_.size());
+  const int32_t beam_size = options_.beam_size;
+  top_.resize(beam_size);
+  num_top_ = 0;
+
+  double max_lp = lp[0];
+  for (int32_t c = 1; c < v; ++c) max_lp = std::max(max_lp, static_cast<double>(lp[c]));
+  const double cutoff = max_lp - options_.token_threshold;
+  const double lblank = lp[blank];
+
+  // Kept candidates first (index i == beam index i), so that an extension landing on an existing prefix finds it.
+  cands_.clear();
+  for (int32_t i = 0; i < nb; ++i) {
+    const Hyp& h = beam_[i];
+    cands_.push_back({kNegInf, kNegInf, h.ctx, 0.0, h.key, i, -1, h.ctx_state});
+  }
+  // parent_[j]: beam index of beam_[j] minus its last token, when that prefix is in the beam too.
+  parent_.assign(nb, -1);
+  has_child_.assign(nb, 0);
+  for (int32_t j = 0; j < nb; ++j) {
+    if (beam_[j].tokens.empty()) continue;
+    for (int32_t i = 0; i < nb; ++i) {
+      if (beam_[i].key == beam_[j].parent_key) {
+        parent_[j] = i;
+        has_child_[i] = 1;
+        break;
+      }
+    }
+  }
+
+  for (int32_t i = 0; i < nb; ++i) {
+    const Hyp& h = beam_[i];
+    const double total = LogAddExp(h.pb, h.pnb);
+    const int32_t last = h.tokens.empty() ? -1 : h.tokens.back();
+    const bool has_children = has_child_[i] != 0;
+    cands_[i].pb = LogAddExp(cands_[i].pb, total + lblank);
+    for (int32_t c = 0; c < v; ++c) {
+      if (c == blank) continue;
+      const double l = lp[c];
+      if (l < cutoff) continue;
+      double from;
+      if (c == last) {
+        cands_[i].pnb = LogAddExp(cands_[i].pnb, h.pnb + l);
+        from = h.pb + l;
+      } else {
+        from = total + l;
+      }
+      int32_t target = -1;
+      if (has_children) {
+        for (int32_t j = 0; j < nb; ++j) {
+          if (parent_[j] == i && beam_[j].tokens.back() == c) {
+            target = j;
+            break;
+          }
+        }
+      }
+      if (target >= 0) {
+        cands_[target].pnb = LogAddExp(cands_[target].pnb, from);
+      } else {
+        double ctx = h.ctx;
+        int32_t state = 0;
+        if (!graph_.Empty()) {
+          const ContextGraph::Step step = graph_.Forward(h.ctx_state, c);
+          ctx += step.score;
+          state = step.state;
+        }
+        // A new prefix's score is final here (nothing else can reach it this frame). If beam_size new prefixes
+        // already score strictly higher it can never survive: skip it. Exact, and it keeps the sort small.
+        const double score = from + ctx;  // == LogAddExp(-inf, from) + ctx, the score the sort would compute
+        if (num_top_ == beam_size && score < top_[0]) continue;
+        InsertTop(score);
+        cands_.push_back({kNegInf, from, ctx, 0.0, NextKey(h.key, c), i, c, state});
+      }
+    }
+  }
+
+  const int32_t n = static_cast<int32_t>(cands_.size());
+  order_.resize(n);
+  for (int32_t k = 0; k < n; ++k) {
+    cands_[k].score = LogAddExp(cands_[k].pb, cands_[k].pnb) + cands_[k].ctx;
+    order_[k] = k;
+  }
+  int32_t keep = std::min(n, beam_size);
+  auto better = [this](int32_t a, int32_t b) {
+    const Cand& x = cands_[a];
+    const Cand& y = cands_[b];
+    if (x.score != y.score) return x.score > y.score;
+    return x.key < y.key;
+  };
+  std::partial_sort(order_.begin(), order_.begin() + keep, order_.end(), better);
+  while (keep > 1 && cands_[order_[keep - 1]].score == kNegInf) --keep;
+
+  next_.resize(keep);
+  // Extensions copy their parent's arrays, so they are built before the kept prefixes move their arrays out.
+  for (int32_t k = 0; k < keep; ++k) {
+    const Cand& c = cands_[order_[k]];
+    if (c.token < 0) continue;
+    const Hyp& p = beam_[c.src];
+    Hyp& h = next_[k];
+    h.key = c.key;
+    h.parent_key = p.key;
+    h.pb = c.pb;
+    h.pnb = c.pnb;
+    h.ctx = c.ctx;
+    h.ctx_state = c.ctx_state;
+    h.last_frame = t;
+    h.tokens = p.tokens;
+    h.frames = p.frames;
+    h.probs = p.probs;
+    h.tokens.push_back(c.token);
+    h.frames.push_back(t);
+    h.probs.push_back(static_cast<float>(std::exp(static_cast<double>(lp[c.token]))));
+  }
+  for (int32_t k = 0; k < keep; ++k) {
+    const Cand& c = cands_[order_[k]];
+    if (c.token >= 0) continue;
+    Hyp& p = beam_[c.src];
+    Hyp& h = next_[k];
+    h.key = p.key;
+    h.parent_key = p.parent_key;
+    h.pb = c.pb;
+    h.pnb = c.pnb;
+    h.ctx = c.ctx;
+    h.ctx_state = c.ctx_state;
+    h.last_frame = p.last_frame;
+    h.tokens.swap(p.tokens);
+    h.frames.swap(p.frames);
+    h.probs.swap(p.probs);
+    if (!h.tokens.empty() && c.pnb > c.pb) {
+      h.last_frame = t;
+      const float prob = static_cast<float>(std::exp(static_cast<double>(lp[h.tokens.back()])));
+      h.probs.back() = std::max(h.probs.back(), prob);
+    }
+  }
+  beam_.swap(next_);
+  ++frames_decoded_;
+}
+
+// top_[0..num_top_) holds the best new-prefix scores of this frame in ascending order (at most beam_size).
+void CtcPrefixBeamSearch::InsertTop(double score) {
+  const int32_t k = options_.beam_size;
+  int32_t j;
+  if (num_top_ < k) {
+    j = num_top_++;
+    while (j > 0 && top_[j - 1] > score) {
+      top_[j] = top_[j - 1];
+      --j;
+    }
+  } else {  // full: the smallest goes (the caller checked score >= top_[0])
+    j = 0;
+    while (j + 1 < k && top_[j + 1] < score) {
+      top_[j] = top_[j + 1];
+      ++j;
+    }
+  }
+  top_[j] = score;
+}
+
+void CtcPrefixBeamSearch::SortBeam() {
+  std::sort(beam_.begin(), beam_.end(), [](const Hyp& x, const Hyp& y) {
+    const double sx = LogAddExp(x.pb, x.pnb) + x.ctx;
+    const double sy = LogAddExp(y.pb, y.pnb) + y.ctx;
+    if (sx != sy) return sx > sy;
+    return x.key < y.key;
+  });
+}
+
+void CtcPrefixBeamSearch::SetHotwords(ContextGraph graph) {
+  graph_ = std::move(graph);
+  for (Hyp& h : beam_) {
+    double ctx = 0;
+    int32_t state = 0;
+    for (int32_t token : h.tokens) {
+      const ContextGraph::Step step = graph_.Forward(state, token);
+      ctx += step.score;
+      state = step.state;
+    }
+    h.ctx = ctx;
+    h.ctx_state = state;
+  }
+  SortBeam();
+}
+
+CtcSearchResult CtcPrefixBeamSearch::MakeResult(const Hyp& h, double score, int32_t stable) const {
+  CtcSearchResult r;
+  r.tokens = h.tokens;
+  r.frames = h.frames;
+  r.probs = h.probs;
+  r.score = score;
+  r.stable_prefix_length = stable;
+  r.trailing_blank_frames = static_cast<int32_t>(frames_decoded_ - 1 - h.last_frame);
+  r.frames_decoded = frames_decoded_;
+  return r;
+}
+
+CtcSearchResult CtcPrefixBeamSearch::Current() const {
+  const Hyp& best = beam_[0];
+  size_t stable = best.tokens.size();
+  for (size_t i = 1; i < beam_.size(); ++i) {
+    const auto& t = beam_[i].tokens;
+    size_t k = 0;
+    const size_t limit = std::min(stable, t.size());
+    while (k < limit && t[k] == best.tokens[k]) ++k;
+    stable = k;
+  }
+  return MakeResult(best, LogAddExp(best.pb, best.pnb) + best.ctx, static_cast<int32_t>(stable));
+}
+
+CtcSearchResult CtcPrefixBeamSearch::Finalize() {
+  size_t best = 0;
+  double best_score = kNegInf;
+  for (size_t i = 0; i < beam_.size(); ++i) {
+    const Hyp& h = beam_[i];
+    const double s = LogAddExp(h.pb, h.pnb) + h.ctx + graph_.Finalize(h.ctx_state);
+    if (i == 0 || s > best_score || (s == best_score && h.key < beam_[best].key)) {
+      best = i;
+      best_score = s;
+    }
+  }
+  CtcSearchResult r = MakeResult(beam_[best], best_score, static_cast<int32_t>(beam_[best].tokens.size()));
+  Reset();
+  return r;
+}
+
+}  // namespace voxgate

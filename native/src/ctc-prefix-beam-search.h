@@ -1,0 +1,104 @@
+// Streaming CTC prefix beam search with contextual biasing. Pure C++17, no Node headers.
+//
+// One object per utterance stream: beams persist between DecodeChunk() calls, so feeding a matrix in any chunking
+// gives exactly the result of feeding it at once. Per prefix the search keeps (p_blank, p_nonblank) in natural-log
+// space plus a context (hotword) score; candidates are ranked by logaddexp(p_blank, p_nonblank) + context, ties by
+// key. A prefix is identified by a 53-bit hash of (parent key, token) (53 bits so that the TypeScript twin can hold it
+// in a double). TypeScript twin: src/inference/ctc-prefix-beam-search.ts. Keep both in the same order of operations.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "context-graph.h"
+
+namespace voxgate {
+
+/// Invalid input or options. The decoder state is unchanged when this is thrown.
+class DecoderError : public std::runtime_error {
+ public:
+  explicit DecoderError(const std::string& message) : std::runtime_error(message) {}
+};
+
+struct CtcSearchOptions {
+  int32_t vocab_size = 0;
+  int32_t blank_id = 0;
+  int32_t beam_size = 8;
+  /// Non-blank tokens whose log-prob is below (frame max - token_threshold) are skipped (nats; +inf: none).
+  double token_threshold = 10.0;
+};
+
+struct CtcSearchResult {
+  std::vector<int32_t> tokens;   // best hypothesis, token ids
+  std::vector<int32_t> frames;   // frame of each token's emission (first frame), utterance-relative
+  std::vector<float> probs;      // max posterior of each token over the frames it was held
+  double score = 0;              // log score incl. context bonus
+  int32_t stable_prefix_length = 0;
+  int32_t trailing_blank_frames = 0;
+  int64_t frames_decoded = 0;
+};
+
+class CtcPrefixBeamSearch {
+ public:
+  explicit CtcPrefixBeamSearch(const CtcSearchOptions& options);  // throws DecoderError
+
+  /// log_probs: frames x vocab_size row-major natural-log posteriors. Validates everything before touching state.
+  void DecodeChunk(const float* log_probs, size_t length, int64_t frames, int32_t vocab_size);
+
+  /// Best hypothesis so far (unfinished hotword bonuses included, as in the ranking).
+  CtcSearchResult Current() const;
+
+  /// Best hypothesis with unfinished hotword bonuses removed; then resets for the next utterance.
+  CtcSearchResult Finalize();
+
+  /// Clears the search state (hotwords stay).
+  void Reset();
+
+  /// Replaces the hotwords. Existing beams are rescored by walking their tokens through the new automaton from the
+  /// root, as if the new list had applied from the start of the utterance; then the beam is re-sorted.
+  void SetHotwords(ContextGraph graph);
+
+  const CtcSearchOptions& options() const { return options_; }
+  int64_t frames_decoded() const { return frames_decoded_; }
+
+ private:
+  struct Hyp {
+    uint64_t key = 0;
+    uint64_t parent_key = 0;
+    double pb = 0;
+    double pnb = 0;
+    double ctx = 0;
+    int32_t ctx_state = 0;
+    int32_t last_frame = -1;  // last frame where the non-blank ending dominated
+    std::vector<int32_t> tokens;
+    std::vector<int32_t> frames;
+    std::vector<float> probs;
+  };
+  struct Cand {
+    double pb, pnb, ctx, score;
+    uint64_t key;
+    int32_t src;    // index in beam_
+    int32_t token;  // -1: same prefix as beam_[src]; else beam_[src] + token
+    int32_t ctx_state;
+  };
+
+  void DecodeFrame(const float* lp);
+  void SortBeam();
+  void InsertTop(double score);
+  CtcSearchResult MakeResult(const Hyp& h, double score, int32_t stable) const;
+
+  CtcSearchOptions options_;
+  ContextGraph graph_;
+  std::vector<Hyp> beam_, next_;
+  std::vector<Cand> cands_;
+  std::vector<int32_t> order_, parent_;
+  std::vector<uint8_t> has_child_;
+  std::vector<double> top_;
+  int32_t num_top_ = 0;
+  int64_t frames_decoded_ = 0;
+};
+
+}  // namespace voxgate

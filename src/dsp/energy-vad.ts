@@ -1,0 +1,182 @@
+/**
+ * Streaming energy voice-activity detector on 16 kHz audio, one decision per 10 ms frame.
+ *
+ * Why energy-based and not a neural VAD (Silero, WebRTC GMM): it needs no extra model download or runtime, costs
+ * about a microsecond per frame (160 multiply-adds and one log), and its job here is modest: gate the encoder for
+ * long silences and give the endpointer a first hint. The decisive endpointing evidence comes from the acoustic model
+ * itself (a run of trailing CTC blanks after the last token), which is far more robust to noise than any frame-energy
+ * rule; this detector only has to be cheap, causal and predictable.
+ *
+ * Rule per frame (all in dB, energyDb = 10 log10(mean(x^2) + 1e-10), so digital silence is -100 dBFS):
+ *   candidate = energyDb > floorDb + thresholdDb and energyDb > minSpeechDb;
+ *   the floor then tracks the noise: it falls fast toward quieter frames (floorDb += floorFall (e - floorDb)) and
+ *   rises at most floorRiseDbPerSec otherwise, so it settles on the noise level between words and re-learns a
+ *   louder noise within seconds; it starts at the first frame's energy;
+ *   hysteresis: speech starts after `onsetFrames` consecutive candidates and ends after `hangoverFrames`
+ *   consecutive non-candidates. `isSpeech[i]` is the state after frame i (causal: the onset frames themselves are
+ *   reported once the run is long enough, from the frame that completes it).
+ * `push` emits every complete frame; `flush` emits a last partial frame (energy over the samples it has) and resets.
+ */
+import { GatewayError } from '../protocol/errors.js';
+
+export interface EnergyVadOptions {
+  /** Only 16000 is supported. */
+  sampleRateHz: number;
+  /** Frame length, one of 10, 20, 30 ms. */
+  frameMs: number;
+  /** A frame is a speech candidate this many dB above the noise floor, in [1, 40]. */
+  thresholdDb: number;
+  /** Frames quieter than this (dBFS) are never speech, in [-100, 0]. */
+  minSpeechDb: number;
+  /** Consecutive candidate frames that start speech, in [1, 100]. */
+  onsetFrames: number;
+  /** Consecutive non-candidate frames that end speech, in [1, 1000]. */
+  hangoverFrames: number;
+  /** Fastest rise of the noise floor, in (0, 100] dB/s. */
+  floorRiseDbPerSec: number;
+  /** Fraction of the gap the floor closes per frame toward a quieter frame, in (0, 1]. */
+  floorFall: number;
+}
+
+export const DEFAULT_ENERGY_VAD_OPTIONS: Readonly<EnergyVadOptions> = {
+  sampleRateHz: 16000,
+  frameMs: 10,
+  thresholdDb: 9,
+  minSpeechDb: -55,
+  onsetFrames: 3,
+  hangoverFrames: 30,
+  floorRiseDbPerSec: 3,
+  floorFall: 0.3,
+};
+
+function check(ok: boolean, name: string, rule: string, v: number): void {
+  if (!ok) throw new GatewayError('GW_ERR_BAD_CONFIG', `${name} must be ${rule}, got ${v}`);
+}
+
+export function validateEnergyVadOptions(o: EnergyVadOptions): void {
+  check(o.sampleRateHz === 16000, 'sampleRateHz', '16000', o.sampleRateHz);
+  check(o.frameMs === 10 || o.frameMs === 20 || o.frameMs === 30, 'frameMs', 'one of 10, 20, 30', o.frameMs);
+  check(o.thresholdDb >= 1 && o.thresholdDb <= 40, 'thresholdDb', 'in [1, 40]', o.thresholdDb);
+  check(o.minSpeechDb >= -100 && o.minSpeechDb <= 0, 'minSpeechDb', 'in [-100, 0]', o.minSpeechDb);
+  check(Number.isInteger(o.onsetFrames) && o.onsetFrames >= 1 && o.onsetFrames <= 100, 'onsetFrames',
+    'an integer in [1, 100]', o.onsetFrames);
+  check(Number.isInteger(o.hangoverFrames) && o.hangoverFrames >= 1 && o.hangoverFrames <= 1000, 'hangoverFrames',
+    'an integer in [1, 1000]', o.hangoverFrames);
+  check(o.floorRiseDbPerSec > 0 && o.floorRiseDbPerSec <= 100, 'floorRiseDbPerSec', 'in (0, 100]',
+    o.floorRiseDbPerSec);
+  check(o.floorFall > 0 && o.floorFall <= 1, 'floorFall', 'in (0, 1]', o.floorFall);
+}
+
+/** Decisions for consecutive frames; frame `firstFrame + i` covers samples [i * frameSamples, ...) of the stream. */
+export interface EnergyVadFrames {
+  /** Index of the first frame in this batch, counted from the stream start. */
+  firstFrame: number;
+  /** 1 where the detector is in speech after that frame, else 0. */
+  isSpeech: Uint8Array;
+  /** Frame energy in dBFS (full-scale sine: -3 dB; digital silence: -100 dB). */
+  energyDb: Float32Array;
+}
+
+export class EnergyVad {
+  readonly options: Readonly<EnergyVadOptions>;
+  readonly frameSamples: number;
+  private readonly riseDbPerFrame: number;
+  private readonly pending: Float32Array;
+  private pendingLen = 0;
+  private frameIndex = 0;
+  private floorDb = Number.NaN;
+  private inSpeech = false;
+  private speechRun = 0;
+  private silenceRun = 0;
+
+  constructor(options: Partial<EnergyVadOptions> = {}) {
+    const o = { ...DEFAULT_ENERGY_VAD_OPTIONS, ...options };
+    validateEnergyVadOptions(o);
+    this.options = Object.freeze(o);
+    this.frameSamples = (o.sampleRateHz * o.frameMs) / 1000;
+    this.riseDbPerFrame = (o.floorRiseDbPerSec * o.frameMs) / 1000;
+    this.pending = new Float32Array(this.frameSamples);
+  }
+
+  /** True while the detector is in speech (after the last frame processed). */
+  get speaking(): boolean {
+    return this.inSpeech;
+  }
+
+  /** Current noise-floor estimate in dBFS (NaN before the first frame). */
+  get noiseFloorDb(): number {
+    return this.floorDb;
+  }
+
+  /** Consumes samples; returns decisions for every frame completed by them. */
+  push(samples: Float32Array): EnergyVadFrames {
+    const fs = this.frameSamples;
+    const count = Math.floor((this.pendingLen + samples.length) / fs);
+    const res = this.alloc(count);
+    let i = 0;
+    for (let f = 0; f < count; f++) {
+      let e = 0;
+      if (this.pendingLen > 0) {
+        for (let j = 0; j < this.pendingLen; j++) e += this.pending[j]! * this.pending[j]!;
+        const need = fs - this.pendingLen;
+        for (let j = 0; j < need; j++) e += samples[j]! * samples[j]!;
+        i = need;
+        this.pendingLen = 0;
+      } else {
+        for (let j = 0; j < fs; j++) e += samples[i + j]! * samples[i + j]!;
+        i += fs;
+      }
+      this.decide(e / fs, res, f);
+    }
+    const rest = samples.length - i;
+    this.pending.set(samples.subarray(i), this.pendingLen);
+    this.pendingLen += rest;
+    return res;
+  }
+
+  /** Decides on the partial last frame (if any samples are pending) and resets for a new stream. */
+  flush(): EnergyVadFrames {
+    const res = this.alloc(this.pendingLen > 0 ? 1 : 0);
+    if (this.pendingLen > 0) {
+      let e = 0;
+      for (let j = 0; j < this.pendingLen; j++) e += this.pending[j]! * this.pending[j]!;
+      this.decide(e / this.pendingLen, res, 0);
+    }
+    this.reset();
+    return res;
+  }
+
+  reset(): void {
+    this.pendingLen = 0;
+    this.frameIndex = 0;
+    this.floorDb = Number.NaN;
+    this.inSpeech = false;
+    this.speechRun = 0;
+    this.silenceRun = 0;
+  }
+
+  private alloc(count: number): EnergyVadFrames {
+    return { firstFrame: this.frameIndex, isSpeech: new Uint8Array(count), energyDb: new Float32Array(count) };
+  }
+
+  private decide(meanSquare: number, res: EnergyVadFrames, i: number): void {
+    const o = this.options;
+    const e = 10 * Math.log10(meanSquare + 1e-10);
+    if (Number.isNaN(this.floorDb)) this.floorDb = e;
+    const candidate = e > this.floorDb + o.thresholdDb && e > o.minSpeechDb;
+    this.floorDb = e < this.floorDb ? this.floorDb + o.floorFall * (e - this.floorDb)
+      : Math.min(e, this.floorDb + this.riseDbPerFrame);
+    if (candidate) {
+      this.speechRun++;
+      this.silenceRun = 0;
+      if (!this.inSpeech && this.speechRun >= o.onsetFrames) this.inSpeech = true;
+    } else {
+      this.silenceRun++;
+      this.speechRun = 0;
+      if (this.inSpeech && this.silenceRun >= o.hangoverFrames) this.inSpeech = false;
+    }
+    res.isSpeech[i] = this.inSpeech ? 1 : 0;
+    res.energyDb[i] = e;
+    this.frameIndex++;
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * Streaming spectral-subtraction denoiser for 16 kHz speech (Boll 1979 with Berouti et al. 1979 over-subtraction).
+ *
+ * Why: callers on speakerphones, in cars and call centres bring stationary noise that costs the acoustic model
+ * accuracy; a classic subtractive denoiser costs ~1 FFT pair per 16 ms, needs no model download, and is simple
+ * enough to mirror exactly in numpy for training-time augmentation (every step below is deterministic, in Float64).
+ *
+ * Per frame f (512 samples, hop 256, periodic sqrt-Hann analysis and synthesis windows w[n] = sin(pi n / 512), whose
+ * squares overlap-add to exactly 1, so gain 1 reconstructs the input bit-for-bit up to rounding):
+ *   frame f covers input samples [256 f - 256, 256 f + 256) (zeros before the stream start);
+ *   P = |rfft(w x)|^2 (257 bins);
+ *   noise N: for the first `initFrames` = round(initNoiseMs / 16) frames the running mean of P; afterwards the frame
+ *     is a pause when either its a posteriori SNR 10 log10(sum P / sum N) or its level above the minimum frame power
+ *     of the last `minWindowFrames` = round(minWindowMs / 16) frames (this one included) is below
+ *     `noiseUpdateSnrDb`; pauses update N = noiseSmoothing N + (1 - noiseSmoothing) P. The first test keeps the
+ *     estimate adapting between words, the second (minimum statistics) re-learns a noise that got louder, once the
+ *     window holds only the new noise;
+ *   snr = 10 log10(sum P / sum N) with the current N; alpha = overSubtraction - 0.15 clamp(snr, -5, 20) (Berouti);
+ *   D = max(P - alpha N, spectralFloor N); G = 1 if D >= P (digital silence included) else sqrt(D / P);
+ *   musical-noise control: Gs = gainSmoothing Gs_prev + (1 - gainSmoothing) G (Gs = G on frame 0);
+ *   y += w irfft(Gs X) overlap-added; after frame f, samples [256 f - 256, 256 f) are final.
+ * (tiny = 1e-20 guards the SNR logs.)
+ *
+ * Latency: the output is time-aligned with the input (sample n out is sample n in, denoised) and lags it by exactly
+ * one hop: after T pushed samples, floor(T / 256) * 256 - 256 samples are out (16 ms behind at hop boundaries,
+ * at most 32 ms). `flush` zero-pads, emits the rest, so the total output length equals the total input length,
+ * and resets the stream.
+ */
+import { GatewayError } from '../protocol/errors.js';
+import { RealFft } from './fft.js';
+
+export interface SpectralSubtractorOptions {
+  /** Only 16000 is supported (the model's rate; resample first). */
+  sampleRateHz: number;
+  /** Noise is initialised from the mean spectrum of this much audio at the stream start, in [16, 2000] ms. */
+  initNoiseMs: number;
+  /** Frames whose a posteriori SNR is below this update the noise estimate, in [-10, 20] dB. */
+  noiseUpdateSnrDb: number;
+  /** Window of the frame-power minimum that lets a louder noise be re-learnt, in [100, 10000] ms. */
+  minWindowMs: number;
+  /** Recursive-averaging factor of the noise update, in [0, 1). */
+  noiseSmoothing: number;
+  /** Over-subtraction factor alpha at 0 dB segment SNR (Berouti alpha0), in [1, 10]. */
+  overSubtraction: number;
+  /** Spectral floor beta (power ratio of the noise left in), in [0, 1]. */
+  spectralFloor: number;
+  /** Temporal smoothing of the gain per bin (musical-noise control), in [0, 1). */
+  gainSmoothing: number;
+}
+
+export const DEFAULT_SPECTRAL_SUBTRACTOR_OPTIONS: Readonly<SpectralSubtractorOptions> = {
+  sampleRateHz: 16000,
+  initNoiseMs: 200,
+  noiseUpdateSnrDb: 3,
+  minWindowMs: 1000,
+  noiseSmoothing: 0.9,
+  overSubtraction: 4,
+  spectralFloor: 0.02,
+  gainSmoothing: 0.5,
+};
+
+function bad(name: string, rule: string, v: number): GatewayError {
+  return new GatewayError('GW_ERR_BAD_CONFIG', `${name} must be ${rule}, got ${v}`);
+}
+
+export function validateSpectralSubtractorOptions(o: SpectralSubtractorOptions): void {
+  if (o.sampleRateHz !== 16000) throw bad('sampleRateHz', '16000', o.sampleRateHz);
+  if (!(o.initNoiseMs >= 16 && o.initNoiseMs <= 2000)) throw bad('initNoiseMs', 'in [16, 2000]', o.initNoiseMs);
+  if (!(o.noiseUpdateSnrDb >= -10 && o.noiseUpdateSnrDb <= 20)) {
+    throw bad('noiseUpdateSnrDb', 'in [-10, 20]', o.noiseUpdateSnrDb);
+  }
+  if (!(o.minWindowMs >= 100 && o.minWindowMs <= 10000)) throw bad('minWindowMs', 'in [100, 10000]', o.minWindowMs);
+  if (!(o.noiseSmoothing >= 0 && o.noiseSmoothing < 1)) throw bad('noiseSmoothing', 'in [0, 1)', o.noiseSmoothing);
+  if (!(o.overSubtraction >= 1 && o.overSubtraction <= 10)) {
+    throw bad('overSubtraction', 'in [1, 10]', o.overSubtraction);
+  }
+  if (!(o.spectralFloor >= 0 && o.spectralFloor <= 1)) throw bad('spectralFloor', 'in [0, 1]', o.spectralFloor);
+  if (!(o.gainSmoothing >= 0 && o.gainSmoothing < 1)) throw bad('gainSmoothing', 'in [0, 1)', o.gainSmoothing);
+}
+
+export const SPECTRAL_SUBTRACTION_FRAME_SAMPLES = 512;
+export const SPECTRAL_SUBTRACTION_HOP_SAMPLES = 256;
+const N_FFT = SPECTRAL_SUBTRACTION_FRAME_SAMPLES;
+const HOP = SPECTRAL_SUBTRACTION_HOP_SAMPLES;
+const BINS = N_FFT / 2 + 1;
+const TINY = 1e-20;
+
+const WINDOW = Float64Array.from({ length: N_FFT }, (_, n) => Math.sin((Math.PI * n) / N_FFT));
+
+export class SpectralSubtractor {
+  readonly options: Readonly<SpectralSubtractorOptions>;
+  /** Output lag behind the input at hop boundaries, in ms (one hop). */
+  readonly latencyMs = (HOP / 16000) * 1000;
+  private readonly initFrames: number;
+  /** Ring of the last minWindowFrames frame powers (sum P). */
+  private readonly recentPower: Float64Array;
+  private readonly fft = new RealFft(N_FFT);
+  /** The current frame's input: the previous hop then the new one. */
+  private readonly frameIn = new Float64Array(N_FFT);
+  private readonly windowed = new Float64Array(N_FFT);
+  private readonly re = new Float64Array(BINS);
+  private readonly im = new Float64Array(BINS);
+  private readonly power = new Float64Array(BINS);
+  private readonly noise = new Float64Array(BINS);
+  private readonly gain = new Float64Array(BINS);
+  private readonly synth = new Float64Array(N_FFT);
+  /** Overlap-add accumulator: ola[0 .. 256) becomes final after the next frame. */
+  private readonly ola = new Float64Array(N_FFT);
+  /** Samples of the new hop collected so far (frameIn[256 + fill]). */
+  private fill = 0;
+  private frameIndex = 0;
+  private inputCount = 0;
+  private outputCount = 0;
+
+  constructor(options: Partial<SpectralSubtractorOptions> = {}) {
+    const o = { ...DEFAULT_SPECTRAL_SUBTRACTOR_OPTIONS, ...options };
+    validateSpectralSubtractorOptions(o);
+    this.options = Object.freeze(o);
+    this.initFrames = Math.max(1, Math.round(o.initNoiseMs / this.latencyMs));
+    this.recentPower = new Float64Array(Math.max(1, Math.round(o.minWindowMs / this.latencyMs)));
+    this.reset();
+  }
+
+  /** Denoises the next chunk; returns every output sample that is final (a new array the caller owns). */
+  push(input: Float32Array): Float32Array {
+    const frames = Math.floor((this.fill + input.length) / HOP);
+    const out = new Float32Array(frames * HOP - (this.frameIndex === 0 && frames > 0 ? HOP : 0));
+    let o = 0, i = 0;
+    while (i < input.length) {
+      const take = Math.min(HOP - this.fill, input.length - i);
+      for (let j = 0; j < take; j++) this.frameIn[HOP + this.fill + j] = input[i + j]!;
+      this.fill += take;
+      i += take;
+      if (this.fill === HOP) o = this.processFrame(out, o);
+    }
+    this.inputCount += input.length;
+    this.outputCount += out.length;
+    return out;
+  }
+
+  /** Zero-pads the last frames, emits the rest (total output length = total input length) and resets. */
+  flush(): Float32Array {
+    const remaining = this.inputCount - this.outputCount;
+    const out = new Float32Array(remaining);
+    let o = 0;
+    const scratch = new Float32Array(HOP);
+    while (o < remaining) {
+      this.frameIn.fill(0, HOP + this.fill);
+      this.fill = HOP;
+      const emits = this.frameIndex > 0; // frame 0 only primes the overlap-add
+      this.processFrame(scratch, 0);
+      const n = emits ? Math.min(HOP, remaining - o) : 0;
+      out.set(scratch.subarray(0, n), o);
+      o += n;
+    }
+    this.reset();
+    return out;
+  }
+
+  reset(): void {
+    this.frameIn.fill(0);
+    this.ola.fill(0);
+    this.noise.fill(0);
+    this.gain.fill(1);
+    this.recentPower.fill(Infinity);
+    this.fill = 0;
+    this.frameIndex = 0;
+    this.inputCount = 0;
+    this.outputCount = 0;
+  }
+
+  /** Processes the full frame in frameIn; writes the finished hop to out[o ..] unless it is frame 0. */
+  private processFrame(out: Float32Array, o: number): number {
+    const { frameIn, windowed, re, im, power, noise, gain, synth, ola } = this;
+    const opt = this.options;
+    const f = this.frameIndex;
+    for (let n = 0; n < N_FFT; n++) windowed[n] = frameIn[n]! * WINDOW[n]!;
+    this.fft.forward(windowed, re, im);
+    let sumP = 0;
+    for (let k = 0; k < BINS; k++) {
+      power[k] = re[k]! * re[k]! + im[k]! * im[k]!;
+      sumP += power[k]!;
+    }
+    const ring = this.recentPower;
+    ring[f % ring.length] = sumP;
+    let minP = Infinity;
+    for (let j = 0; j < ring.length; j++) minP = Math.min(minP, ring[j]!);
+    if (f < this.initFrames) {
+      for (let k = 0; k < BINS; k++) noise[k] = (f * noise[k]! + power[k]!) / (f + 1);
+    } else if (Math.min(snrDb(sumP, sum(noise)), snrDb(sumP, minP)) < opt.noiseUpdateSnrDb) {
+      const a = opt.noiseSmoothing;
+      for (let k = 0; k < BINS; k++) noise[k] = a * noise[k]! + (1 - a) * power[k]!;
+    }
+    const snr = Math.min(20, Math.max(-5, snrDb(sumP, sum(noise))));
+    const alpha = opt.overSubtraction - 0.15 * snr;
+    const beta = opt.spectralFloor, s = opt.gainSmoothing;
+    for (let k = 0; k < BINS; k++) {
+      const p = power[k]!, nk = noise[k]!;
+      const d = Math.max(p - alpha * nk, beta * nk);
+      const g = d >= p ? 1 : Math.sqrt(d / p);
+      gain[k] = f === 0 ? g : s * gain[k]! + (1 - s) * g;
+      re[k] = re[k]! * gain[k]!;
+      im[k] = im[k]! * gain[k]!;
+    }
+    this.fft.inverse(re, im, synth);
+    for (let n = 0; n < N_FFT; n++) ola[n] = ola[n]! + synth[n]! * WINDOW[n]!;
+    if (f > 0) for (let n = 0; n < HOP; n++) out[o + n] = ola[n]!;
+    ola.copyWithin(0, HOP);
+    ola.fill(0, HOP);
+    frameIn.copyWithin(0, HOP);
+    this.fill = 0;
+    this.frameIndex = f + 1;
+    return f > 0 ? o + HOP : o;
+  }
+}
+
+function sum(a: Float64Array): number {
+  let s = 0;
+  for (let k = 0; k < a.length; k++) s += a[k]!;
+  return s;
+}
+
+function snrDb(signal: number, noise: number): number {
+  return 10 * Math.log10(Math.max(signal, TINY) / Math.max(noise, TINY));
+}

@@ -1,0 +1,318 @@
+/**
+ * Streaming CTC prefix beam search with hotword biasing, backed by the native addon (native/src).
+ *
+ * One `CtcDecoder` per utterance stream. Beams live inside the decoder between `decodeChunk` calls, so decoding a
+ * posterior matrix in any chunking gives exactly the whole-matrix result. The algorithm and its TypeScript reference
+ * (bit-for-bit the same order of operations) are in ctc-prefix-beam-search.ts; tests compare both.
+ */
+import { GatewayError } from '../protocol/errors.js';
+import { loadNativeAddon, type NativeCtcDecoder } from './native-addon.js';
+
+export interface CtcDecoderOptions {
+  /** Columns of the log-prob matrix (tokens incl. blank), e.g. 29 for `<blk> ▁ ' a..z`. */
+  vocabSize: number;
+  /** Blank token id. */
+  blankId: number;
+  /** Word separator id (`▁`), rendered as a space by `text()` / `words()`. Not used by the search itself. */
+  separatorId: number;
+  /** Hypotheses kept per frame. 1 reproduces greedy decoding on peaky (CTC-like) posteriors. */
+  beamSize: number;
+  /** Non-blank tokens more than this many nats below the frame's best log-prob are skipped; Infinity: none. */
+  tokenThreshold: number;
+}
+
+export const DEFAULT_CTC_DECODER_OPTIONS: Readonly<Omit<CtcDecoderOptions, 'vocabSize'>> = {
+  blankId: 0,
+  separatorId: 1,
+  beamSize: 8,
+  tokenThreshold: 10,
+};
+
+/** Per-token bonus (nats) used by `hotwordsFromPhrases` when a phrase gives none (sherpa-onnx's default). */
+export const DEFAULT_HOTWORD_BOOST = 1.5;
+
+/** A biasing phrase: token ids and the bonus added per matched token (removed again if the match does not finish). */
+export interface Hotword {
+  tokenIds: ArrayLike<number>;
+  boost: number;
+}
+
+/**
+ * Best hypothesis after a chunk (or the final one). All arrays are fresh copies owned by the caller.
+ * `frames` are utterance-relative output frames (0 = first frame after construction / finalize / reset).
+ */
+export interface CtcDecodeResult {
+  /** Token ids of the best hypothesis. */
+  tokens: Int32Array;
+  /** Frame at which each token was emitted (its first frame). */
+  frames: Int32Array;
+  /** Posterior of each token: max over the frames the hypothesis held it. */
+  probs: Float32Array;
+  /** Log score incl. hotword bonus (final: unfinished-match bonuses removed). */
+  score: number;
+  /** Tokens shared by every beam: they can never change. The final result has all tokens stable. */
+  stablePrefixLength: number;
+  /** Frames since the best hypothesis last held a non-blank token (all frames if it has none), for endpointing. */
+  trailingBlankFrames: number;
+  /** Frames decoded in this utterance. */
+  framesDecoded: number;
+  isFinal: boolean;
+}
+
+/** A word with timings (ms from the utterance start) and confidence (mean token posterior). */
+export interface CtcWord {
+  word: string;
+  startMs: number;
+  endMs: number;
+  confidence: number;
+}
+
+/** The decoder contract shared by `CtcDecoder` (native) and `CtcPrefixBeamSearch` (TypeScript reference). */
+export interface CtcSearch {
+  /** logProbs: `frames x vocabSize` row-major natural-log posteriors; only read during the call. */
+  decodeChunk(logProbs: Float32Array, frames: number, vocabSize?: number): CtcDecodeResult;
+  current(): CtcDecodeResult;
+  /** The final best hypothesis; then the state is reset for the next utterance (hotwords stay). */
+  finalize(): CtcDecodeResult;
+  reset(): void;
+  /** Replaces the hotwords; live beams are rescored as if the new list had applied from the utterance start. */
+  setHotwords(hotwords: readonly Hotword[]): void;
+  readonly framesDecoded: number;
+}
+
+function isInt(x: unknown): x is number {
+  return typeof x === 'number' && Number.isInteger(x);
+}
+
+/** Fills defaults and checks every field; throws GW_ERR_BAD_CONFIG quoting the bad value. */
+export function validateCtcDecoderOptions(o: Partial<CtcDecoderOptions> & { vocabSize: number }): CtcDecoderOptions {
+  const r: CtcDecoderOptions = { ...DEFAULT_CTC_DECODER_OPTIONS, ...o };
+  const bad = (m: string): never => {
+    throw new GatewayError('GW_ERR_BAD_CONFIG', m);
+  };
+  if (!isInt(r.vocabSize) || r.vocabSize < 2 || r.vocabSize > 1 << 20) {
+    bad(`vocabSize must be an integer in [2, 1048576], got ${String(r.vocabSize)}`);
+  }
+  if (!isInt(r.blankId) || r.blankId < 0 || r.blankId >= r.vocabSize) {
+    bad(`blankId must be an integer in [0, ${r.vocabSize}), got ${String(r.blankId)}`);
+  }
+  if (!isInt(r.separatorId) || r.separatorId < -1 || r.separatorId >= r.vocabSize || r.separatorId === r.blankId) {
+    bad(`separatorId must be -1 (none) or a non-blank id in [0, ${r.vocabSize}), got ${String(r.separatorId)}`);
+  }
+  if (!isInt(r.beamSize) || r.beamSize < 1 || r.beamSize > 1024) {
+    bad(`beamSize must be an integer in [1, 1024], got ${String(r.beamSize)}`);
+  }
+  if (typeof r.tokenThreshold !== 'number' || !(r.tokenThreshold > 0)) {
+    bad(`tokenThreshold must be a number > 0 (Infinity: no pruning), got ${String(r.tokenThreshold)}`);
+  }
+  return r;
+}
+
+function decoderError(e: unknown): GatewayError {
+  if (e instanceof GatewayError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new GatewayError('GW_ERR_DECODER', message, { cause: e });
+}
+
+/** Native CTC prefix beam search. Synchronous: a 160 ms chunk costs microseconds. Errors: GW_ERR_DECODER. */
+export class CtcDecoder implements CtcSearch {
+  readonly options: Readonly<CtcDecoderOptions>;
+  readonly #native: NativeCtcDecoder;
+  readonly #scalars = new Float64Array(4);
+
+  constructor(options: Partial<CtcDecoderOptions> & { vocabSize: number }) {
+    this.options = Object.freeze(validateCtcDecoderOptions(options));
+    const { CtcDecoder: Native } = loadNativeAddon();
+    try {
+      this.#native = new Native(this.options);
+    } catch (e) {
+      throw decoderError(e);
+    }
+  }
+
+  decodeChunk(logProbs: Float32Array, frames: number, vocabSize: number = this.options.vocabSize): CtcDecodeResult {
+    try {
+      return this.#result(this.#native.decodeChunk(logProbs, frames, vocabSize, this.#scalars), false);
+    } catch (e) {
+      throw decoderError(e);
+    }
+  }
+
+  current(): CtcDecodeResult {
+    return this.#result(this.#native.current(this.#scalars), false);
+  }
+
+  finalize(): CtcDecodeResult {
+    try {
+      return this.#result(this.#native.finalize(this.#scalars), true);
+    } catch (e) {
+      throw decoderError(e);
+    }
+  }
+
+  #result(buffer: ArrayBuffer, isFinal: boolean): CtcDecodeResult {
+    const n = buffer.byteLength / 12;
+    const s = this.#scalars;
+    return {
+      tokens: new Int32Array(buffer, 0, n),
+      frames: new Int32Array(buffer, 4 * n, n),
+      probs: new Float32Array(buffer, 8 * n, n),
+      score: s[0]!,
+      stablePrefixLength: s[1]!,
+      trailingBlankFrames: s[2]!,
+      framesDecoded: s[3]!,
+      isFinal,
+    };
+  }
+
+  reset(): void {
+    this.#native.reset();
+  }
+
+  setHotwords(hotwords: readonly Hotword[]): void {
+    let total = 0;
+    for (const h of hotwords) total += h.tokenIds.length;
+    const ids = new Int32Array(total);
+    const lengths = new Int32Array(hotwords.length);
+    const boosts = new Float64Array(hotwords.length);
+    let pos = 0;
+    hotwords.forEach((h, i) => {
+      for (let k = 0; k < h.tokenIds.length; k++) {
+        const id = h.tokenIds[k]!;
+        if (!isInt(id)) throw new GatewayError('GW_ERR_DECODER', `hotword ${i} has a non-integer token id ${id}`);
+        ids[pos++] = id;
+      }
+      lengths[i] = h.tokenIds.length;
+      boosts[i] = h.boost;
+    });
+    try {
+      this.#native.setHotwords(ids, lengths, boosts);
+    } catch (e) {
+      throw decoderError(e);
+    }
+  }
+
+  get framesDecoded(): number {
+    return this.#native.framesDecoded;
+  }
+
+  /** Text of a result: separator -> space, `▁` inside pieces -> space, trimmed, spaces collapsed. */
+  text(result: Pick<CtcDecodeResult, 'tokens'>, tokens: readonly string[]): string {
+    return ctcText(result.tokens, tokens, this.options.separatorId);
+  }
+
+  /** Words with timings: start = first token's frame, end = last token's frame + 1, confidence = mean token prob. */
+  words(result: CtcDecodeResult, tokens: readonly string[], frameMs = 40): CtcWord[] {
+    return ctcWords(result, tokens, this.options.separatorId, frameMs);
+  }
+}
+
+function piece(id: number, tokens: readonly string[]): string {
+  const s = tokens[id];
+  if (s === undefined) {
+    throw new GatewayError('GW_ERR_BAD_CONFIG', `token id ${id} has no entry in the token list (${tokens.length} tokens)`);
+  }
+  return s;
+}
+
+/** See `CtcDecoder.text`. */
+export function ctcText(ids: ArrayLike<number>, tokens: readonly string[], separatorId: number): string {
+  let out = '';
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    out += id === separatorId ? ' ' : piece(id, tokens).replace(/▁/g, ' ');
+  }
+  return out.trim().replace(/\s+/g, ' ');
+}
+
+/** See `CtcDecoder.words`. A separator token or a piece starting with `▁` (BPE) begins a new word. */
+export function ctcWords(
+  result: Pick<CtcDecodeResult, 'tokens' | 'frames' | 'probs'>,
+  tokens: readonly string[],
+  separatorId: number,
+  frameMs = 40,
+): CtcWord[] {
+  const words: CtcWord[] = [];
+  let text = '';
+  let start = 0;
+  let end = 0;
+  let sum = 0;
+  let count = 0;
+  const close = (): void => {
+    if (count > 0) words.push({ word: text, startMs: start * frameMs, endMs: (end + 1) * frameMs, confidence: sum / count });
+    text = '';
+    sum = 0;
+    count = 0;
+  };
+  for (let i = 0; i < result.tokens.length; i++) {
+    const id = result.tokens[i]!;
+    if (id === separatorId) {
+      close();
+      continue;
+    }
+    const raw = piece(id, tokens);
+    if (raw.startsWith('▁')) close();
+    const p = raw.replace(/▁/g, '');
+    if (p === '') continue;
+    if (count === 0) start = result.frames[i]!;
+    text += p;
+    end = result.frames[i]!;
+    sum += result.probs[i]!;
+    count++;
+  }
+  close();
+  return words;
+}
+
+/**
+ * Turns phrases into hotwords: lowercased, whitespace collapsed, words joined by `separatorId`, each word split into
+ * the longest matching token pieces (a leading `▁` piece is tried first at a word start, for BPE vocabularies).
+ * Throws GW_ERR_BAD_HOTWORD quoting the phrase when a character has no token or a phrase is empty.
+ */
+export function hotwordsFromPhrases(
+  phrases: ReadonlyArray<string | { phrase: string; boost?: number }>,
+  tokens: readonly string[],
+  options: { separatorId?: number; blankId?: number; boost?: number } = {},
+): Hotword[] {
+  const separatorId = options.separatorId ?? DEFAULT_CTC_DECODER_OPTIONS.separatorId;
+  const blankId = options.blankId ?? DEFAULT_CTC_DECODER_OPTIONS.blankId;
+  const ids = new Map<string, number>();
+  let longest = 1;
+  tokens.forEach((t, id) => {
+    if (id === blankId || id === separatorId || t === '' || ids.has(t)) return;
+    ids.set(t, id);
+    longest = Math.max(longest, t.length);
+  });
+  return phrases.map((p) => {
+    const phrase = typeof p === 'string' ? p : p.phrase;
+    const boost = (typeof p === 'string' ? undefined : p.boost) ?? options.boost ?? DEFAULT_HOTWORD_BOOST;
+    const words = phrase.toLowerCase().trim().split(/\s+/).filter((w) => w !== '');
+    if (words.length === 0) throw new GatewayError('GW_ERR_BAD_HOTWORD', `hotword ${JSON.stringify(phrase)} is empty`);
+    if (!Number.isFinite(boost)) {
+      throw new GatewayError('GW_ERR_BAD_HOTWORD', `hotword ${JSON.stringify(phrase)} has a bad boost ${boost}`);
+    }
+    const out: number[] = [];
+    words.forEach((word, w) => {
+      if (w > 0 && separatorId >= 0) out.push(separatorId);
+      let i = 0;
+      while (i < word.length) {
+        let match = -1;
+        let used = 0;
+        for (let len = Math.min(longest, word.length - i); len >= 1 && match < 0; len--) {
+          const sub = word.slice(i, i + len);
+          const id = (i === 0 ? ids.get('▁' + sub) : undefined) ?? ids.get(sub);
+          if (id !== undefined) [match, used] = [id, len];
+        }
+        if (match < 0) {
+          throw new GatewayError(
+            'GW_ERR_BAD_HOTWORD',
+            `hotword ${JSON.stringify(phrase)} contains ${JSON.stringify(word[i])}, which is not in the token list`,
+          );
+        }
+        out.push(match);
+        i += used;
+      }
+    });
+    return { tokenIds: out, boost };
+  });
+}

@@ -1,0 +1,367 @@
+/**
+ * TypeScript reference of the native CTC prefix beam search (native/src/ctc-prefix-beam-search.cc and
+ * context-graph.cc). Same algorithm, same order of floating-point operations, same tie-breaks, so that tests can
+ * require identical tokens/frames and scores within 1e-4. Slower than the addon; use `CtcDecoder` in production.
+ *
+ * Per frame t, for every beam prefix (in beam order) with total = logaddexp(pb, pnb):
+ *   blank:            same prefix, pb  += total + lp[blank]
+ *   c == last token:  same prefix, pnb += pnb + lp[c];  prefix + c, pnb += pb + lp[c]
+ *   c != last token:  prefix + c, pnb += total + lp[c]
+ * (`+=` is logaddexp; non-blank c with lp[c] < frame max - tokenThreshold is skipped). A new prefix gets the hotword
+ * automaton's score delta. Candidates rank by logaddexp(pb, pnb) + context score, ties by key, and the best
+ * `beamSize` survive. Keys are 53-bit hashes of (parent key, token) so they fit a double.
+ */
+import { GatewayError } from '../protocol/errors.js';
+import { validateCtcDecoderOptions } from './ctc-decoder.js';
+import type { CtcDecodeResult, CtcDecoderOptions, CtcSearch, Hotword } from './ctc-decoder.js';
+
+function logAddExp(a: number, b: number): number {
+  if (a < b) [a, b] = [b, a];
+  if (b === -Infinity) return a;
+  return a + Math.log1p(Math.exp(b - a));
+}
+
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Key of prefix (parent + token); bit for bit NextKey() in the C++ core. */
+export function nextKey(key: number, token: number): number {
+  const lo = key >>> 0;
+  const hi = Math.floor(key / 4294967296);
+  const t = (token + 1) >>> 0;
+  const nlo = fmix32(((lo ^ Math.imul(t, 0x9e3779b1)) + Math.imul(hi, 0x85ebca77)) >>> 0);
+  const nhi = fmix32(((hi ^ Math.imul(t, 0xc2b2ae3d)) + Math.imul(lo, 0x27d4eb2f) + 0x165667b1) >>> 0) & 0x1fffff;
+  return nhi * 4294967296 + nlo;
+}
+
+interface CtxNode {
+  tokenScore: number;
+  nodeScore: number;
+  outputScore: number;
+  isEnd: boolean;
+  fail: number;
+  output: number;
+  next: Map<number, number>;
+}
+
+/** Aho-Corasick hotword automaton with icefall/sherpa strict-mode scores (see native/src/context-graph.h). */
+export class ContextGraph {
+  readonly #nodes: CtxNode[] = [];
+
+  constructor(phrases: readonly (readonly number[])[] = [], boosts: readonly number[] = []) {
+    const node = (tokenScore: number): CtxNode => ({
+      tokenScore, nodeScore: 0, outputScore: 0, isEnd: false, fail: 0, output: -1, next: new Map(),
+    });
+    const nodes = this.#nodes;
+    nodes.push(node(0));
+    phrases.forEach((phrase, i) => {
+      let u = 0;
+      for (const token of phrase) {
+        let child = nodes[u]!.next.get(token);
+        if (child === undefined) {
+          child = nodes.length;
+          nodes.push(node(boosts[i]!));
+          nodes[u]!.next.set(token, child);
+        } else {
+          nodes[child]!.tokenScore = Math.max(nodes[child]!.tokenScore, boosts[i]!);
+        }
+        u = child;
+      }
+      nodes[u]!.isEnd = true;
+    });
+    const queue = [0];
+    for (let head = 0; head < queue.length; head++) {
+      const u = queue[head]!;
+      for (const token of [...nodes[u]!.next.keys()].sort((a, b) => a - b)) {
+        const v = nodes[u]!.next.get(token)!;
+        const nv = nodes[v]!;
+        nv.nodeScore = nodes[u]!.nodeScore + nv.tokenScore;
+        let fail = 0;
+        if (u !== 0) {
+          let f = nodes[u]!.fail;
+          while (f !== 0 && !nodes[f]!.next.has(token)) f = nodes[f]!.fail;
+          fail = nodes[f]!.next.get(token) ?? 0;
+        }
+        nv.fail = fail;
+        for (let o = fail; o !== 0; o = nodes[o]!.fail) {
+          if (nodes[o]!.isEnd) {
+            nv.output = o;
+            break;
+          }
+        }
+        nv.outputScore = (nv.isEnd ? nv.nodeScore : 0) + (nv.output >= 0 ? nodes[nv.output]!.outputScore : 0);
+        queue.push(v);
+      }
+    }
+  }
+
+  get empty(): boolean {
+    return this.#nodes.length === 1;
+  }
+
+  /** Score delta and next state for `token` from `state`. */
+  forward(state: number, token: number): { score: number; state: number } {
+    const nodes = this.#nodes;
+    let node = nodes[state]!.next.get(token);
+    let score: number;
+    if (node !== undefined) {
+      score = nodes[node]!.tokenScore;
+    } else {
+      let n = nodes[state]!.fail;
+      while (n !== 0 && !nodes[n]!.next.has(token)) n = nodes[n]!.fail;
+      node = nodes[n]!.next.get(token) ?? n;
+      score = nodes[node]!.nodeScore - nodes[state]!.nodeScore;
+    }
+    return { score: score + nodes[node]!.outputScore, state: node };
+  }
+
+  /** Score delta at the end of the utterance: removes the bonus of an unfinished match. */
+  finalize(state: number): number {
+    return -this.#nodes[state]!.nodeScore;
+  }
+}
+
+interface Hyp {
+  key: number;
+  parentKey: number;
+  pb: number;
+  pnb: number;
+  ctx: number;
+  ctxState: number;
+  lastFrame: number;
+  tokens: number[];
+  frames: number[];
+  probs: number[];
+}
+
+interface Cand {
+  pb: number;
+  pnb: number;
+  ctx: number;
+  score: number;
+  key: number;
+  src: number;
+  token: number;
+  ctxState: number;
+}
+
+const rootHyp = (): Hyp => ({
+  key: 0, parentKey: 0, pb: 0, pnb: -Infinity, ctx: 0, ctxState: 0, lastFrame: -1, tokens: [], frames: [], probs: [],
+});
+
+const fail = (m: string): never => {
+  throw new GatewayError('GW_ERR_DECODER', m);
+};
+
+/** Reference implementation of `CtcSearch`; see the file comment. Errors: GW_ERR_DECODER (state unchanged). */
+export class CtcPrefixBeamSearch implements CtcSearch {
+  readonly options: Readonly<CtcDecoderOptions>;
+  #graph = new ContextGraph();
+  #beam: Hyp[] = [rootHyp()];
+  #framesDecoded = 0;
+
+  constructor(options: Partial<CtcDecoderOptions> & { vocabSize: number }) {
+    this.options = Object.freeze(validateCtcDecoderOptions(options));
+  }
+
+  get framesDecoded(): number {
+    return this.#framesDecoded;
+  }
+
+  reset(): void {
+    this.#beam = [rootHyp()];
+    this.#framesDecoded = 0;
+  }
+
+  decodeChunk(logProbs: Float32Array, frames: number, vocabSize: number = this.options.vocabSize): CtcDecodeResult {
+    const v = this.options.vocabSize;
+    if (!(logProbs instanceof Float32Array)) fail('logProbs must be a Float32Array');
+    if (vocabSize !== v) fail(`vocab size mismatch: decoder has ${v}, chunk has ${vocabSize}`);
+    if (!Number.isInteger(frames) || frames < 0) fail(`frames must be a non-negative integer, got ${frames}`);
+    if (logProbs.length !== frames * v) {
+      fail(`logProbs has ${logProbs.length} values, expected frames x vocab = ${frames} x ${v}`);
+    }
+    for (let i = 0; i < logProbs.length; i++) {
+      const x = logProbs[i]!;
+      if (Number.isNaN(x) || x === Infinity) {
+        fail(`logProbs[${i}] (frame ${Math.floor(i / v)}, token ${i % v}) is ${Number.isNaN(x) ? 'NaN' : '+Infinity'}`);
+      }
+    }
+    for (let f = 0; f < frames; f++) this.#decodeFrame(logProbs.subarray(f * v, (f + 1) * v));
+    return this.current();
+  }
+
+  #decodeFrame(lp: Float32Array): void {
+    const { vocabSize: v, blankId: blank, beamSize, tokenThreshold } = this.options;
+    const t = this.#framesDecoded;
+    const beam = this.#beam;
+    const nb = beam.length;
+    let maxLp = lp[0]!;
+    for (let c = 1; c < v; c++) maxLp = Math.max(maxLp, lp[c]!);
+    const cutoff = maxLp - tokenThreshold;
+    const lblank = lp[blank]!;
+
+    const cands: Cand[] = beam.map((h, i) => ({
+      pb: -Infinity, pnb: -Infinity, ctx: h.ctx, score: 0, key: h.key, src: i, token: -1, ctxState: h.ctxState,
+    }));
+    const parent = new Array<number>(nb).fill(-1);
+    const hasChild = new Array<boolean>(nb).fill(false);
+    for (let j = 0; j < nb; j++) {
+      if (beam[j]!.tokens.length === 0) continue;
+      for (let i = 0; i < nb; i++) {
+        if (beam[i]!.key === beam[j]!.parentKey) {
+          parent[j] = i;
+          hasChild[i] = true;
+          break;
+        }
+      }
+    }
+
+    for (let i = 0; i < nb; i++) {
+      const h = beam[i]!;
+      const total = logAddExp(h.pb, h.pnb);
+      const last = h.tokens.length === 0 ? -1 : h.tokens[h.tokens.length - 1]!;
+      const kept = cands[i]!;
+      kept.pb = logAddExp(kept.pb, total + lblank);
+      for (let c = 0; c < v; c++) {
+        if (c === blank) continue;
+        const l = lp[c]!;
+        if (l < cutoff) continue;
+        let from: number;
+        if (c === last) {
+          kept.pnb = logAddExp(kept.pnb, h.pnb + l);
+          from = h.pb + l;
+        } else {
+          from = total + l;
+        }
+        let target = -1;
+        if (hasChild[i]) {
+          for (let j = 0; j < nb; j++) {
+            const tj = beam[j]!.tokens;
+            if (parent[j] === i && tj[tj.length - 1] === c) {
+              target = j;
+              break;
+            }
+          }
+        }
+        if (target >= 0) {
+          cands[target]!.pnb = logAddExp(cands[target]!.pnb, from);
+        } else {
+          let ctx = h.ctx;
+          let state = 0;
+          if (!this.#graph.empty) {
+            const step = this.#graph.forward(h.ctxState, c);
+            ctx += step.score;
+            state = step.state;
+          }
+          cands.push({ pb: -Infinity, pnb: from, ctx, score: 0, key: nextKey(h.key, c), src: i, token: c, ctxState: state });
+        }
+      }
+    }
+
+    for (const c of cands) c.score = logAddExp(c.pb, c.pnb) + c.ctx;
+    cands.sort((x, y) => (x.score !== y.score ? (x.score > y.score ? -1 : 1) : x.key - y.key));
+    let keep = Math.min(cands.length, beamSize);
+    while (keep > 1 && cands[keep - 1]!.score === -Infinity) keep--;
+
+    const next: Hyp[] = [];
+    for (let k = 0; k < keep; k++) {
+      const c = cands[k]!;
+      const p = beam[c.src]!;
+      if (c.token >= 0) {
+        next.push({
+          key: c.key, parentKey: p.key, pb: c.pb, pnb: c.pnb, ctx: c.ctx, ctxState: c.ctxState, lastFrame: t,
+          tokens: [...p.tokens, c.token], frames: [...p.frames, t], probs: [...p.probs, Math.fround(Math.exp(lp[c.token]!))],
+        });
+      } else {
+        const h: Hyp = { ...p, pb: c.pb, pnb: c.pnb, ctx: c.ctx, ctxState: c.ctxState, probs: [...p.probs] };
+        if (h.tokens.length > 0 && c.pnb > c.pb) {
+          h.lastFrame = t;
+          const n = h.probs.length - 1;
+          h.probs[n] = Math.max(h.probs[n]!, Math.fround(Math.exp(lp[h.tokens[h.tokens.length - 1]!]!)));
+        }
+        next.push(h);
+      }
+    }
+    this.#beam = next;
+    this.#framesDecoded++;
+  }
+
+  #result(h: Hyp, score: number, stable: number, isFinal: boolean): CtcDecodeResult {
+    return {
+      tokens: Int32Array.from(h.tokens),
+      frames: Int32Array.from(h.frames),
+      probs: Float32Array.from(h.probs),
+      score,
+      stablePrefixLength: stable,
+      trailingBlankFrames: this.#framesDecoded - 1 - h.lastFrame,
+      framesDecoded: this.#framesDecoded,
+      isFinal,
+    };
+  }
+
+  current(): CtcDecodeResult {
+    const best = this.#beam[0]!;
+    let stable = best.tokens.length;
+    for (const h of this.#beam) {
+      let k = 0;
+      while (k < stable && k < h.tokens.length && h.tokens[k] === best.tokens[k]) k++;
+      stable = k;
+    }
+    return this.#result(best, logAddExp(best.pb, best.pnb) + best.ctx, stable, false);
+  }
+
+  finalize(): CtcDecodeResult {
+    let best = 0;
+    let bestScore = -Infinity;
+    this.#beam.forEach((h, i) => {
+      const s = logAddExp(h.pb, h.pnb) + h.ctx + this.#graph.finalize(h.ctxState);
+      if (i === 0 || s > bestScore || (s === bestScore && h.key < this.#beam[best]!.key)) {
+        best = i;
+        bestScore = s;
+      }
+    });
+    const h = this.#beam[best]!;
+    const r = this.#result(h, bestScore, h.tokens.length, true);
+    this.reset();
+    return r;
+  }
+
+  setHotwords(hotwords: readonly Hotword[]): void {
+    const { vocabSize: v, blankId: blank } = this.options;
+    const phrases = hotwords.map((hw, i) => {
+      if (hw.tokenIds.length < 1) fail(`hotword ${i} has a bad length 0`);
+      const ids = Array.from(hw.tokenIds);
+      for (const id of ids) {
+        if (!Number.isInteger(id) || id < 0 || id >= v || id === blank) {
+          fail(`hotword ${i} has token id ${id} outside [0, vocabSize) or equal to the blank id`);
+        }
+      }
+      if (!Number.isFinite(hw.boost)) fail(`hotword ${i} boost is not finite`);
+      return ids;
+    });
+    this.#graph = new ContextGraph(phrases, hotwords.map((hw) => hw.boost));
+    for (const h of this.#beam) {
+      let ctx = 0;
+      let state = 0;
+      for (const token of h.tokens) {
+        const step = this.#graph.forward(state, token);
+        ctx += step.score;
+        state = step.state;
+      }
+      h.ctx = ctx;
+      h.ctxState = state;
+    }
+    this.#beam.sort((x, y) => {
+      const sx = logAddExp(x.pb, x.pnb) + x.ctx;
+      const sy = logAddExp(y.pb, y.pnb) + y.ctx;
+      return sx !== sy ? (sx > sy ? -1 : 1) : x.key - y.key;
+    });
+  }
+}

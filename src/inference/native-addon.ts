@@ -1,0 +1,84 @@
+/**
+ * The only file that loads the native binary `build/Release/voxgate_native.node` (built by `node-gyp rebuild`,
+ * the package's `install` script, from binding.gyp and native/).
+ *
+ * The binary is loaded lazily on first use and cached, so importing the inference layer never fails on a machine
+ * without a build; the first decoder construction does, with GW_ERR_DECODER and the paths that were tried.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { GatewayError } from '../protocol/errors.js';
+
+export interface NativeCtcDecoderOptions {
+  vocabSize: number;
+  blankId: number;
+  beamSize: number;
+  tokenThreshold: number;
+}
+
+/**
+ * native/binding/addon.cc `CtcDecoder`. A result crosses as one ArrayBuffer (`tokens | frames | probs`, n x 4 bytes
+ * each: Int32, Int32, Float32) owned by the caller, plus `[score, stablePrefixLength, trailingBlankFrames,
+ * framesDecoded]` written into the caller's `scalars` (Float64Array(4)). Every method throws an Error with
+ * `code: 'GW_ERR_DECODER'` on bad input and leaves the decoder state unchanged.
+ */
+export interface NativeCtcDecoder {
+  decodeChunk(logProbs: Float32Array, frames: number, vocabSize: number, scalars: Float64Array): ArrayBuffer;
+  current(scalars: Float64Array): ArrayBuffer;
+  finalize(scalars: Float64Array): ArrayBuffer;
+  reset(): void;
+  /** tokenIds: all phrases concatenated; lengths[i]: tokens of phrase i; boosts[i]: per-token bonus of phrase i. */
+  setHotwords(tokenIds: Int32Array, lengths: Int32Array, boosts: Float64Array): void;
+  readonly framesDecoded: number;
+}
+
+export interface NativeAddon {
+  CtcDecoder: new (options: NativeCtcDecoderOptions) => NativeCtcDecoder;
+  abiVersion: number;
+}
+
+const BINARY = 'build/Release/voxgate_native.node';
+const ABI_VERSION = 2;
+
+let cached: NativeAddon | undefined;
+
+/**
+ * Where to look: `VOXGATE_NATIVE_PATH` alone when set; else the repository root seen from src/inference (tsx,
+ * vitest) and from dist/src/inference (compiled).
+ */
+function candidatePaths(): string[] {
+  const override = process.env['VOXGATE_NATIVE_PATH'];
+  if (override) return [resolve(override)];
+  const here = dirname(fileURLToPath(import.meta.url));
+  return [resolve(here, '../..', BINARY), resolve(here, '../../..', BINARY)];
+}
+
+/** Loads (once) and returns the native addon. Throws GatewayError GW_ERR_DECODER when it is missing or broken. */
+export function loadNativeAddon(): NativeAddon {
+  if (cached) return cached;
+  const paths = candidatePaths();
+  const found = paths.find((p) => existsSync(p));
+  if (found === undefined) {
+    throw new GatewayError(
+      'GW_ERR_DECODER',
+      `native addon not found (tried ${paths.join(', ')}); build it with \`npx node-gyp rebuild\` in the repository root`,
+    );
+  }
+  const require = createRequire(import.meta.url);
+  let addon: NativeAddon;
+  try {
+    addon = require(found) as NativeAddon;
+  } catch (e) {
+    throw new GatewayError('GW_ERR_DECODER', `native addon ${found} failed to load: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  if (typeof addon.CtcDecoder !== 'function' || addon.abiVersion !== ABI_VERSION) {
+    throw new GatewayError('GW_ERR_DECODER', `native addon ${found} is stale (abiVersion ${String(addon.abiVersion)}, want ${ABI_VERSION}); rebuild it`);
+  }
+  cached = addon;
+  return addon;
+}

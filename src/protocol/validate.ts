@@ -1,0 +1,352 @@
+/**
+ * Hand-written runtime validation of Protocol v1 messages (no dependencies).
+ *
+ * Policy:
+ * - Unknown fields are REJECTED with GW_ERR_BAD_MESSAGE. A typo in an optional field (`interim_result`) would
+ *   otherwise fall back to the default silently; the protocol is versioned by path (`/v1/`), so additions are
+ *   made behind a new version or announced in `session.started` first.
+ * - Errors name the message type and the field path and quote the bad value:
+ *   `session.start: audio.sample_rate_hz must be an integer in [8000, 48000], got 44100.5`.
+ * - Every error raised while validating `session.start` is fatal (no session exists to continue); the same codes
+ *   raised for other messages keep the registry's flag (BAD_MESSAGE / BAD_HOTWORD are non-fatal there).
+ * - Audio format problems have their own codes: UNSUPPORTED_ENCODING / _RATE / _CHANNELS when the value has the
+ *   right JSON type but an unsupported value; a wrong JSON type or a missing field is BAD_MESSAGE.
+ * - Everything under `hotwords` raises GW_ERR_BAD_HOTWORD.
+ */
+import { GatewayError, type GwErrorCode } from './errors.js';
+import {
+  AUDIO_ENCODINGS, CLIENT_MESSAGE_TYPES, DENOISE_MODES, LATENCY_CHUNK_MS, PROTOCOL_LIMITS as L, SERVER_MESSAGE_TYPES,
+  SESSION_DEFAULTS,
+  type AudioEncoding, type ClientMessage, type EndpointingParams, type Hotword, type LatencyPreset,
+  type PingMessage, type ServerMessage, type SessionConfig, type SessionStartMessage, type SessionUpdate,
+  type SessionUpdateMessage,
+} from './messages.js';
+
+type Obj = Record<string, unknown>;
+
+/** Where we are: message type (for the error text) and whether errors end the session. */
+interface Ctx { type: string; fatal: boolean }
+
+/** JSON-ish rendering of a bad value for error messages, at most ~80 characters. */
+export function quoteValue(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  let s: string;
+  try { s = JSON.stringify(v) ?? String(v); } catch { s = String(v); }
+  if (typeof v === 'number' && !Number.isFinite(v)) s = String(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+function fail(ctx: Ctx, code: GwErrorCode, path: string, expected: string, got: unknown): never {
+  const message = `${ctx.type}: ${path} must be ${expected}, got ${quoteValue(got)}`;
+  throw new GatewayError(code, message, { fatal: ctx.fatal });
+}
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+function checkKeys(ctx: Ctx, o: Obj, allowed: readonly string[], prefix = ''): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) {
+      throw new GatewayError('GW_ERR_BAD_MESSAGE',
+        `${ctx.type}: unknown field ${quoteValue(prefix + k)} (allowed: ${allowed.join(', ')})`, { fatal: ctx.fatal });
+    }
+  }
+}
+
+function optBool(ctx: Ctx, o: Obj, key: string): boolean | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') fail(ctx, 'GW_ERR_BAD_MESSAGE', key, 'a boolean', v);
+  return v;
+}
+
+function optEnum<T extends string>(ctx: Ctx, o: Obj, key: string, values: readonly T[]): T | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (!values.includes(v as T)) fail(ctx, 'GW_ERR_BAD_MESSAGE', key, `one of ${values.join(', ')}`, v);
+  return v as T;
+}
+
+function optIntRange(ctx: Ctx, o: Obj, key: string, path: string, min: number, max: number): number | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (!isNum(v) || !Number.isInteger(v) || v < min || v > max) {
+    fail(ctx, 'GW_ERR_BAD_MESSAGE', path, `an integer in [${min}, ${max}]`, v);
+  }
+  return v;
+}
+
+function optTag(ctx: Ctx, o: Obj, key: string, pattern: RegExp, what: string): string | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v.length > L.maxTagChars || !pattern.test(v)) {
+    fail(ctx, 'GW_ERR_BAD_MESSAGE', key, `${what} of at most ${L.maxTagChars} characters`, v);
+  }
+  return v;
+}
+
+function validateEndpointing(ctx: Ctx, v: unknown): EndpointingParams | undefined {
+  if (v === undefined) return undefined;
+  if (!isObj(v)) fail(ctx, 'GW_ERR_BAD_MESSAGE', 'endpointing', 'an object', v);
+  checkKeys(ctx, v, ['silence_ms', 'max_utterance_ms'], 'endpointing.');
+  const out: EndpointingParams = {};
+  const s = optIntRange(ctx, v, 'silence_ms', 'endpointing.silence_ms', L.minSilenceMs, L.maxSilenceMs);
+  const m = optIntRange(ctx, v, 'max_utterance_ms', 'endpointing.max_utterance_ms',
+    L.minMaxUtteranceMs, L.maxMaxUtteranceMs);
+  if (s !== undefined) out.silence_ms = s;
+  if (m !== undefined) out.max_utterance_ms = m;
+  return out;
+}
+
+function checkSilenceBelowMax(ctx: Ctx, silenceMs: number, maxUtteranceMs: number): void {
+  if (silenceMs >= maxUtteranceMs) {
+    throw new GatewayError('GW_ERR_BAD_MESSAGE', `${ctx.type}: endpointing.silence_ms (${silenceMs}) must be less `
+      + `than endpointing.max_utterance_ms (${maxUtteranceMs})`, { fatal: ctx.fatal });
+  }
+}
+
+/** Trim, collapse whitespace, NFC, lower case. */
+export function normaliseHotwordPhrase(phrase: string): string {
+  return phrase.normalize('NFC').trim().replace(/\s+/gu, ' ').toLowerCase();
+}
+
+function validateHotwords(ctx: Ctx, v: unknown): Hotword[] | undefined {
+  if (v === undefined) return undefined;
+  const bad: (path: string, expected: string, got: unknown) => never =
+    (path, expected, got) => fail(ctx, 'GW_ERR_BAD_HOTWORD', path, expected, got);
+  if (!Array.isArray(v)) bad('hotwords', 'an array', v);
+  const list = v as unknown[];
+  if (list.length > L.maxHotwords) bad('hotwords', `at most ${L.maxHotwords} entries`, `${list.length} entries`);
+  const seen = new Set<string>();
+  return list.map((h, i) => {
+    const p = `hotwords[${i}]`;
+    if (!isObj(h)) bad(p, 'an object {phrase, boost?}', h);
+    for (const k of Object.keys(h)) if (k !== 'phrase' && k !== 'boost') bad(p, 'an object {phrase, boost?}', h);
+    if (typeof h.phrase !== 'string') bad(`${p}.phrase`, 'a string', h.phrase);
+    const phrase = normaliseHotwordPhrase(h.phrase as string);
+    if (phrase.length === 0 || phrase.length > L.maxHotwordChars || /\p{Cc}/u.test(phrase)) {
+      bad(`${p}.phrase`, `1..${L.maxHotwordChars} printable characters`, h.phrase);
+    }
+    if (seen.has(phrase)) bad(`${p}.phrase`, 'unique (case-insensitive)', h.phrase);
+    seen.add(phrase);
+    const boost = h.boost === undefined ? SESSION_DEFAULTS.hotwordBoost : h.boost;
+    if (!isNum(boost) || boost < L.minHotwordBoost || boost > L.maxHotwordBoost) {
+      bad(`${p}.boost`, `a number in [${L.minHotwordBoost}, ${L.maxHotwordBoost}]`, boost);
+    }
+    return { phrase, boost: boost as number };
+  });
+}
+
+const START_KEYS = ['type', 'audio', 'interim_results', 'latency', 'chunk_ms', 'endpointing', 'hotwords', 'denoise',
+  'language', 'model'] as const;
+const LANGUAGE_RE = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
+const MODEL_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+function validateSessionStart(o: Obj): SessionStartMessage {
+  const ctx: Ctx = { type: 'session.start', fatal: true };
+  checkKeys(ctx, o, START_KEYS);
+  const a = o.audio;
+  if (!isObj(a)) fail(ctx, 'GW_ERR_BAD_MESSAGE', 'audio', 'an object {encoding, sample_rate_hz, channels}', a);
+  checkKeys(ctx, a, ['encoding', 'sample_rate_hz', 'channels'], 'audio.');
+  if (typeof a.encoding !== 'string') fail(ctx, 'GW_ERR_BAD_MESSAGE', 'audio.encoding', 'a string', a.encoding);
+  if (!AUDIO_ENCODINGS.includes(a.encoding as AudioEncoding)) {
+    fail(ctx, 'GW_ERR_UNSUPPORTED_ENCODING', 'audio.encoding', `one of ${AUDIO_ENCODINGS.join(', ')}`, a.encoding);
+  }
+  const rate = a.sample_rate_hz;
+  if (!isNum(rate)) fail(ctx, 'GW_ERR_BAD_MESSAGE', 'audio.sample_rate_hz', 'a number', rate);
+  if (!Number.isInteger(rate) || rate < L.minSampleRateHz || rate > L.maxSampleRateHz) {
+    fail(ctx, 'GW_ERR_UNSUPPORTED_RATE', 'audio.sample_rate_hz',
+      `an integer in [${L.minSampleRateHz}, ${L.maxSampleRateHz}]`, rate);
+  }
+  if (!isNum(a.channels)) fail(ctx, 'GW_ERR_BAD_MESSAGE', 'audio.channels', 'a number', a.channels);
+  if (a.channels !== 1 && a.channels !== 2) {
+    fail(ctx, 'GW_ERR_UNSUPPORTED_CHANNELS', 'audio.channels', '1 or 2', a.channels);
+  }
+
+  const msg: SessionStartMessage = {
+    type: 'session.start',
+    audio: { encoding: a.encoding as AudioEncoding, sample_rate_hz: rate, channels: a.channels },
+  };
+  const interim = optBool(ctx, o, 'interim_results');
+  const latency = optEnum(ctx, o, 'latency', Object.keys(LATENCY_CHUNK_MS) as LatencyPreset[]);
+  const chunkMs = o.chunk_ms;
+  if (chunkMs !== undefined && (!isNum(chunkMs) || !Number.isInteger(chunkMs) || chunkMs % L.chunkStepMs !== 0
+    || chunkMs < L.minChunkMs || chunkMs > L.maxChunkMs)) {
+    fail(ctx, 'GW_ERR_BAD_MESSAGE', 'chunk_ms', `a multiple of ${L.chunkStepMs} in [${L.minChunkMs}, ${L.maxChunkMs}]`,
+      chunkMs);
+  }
+  if (latency !== undefined && chunkMs !== undefined) {
+    throw new GatewayError('GW_ERR_BAD_MESSAGE',
+      `session.start: give latency or chunk_ms, not both (got latency ${quoteValue(latency)}, chunk_ms ${chunkMs})`,
+      { fatal: true });
+  }
+  const endpointing = validateEndpointing(ctx, o.endpointing);
+  checkSilenceBelowMax(ctx, endpointing?.silence_ms ?? SESSION_DEFAULTS.silenceMs,
+    endpointing?.max_utterance_ms ?? SESSION_DEFAULTS.maxUtteranceMs);
+  const hotwords = validateHotwords(ctx, o.hotwords);
+  const denoise = optEnum(ctx, o, 'denoise', DENOISE_MODES);
+  const language = optTag(ctx, o, 'language', LANGUAGE_RE, 'a BCP-47 language tag');
+  const model = optTag(ctx, o, 'model', MODEL_RE, 'a model name [A-Za-z0-9._-]');
+
+  if (interim !== undefined) msg.interim_results = interim;
+  if (latency !== undefined) msg.latency = latency;
+  if (chunkMs !== undefined) msg.chunk_ms = chunkMs as number;
+  if (endpointing !== undefined) msg.endpointing = endpointing;
+  if (hotwords !== undefined) msg.hotwords = hotwords;
+  if (denoise !== undefined) msg.denoise = denoise;
+  if (language !== undefined) msg.language = language;
+  if (model !== undefined) msg.model = model;
+  return msg;
+}
+
+function validateSessionUpdate(o: Obj): SessionUpdateMessage {
+  const ctx: Ctx = { type: 'session.update', fatal: false };
+  checkKeys(ctx, o, ['type', 'hotwords', 'endpointing']);
+  const msg: SessionUpdateMessage = { type: 'session.update' };
+  const hotwords = validateHotwords(ctx, o.hotwords);
+  const endpointing = validateEndpointing(ctx, o.endpointing);
+  if (hotwords !== undefined) msg.hotwords = hotwords;
+  if (endpointing !== undefined) msg.endpointing = endpointing;
+  return msg;
+}
+
+function validatePing(o: Obj): PingMessage {
+  const ctx: Ctx = { type: 'ping', fatal: false };
+  checkKeys(ctx, o, ['type', 'id']);
+  const id = o.id;
+  if (id === undefined) return { type: 'ping' };
+  if (!(isNum(id) || (typeof id === 'string' && id.length <= L.maxPingIdChars))) {
+    fail(ctx, 'GW_ERR_BAD_MESSAGE', 'id', `a number or a string of at most ${L.maxPingIdChars} characters`, id);
+  }
+  return { type: 'ping', id };
+}
+
+/**
+ * Validates an already-parsed JSON value as a client message and returns a fresh, fully typed copy.
+ * Throws GatewayError (UNKNOWN_TYPE, BAD_MESSAGE, BAD_HOTWORD, UNSUPPORTED_*).
+ */
+export function validateClientMessage(value: unknown): ClientMessage {
+  if (!isObj(value)) {
+    throw new GatewayError('GW_ERR_BAD_JSON', `message must be a JSON object, got ${quoteValue(value)}`);
+  }
+  const type = value.type;
+  if (typeof type !== 'string' || !CLIENT_MESSAGE_TYPES.includes(type as ClientMessage['type'])) {
+    throw new GatewayError('GW_ERR_UNKNOWN_TYPE',
+      `type must be one of ${CLIENT_MESSAGE_TYPES.join(', ')}, got ${quoteValue(type)}`);
+  }
+  switch (type as ClientMessage['type']) {
+    case 'session.start': return validateSessionStart(value);
+    case 'session.update': return validateSessionUpdate(value);
+    case 'ping': return validatePing(value);
+    case 'session.finalize':
+    case 'session.end':
+      checkKeys({ type, fatal: false }, value, ['type']);
+      return { type } as ClientMessage;
+  }
+}
+
+/** Parses one text frame. Throws GatewayError: FRAME_TOO_LARGE, BAD_JSON, then as {@link validateClientMessage}. */
+export function parseClientMessage(text: string): ClientMessage {
+  // A string with more UTF-16 units than the byte limit is certainly over it; the transport checks exact bytes.
+  if (text.length > L.maxFrameBytes) {
+    throw new GatewayError('GW_ERR_FRAME_TOO_LARGE', `text frame must be at most ${L.maxFrameBytes} bytes, got more`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new GatewayError('GW_ERR_BAD_JSON', `invalid JSON: ${(e as Error).message}`, { cause: e });
+  }
+  return validateClientMessage(value);
+}
+
+/** session.start -> SessionConfig with every default applied. Validates again (safe on hand-built objects). */
+export function normaliseSessionStart(msg: SessionStartMessage): SessionConfig {
+  const m = validateSessionStart(msg as unknown as Obj);
+  const latency = m.chunk_ms === undefined ? (m.latency ?? SESSION_DEFAULTS.latency) : null;
+  return {
+    encoding: m.audio.encoding,
+    sampleRateHz: m.audio.sample_rate_hz,
+    channels: m.audio.channels,
+    interimResults: m.interim_results ?? SESSION_DEFAULTS.interimResults,
+    latency,
+    chunkMs: m.chunk_ms ?? LATENCY_CHUNK_MS[latency ?? SESSION_DEFAULTS.latency],
+    silenceMs: m.endpointing?.silence_ms ?? SESSION_DEFAULTS.silenceMs,
+    maxUtteranceMs: m.endpointing?.max_utterance_ms ?? SESSION_DEFAULTS.maxUtteranceMs,
+    hotwords: (m.hotwords ?? []) as Hotword[],
+    denoise: m.denoise ?? SESSION_DEFAULTS.denoise,
+    language: m.language ?? null,
+    model: m.model ?? null,
+  };
+}
+
+/** session.update -> the validated patch (non-fatal errors). Apply it with {@link applySessionUpdate}. */
+export function normaliseSessionUpdate(msg: SessionUpdateMessage): SessionUpdate {
+  const m = validateSessionUpdate(msg as unknown as Obj);
+  const out: SessionUpdate = {};
+  if (m.hotwords !== undefined) out.hotwords = m.hotwords as Hotword[];
+  if (m.endpointing?.silence_ms !== undefined) out.silenceMs = m.endpointing.silence_ms;
+  if (m.endpointing?.max_utterance_ms !== undefined) out.maxUtteranceMs = m.endpointing.max_utterance_ms;
+  return out;
+}
+
+/** Returns a new config with the patch applied; throws BAD_MESSAGE (non-fatal) if silence_ms >= max_utterance_ms. */
+export function applySessionUpdate(config: SessionConfig, update: SessionUpdate): SessionConfig {
+  const next: SessionConfig = {
+    ...config,
+    hotwords: update.hotwords ?? config.hotwords,
+    silenceMs: update.silenceMs ?? config.silenceMs,
+    maxUtteranceMs: update.maxUtteranceMs ?? config.maxUtteranceMs,
+  };
+  checkSilenceBelowMax({ type: 'session.update', fatal: false }, next.silenceMs, next.maxUtteranceMs);
+  return next;
+}
+
+/** The session.start that normalises to `config` (normaliseSessionStart(sessionConfigToStart(c)) deep-equals c). */
+export function sessionConfigToStart(config: SessionConfig): SessionStartMessage {
+  const msg: SessionStartMessage = {
+    type: 'session.start',
+    audio: { encoding: config.encoding, sample_rate_hz: config.sampleRateHz, channels: config.channels },
+    interim_results: config.interimResults,
+    endpointing: { silence_ms: config.silenceMs, max_utterance_ms: config.maxUtteranceMs },
+    hotwords: config.hotwords.map((h) => ({ phrase: h.phrase, boost: h.boost })),
+    denoise: config.denoise,
+  };
+  if (config.latency === null) msg.chunk_ms = config.chunkMs;
+  else msg.latency = config.latency;
+  if (config.language !== null) msg.language = config.language;
+  if (config.model !== null) msg.model = config.model;
+  return msg;
+}
+
+const BYTES_PER_SAMPLE: Readonly<Record<AudioEncoding, number>> = { pcm_s16le: 2, pcm_f32le: 4, mulaw: 1, alaw: 1 };
+
+/** Bytes of one sample frame (one sample of every channel). Binary frames must be a whole multiple of it. */
+export function bytesPerSampleFrame(encoding: AudioEncoding, channels: 1 | 2): number {
+  return BYTES_PER_SAMPLE[encoding] * channels;
+}
+
+/** Duration in ms of `bytes` of audio in the given format (fractional). */
+export function audioBytesToMs(bytes: number, encoding: AudioEncoding, sampleRateHz: number, channels: 1 | 2): number {
+  return (bytes / bytesPerSampleFrame(encoding, channels) / sampleRateHz) * 1000;
+}
+
+/**
+ * Parses a server text frame for clients. Light checks only (a JSON object whose `type` is a known server type):
+ * the client trusts the server's field shapes. Throws GatewayError BAD_JSON / UNKNOWN_TYPE.
+ */
+export function parseServerMessage(text: string): ServerMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new GatewayError('GW_ERR_BAD_JSON', `invalid JSON from server: ${(e as Error).message}`, { cause: e });
+  }
+  if (!isObj(value)) {
+    throw new GatewayError('GW_ERR_BAD_JSON', `server message must be an object, got ${quoteValue(value)}`);
+  }
+  if (!SERVER_MESSAGE_TYPES.includes(value.type as ServerMessage['type'])) {
+    throw new GatewayError('GW_ERR_UNKNOWN_TYPE', `unknown server message type ${quoteValue(value.type)}`);
+  }
+  return value as unknown as ServerMessage;
+}

@@ -1,0 +1,120 @@
+/**
+ * Prometheus metrics of one gateway process, on a private prom-client Registry (never the global default, so that
+ * several gateways in one process, e.g. in tests, do not collide).
+ *
+ * All durations are seconds, all sizes bytes or counts, following https://prometheus.io/docs/practices/naming/.
+ */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { GwErrorCode } from '../protocol/errors.js';
+
+/** 5 ms .. 1 s, roughly doubling: partial results are expected within one chunk (80-320 ms). */
+export const PARTIAL_LATENCY_BUCKETS_S = [0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1];
+/** 10 ms .. 5 s: finals wait for the endpoint and the last chunk. */
+export const FINAL_LATENCY_BUCKETS_S = [0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5];
+/** Sessions per encoder batch. */
+export const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64];
+
+export interface MetricsOptions {
+  /** Also export prom-client's default process/runtime metrics. Default true. */
+  defaultMetrics?: boolean;
+  /** perf_hooks event-loop delay sampling resolution in ms. Default 10. */
+  eventLoopResolutionMs?: number;
+}
+
+export interface GatewayMetrics {
+  readonly registry: Registry;
+  readonly sessionsActive: Gauge;
+  readonly sessionsTotal: Counter;
+  readonly audioSecondsTotal: Counter;
+  readonly partialLatencySeconds: Histogram;
+  readonly finalLatencySeconds: Histogram;
+  readonly partialsDroppedTotal: Counter;
+  readonly errorsTotal: Counter<'code'>;
+  readonly inferenceBatchSize: Histogram;
+  /** Counts one error by code (convenience over `errorsTotal.inc({code})`). */
+  countError(code: GwErrorCode): void;
+  /** The Prometheus text exposition of every metric; use `registry.contentType` as Content-Type. */
+  metricsText(): Promise<string>;
+  /** Stops the event-loop monitor. */
+  stop(): void;
+}
+
+/**
+ * Creates the registry and every voxgate metric. `voxgate_event_loop_delay_seconds{stat}` reports mean, p50, p99
+ * and max of the loop delay since the previous scrape (the histogram is reset on each scrape).
+ */
+export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+
+  const loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: options.eventLoopResolutionMs ?? 10 });
+  loopDelay.enable();
+  new Gauge({
+    name: 'voxgate_event_loop_delay_seconds',
+    help: 'Event loop delay since the previous scrape (perf_hooks.monitorEventLoopDelay), by statistic.',
+    labelNames: ['stat'],
+    registers,
+    collect() {
+      const ns = 1e-9;
+      const count = loopDelay.count;
+      this.set({ stat: 'mean' }, count > 0 ? loopDelay.mean * ns : 0);
+      this.set({ stat: 'p50' }, count > 0 ? loopDelay.percentile(50) * ns : 0);
+      this.set({ stat: 'p99' }, count > 0 ? loopDelay.percentile(99) * ns : 0);
+      this.set({ stat: 'max' }, count > 0 ? loopDelay.max * ns : 0);
+      loopDelay.reset();
+    },
+  });
+
+  const errorsTotal = new Counter({
+    name: 'voxgate_errors_total',
+    help: 'Errors sent to clients or raised by sessions, by GW_ERR_* code.',
+    labelNames: ['code'] as const,
+    registers,
+  });
+
+  return {
+    registry,
+    sessionsActive: new Gauge({ name: 'voxgate_sessions_active', help: 'Open sessions.', registers }),
+    sessionsTotal: new Counter({ name: 'voxgate_sessions_total', help: 'Sessions opened.', registers }),
+    audioSecondsTotal: new Counter({
+      name: 'voxgate_audio_seconds_total',
+      help: 'Seconds of audio received (at the input sample rate).',
+      registers,
+    }),
+    partialLatencySeconds: new Histogram({
+      name: 'voxgate_partial_latency_seconds',
+      help: 'From the end of the audio a partial covers to sending the partial.',
+      buckets: PARTIAL_LATENCY_BUCKETS_S,
+      registers,
+    }),
+    finalLatencySeconds: new Histogram({
+      name: 'voxgate_final_latency_seconds',
+      help: 'From the endpoint (or session.end) to sending the final.',
+      buckets: FINAL_LATENCY_BUCKETS_S,
+      registers,
+    }),
+    partialsDroppedTotal: new Counter({
+      name: 'voxgate_partials_dropped_total',
+      help: 'Partial results dropped because the client socket was backpressured.',
+      registers,
+    }),
+    errorsTotal,
+    inferenceBatchSize: new Histogram({
+      name: 'voxgate_inference_batch_size',
+      help: 'Sessions per encoder batch.',
+      buckets: BATCH_SIZE_BUCKETS,
+      registers,
+    }),
+    countError(code: GwErrorCode): void {
+      errorsTotal.inc({ code });
+    },
+    metricsText(): Promise<string> {
+      return registry.metrics();
+    },
+    stop(): void {
+      loopDelay.disable();
+    },
+  };
+}

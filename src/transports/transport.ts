@@ -1,0 +1,335 @@
+/**
+ * The carrier-neutral socket contract the server layer codes against, plus the connection bookkeeping that both
+ * carriers (uWebSockets.js in uws-server.ts, `ws` + node:http in ws-server.ts) share: outbound backpressure policy,
+ * the inbound frame limit, close-once semantics.
+ *
+ * Backpressure (house style, after the uWebSockets.js backpressure example):
+ * - `bufferedAmount()` is the number of outbound bytes accepted by `send` but not yet handed to the kernel.
+ * - Above `highWaterMarkBytes` the connection is backpressured: `send` reports `'buffered'` and a `droppable` send
+ *   (interim results) is discarded (`'dropped'`) instead of queued. `onDrain` fires once when `bufferedAmount()`
+ *   falls back to `highWaterMarkBytes / 2` or less.
+ * - A send that would push `bufferedAmount()` above `maxBackpressureBytes` is refused (`'dropped'`) and the
+ *   connection is closed with `CLOSE_CODES.SLOW_CONSUMER` (4004).
+ *
+ * Inbound frame limit: a frame (text or binary) larger than `maxPayloadBytes` is answered with the wire error
+ * `GW_ERR_FRAME_TOO_LARGE` and a close with 1009. The carrier itself is configured with a ceiling of
+ * `2 * maxPayloadBytes` ({@link carrierMaxPayloadBytes}) so that such frames can still be received and answered;
+ * a frame above the ceiling is cut off by the carrier: `ws` closes with 1009 (no `error` message), uWebSockets.js
+ * drops the TCP connection (the client sees 1006). Either way only that connection ends.
+ */
+import { CLOSE_CODES, GatewayError, type GwErrorCode } from '../protocol/errors.js';
+
+/** Outcome of {@link Connection.send}. */
+export type SendResult = 'sent' | 'buffered' | 'dropped';
+
+export interface SendOptions {
+  /** May be discarded when the connection is backpressured (interim results). Default false. */
+  droppable?: boolean;
+}
+
+/** One open WebSocket, valid from `onOpen` until `onClose`. */
+export interface Connection {
+  /** Unique per process (UUID). */
+  readonly id: string;
+  /** Peer IP address as text (IPv4-mapped IPv6 addresses are reported as plain IPv4). */
+  readonly remoteAddress: string;
+  /**
+   * Queues a frame: a string goes out as a text frame, bytes as a binary frame. The bytes are copied or written
+   * before `send` returns, so the caller may reuse its buffer. Never throws; after `close()` it returns `'dropped'`.
+   */
+  send(data: string | Uint8Array, opts?: SendOptions): SendResult;
+  /** Outbound bytes queued in user space (not yet accepted by the kernel). 0 once closed. */
+  bufferedAmount(): number;
+  /**
+   * Starts the closing handshake with `code` and `reason` (UTF-8, cut to 123 bytes). Idempotent. The carrier's
+   * close is followed by `onClose`, which is never called synchronously from inside `close()`. If the peer does not
+   * complete the handshake within `closeTimeoutMs` the socket is destroyed.
+   */
+  close(code: number, reason: string): void;
+  /** True once `close()` was called or the carrier reported the socket closed. */
+  readonly closed: boolean;
+}
+
+/** What the transport knows about an upgrade request, before the WebSocket handshake. */
+export interface UpgradeRequest {
+  /** URL path without the query string, e.g. `/v1/stream`. */
+  path: string;
+  query: URLSearchParams;
+  /** Request headers, lower-case names; repeated headers joined with `, `. */
+  headers: Record<string, string>;
+  remoteAddress: string;
+}
+
+/** {@link UpgradeRequest} plus whatever {@link UpgradeGate.authorise} returned as `context`. */
+export interface UpgradeInfo extends UpgradeRequest {
+  context: unknown;
+}
+
+export type UpgradeStatus = 401 | 404 | 503;
+
+export type GateDecision =
+  | { ok: true; context?: unknown }
+  | { ok: false; status: UpgradeStatus; code: GwErrorCode; message: string };
+
+/**
+ * Decides every WebSocket upgrade on any path (wrong path, API key, session limit, draining). A rejection is answered
+ * with the HTTP status and the JSON body `{"type":"error","code","message","fatal":true}` before the handshake.
+ * Synchronous on purpose: nothing of the request may be touched after an await in uWebSockets.js.
+ */
+export interface UpgradeGate {
+  authorise(req: UpgradeRequest): GateDecision;
+}
+
+export interface HttpRequestInfo {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+}
+
+export interface HttpResponseInit {
+  status: number;
+  headers?: Record<string, string>;
+  body: string | Uint8Array;
+}
+
+/** A plain GET endpoint on the WebSocket port (`/healthz`, `/readyz`, `/metrics`). */
+export type HttpRoute = (req: HttpRequestInfo) => Promise<HttpResponseInit> | HttpResponseInit;
+
+/** Routes by exact path. Unknown paths get 404, other methods than GET/HEAD 405, a throwing route 500. */
+export type HttpRoutes = Readonly<Record<string, HttpRoute>>;
+
+/** Callbacks of one transport. Exceptions thrown by them are not caught by the transport. */
+export interface ConnectionHandler {
+  onOpen(conn: Connection, info: UpgradeInfo): void;
+  /**
+   * One whole message. Text frames arrive as `string`; binary frames as a `Uint8Array` that the handler owns: it has
+   * its own ArrayBuffer (byteOffset 0, exact length) that the transport never touches again. Not called after
+   * `close()`.
+   */
+  onMessage(conn: Connection, data: Uint8Array | string, isBinary: boolean): void;
+  /** The connection left the backpressured state (see module doc). */
+  onDrain(conn: Connection): void;
+  /** Exactly once per opened connection. `code` is 1005 when the peer sent none, 1006 for an abnormal drop. */
+  onClose(conn: Connection, code: number, reason: string): void;
+}
+
+export type TransportKind = 'uws' | 'ws';
+
+export interface TransportServer {
+  readonly kind: TransportKind;
+  /** True only when uWebSockets.js runs on its native binary (never for `ws`). */
+  readonly nativeBinary: boolean;
+  /** Resolves with the bound port (useful with port 0). Rejects with GW_ERR_BAD_CONFIG when it cannot bind. */
+  listen(host: string, port: number): Promise<number>;
+  /** Closes the listening socket; open connections continue. Idempotent. */
+  stopAccepting(): void;
+  /** Stops accepting, closes every connection with 1001, waits up to `closeTimeoutMs`, then destroys the rest. */
+  close(): Promise<void>;
+}
+
+export interface TransportOptions {
+  /** Largest inbound frame in bytes; bigger ones get GW_ERR_FRAME_TOO_LARGE and close 1009. */
+  maxPayloadBytes: number;
+  /** Transport keepalive: pings are sent, and a peer silent this long (s) is dropped. 0 disables; else [8, 960]. */
+  idleTimeoutS: number;
+  /** Soft outbound mark in bytes: above it `send` reports 'buffered' and droppable sends are dropped. */
+  highWaterMarkBytes: number;
+  /** Hard outbound limit in bytes: a send beyond it closes the connection with 4004. */
+  maxBackpressureBytes: number;
+  /** How long (ms) a closing handshake may take before the socket is destroyed. */
+  closeTimeoutMs: number;
+}
+
+export const DEFAULT_TRANSPORT_OPTIONS: Readonly<TransportOptions> = {
+  maxPayloadBytes: 1024 * 1024,
+  idleTimeoutS: 60,
+  highWaterMarkBytes: 256 * 1024,
+  maxBackpressureBytes: 4 * 1024 * 1024,
+  closeTimeoutMs: 5000,
+};
+
+function badConfig(message: string): GatewayError {
+  return new GatewayError('GW_ERR_BAD_CONFIG', message);
+}
+
+function checkInt(name: string, v: number, min: number, max: number): void {
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw badConfig(`${name} must be an integer in [${min}, ${max}], got ${String(v)}`);
+  }
+}
+
+/** Throws GW_ERR_BAD_CONFIG quoting the first bad value. */
+export function validateTransportOptions(o: TransportOptions): TransportOptions {
+  checkInt('maxPayloadBytes', o.maxPayloadBytes, 1024, 64 * 1024 * 1024);
+  if (o.idleTimeoutS !== 0) checkInt('idleTimeoutS', o.idleTimeoutS, 8, 960);
+  checkInt('highWaterMarkBytes', o.highWaterMarkBytes, 1024, 1024 * 1024 * 1024);
+  checkInt('maxBackpressureBytes', o.maxBackpressureBytes, 1024, 1024 * 1024 * 1024);
+  if (o.maxBackpressureBytes <= o.highWaterMarkBytes) {
+    throw badConfig(
+      `maxBackpressureBytes must exceed highWaterMarkBytes (${o.highWaterMarkBytes}), got ${o.maxBackpressureBytes}`,
+    );
+  }
+  checkInt('closeTimeoutMs', o.closeTimeoutMs, 10, 60_000);
+  return o;
+}
+
+/** Options with defaults applied, validated. */
+export function resolveTransportOptions(o: Partial<TransportOptions> = {}): TransportOptions {
+  return validateTransportOptions({ ...DEFAULT_TRANSPORT_OPTIONS, ...o });
+}
+
+/** The frame ceiling configured on the carrier (see module doc). */
+export function carrierMaxPayloadBytes(o: TransportOptions): number {
+  return 2 * o.maxPayloadBytes;
+}
+
+/** JSON body of a rejected upgrade: the wire `error` message. */
+export function rejectionBody(code: GwErrorCode, message: string): string {
+  return JSON.stringify(new GatewayError(code, message, { fatal: true }).toErrorMessage());
+}
+
+/** `::ffff:1.2.3.4` -> `1.2.3.4`. */
+export function normaliseAddress(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+const encoder = new TextEncoder();
+
+/** Cuts a close reason to the 123 bytes RFC 6455 allows, on a code point boundary. */
+export function truncateReason(reason: string): string {
+  if (encoder.encode(reason).byteLength <= 123) return reason;
+  let out = '';
+  let bytes = 0;
+  for (const ch of reason) {
+    const n = encoder.encode(ch).byteLength;
+    if (bytes + n > 123) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}
+
+/**
+ * Shared per-connection state machine. A carrier subclass implements the four `carrier*` primitives and calls
+ * `deliver` / `writable` / `carrierClosed` from its events.
+ */
+export abstract class BaseConnection implements Connection {
+  closed = false;
+  private backpressured = false;
+  private gone = false;
+  private closeTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly remoteAddress: string,
+    protected readonly handler: ConnectionHandler,
+    protected readonly options: TransportOptions,
+  ) {}
+
+  /** Writes one frame; 'dropped' when the carrier refused it. */
+  protected abstract carrierSend(data: string | Uint8Array, isBinary: boolean): 'ok' | 'dropped';
+  protected abstract carrierBufferedAmount(): number;
+  /** Sends a close frame. */
+  protected abstract carrierEnd(code: number, reason: string): void;
+  /** Destroys the socket without a handshake. */
+  protected abstract carrierTerminate(): void;
+
+  send(data: string | Uint8Array, opts?: SendOptions): SendResult {
+    if (this.closed) return 'dropped';
+    const buffered = this.bufferedAmount();
+    if (opts?.droppable === true && buffered > this.options.highWaterMarkBytes) {
+      this.backpressured = true;
+      return 'dropped';
+    }
+    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    if (buffered + size > this.options.maxBackpressureBytes) {
+      this.close(CLOSE_CODES.SLOW_CONSUMER, 'outbound buffer over limit');
+      return 'dropped';
+    }
+    if (this.carrierSend(data, typeof data !== 'string') === 'dropped') {
+      this.close(CLOSE_CODES.SLOW_CONSUMER, 'outbound buffer over limit');
+      return 'dropped';
+    }
+    if (this.bufferedAmount() > this.options.highWaterMarkBytes) {
+      this.backpressured = true;
+      return 'buffered';
+    }
+    return 'sent';
+  }
+
+  bufferedAmount(): number {
+    return this.gone ? 0 : this.carrierBufferedAmount();
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.gone) return;
+    this.closeTimer = setTimeout(() => this.terminate(), this.options.closeTimeoutMs);
+    this.closeTimer.unref();
+    this.carrierEnd(code, truncateReason(reason));
+  }
+
+  /** Destroys the socket now; `onClose` follows with 1006. */
+  terminate(): void {
+    this.closed = true;
+    if (!this.gone) this.carrierTerminate();
+  }
+
+  /** Carrier event: one whole inbound message; `bytes` may be borrowed (it is copied here when needed). */
+  protected deliver(bytes: Uint8Array, isBinary: boolean, owned: boolean): void {
+    if (this.closed) return;
+    if (bytes.byteLength > this.options.maxPayloadBytes) {
+      const msg = `frame of ${bytes.byteLength} bytes exceeds maxPayloadBytes ${this.options.maxPayloadBytes}`;
+      this.send(JSON.stringify(new GatewayError('GW_ERR_FRAME_TOO_LARGE', msg).toErrorMessage()));
+      this.close(CLOSE_CODES.MESSAGE_TOO_BIG, 'frame too large');
+      return;
+    }
+    if (!isBinary) {
+      this.handler.onMessage(this, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), false);
+      return;
+    }
+    const exact = owned && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+    this.handler.onMessage(this, exact ? new Uint8Array(bytes.buffer) : new Uint8Array(bytes), true);
+  }
+
+  /** Carrier event: the socket became writable / drained some backpressure. */
+  protected writable(): void {
+    if (!this.backpressured || this.closed) return;
+    if (this.bufferedAmount() > this.options.highWaterMarkBytes / 2) return;
+    this.backpressured = false;
+    this.handler.onDrain(this);
+  }
+
+  /**
+   * Carrier event: the socket is gone (no carrier call is allowed after this). Calls `onClose` once, from a
+   * microtask, because uWebSockets.js reports the close synchronously from inside `end()`.
+   */
+  protected carrierClosed(code: number, reason: string): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.closed = true;
+    if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
+    queueMicrotask(() => this.handler.onClose(this, code, reason));
+  }
+}
+
+const NOT_FOUND: HttpResponseInit = { status: 404, headers: { 'content-type': 'text/plain' }, body: 'not found\n' };
+
+/**
+ * Runs the route for a plain HTTP request: 404 for an unknown path, 405 for a method other than GET, 500 when the
+ * route throws or rejects (the response then carries only the error code, never a stack).
+ */
+export async function dispatchHttpRoute(routes: HttpRoutes, req: HttpRequestInfo): Promise<HttpResponseInit> {
+  const route = Object.prototype.hasOwnProperty.call(routes, req.path) ? routes[req.path] : undefined;
+  if (route === undefined) return NOT_FOUND;
+  if (req.method !== 'GET') {
+    return { status: 405, headers: { allow: 'GET', 'content-type': 'text/plain' }, body: 'method not allowed\n' };
+  }
+  try {
+    return await route(req);
+  } catch (e) {
+    const code: GwErrorCode = e instanceof GatewayError ? e.code : 'GW_ERR_INTERNAL';
+    return { status: 500, headers: { 'content-type': 'application/json' }, body: rejectionBody(code, 'route failed') };
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * {@link TransportServer} on `ws` 8 (https://github.com/websockets/ws/blob/master/doc/ws.md) + node:http.
+ *
+ * - `noServer: true`: the 'upgrade' event is handled here so the gate can answer with an HTTP status and JSON body
+ *   before any handshake; other requests go to the {@link HttpRoutes}.
+ * - `perMessageDeflate: false`, `maxPayload` = the carrier ceiling (see transport.ts), client tracking off (the
+ *   server keeps its own set).
+ * - ws has no 'drain' event: the underlying net.Socket's 'drain' drives `onDrain`.
+ * - Keepalive: every `idleTimeoutS / 2` a ping; a peer that answered neither ping nor sent anything for a whole
+ *   period is terminated (ws README "How to detect and close broken connections").
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { CLOSE_CODES, GatewayError } from '../protocol/errors.js';
+import {
+  BaseConnection,
+  carrierMaxPayloadBytes,
+  dispatchHttpRoute,
+  normaliseAddress,
+  rejectionBody,
+  type ConnectionHandler,
+  type GateDecision,
+  type HttpRoutes,
+  type TransportOptions,
+  type TransportServer,
+  type UpgradeGate,
+  type UpgradeInfo,
+  type UpgradeRequest,
+} from './transport.js';
+
+class WsConnection extends BaseConnection {
+  /** Set by any inbound frame or pong; cleared by each keepalive tick. */
+  alive = true;
+
+  constructor(
+    private readonly ws: WebSocket,
+    info: UpgradeInfo,
+    handler: ConnectionHandler,
+    options: TransportOptions,
+  ) {
+    super(randomUUID(), info.remoteAddress, handler, options);
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      this.alive = true;
+      // With binaryType 'nodebuffer' RawData is one Buffer; it may be a view into a larger socket read.
+      this.deliver(data as Buffer, isBinary, true);
+    });
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+    // Protocol errors (frame above the ceiling, bad UTF-8, bad opcode): ws already closes with the right code.
+    ws.on('error', () => undefined);
+    ws.on('close', (code: number, reason: Buffer) => this.carrierClosed(code, reason.toString('utf8')));
+    const socket = (ws as unknown as { _socket: Duplex })._socket;
+    socket.on('drain', () => this.writable());
+  }
+
+  protected carrierSend(data: string | Uint8Array, isBinary: boolean): 'ok' | 'dropped' {
+    this.ws.send(data, { binary: isBinary, compress: false });
+    return 'ok';
+  }
+
+  protected carrierBufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  protected carrierEnd(code: number, reason: string): void {
+    this.ws.close(code, reason);
+  }
+
+  protected carrierTerminate(): void {
+    this.ws.terminate();
+  }
+
+  ping(): void {
+    if (!this.closed) this.ws.ping();
+  }
+}
+
+function headerRecord(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  }
+  return headers;
+}
+
+function rejectUpgrade(socket: Duplex, status: number, body: string): void {
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\nConnection: close\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+export class WsServer implements TransportServer {
+  readonly kind = 'ws' as const;
+  readonly nativeBinary = false;
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private readonly connections = new Set<WsConnection>();
+  private keepalive: NodeJS.Timeout | undefined;
+  private listening: Promise<void> | undefined;
+  private stopped: Promise<void> | undefined;
+  private allClosed: (() => void) | undefined;
+
+  constructor(
+    private readonly options: TransportOptions,
+    private readonly handler: ConnectionHandler,
+    private readonly gate: UpgradeGate,
+    private readonly routes: HttpRoutes,
+  ) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: carrierMaxPayloadBytes(options),
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    this.http = createServer((req, res) => this.request(req, res));
+    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+  }
+
+  private request(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const info = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams };
+    void dispatchHttpRoute(this.routes, info).then((r) => {
+      if (res.destroyed) return;
+      res.writeHead(r.status, r.headers);
+      res.end(r.body);
+    });
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
+      rejectUpgrade(socket, 400, rejectionBody('GW_ERR_BAD_MESSAGE', 'only WebSocket upgrades are supported'));
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const request: UpgradeRequest = {
+      path: url.pathname,
+      query: url.searchParams,
+      headers: headerRecord(req),
+      remoteAddress: normaliseAddress(req.socket.remoteAddress ?? ''),
+    };
+    let decision: GateDecision | { ok: false; status: 500; code: GatewayError['code']; message: string };
+    try {
+      decision = this.gate.authorise(request);
+    } catch (e) {
+      decision = { ok: false, status: 500, code: e instanceof GatewayError ? e.code : 'GW_ERR_INTERNAL', message: 'upgrade failed' };
+    }
+    if (!decision.ok) {
+      rejectUpgrade(socket, decision.status, rejectionBody(decision.code, decision.message));
+      return;
+    }
+    const info: UpgradeInfo = { ...request, context: decision.context };
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, info));
+  }
+
+  private open(ws: WebSocket, info: UpgradeInfo): void {
+    const conn = new WsConnection(ws, info, this.handler, this.options);
+    this.connections.add(conn);
+    ws.once('close', () => {
+      this.connections.delete(conn);
+      if (this.connections.size === 0) this.allClosed?.();
+    });
+    this.handler.onOpen(conn, info);
+  }
+
+  private tick(): void {
+    for (const conn of this.connections) {
+      if (!conn.alive) {
+        conn.terminate();
+        continue;
+      }
+      conn.alive = false;
+      conn.ping();
+    }
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    this.listening ??= new Promise<void>((resolve, reject) => {
+      const onError = (e: Error): void => {
+        reject(new GatewayError('GW_ERR_BAD_CONFIG', `cannot listen on ${host}:${port}: ${e.message}`, { cause: e }));
+      };
+      this.http.once('error', onError);
+      this.http.listen(port, host, () => {
+        this.http.off('error', onError);
+        resolve();
+      });
+    });
+    if (this.options.idleTimeoutS > 0 && this.keepalive === undefined) {
+      this.keepalive = setInterval(() => this.tick(), (this.options.idleTimeoutS * 1000) / 2);
+      this.keepalive.unref();
+    }
+    return this.listening.then(() => {
+      const address = this.http.address();
+      return typeof address === 'object' && address !== null ? address.port : port;
+    });
+  }
+
+  stopAccepting(): void {
+    this.stopped ??= new Promise<void>((resolve) => {
+      if (!this.http.listening) {
+        resolve();
+        return;
+      }
+      this.http.close(() => resolve());
+    });
+  }
+
+  async close(): Promise<void> {
+    this.stopAccepting();
+    if (this.connections.size > 0) {
+      const done = new Promise<void>((resolve) => {
+        this.allClosed = resolve;
+      });
+      for (const conn of this.connections) conn.close(CLOSE_CODES.GOING_AWAY, 'server shutting down');
+      await done;
+    }
+    if (this.keepalive !== undefined) clearInterval(this.keepalive);
+    this.http.closeAllConnections();
+    await this.stopped;
+    this.wss.close();
+  }
+}

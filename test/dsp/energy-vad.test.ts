@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { GatewayError } from '../../src/protocol/errors.js';
+import { EnergyVad, type EnergyVadFrames } from '../../src/dsp/energy-vad.js';
+import { chunks, concat, energy, gaussian, randomSizes, readF32, sine } from './helpers.js';
+
+/** AN4 "five five three five": ~0.5 s of room noise, then four digits, ~1.9 s in all. */
+const speech = readF32('fbank/speech.wav.f32');
+
+function runVad(vad: EnergyVad, parts: Float32Array[]): { isSpeech: number[]; energyDb: number[] } {
+  const all: EnergyVadFrames[] = parts.map((p) => vad.push(p));
+  all.push(vad.flush());
+  let next = 0;
+  for (const r of all) {
+    expect(r.firstFrame).toBe(next);
+    next += r.isSpeech.length;
+  }
+  return {
+    isSpeech: all.flatMap((r) => Array.from(r.isSpeech)),
+    energyDb: all.flatMap((r) => Array.from(r.energyDb)),
+  };
+}
+
+/** Reference labels from the clean clip: frames within 20 dB of the loudest 10 ms frame. */
+function loudFrames(x: Float32Array): boolean[] {
+  const e: number[] = [];
+  for (let i = 0; i + 160 <= x.length; i += 160) e.push(10 * Math.log10(energy(x, i, i + 160) / 160 + 1e-10));
+  const max = Math.max(...e);
+  return e.map((v) => v > max - 20);
+}
+
+describe('EnergyVad', () => {
+  it('chunking never changes the decisions (20 x 50 ms, random sizes)', () => {
+    const whole = runVad(new EnergyVad(), [speech]);
+    expect(whole.isSpeech.length).toBe(Math.ceil(speech.length / 160));
+    const vad = new EnergyVad();
+    expect(runVad(vad, chunks(speech.subarray(0, 16000), [800]))).toEqual(runVad(new EnergyVad(), [speech.subarray(0, 16000)]));
+    expect(runVad(vad, chunks(speech, randomSizes(3, 300, 400)))).toEqual(whole);
+  });
+
+  it('emits one decision per 10 ms as soon as the frame is complete', () => {
+    const vad = new EnergyVad();
+    expect(vad.push(speech.subarray(0, 3200)).isSpeech.length).toBe(20);
+    expect(vad.push(speech.subarray(3200, 3300)).isSpeech.length).toBe(0);
+    expect(vad.push(speech.subarray(3300, 3360)).isSpeech.length).toBe(1);
+  });
+
+  it('finds the speech in a real recording, not the room noise or the click before it', () => {
+    const { isSpeech } = runVad(new EnergyVad(), chunks(speech, [320]));
+    const ref = loudFrames(speech);
+    const firstVad = isSpeech.indexOf(1);
+    // The clip: room noise near -63 dBFS, a 2-frame click at 200 ms (-42 dB), the fricative of "five" rising from
+    // -57 to -47 dB over 380-500 ms, the vowel at 500 ms (-21 dB). Onset must fall in the fricative, and every loud
+    // frame after it must be inside speech (the hangover bridges the gaps between words).
+    expect(firstVad * 10).toBeGreaterThanOrEqual(380);
+    expect(firstVad * 10).toBeLessThanOrEqual(510);
+    const missed = ref.filter((r, i) => r && i >= firstVad && isSpeech[i] === 0).length;
+    const speechMs = isSpeech.filter((v) => v === 1).length * 10;
+    console.info(`energy vad: onset at ${firstVad * 10} ms, ${speechMs} ms of speech, missed ${missed} loud frames`);
+    expect(missed).toBe(0);
+  });
+
+  it('still finds the speech at 10 dB SNR in white noise, and stays quiet on the noise alone', () => {
+    const noise = gaussian(speech.length, 41);
+    const k = Math.sqrt(energy(speech) / energy(noise) / 10);
+    const noisy = speech.map((v, i) => v + k * noise[i]!);
+    const ref = loudFrames(speech);
+    const { isSpeech } = runVad(new EnergyVad(), [noisy]);
+    const hits = ref.filter((r, i) => r && isSpeech[i] === 1).length / ref.filter((r) => r).length;
+    const onNoise = runVad(new EnergyVad(), [noise.map((v) => v * k)]).isSpeech.filter((s) => s === 1).length;
+    console.info(`energy vad at 10 dB SNR: ${(100 * hits).toFixed(1)}% of loud frames in speech; noise alone: ${onNoise} speech frames`);
+    expect(hits).toBeGreaterThanOrEqual(0.8);
+    expect(onNoise).toBe(0);
+  });
+
+  it('digital silence is -100 dB and never speech', () => {
+    const { isSpeech, energyDb } = runVad(new EnergyVad(), [new Float32Array(8000)]);
+    expect(isSpeech.every((s) => s === 0)).toBe(true);
+    for (const e of energyDb) expect(e).toBeCloseTo(-100, 3);
+  });
+
+  it('hysteresis: onset after 3 frames, offset after the 300 ms hangover', () => {
+    const quiet = gaussian(16000, 5, 0.001);
+    const burst = sine(8000, 440, 16000, 0.3);
+    const x = concat([quiet, burst, quiet]);
+    const { isSpeech } = runVad(new EnergyVad(), [x]);
+    expect(isSpeech.indexOf(1)).toBe(100 + 2); // frames 100, 101, 102 are candidates
+    const lastSpeech = isSpeech.lastIndexOf(1);
+    expect(lastSpeech).toBe(150 + 30 - 2); // 30 quiet frames from frame 150 end it at frame 179
+  });
+
+  it('validates options, quoting the bad value', () => {
+    expect(() => new EnergyVad({ frameMs: 15 })).toThrow(/frameMs must be one of 10, 20, 30, got 15/);
+    expect(() => new EnergyVad({ onsetFrames: 0 })).toThrow(GatewayError);
+  });
+});

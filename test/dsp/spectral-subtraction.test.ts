@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import { GatewayError } from '../../src/protocol/errors.js';
+import { SpectralSubtractor } from '../../src/dsp/spectral-subtraction.js';
+import {
+  bestMs, chunks, db, energy, gaussian, machineSlowdown, maxAbsDiff, randomSizes, readF32, runStream,
+} from './helpers.js';
+
+/** AN4 "five five three five" (~1.9 s, 16 kHz), shared with the fbank fixtures. */
+const speech = readF32('fbank/speech.wav.f32');
+
+/** Pink noise (Paul Kellet's economy filter over seeded white noise), unit-ish variance. */
+function pink(n: number, seed: number): Float32Array {
+  const w = gaussian(n, seed);
+  const out = new Float32Array(n);
+  let b0 = 0, b1 = 0, b2 = 0;
+  for (let i = 0; i < n; i++) {
+    b0 = 0.99765 * b0 + w[i]! * 0.099046;
+    b1 = 0.963 * b1 + w[i]! * 0.2965164;
+    b2 = 0.57 * b2 + w[i]! * 1.0526913;
+    out[i] = b0 + b1 + b2 + w[i]! * 0.1848;
+  }
+  return out;
+}
+
+/** clean + noise scaled to `snrDb` over the whole clip; returns [mixture, scaled noise]. */
+function mix(clean: Float32Array, noise: Float32Array, snrDb: number): [Float32Array, Float32Array] {
+  const k = Math.sqrt(energy(clean) / energy(noise) / 10 ** (snrDb / 10));
+  const scaled = noise.map((v) => v * k);
+  return [clean.map((v, i) => v + scaled[i]!), scaled];
+}
+
+function snrOf(clean: Float32Array, estimate: Float32Array): number {
+  let e = 0;
+  for (let i = 0; i < clean.length; i++) e += (estimate[i]! - clean[i]!) ** 2;
+  return db(energy(clean) / e);
+}
+
+function correlation(a: Float32Array, b: Float32Array): number {
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i]! * b[i]!;
+    aa += a[i]! * a[i]!;
+    bb += b[i]! * b[i]!;
+  }
+  return ab / Math.sqrt(aa * bb);
+}
+
+describe('SpectralSubtractor', () => {
+  it('reconstructs the input exactly (time-aligned) when the noise estimate is zero', () => {
+    // 200 ms of digital silence first: the learnt noise is exactly 0, no frame is a pause afterwards
+    // (its SNR is infinite), so every gain is 1 and the output is the windowed overlap-add of the input.
+    const x = gaussian(8000, 3, 0.3);
+    x.fill(0, 0, 3584); // frames 0 .. 12 (initNoiseMs 200 -> 13 frames) end at 13 * 256
+    const y = runStream(new SpectralSubtractor(), chunks(x, [300]));
+    expect(y.length).toBe(x.length);
+    let err = 0;
+    for (let i = 0; i < x.length; i++) err = Math.max(err, Math.abs(y[i]! - x[i]!));
+    expect(err).toBeLessThan(1e-6);
+  });
+
+  it('chunking never changes the output (20 x 50 ms, random sizes)', () => {
+    const [x] = mix(speech, gaussian(speech.length, 11), 5);
+    const whole = runStream(new SpectralSubtractor(), [x]);
+    expect(whole.length).toBe(x.length);
+    const ss = new SpectralSubtractor();
+    expect(runStream(ss, chunks(x.subarray(0, 16000), [800]))).toEqual(
+      runStream(new SpectralSubtractor(), [x.subarray(0, 16000)]),
+    );
+    expect(runStream(ss, chunks(x, randomSizes(5, 400, 900)))).toEqual(whole);
+    expect(runStream(ss, chunks(x, [1, 255, 257, 3]))).toEqual(whole);
+  });
+
+  it('emits output before the end of stream, one hop (16 ms) behind', () => {
+    const ss = new SpectralSubtractor();
+    expect(ss.latencyMs).toBe(16);
+    const x = gaussian(16000, 4, 0.1);
+    let out = 0;
+    for (let t = 800; t <= 16000; t += 800) {
+      out += ss.push(x.subarray(t - 800, t)).length;
+      expect(out).toBe(Math.floor(t / 256) * 256 - 256);
+    }
+    expect(out + ss.flush().length).toBe(16000);
+  });
+
+  for (const [name, noise] of [
+    ['white', gaussian(speech.length, 21)],
+    ['pink', pink(speech.length, 22)],
+  ] as const) {
+    it(`improves SNR of speech in ${name} noise at 5 dB`, () => {
+      const [x] = mix(speech, noise, 5);
+      const y = runStream(new SpectralSubtractor(), chunks(x, [320]));
+      const before = snrOf(speech, x), after = snrOf(speech, y);
+      console.info(`spectral subtraction, ${name} noise: SNR ${before.toFixed(2)} dB -> ${after.toFixed(2)} dB`);
+      expect(after - before).toBeGreaterThanOrEqual(name === 'white' ? 5 : 3);
+    });
+  }
+
+  it('pure noise loses >= 10 dB of energy; noise level changes are tracked', () => {
+    const n = gaussian(32000, 31, 0.05);
+    const y = runStream(new SpectralSubtractor(), [n]);
+    const drop = db(energy(n) / energy(y));
+    // Noise that gets 10 dB louder after 1 s is re-learnt once the 1 s minimum window holds only the new noise.
+    const loud = gaussian(56000, 32, 0.05).map((v, i) => (i >= 16000 ? v * Math.sqrt(10) : v));
+    const z = runStream(new SpectralSubtractor(), [loud]);
+    const lateDrop = db(energy(loud, 40000) / energy(z, 40000));
+    console.info(`spectral subtraction, pure noise: -${drop.toFixed(1)} dB; after a +10 dB step: -${lateDrop.toFixed(1)} dB`);
+    expect(drop).toBeGreaterThanOrEqual(10);
+    expect(lateDrop).toBeGreaterThanOrEqual(10);
+  });
+
+  it('keeps clean speech intact (correlation with the input >= 0.95)', () => {
+    const y = runStream(new SpectralSubtractor(), [speech]);
+    const c = correlation(speech, y);
+    console.info(`spectral subtraction, clean speech: correlation ${c.toFixed(4)}, SNR ${snrOf(speech, y).toFixed(1)} dB`);
+    expect(c).toBeGreaterThanOrEqual(0.95);
+  });
+
+  it('validates options, quoting the bad value', () => {
+    expect(() => new SpectralSubtractor({ sampleRateHz: 8000 })).toThrow(/got 8000/);
+    expect(() => new SpectralSubtractor({ spectralFloor: 2 })).toThrow(GatewayError);
+    expect(() => new SpectralSubtractor({ gainSmoothing: 1 })).toThrow(/gainSmoothing must be in \[0, 1\), got 1/);
+  });
+
+  it('runs fast (well under 3 ms per second of audio)', () => {
+    const parts = chunks(gaussian(16000, 8, 0.1), [320]);
+    const ss = new SpectralSubtractor();
+    const best = bestMs(() => {
+      for (const p of parts) ss.push(p);
+      ss.flush();
+    }, 20);
+    const slowdown = machineSlowdown();
+    console.info(`spectral subtraction: ${best.toFixed(3)} ms per second of audio (slowdown x${slowdown.toFixed(2)})`);
+    expect(best).toBeLessThan(3 * slowdown);
+  });
+});
+
+describe('SpectralSubtractor parity with the numpy mirror (training/voxgate_train/spectral_subtraction.py)', () => {
+  it('matches the mirror fixture to 1e-4, whole and chunked', () => {
+    const noisy = readF32('spectral-subtraction/noisy.f32');
+    const ref = readF32('spectral-subtraction/denoised.f32');
+    const whole = runStream(new SpectralSubtractor(), [noisy]);
+    const chunked = runStream(new SpectralSubtractor(), chunks(noisy, [800]));
+    expect(whole.length).toBe(ref.length);
+    const d = maxAbsDiff(whole, ref);
+    console.info(`spectral subtraction vs numpy mirror: max abs diff ${d.toExponential(2)}`);
+    expect(d).toBeLessThanOrEqual(1e-4);
+    expect(chunked).toEqual(whole);
+  });
+});

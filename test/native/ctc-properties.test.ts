@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+
+import { CtcDecoder, type CtcDecodeResult, type CtcDecoderOptions, type Hotword } from '../../src/inference/ctc-decoder.js';
+import { CtcPrefixBeamSearch } from '../../src/inference/ctc-prefix-beam-search.js';
+import { V, greedy, peakyLogProbs, randomLogProbs, rng } from './ctc-fixtures.js';
+
+type Opts = Partial<CtcDecoderOptions>;
+
+function expectSame(a: CtcDecodeResult, b: CtcDecodeResult, scoreTol: number): void {
+  expect([...a.tokens]).toEqual([...b.tokens]);
+  expect([...a.frames]).toEqual([...b.frames]);
+  expect(a.stablePrefixLength).toBe(b.stablePrefixLength);
+  expect(a.trailingBlankFrames).toBe(b.trailingBlankFrames);
+  expect(a.framesDecoded).toBe(b.framesDecoded);
+  expect(a.isFinal).toBe(b.isFinal);
+  expect(Math.abs(a.score - b.score)).toBeLessThanOrEqual(scoreTol);
+  a.probs.forEach((p, i) => expect(Math.abs(p - b.probs[i]!)).toBeLessThanOrEqual(1e-6));
+}
+
+/** Random chunk sizes (0 allowed) covering `frames`. */
+function chunking(frames: number, rand: () => number): number[] {
+  const sizes: number[] = [];
+  for (let left = frames; left > 0; ) {
+    const n = Math.min(left, Math.floor(rand() * 9));
+    sizes.push(n);
+    left -= n;
+  }
+  return sizes;
+}
+
+/** Hotwords: pieces of the argmax transcript (so matches happen, complete and partial) plus random ones. */
+function randomHotwords(path: number[], rand: () => number, count: number): Hotword[] {
+  const truth = path.filter((t, i) => t !== 0 && t !== path[i - 1]);
+  return Array.from({ length: count }, () => {
+    const len = 2 + Math.floor(rand() * 4);
+    let ids: number[];
+    if (rand() < 0.6 && truth.length > len) {
+      const at = Math.floor(rand() * (truth.length - len));
+      ids = truth.slice(at, at + len);
+      if (rand() < 0.3) ids[len - 1] = 1 + Math.floor(rand() * (V - 1)); // a near miss
+    } else {
+      ids = Array.from({ length: len }, () => 1 + Math.floor(rand() * (V - 1)));
+    }
+    return { tokenIds: ids, boost: 0.5 + rand() * 2.5 };
+  });
+}
+
+function posteriors(seed: number, frames: number): { logProbs: Float32Array; path: number[] } {
+  const rand = rng(seed);
+  return seed % 2 === 0 ? { logProbs: randomLogProbs(frames, rand, 3), path: [] } : peakyLogProbs(frames, rand, 0.3);
+}
+
+const CASES: Array<[string, Opts]> = [
+  ['beam 8', {}],
+  ['beam 3, no token pruning', { beamSize: 3, tokenThreshold: Infinity }],
+  ['beam 16, tight pruning', { beamSize: 16, tokenThreshold: 3 }],
+];
+
+describe('native == TypeScript reference', () => {
+  it.each(CASES)('on random posteriors, chunk by chunk (%s)', (_n, opts) => {
+    for (let seed = 1; seed <= 12; seed++) {
+      const frames = 48;
+      const { logProbs, path } = posteriors(seed, frames);
+      const rand = rng(seed * 7919);
+      const native = new CtcDecoder({ vocabSize: V, ...opts });
+      const ref = new CtcPrefixBeamSearch({ vocabSize: V, ...opts });
+      if (seed % 3 !== 0) {
+        const hot = randomHotwords(path.length ? path : greedy(logProbs, frames), rand, seed % 3 === 1 ? 8 : 50);
+        native.setHotwords(hot);
+        ref.setHotwords(hot);
+      }
+      let at = 0;
+      for (const n of chunking(frames, rand)) {
+        const chunk = logProbs.subarray(at * V, (at + n) * V);
+        at += n;
+        expectSame(native.decodeChunk(chunk, n), ref.decodeChunk(chunk, n), 1e-4);
+        if (seed === 5 && at > frames / 2 && at - n <= frames / 2) {
+          // Replace the hotwords mid-utterance: both rescore live beams the same way.
+          const hot = randomHotwords(path, rand, 5);
+          native.setHotwords(hot);
+          ref.setHotwords(hot);
+          expectSame(native.current(), ref.current(), 1e-4);
+        }
+      }
+      expectSame(native.finalize(), ref.finalize(), 1e-4);
+    }
+  });
+});
+
+describe('chunking never changes the result', () => {
+  it.each([
+    ['native', (o: Opts) => new CtcDecoder({ vocabSize: V, ...o })],
+    ['reference', (o: Opts) => new CtcPrefixBeamSearch({ vocabSize: V, ...o })],
+  ] as const)('%s: random chunkings == whole matrix, exactly', (_n, make) => {
+    for (let seed = 100; seed < 110; seed++) {
+      const frames = 60;
+      const { logProbs, path } = posteriors(seed, frames);
+      const rand = rng(seed);
+      const hot = seed % 2 ? randomHotwords(path, rand, 10) : [];
+      const whole = make({});
+      whole.setHotwords(hot);
+      const wholePartial = whole.decodeChunk(logProbs, frames);
+      const chunked = make({});
+      chunked.setHotwords(hot);
+      let at = 0;
+      let last = chunked.current();
+      for (const n of chunking(frames, rand)) {
+        last = chunked.decodeChunk(logProbs.subarray(at * V, (at + n) * V), n);
+        at += n;
+      }
+      expectSame(last, wholePartial, 0);
+      expectSame(chunked.finalize(), whole.finalize(), 0);
+    }
+  });
+});
+
+describe('beam size 1 == greedy CTC on peaky posteriors', () => {
+  // Prefix search sums paths, so on flat posteriors beam 1 may keep a prefix that greedy leaves (e.g. blank .35 +
+  // repeat .25 of the last token beat a new token at .4). With one token >= .7 per frame (the CTC regime) they agree.
+  it.each([
+    ['native', () => new CtcDecoder({ vocabSize: V, beamSize: 1 })],
+    ['reference', () => new CtcPrefixBeamSearch({ vocabSize: V, beamSize: 1 })],
+  ] as const)('%s', (_n, make) => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const frames = 80;
+      const { logProbs } = peakyLogProbs(frames, rng(seed), 0.7);
+      const d = make();
+      d.decodeChunk(logProbs, frames);
+      expect([...d.finalize().tokens]).toEqual(greedy(logProbs, frames));
+    }
+  });
+});

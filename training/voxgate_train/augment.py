@@ -1,0 +1,117 @@
+"""Waveform augmentation for training: speed perturbation, reverberation, babble or coloured noise at 0-20 dB SNR,
+a telephony channel (8 kHz band limit and a G.711 mu-law round trip, back to 16 kHz) and gain; plus SpecAugment on
+the fbank features. All randomness comes from the caller's `random.Random`, so a run is reproducible.
+"""
+import math
+import random
+
+import numpy as np
+import torch
+import torchaudio
+
+from .common import SAMPLE_RATE_HZ
+
+# Speed factors with small integer resampling ratios (16000 -> 17600 = 10:11 slows to 0.909x, -> 14400 speeds
+# to 1.111x): the resampling kernels stay short and are built once.
+_SPEED = {0.909: torchaudio.transforms.Resample(16000, 17600), 1.111: torchaudio.transforms.Resample(16000, 14400)}
+_DOWN8K = torchaudio.transforms.Resample(16000, 8000)
+_UP16K = torchaudio.transforms.Resample(8000, 16000)
+
+
+def _mulaw_table() -> tuple[np.ndarray, np.ndarray]:
+    """G.711 mu-law: encode table for every int16 value (via its 14-bit magnitude) and decode table for codes."""
+    decode = np.zeros(256, dtype=np.float32)
+    for code in range(256):
+        u = ~code & 0xFF
+        t = ((u & 0x0F) << 3) + 0x84
+        t <<= (u & 0x70) >> 4
+        decode[code] = (0x84 - t) if (u & 0x80) else (t - 0x84)
+    lin = np.arange(-32768, 32768, dtype=np.int32)
+    # nearest decode level for every int16 (the encoder picks the segment/quantiser that yields it)
+    order = np.argsort(decode)
+    levels = decode[order]
+    pos = np.clip(np.searchsorted(levels, lin), 1, 255)
+    pick = np.where(np.abs(levels[pos - 1] - lin) <= np.abs(levels[pos] - lin), pos - 1, pos)
+    return order[pick].astype(np.uint8), decode / 32768.0
+
+
+_MULAW_ENC, _MULAW_DEC = _mulaw_table()
+
+
+def mulaw_round_trip(x: torch.Tensor) -> torch.Tensor:
+    ints = np.clip(np.round(x.numpy() * 32768.0), -32768, 32767).astype(np.int32) + 32768
+    return torch.from_numpy(_MULAW_DEC[_MULAW_ENC[ints]])
+
+
+def coloured_noise(n: int, r: random.Random) -> torch.Tensor:
+    """White, pink or brown noise by shaping a white spectrum with f^-alpha."""
+    alpha = r.choice([0.0, 1.0, 2.0])
+    spec = torch.fft.rfft(torch.randn(n, generator=torch.Generator().manual_seed(r.getrandbits(31))))
+    f = torch.arange(spec.shape[0], dtype=torch.float32).clamp(min=1.0)
+    return torch.fft.irfft(spec / f ** (alpha / 2), n=n)
+
+
+def synthetic_rir(r: random.Random) -> torch.Tensor:
+    """Exponentially decaying noise tail after a unit direct path; RT60 0.15-0.8 s."""
+    rt60 = r.uniform(0.15, 0.8)
+    n = int(min(rt60, 0.5) * SAMPLE_RATE_HZ)
+    t = torch.arange(n, dtype=torch.float32) / SAMPLE_RATE_HZ
+    g = torch.Generator().manual_seed(r.getrandbits(31))
+    tail = torch.randn(n, generator=g) * torch.exp(-6.9 * t / rt60) * r.uniform(0.1, 0.5)
+    tail[0] = 1.0
+    return tail / tail.norm()
+
+
+def fft_convolve(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    n = x.shape[0] + h.shape[0] - 1
+    size = 1 << (n - 1).bit_length()
+    y = torch.fft.irfft(torch.fft.rfft(x, size) * torch.fft.rfft(h, size), size)
+    return y[: x.shape[0]]
+
+
+def add_at_snr(x: torch.Tensor, noise: torch.Tensor, snr_db: float) -> torch.Tensor:
+    px = x.pow(2).mean().clamp(min=1e-10)
+    pn = noise.pow(2).mean().clamp(min=1e-10)
+    return x + noise * torch.sqrt(px / (pn * 10 ** (snr_db / 10)))
+
+
+class Augmenter:
+    """Applies the chain to one utterance. `babble_source(n, r)` returns n samples of other speech (for babble)."""
+
+    def __init__(self, babble_source, p_speed=0.5, p_reverb=0.2, p_noise=0.5, p_phone=0.25):
+        self.babble_source = babble_source
+        self.p_speed, self.p_reverb, self.p_noise, self.p_phone = p_speed, p_reverb, p_noise, p_phone
+
+    def __call__(self, x: torch.Tensor, r: random.Random) -> torch.Tensor:
+        if r.random() < self.p_speed:
+            x = _SPEED[r.choice([0.909, 1.111])](x)
+        if r.random() < self.p_reverb:
+            x = fft_convolve(x, synthetic_rir(r))
+        if r.random() < self.p_noise:
+            if r.random() < 0.5:
+                noise = sum(self.babble_source(x.shape[0], r) for _ in range(r.randint(3, 6)))
+            else:
+                noise = coloured_noise(x.shape[0], r)
+            x = add_at_snr(x, noise, r.uniform(0.0, 20.0))
+        if r.random() < self.p_phone:
+            x = _UP16K(mulaw_round_trip(_DOWN8K(x).clamp(-1, 1)))[: x.shape[0]]
+        peak = x.abs().max().clamp(min=1e-4)
+        gain_db = r.uniform(-20.0, 0.0)
+        return (x / peak * 0.9 * 10 ** (gain_db / 20)).clamp(-1.0, 1.0)
+
+
+def spec_augment(feats: torch.Tensor, r: random.Random, freq_masks=2, freq_width=12, time_masks=2,
+                 time_ratio=0.05) -> torch.Tensor:
+    """Masks (with the utterance mean) frequency bands and time spans of a (T, 80) fbank."""
+    feats = feats.clone()
+    fill = feats.mean()
+    t = feats.shape[0]
+    for _ in range(freq_masks):
+        w = r.randint(0, freq_width)
+        f0 = r.randint(0, feats.shape[1] - w)
+        feats[:, f0:f0 + w] = fill
+    for _ in range(time_masks):
+        w = r.randint(0, max(1, int(math.ceil(t * time_ratio))))
+        t0 = r.randint(0, max(0, t - w))
+        feats[t0:t0 + w] = fill
+    return feats

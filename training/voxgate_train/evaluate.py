@@ -1,0 +1,92 @@
+"""Step 5: PyTorch evaluation on the held-out split: greedy CTC WER per set at chunk 160 / 320 / 640 ms (the
+streaming chunk mask with the exported left context, which forward_chunk reproduces exactly), optionally with
+10 dB babble. Usage: python3 -m voxgate_train.evaluate [--checkpoint PATH] [--chunks 4 8 16] [--babble-db 10]
+"""
+import argparse
+import json
+import random
+
+import torch
+
+from .augment import add_at_snr
+from .common import TRAINING_DIR, fbank, ids_to_text, word_errors
+from .data import AudioStore, load_utterances
+from .model import ChunkMask, ConformerCtc, ModelConfig
+
+
+def greedy(logp: torch.Tensor, length: int) -> str:
+    best = logp[:length].argmax(-1).tolist()
+    out, prev = [], -1
+    for t in best:
+        if t != prev and t != 0:
+            out.append(t)
+        prev = t
+    return ids_to_text(out)
+
+
+@torch.no_grad()
+def transcribe(model: ConformerCtc, wave: torch.Tensor, chunk: int) -> str:
+    feats = fbank(wave).unsqueeze(0)
+    mask = ChunkMask(chunk, model.cfg.left_context) if chunk > 0 else ChunkMask(0, 0)
+    logp, lens = model(feats, torch.tensor([feats.shape[1]]), mask)
+    return greedy(logp[0], int(lens[0]))
+
+
+def evaluate(model, store, utts, chunk: int, babble_db: float | None = None, seed: int = 0) -> dict:
+    r = random.Random(seed)
+    errs: dict[str, list[int]] = {}
+    for u in utts:
+        w = store.wave(u)
+        if babble_db is not None:
+            others = [store.wave(o) for o in r.sample(utts, 5)]
+            noise = sum(o.repeat(-(-w.shape[0] // max(1, o.shape[0])))[: w.shape[0]] for o in others)
+            w = add_at_snr(w, noise, babble_db).clamp(-1, 1)
+        e, n = word_errors(u.text, transcribe(model, w, chunk))
+        acc = errs.setdefault(u.set, [0, 0])
+        acc[0] += e
+        acc[1] += n
+    report = {s: round(100.0 * e / max(1, n), 2) for s, (e, n) in sorted(errs.items())}
+    tot_e, tot_n = sum(v[0] for v in errs.values()), sum(v[1] for v in errs.values())
+    report["all"] = round(100.0 * tot_e / max(1, tot_n), 2)
+    return report
+
+
+def evaluate_subset(model, store, per_set: int, chunk: int) -> dict:
+    utts = load_utterances("heldout", include_synth=False)
+    by_set: dict[str, list] = {}
+    for u in utts:
+        by_set.setdefault(u.set, []).append(u)
+    subset = [u for s in by_set.values() for u in random.Random(0).sample(s, min(per_set, len(s)))]
+    return evaluate(model, store, subset, chunk)
+
+
+def load_model(path) -> ConformerCtc:
+    ck = torch.load(path)
+    model = ConformerCtc(ModelConfig(**ck["config"]))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()})
+    return model.eval()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", default=str(TRAINING_DIR / "checkpoints" / "latest.pt"))
+    ap.add_argument("--chunks", type=int, nargs="+", default=[4, 8, 16], help="chunk sizes in 40 ms frames")
+    ap.add_argument("--babble-db", type=float, default=None)
+    ap.add_argument("--json", default=None, help="write the report here")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    model, store = load_model(args.checkpoint), AudioStore()
+    utts = load_utterances("heldout", include_synth=False)
+    out = {}
+    for c in args.chunks:
+        out[f"chunk_{c * 40}ms"] = evaluate(model, store, utts, c, args.babble_db)
+        print(f"chunk {c * 40} ms{'' if args.babble_db is None else f' babble {args.babble_db} dB'}: "
+              f"{out[f'chunk_{c * 40}ms']}", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Step 3: train the streaming conformer CTC model with dynamic chunk masks. Resumable.
+
+State: training/runs/<run>/ckpt.pt (full: weights, optimiser, step, RNG; not in git) is written every
+--save-minutes; training/checkpoints/latest.pt (weights in fp16 + counters, committed between sessions) is written
+with it, so a new machine resumes from git alone (optimiser moments are rebuilt after a short re-warm-up).
+Chunk masks: each batch draws full context (25%) or a chunk of 1-25 output frames (40 ms to 1 s) with a left
+context of 16-64 frames, so one model serves every chunk size at run time.
+"""
+import argparse
+import math
+import random
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .augment import Augmenter, spec_augment
+from .common import TRAINING_DIR, fbank
+from .data import AudioStore, collate, load_utterances, make_batches
+from .evaluate import evaluate_subset
+from .model import ChunkMask, ConformerCtc, ModelConfig
+
+LATEST = TRAINING_DIR / "checkpoints" / "latest.pt"
+
+
+def sample_mask(r: random.Random, cfg: ModelConfig) -> ChunkMask:
+    if r.random() < 0.25:
+        return ChunkMask(0, 0)
+    chunk = r.choice([r.randint(1, 25), r.choice([2, 4, 8, 16])])
+    return ChunkMask(chunk, r.choice([16, 32, 48, cfg.left_context, cfg.left_context]))
+
+
+def lr_at(step: int, peak: float, warmup: int) -> float:
+    return peak * min((step + 1) / warmup, math.sqrt(warmup / (step + 1)))
+
+
+def compute_cmvn(utts, store, r: random.Random, n: int = 600):
+    feats = torch.cat([fbank(store.wave(u)) for u in r.sample(utts, min(n, len(utts)))])
+    return feats.mean(0), 1.0 / feats.std(0).clamp(min=1e-3)
+
+
+def save(run_dir: Path, model, opt, state: dict) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state,
+                "config": model.cfg.to_dict()}, run_dir / "ckpt.tmp")
+    (run_dir / "ckpt.tmp").replace(run_dir / "ckpt.pt")
+    LATEST.parent.mkdir(parents=True, exist_ok=True)
+    half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    torch.save({"model": half, "state": state, "config": model.cfg.to_dict()}, LATEST.with_suffix(".tmp"))
+    LATEST.with_suffix(".tmp").replace(LATEST)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", default="main")
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--max-seconds", type=float, default=120.0, help="padded audio seconds per batch")
+    ap.add_argument("--peak-lr", type=float, default=1.5e-3)
+    ap.add_argument("--warmup", type=int, default=1500)
+    ap.add_argument("--save-minutes", type=float, default=10.0)
+    ap.add_argument("--stop-after-minutes", type=float, default=0.0, help="save and exit after this long (0: off)")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    run_dir = TRAINING_DIR / "runs" / args.run
+
+    model = ConformerCtc(ModelConfig())
+    opt = torch.optim.AdamW(model.parameters(), lr=args.peak_lr, betas=(0.9, 0.98), weight_decay=1e-3)
+    state = {"step": 0, "epoch": 0, "batch": 0, "rewarm": 0}
+    if (run_dir / "ckpt.pt").exists():
+        ck = torch.load(run_dir / "ckpt.pt")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        state = ck["state"]
+        print(f"resumed {run_dir / 'ckpt.pt'} at step {state['step']}", flush=True)
+    elif LATEST.exists():
+        ck = torch.load(LATEST)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()})
+        state = dict(ck["state"], rewarm=ck["state"]["step"])
+        print(f"resumed weights {LATEST} at step {state['step']} (optimiser re-warm-up)", flush=True)
+
+    store = AudioStore()
+    train_utts = load_utterances("train")
+    real_train = [u for u in train_utts if u.source == "real"]
+    if state["step"] == 0:
+        model.feat_mean, model.feat_istd = compute_cmvn(real_train, store, random.Random(0))
+    print(f"{len(train_utts)} training utterances "
+          f"({sum(u.length for u in train_utts) / 16000 / 3600:.1f} h), params "
+          f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M", flush=True)
+
+    t_start = t_save = time.time()
+    while state["epoch"] < args.epochs:
+        batches = make_batches(train_utts, args.max_seconds, random.Random(1000 + state["epoch"]))
+        prep = BatchPreparer(train_utts, real_train, batches, state["epoch"])
+        loader = torch.utils.data.DataLoader(range(state["batch"], len(batches)), batch_size=None,
+                                             num_workers=1, prefetch_factor=3, collate_fn=prep,
+                                             persistent_workers=False)
+        model.train()
+        audio_s, t_log, loss_sum, n_sum = 0.0, time.time(), 0.0, 0
+        for feats, lengths, targets, mask, seconds in loader:
+            logp, out_len = model(feats, lengths, mask)
+            tgt_len = torch.tensor([len(t) for t in targets])
+            loss = F.ctc_loss(logp.transpose(0, 1), torch.cat(targets), out_len, tgt_len,
+                              blank=0, reduction="sum", zero_infinity=True) / len(targets)
+            since = state["step"] - state["rewarm"]
+            lr = lr_at(state["step"], args.peak_lr, args.warmup) * (min(1.0, (since + 1) / 300)
+                                                                     if state["rewarm"] else 1.0)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            state["step"] += 1
+            state["batch"] += 1
+            audio_s += seconds
+            loss_sum, n_sum = loss_sum + loss.item() * len(targets), n_sum + len(targets)
+            if state["step"] % 25 == 0:
+                dt = time.time() - t_log
+                print(f"ep {state['epoch']} batch {state['batch']}/{len(batches)} step {state['step']} "
+                      f"loss {loss_sum / n_sum:.3f} lr {lr:.2e} speed {audio_s / dt:.1f}x", flush=True)
+                audio_s, t_log, loss_sum, n_sum = 0.0, time.time(), 0.0, 0
+            stop = args.stop_after_minutes and time.time() - t_start > args.stop_after_minutes * 60
+            if time.time() - t_save > args.save_minutes * 60 or stop:
+                save(run_dir, model, opt, state)
+                t_save = time.time()
+                print(f"saved at step {state['step']}", flush=True)
+                if stop:
+                    return
+        model.eval()
+        report = evaluate_subset(model, store, per_set=40, chunk=4)
+        print(f"epoch {state['epoch']} held-out WER (chunk 160 ms, subset): {report}", flush=True)
+        state["epoch"] += 1
+        state["batch"] = 0
+        save(run_dir, model, opt, state)
+
+
+class BatchPreparer:
+    """Runs in the DataLoader worker: batch index -> augmented, SpecAugmented fbank batch and its chunk mask.
+    Seeded by (epoch, batch), so a resumed run sees the same batches it would have seen."""
+
+    def __init__(self, utts, real_utts, batches, epoch: int):
+        self.utts, self.real, self.batches, self.epoch = utts, real_utts, batches, epoch
+        self.store = AudioStore()
+        self.augment = Augmenter(lambda n, r: babble(self.store, self.real, n, r))
+
+    def __call__(self, batch_index: int):
+        torch.set_num_threads(1)
+        r = random.Random(self.epoch * 1_000_003 + batch_index)
+        utts = [self.utts[i] for i in self.batches[batch_index]]
+        waves = [self.augment(self.store.wave(u), r) if r.random() < 0.85 else self.store.wave(u) for u in utts]
+        feats, lengths, targets = collate(waves, [u.text for u in utts], lambda w: spec_augment(fbank(w), r))
+        return feats, lengths, targets, sample_mask(r, ModelConfig()), sum(w.shape[0] for w in waves) / 16000
+
+
+def babble(store: AudioStore, utts, n: int, r: random.Random) -> torch.Tensor:
+    w = store.wave(r.choice(utts))
+    reps = -(-n // max(1, w.shape[0]))
+    w = w.repeat(reps)
+    start = r.randint(0, w.shape[0] - n)
+    return w[start:start + n]
+
+
+if __name__ == "__main__":
+    main()
