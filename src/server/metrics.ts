@@ -14,6 +14,10 @@ export const PARTIAL_LATENCY_BUCKETS_S = [0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0
 export const FINAL_LATENCY_BUCKETS_S = [0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5];
 /** Sessions per encoder batch. */
 export const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64];
+/** Unprocessed inbound audio per session, seconds (flow marks default to 0.5 / 2 / 10 s). */
+export const BACKLOG_BUCKETS_S = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16];
+/** One encoder run (a batch), seconds. */
+export const ENCODER_RUN_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64];
 
 export interface MetricsOptions {
   /** Also export prom-client's default process/runtime metrics. Default true. */
@@ -25,13 +29,22 @@ export interface MetricsOptions {
 export interface GatewayMetrics {
   readonly registry: Registry;
   readonly sessionsActive: Gauge;
-  readonly sessionsTotal: Counter;
+  /** Ended sessions by `reason`: `client_end`, the fatal error code, or `abandoned` (client closed first). */
+  readonly sessionsTotal: Counter<'reason'>;
+  /** Upgrades answered 401/503 (404 for a wrong path is not counted), by code. */
+  readonly upgradesRejectedTotal: Counter<'code'>;
   readonly audioSecondsTotal: Counter;
   readonly partialLatencySeconds: Histogram;
   readonly finalLatencySeconds: Histogram;
+  readonly partialsSentTotal: Counter;
   readonly partialsDroppedTotal: Counter;
+  readonly finalsTotal: Counter;
+  readonly flowPausesTotal: Counter;
+  readonly inboundBacklogSeconds: Histogram;
   readonly errorsTotal: Counter<'code'>;
+  /** `voxgate_encoder_batch_size` (docs/protocol.md section 10). */
   readonly inferenceBatchSize: Histogram;
+  readonly encoderRunSeconds: Histogram;
   /** Counts one error by code (convenience over `errorsTotal.inc({code})`). */
   countError(code: GwErrorCode): void;
   /** The Prometheus text exposition of every metric; use `registry.contentType` as Content-Type. */
@@ -77,7 +90,33 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
   return {
     registry,
     sessionsActive: new Gauge({ name: 'voxgate_sessions_active', help: 'Open sessions.', registers }),
-    sessionsTotal: new Counter({ name: 'voxgate_sessions_total', help: 'Sessions opened.', registers }),
+    sessionsTotal: new Counter({
+      name: 'voxgate_sessions_total',
+      help: 'Ended sessions by reason: client_end, the fatal GW_ERR_* code, or abandoned.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    upgradesRejectedTotal: new Counter({
+      name: 'voxgate_upgrades_rejected_total',
+      help: 'WebSocket upgrades answered with 401 or 503, by GW_ERR_* code.',
+      labelNames: ['code'] as const,
+      registers,
+    }),
+    partialsSentTotal: new Counter({ name: 'voxgate_partials_sent_total', help: 'transcript.partial sent.', registers }),
+    finalsTotal: new Counter({ name: 'voxgate_finals_total', help: 'transcript.final sent.', registers }),
+    flowPausesTotal: new Counter({ name: 'voxgate_flow_pauses_total', help: 'flow.pause sent.', registers }),
+    inboundBacklogSeconds: new Histogram({
+      name: 'voxgate_inbound_backlog_seconds',
+      help: 'Unprocessed inbound audio of a session, sampled at every binary audio frame.',
+      buckets: BACKLOG_BUCKETS_S,
+      registers,
+    }),
+    encoderRunSeconds: new Histogram({
+      name: 'voxgate_encoder_run_seconds',
+      help: 'Wall time of one encoder run (one batch).',
+      buckets: ENCODER_RUN_BUCKETS_S,
+      registers,
+    }),
     audioSecondsTotal: new Counter({
       name: 'voxgate_audio_seconds_total',
       help: 'Seconds of audio received (at the input sample rate).',
@@ -102,7 +141,7 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
     }),
     errorsTotal,
     inferenceBatchSize: new Histogram({
-      name: 'voxgate_inference_batch_size',
+      name: 'voxgate_encoder_batch_size',
       help: 'Sessions per encoder batch.',
       buckets: BATCH_SIZE_BUCKETS,
       registers,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/protocol/errors.js';
 import { Resampler, polyphaseBank } from '../../src/dsp/resampler.js';
-import { bestMs, chunks, gaussian, machineSlowdown, randomSizes, runStream, sine } from './helpers.js';
+import { chunks, gaussian, randomSizes, runStream, sine } from './helpers.js';
 
 const RATES = [8000, 11025, 22050, 24000, 32000, 44100, 48000];
 
@@ -165,20 +165,5 @@ describe('Resampler streaming', () => {
     } catch (e) {
       expect((e as GatewayError).code).toBe('GW_ERR_BAD_CONFIG');
     }
-  });
-
-  it('48 kHz -> 16 kHz runs well under 5 ms per second of audio', () => {
-    const x = gaussian(48000, 9, 0.2);
-    const parts = chunks(x, [960]);
-    const r = new Resampler({ inputRateHz: 48000 });
-    const best = bestMs(() => {
-      for (const p of parts) r.push(p);
-      r.flush();
-    }, 20);
-    const slowdown = machineSlowdown();
-    console.info(
-      `resampler 48000 -> 16000: ${best.toFixed(3)} ms per second of audio (best of 20; machine slowdown x${slowdown.toFixed(2)})`,
-    );
-    expect(best).toBeLessThan(5 * slowdown);
   });
 });

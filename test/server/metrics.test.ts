@@ -24,7 +24,7 @@ describe('metrics', () => {
       'voxgate_final_latency_seconds_count 1',
       'voxgate_partials_dropped_total 1',
       'voxgate_errors_total{code="GW_ERR_BAD_JSON"} 1',
-      'voxgate_inference_batch_size_bucket{le="4"} 1',
+      'voxgate_encoder_batch_size_bucket{le="4"} 1',
       'voxgate_event_loop_delay_seconds{stat="p99"}',
       'process_cpu_user_seconds_total',
       'nodejs_heap_size_used_bytes',

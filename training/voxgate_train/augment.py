@@ -1,6 +1,7 @@
 """Waveform augmentation for training: speed perturbation, reverberation, babble or coloured noise at 0-20 dB SNR,
-a telephony channel (8 kHz band limit and a G.711 mu-law round trip, back to 16 kHz) and gain; plus SpecAugment on
-the fbank features. All randomness comes from the caller's `random.Random`, so a run is reproducible.
+a telephony channel (8 kHz band limit and a G.711 mu-law round trip, back to 16 kHz), gain, and the gateway's own
+spectral-subtraction denoiser (the numpy mirror of src/dsp/spectral-subtraction.ts, parity-tested), so the model knows
+its artefacts when a session asks for denoise=spectral; plus SpecAugment on the fbank features. All randomness comes from the caller's `random.Random`, so a run is reproducible.
 """
 import math
 import random
@@ -10,6 +11,7 @@ import torch
 import torchaudio
 
 from .common import SAMPLE_RATE_HZ
+from .spectral_subtraction import spectral_subtract
 
 # Speed factors with small integer resampling ratios (16000 -> 17600 = 10:11 slows to 0.909x, -> 14400 speeds
 # to 1.111x): the resampling kernels stay short and are built once.
@@ -78,9 +80,10 @@ def add_at_snr(x: torch.Tensor, noise: torch.Tensor, snr_db: float) -> torch.Ten
 class Augmenter:
     """Applies the chain to one utterance. `babble_source(n, r)` returns n samples of other speech (for babble)."""
 
-    def __init__(self, babble_source, p_speed=0.5, p_reverb=0.2, p_noise=0.5, p_phone=0.25):
+    def __init__(self, babble_source, p_speed=0.5, p_reverb=0.2, p_noise=0.5, p_phone=0.25, p_denoise=0.3):
         self.babble_source = babble_source
         self.p_speed, self.p_reverb, self.p_noise, self.p_phone = p_speed, p_reverb, p_noise, p_phone
+        self.p_denoise = p_denoise
 
     def __call__(self, x: torch.Tensor, r: random.Random) -> torch.Tensor:
         if r.random() < self.p_speed:
@@ -97,7 +100,15 @@ class Augmenter:
             x = _UP16K(mulaw_round_trip(_DOWN8K(x).clamp(-1, 1)))[: x.shape[0]]
         peak = x.abs().max().clamp(min=1e-4)
         gain_db = r.uniform(-20.0, 0.0)
-        return (x / peak * 0.9 * 10 ** (gain_db / 20)).clamp(-1.0, 1.0)
+        x = (x / peak * 0.9 * 10 ** (gain_db / 20)).clamp(-1.0, 1.0)
+        return maybe_denoise(x, r, self.p_denoise)
+
+
+def maybe_denoise(x: torch.Tensor, r: random.Random, p: float) -> torch.Tensor:
+    """The gateway's denoiser, applied as it runs there: after the channel and the level are what they are."""
+    if r.random() >= p:
+        return x
+    return torch.from_numpy(spectral_subtract(x.numpy().astype(np.float64)).astype(np.float32))
 
 
 def spec_augment(feats: torch.Tensor, r: random.Random, freq_masks=2, freq_width=12, time_masks=2,

@@ -78,7 +78,7 @@ class ChunkMask:
             end = start + self.chunk
             allowed = (idx[None, :] < end[:, None]) & (idx[None, :] >= (start - self.left)[:, None])
         ok = allowed[None] & valid_key[:, None, :]
-        return torch.where(ok, 0.0, NEG).unsqueeze(1)
+        return ((~ok).float() * NEG).unsqueeze(1)
 
 
 def output_frames(feature_frames: torch.Tensor) -> torch.Tensor:
@@ -245,8 +245,9 @@ class ConformerCtc(nn.Module):
         n = torch.arange(left + t, device=x.device)
         valid_cache = n[None, :] >= left - torch.clamp(cache_len, max=left)[:, None]
         valid_chunk = (n[None, :] - left) < lengths[:, None]
-        ok = torch.where(n[None, :] < left, valid_cache, valid_chunk)                  # (B, L+T)
-        mask = torch.where(ok, 0.0, NEG)[:, None, None, :]
+        is_cache = n[None, :] < left
+        ok = (is_cache & valid_cache) | (~is_cache & valid_chunk)                     # (B, L+T); no bool Where in ORT
+        mask = ((~ok).float() * NEG)[:, None, None, :]  # float32 (torch.where with scalars exports float64)
         new_kv, new_conv = [], []
         for i, layer in enumerate(self.layers):
             x, kv, conv = layer.forward_chunk(x, mask, cache_kv[:, i], cache_conv[:, i])

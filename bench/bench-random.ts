@@ -1,0 +1,84 @@
+/**
+ * Seeded signal and posterior generators for the benchmarks (kept here so bench/ never imports from test/).
+ * Same generators as the test fixtures (mulberry32, Box-Muller, CTC-like posteriors) so numbers stay comparable.
+ */
+
+/** Vocabulary size of the shipped English CTC model: `<blk>`, `▁`, `'`, a..z. */
+export const CTC_VOCAB_SIZE = 29;
+
+/** mulberry32: small deterministic PRNG in [0, 1). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `n` standard-normal samples times `scale` (Box-Muller on a seeded PRNG). */
+export function gaussian(n: number, seed: number, scale = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u = Math.max(r(), 1e-12), v = r();
+    const m = Math.sqrt(-2 * Math.log(u));
+    out[i] = scale * m * Math.cos(2 * Math.PI * v);
+    if (i + 1 < n) out[i + 1] = scale * m * Math.sin(2 * Math.PI * v);
+  }
+  return out;
+}
+
+/**
+ * Speech-like test signal at `rateHz`: 1 s bursts of a gliding harmonic tone plus noise, alternating with quiet
+ * noise, so energy-gated stages see both speech and pauses. Values in [-1, 1].
+ */
+export function speechLike(seconds: number, rateHz: number, seed: number): Float32Array {
+  const n = Math.round(seconds * rateHz);
+  const noise = gaussian(n, seed, 0.01);
+  const out = new Float32Array(n);
+  let phase = 0;
+  for (let i = 0; i < n; i++) {
+    const t = i / rateHz;
+    const voiced = Math.floor(t * 1.5) % 2 === 0;
+    phase += (2 * Math.PI * (140 + 40 * Math.sin(2 * Math.PI * 0.7 * t))) / rateHz;
+    const tone = voiced ? 0.25 * Math.sin(phase) + 0.1 * Math.sin(3 * phase) + 0.05 * Math.sin(7 * phase) : 0;
+    out[i] = tone + noise[i]!;
+  }
+  return out;
+}
+
+function logSoftmaxInto(logits: number[], out: Float32Array, offset: number): void {
+  const m = Math.max(...logits);
+  let s = 0;
+  for (const x of logits) s += Math.exp(x - m);
+  const lse = m + Math.log(s);
+  logits.forEach((x, i) => (out[offset + i] = x - lse));
+}
+
+/** Flat posteriors: uniformly random logits of scale `spread`, so many beams compete (the decoder's worst case). */
+export function randomLogProbs(frames: number, rand: () => number, spread = 4, vocab = CTC_VOCAB_SIZE): Float32Array {
+  const out = new Float32Array(frames * vocab);
+  for (let f = 0; f < frames; f++) {
+    logSoftmaxInto(Array.from({ length: vocab }, () => (rand() * 2 - 1) * spread), out, f * vocab);
+  }
+  return out;
+}
+
+/**
+ * Peaky, CTC-like posteriors (what a trained model emits): each frame has one dominant token (blank 45 % of the
+ * time) with probability in [minTop, 1); the rest is spread randomly.
+ */
+export function peakyLogProbs(frames: number, rand: () => number, minTop = 0.7, vocab = CTC_VOCAB_SIZE): Float32Array {
+  const out = new Float32Array(frames * vocab);
+  for (let f = 0; f < frames; f++) {
+    const top = rand() < 0.45 ? 0 : 1 + Math.floor(rand() * (vocab - 1));
+    const pTop = minTop + (1 - minTop) * 0.999 * rand();
+    const w = Array.from({ length: vocab }, (_, i) => (i === top ? 0 : rand() + 1e-3));
+    const sum = w.reduce((a, b) => a + b, 0);
+    for (let i = 0; i < vocab; i++) out[f * vocab + i] = Math.log(i === top ? pTop : ((1 - pTop) * w[i]!) / sum);
+  }
+  return out;
+}

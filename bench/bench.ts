@@ -1,0 +1,266 @@
+/**
+ * Gateway load benchmark: N concurrent WebSocket sessions stream real speech at real-time pace (50 ms pcm_s16le
+ * 16 kHz frames) and the report says whether the gateway kept up.
+ *
+ *   npm run build && npm run bench -- --sessions N [--duration S] [--latency low|balanced|accurate]
+ *       [--transport uws|ws] [--url ws://HOST:PORT] [--json FILE] [--sweep 50,100,200] [--model DIR] [--seed K]
+ *   (or without building: npx tsx bench/bench.ts ...)
+ *
+ * Without --url the gateway runs in a child process started here (`serve --port 0`), one fresh process per N.
+ * Real time means: p99 chunk processing delay <= 200 ms, where a chunk's processing delay is the `latency_ms` of the
+ * partial or final it produced (protocol: newest covered audio frame's arrival -> message sent), no flow.pause, no
+ * dropped partials and no failed session. Word latency: see load-session.ts.
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { STREAM_PATH } from '../src/protocol/messages.js';
+import { argValue, percentile, percentiles, round, type Percentiles } from './bench-stats.js';
+import { rng } from './bench-random.js';
+import { GatewayProcess, histogramBuckets, histogramQuantileBetween, type ServerSample } from './gateway-process.js';
+import { FRAME_MS, LoadSession, type SessionResult } from './load-session.js';
+import { loadSpeechCorpus } from './speech-corpus.js';
+
+const REALTIME_CHUNK_DELAY_MS = 200;
+const STAGGER_MS = 1000;
+const TICK_MS = 5;
+const BACKLOG_METRIC = 'voxgate_inbound_backlog_seconds';
+
+interface Options {
+  sessions: number[];
+  sweep: boolean;
+  durationS: number;
+  latency: 'low' | 'balanced' | 'accurate';
+  transport: string;
+  url: string | undefined;
+  json: string | undefined;
+  extraArgs: string[];
+  seed: number;
+}
+
+type Rounded = Record<keyof Percentiles, number | null>;
+
+export interface BenchResult {
+  sessions: number;
+  partial_latency_ms: Rounded;
+  word_latency_ms: Rounded;
+  dropped_partials: number;
+  event_loop_delay_ms: { p99: number | null; max: number | null };
+  rss_mb_per_session: number | null;
+  realtime: boolean;
+  chunk_delay_ms: Rounded;
+  final_latency_ms: Rounded;
+  end_drain_ms: { p50: number | null; max: number | null };
+  flow_pauses: number;
+  inbound_backlog_ms_p99_bucket: number | null;
+  cpu_percent: number | null;
+  cpu_percent_per_session: number | null;
+  rss_mb_baseline: number | null;
+  rss_mb_peak: number | null;
+  partials: number;
+  finals: number;
+  words: number;
+  sessions_failed: number;
+  errors: Record<string, number>;
+  client_event_loop_delay_ms_p99: number | null;
+  duration_s: number;
+  latency: string;
+  transport: string;
+}
+
+function repoRoot(): string {
+  let d = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(d, 'package.json')) && dirname(d) !== d) d = dirname(d);
+  return d;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const sweep = argValue(argv, 'sweep');
+  const list = (sweep ?? argValue(argv, 'sessions') ?? '10').split(',').map((s) => Number(s.trim()));
+  if (list.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sessions/--sweep need integers >= 1`);
+  const latency = argValue(argv, 'latency') ?? 'balanced';
+  if (!['low', 'balanced', 'accurate'].includes(latency)) throw new Error(`--latency must be low|balanced|accurate`);
+  const durationS = Number(argValue(argv, 'duration') ?? 30);
+  if (!(durationS > 0)) throw new Error(`--duration must be > 0 seconds`);
+  const model = argValue(argv, 'model');
+  return {
+    sessions: list, sweep: sweep !== undefined, durationS, latency: latency as Options['latency'],
+    transport: argValue(argv, 'transport') ?? 'uws', url: argValue(argv, 'url'), json: argValue(argv, 'json'),
+    extraArgs: model === undefined ? [] : ['--model', model], seed: Number(argValue(argv, 'seed') ?? 1),
+  };
+}
+
+/** max ignoring NaN (unknown samples: an external server's RSS is only known at the scrapes). */
+const maxKnown = (a: number, b: number): number => (Number.isNaN(a) ? b : Number.isNaN(b) ? a : Math.max(a, b));
+const r1 = (p: Percentiles): Rounded => ({ p50: round(p.p50, 1), p95: round(p.p95, 1), p99: round(p.p99, 1) });
+const mb = (bytes: number): number | null => round(bytes / 2 ** 20, 2);
+
+async function runOnce(n: number, o: Options, corpus: Int16Array): Promise<BenchResult> {
+  const root = repoRoot();
+  const server = o.url !== undefined ? GatewayProcess.external(o.url) : await GatewayProcess.start({
+    root, transport: o.transport, maxSessions: n, extraArgs: o.extraArgs,
+    fromSource: fileURLToPath(import.meta.url).endsWith('.ts'), startTimeoutMs: 120_000,
+  });
+  try {
+    const url = `${server.baseUrl}${STREAM_PATH}`;
+    const rand = rng(o.seed * 7919 + n);
+    const sessions = Array.from({ length: n }, () => new LoadSession({
+      url, corpus, offsetSamples: Math.floor(rand() * corpus.length), durationMs: o.durationS * 1000,
+      latency: o.latency, timeoutMs: 15_000,
+    }));
+    const clientLoop = monitorEventLoopDelay({ resolution: 10 });
+    await new Promise((r) => setTimeout(r, 500)); // let the idle server settle before the baseline
+    const baseMetrics = (await server.loopDelay()).metrics; // this scrape also resets the loop-delay histogram
+    const base = server.sample(baseMetrics);
+    const t0 = performance.now();
+    clientLoop.enable();
+    let peakRss = base.rssBytes;
+    let rssTick = 0;
+    sessions.forEach((s, i) => setTimeout(() => s.start(), (i * STAGGER_MS) / n));
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      for (const s of sessions) s.tick(now);
+      if (++rssTick % Math.round(500 / TICK_MS) === 0) peakRss = maxKnown(peakRss, server.sample().rssBytes);
+    }, TICK_MS);
+    // Load window: until every session has sent its last frame (or the deadline passes).
+    const deadline = t0 + STAGGER_MS + o.durationS * 1000 + 10_000;
+    await new Promise<void>((res) => {
+      const poll = setInterval(() => {
+        const started = performance.now() - t0 > STAGGER_MS + 100;
+        if ((started && !sessions.some((s) => s.streaming)) || performance.now() > deadline) {
+          clearInterval(poll);
+          res();
+        }
+      }, 50);
+    });
+    const loadEnd = performance.now();
+    const loop = await server.loopDelay();
+    const end: ServerSample = server.sample(loop.metrics);
+    peakRss = maxKnown(peakRss, end.rssBytes);
+    const all = Promise.all(sessions.map((s) => s.done));
+    const hardStop = setTimeout(() => sessions.forEach((s) => s.abort()), 20_000);
+    const results = await all;
+    clearTimeout(hardStop);
+    clearInterval(ticker);
+    clientLoop.disable();
+    return summarise(n, o, results, {
+      loop, backlogP99Ms: 1000 * histogramQuantileBetween(histogramBuckets(baseMetrics, BACKLOG_METRIC),
+        histogramBuckets(loop.metrics, BACKLOG_METRIC), 0.99),
+      cpuMs: end.cpuMs - base.cpuMs, wallMs: loadEnd - t0, baseRss: base.rssBytes, peakRss,
+      clientLoopP99Ms: clientLoop.count > 0 ? clientLoop.percentile(99) / 1e6 : Number.NaN,
+    });
+  } finally {
+    await server.stop();
+  }
+}
+
+interface ServerSide {
+  loop: { p99Ms: number; maxMs: number };
+  /** Upper bucket bound of the p99 of the server's per-frame backlog samples, ms (NaN: not exported). */
+  backlogP99Ms: number;
+  cpuMs: number;
+  wallMs: number;
+  baseRss: number;
+  peakRss: number;
+  clientLoopP99Ms: number;
+}
+
+function summarise(n: number, o: Options, results: SessionResult[], s: ServerSide): BenchResult {
+  const flat = (f: (r: SessionResult) => number[]): number[] => results.flatMap(f);
+  const partials = flat((r) => r.partialLatencyMs), finals = flat((r) => r.finalLatencyMs);
+  const words = flat((r) => r.wordLatencyMs);
+  const chunkDelays = [...partials, ...finals];
+  const drains = results.map((r) => r.endDrainMs).filter((x): x is number => x !== null);
+  const errors: Record<string, number> = {};
+  for (const r of results) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+  const dropped = results.reduce((a, r) => a + (r.stats?.partials_dropped ?? 0), 0);
+  const flowPauses = results.reduce((a, r) => a + Math.max(r.flowPauses, r.stats?.flow_pauses ?? 0), 0);
+  const failed = results.filter((r) => r.stats === null || r.closeCode !== 1000 || Object.keys(r.errors).length > 0).length;
+  const chunkP99 = percentile(chunkDelays, 99);
+  const cpuPercent = (100 * s.cpuMs) / s.wallMs;
+  return {
+    sessions: n,
+    partial_latency_ms: r1(percentiles(partials)),
+    word_latency_ms: r1(percentiles(words)),
+    dropped_partials: dropped,
+    event_loop_delay_ms: { p99: round(s.loop.p99Ms, 1), max: round(s.loop.maxMs, 1) },
+    rss_mb_per_session: round((s.peakRss - s.baseRss) / 2 ** 20 / n, 2),
+    realtime: chunkDelays.length > 0 && chunkP99 <= REALTIME_CHUNK_DELAY_MS && flowPauses === 0 && dropped === 0 &&
+      failed === 0,
+    chunk_delay_ms: r1(percentiles(chunkDelays)),
+    final_latency_ms: r1(percentiles(finals)),
+    end_drain_ms: { p50: round(percentile(drains, 50), 1), max: round(Math.max(...drains), 1) },
+    flow_pauses: flowPauses,
+    inbound_backlog_ms_p99_bucket: round(s.backlogP99Ms, 0),
+    cpu_percent: round(cpuPercent, 1),
+    cpu_percent_per_session: round(cpuPercent / n, 2),
+    rss_mb_baseline: mb(s.baseRss),
+    rss_mb_peak: mb(s.peakRss),
+    partials: partials.length,
+    finals: finals.length,
+    words: words.length,
+    sessions_failed: failed,
+    errors,
+    client_event_loop_delay_ms_p99: round(s.clientLoopP99Ms, 1),
+    duration_s: o.durationS,
+    latency: o.latency,
+    transport: o.url === undefined ? o.transport : `external ${o.url}`,
+  };
+}
+
+function print(r: BenchResult): void {
+  const p = (x: Rounded): string => `p50 ${x.p50 ?? '-'} / p95 ${x.p95 ?? '-'} / p99 ${x.p99 ?? '-'} ms`;
+  const errs = Object.entries(r.errors).map(([k, v]) => `${k} x${v}`).join(', ') || 'none';
+  console.log([
+    `sessions ${r.sessions} (${r.transport}, latency ${r.latency}, ${r.duration_s} s of audio each, ${FRAME_MS} ms frames)`,
+    `  partial latency      ${p(r.partial_latency_ms)}   (${r.partials} partials)`,
+    `  final latency        ${p(r.final_latency_ms)}   (${r.finals} finals)`,
+    `  word -> partial      ${p(r.word_latency_ms)}   (${r.words} words)`,
+    `  chunk delay          ${p(r.chunk_delay_ms)}   (limit p99 <= ${REALTIME_CHUNK_DELAY_MS} ms)`,
+    `  end drain            p50 ${r.end_drain_ms.p50 ?? '-'} / max ${r.end_drain_ms.max ?? '-'} ms`,
+    `  dropped partials     ${r.dropped_partials}    flow pauses ${r.flow_pauses}    failed sessions ${r.sessions_failed}`,
+    `  inbound backlog      p99 <= ${r.inbound_backlog_ms_p99_bucket ?? '-'} ms (server histogram bucket)`,
+    `  event loop delay     p99 ${r.event_loop_delay_ms.p99 ?? '-'} ms, max ${r.event_loop_delay_ms.max ?? '-'} ms ` +
+      `(client p99 ${r.client_event_loop_delay_ms_p99 ?? '-'} ms)`,
+    `  server CPU           ${r.cpu_percent ?? '-'} % (${r.cpu_percent_per_session ?? '-'} % per session)`,
+    `  server RSS           ${r.rss_mb_baseline ?? '-'} MB idle, ${r.rss_mb_peak ?? '-'} MB peak, ` +
+      `${r.rss_mb_per_session ?? '-'} MB per session`,
+    `  errors               ${errs}`,
+    `  real time            ${r.realtime ? 'YES' : 'NO'}`,
+  ].join('\n'));
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const o = parseOptions(argv);
+  const root = repoRoot();
+  const corpus = loadSpeechCorpus({
+    dirs: [join(root, 'test/fixtures/speech'), join(root, 'training/cache/heldout')], gapMs: 1000, maxSeconds: 300,
+  });
+  console.log(`audio: ${corpus.clips} clips from ${corpus.dir}, ${(corpus.samples.length / 16000).toFixed(1)} s loop`);
+  const results: BenchResult[] = [];
+  for (const n of o.sessions) {
+    try {
+      const r = await runOnce(n, o, corpus.samples);
+      print(r);
+      results.push(r);
+    } catch (e) {
+      console.error(`sessions ${n}: benchmark failed: ${(e as Error).message}`);
+      process.exitCode = 1;
+    }
+  }
+  const maxRealtime = Math.max(0, ...results.filter((r) => r.realtime).map((r) => r.sessions));
+  if (o.sweep) console.log(`\nlargest N that stayed real time: ${maxRealtime || 'none'}`);
+  if (o.json !== undefined) {
+    const out = o.sweep || results.length !== 1 ? { sweep: results, max_realtime_sessions: maxRealtime } : results[0];
+    writeFileSync(resolve(o.json), `${JSON.stringify(out, null, 2)}\n`);
+    console.log(`wrote ${o.json}`);
+  }
+}
+
+main(process.argv.slice(2))
+  .catch((e: unknown) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exitCode = 1;
+  })
+  .finally(() => process.exit()); // bounded: no stray socket or timer keeps the run alive

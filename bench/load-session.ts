@@ -1,0 +1,236 @@
+/**
+ * One benchmark client session over `ws`: sends session.start, then pcm_s16le 16 kHz audio in 50 ms frames at real
+ * time pace (driven by `tick(now)` from the shared scheduler), ends with session.end and records what the latency
+ * report needs. Never throws: failures are counted in `errors`.
+ *
+ * Word-to-partial latency: for word i of a final, the audio sample at the word's end (end_ms - 1) was sent at wall
+ * time T (this client records every frame's send time); the latency runs from T to the arrival of the first message
+ * of that utterance (partial, else the final itself) whose first i + 1 words equal the final's first i + 1 words.
+ */
+import { WebSocket } from 'ws';
+import type { ServerMessage, SessionStats, TranscriptFinalMessage } from '../src/protocol/messages.js';
+import { CORPUS_RATE_HZ, loopBytes } from './speech-corpus.js';
+
+export const FRAME_MS = 50;
+const FRAME_SAMPLES = (CORPUS_RATE_HZ * FRAME_MS) / 1000;
+
+export interface LoadSessionOptions {
+  url: string;
+  corpus: Int16Array;
+  /** Sample offset into the corpus loop where this session starts. */
+  offsetSamples: number;
+  /** Audio to stream, ms (rounded up to whole frames). */
+  durationMs: number;
+  latency: 'low' | 'balanced' | 'accurate';
+  /** How long to wait for session.started / session.ended, ms. */
+  timeoutMs: number;
+}
+
+export interface SessionResult {
+  /** latency_ms of every transcript.partial. */
+  partialLatencyMs: number[];
+  /** latency_ms of every transcript.final. */
+  finalLatencyMs: number[];
+  wordLatencyMs: number[];
+  flowPauses: number;
+  /** Error code (wire `error` codes, or BENCH_* for client-side failures) -> count. */
+  errors: Record<string, number>;
+  stats: SessionStats | null;
+  /** session.end sent -> session.ended received, ms (how much backlog the server still held). */
+  endDrainMs: number | null;
+  closeCode: number | null;
+  framesSent: number;
+}
+
+interface Seen { atMs: number; words: string[] }
+
+const words = (text: string): string[] => (text === '' ? [] : text.split(' '));
+
+export class LoadSession {
+  readonly result: SessionResult = {
+    partialLatencyMs: [], finalLatencyMs: [], wordLatencyMs: [], flowPauses: 0, errors: {}, stats: null,
+    endDrainMs: null, closeCode: null, framesSent: 0,
+  };
+  /** Resolves when the socket is closed (or given up on). */
+  readonly done: Promise<SessionResult>;
+  private readonly o: LoadSessionOptions;
+  private readonly totalFrames: number;
+  private readonly sendTimes: Float64Array;
+  private ws: WebSocket | null = null;
+  private streamStartMs = -1;
+  private paused = false;
+  private endSentAtMs = -1;
+  private finished = false;
+  private timer: NodeJS.Timeout | null = null;
+  private seen: Seen[] = [];
+  private seenUtterance = -1;
+  private resolveDone!: (r: SessionResult) => void;
+
+  constructor(options: LoadSessionOptions) {
+    this.o = options;
+    this.totalFrames = Math.ceil(options.durationMs / FRAME_MS);
+    this.sendTimes = new Float64Array(this.totalFrames);
+    this.done = new Promise((r) => (this.resolveDone = r));
+  }
+
+  /** True while the session still has audio to send. */
+  get streaming(): boolean {
+    return this.streamStartMs >= 0 && !this.finished && this.endSentAtMs < 0;
+  }
+
+  start(): void {
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(this.o.url, { perMessageDeflate: false });
+    } catch {
+      this.fail('BENCH_CONNECT');
+      return;
+    }
+    this.ws = ws;
+    this.armTimeout('BENCH_START_TIMEOUT');
+    ws.on('open', () => ws.send(JSON.stringify({
+      type: 'session.start', audio: { encoding: 'pcm_s16le', sample_rate_hz: CORPUS_RATE_HZ, channels: 1 },
+      latency: this.o.latency,
+    })));
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary) this.onMessage(String(data), performance.now());
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      this.count(`BENCH_HTTP_${res.statusCode ?? 0}`);
+      ws.terminate();
+    });
+    ws.on('error', () => this.count('BENCH_SOCKET'));
+    ws.on('close', (code) => {
+      this.result.closeCode = code;
+      if (code !== 1000) this.count(`BENCH_CLOSE_${code}`);
+      this.finish();
+    });
+  }
+
+  /** Sends every frame due by `nowMs` (performance.now()); sends session.end after the last one. */
+  tick(nowMs: number): void {
+    if (!this.streaming || this.paused || this.ws === null) return;
+    const due = Math.min(this.totalFrames, Math.floor((nowMs - this.streamStartMs) / FRAME_MS) + 1);
+    const r = this.result;
+    while (r.framesSent < due) {
+      const k = r.framesSent;
+      const bytes = loopBytes(this.o.corpus, this.o.offsetSamples + k * FRAME_SAMPLES, FRAME_SAMPLES);
+      this.sendTimes[k] = performance.now();
+      this.ws.send(bytes);
+      r.framesSent++;
+    }
+    if (r.framesSent === this.totalFrames) {
+      this.ws.send(JSON.stringify({ type: 'session.end' }));
+      this.endSentAtMs = performance.now();
+      this.armTimeout('BENCH_END_TIMEOUT');
+    }
+  }
+
+  /** Gives up: closes the socket now (counted as BENCH_ABORTED if the session had not ended). */
+  abort(): void {
+    if (this.finished) return;
+    this.count('BENCH_ABORTED');
+    this.ws?.terminate();
+    this.finish();
+  }
+
+  private onMessage(text: string, atMs: number): void {
+    let msg: ServerMessage;
+    try {
+      msg = JSON.parse(text) as ServerMessage;
+    } catch {
+      this.count('BENCH_BAD_JSON');
+      return;
+    }
+    const r = this.result;
+    switch (msg.type) {
+      case 'session.started':
+        this.streamStartMs = performance.now();
+        this.clearTimeout();
+        break;
+      case 'transcript.partial':
+        r.partialLatencyMs.push(msg.latency_ms);
+        this.remember(msg.utterance_id, msg.text, atMs);
+        break;
+      case 'transcript.final':
+        r.finalLatencyMs.push(msg.latency_ms);
+        this.remember(msg.utterance_id, msg.text, atMs);
+        this.wordLatencies(msg);
+        break;
+      case 'flow.pause':
+        r.flowPauses++;
+        this.paused = true;
+        break;
+      case 'flow.resume':
+        this.paused = false;
+        break;
+      case 'error':
+        this.count(msg.code);
+        break;
+      case 'session.ended':
+        r.stats = msg.stats;
+        if (this.endSentAtMs >= 0) r.endDrainMs = atMs - this.endSentAtMs;
+        this.clearTimeout();
+        break;
+      default:
+        break;
+    }
+  }
+
+  private remember(utteranceId: number, text: string, atMs: number): void {
+    if (utteranceId !== this.seenUtterance) {
+      this.seen = [];
+      this.seenUtterance = utteranceId;
+    }
+    this.seen.push({ atMs, words: words(text) });
+  }
+
+  private wordLatencies(final: TranscriptFinalMessage): void {
+    const target = final.words.map((w) => w.word);
+    let first = 0; // index into this.seen: the first message matching words 0..i can only move forward with i
+    for (let i = 0; i < final.words.length; i++) {
+      const frame = Math.floor(Math.max(0, final.words[i]!.end_ms - 1) / FRAME_MS);
+      if (frame >= this.result.framesSent) continue;
+      while (first < this.seen.length && !prefixMatches(this.seen[first]!.words, target, i + 1)) first++;
+      if (first === this.seen.length) break;
+      this.result.wordLatencyMs.push(this.seen[first]!.atMs - this.sendTimes[frame]!);
+    }
+    this.seen = [];
+  }
+
+  private count(code: string): void {
+    this.result.errors[code] = (this.result.errors[code] ?? 0) + 1;
+  }
+
+  private armTimeout(code: string): void {
+    this.clearTimeout();
+    this.timer = setTimeout(() => {
+      this.count(code);
+      this.ws?.terminate();
+      this.finish();
+    }, this.o.timeoutMs);
+  }
+
+  private clearTimeout(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private fail(code: string): void {
+    this.count(code);
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.clearTimeout();
+    this.resolveDone(this.result);
+  }
+}
+
+function prefixMatches(got: readonly string[], want: readonly string[], n: number): boolean {
+  if (got.length < n) return false;
+  for (let i = 0; i < n; i++) if (got[i] !== want[i]) return false;
+  return true;
+}

@@ -1,0 +1,120 @@
+/**
+ * Micro-benchmarks of the per-session hot path: DSP stages (ms of wall time per second of audio, best of N, fed in
+ * 20 ms chunks as a session would) and the native CTC prefix beam search (CPU µs per decoder per second of audio,
+ * 200 decoders interleaved chunk by chunk as the gateway runs them, beam 8) next to the TypeScript reference.
+ *
+ *   npx tsx bench/micro-bench.ts [--runs N] [--json FILE]
+ *
+ * Numbers only; no pass/fail. Speed targets are tracked by comparing these numbers across commits on one machine.
+ */
+import { writeFileSync } from 'node:fs';
+import { EnergyVad } from '../src/dsp/energy-vad.js';
+import { FbankExtractor } from '../src/dsp/fbank.js';
+import { Resampler } from '../src/dsp/resampler.js';
+import { SpectralSubtractor } from '../src/dsp/spectral-subtraction.js';
+import { CtcDecoder, type CtcSearch, type Hotword } from '../src/inference/ctc-decoder.js';
+import { CtcPrefixBeamSearch } from '../src/inference/ctc-prefix-beam-search.js';
+import { CTC_VOCAB_SIZE as V, peakyLogProbs, randomLogProbs, rng, speechLike } from './bench-random.js';
+import { argValue, bestMs, round, table } from './bench-stats.js';
+
+const INPUT_RATES_HZ = [8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000] as const;
+const CHUNK_MS = 20;
+const DECODERS = 200;
+const REFERENCE_DECODERS = 40;
+const DECODE_FRAMES = 25; // 1 s at 40 ms per output frame
+const DECODE_CHUNK_FRAMES = 4; // 160 ms chunks
+const BEAM = 8;
+
+interface Stage { push(x: Float32Array): unknown; flush(): unknown }
+
+function split(x: Float32Array, size: number): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (let o = 0; o < x.length; o += size) out.push(x.subarray(o, Math.min(x.length, o + size)));
+  return out;
+}
+
+/** Wall ms to push 1 s of audio at `rateHz` through `stage` in 20 ms chunks and flush, best of `runs`. */
+function msPerAudioSecond(stage: Stage, rateHz: number, runs: number): number {
+  const parts = split(speechLike(1, rateHz, 7), Math.round((rateHz * CHUNK_MS) / 1000));
+  return bestMs(() => {
+    for (const p of parts) stage.push(p);
+    stage.flush();
+  }, runs);
+}
+
+function hotwords(count: number, rand: () => number): Hotword[] {
+  return Array.from({ length: count }, () => ({
+    tokenIds: Array.from({ length: 4 + Math.floor(rand() * 7) }, () => 1 + Math.floor(rand() * (V - 1))),
+    boost: 1.5,
+  }));
+}
+
+/** CPU µs per decoder per second of audio (decoders interleaved chunk by chunk, then finalised), best of `reps`. */
+function decoderUs(make: () => CtcSearch, inputs: readonly Float32Array[], hot: readonly Hotword[], reps: number): number {
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const decoders = inputs.map(() => make());
+    for (const d of decoders) d.setHotwords(hot);
+    const t0 = process.cpuUsage(); // CPU time, not wall: the dev machine is shared with other jobs
+    for (let at = 0; at < DECODE_FRAMES; at += DECODE_CHUNK_FRAMES) {
+      const n = Math.min(DECODE_CHUNK_FRAMES, DECODE_FRAMES - at);
+      decoders.forEach((d, i) => d.decodeChunk(inputs[i]!.subarray(at * V, (at + n) * V), n));
+    }
+    for (const d of decoders) d.finalize();
+    const used = process.cpuUsage(t0);
+    best = Math.min(best, (used.user + used.system) / decoders.length);
+  }
+  return best;
+}
+
+function main(argv: readonly string[]): void {
+  const runs = Number(argValue(argv, 'runs') ?? 20);
+  const jsonPath = argValue(argv, 'json');
+  const dsp: Record<string, number | null> = {};
+  dsp.fbank = round(msPerAudioSecond(new FbankExtractor(), 16000, runs), 3);
+  for (const rate of INPUT_RATES_HZ) {
+    dsp[`resampler_${rate}`] = round(msPerAudioSecond(new Resampler({ inputRateHz: rate }), rate, runs), 3);
+  }
+  dsp.spectral_subtraction = round(msPerAudioSecond(new SpectralSubtractor(), 16000, runs), 3);
+  dsp.energy_vad = round(msPerAudioSecond(new EnergyVad(), 16000, runs), 3);
+
+  const rand = rng(42);
+  const peaky = Array.from({ length: DECODERS }, () => peakyLogProbs(DECODE_FRAMES, rand, 0.5));
+  const flat = Array.from({ length: DECODERS }, () => randomLogProbs(DECODE_FRAMES, rand, 3));
+  const hot = hotwords(50, rand);
+  const native = (): CtcSearch => new CtcDecoder({ vocabSize: V, beamSize: BEAM });
+  const reference = (): CtcSearch => new CtcPrefixBeamSearch({ vocabSize: V, beamSize: BEAM });
+  const reps = Math.max(3, Math.min(10, Math.round(runs / 4)));
+  const refInputs = (x: Float32Array[]): Float32Array[] => x.slice(0, REFERENCE_DECODERS);
+  const us = (x: number): number | null => round(x, 1);
+  const ctc: Record<string, number | null> = {
+    native_peaky: us(decoderUs(native, peaky, [], reps)),
+    native_peaky_50_hotwords: us(decoderUs(native, peaky, hot, reps)),
+    native_flat: us(decoderUs(native, flat, [], reps)),
+    native_flat_50_hotwords: us(decoderUs(native, flat, hot, reps)),
+    reference_peaky: us(decoderUs(reference, refInputs(peaky), [], 3)),
+    reference_peaky_50_hotwords: us(decoderUs(reference, refInputs(peaky), hot, 3)),
+    reference_flat: us(decoderUs(reference, refInputs(flat), [], 3)),
+    reference_flat_50_hotwords: us(decoderUs(reference, refInputs(flat), hot, 3)),
+  };
+
+  const fmt = (v: number | null, d: number): string => (v === null ? '-' : v.toFixed(d));
+  console.log(`DSP stages: wall ms per second of audio, ${CHUNK_MS} ms chunks, best of ${runs}`);
+  console.log(table([['stage', 'ms/s', 'x real time'], ...Object.entries(dsp).map(([k, v]) => [
+    k, fmt(v, 3), v ? `${Math.round(1000 / v)}x` : '-'])]));
+  console.log(`\nCTC decoder: CPU µs per decoder per second of audio, beam ${BEAM}, ${DECODERS} interleaved decoders ` +
+    `(reference: ${REFERENCE_DECODERS}), ${DECODE_CHUNK_FRAMES * 40} ms chunks, best of ${reps} (reference: 3)`);
+  console.log(table([['decoder', 'µs/s'], ...Object.entries(ctc).map(([k, v]) => [k, fmt(v, 1)])]));
+
+  if (jsonPath) {
+    const out = {
+      runs, chunk_ms: CHUNK_MS, dsp_ms_per_audio_second: dsp,
+      ctc: { decoders: DECODERS, beam: BEAM, reference_decoders: REFERENCE_DECODERS, us_per_decoder_per_audio_second: ctc },
+      node: process.version, date: new Date().toISOString(),
+    };
+    writeFileSync(jsonPath, `${JSON.stringify(out, null, 2)}\n`);
+    console.log(`\nwrote ${jsonPath}`);
+  }
+}
+
+main(process.argv.slice(2));

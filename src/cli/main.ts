@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+/**
+ * The `voxgate` command: `serve`, `transcribe`, `eval` (each with `--help`).
+ */
+import { parseArgs } from 'node:util';
+import { GatewayError, isGatewayError } from '../protocol/errors.js';
+import { DEFAULT_GATEWAY_CONFIG, defaultModelDir, GATEWAY_SETTINGS, gatewayConfigFromSources } from '../server/config.js';
+import { startGateway } from '../server/gateway.js';
+import { createLogger } from '../server/logger.js';
+import { EVAL_HELP, runEval } from './eval-command.js';
+import { runTranscribe, TRANSCRIBE_HELP } from './transcribe-command.js';
+
+const MAIN_HELP = `Usage: voxgate <command> [options]
+
+Commands:
+  serve                  run the streaming gateway (WebSocket /v1/stream, /healthz, /readyz, /metrics)
+  transcribe FILE.wav    stream a WAV file and print partials and finals
+  eval MANIFEST.tsv      transcribe a manifest and print WER per set
+
+Run \`voxgate <command> --help\` for the options of each.
+`;
+
+function serveHelp(): string {
+  const defaults: Record<string, unknown> = { ...DEFAULT_GATEWAY_CONFIG, modelDir: defaultModelDir() };
+  const lines = GATEWAY_SETTINGS.map((s) => {
+    const d = defaults[s.key];
+    const shown = d === undefined || d === null ? '-' : String(d);
+    return `  --${s.flag.padEnd(26)} ${s.help} (env ${s.env}; default ${shown})`;
+  });
+  return `Usage: voxgate serve [options]\n\nFlags win over environment variables, which win over defaults.\n\n${lines.join('\n')}\n`
+    + '  -h, --help                   this help\n';
+}
+
+/** Exit code 2: the command line itself is wrong. */
+class UsageError extends Error {}
+
+async function serve(args: string[]): Promise<number> {
+  const options = Object.fromEntries(GATEWAY_SETTINGS.map((s) => [s.flag, { type: 'string' as const }]));
+  const { values } = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true });
+  if (values.help === true) {
+    process.stdout.write(serveHelp());
+    return 0;
+  }
+  const config = gatewayConfigFromSources(values as Record<string, string | undefined>);
+  const log = createLogger({ level: config.logLevel });
+  // Last-resort guard: a bug in one session's async path must not take down every other session. Sessions already
+  // catch their own errors; anything reaching here is logged loudly instead of crashing the process.
+  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception (process kept alive)'));
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection (process kept alive)'));
+  const gateway = await startGateway(config, { logger: log });
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    signalled = true;
+    log.info({ signal }, 'signal received');
+    const deadline = setTimeout(() => {
+      log.error('drain did not finish before its hard deadline; exiting');
+      process.exit(1);
+    }, config.drainTimeoutMs + 10_000);
+    deadline.unref();
+    gateway.drain().then(() => process.exit(0), (err: unknown) => {
+      log.error({ err }, 'drain failed');
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return new Promise<number>(() => { /* runs until a signal */ });
+}
+
+async function transcribe(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true, strict: true,
+    options: {
+      url: { type: 'string' }, 'api-key': { type: 'string' }, realtime: { type: 'boolean' }, latency: { type: 'string' },
+      denoise: { type: 'string' }, model: { type: 'string' }, precision: { type: 'string' }, json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(TRANSCRIBE_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError(`transcribe takes exactly one WAV file\n\n${TRANSCRIBE_HELP}`);
+  return runTranscribe(positionals[0]!, values);
+}
+
+async function evalCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true, strict: true,
+    options: {
+      out: { type: 'string' }, url: { type: 'string' }, 'api-key': { type: 'string' }, concurrency: { type: 'string' },
+      latency: { type: 'string' }, denoise: { type: 'string' }, model: { type: 'string' }, precision: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(EVAL_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError(`eval takes exactly one manifest\n\n${EVAL_HELP}`);
+  return runEval(positionals[0]!, values);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve': return await serve(rest);
+      case 'transcribe': return await transcribe(rest);
+      case 'eval': return await evalCommand(rest);
+      case undefined: case '-h': case '--help': case 'help':
+        process.stdout.write(MAIN_HELP);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"\n\n${MAIN_HELP}`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true) {
+      process.stderr.write(`voxgate: ${(e as Error).message}\n`);
+      return 2;
+    }
+    const err = isGatewayError(e) ? e : new GatewayError('GW_ERR_INTERNAL', (e as Error)?.message ?? String(e));
+    process.stderr.write(`voxgate: ${err.code}: ${err.message}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+}, (e: unknown) => {
+  process.stderr.write(`voxgate: ${String(e)}\n`);
+  process.exitCode = 1;
+});

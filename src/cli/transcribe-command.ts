@@ -1,0 +1,119 @@
+/**
+ * `voxgate transcribe FILE.wav`: streams a WAV to a server (`--url`) or through the in-process pipeline and prints
+ * partials (one overwritten line on a TTY, one line each otherwise) and finals as they arrive.
+ */
+import { GatewayError } from '../protocol/errors.js';
+import { DENOISE_MODES, LATENCY_CHUNK_MS, type DenoiseMode, type LatencyPreset, type ServerMessage } from '../protocol/messages.js';
+import { gatewayConfigFromSources } from '../server/config.js';
+import { openLocalChannel, openRemoteChannel, type TranscriptionChannel } from './channel.js';
+import { startFieldsFor, streamWav } from './stream-wav.js';
+import { readWavFile } from './wav.js';
+
+export const TRANSCRIBE_HELP = `Usage: voxgate transcribe FILE.wav [options]
+
+Streams a WAV file (16-bit PCM or 32-bit float, 8000-48000 Hz, mono or stereo) in 50 ms frames and prints
+partial results and finals as they come.
+
+Options:
+  --url URL              server to use, e.g. ws://localhost:8080/v1/stream (default: in-process pipeline)
+  --api-key KEY          API key for --url (Authorization: Bearer)
+  --realtime             send at 1x speed (default: up to 50x real time, paused by the server's flow control)
+  --latency PRESET       low | balanced | accurate (default: the server's, balanced)
+  --denoise MODE         off | spectral (default: off)
+  --model DIR            model directory for the in-process pipeline (default: as \`serve\`)
+  --precision P          int8 | fp32 | auto (in-process; default: auto)
+  --json                 print every server message as one JSON line instead
+  -h, --help             this help
+`;
+
+export interface TranscribeFlags {
+  url?: string | undefined;
+  'api-key'?: string | undefined;
+  realtime?: boolean | undefined;
+  latency?: string | undefined;
+  denoise?: string | undefined;
+  model?: string | undefined;
+  precision?: string | undefined;
+  json?: boolean | undefined;
+}
+
+function usage(message: string): GatewayError {
+  return new GatewayError('GW_ERR_BAD_CONFIG', message);
+}
+
+/** session.start extras from --latency / --denoise (validated against the protocol's values). */
+export function startExtras(flags: { latency?: string | undefined; denoise?: string | undefined }):
+  { latency?: LatencyPreset; denoise?: DenoiseMode } {
+  const out: { latency?: LatencyPreset; denoise?: DenoiseMode } = {};
+  if (flags.latency !== undefined) {
+    if (!(flags.latency in LATENCY_CHUNK_MS)) {
+      throw usage(`--latency must be one of ${Object.keys(LATENCY_CHUNK_MS).join('|')}, got "${flags.latency}"`);
+    }
+    out.latency = flags.latency as LatencyPreset;
+  }
+  if (flags.denoise !== undefined) {
+    if (!DENOISE_MODES.includes(flags.denoise as DenoiseMode)) {
+      throw usage(`--denoise must be one of ${DENOISE_MODES.join('|')}, got "${flags.denoise}"`);
+    }
+    out.denoise = flags.denoise as DenoiseMode;
+  }
+  return out;
+}
+
+function seconds(ms: number): string {
+  return (ms / 1000).toFixed(2);
+}
+
+/** Prints partials and finals; on a TTY the partial line is overwritten in place. */
+function printer(out: NodeJS.WriteStream, json: boolean): (msg: ServerMessage) => void {
+  const tty = out.isTTY === true && !json;
+  let partialShown = false;
+  return (msg) => {
+    if (json) {
+      out.write(`${JSON.stringify(msg)}\n`);
+      return;
+    }
+    if (msg.type === 'transcript.partial') {
+      if (tty) {
+        out.write(`\r\x1b[2K… ${msg.text}`);
+        partialShown = true;
+      } else {
+        out.write(`partial ${msg.utterance_id}: ${msg.text}\n`);
+      }
+    } else if (msg.type === 'transcript.final') {
+      if (tty && partialShown) out.write('\r\x1b[2K');
+      partialShown = false;
+      out.write(`[${seconds(msg.start_ms)}-${seconds(msg.end_ms)}] ${msg.text}\n`);
+    } else if (msg.type === 'error') {
+      if (tty && partialShown) out.write('\n');
+      partialShown = false;
+      process.stderr.write(`error ${msg.code}${msg.fatal ? ' (fatal)' : ''}: ${msg.message}\n`);
+    }
+  };
+}
+
+export async function runTranscribe(file: string, flags: TranscribeFlags): Promise<number> {
+  const wav = await readWavFile(file);
+  const start = startFieldsFor(wav, startExtras(flags));
+  let channel: TranscriptionChannel;
+  let closeEngine: (() => Promise<void>) | undefined;
+  if (flags.url !== undefined) {
+    channel = await openRemoteChannel(flags.url, start, flags['api-key']);
+  } else {
+    const config = gatewayConfigFromSources({ model: flags.model, precision: flags.precision });
+    const { loadSpeechEngine } = await import('../server/speech-engine.js');
+    const engine = await loadSpeechEngine(config);
+    closeEngine = () => engine.close();
+    channel = await openLocalChannel(engine, start);
+  }
+  try {
+    const result = await streamWav(channel, wav, { realtime: flags.realtime === true, onMessage: printer(process.stdout, flags.json === true) });
+    if (result.ended.reason !== 'client_end') {
+      process.stderr.write(`session ended with ${result.ended.error_code ?? 'an error'}\n`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    await closeEngine?.();
+  }
+}

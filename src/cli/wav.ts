@@ -1,0 +1,113 @@
+/**
+ * Minimal RIFF/WAVE reader for the CLI: 16-bit PCM or 32-bit IEEE float, mono or stereo, 8000-48000 Hz, including
+ * WAVE_FORMAT_EXTENSIBLE with a PCM / float sub-format. The sample bytes are returned as they are in the file
+ * (little-endian, interleaved), i.e. already in the wire encodings `pcm_s16le` / `pcm_f32le` of Protocol v1.
+ * Format reference: http://www-mmsp.ece.mcgill.ca/Documents/AudioFormats/WAVE/WAVE.html
+ */
+import { readFile } from 'node:fs/promises';
+import { GatewayError } from '../protocol/errors.js';
+import { PROTOCOL_LIMITS, type AudioEncoding } from '../protocol/messages.js';
+
+export interface WavAudio {
+  encoding: Extract<AudioEncoding, 'pcm_s16le' | 'pcm_f32le'>;
+  sampleRateHz: number;
+  channels: 1 | 2;
+  /** Interleaved little-endian samples (a view into the file's bytes). */
+  data: Uint8Array;
+  /** Bytes of one sample frame (all channels). */
+  frameBytes: number;
+  durationMs: number;
+}
+
+const WAVE_FORMAT_PCM = 1;
+const WAVE_FORMAT_IEEE_FLOAT = 3;
+const WAVE_FORMAT_EXTENSIBLE = 0xfffe;
+
+function bad(source: string, why: string): GatewayError {
+  return new GatewayError('GW_ERR_BAD_MESSAGE', `${source}: ${why}`);
+}
+
+/** Parses a WAV file's bytes. Throws GW_ERR_BAD_MESSAGE naming `source` and the unsupported value. */
+export function parseWav(bytes: Uint8Array, source = 'WAV'): WavAudio {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const tag = (off: number): string => String.fromCharCode(...bytes.subarray(off, off + 4));
+  if (bytes.byteLength < 12 || tag(0) !== 'RIFF' || tag(8) !== 'WAVE') throw bad(source, 'not a RIFF/WAVE file');
+  let fmt: { format: number; channels: number; rate: number; bits: number } | null = null;
+  let data: Uint8Array | null = null;
+  for (let off = 12; off + 8 <= bytes.byteLength;) {
+    const id = tag(off);
+    const size = view.getUint32(off + 4, true);
+    const body = off + 8;
+    if (id === 'fmt ') {
+      if (size < 16) throw bad(source, `fmt chunk of ${size} bytes is too short`);
+      let format = view.getUint16(body, true);
+      if (format === WAVE_FORMAT_EXTENSIBLE && size >= 40) format = view.getUint16(body + 24, true); // sub-format GUID
+      fmt = { format, channels: view.getUint16(body + 2, true), rate: view.getUint32(body + 4, true),
+        bits: view.getUint16(body + 14, true) };
+    } else if (id === 'data') {
+      // Streams written while recording may carry a 0 / 0xFFFFFFFF size: take the rest of the file.
+      const end = size === 0 || body + size > bytes.byteLength ? bytes.byteLength : body + size;
+      data = bytes.subarray(body, end);
+      break;
+    }
+    off = body + size + (size % 2); // chunks are word-aligned
+  }
+  if (fmt === null) throw bad(source, 'no fmt chunk');
+  if (data === null) throw bad(source, 'no data chunk');
+  let encoding: WavAudio['encoding'];
+  if (fmt.format === WAVE_FORMAT_PCM && fmt.bits === 16) encoding = 'pcm_s16le';
+  else if (fmt.format === WAVE_FORMAT_IEEE_FLOAT && fmt.bits === 32) encoding = 'pcm_f32le';
+  else throw bad(source, `only 16-bit PCM or 32-bit float is supported, got format ${fmt.format} with ${fmt.bits} bits`);
+  if (fmt.channels !== 1 && fmt.channels !== 2) throw bad(source, `channels must be 1 or 2, got ${fmt.channels}`);
+  if (fmt.rate < PROTOCOL_LIMITS.minSampleRateHz || fmt.rate > PROTOCOL_LIMITS.maxSampleRateHz) {
+    throw bad(source, `sample rate must be in [${PROTOCOL_LIMITS.minSampleRateHz}, ${PROTOCOL_LIMITS.maxSampleRateHz}] Hz, `
+      + `got ${fmt.rate}`);
+  }
+  const frameBytes = (fmt.bits / 8) * fmt.channels;
+  const whole = data.subarray(0, data.byteLength - (data.byteLength % frameBytes));
+  return {
+    encoding, sampleRateHz: fmt.rate, channels: fmt.channels, data: whole, frameBytes,
+    durationMs: (whole.byteLength / frameBytes / fmt.rate) * 1000,
+  };
+}
+
+export async function readWavFile(filePath: string): Promise<WavAudio> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(filePath);
+  } catch (e) {
+    throw new GatewayError('GW_ERR_BAD_MESSAGE', `cannot read ${filePath}: ${(e as Error).message}`, { cause: e });
+  }
+  return parseWav(bytes, filePath);
+}
+
+/** Splits the audio into chunks of `chunkMs` (whole sample frames; the last may be shorter). Views, no copies. */
+export function* wavChunks(wav: WavAudio, chunkMs = 50): Generator<Uint8Array> {
+  const step = Math.max(1, Math.round((wav.sampleRateHz * chunkMs) / 1000)) * wav.frameBytes;
+  for (let off = 0; off < wav.data.byteLength; off += step) {
+    yield wav.data.subarray(off, Math.min(off + step, wav.data.byteLength));
+  }
+}
+
+/** A 16-bit PCM (or 32-bit float) WAV file's bytes for `samples` interleaved in [-1, 1] (tests, fixtures). */
+export function encodeWav(samples: Float32Array, sampleRateHz: number, channels: 1 | 2 = 1,
+  encoding: WavAudio['encoding'] = 'pcm_s16le'): Uint8Array {
+  const bytesPerSample = encoding === 'pcm_s16le' ? 2 : 4;
+  const dataBytes = samples.length * bytesPerSample;
+  const out = new Uint8Array(44 + dataBytes);
+  const v = new DataView(out.buffer);
+  const put = (off: number, s: string): void => { for (let i = 0; i < 4; i++) out[off + i] = s.charCodeAt(i); };
+  put(0, 'RIFF'); v.setUint32(4, 36 + dataBytes, true); put(8, 'WAVE');
+  put(12, 'fmt '); v.setUint32(16, 16, true);
+  v.setUint16(20, encoding === 'pcm_s16le' ? WAVE_FORMAT_PCM : WAVE_FORMAT_IEEE_FLOAT, true);
+  v.setUint16(22, channels, true); v.setUint32(24, sampleRateHz, true);
+  v.setUint32(28, sampleRateHz * channels * bytesPerSample, true); v.setUint16(32, channels * bytesPerSample, true);
+  v.setUint16(34, bytesPerSample * 8, true);
+  put(36, 'data'); v.setUint32(40, dataBytes, true);
+  for (let i = 0; i < samples.length; i++) {
+    const x = Math.max(-1, Math.min(1, samples[i]!));
+    if (encoding === 'pcm_s16le') v.setInt16(44 + 2 * i, Math.round(x * 32767), true);
+    else v.setFloat32(44 + 4 * i, x, true);
+  }
+  return out;
+}

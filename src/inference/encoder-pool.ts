@@ -1,0 +1,432 @@
+/**
+ * EncoderPool: ONE onnxruntime-node InferenceSession in a worker thread (encoder-worker.ts), shared by every stream;
+ * per-stream encoder caches live in the worker, start at zero and are carried chunk to chunk.
+ *
+ * Scheduling (main thread, no inference here): each stream has a FIFO of runs and resets and never more than one
+ * chunk in flight, so results come back in submission order. When the worker is idle, the head chunks of all streams
+ * that are ready are grouped by their feature length T; the group holding the oldest chunk is sent as one model call
+ * of up to `maxBatch` rows (caches gathered into (B, ...) tensors in the worker). One batch is in flight at a time:
+ * chunks that arrive while the worker computes wait and form the next, larger batch. `batchWindowMs` > 0 additionally
+ * waits that long after the first ready chunk before sending.
+ *
+ * Buffers: `run` copies the caller's features (the caller may reuse its array at once); that copy is transferred to the
+ * worker, and each result's log-probs come back in a buffer transferred to the caller, who owns it.
+ *
+ * Failures: an ONNX Runtime error fails the chunks of that batch with GW_ERR_INFERENCE and leaves their caches as they
+ * were; the pool goes on. If the worker dies, every pending run (in flight or queued, all streams) rejects with
+ * GW_ERR_INFERENCE and a fresh worker is started (at most MAX_RESTARTS per minute, then the pool stays failed);
+ * streams that had state in the dead worker reject their next runs until `reset()` is called on them (their caches
+ * are gone, continuing would silently mis-decode). `close()` always works, also on a failed pool.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { FBANK_NUM_BINS } from '../dsp/fbank.js';
+import { GatewayError } from '../protocol/errors.js';
+import type { EncoderWorkerData, FromWorker, RunItem, ToWorker } from './encoder-worker.js';
+import type { ModelInfo } from './nemo-ctc-model.js';
+
+export interface EncoderPoolOptions {
+  model: ModelInfo;
+  /** ONNX Runtime intra-op threads of the one session (default 1). */
+  intraOpThreads?: number;
+  /** Most chunks stacked into one model call (default 32). */
+  maxBatch?: number;
+  /** Extra wait (ms) after the first ready chunk to fill a batch; 0 = next event-loop turn (default 0). */
+  batchWindowMs?: number;
+}
+
+export const DEFAULT_ENCODER_POOL_OPTIONS = { intraOpThreads: 1, maxBatch: 32, batchWindowMs: 0 } as const;
+
+export function validateEncoderPoolOptions(o: EncoderPoolOptions): void {
+  const bad = (m: string): never => {
+    throw new GatewayError('GW_ERR_BAD_CONFIG', m);
+  };
+  const { intraOpThreads = 1, maxBatch = 32, batchWindowMs = 0 } = o;
+  if (!Number.isInteger(intraOpThreads) || intraOpThreads < 1 || intraOpThreads > 64) {
+    bad(`intraOpThreads must be an integer in [1, 64], got ${intraOpThreads}`);
+  }
+  if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 256) {
+    bad(`maxBatch must be an integer in [1, 256], got ${maxBatch}`);
+  }
+  if (!Number.isFinite(batchWindowMs) || batchWindowMs < 0 || batchWindowMs > 50) {
+    bad(`batchWindowMs must be in [0, 50], got ${batchWindowMs}`);
+  }
+}
+
+/** One chunk's encoder output. `logProbs` is `frames x vocabSize` row-major natural-log posteriors, owned by the caller. */
+export interface EncoderOutput {
+  logProbs: Float32Array;
+  frames: number;
+  vocabSize: number;
+}
+
+export interface EncoderStream {
+  readonly id: number;
+  /**
+   * feats: `frames x 80` row-major fbank frames, frames = 4C + 3 (or fewer, >= 7, for an utterance's last chunk).
+   * Copied at the call. Resolves in submission order per stream; rejects with GW_ERR_INFERENCE.
+   */
+  run(feats: Float32Array, frames: number): Promise<EncoderOutput>;
+  /** Zeroes this stream's caches (new utterance); applies after the runs already submitted. */
+  reset(): void;
+  /** Frees the stream's caches; its queued (not yet started) runs reject with GW_ERR_INFERENCE. */
+  close(): void;
+}
+
+export interface EncoderPoolStats {
+  batches: number;
+  chunks: number;
+  meanBatch: number;
+  /** Runs submitted but not yet sent to the worker. */
+  queueDepth: number;
+}
+
+type Job =
+  | { kind: 'run'; feats: ArrayBuffer; frames: number; seq: number;
+      resolve: (o: EncoderOutput) => void; reject: (e: GatewayError) => void }
+  | { kind: 'reset' };
+type RunJob = Extract<Job, { kind: 'run' }>;
+
+const MAX_RESTARTS = 3;
+const CLOSE_TIMEOUT_MS = 5000;
+
+function inferenceError(message: string, cause?: unknown): GatewayError {
+  return new GatewayError('GW_ERR_INFERENCE', message, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * Compiled JS (dist/, production) runs encoder-worker.js directly. From TypeScript sources (vitest, tsx) the worker
+ * is a tiny eval'd bootstrap that loads encoder-worker.ts through tsx's API: tsx's `--import` hook registers itself
+ * on the main thread only, so `execArgv: ['--import', 'tsx']` does not reach a worker on Node 20.
+ */
+function spawnWorker(workerData: EncoderWorkerData): Worker {
+  const self = import.meta.url;
+  // Workers inherit the parent's node flags; --input-type (e.g. a `node --input-type=module -e` parent) is only
+  // valid for string input and would make the worker fail to load its file.
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  if (!new URL(self).pathname.endsWith('.ts')) {
+    return new Worker(new URL('./encoder-worker.js', self), { workerData, execArgv });
+  }
+  // The ESM build of tsx's API (createRequire would resolve its CJS build, whose loader paths break in a worker).
+  const api = pathToFileURL(join(dirname(createRequire(self).resolve('tsx/package.json')), 'dist/esm/api/index.mjs')).href;
+  const script = new URL('./encoder-worker.ts', self).href;
+  const boot = `import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(script)}, `
+    + `${JSON.stringify(self)})).catch((e) => { process.nextTick(() => { throw e; }); });`;
+  return new Worker(boot, { eval: true, workerData, execArgv });
+}
+
+class PoolStream implements EncoderStream {
+  queue: Job[] = [];
+  busy = false;
+  needsReset = false;
+  /** The worker holds caches for this stream (a run succeeded since the last reset). */
+  hasState = false;
+  /** Its caches died with a crashed worker: runs fail until a reset. */
+  lost = false;
+  closed = false;
+
+  constructor(readonly id: number, private readonly pool: EncoderPool) {}
+
+  run(feats: Float32Array, frames: number): Promise<EncoderOutput> {
+    return this.pool.submit(this, feats, frames);
+  }
+
+  reset(): void {
+    if (this.closed) return;
+    this.queue.push({ kind: 'reset' });
+    this.pool.wake(this);
+  }
+
+  close(): void {
+    this.pool.closeStream(this);
+  }
+}
+
+export class EncoderPool {
+  private worker!: Worker;
+  private workerReady = false;
+  private readonly streams = new Map<number, PoolStream>();
+  private readonly ready = new Set<PoolStream>();
+  private inflight: { batchId: number; jobs: Array<[PoolStream, RunJob, boolean]> } | null = null;
+  private timer: { cancel: () => void } | null = null;
+  private nextStreamId = 1;
+  private nextBatchId = 1;
+  private seq = 0;
+  private batches = 0;
+  private chunks = 0;
+  private restarts: number[] = [];
+  private failed: GatewayError | null = null;
+  private closing: Promise<void> | null = null;
+  private idleWaiters: Array<() => void> = [];
+  private readonly maxBatch: number;
+  private readonly batchWindowMs: number;
+  private readonly intraOpThreads: number;
+
+  private constructor(readonly info: ModelInfo, opts: EncoderPoolOptions) {
+    this.maxBatch = opts.maxBatch ?? DEFAULT_ENCODER_POOL_OPTIONS.maxBatch;
+    this.batchWindowMs = opts.batchWindowMs ?? DEFAULT_ENCODER_POOL_OPTIONS.batchWindowMs;
+    this.intraOpThreads = opts.intraOpThreads ?? DEFAULT_ENCODER_POOL_OPTIONS.intraOpThreads;
+  }
+
+  /** Starts the worker and loads the model; rejects with GW_ERR_INFERENCE if ONNX Runtime cannot load it. */
+  static async create(opts: EncoderPoolOptions): Promise<EncoderPool> {
+    validateEncoderPoolOptions(opts);
+    const pool = new EncoderPool(opts.model, opts);
+    await pool.startWorker();
+    return pool;
+  }
+
+  openStream(): EncoderStream {
+    if (this.closing) throw inferenceError('encoder pool is closed');
+    const s = new PoolStream(this.nextStreamId++, this);
+    this.streams.set(s.id, s);
+    return s;
+  }
+
+  stats(): EncoderPoolStats {
+    let queueDepth = 0;
+    for (const s of this.streams.values()) for (const j of s.queue) if (j.kind === 'run') queueDepth++;
+    return { batches: this.batches, chunks: this.chunks, meanBatch: this.batches ? this.chunks / this.batches : 0, queueDepth };
+  }
+
+  /** Rejects queued runs, lets the batch in flight finish, releases the session and stops the worker. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  /** @internal */
+  submit(s: PoolStream, feats: Float32Array, frames: number): Promise<EncoderOutput> {
+    if (s.closed) return Promise.reject(inferenceError(`encoder stream ${s.id} is closed`));
+    if (this.closing) return Promise.reject(inferenceError('encoder pool is closed'));
+    if (this.failed) return Promise.reject(this.failed);
+    const dim = FBANK_NUM_BINS;
+    if (!Number.isInteger(frames) || frames < 7 || feats.length !== frames * dim) {
+      return Promise.reject(inferenceError(
+        `stream ${s.id}: feats must hold frames x ${dim} values with frames >= 7, got ${feats.length} values `
+        + `for frames = ${frames}`));
+    }
+    return new Promise<EncoderOutput>((resolve, reject) => {
+      s.queue.push({ kind: 'run', feats: feats.slice().buffer, frames, seq: this.seq++, resolve, reject });
+      this.wake(s);
+    });
+  }
+
+  /** @internal */
+  wake(s: PoolStream): void {
+    if (!s.busy) this.ready.add(s);
+    this.schedule();
+  }
+
+  /** @internal */
+  closeStream(s: PoolStream): void {
+    if (s.closed) return;
+    s.closed = true;
+    for (const j of s.queue.splice(0)) if (j.kind === 'run') j.reject(inferenceError(`encoder stream ${s.id} closed`));
+    this.ready.delete(s);
+    this.streams.delete(s.id);
+    // Ordered after any batch already sent (the worker handles messages in order).
+    if (this.workerReady && !this.closing) this.post({ type: 'drop', streamId: s.id });
+  }
+
+  private post(msg: ToWorker, transfer: ArrayBuffer[] = []): void {
+    this.worker.postMessage(msg, transfer);
+  }
+
+  private schedule(): void {
+    if (this.timer || this.inflight || !this.workerReady || this.closing || this.ready.size === 0) return;
+    const fire = (): void => {
+      this.timer = null;
+      this.dispatch();
+    };
+    if (this.batchWindowMs > 0) {
+      const t = setTimeout(fire, this.batchWindowMs);
+      this.timer = { cancel: () => clearTimeout(t) };
+    } else {
+      const t = setImmediate(fire);
+      this.timer = { cancel: () => clearImmediate(t) };
+    }
+  }
+
+  /** The stream's next run job, after applying leading resets and failing runs of a stream that lost its state. */
+  private head(s: PoolStream): RunJob | undefined {
+    for (;;) {
+      const j = s.queue[0];
+      if (j === undefined) {
+        this.ready.delete(s);
+        if (s.needsReset && s.hasState && this.workerReady) {
+          this.post({ type: 'drop', streamId: s.id }); // free the caches now; the next run starts from zeros anyway
+          s.hasState = false;
+        }
+        return undefined;
+      }
+      if (j.kind === 'reset') {
+        s.queue.shift();
+        s.needsReset = true;
+        s.lost = false;
+        continue;
+      }
+      if (s.lost && !s.needsReset) {
+        s.queue.shift();
+        j.reject(inferenceError(`encoder stream ${s.id} lost its caches in a worker crash; reset() it first`));
+        continue;
+      }
+      return j;
+    }
+  }
+
+  private dispatch(): void {
+    if (this.inflight || !this.workerReady || this.closing) return;
+    const heads: Array<[PoolStream, RunJob]> = [];
+    for (const s of [...this.ready]) {
+      const j = this.head(s);
+      if (j !== undefined) heads.push([s, j]);
+    }
+    if (heads.length === 0) return;
+    const oldest = heads.reduce((a, b) => (b[1].seq < a[1].seq ? b : a));
+    const group = heads.filter(([, j]) => j.frames === oldest[1].frames)
+      .sort((a, b) => a[1].seq - b[1].seq).slice(0, this.maxBatch);
+    const items: RunItem[] = [];
+    const jobs: Array<[PoolStream, RunJob, boolean]> = [];
+    for (const [s, j] of group) {
+      s.queue.shift();
+      s.busy = true;
+      this.ready.delete(s);
+      items.push({ streamId: s.id, reset: s.needsReset, feats: j.feats });
+      jobs.push([s, j, s.needsReset]);
+      s.needsReset = false;
+    }
+    this.inflight = { batchId: this.nextBatchId++, jobs };
+    this.post({ type: 'run', batchId: this.inflight.batchId, frames: oldest[1].frames, items }, items.map((i) => i.feats));
+  }
+
+  private settle(ok: boolean): Array<[PoolStream, RunJob, boolean]> {
+    const jobs = this.inflight?.jobs ?? [];
+    this.inflight = null;
+    for (const [s, , wasReset] of jobs) {
+      s.busy = false;
+      if (ok) s.hasState = true;
+      else if (wasReset) s.needsReset = true; // the worker did not apply it
+      if (s.queue.length > 0 && !s.closed) this.ready.add(s);
+    }
+    if (ok) {
+      this.batches++;
+      this.chunks += jobs.length;
+    }
+    for (const w of this.idleWaiters.splice(0)) w();
+    this.schedule();
+    return jobs;
+  }
+
+  private onMessage(msg: FromWorker): void {
+    if (msg.type === 'done' && this.inflight?.batchId === msg.batchId) {
+      const jobs = this.settle(true);
+      jobs.forEach(([, j], i) => j.resolve({
+        logProbs: new Float32Array(msg.logProbs[i]!), frames: msg.outFrames, vocabSize: this.info.vocabSize,
+      }));
+    } else if (msg.type === 'failed' && this.inflight?.batchId === msg.batchId) {
+      const jobs = this.settle(false);
+      for (const [s, j] of jobs) j.reject(inferenceError(`encoder failed for stream ${s.id}: ${msg.message}`));
+    }
+  }
+
+  private startWorker(): Promise<void> {
+    const m = this.info;
+    const workerData: EncoderWorkerData = {
+      onnxPath: m.onnxPath, intraOpThreads: this.intraOpThreads, featDim: FBANK_NUM_BINS, vocabSize: m.vocabSize,
+      cacheChannelShape: m.cacheChannelShape, cacheTimeShape: m.cacheTimeShape,
+    };
+    const worker = spawnWorker(workerData);
+    this.worker = worker;
+    let lastError: unknown;
+    return new Promise<void>((resolve, reject) => {
+      let started = false;
+      worker.on('message', (msg: FromWorker) => {
+        if (msg.type === 'ready') {
+          started = true;
+          this.workerReady = true;
+          resolve();
+          this.schedule();
+        } else if (msg.type === 'init-error') {
+          reject(inferenceError(`cannot load ${m.onnxPath} in ONNX Runtime: ${msg.message}`));
+          void worker.terminate();
+        } else {
+          this.onMessage(msg);
+        }
+      });
+      worker.on('error', (e) => {
+        lastError = e;
+      });
+      worker.on('exit', (code) => {
+        if (this.worker !== worker) return;
+        this.workerReady = false;
+        if (!started) {
+          reject(inferenceError(`encoder worker exited during start (code ${code})`, lastError));
+          return;
+        }
+        if (!this.closing) {
+          this.onCrash(code, lastError);
+        } else {
+          for (const [, j] of this.settle(false)) j.reject(inferenceError('encoder pool closed'));
+        }
+      });
+    });
+  }
+
+  private onCrash(code: number, cause: unknown): void {
+    const why = `encoder worker died (exit code ${code}${cause instanceof Error ? `: ${cause.message}` : ''})`;
+    const jobs = this.settle(false);
+    for (const [, j] of jobs) j.reject(inferenceError(why, cause));
+    for (const s of this.streams.values()) {
+      for (const j of s.queue) if (j.kind === 'run') j.reject(inferenceError(why, cause));
+      s.queue = s.queue.filter((j) => j.kind === 'reset'); // a queued reset still clears `lost` below
+      s.lost = s.lost || (s.hasState && !s.needsReset);
+      s.hasState = false;
+      if (s.queue.length === 0) this.ready.delete(s);
+    }
+    const now = Date.now();
+    this.restarts = this.restarts.filter((t) => now - t < 60_000);
+    if (this.restarts.length >= MAX_RESTARTS) {
+      this.failed = inferenceError(`${why}; ${MAX_RESTARTS} restarts within a minute, giving up`, cause);
+      return;
+    }
+    this.restarts.push(now);
+    this.startWorker().catch((e: unknown) => {
+      const failed = e instanceof GatewayError ? e : inferenceError(String(e), e);
+      this.failed = failed;
+      for (const s of this.streams.values()) for (const j of s.queue.splice(0)) if (j.kind === 'run') j.reject(failed);
+    });
+  }
+
+  private async shutdown(): Promise<void> {
+    this.timer?.cancel();
+    this.timer = null;
+    for (const s of this.streams.values()) {
+      for (const j of s.queue.splice(0)) if (j.kind === 'run') j.reject(inferenceError('encoder pool closed'));
+    }
+    this.ready.clear();
+    if (this.inflight) await new Promise<void>((r) => this.idleWaiters.push(r));
+    const worker = this.worker;
+    if (this.workerReady) {
+      const closed = new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, CLOSE_TIMEOUT_MS);
+        worker.on('message', (m: FromWorker) => {
+          if (m.type === 'closed') {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+        worker.once('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      this.post({ type: 'close' });
+      await closed;
+    }
+    this.workerReady = false;
+    await worker.terminate();
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * Worker-thread side of the EncoderPool (encoder-pool.ts): owns the one onnxruntime-node InferenceSession and the
+ * per-stream encoder caches, and runs batches the main thread assembles. Nothing here touches the main event loop.
+ *
+ * Protocol (structured clone; feature and log-prob buffers are transferred, never copied across threads):
+ *   main -> worker  {type: 'run', batchId, frames, items: [{streamId, reset, feats: ArrayBuffer (T x 80)}]}
+ *                   {type: 'drop', streamId}   {type: 'close'}
+ *   worker -> main  {type: 'ready', inputNames, outputNames} | {type: 'init-error', message}
+ *                   {type: 'done', batchId, outFrames, logProbs: ArrayBuffer[] (T' x V each)}
+ *                   {type: 'failed', batchId, message} | {type: 'closed'}
+ * Messages are handled strictly in order (a promise chain), so a `drop` never races a batch that is still running.
+ *
+ * Caches: a stream's state is a view into the previous run's output tensors (no scatter copy); a batch gathers the
+ * states of its streams into (B, ...) inputs (zeros for a new or reset stream). With B = 1 and a whole-buffer view the
+ * previous output is fed back as is. A failed run leaves every cache as it was before the batch.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+
+export interface EncoderWorkerData {
+  onnxPath: string;
+  intraOpThreads: number;
+  featDim: number;
+  vocabSize: number;
+  cacheChannelShape: [number, number, number];
+  cacheTimeShape: [number, number, number];
+}
+
+export interface RunItem {
+  streamId: number;
+  reset: boolean;
+  feats: ArrayBuffer;
+}
+
+export type ToWorker =
+  | { type: 'run'; batchId: number; frames: number; items: RunItem[] }
+  | { type: 'drop'; streamId: number }
+  | { type: 'close' };
+
+export type FromWorker =
+  | { type: 'ready'; inputNames: readonly string[]; outputNames: readonly string[] }
+  | { type: 'init-error'; message: string }
+  | { type: 'done'; batchId: number; outFrames: number; logProbs: ArrayBuffer[] }
+  | { type: 'failed'; batchId: number; message: string }
+  | { type: 'closed' };
+
+interface StreamState {
+  channel: Float32Array;
+  time: Float32Array;
+  len: bigint;
+}
+
+const port = parentPort!;
+const data = workerData as EncoderWorkerData;
+const channelSize = data.cacheChannelShape.reduce((a, b) => a * b, 1);
+const timeSize = data.cacheTimeShape.reduce((a, b) => a * b, 1);
+const states = new Map<number, StreamState>();
+let session: ort.InferenceSession | null = null;
+
+function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(msg, transfer);
+}
+
+/** (B, ...) cache input from per-stream views; reuses a whole previous output when B = 1. */
+function gather(items: RunItem[], pick: (s: StreamState) => Float32Array, size: number): Float32Array {
+  if (items.length === 1) {
+    const s = items[0]!.reset ? undefined : states.get(items[0]!.streamId);
+    const v = s === undefined ? undefined : pick(s);
+    if (v !== undefined && v.byteOffset === 0 && v.length === v.buffer.byteLength / 4) return v;
+  }
+  const out = new Float32Array(items.length * size); // zero-filled: new / reset streams start from zeros
+  items.forEach((it, b) => {
+    const s = it.reset ? undefined : states.get(it.streamId);
+    if (s !== undefined) out.set(pick(s), b * size);
+  });
+  return out;
+}
+
+async function run(batchId: number, frames: number, items: RunItem[]): Promise<void> {
+  const B = items.length;
+  const { featDim } = data;
+  // (T x 80) row-major per item -> audio_signal (B, 80, T).
+  const audio = new Float32Array(B * featDim * frames);
+  items.forEach((it, b) => {
+    const f = new Float32Array(it.feats);
+    const base = b * featDim * frames;
+    for (let t = 0; t < frames; t++) {
+      const row = t * featDim;
+      for (let d = 0; d < featDim; d++) audio[base + d * frames + t] = f[row + d]!;
+    }
+  });
+  const lens = new BigInt64Array(B);
+  items.forEach((it, b) => {
+    const s = it.reset ? undefined : states.get(it.streamId);
+    lens[b] = s === undefined ? 0n : s.len;
+  });
+  const s = session!;
+  const [c1, c2, c3] = data.cacheChannelShape;
+  const [t1, t2, t3] = data.cacheTimeShape;
+  const feeds: Record<string, ort.Tensor> = {
+    [s.inputNames[0]!]: new ort.Tensor('float32', audio, [B, featDim, frames]),
+    [s.inputNames[1]!]: new ort.Tensor('int64', new BigInt64Array(B).fill(BigInt(frames)), [B]),
+    [s.inputNames[2]!]: new ort.Tensor('float32', gather(items, (x) => x.channel, channelSize), [B, c1, c2, c3]),
+    [s.inputNames[3]!]: new ort.Tensor('float32', gather(items, (x) => x.time, timeSize), [B, t1, t2, t3]),
+    [s.inputNames[4]!]: new ort.Tensor('int64', lens, [B]),
+  };
+  const out = await s.run(feeds);
+  const logp = out[s.outputNames[0]!]!;
+  const nextChannel = out[s.outputNames[2]!]!.data as Float32Array;
+  const nextTime = out[s.outputNames[3]!]!.data as Float32Array;
+  const nextLen = out[s.outputNames[4]!]!.data as BigInt64Array;
+  const [, outFrames, V] = logp.dims as [number, number, number];
+  if (logp.dims.length !== 3 || logp.dims[0] !== B || V !== data.vocabSize) {
+    throw new Error(`log_probs has shape [${logp.dims.join(', ')}], expected [${B}, T', ${data.vocabSize}]`);
+  }
+  const lp = logp.data as Float32Array;
+  const per = outFrames * V;
+  const results: ArrayBuffer[] = [];
+  items.forEach((it, b) => {
+    states.set(it.streamId, {
+      channel: nextChannel.subarray(b * channelSize, (b + 1) * channelSize),
+      time: nextTime.subarray(b * timeSize, (b + 1) * timeSize),
+      len: nextLen[b]!,
+    });
+    results.push(B === 1 && lp.byteOffset === 0 && lp.byteLength === lp.buffer.byteLength
+      ? (lp.buffer as ArrayBuffer) : lp.slice(b * per, (b + 1) * per).buffer);
+  });
+  send({ type: 'done', batchId, outFrames, logProbs: results }, results);
+}
+
+async function handle(msg: ToWorker): Promise<void> {
+  switch (msg.type) {
+    case 'run':
+      try {
+        await run(msg.batchId, msg.frames, msg.items);
+      } catch (e) {
+        send({ type: 'failed', batchId: msg.batchId, message: e instanceof Error ? e.message : String(e) });
+      }
+      return;
+    case 'drop':
+      states.delete(msg.streamId);
+      return;
+    case 'close':
+      states.clear();
+      try {
+        await session?.release();
+      } finally {
+        session = null;
+        send({ type: 'closed' });
+      }
+      return;
+  }
+}
+
+async function init(): Promise<void> {
+  try {
+    session = await ort.InferenceSession.create(data.onnxPath, {
+      intraOpNumThreads: data.intraOpThreads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+    });
+  } catch (e) {
+    send({ type: 'init-error', message: e instanceof Error ? e.message : String(e) });
+    return;
+  }
+  if (session.inputNames.length !== 5 || session.outputNames.length < 5) {
+    send({ type: 'init-error', message: `expected 5 inputs and 5 outputs (NeMo streaming CTC layout), got `
+      + `${session.inputNames.length} inputs [${session.inputNames.join(', ')}] and ${session.outputNames.length} outputs` });
+    return;
+  }
+  let chain = Promise.resolve();
+  port.on('message', (msg: ToWorker) => {
+    // handle() reports its own errors; the catch only keeps the chain alive (a rejected chain would stall it).
+    chain = chain.then(() => handle(msg)).catch(() => undefined);
+  });
+  send({ type: 'ready', inputNames: session.inputNames, outputNames: session.outputNames });
+}
+
+void init();

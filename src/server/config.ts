@@ -1,0 +1,238 @@
+/**
+ * Gateway configuration: {@link GatewayConfig}, its defaults, validation (GW_ERR_BAD_CONFIG quoting the bad value)
+ * and the mapping from CLI flags / environment variables (flags win over env, env over defaults).
+ *
+ * | flag | env | default |
+ * |---|---|---|
+ * | --port | PORT | 8080 |
+ * | --host | HOST | 0.0.0.0 |
+ * | --transport uws\|ws | VOXGATE_TRANSPORT | uws (falls back to ws when the native binary is unavailable) |
+ * | --model DIR | VOXGATE_MODEL | models/voxgate-conformer-ctc-en under the package root |
+ * | --precision int8\|fp32\|auto | VOXGATE_PRECISION | auto |
+ * | --max-sessions N | VOXGATE_MAX_SESSIONS | 200 |
+ * | --api-keys FILE | VOXGATE_API_KEYS | none (no authentication) |
+ * | --log-level LEVEL | LOG_LEVEL | info |
+ * | --idle-timeout-ms, --max-duration-ms, --drain-timeout-ms | VOXGATE_IDLE_TIMEOUT_MS, ... | 30000, 3600000, 10000 |
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GatewayError } from '../protocol/errors.js';
+import { PROTOCOL_LIMITS } from '../protocol/messages.js';
+import type { TransportKind } from '../transports/transport.js';
+import { LOG_LEVELS, type LogLevel } from './logger.js';
+
+export type Precision = 'int8' | 'fp32' | 'auto';
+export const PRECISIONS: readonly Precision[] = ['int8', 'fp32', 'auto'];
+export const TRANSPORT_KINDS: readonly TransportKind[] = ['uws', 'ws'];
+
+/** Per-session limits (ms unless named otherwise); also announced in `session.started.limits`. */
+export interface SessionLimitsConfig {
+  /** No binary audio and no `ping` for this long -> GW_ERR_IDLE_TIMEOUT, close 4001. */
+  idleTimeoutMs: number;
+  /** Session length from `session.started` -> final(s), GW_ERR_MAX_DURATION, close 4002. */
+  maxDurationMs: number;
+  /** Unprocessed audio above which `flow.pause` is sent. */
+  flowHighWaterMs: number;
+  /** Unprocessed audio below which `flow.resume` is sent after a pause. */
+  flowLowWaterMs: number;
+  /** Unprocessed audio above which the session ends with GW_ERR_BACKLOG, close 4003. */
+  backlogLimitMs: number;
+  /** Largest inbound frame (text or binary), bytes. */
+  maxFrameBytes: number;
+}
+
+export interface GatewayConfig extends SessionLimitsConfig {
+  host: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  transport: TransportKind;
+  /** Model directory (model.onnx / model.int8.onnx, tokens.txt). */
+  modelDir: string;
+  precision: Precision;
+  /** Open sockets (started or not) at which upgrades get 503 GW_ERR_TOO_MANY_SESSIONS. */
+  maxSessions: number;
+  /** File with one API key per line; null disables authentication. */
+  apiKeysFile: string | null;
+  logLevel: LogLevel;
+  /** Outbound soft limit: above it partials are dropped. Bytes. */
+  outboundSoftLimitBytes: number;
+  /** Outbound hard limit: GW_ERR_SLOW_CONSUMER, close 4004. Bytes. */
+  outboundHardLimitBytes: number;
+  /** Drain grace period: sockets still open after it are closed with 1001 regardless. */
+  drainTimeoutMs: number;
+  /** onnxruntime intra-op threads of the shared encoder (undefined: the pool's default). */
+  intraOpThreads: number | undefined;
+  /** Largest encoder batch across sessions (undefined: the pool's default). */
+  maxBatch: number | undefined;
+  /** CTC prefix beam width (undefined: the pipeline's default). */
+  beamSize: number | undefined;
+}
+
+/** The package root (the directory holding voxgate's package.json), found from this file in src/ or dist/src/. */
+export function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = path.join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'voxgate') return dir;
+      } catch { /* not ours: keep walking up */ }
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return process.cwd();
+    dir = parent;
+  }
+}
+
+/** models/voxgate-conformer-ctc-en under the package root (independent of the working directory). */
+export function defaultModelDir(): string {
+  return path.join(packageRoot(), 'models', 'voxgate-conformer-ctc-en');
+}
+
+export const DEFAULT_SESSION_LIMITS: Readonly<SessionLimitsConfig> = {
+  idleTimeoutMs: 30_000,
+  maxDurationMs: 3_600_000,
+  flowHighWaterMs: 2000,
+  flowLowWaterMs: 500,
+  backlogLimitMs: 10_000,
+  maxFrameBytes: PROTOCOL_LIMITS.maxFrameBytes,
+};
+
+export const DEFAULT_GATEWAY_CONFIG: Readonly<Omit<GatewayConfig, 'modelDir'>> = {
+  ...DEFAULT_SESSION_LIMITS,
+  host: '0.0.0.0',
+  port: 8080,
+  transport: 'uws',
+  precision: 'auto',
+  maxSessions: 200,
+  apiKeysFile: null,
+  logLevel: 'info',
+  outboundSoftLimitBytes: 256 * 1024,
+  outboundHardLimitBytes: 4 * 1024 * 1024,
+  drainTimeoutMs: 10_000,
+  intraOpThreads: undefined,
+  maxBatch: undefined,
+  beamSize: undefined,
+};
+
+function bad(message: string): GatewayError {
+  return new GatewayError('GW_ERR_BAD_CONFIG', message);
+}
+
+function checkInt(name: string, v: unknown, min: number, max: number): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw bad(`${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+  }
+}
+
+function checkOneOf<T>(name: string, v: unknown, values: readonly T[]): void {
+  if (!values.includes(v as T)) throw bad(`${name} must be one of ${values.join('|')}, got ${JSON.stringify(v)}`);
+}
+
+/** Throws GW_ERR_BAD_CONFIG naming the first bad field and quoting its value; returns `c` unchanged otherwise. */
+export function validateGatewayConfig(c: GatewayConfig): GatewayConfig {
+  if (typeof c.host !== 'string' || c.host === '') throw bad(`host must be a non-empty string, got ${JSON.stringify(c.host)}`);
+  checkInt('port', c.port, 0, 65535);
+  checkOneOf('transport', c.transport, TRANSPORT_KINDS);
+  if (typeof c.modelDir !== 'string' || c.modelDir === '') throw bad(`modelDir must be a path, got ${JSON.stringify(c.modelDir)}`);
+  checkOneOf('precision', c.precision, PRECISIONS);
+  checkInt('maxSessions', c.maxSessions, 1, 100_000);
+  if (c.apiKeysFile !== null && (typeof c.apiKeysFile !== 'string' || c.apiKeysFile === '')) {
+    throw bad(`apiKeysFile must be a path or null, got ${JSON.stringify(c.apiKeysFile)}`);
+  }
+  checkOneOf('logLevel', c.logLevel, LOG_LEVELS);
+  checkInt('idleTimeoutMs', c.idleTimeoutMs, 10, 86_400_000);
+  checkInt('maxDurationMs', c.maxDurationMs, 100, 7 * 86_400_000);
+  checkInt('flowLowWaterMs', c.flowLowWaterMs, 0, 600_000);
+  checkInt('flowHighWaterMs', c.flowHighWaterMs, 1, 600_000);
+  checkInt('backlogLimitMs', c.backlogLimitMs, 1, 600_000);
+  if (c.flowLowWaterMs >= c.flowHighWaterMs) {
+    throw bad(`flowLowWaterMs must be below flowHighWaterMs (${c.flowHighWaterMs}), got ${c.flowLowWaterMs}`);
+  }
+  if (c.backlogLimitMs <= c.flowHighWaterMs) {
+    throw bad(`backlogLimitMs must exceed flowHighWaterMs (${c.flowHighWaterMs}), got ${c.backlogLimitMs}`);
+  }
+  checkInt('maxFrameBytes', c.maxFrameBytes, 1024, 64 * 1024 * 1024);
+  checkInt('outboundSoftLimitBytes', c.outboundSoftLimitBytes, 1024, 1024 * 1024 * 1024);
+  checkInt('outboundHardLimitBytes', c.outboundHardLimitBytes, 1024, 1024 * 1024 * 1024);
+  if (c.outboundHardLimitBytes <= c.outboundSoftLimitBytes) {
+    throw bad(`outboundHardLimitBytes must exceed outboundSoftLimitBytes (${c.outboundSoftLimitBytes}), `
+      + `got ${c.outboundHardLimitBytes}`);
+  }
+  checkInt('drainTimeoutMs', c.drainTimeoutMs, 0, 600_000);
+  if (c.intraOpThreads !== undefined) checkInt('intraOpThreads', c.intraOpThreads, 1, 256);
+  if (c.maxBatch !== undefined) checkInt('maxBatch', c.maxBatch, 1, 1024);
+  if (c.beamSize !== undefined) checkInt('beamSize', c.beamSize, 1, 256);
+  return c;
+}
+
+/** Defaults, overridden by `overrides`, validated. */
+export function resolveGatewayConfig(overrides: Partial<GatewayConfig> = {}): GatewayConfig {
+  const merged: GatewayConfig = { ...DEFAULT_GATEWAY_CONFIG, modelDir: defaultModelDir(), ...dropUndefined(overrides) };
+  return validateGatewayConfig(merged);
+}
+
+function dropUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** One configurable setting as the CLI and the environment spell it. */
+interface Setting {
+  key: keyof GatewayConfig;
+  flag: string;
+  env: string;
+  kind: 'int' | 'string' | 'path';
+  help: string;
+}
+
+/** Every `serve` flag, its env variable and its help line (also printed by `voxgate serve --help`). */
+export const GATEWAY_SETTINGS: readonly Setting[] = [
+  { key: 'port', flag: 'port', env: 'PORT', kind: 'int', help: 'TCP port (0: any free port)' },
+  { key: 'host', flag: 'host', env: 'HOST', kind: 'string', help: 'address to bind' },
+  { key: 'transport', flag: 'transport', env: 'VOXGATE_TRANSPORT', kind: 'string', help: 'uws | ws' },
+  { key: 'modelDir', flag: 'model', env: 'VOXGATE_MODEL', kind: 'path', help: 'model directory' },
+  { key: 'precision', flag: 'precision', env: 'VOXGATE_PRECISION', kind: 'string', help: 'int8 | fp32 | auto' },
+  { key: 'maxSessions', flag: 'max-sessions', env: 'VOXGATE_MAX_SESSIONS', kind: 'int', help: 'concurrent sessions' },
+  { key: 'apiKeysFile', flag: 'api-keys', env: 'VOXGATE_API_KEYS', kind: 'path', help: 'file with one API key per line' },
+  { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', help: LOG_LEVELS.join(' | ') },
+  { key: 'idleTimeoutMs', flag: 'idle-timeout-ms', env: 'VOXGATE_IDLE_TIMEOUT_MS', kind: 'int', help: 'idle timeout' },
+  { key: 'maxDurationMs', flag: 'max-duration-ms', env: 'VOXGATE_MAX_DURATION_MS', kind: 'int', help: 'max session length' },
+  { key: 'flowHighWaterMs', flag: 'flow-high-water-ms', env: 'VOXGATE_FLOW_HIGH_WATER_MS', kind: 'int', help: 'flow.pause above' },
+  { key: 'flowLowWaterMs', flag: 'flow-low-water-ms', env: 'VOXGATE_FLOW_LOW_WATER_MS', kind: 'int', help: 'flow.resume below' },
+  { key: 'backlogLimitMs', flag: 'backlog-limit-ms', env: 'VOXGATE_BACKLOG_LIMIT_MS', kind: 'int', help: 'GW_ERR_BACKLOG above' },
+  { key: 'outboundSoftLimitBytes', flag: 'outbound-soft-limit-bytes', env: 'VOXGATE_OUTBOUND_SOFT_LIMIT_BYTES', kind: 'int', help: 'drop partials above' },
+  { key: 'outboundHardLimitBytes', flag: 'outbound-hard-limit-bytes', env: 'VOXGATE_OUTBOUND_HARD_LIMIT_BYTES', kind: 'int', help: 'GW_ERR_SLOW_CONSUMER above' },
+  { key: 'drainTimeoutMs', flag: 'drain-timeout-ms', env: 'VOXGATE_DRAIN_TIMEOUT_MS', kind: 'int', help: 'drain grace period' },
+  { key: 'intraOpThreads', flag: 'threads', env: 'VOXGATE_THREADS', kind: 'int', help: 'encoder intra-op threads' },
+  { key: 'maxBatch', flag: 'max-batch', env: 'VOXGATE_MAX_BATCH', kind: 'int', help: 'encoder batch size limit' },
+  { key: 'beamSize', flag: 'beam-size', env: 'VOXGATE_BEAM_SIZE', kind: 'int', help: 'CTC beam width' },
+];
+
+function parseSetting(s: Setting, raw: string, source: string): unknown {
+  if (s.kind === 'int') {
+    if (!/^-?\d+$/.test(raw.trim())) throw bad(`${source} must be an integer, got ${JSON.stringify(raw)}`);
+    return Number(raw);
+  }
+  if (s.kind === 'path') return path.resolve(raw);
+  return raw;
+}
+
+/**
+ * Builds the config from parsed CLI flag values (`{port: '9000', model: 'dir'}`, flag names without `--`) and the
+ * environment. Flags win over env, env over defaults; everything is validated.
+ */
+export function gatewayConfigFromSources(
+  flags: Readonly<Record<string, string | undefined>>,
+  env: NodeJS.ProcessEnv = process.env,
+): GatewayConfig {
+  const overrides: Record<string, unknown> = {};
+  for (const s of GATEWAY_SETTINGS) {
+    const fromFlag = flags[s.flag];
+    const fromEnv = env[s.env];
+    if (fromFlag !== undefined) overrides[s.key] = parseSetting(s, fromFlag, `--${s.flag}`);
+    else if (fromEnv !== undefined && fromEnv !== '') overrides[s.key] = parseSetting(s, fromEnv, s.env);
+  }
+  if (typeof overrides.logLevel === 'string') overrides.logLevel = overrides.logLevel.toLowerCase();
+  return resolveGatewayConfig(overrides as Partial<GatewayConfig>);
+}

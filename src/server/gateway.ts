@@ -1,0 +1,217 @@
+/**
+ * One gateway process: transport (uWebSockets.js or ws) + upgrade gate + HTTP routes + one {@link Session} per
+ * socket + the shared speech engine (model + encoder pool). `startGateway` listens first (so /healthz answers while
+ * the model loads; /readyz says `loading`), then loads the model and resolves once ready.
+ *
+ * Drain (SIGTERM, docs/protocol.md section 8): stop admitting (new upgrades 503 GW_ERR_SHUTTING_DOWN, /readyz 503),
+ * every open session transcribes what it holds and finalises (reason `shutdown`), gets GW_ERR_SHUTTING_DOWN and
+ * `session.ended`, and is closed with 1001; after `drainTimeoutMs` the rest are closed with 1001 regardless; then the
+ * encoder pool closes.
+ */
+import { Gauge } from 'prom-client';
+import { CLOSE_CODES, toGatewayError } from '../protocol/errors.js';
+import { STREAM_PATH } from '../protocol/messages.js';
+import {
+  createTransport, uwsNativeAvailable,
+  type Connection, type ConnectionHandler, type GateDecision, type HttpRoutes, type TransportKind,
+  type TransportServer, type UpgradeGate, type UpgradeRequest,
+} from '../transports/index.js';
+import { extractKey, loadApiKeys, type ApiKeys } from './api-keys.js';
+import { validateGatewayConfig, type GatewayConfig } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics, type GatewayMetrics } from './metrics.js';
+import type { SessionServices } from './session-pipeline-port.js';
+import { Session } from './session.js';
+
+/** Services plus lifecycle: what the gateway needs from a loaded model (a SpeechEngine, or a test double). */
+export interface GatewayServices extends SessionServices {
+  stats?(): { batches: number; chunks: number; meanBatch: number; queueDepth: number };
+  close?(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  /** Use these services instead of loading `config.modelDir` (tests, or an engine shared with other code). */
+  services?: GatewayServices;
+  logger?: Logger;
+}
+
+export interface Gateway {
+  /** The bound port (useful with port 0). */
+  readonly port: number;
+  /** The carrier actually running (uws falls back to ws when the native binary is unavailable). */
+  readonly transport: TransportKind;
+  /** True when uWebSockets.js runs its native binary. */
+  readonly nativeBinary: boolean;
+  readonly metrics: GatewayMetrics;
+  /** Open sockets (started or not). */
+  sessionCount(): number;
+  /** Graceful: finalise and close every session (1001), then stop. Idempotent; resolves when everything is closed. */
+  drain(): Promise<void>;
+  /** Immediate: close every socket with 1001 without finalising, then stop. Idempotent. */
+  close(): Promise<void>;
+}
+
+type Phase = 'loading' | 'ready' | 'draining' | 'closed';
+
+function json(status: number, body: unknown): { status: number; headers: Record<string, string>; body: string } {
+  return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}
+
+function pickTransport(kind: TransportKind, log: Logger): TransportKind {
+  if (kind !== 'uws') return kind;
+  let native = false;
+  try {
+    native = uwsNativeAvailable();
+  } catch (e) {
+    log.warn({ err: e }, 'uWebSockets.js failed to load');
+  }
+  if (native) return 'uws';
+  log.warn('uWebSockets.js native binary unavailable on this platform/Node; using the ws transport');
+  return 'ws';
+}
+
+export async function startGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
+  validateGatewayConfig(config);
+  const log = options.logger ?? createLogger({ level: config.logLevel });
+  const metrics = createMetrics();
+  const apiKeys: ApiKeys | null = config.apiKeysFile === null ? null : await loadApiKeys(config.apiKeysFile);
+  const kind = pickTransport(config.transport, log);
+  const sessions = new Map<Connection, Session>();
+  let phase: Phase = 'loading';
+  let services: GatewayServices | undefined;
+
+  const handler: ConnectionHandler = {
+    onOpen(conn) {
+      try {
+        const session = new Session(conn, {
+          services: services!,
+          limits: config,
+          logger: log,
+          metrics,
+          onClosed: () => sessions.delete(conn),
+        });
+        sessions.set(conn, session);
+      } catch (e) {
+        log.error({ err: e }, 'cannot open session');
+        conn.close(CLOSE_CODES.INTERNAL_ERROR, 'GW_ERR_INTERNAL');
+      }
+    },
+    onMessage(conn, data, isBinary) {
+      sessions.get(conn)?.handleMessage(data, isBinary);
+    },
+    onDrain() { /* partials are dropped while backpressured; nothing is queued server-side to refill */ },
+    onClose(conn, code, reason) {
+      const session = sessions.get(conn);
+      sessions.delete(conn);
+      session?.handleClose(code, reason);
+    },
+  };
+
+  const reject = (status: 401 | 503, code: 'GW_ERR_UNAUTHORIZED' | 'GW_ERR_TOO_MANY_SESSIONS' | 'GW_ERR_SHUTTING_DOWN',
+    message: string): GateDecision => {
+    metrics.upgradesRejectedTotal.inc({ code });
+    return { ok: false, status, code, message };
+  };
+  const gate: UpgradeGate = {
+    authorise(req: UpgradeRequest): GateDecision {
+      if (req.path !== STREAM_PATH) {
+        return { ok: false, status: 404, code: 'GW_ERR_BAD_MESSAGE', message: `no WebSocket endpoint at ${req.path}` };
+      }
+      if (apiKeys !== null && !apiKeys.has(extractKey(req.headers, req.query))) {
+        return reject(401, 'GW_ERR_UNAUTHORIZED', 'missing or wrong API key');
+      }
+      if (phase === 'draining' || phase === 'closed') return reject(503, 'GW_ERR_SHUTTING_DOWN', 'server is draining');
+      if (phase === 'loading') return reject(503, 'GW_ERR_TOO_MANY_SESSIONS', 'model is loading; retry shortly');
+      if (sessions.size >= config.maxSessions) {
+        return reject(503, 'GW_ERR_TOO_MANY_SESSIONS', `server is at its limit of ${config.maxSessions} sessions`);
+      }
+      return { ok: true };
+    },
+  };
+
+  const routes: HttpRoutes = {
+    '/healthz': () => json(200, { status: 'ok' }),
+    '/readyz': () => (phase === 'ready' ? json(200, { status: 'ready', sessions: sessions.size })
+      : json(503, { status: phase === 'loading' ? 'loading' : 'draining' })),
+    '/metrics': async () => ({
+      status: 200,
+      headers: { 'content-type': metrics.registry.contentType },
+      body: await metrics.metricsText(),
+    }),
+  };
+
+  new Gauge({
+    name: 'voxgate_encoder_queue_depth',
+    help: 'Encoder runs submitted but not yet sent to the worker.',
+    registers: [metrics.registry],
+    collect() {
+      this.set(services?.stats?.().queueDepth ?? 0);
+    },
+  });
+
+  const transport: TransportServer = createTransport(kind, {
+    maxPayloadBytes: config.maxFrameBytes,
+    highWaterMarkBytes: config.outboundSoftLimitBytes,
+    maxBackpressureBytes: config.outboundHardLimitBytes,
+  }, handler, gate, routes);
+  const port = await transport.listen(config.host, config.port);
+  log.info({ host: config.host, port, transport: kind, native_uws: transport.nativeBinary }, 'listening');
+
+  try {
+    if (options.services !== undefined) {
+      services = options.services;
+    } else {
+      const { loadSpeechEngine } = await import('./speech-engine.js');
+      services = await loadSpeechEngine(config);
+    }
+  } catch (e) {
+    phase = 'closed';
+    await transport.close();
+    metrics.stop();
+    throw toGatewayError(e, 'GW_ERR_BAD_CONFIG');
+  }
+  phase = 'ready';
+  log.info({ model: services.modelName, language: services.language, model_dir: config.modelDir }, 'model loaded, ready');
+
+  let stopping: Promise<void> | null = null;
+  const stop = async (graceful: boolean): Promise<void> => {
+    phase = graceful ? 'draining' : 'closed';
+    // While draining the port stays open: upgrades get 503 GW_ERR_SHUTTING_DOWN and /readyz 503 (load balancers
+    // see the drain); transport.close() stops listening at the end.
+    if (!graceful) transport.stopAccepting();
+    if (graceful) {
+      log.info({ sessions: sessions.size }, 'draining');
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          log.warn({ sessions: sessions.size }, 'drain deadline passed; closing remaining sessions');
+          resolve();
+        }, config.drainTimeoutMs).unref();
+      });
+      const shutdowns = Promise.allSettled([...sessions.values()].map((s) => s.shutdown()));
+      await Promise.race([shutdowns, deadline]);
+      clearTimeout(timer);
+    }
+    await transport.close();
+    phase = 'closed';
+    await services?.close?.();
+    metrics.stop();
+    log.info('stopped');
+  };
+
+  return {
+    port,
+    transport: kind,
+    nativeBinary: transport.nativeBinary,
+    metrics,
+    sessionCount: () => sessions.size,
+    drain(): Promise<void> {
+      stopping ??= stop(true);
+      return stopping;
+    },
+    close(): Promise<void> {
+      stopping ??= stop(false);
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * A {@link Session} without a socket: the exact server state machine (validation, seq, flow control, ending) driven
+ * in-process through an in-memory {@link Connection}. The CLI's `transcribe` / `eval` without `--url` use it, so the
+ * in-process path produces the same wire messages as a real server.
+ */
+import { randomUUID } from 'node:crypto';
+import { PROTOCOL_LIMITS, type ServerMessage, type SessionStartMessage } from '../protocol/messages.js';
+import type { Connection, SendOptions, SendResult } from '../transports/transport.js';
+import { DEFAULT_SESSION_LIMITS, type SessionLimitsConfig } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { SessionServices } from './session-pipeline-port.js';
+import { Session } from './session.js';
+
+class LocalConnection implements Connection {
+  readonly id = randomUUID();
+  readonly remoteAddress = 'in-process';
+  closed = false;
+  onClose: ((code: number, reason: string) => void) | undefined;
+
+  constructor(private readonly deliver: (msg: ServerMessage) => void) {}
+
+  send(data: string | Uint8Array, _opts?: SendOptions): SendResult {
+    if (this.closed) return 'dropped';
+    // Copy the message through JSON exactly as a socket would.
+    this.deliver(JSON.parse(typeof data === 'string' ? data : Buffer.from(data).toString('utf8')) as ServerMessage);
+    return 'sent';
+  }
+
+  bufferedAmount(): number {
+    return 0;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    queueMicrotask(() => this.onClose?.(code, reason));
+  }
+}
+
+export interface LocalSessionOptions {
+  services: SessionServices;
+  limits?: Partial<SessionLimitsConfig>;
+  logger?: Logger;
+  metrics?: GatewayMetrics;
+}
+
+/** One in-process session. Messages arrive through `onMessage`; `closed` resolves with the close code. */
+export class LocalSession {
+  readonly closed: Promise<{ code: number; reason: string }>;
+  private readonly conn: LocalConnection;
+  private readonly session: Session;
+  private readonly listeners = new Set<(msg: ServerMessage) => void>();
+
+  constructor(options: LocalSessionOptions) {
+    this.conn = new LocalConnection((msg) => {
+      for (const l of this.listeners) l(msg);
+    });
+    this.closed = new Promise((resolve) => {
+      this.conn.onClose = (code, reason) => {
+        this.session.handleClose(code, reason);
+        resolve({ code, reason });
+      };
+    });
+    this.session = new Session(this.conn, {
+      services: options.services,
+      limits: { ...DEFAULT_SESSION_LIMITS, ...options.limits },
+      logger: options.logger ?? createLogger({ level: 'silent' }),
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    });
+  }
+
+  /** Calls `listener` for every server message, in order. Returns an unsubscribe. */
+  onMessage(listener: (msg: ServerMessage) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** A client text message (object form, serialised like a socket client would). */
+  sendJson(msg: SessionStartMessage | { type: string; [k: string]: unknown }): void {
+    this.session.handleMessage(JSON.stringify(msg), false);
+  }
+
+  /** Binary audio; split at the frame limit on sample boundaries of `frameBytes`. The bytes are copied. */
+  sendAudio(bytes: Uint8Array, frameBytes = 4): void {
+    const step = PROTOCOL_LIMITS.maxFrameBytes - (PROTOCOL_LIMITS.maxFrameBytes % frameBytes);
+    for (let off = 0; off < bytes.byteLength; off += step) {
+      this.session.handleMessage(bytes.slice(off, Math.min(off + step, bytes.byteLength)), true);
+    }
+  }
+
+  /** Abandons the session (like a client closing its socket). */
+  abandon(): void {
+    this.conn.close(1000, 'client closed');
+  }
+}

@@ -1,0 +1,487 @@
+/**
+ * The Protocol v1 state machine of ONE socket (docs/protocol.md sections 2-8): connected -> started -> ending ->
+ * closed. It validates client messages (src/protocol/validate.ts), feeds audio to a {@link SessionPipelinePort},
+ * turns pipeline events into wire messages (seq, latency_ms, droppable partials), runs inbound flow control, the idle
+ * and max-duration timers, and ends the session per section 2 ("How a session ends on a fatal error").
+ *
+ * Nothing escapes: every entry point catches, and an unexpected exception ends only this session (GW_ERR_INTERNAL,
+ * close 1011). All timers are unref'd and cleared when the socket closes.
+ */
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Subscription } from 'rxjs';
+import { CLOSE_CODES, GatewayError, toGatewayError, type GwErrorCode } from '../protocol/errors.js';
+import {
+  PROTOCOL_VERSION,
+  type ClientMessage, type FinalReason, type ServerMessage, type SessionConfig, type SessionStartMessage,
+  type SessionUpdateMessage,
+} from '../protocol/messages.js';
+import {
+  applySessionUpdate, bytesPerSampleFrame, normaliseSessionStart, normaliseSessionUpdate, parseClientMessage,
+  quoteValue,
+} from '../protocol/validate.js';
+import type { Connection, SendResult } from '../transports/transport.js';
+import type { SessionLimitsConfig } from './config.js';
+import type { Logger } from './logger.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { PipelineEvent, SessionPipelinePort, SessionServices } from './session-pipeline-port.js';
+import { SessionStatsCounter } from './session-stats.js';
+
+export type SessionState = 'connected' | 'started' | 'ending' | 'closed';
+
+export interface SessionDeps {
+  services: SessionServices;
+  limits: SessionLimitsConfig;
+  logger: Logger;
+  metrics?: GatewayMetrics;
+  /** Monotonic clock in ms (default performance.now); also the clock of `arrivalMs` / `newestArrivalMs`. */
+  now?: () => number;
+  /** Called once when the socket has closed, with the outcome (`client_end`, an error code or `abandoned`). */
+  onClosed?: (session: Session, outcome: string) => void;
+}
+
+/** How often the backlog is re-checked while the client is paused (flow.resume needs no audio to arrive). */
+const FLOW_POLL_MS = 20;
+/** Longest wait for `events$` to complete after `pipeline.end()` resolved. */
+const EVENTS_COMPLETE_TIMEOUT_MS = 5000;
+
+export class Session {
+  readonly id = randomUUID();
+  private state: SessionState = 'connected';
+  private config: SessionConfig | null = null;
+  private pipeline: SessionPipelinePort | null = null;
+  private subscription: Subscription | null = null;
+  private eventsDone: Promise<void> = Promise.resolve();
+  private ending: Promise<void> | null = null;
+  /** Set when the server decided how the session ends (before closing); `abandoned` if the client closed first. */
+  private outcome: string | null = null;
+  private seq = 0;
+  private lastPartial: { utteranceId: number; text: string } | null = null;
+  private paused = false;
+  private discardAudio = false;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private maxDurationTimer: NodeJS.Timeout | undefined;
+  private flowTimer: NodeJS.Timeout | undefined;
+  private readonly stats: SessionStatsCounter;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly m: GatewayMetrics | undefined;
+
+  constructor(private readonly conn: Connection, private readonly deps: SessionDeps) {
+    this.now = deps.now ?? (() => performance.now());
+    this.m = deps.metrics;
+    this.log = deps.logger.child({ session_id: this.id });
+    this.stats = new SessionStatsCounter(this.now());
+    this.m?.sessionsActive.inc();
+    this.armIdle();
+    this.log.debug({ remote: conn.remoteAddress }, 'connection opened');
+  }
+
+  get currentState(): SessionState {
+    return this.state;
+  }
+
+  /** One inbound frame from the transport. Never throws. */
+  handleMessage(data: Uint8Array | string, isBinary: boolean): void {
+    try {
+      if (this.state === 'closed' || this.outcome !== null) return;
+      if (isBinary || typeof data !== 'string') this.onAudio(data as Uint8Array);
+      else this.onText(data);
+    } catch (e) {
+      this.fail(toGatewayError(e));
+    }
+  }
+
+  /** The transport closed the socket (either side). Never throws. */
+  handleClose(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    try {
+      this.clearTimers();
+      this.release();
+      let outcome = this.outcome;
+      if (outcome === null) {
+        // Closed by the transport itself (limits it enforces) or by the client.
+        outcome = code === CLOSE_CODES.SLOW_CONSUMER ? 'GW_ERR_SLOW_CONSUMER'
+          : code === CLOSE_CODES.MESSAGE_TOO_BIG ? 'GW_ERR_FRAME_TOO_LARGE' : 'abandoned';
+        if (outcome !== 'abandoned') this.m?.countError(outcome as GwErrorCode);
+      }
+      this.m?.sessionsActive.dec();
+      this.m?.sessionsTotal.inc({ reason: outcome });
+      const receivedMs = this.stats.receivedMs(this.config);
+      this.log.info({ outcome, close_code: code, close_reason: reason,
+        stats: this.stats.toWire(receivedMs, this.backlog(), this.now()) }, 'session closed');
+      this.deps.onClosed?.(this, outcome);
+    } catch (e) {
+      this.log.error({ err: e }, 'error while closing session');
+    }
+  }
+
+  /**
+   * Drain (SIGTERM): a started session transcribes what it holds, finalises (`reason: shutdown`), then gets
+   * GW_ERR_SHUTTING_DOWN, `session.ended` and close 1001; an unstarted one gets the error and 1001. A session already
+   * ending after `session.end` just finishes. Resolves when the session has sent its last message.
+   */
+  shutdown(): Promise<void> {
+    return this.endWithFinal('GW_ERR_SHUTTING_DOWN', 'shutdown', 'server is shutting down');
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Inbound
+
+  private onText(text: string): void {
+    let msg: ClientMessage;
+    try {
+      msg = parseClientMessage(text);
+    } catch (e) {
+      this.fail(toGatewayError(e));
+      return;
+    }
+    if (msg.type === 'ping') {
+      this.armIdle();
+      this.send(msg.id === undefined ? { type: 'pong' } : { type: 'pong', id: msg.id });
+      return;
+    }
+    if (this.state === 'ending') {
+      this.fail(new GatewayError('GW_ERR_SESSION_ENDED', `${msg.type} after session.end is discarded`));
+      return;
+    }
+    if (msg.type === 'session.start') {
+      if (this.state === 'started') {
+        this.fail(new GatewayError('GW_ERR_ALREADY_STARTED', 'session.start on a started session is ignored'));
+      } else {
+        this.start(msg);
+      }
+      return;
+    }
+    if (this.state !== 'started') {
+      this.fail(new GatewayError('GW_ERR_NOT_STARTED', `${msg.type} before session.start`));
+      return;
+    }
+    switch (msg.type) {
+      case 'session.update': this.update(msg); break;
+      case 'session.finalize': this.pipeline?.finalize(); break;
+      case 'session.end': this.endByClient(); break;
+    }
+  }
+
+  private start(msg: SessionStartMessage): void {
+    const config = normaliseSessionStart(msg);
+    const { services, limits } = this.deps;
+    if (config.model !== null && config.model !== services.modelName) {
+      throw new GatewayError('GW_ERR_BAD_MESSAGE', `session.start: model must be ${quoteValue(services.modelName)} `
+        + `(the model this server serves), got ${quoteValue(config.model)}`, { fatal: true });
+    }
+    const primary = (tag: string): string => tag.split('-')[0]!.toLowerCase();
+    if (config.language !== null && primary(config.language) !== primary(services.language)) {
+      throw new GatewayError('GW_ERR_BAD_MESSAGE', `session.start: language must be ${quoteValue(services.language)} `
+        + `(the model's language), got ${quoteValue(config.language)}`, { fatal: true });
+    }
+    let pipeline: SessionPipelinePort;
+    try {
+      pipeline = services.createPipeline(config);
+    } catch (e) {
+      const err = toGatewayError(e);
+      throw err.fatal ? err : new GatewayError(err.code, `session.start: ${err.message}`, { fatal: true, cause: e });
+    }
+    this.config = config;
+    this.pipeline = pipeline;
+    this.eventsDone = new Promise<void>((resolve, reject) => {
+      this.subscription = pipeline.events$.subscribe({
+        next: (ev) => this.onPipelineEvent(ev),
+        error: (e: unknown) => reject(toGatewayError(e, 'GW_ERR_INFERENCE')),
+        complete: () => resolve(),
+      });
+    });
+    // A pipeline failure while streaming ends the session; during ending it is awaited (and handled) there.
+    this.eventsDone.catch((e: GatewayError) => {
+      if (this.state === 'started') this.fail(e);
+    });
+    this.state = 'started';
+    this.send({
+      type: 'session.started',
+      session_id: this.id,
+      protocol_version: PROTOCOL_VERSION,
+      model: services.modelName,
+      audio: { encoding: config.encoding, sample_rate_hz: config.sampleRateHz, channels: config.channels },
+      chunk_ms: config.chunkMs,
+      latency: config.latency,
+      interim_results: config.interimResults,
+      endpointing: { silence_ms: config.silenceMs, max_utterance_ms: config.maxUtteranceMs },
+      hotwords: config.hotwords.length,
+      denoise: config.denoise,
+      language: config.language ?? services.language,
+      limits: {
+        max_frame_bytes: limits.maxFrameBytes,
+        idle_timeout_ms: limits.idleTimeoutMs,
+        max_duration_ms: limits.maxDurationMs,
+        flow_high_water_ms: limits.flowHighWaterMs,
+        flow_low_water_ms: limits.flowLowWaterMs,
+        backlog_limit_ms: limits.backlogLimitMs,
+      },
+    });
+    this.maxDurationTimer = setTimeout(() => {
+      void this.endWithFinal('GW_ERR_MAX_DURATION', 'max_duration',
+        `session reached its maximum duration of ${limits.maxDurationMs} ms`);
+    }, limits.maxDurationMs).unref();
+    this.log.info({ encoding: config.encoding, sample_rate_hz: config.sampleRateHz, channels: config.channels,
+      chunk_ms: config.chunkMs, hotwords: config.hotwords.length, denoise: config.denoise }, 'session started');
+  }
+
+  private update(msg: SessionUpdateMessage): void {
+    const patch = normaliseSessionUpdate(msg);
+    const next = applySessionUpdate(this.config!, patch);
+    if (patch.hotwords !== undefined) this.pipeline!.updateHotwords(patch.hotwords);
+    if (patch.silenceMs !== undefined || patch.maxUtteranceMs !== undefined) {
+      this.pipeline!.updateEndpointing({ silenceMs: next.silenceMs, maxUtteranceMs: next.maxUtteranceMs });
+    }
+    this.config = next;
+    this.send({ type: 'session.updated', hotwords: next.hotwords.length,
+      endpointing: { silence_ms: next.silenceMs, max_utterance_ms: next.maxUtteranceMs } });
+  }
+
+  private onAudio(bytes: Uint8Array): void {
+    if (this.state === 'connected') {
+      this.fail(new GatewayError('GW_ERR_NOT_STARTED', 'binary audio before session.start'));
+      return;
+    }
+    if (this.state === 'ending') {
+      if (!this.discardAudio) this.fail(new GatewayError('GW_ERR_SESSION_ENDED', 'audio after session.end is discarded'));
+      return;
+    }
+    const config = this.config!;
+    const frameBytes = bytesPerSampleFrame(config.encoding, config.channels);
+    if (bytes.byteLength % frameBytes !== 0) {
+      throw new GatewayError('GW_ERR_PARTIAL_SAMPLE', `binary frame must be a multiple of ${frameBytes} bytes `
+        + `(${config.encoding}, ${config.channels} channel(s)), got ${bytes.byteLength}`);
+    }
+    this.armIdle();
+    this.stats.bytesReceived += bytes.byteLength;
+    this.stats.framesReceived++;
+    if (bytes.byteLength === 0) return;
+    this.m?.audioSecondsTotal.inc(bytes.byteLength / frameBytes / config.sampleRateHz);
+    this.pipeline!.pushAudio(bytes, this.now());
+    this.checkFlow(true);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Flow control (section 6)
+
+  private checkFlow(afterAudio: boolean): void {
+    if (this.state !== 'started' || this.pipeline === null) return;
+    const backlog = this.pipeline.backlogMs();
+    const { flowHighWaterMs, flowLowWaterMs, backlogLimitMs } = this.deps.limits;
+    if (afterAudio) {
+      this.m?.inboundBacklogSeconds.observe(backlog / 1000);
+      if (backlog > backlogLimitMs) {
+        this.fail(new GatewayError('GW_ERR_BACKLOG', `unprocessed audio ${Math.round(backlog)} ms exceeds the limit `
+          + `of ${backlogLimitMs} ms (the client kept sending after flow.pause)`));
+        return;
+      }
+    }
+    if (!this.paused && backlog > flowHighWaterMs) {
+      this.paused = true;
+      this.stats.flowPauses++;
+      this.m?.flowPausesTotal.inc();
+      this.send({ type: 'flow.pause', buffered_ms: Math.round(backlog) });
+      this.flowTimer = setInterval(() => this.guard(() => this.checkFlow(false)), FLOW_POLL_MS).unref();
+    } else if (this.paused && backlog < flowLowWaterMs) {
+      this.paused = false;
+      clearInterval(this.flowTimer);
+      this.send({ type: 'flow.resume', buffered_ms: Math.round(backlog) });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Outbound
+
+  private onPipelineEvent(ev: PipelineEvent): void {
+    this.guard(() => {
+      if (this.state === 'closed' || this.outcome !== null) return;
+      switch (ev.kind) {
+        case 'speech.started':
+        case 'speech.stopped':
+          this.send({ type: ev.kind, audio_ms: Math.round(ev.audioMs) });
+          break;
+        case 'partial': {
+          if (!this.config!.interimResults) break;
+          const last = this.lastPartial;
+          if (last !== null && last.utteranceId === ev.utteranceId && last.text === ev.text) break;
+          const latencyMs = this.latencyMs(ev.newestArrivalMs);
+          const result = this.send({ type: 'transcript.partial', utterance_id: ev.utteranceId, seq: this.seq,
+            text: ev.text, stable_text: ev.stableText, start_ms: Math.round(ev.startMs), end_ms: Math.round(ev.endMs),
+            latency_ms: latencyMs }, true);
+          if (result === 'dropped') {
+            if (this.conn.closed) break;
+            this.stats.partialsDropped++;
+            this.m?.partialsDroppedTotal.inc();
+            break;
+          }
+          this.seq++;
+          this.lastPartial = { utteranceId: ev.utteranceId, text: ev.text };
+          this.stats.recordPartial(latencyMs);
+          this.m?.partialsSentTotal.inc();
+          this.m?.partialLatencySeconds.observe(latencyMs / 1000);
+          break;
+        }
+        case 'final': {
+          const latencyMs = this.latencyMs(ev.newestArrivalMs);
+          this.send({ type: 'transcript.final', utterance_id: ev.utteranceId, seq: this.seq++, text: ev.text,
+            words: ev.words.map((w) => ({ word: w.word, start_ms: Math.round(w.startMs), end_ms: Math.round(w.endMs),
+              confidence: w.confidence })),
+            confidence: ev.confidence, start_ms: Math.round(ev.startMs), end_ms: Math.round(ev.endMs),
+            latency_ms: latencyMs, reason: ev.reason });
+          this.lastPartial = null;
+          this.stats.finalsSent++;
+          this.m?.finalsTotal.inc();
+          this.m?.finalLatencySeconds.observe(latencyMs / 1000);
+          break;
+        }
+      }
+      if (this.paused) this.checkFlow(false);
+    });
+  }
+
+  private latencyMs(newestArrivalMs: number): number {
+    return Number.isFinite(newestArrivalMs) ? Math.max(0, Math.round(this.now() - newestArrivalMs)) : 0;
+  }
+
+  private send(msg: ServerMessage, droppable = false): SendResult {
+    if (this.conn.closed) return 'dropped';
+    return this.conn.send(JSON.stringify(msg), droppable ? { droppable: true } : undefined);
+  }
+
+  private sendEnded(errorCode?: GwErrorCode): void {
+    const receivedMs = this.stats.receivedMs(this.config);
+    const stats = this.stats.toWire(receivedMs, this.backlog(), this.now());
+    this.send(errorCode === undefined
+      ? { type: 'session.ended', session_id: this.id, audio_ms: stats.audio_ms, reason: 'client_end', stats }
+      : { type: 'session.ended', session_id: this.id, audio_ms: stats.audio_ms, reason: 'error', error_code: errorCode,
+        stats });
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Ending
+
+  /** `session.end`: transcribe everything, final (`session_end`), `session.ended`, close 1000. */
+  private endByClient(): void {
+    this.ending = this.finish('session_end').then((ok) => {
+      if (!ok || this.outcome !== null) return;
+      this.outcome = 'client_end';
+      this.sendEnded();
+      this.conn.close(CLOSE_CODES.NORMAL, 'session ended');
+    }).catch((e: unknown) => this.fail(toGatewayError(e)));
+  }
+
+  /** MAX_DURATION / SHUTTING_DOWN: open utterance finalised first, then the fatal error (section 2, step 1). */
+  private endWithFinal(code: GwErrorCode, reason: FinalReason, message: string): Promise<void> {
+    if (this.state === 'closed' || this.outcome !== null) return this.ending ?? Promise.resolve();
+    if (this.state === 'connected') {
+      this.fail(new GatewayError(code, message));
+      return Promise.resolve();
+    }
+    if (this.state === 'ending') return this.ending ?? Promise.resolve();
+    this.discardAudio = true;
+    this.ending = this.finish(reason).then((ok) => {
+      if (ok) this.fail(new GatewayError(code, message));
+    }).catch((e: unknown) => this.fail(toGatewayError(e)));
+    return this.ending;
+  }
+
+  /**
+   * Enters `ending`, lets the pipeline decode what it holds and emit its last events. Resolves false when the
+   * session failed or closed meanwhile (the failure is already handled).
+   */
+  private async finish(reason: FinalReason): Promise<boolean> {
+    this.state = 'ending';
+    this.clearTimers();
+    this.paused = false;
+    try {
+      await this.pipeline!.end(reason);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          this.log.warn('pipeline events did not complete after end(); ending anyway');
+          resolve();
+        }, EVENTS_COMPLETE_TIMEOUT_MS).unref();
+      });
+      await Promise.race([this.eventsDone, timeout]).finally(() => clearTimeout(timer));
+    } catch (e) {
+      this.fail(toGatewayError(e, 'GW_ERR_INFERENCE'));
+      return false;
+    }
+    return this.state === 'ending' && this.outcome === null && !this.conn.closed;
+  }
+
+  /**
+   * Sends `error`. Non-fatal: that's all. Fatal: the pipeline is abandoned (no finalisation), a started session gets
+   * `session.ended` (reason error), and the socket closes with the code's close code.
+   */
+  private fail(err: GatewayError): void {
+    try {
+      if (this.state === 'closed' || this.outcome !== null) return;
+      this.m?.countError(err.code);
+      this.send(err.toErrorMessage());
+      if (!err.fatal) {
+        this.log.debug({ code: err.code, err_message: err.message }, 'non-fatal error');
+        return;
+      }
+      this.log.warn({ code: err.code, err_message: err.message }, 'session ends on a fatal error');
+      this.outcome = err.code;
+      this.clearTimers();
+      if (this.state === 'started' || this.state === 'ending') this.sendEnded(err.code);
+      this.release();
+      this.conn.close(err.closeCode, err.code);
+    } catch (e) {
+      this.log.error({ err: e }, 'error while failing a session');
+      this.conn.close(CLOSE_CODES.INTERNAL_ERROR, 'GW_ERR_INTERNAL');
+    }
+  }
+
+  /** Runs `fn`; anything thrown ends this session with its GatewayError (GW_ERR_INTERNAL for the unexpected). */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.fail(toGatewayError(e));
+    }
+  }
+
+  private armIdle(): void {
+    clearTimeout(this.idleTimer);
+    if (this.state === 'ending' || this.state === 'closed') return;
+    this.idleTimer = setTimeout(() => this.guard(() => {
+      // The client obeying flow.pause sends nothing; that is not idleness.
+      if (this.paused) {
+        this.armIdle();
+        return;
+      }
+      this.fail(new GatewayError('GW_ERR_IDLE_TIMEOUT',
+        `no audio and no ping for ${this.deps.limits.idleTimeoutMs} ms`));
+    }), this.deps.limits.idleTimeoutMs).unref();
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.maxDurationTimer);
+    clearInterval(this.flowTimer);
+  }
+
+  /** Stops listening to the pipeline and frees it (idempotent; harmless after a clean end). */
+  private release(): void {
+    this.subscription?.unsubscribe();
+    try {
+      this.pipeline?.dispose();
+    } catch (e) {
+      this.log.warn({ err: e }, 'pipeline dispose failed');
+    }
+  }
+
+  private backlog(): number {
+    try {
+      return this.pipeline?.backlogMs() ?? 0;
+    } catch {
+      return 0;
+    }
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * The loaded model shared by every session of a process: ModelInfo + ONE EncoderPool (worker thread, batched across
+ * sessions) + a factory of per-session SessionPipelines. Used by the gateway and by the CLI's in-process mode, so the
+ * pipeline wiring exists once.
+ */
+import { EncoderPool, type EncoderPoolStats } from '../inference/encoder-pool.js';
+import { loadModelInfo, type ModelInfo } from '../inference/nemo-ctc-model.js';
+import type { SessionConfig } from '../protocol/messages.js';
+import { SessionPipeline } from '../stream/session-pipeline.js';
+import type { Precision } from './config.js';
+import type { SessionPipelinePort, SessionServices } from './session-pipeline-port.js';
+
+export interface SpeechEngineOptions {
+  modelDir: string;
+  precision: Precision;
+  intraOpThreads?: number | undefined;
+  maxBatch?: number | undefined;
+  beamSize?: number | undefined;
+}
+
+export interface SpeechEngine extends SessionServices {
+  readonly info: ModelInfo;
+  stats(): EncoderPoolStats;
+  /** Closes the encoder pool (its worker). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Loads the model directory (GW_ERR_BAD_CONFIG when unusable) and starts the shared encoder pool. */
+export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<SpeechEngine> {
+  const info = loadModelInfo(options.modelDir, { precision: options.precision });
+  const pool = await EncoderPool.create({
+    model: info,
+    ...(options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads }),
+    ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
+  });
+  const language = info.metadata['language'] ?? languageFromName(info.name);
+  let closing: Promise<void> | null = null;
+  return {
+    info,
+    modelName: info.name,
+    language,
+    createPipeline(config: SessionConfig): SessionPipelinePort {
+      return new SessionPipeline(config, {
+        encoder: pool,
+        model: info,
+        ...(options.beamSize === undefined ? {} : { beamSize: options.beamSize }),
+      });
+    },
+    stats: () => pool.stats(),
+    close(): Promise<void> {
+      closing ??= pool.close();
+      return closing;
+    },
+  };
+}
+
+/** `voxgate-conformer-ctc-en` -> `en`; `en` when the name carries no language suffix. */
+function languageFromName(name: string): string {
+  const m = /-([a-z]{2,3})$/i.exec(name);
+  return m === null ? 'en' : m[1]!.toLowerCase();
+}

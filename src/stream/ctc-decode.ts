@@ -1,0 +1,110 @@
+/**
+ * Stage 8: log-posteriors -> transcript events (inference/ctc-decoder.ts, native prefix beam search + hotwords).
+ *
+ * One `CtcDecoder` per subscription; its beams persist across the chunks of an utterance and `finalize()` resets them
+ * for the next one (hotwords stay). Per utterance:
+ * - after each chunk, when `interimResults` is on and the best text changed (and is not the previous partial's
+ *   text, nor empty before any partial), a `partial` with `stableText`: the longest run of whole words inside the
+ *   prefix shared by every beam (it can no longer change), never shrinking within the utterance;
+ * - at `utterance.end`, exactly one `final` with word timings (session ms) and confidence (mean token posterior, 0
+ *   for empty text). Every utterance gets its final, also with empty text (a cough): each speech.started /
+ *   speech.stopped pair is answered by one final, whatever the model heard, so clients can rely on the pairing.
+ * Utterance ids count utterances: 0, 1, 2, ...
+ * `startMs` / `endMs` are the audio the model was fed for the utterance (pre-roll and trailing silence included);
+ * words lie inside. `newestArrivalMs` is the arrival of the newest audio in the chunk (partial) or of the audio that
+ * ended the utterance (final). Speech events pass through. Hotword lists from `hotwords$` apply at once (live beams
+ * are rescored as if the new list had applied from the utterance start). Decoder failures: GW_ERR_DECODER.
+ */
+import type { Observable, OperatorFunction } from 'rxjs';
+import {
+  CtcDecoder, ctcText, ctcWords, type CtcDecodeResult, type Hotword as DecoderHotword,
+} from '../inference/ctc-decoder.js';
+import { FRAME_MS } from './endpoint.js';
+import { statefulOperator, type EncodedItem, type StreamModelInfo } from './stream-items.js';
+import type { PipelineEvent } from './pipeline-event.js';
+
+export interface CtcDecodeOptions {
+  model: StreamModelInfo;
+  beamSize: number;
+  interimResults: boolean;
+  hotwords$: Observable<readonly DecoderHotword[]>;
+}
+
+/**
+ * Length (tokens) of the longest prefix of `tokens[0 .. n)` made of whole words: it ends where a separator or a
+ * word-initial (`▁`) piece begins. The stable prefix's last word may still grow unless a boundary follows it.
+ */
+function wholeWordPrefix(tokens: Int32Array, n: number, pieces: readonly string[], separatorId: number): number {
+  const boundary = (k: number): boolean => tokens[k] === separatorId || pieces[tokens[k]!]?.startsWith('▁') === true;
+  if (n < tokens.length && boundary(n)) return n;
+  for (let k = Math.min(n, tokens.length) - 1; k > 0; k--) if (boundary(k)) return k;
+  return 0;
+}
+
+export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedItem, PipelineEvent> {
+  const { model } = options;
+  const sep = model.separatorId;
+  return statefulOperator(() => {
+    const decoder = new CtcDecoder({ vocabSize: model.vocabSize, blankId: model.blankId, separatorId: sep,
+      beamSize: options.beamSize });
+    const hotwordsSub = options.hotwords$.subscribe((h) => decoder.setHotwords(h));
+    let id = -1; // id of the open utterance
+    let startFrame = 0, endFrame = 0;
+    let prevText = '', stableText = '';
+
+    const partial = (r: CtcDecodeResult, arrivalMs: number, emit: (e: PipelineEvent) => void): void => {
+      const text = ctcText(r.tokens, model.tokens, sep);
+      if (text === prevText) return;
+      prevText = text;
+      const stable = ctcText(r.tokens.subarray(0, wholeWordPrefix(r.tokens, r.stablePrefixLength, model.tokens, sep)),
+        model.tokens, sep);
+      if (stable.length > stableText.length && (text === stable || text.startsWith(stable + ' '))) stableText = stable;
+      emit({ kind: 'partial', utteranceId: id, text, stableText, startMs: startFrame * FRAME_MS,
+        endMs: endFrame * FRAME_MS, newestArrivalMs: arrivalMs });
+    };
+
+    return {
+      next(item, emit) {
+        switch (item.kind) {
+          case 'speech.started':
+          case 'speech.stopped':
+            emit(item);
+            return;
+          case 'utterance.start':
+            startFrame = endFrame = item.startFrame;
+            id++;
+            prevText = stableText = '';
+            return;
+          case 'logprobs': {
+            const r = decoder.decodeChunk(item.logProbs, item.frames, item.vocabSize);
+            endFrame = item.endFrame;
+            if (options.interimResults) partial(r, item.arrivalMs, emit);
+            return;
+          }
+          case 'utterance.end': {
+            const r = decoder.finalize();
+            const startMs = startFrame * FRAME_MS, endMs = item.endFrame * FRAME_MS;
+            const text = ctcText(r.tokens, model.tokens, sep);
+            const words = ctcWords(r, model.tokens, sep, model.frameMs).map((w) => ({
+              word: w.word,
+              startMs: Math.min(endMs, startMs + w.startMs),
+              endMs: Math.min(endMs, startMs + w.endMs),
+              confidence: w.confidence,
+            }));
+            let sum = 0;
+            for (let k = 0; k < r.probs.length; k++) sum += r.probs[k]!;
+            emit({ kind: 'final', utteranceId: id, text, words,
+              confidence: r.probs.length > 0 ? sum / r.probs.length : 0, startMs, endMs, reason: item.reason,
+              newestArrivalMs: item.arrivalMs });
+            return;
+          }
+          case 'end':
+            return;
+        }
+      },
+      teardown() {
+        hotwordsSub.unsubscribe();
+      },
+    };
+  }, 'GW_ERR_DECODER');
+}

@@ -1,0 +1,40 @@
+/**
+ * Stage 2: source-rate samples -> 16 kHz (dsp/resampler.ts, band-limited polyphase, zero phase).
+ *
+ * One `Resampler` per subscription; equal rates pass the samples through untouched (no copy). Output produced while
+ * consuming chunk x carries x's arrival (it needed x's lookahead). On `end` the tail (the last ~J input samples) is
+ * flushed with the end item's arrival before the end item is forwarded; `finalize` does not flush (the stream stays
+ * continuous, so a finalize never changes later audio), which leaves at most the filter lookahead (<= 5.3 ms at 8 kHz)
+ * of pre-finalize audio for the next utterance.
+ */
+import type { OperatorFunction } from 'rxjs';
+import { Resampler } from '../dsp/resampler.js';
+import { statefulOperator, type ControlItem, type SamplesItem } from './stream-items.js';
+
+export const MODEL_SAMPLE_RATE_HZ = 16000;
+
+export function resample(inputRateHz: number): OperatorFunction<SamplesItem | ControlItem, SamplesItem | ControlItem> {
+  return statefulOperator(() => {
+    const resampler = inputRateHz === MODEL_SAMPLE_RATE_HZ
+      ? null
+      : new Resampler({ inputRateHz, outputRateHz: MODEL_SAMPLE_RATE_HZ });
+    return {
+      next(item, emit) {
+        if (resampler === null) {
+          emit(item);
+          return;
+        }
+        if (item.kind === 'samples') {
+          const samples = resampler.push(item.samples);
+          if (samples.length > 0) emit({ kind: 'samples', samples, arrivalMs: item.arrivalMs });
+          return;
+        }
+        if (item.kind === 'end') {
+          const tail = resampler.flush();
+          if (tail.length > 0) emit({ kind: 'samples', samples: tail, arrivalMs: item.arrivalMs });
+        }
+        emit(item);
+      },
+    };
+  });
+}

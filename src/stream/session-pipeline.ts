@@ -1,0 +1,252 @@
+/**
+ * SessionPipeline: the per-session composition of the stream stages, as the server uses it.
+ *
+ *   pushAudio / finalize / end  ->  Subject (in-band control, in audio order)
+ *     -> decodeAudio -> resample -> denoise -> fbank -> vad -> endpoint      (synchronous, inside pushAudio)
+ *     -> encode (EncoderStream, strictly ordered, concurrency 1)  -> ctcDecode  ->  events$
+ *
+ * The DSP stages run synchronously in `pushAudio`, so audio time advances as frames arrive; only encoder chunks are
+ * asynchronous. Silence between utterances is dropped by `endpoint` and never reaches the encoder; a 300 ms pre-roll
+ * before each onset is fed with the utterance so no speech is lost. Input chunking never changes the output: every
+ * stage is chunk-invariant, decisions are per 10 ms frame and encoder windows are cut from the frame sequence.
+ *
+ * Overload policy. The only queue that can grow is encode's queue of encoder chunks (one per chunk_ms of utterance
+ * audio; silence adds nothing). `backlogMs()` reports the new audio it holds (queued + running chunks), which is the
+ * server's "unprocessed audio": it sends flow.pause / flow.resume at its water marks and ends the session with
+ * GW_ERR_BACKLOG at its hard limit. The queue itself is bounded by `maxPendingMs` (default 20 000 ms, above the
+ * server's 10 000 ms default hard limit): past it events$ errors with GW_ERR_BACKLOG instead of growing without bound.
+ * Audio is never dropped. The DSP work per push is bounded by the frame size (<= 1 MiB).
+ *
+ * Errors: `pushAudio` throws GatewayError synchronously for a frame that splits a sample (GW_ERR_PARTIAL_SAMPLE) and
+ * for audio after `end()` (GW_ERR_SESSION_ENDED); everything else (encoder GW_ERR_INFERENCE, decoder GW_ERR_DECODER,
+ * backlog) errors `events$`, after which pushes are ignored. `dispose()` abandons the session (socket closed
+ * without session.end): it tears the stages down and frees the encoder stream.
+ */
+import { BehaviorSubject, Observable, Subject, type Subscription } from 'rxjs';
+import { GatewayError } from '../protocol/errors.js';
+import type { FinalReason, Hotword, SessionConfig } from '../protocol/messages.js';
+import { hotwordsFromPhrases, type Hotword as DecoderHotword } from '../inference/ctc-decoder.js';
+import { ctcDecode } from './ctc-decode.js';
+import { decodeAudio, sampleFrameBytes } from './decode-audio.js';
+import { denoise } from './denoise.js';
+import { createEncodeMeter, encode } from './encode.js';
+import { endpoint, type EndpointSettings } from './endpoint.js';
+import { fbank } from './fbank.js';
+import type { PipelineEvent } from './pipeline-event.js';
+import { resample } from './resample.js';
+import type { AudioBytesItem, ControlItem, StreamEncoder, StreamModelInfo } from './stream-items.js';
+import { vad } from './vad.js';
+
+export type { PipelineEvent, PipelineWord } from './pipeline-event.js';
+
+export interface PipelineDeps {
+  /** The shared encoder (inference/encoder-pool.ts EncoderPool); one stream is opened per session. */
+  encoder: StreamEncoder;
+  model: StreamModelInfo;
+  /** CTC beam width (default 8). */
+  beamSize?: number;
+  /** Clock for the stats' CPU timings (default performance.now). */
+  now?: () => number;
+  /** Bound of the encoder queue in ms of audio (default 20 000); past it events$ errors with GW_ERR_BACKLOG. */
+  maxPendingMs?: number;
+  /** Audio fed before a speech onset, ms (default 300). */
+  preRollMs?: number;
+}
+
+export const DEFAULT_PIPELINE_DEPS = { beamSize: 8, maxPendingMs: 20000, preRollMs: 300 } as const;
+
+/** Throws GW_ERR_BAD_CONFIG quoting the bad value (beamSize is checked by CtcDecoder). */
+export function validatePipelineDeps(deps: PipelineDeps): void {
+  const { maxPendingMs = DEFAULT_PIPELINE_DEPS.maxPendingMs, preRollMs = DEFAULT_PIPELINE_DEPS.preRollMs } = deps;
+  if (!(maxPendingMs > 0)) throw new GatewayError('GW_ERR_BAD_CONFIG', `maxPendingMs must be > 0, got ${maxPendingMs}`);
+  if (!Number.isInteger(preRollMs / 10) || preRollMs < 0 || preRollMs > 1000) {
+    throw new GatewayError('GW_ERR_BAD_CONFIG', `preRollMs must be a multiple of 10 in [0, 1000], got ${preRollMs}`);
+  }
+}
+
+export interface PipelineStats {
+  /** Audio received / fully processed (received minus backlog), ms of source audio. */
+  audioMs: number;
+  processedAudioMs: number;
+  /** Utterances that produced a message (= finals once ended), partials and finals emitted. */
+  utterances: number;
+  partials: number;
+  finals: number;
+  encoderChunks: number;
+  encoderOutputFrames: number;
+  /** Wall time awaiting the encoder, ms (includes queueing in the shared pool). */
+  encoderWaitMs: number;
+  /** Largest backlog seen, ms. */
+  peakBacklogMs: number;
+  /** Main-thread time in pushAudio (decode .. endpoint, plus chunk hand-off), ms. */
+  dspMs: number;
+  /** Main-thread time in the CTC decoder stage (incl. event delivery), ms. */
+  decodeMs: number;
+}
+
+export class SessionPipeline {
+  readonly events$: Observable<PipelineEvent>;
+  readonly #input = new Subject<AudioBytesItem | ControlItem>();
+  readonly #output = new Subject<PipelineEvent>();
+  readonly #hotwords: BehaviorSubject<readonly DecoderHotword[]>;
+  readonly #endpointing: BehaviorSubject<EndpointSettings>;
+  readonly #meter = createEncodeMeter();
+  readonly #subscription: Subscription;
+  readonly #done: Promise<void>;
+  readonly #frameBytes: number;
+  readonly #sampleRateHz: number;
+  readonly #model: StreamModelInfo;
+  readonly #now: () => number;
+  #samples = 0;
+  #lastArrivalMs = 0;
+  #ended = false;
+  #failed = false;
+  #counts = { utterances: 0, partials: 0, finals: 0, dspMs: 0, decodeMs: 0 };
+
+  /** Throws GW_ERR_BAD_CONFIG for bad deps or a chunkMs the model cannot run; starts the stages (hot). */
+  constructor(config: SessionConfig, deps: PipelineDeps) {
+    validatePipelineDeps(deps);
+    const model = deps.model;
+    this.#model = model;
+    this.#now = deps.now ?? (() => performance.now());
+    this.#sampleRateHz = config.sampleRateHz;
+    this.#frameBytes = sampleFrameBytes(config.encoding, config.channels);
+    if (!Number.isInteger(config.chunkMs / model.frameMs) || config.chunkMs < model.frameMs) {
+      throw new GatewayError('GW_ERR_BAD_CONFIG',
+        `chunkMs must be a positive multiple of the model's ${model.frameMs} ms frame, got ${config.chunkMs}`);
+    }
+    this.#hotwords = new BehaviorSubject<readonly DecoderHotword[]>(this.#toDecoderHotwords(config.hotwords));
+    this.#endpointing = new BehaviorSubject({ silenceMs: config.silenceMs, maxUtteranceMs: config.maxUtteranceMs });
+    this.events$ = this.#output.asObservable();
+    this.#done = new Promise<void>((resolve, reject) => {
+      this.#output.subscribe({ complete: resolve, error: reject });
+    });
+    this.#done.catch(() => undefined); // observed through end() / events$; never an unhandled rejection
+    let decodeStart = 0;
+    this.#subscription = this.#input.pipe(
+      decodeAudio({ encoding: config.encoding, channels: config.channels }),
+      resample(config.sampleRateHz),
+      denoise(config.denoise),
+      fbank(),
+      vad(),
+      endpoint(this.#endpointing, { preRollMs: deps.preRollMs ?? DEFAULT_PIPELINE_DEPS.preRollMs }),
+      encode({
+        encoder: deps.encoder, model, chunkFrames: config.chunkMs / model.frameMs, meter: this.#meter,
+        maxPendingMs: deps.maxPendingMs ?? DEFAULT_PIPELINE_DEPS.maxPendingMs, now: this.#now,
+      }),
+      (source) => new Observable((subscriber) => source.subscribe({
+        next: (item) => {
+          decodeStart = this.#now();
+          subscriber.next(item);
+          this.#counts.decodeMs += this.#now() - decodeStart;
+        },
+        error: (e: unknown) => subscriber.error(e),
+        complete: () => subscriber.complete(),
+      })),
+      ctcDecode({ model, beamSize: deps.beamSize ?? DEFAULT_PIPELINE_DEPS.beamSize,
+        interimResults: config.interimResults, hotwords$: this.#hotwords }),
+    ).subscribe({
+      next: (e) => {
+        if (e.kind === 'partial') {
+          this.#counts.partials++;
+        } else if (e.kind === 'final') {
+          this.#counts.finals++;
+          this.#counts.utterances = e.utteranceId + 1;
+        }
+        this.#output.next(e);
+      },
+      error: (e: unknown) => {
+        this.#failed = true;
+        this.#output.error(e);
+      },
+      complete: () => this.#output.complete(),
+    });
+  }
+
+  /**
+   * Feeds one binary frame received at `arrivalMs` (performance.now() at socket receipt). Runs the DSP stages
+   * synchronously; `bytes` is not kept. Throws GW_ERR_PARTIAL_SAMPLE / GW_ERR_SESSION_ENDED (GatewayError) only.
+   */
+  pushAudio(bytes: Uint8Array, arrivalMs: number): void {
+    if (this.#ended) throw new GatewayError('GW_ERR_SESSION_ENDED', 'audio after session.end is discarded');
+    if (bytes.length % this.#frameBytes !== 0) {
+      throw new GatewayError('GW_ERR_PARTIAL_SAMPLE',
+        `binary frame of ${bytes.length} bytes is not a whole number of ${this.#frameBytes}-byte sample frames`);
+    }
+    if (this.#failed) return;
+    this.#samples += bytes.length / this.#frameBytes;
+    this.#lastArrivalMs = arrivalMs;
+    const t0 = this.#now();
+    this.#input.next({ kind: 'bytes', bytes, arrivalMs });
+    this.#counts.dspMs += this.#now() - t0;
+  }
+
+  /** Finalises the open utterance after all audio pushed so far (reason 'finalize'); no-op when none is open. */
+  finalize(): void {
+    if (this.#ended || this.#failed) return;
+    this.#input.next({ kind: 'finalize', arrivalMs: this.#lastArrivalMs });
+  }
+
+  /**
+   * No more audio: flushes every stage, emits the last final (reason `reason`) if an utterance is open, completes
+   * events$. Resolves when events$ completes, rejects with its error. Idempotent.
+   */
+  end(reason: FinalReason = 'session_end'): Promise<void> {
+    if (!this.#ended) {
+      this.#ended = true;
+      if (!this.#failed) {
+        this.#input.next({ kind: 'end', reason, arrivalMs: this.#lastArrivalMs });
+        this.#input.complete();
+      }
+    }
+    return this.#done;
+  }
+
+  /** Replaces the hotword list (normalised protocol hotwords); throws GW_ERR_BAD_HOTWORD and keeps the old list. */
+  updateHotwords(hotwords: readonly Hotword[]): void {
+    this.#hotwords.next(this.#toDecoderHotwords(hotwords));
+  }
+
+  /** New endpointing values; they apply from the next 10 ms frame. */
+  updateEndpointing(e: { silenceMs: number; maxUtteranceMs: number }): void {
+    this.#endpointing.next({ silenceMs: e.silenceMs, maxUtteranceMs: e.maxUtteranceMs });
+  }
+
+  /** Audio received but not yet through the encoder and decoder, ms (queued and running encoder chunks). */
+  backlogMs(): number {
+    return this.#meter.pendingMs;
+  }
+
+  /** Audio received since the session start, ms of source audio. */
+  audioMs(): number {
+    return (this.#samples * 1000) / this.#sampleRateHz;
+  }
+
+  stats(): PipelineStats {
+    const audioMs = this.audioMs();
+    return {
+      audioMs,
+      processedAudioMs: Math.max(0, audioMs - this.#meter.pendingMs),
+      utterances: this.#counts.utterances,
+      partials: this.#counts.partials,
+      finals: this.#counts.finals,
+      encoderChunks: this.#meter.chunks,
+      encoderOutputFrames: this.#meter.outputFrames,
+      encoderWaitMs: this.#meter.busyMs,
+      peakBacklogMs: this.#meter.peakPendingMs,
+      dspMs: this.#counts.dspMs,
+      decodeMs: this.#counts.decodeMs,
+    };
+  }
+
+  /** Abandons the session: tears every stage down (the encoder stream is closed); events$ emits nothing more. */
+  dispose(): void {
+    this.#ended = true;
+    this.#subscription.unsubscribe();
+  }
+
+  #toDecoderHotwords(hotwords: readonly Hotword[]): DecoderHotword[] {
+    return hotwordsFromPhrases(hotwords, this.#model.tokens,
+      { separatorId: this.#model.separatorId, blankId: this.#model.blankId });
+  }
+}

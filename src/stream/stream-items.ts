@@ -1,0 +1,222 @@
+/**
+ * The items that flow between the per-session RxJS stages (stream/*.ts), the encoder contract those stages consume,
+ * and `statefulOperator`, the one helper every synchronous stage is built with.
+ *
+ * Time base. Every item that carries audio also carries `arrivalMs`: the `performance.now()` (ms) at socket receipt
+ * of the NEWEST input audio it depends on. A stage that emits output while consuming input x stamps the output with
+ * x's arrival (lookahead means the output needs x); tails emitted on `end` take the end item's arrival (the newest
+ * audio of the session). Audio positions are 10 ms fbank frame indices counted from the session start
+ * (frame i starts at i * 10 ms of audio time; resampling and denoising are time-aligned, so this is also source time).
+ *
+ * Control items (`finalize`, `end`) travel in-band so they act at their position in the audio stream; each stage
+ * forwards them after emitting what they require (on `end`: its flushed tail).
+ */
+import { Observable, type OperatorFunction } from 'rxjs';
+import { toGatewayError } from '../protocol/errors.js';
+import type { FinalReason } from '../protocol/messages.js';
+
+/** One binary frame as received. `bytes` is only read synchronously during the push. */
+export interface AudioBytesItem {
+  kind: 'bytes';
+  bytes: Uint8Array;
+  arrivalMs: number;
+}
+
+/** Mono Float32 samples (source rate before `resample`, 16 kHz after). Owned by the receiver. */
+export interface SamplesItem {
+  kind: 'samples';
+  samples: Float32Array;
+  arrivalMs: number;
+}
+
+/** Fbank frames `firstFrame .. firstFrame + frames - 1` (`frames x 80`, row-major) and the 16 kHz samples pushed. */
+export interface FrameBlockItem {
+  kind: 'frames';
+  feats: Float32Array;
+  frames: number;
+  firstFrame: number;
+  /** The 16 kHz samples whose push produced this block (the VAD consumes them; may be empty). */
+  samples: Float32Array;
+  /** Per frame, 1 where the VAD is in speech; null before the `vad` stage. */
+  speech: Uint8Array | null;
+  arrivalMs: number;
+}
+
+/** Finalise the open utterance at this position in the stream. */
+export interface FinalizeItem {
+  kind: 'finalize';
+  /** Arrival of the newest audio before the request. */
+  arrivalMs: number;
+}
+
+/** No more audio: stages flush their tails, the open utterance ends with `reason`. Followed by completion. */
+export interface EndItem {
+  kind: 'end';
+  reason: FinalReason;
+  arrivalMs: number;
+}
+
+export type ControlItem = FinalizeItem | EndItem;
+
+export interface SpeechStartedItem {
+  kind: 'speech.started';
+  audioMs: number;
+}
+
+export interface SpeechStoppedItem {
+  kind: 'speech.stopped';
+  audioMs: number;
+}
+
+/** An utterance opens; its audio starts at fbank frame `startFrame` (pre-roll included). */
+export interface UtteranceStartItem {
+  kind: 'utterance.start';
+  startFrame: number;
+}
+
+/** Fbank frames of the open utterance, contiguous and in order (`frames x 80`; a view, read synchronously). */
+export interface UtteranceFramesItem {
+  kind: 'utterance.frames';
+  feats: Float32Array;
+  frames: number;
+  firstFrame: number;
+  arrivalMs: number;
+}
+
+/** The open utterance ends after frame `endFrame - 1`. */
+export interface UtteranceEndItem {
+  kind: 'utterance.end';
+  reason: FinalReason;
+  endFrame: number;
+  arrivalMs: number;
+}
+
+export type SpeechItem = SpeechStartedItem | SpeechStoppedItem;
+
+/** Output of `endpoint`, input of `encode`. */
+export type SegmentItem = SpeechItem | UtteranceStartItem | UtteranceFramesItem | UtteranceEndItem | EndItem;
+
+/** One encoder chunk's log-posteriors, utterance-relative output frames `firstOutputFrame ..`. */
+export interface LogProbsItem {
+  kind: 'logprobs';
+  /** `frames x vocabSize` natural-log posteriors. */
+  logProbs: Float32Array;
+  frames: number;
+  vocabSize: number;
+  /** Exclusive end (fbank frame) of the real audio whose outputs this chunk completes. */
+  endFrame: number;
+  arrivalMs: number;
+}
+
+/** Output of `encode`, input of `ctcDecode`. */
+export type EncodedItem = SpeechItem | UtteranceStartItem | LogProbsItem | UtteranceEndItem | EndItem;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Encoder contract: the subset of inference/encoder-pool.ts the stream layer consumes (structural, so the real
+// EncoderPool and test doubles both fit).
+
+/** What the stages need to know about the model (a subset of inference's ModelInfo). */
+export interface StreamModelInfo {
+  readonly name: string;
+  readonly tokens: readonly string[];
+  readonly blankId: number;
+  readonly separatorId: number;
+  readonly vocabSize: number;
+  /** Fbank frames per output frame (4). */
+  readonly subsamplingFactor: number;
+  /** Output frame length in ms (40). */
+  readonly frameMs: number;
+  /** Extra fbank frames a chunk needs after its last output frame (3): T = subsampling x C + this. */
+  readonly rightContextFeatureFrames: number;
+}
+
+export interface EncoderRunResult {
+  logProbs: Float32Array;
+  frames: number;
+  vocabSize: number;
+}
+
+/** One session's cached encoder state (inference/encoder-pool.ts `EncoderStream`). */
+export interface StreamEncoderStream {
+  readonly id: number;
+  /** feats: `frames x 80` row-major; the callee may take ownership (transfer) of the buffer. */
+  run(feats: Float32Array, frames: number): Promise<EncoderRunResult>;
+  /** Zero the caches: the next run starts a new utterance. */
+  reset(): void;
+  close(): void;
+}
+
+/** The shared encoder (inference/encoder-pool.ts `EncoderPool`). */
+export interface StreamEncoder {
+  openStream(): StreamEncoderStream;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Per-subscription handlers of a synchronous stage. */
+export interface StageHandlers<I, O> {
+  next(item: I, emit: (o: O) => void): void;
+  /** Called when the source completes, before completing downstream. */
+  complete?(emit: (o: O) => void): void;
+  /** Releases per-subscription resources (unsubscribe, error, completion). */
+  teardown?(): void;
+}
+
+/**
+ * Builds an operator whose state lives in the subscribe closure: `setup()` runs once per subscription and returns the
+ * handlers. Anything a handler throws becomes an error notification (wrapped into a GatewayError with `errorCode`);
+ * teardown runs exactly once however the subscription ends.
+ */
+export function statefulOperator<I, O>(
+  setup: () => StageHandlers<I, O>,
+  errorCode: Parameters<typeof toGatewayError>[1] = 'GW_ERR_INTERNAL',
+): OperatorFunction<I, O> {
+  return (source) =>
+    new Observable<O>((subscriber) => {
+      let handlers: StageHandlers<I, O>;
+      try {
+        handlers = setup();
+      } catch (e) {
+        subscriber.error(toGatewayError(e, errorCode));
+        return undefined;
+      }
+      let released = false;
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        handlers.teardown?.();
+      };
+      const emit = (o: O): void => subscriber.next(o);
+      const fail = (e: unknown): void => {
+        release();
+        subscriber.error(toGatewayError(e, errorCode));
+      };
+      const subscription = source.subscribe({
+        next: (item) => {
+          try {
+            handlers.next(item, emit);
+          } catch (e) {
+            fail(e);
+          }
+        },
+        error: (e: unknown) => {
+          release();
+          subscriber.error(e);
+        },
+        complete: () => {
+          try {
+            handlers.complete?.(emit);
+          } catch (e) {
+            fail(e);
+            return;
+          }
+          release();
+          subscriber.complete();
+        },
+      });
+      return () => {
+        subscription.unsubscribe();
+        release();
+      };
+    });
+}

@@ -1,0 +1,63 @@
+/**
+ * Stage 5: energy VAD decisions aligned to fbank frames (dsp/energy-vad.ts).
+ *
+ * VAD frame i covers samples [160 i, 160 i + 160), centred where fbank frame i is centred, so decision i belongs to
+ * fbank frame i. The VAD decides frame i once sample 160 i + 159 has arrived, before the fbank frame (which needs
+ * 160 i + 279), so decisions are queued and popped one per fbank frame: `speech[k]` of an output block is the
+ * decision of frame `firstFrame + k`. Only at the end of the stream can the fbank's reflected last frame outrun the
+ * VAD; then the VAD is flushed (decides its partial frame) and any still missing decision repeats the last one.
+ *
+ * The detector runs without hangover (`hangoverFrames` 1 by default here): the endpointer counts trailing
+ * non-speech itself against the session's `silence_ms`, so the two do not add up.
+ */
+import type { OperatorFunction } from 'rxjs';
+import { EnergyVad, type EnergyVadFrames, type EnergyVadOptions } from '../dsp/energy-vad.js';
+import { statefulOperator, type ControlItem, type FrameBlockItem } from './stream-items.js';
+
+export const DEFAULT_STREAM_VAD_OPTIONS: Readonly<Partial<EnergyVadOptions>> = { hangoverFrames: 1 };
+
+export function vad(
+  options: Partial<EnergyVadOptions> = DEFAULT_STREAM_VAD_OPTIONS,
+): OperatorFunction<FrameBlockItem | ControlItem, FrameBlockItem | ControlItem> {
+  return statefulOperator(() => {
+    const detector = new EnergyVad({ ...DEFAULT_STREAM_VAD_OPTIONS, ...options });
+    let queue = new Uint8Array(64);
+    let head = 0;
+    let length = 0;
+    let last = 0;
+    const enqueue = (d: EnergyVadFrames): void => {
+      const n = d.isSpeech.length;
+      if (head + length + n > queue.length) {
+        const bigger = new Uint8Array(Math.max(queue.length, 2 * (length + n)));
+        bigger.set(queue.subarray(head, head + length));
+        queue = bigger;
+        head = 0;
+      }
+      queue.set(d.isSpeech, head + length);
+      length += n;
+    };
+    return {
+      next(item, emit) {
+        if (item.kind !== 'frames') {
+          if (item.kind === 'end') {
+            detector.reset();
+            head = length = last = 0;
+          }
+          emit(item);
+          return;
+        }
+        if (item.samples.length > 0) enqueue(detector.push(item.samples));
+        if (length < item.frames) enqueue(detector.flush()); // end of stream only (see header)
+        const speech = new Uint8Array(item.frames);
+        const take = Math.min(length, item.frames);
+        speech.set(queue.subarray(head, head + take));
+        if (take > 0) last = speech[take - 1]!;
+        speech.fill(last, take);
+        head += take;
+        length -= take;
+        if (length === 0) head = 0;
+        emit({ ...item, speech });
+      },
+    };
+  });
+}

@@ -1,0 +1,95 @@
+/**
+ * End to end on loopback: a real gateway (port 0) on each transport, the real model, real speech fixtures, the real
+ * `ws` client (clients/node-client.ts). Asserts message structure and order; transcript quality only through
+ * MAX_WER (helpers.ts).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { VoxgateClient } from '../../clients/node-client.js';
+import { startFieldsFor, streamWav } from '../../src/cli/stream-wav.js';
+import { wavChunks } from '../../src/cli/wav.js';
+import type { ServerMessage } from '../../src/protocol/messages.js';
+import type { Gateway } from '../../src/server/gateway.js';
+import {
+  checkTranscriptOrder, corpusWer, loadWav, longestFixture, MAX_WER, REQUIRE_PARTIALS, speechFixtures, startRealGateway,
+} from './helpers.js';
+
+describe.each(['uws', 'ws'] as const)('real model over %s', (transport) => {
+  let gw: Gateway;
+  let url: string;
+  beforeAll(async () => {
+    gw = await startRealGateway(transport);
+    url = `ws://127.0.0.1:${gw.port}/v1/stream`;
+  }, 60_000);
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it(transport === 'uws' ? 'runs on the native uWebSockets.js binary' : 'runs on ws', () => {
+    expect(gw.transport).toBe(transport);
+    expect(gw.nativeBinary).toBe(transport === 'uws');
+  });
+
+  it('a full session: started -> audio in 50 ms frames -> ordered transcripts -> ended -> close 1000', async () => {
+    const { wav } = longestFixture();
+    const client = await VoxgateClient.connect(url, { start: startFieldsFor(wav, { latency: 'low' }) });
+    expect(client.started).toMatchObject({ type: 'session.started', protocol_version: 1, model: 'voxgate-conformer-ctc-en',
+      chunk_ms: 160, latency: 'low', audio: { encoding: 'pcm_s16le', sample_rate_hz: wav.sampleRateHz, channels: 1 } });
+    expect(client.started.session_id).toMatch(/^[0-9a-f-]{36}$/);
+    const msgs: ServerMessage[] = [];
+    const result = await streamWav(client, wav, { onMessage: (m) => msgs.push(m) });
+    const close = await client.closed;
+    expect(close.code).toBe(1000);
+    expect(msgs[msgs.length - 1]!.type).toBe('session.ended');
+    expect(msgs.filter((m) => m.type === 'error')).toEqual([]);
+    const finals = checkTranscriptOrder(msgs);
+    expect(finals.length).toBeGreaterThanOrEqual(1);
+    expect(finals[finals.length - 1]!.end_ms).toBeLessThanOrEqual(Math.ceil(wav.durationMs) + 40);
+    const partials = msgs.filter((m) => m.type === 'transcript.partial');
+    if (REQUIRE_PARTIALS) expect(partials.length).toBeGreaterThan(0);
+    const expectedMs = Math.round(wav.durationMs);
+    expect(result.ended).toMatchObject({ reason: 'client_end', audio_ms: expectedMs,
+      stats: { audio_ms: expectedMs, processed_audio_ms: expectedMs, finals_sent: finals.length,
+        partials_sent: partials.length, partials_dropped: 0, utterances: finals.length } });
+    expect(result.ended.stats.frames_received).toBe([...wavChunks(wav, 50)].length);
+  }, 60_000);
+
+  it(`transcribes the speech fixtures with corpus WER <= ${MAX_WER}`, async () => {
+    const fixtures = speechFixtures();
+    const pairs = await Promise.all(fixtures.map(async (entry) => {
+      const wav = loadWav(entry);
+      const client = await VoxgateClient.connect(url, { start: startFieldsFor(wav) });
+      const msgs: ServerMessage[] = [];
+      const r = await streamWav(client, wav, { onMessage: (m) => msgs.push(m) });
+      checkTranscriptOrder(msgs);
+      return { reference: entry.reference, hypothesis: r.text };
+    }));
+    const acc = corpusWer(pairs);
+    expect(acc.files).toBe(fixtures.length);
+    expect(acc.wer, JSON.stringify(pairs)).toBeLessThanOrEqual(MAX_WER);
+  }, 60_000);
+
+  it('serves /healthz, /readyz and /metrics with the sessions it ran', async () => {
+    const base = `http://127.0.0.1:${gw.port}`;
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ready' });
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(text).toMatch(/voxgate_audio_seconds_total [1-9]/);
+    expect(text).toMatch(/voxgate_finals_total [1-9]/);
+    expect(text).toMatch(/voxgate_sessions_total\{reason="client_end"\} [1-9]/);
+    expect(text).toContain('voxgate_final_latency_seconds_bucket');
+  });
+
+  it('a raw ws client: audio before session.start -> GW_ERR_NOT_STARTED, close 4000', async () => {
+    const ws = new WebSocket(url);
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    const got: unknown[] = [];
+    ws.on('message', (d: Buffer) => got.push(JSON.parse(d.toString())));
+    const closed = new Promise<number>((resolve) => ws.once('close', (code: number) => resolve(code)));
+    ws.send(new Uint8Array(320));
+    expect(await closed).toBe(4000);
+    expect(got).toEqual([expect.objectContaining({ type: 'error', code: 'GW_ERR_NOT_STARTED', fatal: true })]);
+  });
+});

@@ -1,0 +1,55 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_GATEWAY_CONFIG, defaultModelDir, gatewayConfigFromSources, packageRoot, resolveGatewayConfig,
+} from '../../src/server/config.js';
+
+function badConfig(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toMatchObject({ name: 'GatewayError', code: 'GW_ERR_BAD_CONFIG' });
+    return (e as Error).message;
+  }
+  throw new Error('expected GW_ERR_BAD_CONFIG');
+}
+
+describe('gateway config', () => {
+  it('has the documented defaults; the model dir is under the package root whatever the cwd', () => {
+    const c = gatewayConfigFromSources({}, {});
+    expect(c).toMatchObject({
+      port: 8080, host: '0.0.0.0', transport: 'uws', precision: 'auto', maxSessions: 200, apiKeysFile: null,
+      logLevel: 'info', idleTimeoutMs: 30_000, maxDurationMs: 3_600_000, flowHighWaterMs: 2000, flowLowWaterMs: 500,
+      backlogLimitMs: 10_000, maxFrameBytes: 1024 * 1024, outboundSoftLimitBytes: 256 * 1024,
+      outboundHardLimitBytes: 4 * 1024 * 1024,
+    });
+    expect(c.modelDir).toBe(path.join(packageRoot(), 'models', 'voxgate-conformer-ctc-en'));
+    expect(defaultModelDir()).toBe(c.modelDir);
+    expect(path.isAbsolute(c.modelDir)).toBe(true);
+    expect(DEFAULT_GATEWAY_CONFIG.port).toBe(8080);
+  });
+
+  it('takes env over defaults and flags over env', () => {
+    const env = { PORT: '9000', HOST: '127.0.0.1', VOXGATE_TRANSPORT: 'ws', VOXGATE_MAX_SESSIONS: '5',
+      VOXGATE_PRECISION: 'fp32', VOXGATE_MODEL: 'some/dir', VOXGATE_API_KEYS: 'keys.txt', LOG_LEVEL: 'WARN' };
+    const fromEnv = gatewayConfigFromSources({}, env);
+    expect(fromEnv).toMatchObject({ port: 9000, host: '127.0.0.1', transport: 'ws', maxSessions: 5, precision: 'fp32',
+      modelDir: path.resolve('some/dir'), apiKeysFile: path.resolve('keys.txt'), logLevel: 'warn' });
+    const fromFlags = gatewayConfigFromSources({ port: '0', transport: 'uws', 'max-sessions': '7', 'idle-timeout-ms': '500' }, env);
+    expect(fromFlags).toMatchObject({ port: 0, transport: 'uws', maxSessions: 7, idleTimeoutMs: 500, host: '127.0.0.1' });
+  });
+
+  it('rejects bad values with GW_ERR_BAD_CONFIG quoting them', () => {
+    expect(badConfig(() => gatewayConfigFromSources({ port: '70000' }, {}))).toContain('70000');
+    expect(badConfig(() => gatewayConfigFromSources({ port: 'eighty' }, {}))).toContain('"eighty"');
+    expect(badConfig(() => gatewayConfigFromSources({}, { PORT: '1.5' }))).toContain('PORT');
+    expect(badConfig(() => gatewayConfigFromSources({ transport: 'tcp' }, {}))).toContain('"tcp"');
+    expect(badConfig(() => gatewayConfigFromSources({ precision: 'fp16' }, {}))).toContain('"fp16"');
+    expect(badConfig(() => gatewayConfigFromSources({ 'max-sessions': '0' }, {}))).toContain('maxSessions');
+    expect(badConfig(() => gatewayConfigFromSources({ 'log-level': 'loud' }, {}))).toContain('"loud"');
+    expect(badConfig(() => resolveGatewayConfig({ flowLowWaterMs: 3000 }))).toContain('3000');
+    expect(badConfig(() => resolveGatewayConfig({ backlogLimitMs: 1500 }))).toContain('1500');
+    expect(badConfig(() => resolveGatewayConfig({ outboundHardLimitBytes: 1024 }))).toContain('1024');
+    expect(badConfig(() => resolveGatewayConfig({ host: '' }))).toContain('host');
+  });
+});

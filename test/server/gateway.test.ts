@@ -1,0 +1,220 @@
+/**
+ * The gateway on loopback: real transports (uWebSockets.js native and ws), real `ws` clients (raw sockets and
+ * clients/node-client.ts), real upgrade gate and HTTP routes. Only the speech pipeline is scripted (no model needed;
+ * test/integration/ runs the real one).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { VoxgateClient } from '../../clients/node-client.js';
+import type { GatewayError } from '../../src/protocol/errors.js';
+import type { ServerMessage } from '../../src/protocol/messages.js';
+import { resolveGatewayConfig, type GatewayConfig } from '../../src/server/config.js';
+import { startGateway, type Gateway } from '../../src/server/gateway.js';
+import { closed, connect, refusedUpgrade } from '../transports/helpers.js';
+import { pcm16, scriptedServices, START_16K, until } from './helpers.js';
+
+const gateways: Gateway[] = [];
+afterEach(async () => {
+  await Promise.all(gateways.splice(0).map((g) => g.close()));
+});
+
+async function start(transport: 'uws' | 'ws', overrides: Partial<GatewayConfig> = {}, endDelayMs = 2) {
+  const services = scriptedServices({ auto: true, endDelayMs });
+  const config = resolveGatewayConfig({ host: '127.0.0.1', port: 0, transport, logLevel: 'silent', ...overrides });
+  const gw = await startGateway(config, { services });
+  gateways.push(gw);
+  return { gw, services, url: `ws://127.0.0.1:${gw.port}/v1/stream` };
+}
+
+/** Buffers every text message of a raw socket from now on; `next()` takes them in order. */
+function inbox(ws: WebSocket): { next: () => Promise<ServerMessage> } {
+  const queue: ServerMessage[] = [];
+  const waiters: ((m: ServerMessage) => void)[] = [];
+  ws.on('message', (data: Buffer) => {
+    const msg = JSON.parse(data.toString()) as ServerMessage;
+    const w = waiters.shift();
+    if (w) w(msg);
+    else queue.push(msg);
+  });
+  return {
+    next: () => {
+      const m = queue.shift();
+      return m !== undefined ? Promise.resolve(m) : new Promise((resolve) => waiters.push(resolve));
+    },
+  };
+}
+
+/** HTTP status of a refused upgrade, or 'refused' when nothing listens any more. */
+function upgradeStatus(port: number): Promise<number | 'refused'> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream`);
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => { ws.terminate(); reject(new Error('upgrade unexpectedly accepted')); });
+    ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); res.resume(); });
+    ws.once('error', () => resolve('refused'));
+  });
+}
+
+async function httpGet(port: number, p: string): Promise<{ status: number; body: string; type: string | null }> {
+  const res = await fetch(`http://127.0.0.1:${port}${p}`);
+  return { status: res.status, body: await res.text(), type: res.headers.get('content-type') };
+}
+
+describe.each(['uws', 'ws'] as const)('gateway over %s (scripted pipeline)', (transport) => {
+  it('serves /healthz, /readyz and /metrics; unknown paths 404', async () => {
+    const { gw } = await start(transport);
+    expect(gw.transport).toBe(transport);
+    expect(await httpGet(gw.port, '/healthz')).toMatchObject({ status: 200, body: '{"status":"ok"}' });
+    expect(JSON.parse((await httpGet(gw.port, '/readyz')).body)).toEqual({ status: 'ready', sessions: 0 });
+    const metrics = await httpGet(gw.port, '/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.type).toContain('text/plain');
+    for (const name of ['voxgate_sessions_active', 'voxgate_audio_seconds_total', 'voxgate_partial_latency_seconds_bucket',
+      'voxgate_flow_pauses_total', 'voxgate_encoder_queue_depth']) expect(metrics.body).toContain(name);
+    expect((await httpGet(gw.port, '/nope')).status).toBe(404);
+    expect((await refusedUpgrade(gw.port, '/v2/stream')).status).toBe(404);
+  });
+
+  it('a full session with the node client: started -> partials (seq +1) -> final -> ended -> close 1000', async () => {
+    const { url } = await start(transport);
+    const client = await VoxgateClient.connect(url, { start: { audio: START_16K.audio, latency: 'low' } });
+    expect(client.started).toMatchObject({ model: 'test-model', chunk_ms: 160 });
+    const msgs: ServerMessage[] = [];
+    client.onMessage((m) => msgs.push(m));
+    for (let i = 0; i < 5; i++) {
+      await client.sendAudio(pcm16(50));
+      await until(() => msgs.filter((m) => m.type === 'transcript.partial').length === i + 1, 2000, `partial ${i}`);
+    }
+    const ended = await client.end();
+    expect((await client.closed).code).toBe(1000);
+    const transcripts = msgs.filter((m) => m.type === 'transcript.partial' || m.type === 'transcript.final');
+    expect(transcripts.map((m) => ('seq' in m ? m.seq : -1))).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(transcripts[5]).toMatchObject({ type: 'transcript.final', text: 'w0 w1 w2 w3 w4', reason: 'session_end' });
+    expect(ended).toMatchObject({ reason: 'client_end', audio_ms: 250, stats: { processed_audio_ms: 250, frames_received: 5 } });
+  });
+
+  it('error paths get their stable codes while a concurrent session keeps working', async () => {
+    const { gw, url } = await start(transport);
+    const good = await VoxgateClient.connect(url, { start: { audio: START_16K.audio } });
+    const goodMsgs: ServerMessage[] = [];
+    good.onMessage((m) => goodMsgs.push(m));
+
+    const bad = await connect(gw.port, '/v1/stream');
+    const badIn = inbox(bad);
+    bad.send('{oops');
+    expect(await badIn.next()).toMatchObject({ type: 'error', code: 'GW_ERR_BAD_JSON', fatal: false });
+    bad.send(JSON.stringify({ type: 'nope' }));
+    expect(await badIn.next()).toMatchObject({ code: 'GW_ERR_UNKNOWN_TYPE', fatal: false });
+    const badClosed = closed(bad);
+    bad.send(pcm16(20));
+    expect(await badIn.next()).toMatchObject({ code: 'GW_ERR_NOT_STARTED', fatal: true });
+    expect((await badClosed).code).toBe(4000);
+
+    const odd = await connect(gw.port, '/v1/stream');
+    const oddIn = inbox(odd);
+    odd.send(JSON.stringify(START_16K));
+    expect(await oddIn.next()).toMatchObject({ type: 'session.started' });
+    odd.send(JSON.stringify(START_16K));
+    expect(await oddIn.next()).toMatchObject({ code: 'GW_ERR_ALREADY_STARTED', fatal: false });
+    const oddClosed = closed(odd);
+    odd.send(new Uint8Array(5));
+    expect(await oddIn.next()).toMatchObject({ code: 'GW_ERR_PARTIAL_SAMPLE', fatal: true });
+    expect(await oddIn.next()).toMatchObject({ type: 'session.ended', reason: 'error', error_code: 'GW_ERR_PARTIAL_SAMPLE' });
+    expect((await oddClosed).code).toBe(4000);
+
+    const big = await connect(gw.port, '/v1/stream');
+    const bigIn = inbox(big);
+    big.send(JSON.stringify(START_16K));
+    await bigIn.next();
+    const bigClosed = closed(big);
+    big.send(new Uint8Array(1024 * 1024 + 2));
+    expect(await bigIn.next()).toMatchObject({ code: 'GW_ERR_FRAME_TOO_LARGE', fatal: true });
+    expect((await bigClosed).code).toBe(1009);
+
+    expect((await good.ping('still-here')).id).toBe('still-here');
+    await good.sendAudio(pcm16(100));
+    const ended = await good.end();
+    expect(ended.reason).toBe('client_end');
+    expect(goodMsgs.some((m) => m.type === 'transcript.final')).toBe(true);
+    await until(() => gw.sessionCount() === 0, 2000, 'all sessions closed');
+    const metrics = await gw.metrics.metricsText();
+    expect(metrics).toContain('voxgate_errors_total{code="GW_ERR_PARTIAL_SAMPLE"} 1');
+    expect(metrics).toContain('voxgate_errors_total{code="GW_ERR_FRAME_TOO_LARGE"} 1');
+    expect(metrics).toContain('voxgate_sessions_total{reason="client_end"} 1');
+  });
+
+  it('API keys: missing or wrong key -> 401 GW_ERR_UNAUTHORIZED; header and query keys are accepted', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'voxgate-keys-'));
+    const file = path.join(dir, 'keys.txt');
+    writeFileSync(file, '# test keys\nsecret-1\n');
+    const { gw, url } = await start(transport, { apiKeysFile: file });
+    for (const p of ['/v1/stream', '/v1/stream?api_key=wrong']) {
+      const r = await refusedUpgrade(gw.port, p);
+      expect(r.status).toBe(401);
+      expect(JSON.parse(r.body)).toMatchObject({ code: 'GW_ERR_UNAUTHORIZED' });
+    }
+    expect((await refusedUpgrade(gw.port, '/v1/stream', { authorization: 'Bearer nope' })).status).toBe(401);
+    const err = await VoxgateClient.connect(url, { apiKey: 'bad', start: { audio: START_16K.audio } })
+      .then(() => null, (e: GatewayError) => e);
+    expect(err?.code).toBe('GW_ERR_UNAUTHORIZED');
+    const a = await VoxgateClient.connect(url, { apiKey: 'secret-1', start: { audio: START_16K.audio } });
+    const b = await VoxgateClient.connect(url, { apiKey: 'secret-1', apiKeyIn: 'query', start: { audio: START_16K.audio } });
+    await Promise.all([a.end(), b.end()]);
+    expect(await gw.metrics.metricsText()).toContain('voxgate_upgrades_rejected_total{code="GW_ERR_UNAUTHORIZED"} 4');
+  });
+
+  it('too many sessions -> 503 GW_ERR_TOO_MANY_SESSIONS; a slot frees when a session ends', async () => {
+    const { gw, url } = await start(transport, { maxSessions: 1 });
+    const first = await VoxgateClient.connect(url, { start: { audio: START_16K.audio } });
+    const r = await refusedUpgrade(gw.port, '/v1/stream');
+    expect(r.status).toBe(503);
+    expect(JSON.parse(r.body)).toMatchObject({ code: 'GW_ERR_TOO_MANY_SESSIONS' });
+    expect((await httpGet(gw.port, '/readyz')).status).toBe(200); // the limit is per upgrade, not readiness
+    await first.end();
+    await until(() => gw.sessionCount() === 0, 2000, 'slot freed');
+    const second = await VoxgateClient.connect(url, { start: { audio: START_16K.audio } });
+    await second.end();
+  });
+
+  it('drain: open utterance finalised (reason shutdown), error, session.ended, close 1001; new upgrades 503', async () => {
+    const { gw, url, services } = await start(transport, {}, 300);
+    const client = await VoxgateClient.connect(url, { start: { audio: START_16K.audio } });
+    const idle = await connect(gw.port, '/v1/stream'); // connected, never started
+    const idleClosed = closed(idle);
+    const msgs: ServerMessage[] = [];
+    client.onMessage((m) => msgs.push(m));
+    await client.sendAudio(pcm16(100));
+    await until(() => msgs.some((m) => m.type === 'transcript.partial'), 2000, 'a partial');
+    const draining = gw.drain();
+    const refused = await refusedUpgrade(gw.port, '/v1/stream');
+    expect(refused.status).toBe(503);
+    expect(JSON.parse(refused.body)).toMatchObject({ code: 'GW_ERR_SHUTTING_DOWN' });
+    expect(await httpGet(gw.port, '/readyz')).toMatchObject({ status: 503, body: '{"status":"draining"}' });
+    await draining;
+    expect((await client.closed).code).toBe(1001);
+    expect((await idleClosed).code).toBe(1001);
+    const tail = msgs.slice(-3);
+    expect(tail.map((m) => m.type)).toEqual(['transcript.final', 'error', 'session.ended']);
+    expect(tail[0]).toMatchObject({ reason: 'shutdown' });
+    expect(tail[1]).toMatchObject({ code: 'GW_ERR_SHUTTING_DOWN', fatal: true });
+    expect(tail[2]).toMatchObject({ reason: 'error', error_code: 'GW_ERR_SHUTTING_DOWN' });
+    expect(services.closedCalls).toBe(1);
+    expect(await upgradeStatus(gw.port)).toBe('refused'); // stopped listening after the drain
+  });
+});
+
+describe('gateway transport choice', () => {
+  it('runs uWebSockets.js on its native binary when uws is asked for', async () => {
+    const { gw } = await start('uws');
+    expect(gw.transport).toBe('uws');
+    expect(gw.nativeBinary).toBe(true);
+  });
+
+  it('refuses to start when the API key file is missing (GW_ERR_BAD_CONFIG)', async () => {
+    const config = resolveGatewayConfig({ host: '127.0.0.1', port: 0, transport: 'ws', logLevel: 'silent',
+      apiKeysFile: '/nonexistent/keys.txt' });
+    await expect(startGateway(config, { services: scriptedServices() })).rejects.toMatchObject({ code: 'GW_ERR_BAD_CONFIG' });
+  });
+});

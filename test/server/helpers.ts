@@ -1,0 +1,181 @@
+/**
+ * A scripted stand-in for the per-session pipeline, so the protocol state machine can be tested without a model.
+ * It implements the same port as the real SessionPipeline (src/server/session-pipeline-port.ts); the real pipeline
+ * with the real model is exercised by test/integration/.
+ */
+import { Observable, Subject } from 'rxjs';
+import type { FinalReason, Hotword, ServerMessage, SessionConfig } from '../../src/protocol/messages.js';
+import { GatewayError } from '../../src/protocol/errors.js';
+import { audioBytesToMs } from '../../src/protocol/validate.js';
+import type { PipelineEvent, SessionPipelinePort } from '../../src/server/session-pipeline-port.js';
+import type { GatewayServices } from '../../src/server/gateway.js';
+
+export interface ScriptedOptions {
+  /**
+   * true: every pushed frame is "decoded" on the next macrotask: backlog returns to 0 and a partial with one more
+   * word is emitted; `end()` emits speech.stopped + the final. false: the test drives everything.
+   */
+  auto?: boolean;
+  /** How long `end()` takes, ms (default 2). */
+  endDelayMs?: number;
+}
+
+export class ScriptedPipeline implements SessionPipelinePort {
+  private readonly subject = new Subject<PipelineEvent>();
+  /** Teardown runs on unsubscribe (abandoned session) and after complete/error. */
+  readonly events$ = new Observable<PipelineEvent>((subscriber) => {
+    const inner = this.subject.subscribe(subscriber);
+    return () => {
+      this.tornDown = true;
+      inner.unsubscribe();
+    };
+  });
+  tornDown = false;
+  backlog = 0;
+  pushedBytes = 0;
+  lastArrivalMs = 0;
+  hotwords: Hotword[];
+  endpointing: { silenceMs: number; maxUtteranceMs: number };
+  endReason: FinalReason | undefined;
+  finalizeCalls = 0;
+  private words: string[] = [];
+  private utteranceId = 0;
+  private speaking = false;
+  private open: string | null = null;
+
+  constructor(readonly config: SessionConfig, private readonly options: ScriptedOptions = {}) {
+    this.hotwords = config.hotwords;
+    this.endpointing = { silenceMs: config.silenceMs, maxUtteranceMs: config.maxUtteranceMs };
+  }
+
+  pushAudio(bytes: Uint8Array, arrivalMs: number): void {
+    this.pushedBytes += bytes.byteLength;
+    this.lastArrivalMs = arrivalMs;
+    this.backlog += audioBytesToMs(bytes.byteLength, this.config.encoding, this.config.sampleRateHz, this.config.channels);
+    if (this.options.auto === true) setTimeout(() => this.decodeAll(), 1);
+  }
+
+  /** Auto mode: everything pushed so far is decoded into one more word. */
+  decodeAll(): void {
+    if (this.backlog === 0) return;
+    this.backlog = 0;
+    this.words.push(`w${this.words.length}`);
+    this.emitPartial(this.words.join(' '), this.words.slice(0, -1).join(' '));
+  }
+
+  /** Emits a partial of the open utterance (speech.started first if needed). */
+  emitPartial(text: string, stableText: string): void {
+    if (!this.speaking) {
+      this.speaking = true;
+      this.subject.next({ kind: 'speech.started', audioMs: 0 });
+    }
+    this.open = text;
+    this.subject.next({ kind: 'partial', utteranceId: this.utteranceId, text, stableText, startMs: 0,
+      endMs: this.audioMs(), newestArrivalMs: this.lastArrivalMs });
+  }
+
+  /** Ends the open utterance with a final (speech.stopped first if speech was open). */
+  emitFinal(reason: FinalReason, text = this.open ?? ''): void {
+    if (this.speaking) this.subject.next({ kind: 'speech.stopped', audioMs: this.audioMs() });
+    this.speaking = false;
+    this.subject.next({
+      kind: 'final', utteranceId: this.utteranceId++, text,
+      words: text === '' ? [] : text.split(' ').map((word, i) => ({ word, startMs: i * 40, endMs: i * 40 + 40, confidence: 0.9 })),
+      confidence: 0.9, startMs: 0, endMs: this.audioMs(), reason, newestArrivalMs: this.lastArrivalMs,
+    });
+    this.open = null;
+    this.words = [];
+  }
+
+  finalize(): void {
+    this.finalizeCalls++;
+    if (this.open !== null) this.emitFinal('finalize');
+  }
+
+  end(reason: FinalReason = 'session_end'): Promise<void> {
+    this.endReason = reason;
+    return new Promise((resolve) => setTimeout(() => {
+      if (this.options.auto === true) this.decodeAll();
+      this.backlog = 0;
+      if (this.open !== null) this.emitFinal(reason);
+      this.subject.complete();
+      resolve();
+    }, this.options.endDelayMs ?? 2));
+  }
+
+  fail(code: 'GW_ERR_INFERENCE' | 'GW_ERR_DECODER' = 'GW_ERR_INFERENCE'): void {
+    this.subject.error(new GatewayError(code, 'scripted failure'));
+  }
+
+  updateHotwords(h: Hotword[]): void {
+    this.hotwords = h;
+  }
+
+  updateEndpointing(e: { silenceMs: number; maxUtteranceMs: number }): void {
+    this.endpointing = e;
+  }
+
+  backlogMs(): number {
+    return this.backlog;
+  }
+
+  disposed = false;
+  dispose(): void {
+    this.disposed = true;
+  }
+
+  audioMs(): number {
+    return Math.round(audioBytesToMs(this.pushedBytes, this.config.encoding, this.config.sampleRateHz, this.config.channels));
+  }
+}
+
+export interface ScriptedServices extends GatewayServices {
+  readonly created: ScriptedPipeline[];
+  closedCalls: number;
+}
+
+/** Services whose `createPipeline` makes ScriptedPipelines (kept in `created`, newest last). */
+export function scriptedServices(options: ScriptedOptions = {}): ScriptedServices {
+  const created: ScriptedPipeline[] = [];
+  return {
+    modelName: 'test-model',
+    language: 'en',
+    created,
+    closedCalls: 0,
+    createPipeline(config: SessionConfig) {
+      if (config.hotwords.some((h) => /[0-9]/.test(h.phrase))) {
+        throw new GatewayError('GW_ERR_BAD_HOTWORD', 'hotwords[0].phrase has characters outside the vocabulary');
+      }
+      const p = new ScriptedPipeline(config, options);
+      created.push(p);
+      return p;
+    },
+    close() {
+      this.closedCalls++;
+      return Promise.resolve();
+    },
+  };
+}
+
+export const START_16K = { type: 'session.start', audio: { encoding: 'pcm_s16le', sample_rate_hz: 16000, channels: 1 } } as const;
+
+/** `ms` of 16 kHz s16le mono silence-ish audio (a quiet ramp, so it is not all zeros). */
+export function pcm16(ms: number): Uint8Array {
+  const samples = Math.round((16000 * ms) / 1000);
+  const out = new Int16Array(samples);
+  for (let i = 0; i < samples; i++) out[i] = (i % 64) - 32;
+  return new Uint8Array(out.buffer);
+}
+
+export function types(msgs: readonly ServerMessage[]): string[] {
+  return msgs.map((m) => m.type);
+}
+
+/** Resolves when `pred` holds (polling every 5 ms) or rejects after `timeoutMs`. */
+export async function until(pred: () => boolean, timeoutMs = 3000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

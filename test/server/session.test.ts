@@ -1,0 +1,306 @@
+/**
+ * The Protocol v1 state machine (src/server/session.ts) driven in-process (LocalSession: the same Session class the
+ * gateway runs per socket) with a scripted pipeline: every error path gets its stable code, fatal ones end with the
+ * registry's close code, and the transcript numbering / flow control follow docs/protocol.md.
+ */
+import { describe, expect, it } from 'vitest';
+import type {
+  ErrorMessage, FlowPauseMessage, ServerMessage, SessionEndedMessage, TranscriptFinalMessage, TranscriptPartialMessage,
+} from '../../src/protocol/messages.js';
+import { createLogger } from '../../src/server/logger.js';
+import { LocalSession } from '../../src/server/local-session.js';
+import { createMetrics } from '../../src/server/metrics.js';
+import { DEFAULT_SESSION_LIMITS, type SessionLimitsConfig } from '../../src/server/config.js';
+import { Session } from '../../src/server/session.js';
+import type { Connection, SendOptions, SendResult } from '../../src/transports/transport.js';
+import { pcm16, scriptedServices, START_16K, types, until, type ScriptedServices } from './helpers.js';
+
+function open(limits: Partial<SessionLimitsConfig> = {}, services: ScriptedServices = scriptedServices()) {
+  const metrics = createMetrics({ defaultMetrics: false });
+  const s = new LocalSession({ services, limits, metrics });
+  const msgs: ServerMessage[] = [];
+  s.onMessage((m) => msgs.push(m));
+  let close: { code: number; reason: string } | undefined;
+  void s.closed.then((c) => { close = c; });
+  return {
+    s, msgs, services, metrics,
+    pipeline: () => services.created[services.created.length - 1]!,
+    closeInfo: () => close,
+    errors: () => msgs.filter((m): m is ErrorMessage => m.type === 'error'),
+    last: () => msgs[msgs.length - 1]!,
+  };
+}
+
+describe('Session state machine', () => {
+  it('answers ping in every state, with and without id', async () => {
+    const t = open();
+    t.s.sendJson({ type: 'ping', id: 7 });
+    t.s.sendJson({ type: 'ping' });
+    t.s.sendJson(START_16K);
+    t.s.sendJson({ type: 'ping', id: 'x' });
+    expect(t.msgs).toEqual([{ type: 'pong', id: 7 }, { type: 'pong' }, expect.objectContaining({ type: 'session.started' }),
+      { type: 'pong', id: 'x' }]);
+    t.s.abandon();
+    await t.s.closed;
+  });
+
+  it('session.started echoes the normalised config and the limits', () => {
+    const t = open({ idleTimeoutMs: 1234 });
+    t.s.sendJson({ ...START_16K, latency: 'low', hotwords: [{ phrase: '  Vox  Gate ' }], endpointing: { silence_ms: 300 } });
+    expect(t.msgs[0]).toMatchObject({
+      type: 'session.started', protocol_version: 1, model: 'test-model', chunk_ms: 160, latency: 'low',
+      interim_results: true, endpointing: { silence_ms: 300, max_utterance_ms: 15000 }, hotwords: 1, denoise: 'off',
+      language: 'en', audio: { encoding: 'pcm_s16le', sample_rate_hz: 16000, channels: 1 },
+      limits: { max_frame_bytes: 1048576, idle_timeout_ms: 1234, max_duration_ms: 3600000, flow_high_water_ms: 2000,
+        flow_low_water_ms: 500, backlog_limit_ms: 10000 },
+    });
+    expect(t.pipeline().hotwords).toEqual([{ phrase: 'vox gate', boost: 2 }]);
+    t.s.abandon();
+  });
+
+  it('bad JSON and unknown types are non-fatal; the session then starts normally', async () => {
+    const t = open();
+    t.s.sendJson({ type: 'bogus' });
+    (t.s as unknown as { session: Session }).session.handleMessage('{not json', false);
+    (t.s as unknown as { session: Session }).session.handleMessage('[1,2]', false);
+    t.s.sendJson(START_16K);
+    expect(t.errors().map((e) => [e.code, e.fatal])).toEqual([
+      ['GW_ERR_UNKNOWN_TYPE', false], ['GW_ERR_BAD_JSON', false], ['GW_ERR_BAD_JSON', false]]);
+    expect(t.last().type).toBe('session.started');
+    expect(await t.metrics.metricsText()).toContain('voxgate_errors_total{code="GW_ERR_BAD_JSON"} 2');
+    t.s.abandon();
+  });
+
+  it.each([
+    ['audio before session.start', (t: ReturnType<typeof open>) => t.s.sendAudio(pcm16(20)), 'GW_ERR_NOT_STARTED'],
+    ['session.end before session.start', (t: ReturnType<typeof open>) => t.s.sendJson({ type: 'session.end' }), 'GW_ERR_NOT_STARTED'],
+    ['an unsupported encoding', (t: ReturnType<typeof open>) => t.s.sendJson({ type: 'session.start',
+      audio: { encoding: 'opus', sample_rate_hz: 16000, channels: 1 } }), 'GW_ERR_UNSUPPORTED_ENCODING'],
+    ['an unknown field in session.start', (t: ReturnType<typeof open>) => t.s.sendJson({ ...START_16K, interim_result: false }),
+      'GW_ERR_BAD_MESSAGE'],
+    ['a model the server does not serve', (t: ReturnType<typeof open>) => t.s.sendJson({ ...START_16K, model: 'other' }),
+      'GW_ERR_BAD_MESSAGE'],
+    ['a language the model does not speak', (t: ReturnType<typeof open>) => t.s.sendJson({ ...START_16K, language: 'de-DE' }),
+      'GW_ERR_BAD_MESSAGE'],
+    ['a hotword the model cannot spell', (t: ReturnType<typeof open>) => t.s.sendJson({ ...START_16K,
+      hotwords: [{ phrase: 'r2d2' }] }), 'GW_ERR_BAD_HOTWORD'],
+  ])('%s: fatal error, close 4000, no session.ended', async (_name, act, code) => {
+    const t = open();
+    act(t);
+    const close = await t.s.closed;
+    expect(t.msgs).toEqual([expect.objectContaining({ type: 'error', code, fatal: true })]);
+    expect(close.code).toBe(4000);
+  });
+
+  it('a second session.start is ignored with GW_ERR_ALREADY_STARTED; the first configuration stays', async () => {
+    const t = open();
+    t.s.sendJson(START_16K);
+    t.s.sendJson({ ...START_16K, latency: 'accurate' });
+    expect(t.errors()).toEqual([expect.objectContaining({ code: 'GW_ERR_ALREADY_STARTED', fatal: false })]);
+    expect(t.services.created).toHaveLength(1);
+    t.s.sendJson({ type: 'ping', id: 1 });
+    expect(t.last()).toEqual({ type: 'pong', id: 1 });
+    t.s.abandon();
+    await t.s.closed;
+    expect(t.pipeline().tornDown && t.pipeline().disposed).toBe(true);
+  });
+
+  it('an odd byte count for pcm_s16le is GW_ERR_PARTIAL_SAMPLE: error, session.ended(error), close 4000', async () => {
+    const t = open();
+    t.s.sendJson(START_16K);
+    t.s.sendAudio(pcm16(20));
+    t.s.sendAudio(new Uint8Array(3), 1);
+    const close = await t.s.closed;
+    expect(types(t.msgs)).toEqual(['session.started', 'error', 'session.ended']);
+    expect(t.msgs[1]).toMatchObject({ code: 'GW_ERR_PARTIAL_SAMPLE', fatal: true });
+    const ended = t.msgs[2] as SessionEndedMessage;
+    expect(ended).toMatchObject({ reason: 'error', error_code: 'GW_ERR_PARTIAL_SAMPLE', audio_ms: 20 });
+    expect(ended.stats).toMatchObject({ audio_ms: 20, bytes_received: 640, frames_received: 1 });
+    expect(close.code).toBe(4000);
+    expect(t.pipeline().tornDown && t.pipeline().disposed).toBe(true);
+  });
+
+  it('numbers partials and finals with one seq, drops repeated partials, computes latency', async () => {
+    const t = open();
+    t.s.sendJson(START_16K);
+    t.s.sendAudio(pcm16(100));
+    const p = t.pipeline();
+    p.emitPartial('hello', '');
+    p.emitPartial('hello', ''); // same text as the previous partial: not sent
+    p.emitPartial('hello world', 'hello');
+    p.emitFinal('silence', 'hello world');
+    p.emitPartial('again', '');
+    t.s.sendJson({ type: 'session.end' });
+    t.s.sendJson({ type: 'session.finalize' });
+    t.s.sendAudio(pcm16(20));
+    const close = await t.s.closed;
+    const transcripts = t.msgs.filter((m): m is TranscriptPartialMessage | TranscriptFinalMessage =>
+      m.type === 'transcript.partial' || m.type === 'transcript.final');
+    expect(transcripts.map((m) => [m.type, m.utterance_id, m.seq, m.text])).toEqual([
+      ['transcript.partial', 0, 0, 'hello'], ['transcript.partial', 0, 1, 'hello world'],
+      ['transcript.final', 0, 2, 'hello world'], ['transcript.partial', 1, 3, 'again'],
+      ['transcript.final', 1, 4, 'again']]);
+    for (const m of transcripts) expect(m.latency_ms).toBeGreaterThanOrEqual(0);
+    expect((transcripts[4] as TranscriptFinalMessage).reason).toBe('session_end');
+    expect(t.errors().map((e) => [e.code, e.fatal])).toEqual([['GW_ERR_SESSION_ENDED', false], ['GW_ERR_SESSION_ENDED', false]]);
+    const ended = t.last() as SessionEndedMessage;
+    expect(ended).toMatchObject({ type: 'session.ended', reason: 'client_end', audio_ms: 100 });
+    expect(ended.stats).toMatchObject({ audio_ms: 100, processed_audio_ms: 100, utterances: 2, partials_sent: 3,
+      finals_sent: 2, partials_dropped: 0, flow_pauses: 0 });
+    expect(ended.stats.partial_latency_max_ms).not.toBeNull();
+    expect(close.code).toBe(1000);
+    expect(p.endReason).toBe('session_end');
+    const text = await t.metrics.metricsText();
+    expect(text).toContain('voxgate_sessions_total{reason="client_end"} 1');
+    expect(text).toContain('voxgate_partials_sent_total 3');
+    expect(text).toContain('voxgate_finals_total 2');
+  });
+
+  it('interim_results false: no partials, finals still numbered from 0', async () => {
+    const t = open();
+    t.s.sendJson({ ...START_16K, interim_results: false });
+    t.s.sendAudio(pcm16(40));
+    t.pipeline().emitPartial('hi', '');
+    t.pipeline().emitFinal('finalize', 'hi');
+    expect(t.msgs.filter((m) => m.type.startsWith('transcript'))).toEqual([
+      expect.objectContaining({ type: 'transcript.final', seq: 0, text: 'hi' })]);
+    t.s.abandon();
+    await t.s.closed;
+  });
+
+  it('session.update -> session.updated; an invalid update changes nothing', () => {
+    const t = open();
+    t.s.sendJson(START_16K);
+    t.s.sendJson({ type: 'session.update', hotwords: [{ phrase: 'alpha', boost: 3 }], endpointing: { silence_ms: 800 } });
+    expect(t.last()).toEqual({ type: 'session.updated', hotwords: 1, endpointing: { silence_ms: 800, max_utterance_ms: 15000 } });
+    expect(t.pipeline().hotwords).toEqual([{ phrase: 'alpha', boost: 3 }]);
+    expect(t.pipeline().endpointing).toEqual({ silenceMs: 800, maxUtteranceMs: 15000 });
+    t.s.sendJson({ type: 'session.update', endpointing: { max_utterance_ms: 1000, silence_ms: 1000 } });
+    t.s.sendJson({ type: 'session.update', hotwords: [{ phrase: 'a' }, { phrase: 'A' }] });
+    expect(t.errors().map((e) => [e.code, e.fatal])).toEqual([['GW_ERR_BAD_MESSAGE', false], ['GW_ERR_BAD_HOTWORD', false]]);
+    expect(t.pipeline().endpointing).toEqual({ silenceMs: 800, maxUtteranceMs: 15000 });
+    expect(t.pipeline().hotwords).toHaveLength(1);
+    t.s.sendJson({ type: 'session.finalize' });
+    expect(t.pipeline().finalizeCalls).toBe(1);
+    t.s.abandon();
+  });
+
+  it('flow control: pause above the high-water mark, resume below the low-water mark, then BACKLOG past the hard limit', async () => {
+    const t = open({ flowHighWaterMs: 200, flowLowWaterMs: 50, backlogLimitMs: 500 });
+    t.s.sendJson(START_16K);
+    t.s.sendAudio(pcm16(150));
+    expect(t.msgs.some((m) => m.type === 'flow.pause')).toBe(false);
+    t.s.sendAudio(pcm16(100));
+    expect(t.last()).toEqual({ type: 'flow.pause', buffered_ms: 250 });
+    t.s.sendAudio(pcm16(100)); // in-flight frames are accepted: no second pause
+    expect(t.msgs.filter((m) => m.type === 'flow.pause')).toHaveLength(1);
+    t.pipeline().backlog = 10; // the pipeline caught up; no audio arrives, the server polls
+    await until(() => t.last().type === 'flow.resume', 1000, 'flow.resume');
+    expect(t.last()).toEqual({ type: 'flow.resume', buffered_ms: 10 });
+    t.s.sendAudio(pcm16(300));
+    expect((t.last() as FlowPauseMessage).type).toBe('flow.pause');
+    t.s.sendAudio(pcm16(300));
+    const close = await t.s.closed;
+    expect(types(t.msgs).slice(-2)).toEqual(['error', 'session.ended']);
+    expect(t.msgs[t.msgs.length - 2]).toMatchObject({ code: 'GW_ERR_BACKLOG', fatal: true });
+    const ended = t.last() as SessionEndedMessage;
+    expect(ended).toMatchObject({ reason: 'error', error_code: 'GW_ERR_BACKLOG', audio_ms: 950 });
+    expect(ended.stats.processed_audio_ms).toBe(950 - 610);
+    expect(ended.stats.flow_pauses).toBe(2);
+    expect(close.code).toBe(4003);
+  });
+
+  it('idle timeout: no audio and no ping -> GW_ERR_IDLE_TIMEOUT, close 4001; pings keep it alive', async () => {
+    const t = open({ idleTimeoutMs: 80 });
+    t.s.sendJson(START_16K);
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 40));
+      t.s.sendJson({ type: 'ping' });
+    }
+    expect(t.errors()).toHaveLength(0);
+    const close = await t.s.closed;
+    expect(t.errors()).toEqual([expect.objectContaining({ code: 'GW_ERR_IDLE_TIMEOUT', fatal: true })]);
+    expect(t.last()).toMatchObject({ type: 'session.ended', error_code: 'GW_ERR_IDLE_TIMEOUT' });
+    expect(close.code).toBe(4001);
+  });
+
+  it('max duration: the open utterance is finalised first, then GW_ERR_MAX_DURATION and close 4002', async () => {
+    const t = open({ maxDurationMs: 60 });
+    t.s.sendJson(START_16K);
+    t.s.sendAudio(pcm16(40));
+    t.pipeline().emitPartial('open words', 'open');
+    const close = await t.s.closed;
+    expect(types(t.msgs)).toEqual(['session.started', 'speech.started', 'transcript.partial', 'speech.stopped',
+      'transcript.final', 'error', 'session.ended']);
+    expect(t.msgs[4]).toMatchObject({ reason: 'max_duration', text: 'open words', seq: 1 });
+    expect(t.msgs[5]).toMatchObject({ code: 'GW_ERR_MAX_DURATION', fatal: true });
+    expect(close.code).toBe(4002);
+  });
+
+  it('a pipeline failure ends only this session with its code (1011)', async () => {
+    const t = open();
+    t.s.sendJson(START_16K);
+    t.pipeline().fail('GW_ERR_DECODER');
+    const close = await t.s.closed;
+    expect(types(t.msgs)).toEqual(['session.started', 'error', 'session.ended']);
+    expect(t.msgs[1]).toMatchObject({ code: 'GW_ERR_DECODER', fatal: true });
+    expect(close.code).toBe(1011);
+  });
+
+  it('an exception inside the pipeline call becomes GW_ERR_INTERNAL for this session only', async () => {
+    const t = open();
+    t.s.sendJson(START_16K);
+    t.pipeline().pushAudio = () => { throw new TypeError('boom'); };
+    t.s.sendAudio(pcm16(20));
+    const close = await t.s.closed;
+    expect(t.msgs[1]).toMatchObject({ type: 'error', code: 'GW_ERR_INTERNAL', fatal: true });
+    expect(close.code).toBe(1011);
+  });
+});
+
+/** A connection whose outbound buffer is "full": droppable sends are refused. */
+class BackpressuredConnection implements Connection {
+  readonly id = 'c1';
+  readonly remoteAddress = '127.0.0.1';
+  closed = false;
+  full = false;
+  sent: ServerMessage[] = [];
+  closes: number[] = [];
+  send(data: string | Uint8Array, opts?: SendOptions): SendResult {
+    if (this.closed) return 'dropped';
+    if (this.full && opts?.droppable === true) return 'dropped';
+    this.sent.push(JSON.parse(String(data)) as ServerMessage);
+    return this.full ? 'buffered' : 'sent';
+  }
+  bufferedAmount(): number { return this.full ? 1 << 20 : 0; }
+  close(code: number): void { this.closed = true; this.closes.push(code); }
+}
+
+describe('Session outbound backpressure', () => {
+  it('drops partials (no seq taken, counted) but never finals; shutdown finalises with reason shutdown, close 1001', async () => {
+    const services = scriptedServices();
+    const conn = new BackpressuredConnection();
+    const metrics = createMetrics({ defaultMetrics: false });
+    const session = new Session(conn, { services, limits: DEFAULT_SESSION_LIMITS, logger: createLogger({ level: 'silent' }), metrics });
+    session.handleMessage(JSON.stringify(START_16K), false);
+    session.handleMessage(pcm16(40), true);
+    const p = services.created[0]!;
+    p.emitPartial('one', '');
+    conn.full = true;
+    p.emitPartial('one two', 'one');
+    p.emitPartial('one two three', 'one two');
+    conn.full = false;
+    p.emitPartial('one two three four', 'one two');
+    await session.shutdown();
+    const transcripts = conn.sent.filter((m) => m.type.startsWith('transcript')) as (TranscriptPartialMessage | TranscriptFinalMessage)[];
+    expect(transcripts.map((m) => [m.seq, m.text])).toEqual([[0, 'one'], [1, 'one two three four'], [2, 'one two three four']]);
+    expect(transcripts[2]).toMatchObject({ type: 'transcript.final', reason: 'shutdown' });
+    expect(types(conn.sent).slice(-2)).toEqual(['error', 'session.ended']);
+    expect(conn.sent[conn.sent.length - 2]).toMatchObject({ code: 'GW_ERR_SHUTTING_DOWN' });
+    expect((conn.sent[conn.sent.length - 1] as SessionEndedMessage).stats.partials_dropped).toBe(2);
+    expect(conn.closes).toEqual([1001]);
+    expect(await metrics.metricsText()).toContain('voxgate_partials_dropped_total 2');
+    session.handleClose(1001, '');
+    expect(await metrics.metricsText()).toContain('voxgate_sessions_total{reason="GW_ERR_SHUTTING_DOWN"} 1');
+  });
+});

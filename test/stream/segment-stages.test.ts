@@ -1,0 +1,308 @@
+/** Operator tests of endpoint, encode and ctcDecode: segmentation rules, window geometry, ordering, errors, teardown. */
+import { BehaviorSubject, Subject, from, lastValueFrom, of, toArray } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { GatewayError } from '../../src/protocol/errors.js';
+import { ctcDecode } from '../../src/stream/ctc-decode.js';
+import { encode } from '../../src/stream/encode.js';
+import { endpoint, type EndpointSettings } from '../../src/stream/endpoint.js';
+import type { PipelineEvent } from '../../src/stream/pipeline-event.js';
+import type {
+  ControlItem, EncodedItem, FrameBlockItem, SegmentItem, StreamEncoder, StreamEncoderStream,
+} from '../../src/stream/stream-items.js';
+import { FAKE_MODEL } from './helpers.js';
+
+/** Frame blocks whose row i is filled with the value i (so frames can be traced), speech flags from `speech`. */
+function blocks(speech: number[], blockFrames: number, arrival = (k: number) => k): FrameBlockItem[] {
+  const out: FrameBlockItem[] = [];
+  for (let f = 0, k = 0; f < speech.length; f += blockFrames, k++) {
+    const n = Math.min(blockFrames, speech.length - f);
+    const feats = new Float32Array(n * 80);
+    for (let j = 0; j < n; j++) feats.fill(f + j, j * 80, (j + 1) * 80);
+    out.push({ kind: 'frames', feats, frames: n, firstFrame: f, samples: new Float32Array(0),
+      speech: Uint8Array.from(speech.slice(f, f + n)), arrivalMs: arrival(k) });
+  }
+  return out;
+}
+
+const pattern = (...runs: [number, number][]): number[] => runs.flatMap(([v, n]) => new Array<number>(n).fill(v));
+const END: ControlItem = { kind: 'end', reason: 'session_end', arrivalMs: 1e6 };
+
+/** Segment items with utterance.frames expanded to one `f<frame>` entry per frame (block-size independent). */
+function flatten(items: SegmentItem[]): string[] {
+  return items.flatMap((s) => {
+    if (s.kind !== 'utterance.frames') {
+      if (s.kind === 'utterance.end') return [`end:${s.reason}@${s.endFrame}`];
+      if (s.kind === 'utterance.start') return [`start@${s.startFrame}`];
+      if (s.kind === 'end') return ['END'];
+      return [`${s.kind}@${s.audioMs}`];
+    }
+    return Array.from({ length: s.frames }, (_, j) => {
+      expect(s.feats[j * 80]).toBe(s.firstFrame + j);
+      return `f${s.firstFrame + j}`;
+    });
+  });
+}
+
+async function segment(input: (FrameBlockItem | ControlItem)[], settings: EndpointSettings): Promise<SegmentItem[]> {
+  return lastValueFrom(from(input).pipe(endpoint(of(settings)), toArray()));
+}
+
+const range = (a: number, b: number): string[] => Array.from({ length: b - a }, (_, i) => `f${a + i}`);
+
+describe('endpoint', () => {
+  const settings = { silenceMs: 500, maxUtteranceMs: 15000 };
+
+  it('opens at onset with 300 ms pre-roll, ends after silenceMs of non-speech; any block size', async () => {
+    const speech = pattern([0, 100], [1, 50], [0, 100]);
+    for (const size of [1, 7, 1000]) {
+      const out = flatten(await segment([...blocks(speech, size), END], settings));
+      expect(out).toEqual([
+        'speech.started@980', 'start@68', ...range(68, 200), 'speech.stopped@1500', 'end:silence@200', 'END',
+      ]);
+    }
+  });
+
+  it('silence never reaches the encoder; the pre-roll never reaches back into the previous utterance', async () => {
+    const speech = pattern([0, 10], [1, 20], [0, 50], [0, 10], [1, 5], [0, 60]);
+    const out = flatten(await segment([...blocks(speech, 13), END], settings));
+    expect(out).toEqual([
+      'speech.started@80', 'start@0', ...range(0, 80), 'speech.stopped@300', 'end:silence@80',
+      'speech.started@880', 'start@80', ...range(80, 145), 'speech.stopped@950', 'end:silence@145', 'END',
+    ]);
+  });
+
+  it('cuts at maxUtteranceMs and reopens at once while speech goes on', async () => {
+    const out = flatten(await segment([...blocks(pattern([1, 250]), 16), END], { silenceMs: 500, maxUtteranceMs: 1000 }));
+    expect(out).toEqual([
+      'speech.started@0', 'start@0', ...range(0, 100), 'speech.stopped@1000', 'end:max_utterance@100',
+      'speech.started@1000', 'start@100', ...range(100, 200), 'speech.stopped@2000', 'end:max_utterance@200',
+      'speech.started@2000', 'start@200', ...range(200, 250), 'speech.stopped@2500', 'end:session_end@250', 'END',
+    ]);
+  });
+
+  it('finalize closes the open utterance at its stream position; is a no-op when idle', async () => {
+    const b = blocks(pattern([0, 40], [1, 60]), 20);
+    const input = [{ kind: 'finalize' as const, arrivalMs: 0 }, ...b.slice(0, 4), { kind: 'finalize' as const, arrivalMs: 3 },
+      ...b.slice(4), END];
+    const out = flatten(await segment(input, settings));
+    expect(out).toEqual([
+      'speech.started@380', 'start@8', ...range(8, 80), 'speech.stopped@800', 'end:finalize@80',
+      'speech.started@800', 'start@80', ...range(80, 100), 'speech.stopped@1000', 'end:session_end@100', 'END',
+    ]);
+  });
+
+  it('applies new settings from the next frame and unsubscribes from settings$ on teardown', async () => {
+    const settings$ = new BehaviorSubject<EndpointSettings>({ silenceMs: 2000, maxUtteranceMs: 15000 });
+    const input = new Subject<FrameBlockItem | ControlItem>();
+    const out: SegmentItem[] = [];
+    const sub = input.pipe(endpoint(settings$)).subscribe((s) => out.push(s));
+    expect(settings$.observed).toBe(true);
+    const b = blocks(pattern([1, 10], [0, 30], [0, 10]), 10);
+    b.slice(0, 4).forEach((x) => input.next(x));
+    expect(out.some((s) => s.kind === 'utterance.end')).toBe(false);
+    settings$.next({ silenceMs: 100, maxUtteranceMs: 15000 });
+    input.next(b[4]!);
+    expect(out.find((s) => s.kind === 'utterance.end')).toMatchObject({ reason: 'silence', endFrame: 41 });
+    sub.unsubscribe();
+    expect(settings$.observed).toBe(false);
+  });
+});
+
+/** A recording encoder: keeps a copy of every window; output frame j carries the window's row value 4j. */
+function recorder(delayMs = 0): StreamEncoder & { windows: Float32Array[]; log: string[] } {
+  const windows: Float32Array[] = [];
+  const log: string[] = [];
+  return {
+    windows,
+    log,
+    openStream(): StreamEncoderStream {
+      log.push('open');
+      return {
+        id: 1,
+        async run(feats, frames) {
+          windows.push(feats.slice(0, frames * 80));
+          log.push(`run${frames}`);
+          await new Promise((r) => setTimeout(r, delayMs));
+          const out = Math.floor((frames - 7) / 4) + 1;
+          return { logProbs: new Float32Array(out * 29).fill(-3), frames: out, vocabSize: 29 };
+        },
+        reset: () => void log.push('reset'),
+        close: () => void log.push('close'),
+      };
+    },
+  };
+}
+
+function utterance(start: number, n: number, blockFrames: number): SegmentItem[] {
+  const items: SegmentItem[] = [{ kind: 'utterance.start', startFrame: start }];
+  for (let f = 0; f < n; f += blockFrames) {
+    const k = Math.min(blockFrames, n - f);
+    const feats = new Float32Array(k * 80);
+    for (let j = 0; j < k; j++) feats.fill(start + f + j, j * 80, (j + 1) * 80);
+    items.push({ kind: 'utterance.frames', feats, frames: k, firstFrame: start + f, arrivalMs: start + f + k });
+  }
+  items.push({ kind: 'utterance.end', reason: 'silence', endFrame: start + n, arrivalMs: 5000 });
+  return items;
+}
+
+const rowIds = (w: Float32Array): number[] => Array.from({ length: w.length / 80 }, (_, j) => w[j * 80]!);
+
+describe('encode', () => {
+  const opts = (encoder: StreamEncoder, chunkFrames = 2) =>
+    ({ encoder, model: FAKE_MODEL, chunkFrames, maxPendingMs: 60000 });
+
+  it('cuts 4C+3 windows with hop 4C, pads the last chunks with the last frame, resets after the utterance', async () => {
+    for (const blockFrames of [1, 5, 100]) {
+      const enc = recorder();
+      const out = await lastValueFrom(from([...utterance(10, 30, blockFrames), END]).pipe(encode(opts(enc)), toArray()));
+      // C = 2: T = 11, hop 8. 30 frames: windows at 10, 18 (full), then 14 left: 26..36 full (11 real frames),
+      // 34..39 -> c = 2 with 6 real frames + 5 padding.
+      expect(enc.windows.map(rowIds)).toEqual([
+        [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20],
+        [18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28],
+        [26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36],
+        [34, 35, 36, 37, 38, 39, 39, 39, 39, 39, 39],
+      ]);
+      expect(enc.log).toEqual(['open', 'run11', 'run11', 'run11', 'run11', 'reset', 'close']);
+      const lp = out.filter((o) => o.kind === 'logprobs');
+      expect(lp.map((o) => o.endFrame)).toEqual([18, 26, 34, 40]);
+      // Newest audio of each window: the frame block holding its last real frame.
+      const arrivalOf = (frame: number): number => 10 + (Math.floor((frame - 10) / blockFrames) + 1) * blockFrames;
+      expect(lp.map((o) => o.arrivalMs)).toEqual([20, 28, 36, 39].map((f) => Math.min(40, arrivalOf(f))));
+    }
+  });
+
+  it('keeps audio order: events queue behind running chunks; completion waits for the queue', async () => {
+    const enc = recorder(5);
+    const items: SegmentItem[] = [{ kind: 'speech.started', audioMs: 0 }, ...utterance(0, 40, 40),
+      { kind: 'speech.stopped', audioMs: 400 }, { kind: 'speech.started', audioMs: 900 }, ...utterance(90, 9, 9), END];
+    const out = await lastValueFrom(from(items).pipe(encode(opts(enc)), toArray()));
+    // Same order as the input although every chunk resolves 5 ms later and the other items are synchronous.
+    expect(out.map((o) => o.kind)).toEqual([
+      'speech.started', 'utterance.start', 'logprobs', 'logprobs', 'logprobs', 'logprobs', 'logprobs',
+      'utterance.end', 'speech.stopped', 'speech.started', 'utterance.start', 'logprobs', 'logprobs', 'utterance.end',
+      'end',
+    ]);
+    expect(enc.log.filter((l) => l === 'reset')).toHaveLength(2);
+    expect(enc.log.at(-1)).toBe('close');
+  });
+
+  it('reports pending audio while chunks wait; errors with GW_ERR_BACKLOG past maxPendingMs', async () => {
+    const enc = recorder(5);
+    const meter = { pendingMs: 0, peakPendingMs: 0, chunks: 0, outputFrames: 0, busyMs: 0 };
+    const done = lastValueFrom(from(utterance(0, 80, 80)).pipe(encode({ ...opts(enc), meter }), toArray()));
+    await done;
+    expect(meter.peakPendingMs).toBe(800);
+    expect(meter.pendingMs).toBe(0);
+    const err = await lastValueFrom(from(utterance(0, 80, 80)).pipe(encode({ ...opts(recorder(5)), maxPendingMs: 300 })))
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GatewayError);
+    expect((err as GatewayError).code).toBe('GW_ERR_BACKLOG');
+  });
+
+  it('an encoder failure errors with GW_ERR_INFERENCE and closes the stream', async () => {
+    const log: string[] = [];
+    const enc: StreamEncoder = {
+      openStream: () => ({ id: 1, run: () => Promise.reject(new Error('onnx boom')), reset() {},
+        close: () => void log.push('close') }),
+    };
+    const err = await lastValueFrom(from(utterance(0, 20, 20)).pipe(encode(opts(enc)))).catch((e: unknown) => e);
+    expect((err as GatewayError).code).toBe('GW_ERR_INFERENCE');
+    expect((err as GatewayError).message).toContain('onnx boom');
+    expect(log).toEqual(['close']);
+  });
+
+  it('unsubscribing closes the stream and drops results still in flight', async () => {
+    const enc = recorder(20);
+    const input = new Subject<SegmentItem>();
+    const got: EncodedItem[] = [];
+    const sub = input.pipe(encode(opts(enc))).subscribe((o) => got.push(o));
+    utterance(0, 30, 30).slice(0, 2).forEach((i) => input.next(i));
+    expect(enc.log).toEqual(['open', 'run11']);
+    sub.unsubscribe();
+    expect(enc.log).toEqual(['open', 'run11', 'close']);
+    expect(input.observed).toBe(false);
+    await new Promise((r) => setTimeout(r, 40));
+    expect(got.filter((g) => g.kind === 'logprobs')).toHaveLength(0);
+  });
+});
+
+/** Log-probs (V = 29) whose argmax per frame spells `spec`: '_' blank, ' ' separator, letters a-z. */
+function spell(spec: string, p = 0.9): Float32Array {
+  const V = 29;
+  const lp = new Float32Array(spec.length * V).fill(Math.log((1 - p) / (V - 1)));
+  [...spec].forEach((ch, t) => {
+    const id = ch === '_' ? 0 : ch === ' ' ? 1 : ch.charCodeAt(0) - 97 + 3;
+    lp[t * V + id] = Math.log(p);
+  });
+  return lp;
+}
+
+async function decodeRun(chunks: string[], interimResults = true, start = 50): Promise<PipelineEvent[]> {
+  const items: EncodedItem[] = [{ kind: 'utterance.start', startFrame: start }];
+  let frames = 0;
+  chunks.forEach((c, k) => {
+    frames += c.length;
+    items.push({ kind: 'logprobs', logProbs: spell(c), frames: c.length, vocabSize: 29, endFrame: start + 4 * frames,
+      arrivalMs: 100 + k });
+  });
+  items.push({ kind: 'utterance.end', reason: 'finalize', endFrame: start + 4 * frames, arrivalMs: 999 });
+  return lastValueFrom(from(items).pipe(
+    ctcDecode({ model: FAKE_MODEL, beamSize: 4, interimResults, hotwords$: of([]) }), toArray()));
+}
+
+describe('ctcDecode', () => {
+  it('partials on text change with whole-word, never-shrinking stable text; final with session-time words', async () => {
+    const ev = await decodeRun(['h_i_', ' _th', 'e_re', '____']);
+    const partials = ev.filter((e) => e.kind === 'partial');
+    expect(partials.map((p) => p.text)).toEqual(['hi', 'hi th', 'hi there']);
+    let prev = '';
+    for (const p of partials) {
+      expect(p.text === p.stableText || p.text.startsWith(p.stableText + ' ') || p.stableText === '').toBe(true);
+      expect(p.stableText.length).toBeGreaterThanOrEqual(prev.length);
+      expect(p.utteranceId).toBe(0);
+      expect(p.startMs).toBe(500);
+      prev = p.stableText;
+    }
+    expect(partials.map((p) => p.newestArrivalMs)).toEqual([100, 101, 102]);
+    expect(partials.map((p) => p.endMs)).toEqual([660, 820, 980]);
+    const final = ev.at(-1)!;
+    expect(final).toMatchObject({ kind: 'final', utteranceId: 0, text: 'hi there', reason: 'finalize', startMs: 500,
+      endMs: 1140, newestArrivalMs: 999 });
+    if (final.kind !== 'final') throw new Error('unreachable');
+    expect(final.words.map((w) => [w.word, w.startMs, w.endMs])).toEqual([['hi', 500, 620], ['there', 740, 980]]);
+    expect(final.confidence).toBeGreaterThan(0.5);
+    expect(final.confidence).toBeLessThanOrEqual(1);
+  });
+
+  it('interimResults false: only the final', async () => {
+    const ev = await decodeRun(['h_i_', ' _th'], false);
+    expect(ev.map((e) => e.kind)).toEqual(['final']);
+  });
+
+  it('every utterance gets one final, also with empty text; ids count utterances', async () => {
+    const items: EncodedItem[] = [
+      { kind: 'utterance.start', startFrame: 0 },
+      { kind: 'logprobs', logProbs: spell('____'), frames: 4, vocabSize: 29, endFrame: 16, arrivalMs: 1 },
+      { kind: 'utterance.end', reason: 'silence', endFrame: 16, arrivalMs: 1 },
+      { kind: 'utterance.start', startFrame: 20 },
+      { kind: 'logprobs', logProbs: spell('_ok_'), frames: 4, vocabSize: 29, endFrame: 36, arrivalMs: 2 },
+      { kind: 'utterance.end', reason: 'silence', endFrame: 36, arrivalMs: 2 },
+    ];
+    const ev = await lastValueFrom(from(items).pipe(
+      ctcDecode({ model: FAKE_MODEL, beamSize: 4, interimResults: true, hotwords$: of([]) }), toArray()));
+    expect(ev.map((e) => `${e.kind}:${'utteranceId' in e ? e.utteranceId : ''}:${'text' in e ? e.text : ''}`))
+      .toEqual(['final:0:', 'partial:1:ok', 'final:1:ok']);
+    expect(ev[0]).toMatchObject({ confidence: 0, words: [] });
+  });
+
+  it('errors with GW_ERR_DECODER on a bad matrix and unsubscribes from hotwords$', async () => {
+    const hotwords$ = new BehaviorSubject<readonly { tokenIds: number[]; boost: number }[]>([]);
+    const items: EncodedItem[] = [{ kind: 'utterance.start', startFrame: 0 },
+      { kind: 'logprobs', logProbs: new Float32Array(5), frames: 4, vocabSize: 29, endFrame: 16, arrivalMs: 1 }];
+    const err = await lastValueFrom(from(items).pipe(
+      ctcDecode({ model: FAKE_MODEL, beamSize: 4, interimResults: true, hotwords$ }))).catch((e: unknown) => e);
+    expect((err as GatewayError).code).toBe('GW_ERR_DECODER');
+    expect(hotwords$.observed).toBe(false);
+  });
+});

@@ -1,0 +1,139 @@
+"""Step 4: export a checkpoint to ONNX in the NeMo streaming-CTC layout sherpa-onnx binds by position
+(shared/docs/model-interface.md), plus tokens.txt and an int8 variant.
+
+Inputs: audio_signal (B, 80, T) | length (B) | cache_last_channel (B, layers, left, 2D) |
+cache_last_time (B, layers, D, K-1) | cache_last_channel_len (B). Outputs: log_probs (B, T', V) |
+encoded_lengths (B) | the three next states. The time axis is dynamic: a chunk of C output frames takes
+T = 4C + 3 feature frames (hop 4C); the metadata's window_size/chunk_shift describe C = 4 (160 ms) for sherpa.
+
+int8 (ONNX Runtime's Python quantiser is not in Debian, so the graph is rewritten here with python3-onnx): every
+MatMul whose second input is a constant weight becomes DynamicQuantizeLinear(x) -> MatMulInteger(x_u8, W_s8) ->
+Cast -> Mul(x_scale * w_scale per output column), the pattern ONNX Runtime's CPU kernels accelerate. Weights are
+symmetric per-column int8; convolutions stay fp32.
+It also regenerates test/fixtures/model/ (the PyTorch reference the streaming-parity test compares against).
+Usage: python3 -m voxgate_train.export --checkpoint training/checkpoints/latest.pt --out models/NAME
+"""
+import argparse
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from .common import TOKENS, TRAINING_DIR
+from .evaluate import load_model
+from .fixtures import dump_heldout_fixture
+
+SHERPA_CHUNK = 4  # output frames per sherpa chunk (160 ms)
+
+
+class NemoStreamingWrapper(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, audio_signal, length, cache_last_channel, cache_last_time, cache_last_channel_len):
+        return self.model.forward_chunk(audio_signal.transpose(1, 2), length, cache_last_channel, cache_last_time,
+                                        cache_last_channel_len)
+
+
+def export_fp32(model, path: Path, meta: dict) -> None:
+    cfg = model.cfg
+    t = 4 * (SHERPA_CHUNK - 1) + 7
+    kv, conv, cl = model.zero_caches(1)
+    args = (torch.randn(1, cfg.feat_dim, t), torch.tensor([t]), kv, conv, cl)
+    names_in = ["audio_signal", "length", "cache_last_channel", "cache_last_time", "cache_last_channel_len"]
+    names_out = ["log_probs", "encoded_lengths", "cache_last_channel_next", "cache_last_time_next",
+                 "cache_last_channel_len_next"]
+    dyn = {n: {0: "B"} for n in names_in + names_out}
+    dyn["audio_signal"][2] = "T"
+    dyn["log_probs"][1] = "T_out"
+    torch.onnx.export(NemoStreamingWrapper(model), args, str(path), input_names=names_in, output_names=names_out,
+                      dynamic_axes=dyn, opset_version=17, do_constant_folding=True)
+    m = onnx.load(str(path))
+    assert [i.name for i in m.graph.input] == names_in, "the exporter dropped an input: sherpa binds by position"
+    set_metadata(m, meta)
+    onnx.save(m, str(path))
+
+
+def set_metadata(m: onnx.ModelProto, meta: dict) -> None:
+    del m.metadata_props[:]
+    for k, v in meta.items():
+        m.metadata_props.add(key=k, value=str(v))
+
+
+def metadata_for(model, name: str) -> dict:
+    cfg = model.cfg
+    return {
+        "model_type": "EncDecCTCModelBPE", "model_author": "voxgate", "voxgate_model": name,
+        "voxgate_architecture": "streaming conformer CTC, dynamic chunk attention, gated heads",
+        "window_size": 4 * (SHERPA_CHUNK - 1) + 7, "chunk_shift": 4 * SHERPA_CHUNK,
+        "subsampling_factor": 4, "vocab_size": cfg.vocab_size - 1, "normalize_type": "",
+        "cache_last_channel_dim1": cfg.num_layers, "cache_last_channel_dim2": cfg.left_context,
+        "cache_last_channel_dim3": 2 * cfg.d_model, "cache_last_time_dim1": cfg.num_layers,
+        "cache_last_time_dim2": cfg.d_model, "cache_last_time_dim3": cfg.conv_kernel - 1,
+        "left_context_frames": cfg.left_context, "right_context_feature_frames": 3, "frame_shift_ms": 10,
+        "feature": "kaldi-fbank-80 povey preemph0.97 dither0 snip_edges=false low20 high-400 16kHz [-1,1]",
+    }
+
+
+def quantise_int8(src: Path, dst: Path) -> int:
+    """Rewrite constant-weight MatMuls as DynamicQuantizeLinear + MatMulInteger; returns how many."""
+    m = onnx.load(str(src))
+    g = m.graph
+    inits = {i.name: i for i in g.initializer}
+    nodes, count = [], 0
+    for node in g.node:
+        w = inits.get(node.input[1]) if node.op_type == "MatMul" else None
+        if w is None or len(w.dims) != 2:
+            nodes.append(node)
+            continue
+        count += 1
+        wf = numpy_helper.to_array(w).astype(np.float32)                       # (in, out)
+        scale = np.maximum(np.abs(wf).max(axis=0), 1e-8) / 127.0
+        wq = np.clip(np.round(wf / scale), -127, 127).astype(np.int8)
+        p = f"{node.name or node.output[0]}_q"
+        g.initializer.extend([numpy_helper.from_array(wq, p + "_w"),
+                              numpy_helper.from_array(scale.astype(np.float32), p + "_wscale"),
+                              numpy_helper.from_array(np.zeros(wq.shape[1], np.int8), p + "_wzp")])
+        x = node.input[0]
+        nodes += [
+            helper.make_node("DynamicQuantizeLinear", [x], [p + "_x", p + "_xs", p + "_xzp"], name=p + "_dql"),
+            helper.make_node("MatMulInteger", [p + "_x", p + "_w", p + "_xzp", p + "_wzp"], [p + "_i32"],
+                             name=p + "_mmi"),
+            helper.make_node("Cast", [p + "_i32"], [p + "_f"], to=TensorProto.FLOAT, name=p + "_cast"),
+            helper.make_node("Mul", [p + "_xs", p + "_wscale"], [p + "_s"], name=p + "_scale"),
+            helper.make_node("Mul", [p + "_f", p + "_s"], [node.output[0]], name=p + "_out"),
+        ]
+    del g.node[:]
+    g.node.extend(nodes)
+    used = {i for n in g.node for i in n.input}
+    keep = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    onnx.checker.check_model(m)
+    onnx.save(m, str(dst))
+    return count
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", default=str(TRAINING_DIR / "checkpoints" / "latest.pt"))
+    ap.add_argument("--out", required=True, help="model directory, e.g. models/voxgate-conformer-ctc-en")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model = load_model(args.checkpoint)
+    export_fp32(model, out / "model.onnx", metadata_for(model, out.name))
+    n = quantise_int8(out / "model.onnx", out / "model.int8.onnx")
+    (out / "tokens.txt").write_text("".join(f"{t} {i}\n" for i, t in enumerate(TOKENS)))
+    for f in ("model.onnx", "model.int8.onnx"):
+        print(f"{f}: {(out / f).stat().st_size / 1e6:.2f} MB")
+    print(f"int8: {n} MatMuls quantised")
+    # The streaming-parity fixture (test/fixtures/model/) must always describe the shipped weights.
+    dump_heldout_fixture(model, out / "model.onnx")
+
+
+if __name__ == "__main__":
+    main()
