@@ -35,6 +35,8 @@ export interface EncoderPoolOptions {
   maxBatch?: number;
   /** Extra wait (ms) after the first ready chunk to fill a batch; 0 = next event-loop turn (default 0). */
   batchWindowMs?: number;
+  /** Called after every successful model call with its batch size and wall time (ms), e.g. to feed metrics. */
+  onBatch?: (rows: number, ms: number) => void;
 }
 
 export const DEFAULT_ENCODER_POOL_OPTIONS = { intraOpThreads: 1, maxBatch: 32, batchWindowMs: 0 } as const;
@@ -149,7 +151,7 @@ export class EncoderPool {
   private workerReady = false;
   private readonly streams = new Map<number, PoolStream>();
   private readonly ready = new Set<PoolStream>();
-  private inflight: { batchId: number; jobs: Array<[PoolStream, RunJob, boolean]> } | null = null;
+  private inflight: { batchId: number; startedMs: number; jobs: Array<[PoolStream, RunJob, boolean]> } | null = null;
   private timer: { cancel: () => void } | null = null;
   private nextStreamId = 1;
   private nextBatchId = 1;
@@ -162,11 +164,13 @@ export class EncoderPool {
   private idleWaiters: Array<() => void> = [];
   private readonly maxBatch: number;
   private readonly batchWindowMs: number;
+  private readonly onBatch: ((rows: number, ms: number) => void) | undefined;
   private readonly intraOpThreads: number;
 
   private constructor(readonly info: ModelInfo, opts: EncoderPoolOptions) {
     this.maxBatch = opts.maxBatch ?? DEFAULT_ENCODER_POOL_OPTIONS.maxBatch;
     this.batchWindowMs = opts.batchWindowMs ?? DEFAULT_ENCODER_POOL_OPTIONS.batchWindowMs;
+    this.onBatch = opts.onBatch;
     this.intraOpThreads = opts.intraOpThreads ?? DEFAULT_ENCODER_POOL_OPTIONS.intraOpThreads;
   }
 
@@ -298,12 +302,13 @@ export class EncoderPool {
       jobs.push([s, j, s.needsReset]);
       s.needsReset = false;
     }
-    this.inflight = { batchId: this.nextBatchId++, jobs };
+    this.inflight = { batchId: this.nextBatchId++, startedMs: performance.now(), jobs };
     this.post({ type: 'run', batchId: this.inflight.batchId, frames: oldest[1].frames, items }, items.map((i) => i.feats));
   }
 
   private settle(ok: boolean): Array<[PoolStream, RunJob, boolean]> {
     const jobs = this.inflight?.jobs ?? [];
+    if (ok && this.inflight) this.onBatch?.(jobs.length, performance.now() - this.inflight.startedMs);
     this.inflight = null;
     for (const [s, , wasReset] of jobs) {
       s.busy = false;

@@ -262,6 +262,9 @@ export interface SessionStats {
   processed_audio_ms: number;
   bytes_received: number;
   frames_received: number;
+  /** Audio bytes that arrived after the session began closing (session.end, drain, max duration): not
+   *  transcribed; the first such frame is answered with a non-fatal GW_ERR_SESSION_ENDED. */
+  bytes_discarded: number;
   utterances: number;
   partials_sent: number;
   /** Interim partials dropped because the client read slowly. */

@@ -162,7 +162,13 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       services = options.services;
     } else {
       const { loadSpeechEngine } = await import('./speech-engine.js');
-      services = await loadSpeechEngine(config);
+      services = await loadSpeechEngine({
+        ...config,
+        onBatch: (rows, ms) => {
+          metrics.inferenceBatchSize.observe(rows);
+          metrics.encoderRunSeconds.observe(ms / 1000);
+        },
+      });
     }
   } catch (e) {
     phase = 'closed';

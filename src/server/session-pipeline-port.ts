@@ -5,28 +5,9 @@
  */
 import type { Observable } from 'rxjs';
 import type { FinalReason, Hotword, SessionConfig } from '../protocol/messages.js';
+import type { PipelineEvent } from '../stream/pipeline-event.js';
 
-export interface PipelineWord {
-  word: string;
-  startMs: number;
-  endMs: number;
-  /** In [0, 1]. */
-  confidence: number;
-}
-
-/** Events of one session's pipeline. Times are audio time since session start (ms); `newestArrivalMs` is `now()` clock. */
-export type PipelineEvent =
-  | { kind: 'speech.started'; audioMs: number }
-  | { kind: 'speech.stopped'; audioMs: number }
-  | {
-    kind: 'partial'; utteranceId: number; text: string; stableText: string; startMs: number; endMs: number;
-    /** `arrivalMs` of the newest audio frame this result covers (the value passed to pushAudio). */
-    newestArrivalMs: number;
-  }
-  | {
-    kind: 'final'; utteranceId: number; text: string; words: PipelineWord[]; confidence: number; startMs: number;
-    endMs: number; reason: FinalReason; newestArrivalMs: number;
-  };
+export type { PipelineEvent, PipelineWord } from '../stream/pipeline-event.js';
 
 /** The per-session pipeline as session.ts uses it (the real one is SessionPipeline). */
 export interface SessionPipelinePort {

@@ -7,6 +7,8 @@ import { audioBytesToMs } from '../protocol/validate.js';
 export class SessionStatsCounter {
   bytesReceived = 0;
   framesReceived = 0;
+  /** Audio that arrived after the session began closing: not transcribed, reported so nothing is lost silently. */
+  bytesDiscarded = 0;
   partialsSent = 0;
   partialsDropped = 0;
   finalsSent = 0;
@@ -39,6 +41,7 @@ export class SessionStatsCounter {
       processed_audio_ms: backlogMs <= 0 ? audioMs : Math.max(0, Math.round(receivedMs - backlogMs)),
       bytes_received: this.bytesReceived,
       frames_received: this.framesReceived,
+      bytes_discarded: this.bytesDiscarded,
       utterances: this.finalsSent,
       partials_sent: this.partialsSent,
       partials_dropped: this.partialsDropped,

@@ -58,7 +58,6 @@ export class Session {
   private seq = 0;
   private lastPartial: { utteranceId: number; text: string } | null = null;
   private paused = false;
-  private discardAudio = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private maxDurationTimer: NodeJS.Timeout | undefined;
   private flowTimer: NodeJS.Timeout | undefined;
@@ -246,7 +245,13 @@ export class Session {
       return;
     }
     if (this.state === 'ending') {
-      if (!this.discardAudio) this.fail(new GatewayError('GW_ERR_SESSION_ENDED', 'audio after session.end is discarded'));
+      // Closing (session.end, drain or max duration): the audio is not transcribed, so it is counted in
+      // session.ended's bytes_discarded and the first such frame gets an error: never lost silently.
+      if (this.stats.bytesDiscarded === 0) {
+        this.fail(new GatewayError('GW_ERR_SESSION_ENDED', 'audio after the session began closing is not transcribed'
+          + ' (counted in session.ended stats.bytes_discarded)'));
+      }
+      this.stats.bytesDiscarded += bytes.byteLength;
       return;
     }
     const config = this.config!;
@@ -381,7 +386,6 @@ export class Session {
       return Promise.resolve();
     }
     if (this.state === 'ending') return this.ending ?? Promise.resolve();
-    this.discardAudio = true;
     this.ending = this.finish(reason).then((ok) => {
       if (ok) this.fail(new GatewayError(code, message));
     }).catch((e: unknown) => this.fail(toGatewayError(e)));

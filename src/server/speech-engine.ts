@@ -16,6 +16,8 @@ export interface SpeechEngineOptions {
   intraOpThreads?: number | undefined;
   maxBatch?: number | undefined;
   beamSize?: number | undefined;
+  /** Per model call: batch size and wall time (ms); the gateway feeds its encoder histograms with it. */
+  onBatch?: ((rows: number, ms: number) => void) | undefined;
 }
 
 export interface SpeechEngine extends SessionServices {
@@ -32,6 +34,7 @@ export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<Sp
     model: info,
     ...(options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads }),
     ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
+    ...(options.onBatch === undefined ? {} : { onBatch: options.onBatch }),
   });
   const language = info.metadata['language'] ?? languageFromName(info.name);
   let closing: Promise<void> | null = null;

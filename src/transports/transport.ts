@@ -183,6 +183,11 @@ export function carrierMaxPayloadBytes(o: TransportOptions): number {
   return 2 * o.maxPayloadBytes;
 }
 
+/** Headers of a rejected upgrade: JSON, and `Retry-After: 1` on 503 (session limit, draining: worth retrying). */
+export function rejectionHeaders(status: number): Record<string, string> {
+  return status === 503 ? { 'content-type': 'application/json', 'retry-after': '1' } : { 'content-type': 'application/json' };
+}
+
 /** JSON body of a rejected upgrade: the wire `error` message. */
 export function rejectionBody(code: GwErrorCode, message: string): string {
   return JSON.stringify(new GatewayError(code, message, { fatal: true }).toErrorMessage());

@@ -24,6 +24,7 @@ import {
   dispatchHttpRoute,
   normaliseAddress,
   rejectionBody,
+  rejectionHeaders,
   type ConnectionHandler,
   type HttpResponseInit,
   type HttpRoutes,
@@ -201,7 +202,7 @@ export class UwsServer implements TransportServer {
     }
     if (!decision.ok) {
       const body = rejectionBody(decision.code, decision.message);
-      writeResponse(res, { status: decision.status, headers: { 'content-type': 'application/json' }, body });
+      writeResponse(res, { status: decision.status, headers: rejectionHeaders(decision.status), body });
       return;
     }
     const userData: UserData = { info: { ...request, context: decision.context } };

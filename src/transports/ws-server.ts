@@ -20,6 +20,7 @@ import {
   dispatchHttpRoute,
   normaliseAddress,
   rejectionBody,
+  rejectionHeaders,
   type ConnectionHandler,
   type GateDecision,
   type HttpRoutes,
@@ -87,9 +88,10 @@ function headerRecord(req: IncomingMessage): Record<string, string> {
 }
 
 function rejectUpgrade(socket: Duplex, status: number, body: string): void {
+  const headers = Object.entries(rejectionHeaders(status)).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\nConnection: close\r\n` +
-      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\nConnection: close\r\n${headers}` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
 

@@ -80,6 +80,8 @@ describe.each(['uws', 'ws'] as const)('real model over %s', (transport) => {
     expect(text).toMatch(/voxgate_finals_total [1-9]/);
     expect(text).toMatch(/voxgate_sessions_total\{reason="client_end"\} [1-9]/);
     expect(text).toContain('voxgate_final_latency_seconds_bucket');
+    expect(text).toMatch(/voxgate_encoder_batch_size_count [1-9]/);
+    expect(text).toMatch(/voxgate_encoder_run_seconds_count [1-9]/);
   });
 
   it('a raw ws client: audio before session.start -> GW_ERR_NOT_STARTED, close 4000', async () => {

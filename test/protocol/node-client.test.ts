@@ -13,7 +13,7 @@ import { normaliseSessionStart, parseClientMessage } from '../../src/protocol/va
 
 const AUDIO = { encoding: 'pcm_s16le', sample_rate_hz: 16000, channels: 1 } as const;
 const STATS = {
-  audio_ms: 0, processed_audio_ms: 0, bytes_received: 0, frames_received: 0, utterances: 0, partials_sent: 0,
+  audio_ms: 0, processed_audio_ms: 0, bytes_received: 0, frames_received: 0, bytes_discarded: 0, utterances: 0, partials_sent: 0,
   partials_dropped: 0, finals_sent: 0, flow_pauses: 0, duration_ms: 0, partial_latency_mean_ms: null,
   partial_latency_max_ms: null,
 };

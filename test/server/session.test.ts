@@ -133,6 +133,7 @@ describe('Session state machine', () => {
     t.s.sendJson({ type: 'session.end' });
     t.s.sendJson({ type: 'session.finalize' });
     t.s.sendAudio(pcm16(20));
+    t.s.sendAudio(pcm16(20)); // a second late frame: counted, no second error
     const close = await t.s.closed;
     const transcripts = t.msgs.filter((m): m is TranscriptPartialMessage | TranscriptFinalMessage =>
       m.type === 'transcript.partial' || m.type === 'transcript.final');
@@ -146,7 +147,7 @@ describe('Session state machine', () => {
     const ended = t.last() as SessionEndedMessage;
     expect(ended).toMatchObject({ type: 'session.ended', reason: 'client_end', audio_ms: 100 });
     expect(ended.stats).toMatchObject({ audio_ms: 100, processed_audio_ms: 100, utterances: 2, partials_sent: 3,
-      finals_sent: 2, partials_dropped: 0, flow_pauses: 0 });
+      finals_sent: 2, partials_dropped: 0, flow_pauses: 0, bytes_discarded: 1280 });
     expect(ended.stats.partial_latency_max_ms).not.toBeNull();
     expect(close.code).toBe(1000);
     expect(p.endReason).toBe('session_end');

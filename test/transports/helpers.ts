@@ -57,7 +57,9 @@ export function connect(port: number, path = '/v1/stream?api_key=good', headers:
 }
 
 /** Resolves with the HTTP status and body of an upgrade the server refused. */
-export function refusedUpgrade(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+export function refusedUpgrade(
+  port: number, path: string, headers: Record<string, string> = {},
+): Promise<{ status: number; body: string; retryAfter: string | undefined }> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers });
   return new Promise((resolve, reject) => {
     ws.once('open', () => reject(new Error('upgrade unexpectedly accepted')));
@@ -66,7 +68,7 @@ export function refusedUpgrade(port: number, path: string, headers: Record<strin
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, retryAfter: res.headers['retry-after'] }));
     });
   });
 }

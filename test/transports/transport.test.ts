@@ -122,6 +122,8 @@ describe.each(['uws', 'ws'] as const)('%s transport', (kind) => {
     expect(JSON.parse(unauthorised.body)).toEqual({ type: 'error', code: 'GW_ERR_UNAUTHORIZED', message: 'bad key', fatal: true });
     const full = await refusedUpgrade(port, '/v1/stream?api_key=good', { 'x-full': '1' });
     expect(full.status).toBe(503);
+    expect(full.retryAfter).toBe('1');
+    expect(unauthorised.retryAfter).toBeUndefined();
     expect(JSON.parse(full.body).code).toBe('GW_ERR_TOO_MANY_SESSIONS');
     const wrongPath = await refusedUpgrade(port, '/v2/other?api_key=good');
     expect(wrongPath.status).toBe(404);
