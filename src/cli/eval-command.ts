@@ -21,6 +21,7 @@ Every file is streamed through the full pipeline; prints WER per set and overall
 
 Options:
   --out FILE             write path<TAB>hypothesis per file
+  --json FILE            write the WER report as JSON ({sets: {SET: {files, words, errors, wer}}, overall})
   --url URL              transcribe through a server instead of in-process
   --api-key KEY          API key for --url
   --concurrency N        sessions at a time (default 4)
@@ -57,6 +58,7 @@ export function parseManifest(text: string, manifestPath: string): ManifestEntry
 
 export interface EvalFlags {
   out?: string | undefined;
+  json?: string | undefined;
   url?: string | undefined;
   'api-key'?: string | undefined;
   concurrency?: string | undefined;
@@ -103,6 +105,17 @@ export async function evaluate(entries: readonly ManifestEntry[], target: { serv
   return { perSet, overall, hypotheses: entries.map((e, i) => ({ path: e.path, hypothesis: hyps[i]! })) };
 }
 
+/** The WER table as data (WER as a fraction). */
+export function werReport(result: EvalResult): { sets: Record<string, WerFigures>; overall: WerFigures } {
+  const figures = (a: WerAccumulator): WerFigures =>
+    ({ files: a.files, words: a.referenceWords, errors: a.errors, wer: a.wer });
+  const sets = Object.fromEntries([...result.perSet.entries()].sort(([a], [b]) => a.localeCompare(b))
+    .map(([set, acc]) => [set, figures(acc)]));
+  return { sets, overall: figures(result.overall) };
+}
+
+export interface WerFigures { files: number; words: number; errors: number; wer: number }
+
 export function formatWerTable(result: EvalResult): string {
   const rows = [...result.perSet.entries()].sort(([a], [b]) => a.localeCompare(b))
     .map(([set, acc]) => [set, acc]) as [string, WerAccumulator][];
@@ -141,5 +154,6 @@ export async function runEval(manifestPath: string, flags: EvalFlags): Promise<n
   if (flags.out !== undefined) {
     await writeFile(flags.out, result.hypotheses.map((h) => `${h.path}\t${h.hypothesis}\n`).join(''));
   }
+  if (flags.json !== undefined) await writeFile(flags.json, `${JSON.stringify(werReport(result), null, 2)}\n`);
   return 0;
 }

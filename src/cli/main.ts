@@ -92,8 +92,8 @@ async function evalCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true, strict: true,
     options: {
-      out: { type: 'string' }, url: { type: 'string' }, 'api-key': { type: 'string' }, concurrency: { type: 'string' },
-      latency: { type: 'string' }, denoise: { type: 'string' }, model: { type: 'string' }, precision: { type: 'string' },
+      out: { type: 'string' }, json: { type: 'string' }, url: { type: 'string' }, 'api-key': { type: 'string' },
+      concurrency: { type: 'string' }, latency: { type: 'string' }, denoise: { type: 'string' }, model: { type: 'string' }, precision: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

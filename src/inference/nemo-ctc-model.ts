@@ -16,12 +16,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { GatewayError } from '../protocol/errors.js';
 
-/** Which ONNX file to load. `auto`: `model.int8.onnx` when the directory has it, else `model.onnx`. */
+/**
+ * Which ONNX file to load. `auto`: what the model directory's `default-precision.txt` says (written when the model is
+ * evaluated: `int8` when its WER is within 5% of fp32's, else `fp32`), else int8 when present, else fp32.
+ */
 export type ModelPrecision = 'int8' | 'fp32' | 'auto';
 
 export interface NemoCtcModelOptions {
   /**
-   * `fp32` loads model.onnx, `int8` loads model.int8.onnx (error if absent), `auto` prefers int8 when present.
+   * `fp32` loads model.onnx, `int8` loads model.int8.onnx (error if absent), `auto` follows default-precision.txt.
    * Forcing fp32 is a configuration choice of the caller (CLI flag / env, e.g. for parity checks); this module
    * reads no environment variables.
    */
@@ -216,10 +219,18 @@ export function validateNemoCtcModelOptions(o: NemoCtcModelOptions): void {
   }
 }
 
+function autoPrecision(dir: string, hasInt8: boolean): 'int8' | 'fp32' {
+  const file = join(dir, 'default-precision.txt');
+  if (!existsSync(file)) return hasInt8 ? 'int8' : 'fp32';
+  const said = readFileSync(file, 'utf8').trim();
+  if (said !== 'int8' && said !== 'fp32') throw badConfig(`${file} must say "int8" or "fp32", got ${JSON.stringify(said)}`);
+  return said;
+}
+
 function pickOnnx(dir: string, precision: ModelPrecision): { onnxPath: string; precision: 'int8' | 'fp32' } {
   const fp32 = join(dir, 'model.onnx');
   const int8 = join(dir, 'model.int8.onnx');
-  const want = precision === 'auto' ? (existsSync(int8) ? 'int8' : 'fp32') : precision;
+  const want = precision === 'auto' ? autoPrecision(dir, existsSync(int8)) : precision;
   const onnxPath = want === 'int8' ? int8 : fp32;
   if (!existsSync(onnxPath)) throw badConfig(`model file ${onnxPath} does not exist (precision ${precision})`);
   return { onnxPath, precision: want };

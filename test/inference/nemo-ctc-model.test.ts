@@ -74,13 +74,29 @@ describe('loadModelInfo (real model)', () => {
     expect(m.vocab_size).toBe('28');
   });
 
-  it("'auto' picks the int8 file when present; int8 metadata matches fp32", () => {
-    const auto = loadModelInfo(MODEL_DIR, { precision: 'auto' });
+  it("'auto' picks the int8 file when present and no default-precision.txt decides; int8 metadata matches fp32", () => {
+    const dir = join(tmp, 'both');
+    modelDirWithoutInt8(dir);
+    symlinkSync(resolve(MODEL_DIR, 'model.int8.onnx'), join(dir, 'model.int8.onnx'));
+    const auto = loadModelInfo(dir, { precision: 'auto' });
     expect(auto.precision).toBe('int8');
     expect(auto.onnxPath.endsWith('model.int8.onnx')).toBe(true);
     const fp32 = loadModelInfo(MODEL_DIR, { precision: 'fp32' });
     expect(auto.cacheChannelShape).toEqual(fp32.cacheChannelShape);
     expect(auto.metadata).toEqual(fp32.metadata);
+  });
+
+  it("'auto' follows default-precision.txt (decided by the model's evaluation) and rejects other words", () => {
+    const dir = join(tmp, 'decided');
+    modelDirWithoutInt8(dir);
+    symlinkSync(resolve(MODEL_DIR, 'model.int8.onnx'), join(dir, 'model.int8.onnx'));
+    writeFileSync(join(dir, 'default-precision.txt'), 'fp32\n');
+    expect(loadModelInfo(dir, { precision: 'auto' }).precision).toBe('fp32');
+    expect(loadModelInfo(dir, { precision: 'int8' }).precision).toBe('int8');
+    writeFileSync(join(dir, 'default-precision.txt'), 'int8\n');
+    expect(loadModelInfo(dir, { precision: 'auto' }).precision).toBe('int8');
+    writeFileSync(join(dir, 'default-precision.txt'), 'fp16\n');
+    badConfig(() => loadModelInfo(dir, { precision: 'auto' }), /default-precision\.txt must say "int8" or "fp32", got "fp16"/);
   });
 
   it("'auto' falls back to fp32 without an int8 file; 'int8' then fails quoting the path", () => {

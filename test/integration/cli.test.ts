@@ -106,8 +106,13 @@ describe('voxgate eval / transcribe with the real model', () => {
       const manifest = path.join(dir, 'MANIFEST.tsv');
       writeFileSync(manifest, `${fixture.set}\t${fixture.file}\t${fixture.reference}\n`);
       const hyps = path.join(dir, 'hyps.tsv');
-      const ev = await run(process.execPath, [...CLI, 'eval', manifest, '--url', url, '--out', hyps], { cwd: tmpdir() });
+      const report = path.join(dir, 'wer.json');
+      const ev = await run(process.execPath, [...CLI, 'eval', manifest, '--url', url, '--out', hyps, '--json', report],
+        { cwd: tmpdir() });
       expect(ev.stdout).toMatch(/^overall\s+1\s+\d+\s+[\d.]+%$/m);
+      const words = fixture.reference.split(' ').length;
+      expect(JSON.parse(readFileSync(report, 'utf8'))).toMatchObject({
+        sets: { [fixture.set]: { files: 1, words } }, overall: { files: 1, words } });
       expect(readFileSync(hyps, 'utf8')).toMatch(new RegExp(`^${fixture.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\t.*\n$`));
     } finally {
       await gw.close();
