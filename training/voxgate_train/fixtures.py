@@ -87,8 +87,9 @@ def pick_heldout_clip(set_name: str = "an4", min_words: int = 3, min_s: float = 
 
 
 def dump_heldout_fixture(model, onnx_path, out_dir=REPO_DIR / "test" / "fixtures" / "model") -> dict:
-    """The one-liner for export: the fixture for the standard held-out clip, tied to onnx_path's sha256."""
-    clip = pick_heldout_clip()
+    """The one-liner for export: the fixture for the standard held-out clip, tied to onnx_path's sha256. The clip
+    (4-6 s) is longer than the 2.56 s attention cache plus a chunk, so the test also covers frames leaving the cache."""
+    clip = pick_heldout_clip("speechocean762", min_words=4, min_s=4.0, max_s=6.0)
     x, sr = sf.read(str(CACHE_DIR / "heldout" / clip["path"]), dtype="float32")
     assert sr == SAMPLE_RATE_HZ, sr
     return dump_parity_fixture(model, torch.from_numpy(x), out_dir, onnx_path, clip)

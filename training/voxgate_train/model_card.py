@@ -1,0 +1,73 @@
+"""Step 6: render the measured tables of the model card (models/<name>/README.md) from the evaluation reports, so the
+card's numbers are exactly what `evaluate` (PyTorch) and `evaluate_gateway` (ONNX in Node) measured.
+
+The card's prose is written by hand; this replaces the text between `<!-- tables:begin -->` and
+`<!-- tables:end -->`. Usage:
+  python3 -m voxgate_train.model_card --card ../models/NAME/README.md --pytorch cache/pytorch-eval.json \
+      --pytorch-babble cache/pytorch-eval-babble10.json --gateway cache/gateway-eval/summary.json
+"""
+import argparse
+import json
+from pathlib import Path
+
+BEGIN, END = "<!-- tables:begin -->", "<!-- tables:end -->"
+TARGETS = {"an4": 15, "sc_testset_v002": 10, "sc_v001_vinsis": 10, "fsdd": 5, "asterisk": 15, "speechocean762": 35}
+
+
+def pct(x: float) -> str:
+    return f"{x:.1f}"
+
+
+def pytorch_table(report: dict, babble: dict | None) -> list[str]:
+    cols = list(report)                                    # chunk_160ms, chunk_320ms, chunk_640ms
+    sets = [s for s in report[cols[0]] if s != "all"] + ["all"]
+    head = ["set", "target"] + [c.replace("chunk_", "") for c in cols] + (["160ms + 10 dB babble"] if babble else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in sets:
+        row = [s, f"<= {TARGETS[s]}" if s in TARGETS else ""] + [pct(report[c][s]) for c in cols]
+        if babble:
+            row.append(pct(next(iter(babble.values()))[s]))
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def gateway_table(summary: dict) -> list[str]:
+    runs = summary["clean"]
+    sets = sorted(next(iter(runs.values()))["sets"])
+    head = ["set"] + [k.replace("_", " ") for k in runs]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in sets + ["overall"]:
+        vals = [100 * (r["overall"] if s == "overall" else r["sets"][s])["wer"] for r in runs.values()]
+        lines.append("| " + " | ".join([s] + [pct(v) for v in vals]) + " |")
+    if summary.get("babble5"):
+        lines += ["", "5 dB babble (held-out clips mixed with 5 other held-out clips; `noisy_manifest --snr-db 5`):", "",
+                  "| run | overall WER |", "|---|---|"]
+        lines += [f"| {k.replace('_', ' ')} | {pct(100 * r['overall']['wer'])} |" for k, r in summary["babble5"].items()]
+    if "serving_precision" in summary:
+        lines += ["", f"Serving precision (`default-precision.txt`): **{summary['serving_precision']}**."]
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--card", required=True)
+    ap.add_argument("--pytorch", required=True)
+    ap.add_argument("--pytorch-babble", default=None)
+    ap.add_argument("--gateway", required=True)
+    args = ap.parse_args()
+    pt = json.loads(Path(args.pytorch).read_text())
+    bab = json.loads(Path(args.pytorch_babble).read_text()) if args.pytorch_babble else None
+    gw = json.loads(Path(args.gateway).read_text())
+    body = ["### PyTorch evaluation (greedy, streaming chunk mask with the exported 2.56 s left context), WER %", ""]
+    body += pytorch_table(pt, bab)
+    body += ["", "### Exported ONNX in Node (`voxgate eval`: TypeScript DSP, VAD/endpointing, native beam search), "
+             "WER %", ""]
+    body += gateway_table(gw)
+    card = Path(args.card)
+    text = card.read_text()
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    card.write_text(text[:start] + "\n" + "\n".join(body) + "\n" + text[end:])
+
+
+if __name__ == "__main__":
+    main()
