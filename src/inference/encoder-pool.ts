@@ -17,14 +17,15 @@
  * GW_ERR_INFERENCE and a fresh worker is started (at most MAX_RESTARTS per minute, then the pool stays failed);
  * streams that had state in the dead worker reject their next runs until `reset()` is called on them (their caches
  * are gone, continuing would silently mis-decode). `close()` always works, also on a failed pool.
+ *
+ * The worker thread itself (spawning, start handshake, restart budget, graceful close) is handled by
+ * encoder-worker-host.ts; this file is the scheduling around it.
  */
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { FBANK_NUM_BINS } from '../dsp/fbank.js';
 import { GatewayError } from '../protocol/errors.js';
-import type { EncoderWorkerData, FromWorker, RunItem, ToWorker } from './encoder-worker.js';
+import type { FromWorker, RunItem } from './encoder-worker.js';
+import { EncoderWorkerHost, inferenceError, MAX_RESTARTS } from './encoder-worker-host.js';
 import type { ModelInfo } from './nemo-ctc-model.js';
 
 export interface EncoderPoolOptions {
@@ -91,34 +92,6 @@ type Job =
   | { kind: 'reset' };
 type RunJob = Extract<Job, { kind: 'run' }>;
 
-const MAX_RESTARTS = 3;
-const CLOSE_TIMEOUT_MS = 5000;
-
-function inferenceError(message: string, cause?: unknown): GatewayError {
-  return new GatewayError('GW_ERR_INFERENCE', message, cause === undefined ? undefined : { cause });
-}
-
-/**
- * Compiled JS (dist/, production) runs encoder-worker.js directly. From TypeScript sources (vitest, tsx) the worker
- * is a tiny eval'd bootstrap that loads encoder-worker.ts through tsx's API: tsx's `--import` hook registers itself
- * on the main thread only, so `execArgv: ['--import', 'tsx']` does not reach a worker on Node 20.
- */
-function spawnWorker(workerData: EncoderWorkerData): Worker {
-  const self = import.meta.url;
-  // Workers inherit the parent's node flags; --input-type (e.g. a `node --input-type=module -e` parent) is only
-  // valid for string input and would make the worker fail to load its file.
-  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-  if (!new URL(self).pathname.endsWith('.ts')) {
-    return new Worker(new URL('./encoder-worker.js', self), { workerData, execArgv });
-  }
-  // The ESM build of tsx's API (createRequire would resolve its CJS build, whose loader paths break in a worker).
-  const api = pathToFileURL(join(dirname(createRequire(self).resolve('tsx/package.json')), 'dist/esm/api/index.mjs')).href;
-  const script = new URL('./encoder-worker.ts', self).href;
-  const boot = `import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(script)}, `
-    + `${JSON.stringify(self)})).catch((e) => { process.nextTick(() => { throw e; }); });`;
-  return new Worker(boot, { eval: true, workerData, execArgv });
-}
-
 class PoolStream implements EncoderStream {
   queue: Job[] = [];
   busy = false;
@@ -147,8 +120,7 @@ class PoolStream implements EncoderStream {
 }
 
 export class EncoderPool {
-  private worker!: Worker;
-  private workerReady = false;
+  private readonly host: EncoderWorkerHost;
   private readonly streams = new Map<number, PoolStream>();
   private readonly ready = new Set<PoolStream>();
   private inflight: { batchId: number; startedMs: number; jobs: Array<[PoolStream, RunJob, boolean]> } | null = null;
@@ -158,27 +130,33 @@ export class EncoderPool {
   private seq = 0;
   private batches = 0;
   private chunks = 0;
-  private restarts: number[] = [];
   private failed: GatewayError | null = null;
   private closing: Promise<void> | null = null;
   private idleWaiters: Array<() => void> = [];
   private readonly maxBatch: number;
   private readonly batchWindowMs: number;
   private readonly onBatch: ((rows: number, ms: number) => void) | undefined;
-  private readonly intraOpThreads: number;
 
   private constructor(readonly info: ModelInfo, opts: EncoderPoolOptions) {
     this.maxBatch = opts.maxBatch ?? DEFAULT_ENCODER_POOL_OPTIONS.maxBatch;
     this.batchWindowMs = opts.batchWindowMs ?? DEFAULT_ENCODER_POOL_OPTIONS.batchWindowMs;
     this.onBatch = opts.onBatch;
-    this.intraOpThreads = opts.intraOpThreads ?? DEFAULT_ENCODER_POOL_OPTIONS.intraOpThreads;
+    const intraOpThreads = opts.intraOpThreads ?? DEFAULT_ENCODER_POOL_OPTIONS.intraOpThreads;
+    this.host = new EncoderWorkerHost({
+      onnxPath: info.onnxPath, intraOpThreads, featDim: FBANK_NUM_BINS, vocabSize: info.vocabSize,
+      cacheChannelShape: info.cacheChannelShape, cacheTimeShape: info.cacheTimeShape,
+    }, {
+      onReady: () => this.schedule(),
+      onMessage: (msg) => this.onMessage(msg),
+      onExit: (code, cause) => this.onExit(code, cause),
+    });
   }
 
   /** Starts the worker and loads the model; rejects with GW_ERR_INFERENCE if ONNX Runtime cannot load it. */
   static async create(opts: EncoderPoolOptions): Promise<EncoderPool> {
     validateEncoderPoolOptions(opts);
     const pool = new EncoderPool(opts.model, opts);
-    await pool.startWorker();
+    await pool.host.start();
     return pool;
   }
 
@@ -193,6 +171,11 @@ export class EncoderPool {
     let queueDepth = 0;
     for (const s of this.streams.values()) for (const j of s.queue) if (j.kind === 'run') queueDepth++;
     return { batches: this.batches, chunks: this.chunks, meanBatch: this.batches ? this.chunks / this.batches : 0, queueDepth };
+  }
+
+  /** @internal The current worker thread (tests terminate it to simulate a crash). */
+  get worker(): Worker {
+    return this.host.worker;
   }
 
   /** Rejects queued runs, lets the batch in flight finish, releases the session and stops the worker. */
@@ -232,15 +215,11 @@ export class EncoderPool {
     this.ready.delete(s);
     this.streams.delete(s.id);
     // Ordered after any batch already sent (the worker handles messages in order).
-    if (this.workerReady && !this.closing) this.post({ type: 'drop', streamId: s.id });
-  }
-
-  private post(msg: ToWorker, transfer: ArrayBuffer[] = []): void {
-    this.worker.postMessage(msg, transfer);
+    if (this.host.ready && !this.closing) this.host.post({ type: 'drop', streamId: s.id });
   }
 
   private schedule(): void {
-    if (this.timer || this.inflight || !this.workerReady || this.closing || this.ready.size === 0) return;
+    if (this.timer || this.inflight || !this.host.ready || this.closing || this.ready.size === 0) return;
     const fire = (): void => {
       this.timer = null;
       this.dispatch();
@@ -260,8 +239,8 @@ export class EncoderPool {
       const j = s.queue[0];
       if (j === undefined) {
         this.ready.delete(s);
-        if (s.needsReset && s.hasState && this.workerReady) {
-          this.post({ type: 'drop', streamId: s.id }); // free the caches now; the next run starts from zeros anyway
+        if (s.needsReset && s.hasState && this.host.ready) {
+          this.host.post({ type: 'drop', streamId: s.id }); // free the caches now; the next run starts from zeros anyway
           s.hasState = false;
         }
         return undefined;
@@ -282,7 +261,7 @@ export class EncoderPool {
   }
 
   private dispatch(): void {
-    if (this.inflight || !this.workerReady || this.closing) return;
+    if (this.inflight || !this.host.ready || this.closing) return;
     const heads: Array<[PoolStream, RunJob]> = [];
     for (const s of [...this.ready]) {
       const j = this.head(s);
@@ -303,7 +282,7 @@ export class EncoderPool {
       s.needsReset = false;
     }
     this.inflight = { batchId: this.nextBatchId++, startedMs: performance.now(), jobs };
-    this.post({ type: 'run', batchId: this.inflight.batchId, frames: oldest[1].frames, items }, items.map((i) => i.feats));
+    this.host.post({ type: 'run', batchId: this.inflight.batchId, frames: oldest[1].frames, items }, items.map((i) => i.feats));
   }
 
   private settle(ok: boolean): Array<[PoolStream, RunJob, boolean]> {
@@ -337,47 +316,13 @@ export class EncoderPool {
     }
   }
 
-  private startWorker(): Promise<void> {
-    const m = this.info;
-    const workerData: EncoderWorkerData = {
-      onnxPath: m.onnxPath, intraOpThreads: this.intraOpThreads, featDim: FBANK_NUM_BINS, vocabSize: m.vocabSize,
-      cacheChannelShape: m.cacheChannelShape, cacheTimeShape: m.cacheTimeShape,
-    };
-    const worker = spawnWorker(workerData);
-    this.worker = worker;
-    let lastError: unknown;
-    return new Promise<void>((resolve, reject) => {
-      let started = false;
-      worker.on('message', (msg: FromWorker) => {
-        if (msg.type === 'ready') {
-          started = true;
-          this.workerReady = true;
-          resolve();
-          this.schedule();
-        } else if (msg.type === 'init-error') {
-          reject(inferenceError(`cannot load ${m.onnxPath} in ONNX Runtime: ${msg.message}`));
-          void worker.terminate();
-        } else {
-          this.onMessage(msg);
-        }
-      });
-      worker.on('error', (e) => {
-        lastError = e;
-      });
-      worker.on('exit', (code) => {
-        if (this.worker !== worker) return;
-        this.workerReady = false;
-        if (!started) {
-          reject(inferenceError(`encoder worker exited during start (code ${code})`, lastError));
-          return;
-        }
-        if (!this.closing) {
-          this.onCrash(code, lastError);
-        } else {
-          for (const [, j] of this.settle(false)) j.reject(inferenceError('encoder pool closed'));
-        }
-      });
-    });
+  /** The started worker exited: a crash, or the end of `close()` (which may leave a batch to reject). */
+  private onExit(code: number, cause: unknown): void {
+    if (!this.closing) {
+      this.onCrash(code, cause);
+    } else {
+      for (const [, j] of this.settle(false)) j.reject(inferenceError('encoder pool closed'));
+    }
   }
 
   private onCrash(code: number, cause: unknown): void {
@@ -391,14 +336,12 @@ export class EncoderPool {
       s.hasState = false;
       if (s.queue.length === 0) this.ready.delete(s);
     }
-    const now = Date.now();
-    this.restarts = this.restarts.filter((t) => now - t < 60_000);
-    if (this.restarts.length >= MAX_RESTARTS) {
+    const restarted = this.host.restart();
+    if (restarted === null) {
       this.failed = inferenceError(`${why}; ${MAX_RESTARTS} restarts within a minute, giving up`, cause);
       return;
     }
-    this.restarts.push(now);
-    this.startWorker().catch((e: unknown) => {
+    restarted.catch((e: unknown) => {
       const failed = e instanceof GatewayError ? e : inferenceError(String(e), e);
       this.failed = failed;
       for (const s of this.streams.values()) for (const j of s.queue.splice(0)) if (j.kind === 'run') j.reject(failed);
@@ -413,25 +356,6 @@ export class EncoderPool {
     }
     this.ready.clear();
     if (this.inflight) await new Promise<void>((r) => this.idleWaiters.push(r));
-    const worker = this.worker;
-    if (this.workerReady) {
-      const closed = new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, CLOSE_TIMEOUT_MS);
-        worker.on('message', (m: FromWorker) => {
-          if (m.type === 'closed') {
-            clearTimeout(t);
-            resolve();
-          }
-        });
-        worker.once('exit', () => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-      this.post({ type: 'close' });
-      await closed;
-    }
-    this.workerReady = false;
-    await worker.terminate();
+    await this.host.close();
   }
 }

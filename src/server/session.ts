@@ -1,8 +1,10 @@
 /**
  * The Protocol v1 state machine of ONE socket (docs/protocol.md sections 2-8): connected -> started -> ending ->
  * closed. It validates client messages (src/protocol/validate.ts), feeds audio to a {@link SessionPipelinePort},
- * turns pipeline events into wire messages (seq, latency_ms, droppable partials), runs inbound flow control, the idle
- * and max-duration timers, and ends the session per section 2 ("How a session ends on a fatal error").
+ * runs the idle and max-duration timers, and ends the session per section 2 ("How a session ends on a fatal error").
+ * What it delegates, deciding only when: session.start checks and session.started (session-start.ts), pipeline
+ * events -> transcript / speech messages ({@link TranscriptSender}), and flow.pause / flow.resume / GW_ERR_BACKLOG
+ * ({@link FlowControl}).
  *
  * Nothing escapes: every entry point catches, and an unexpected exception ends only this session (GW_ERR_INTERNAL,
  * close 1011). All timers are unref'd and cleared when the socket closes.
@@ -11,21 +13,21 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Subscription } from 'rxjs';
 import { CLOSE_CODES, GatewayError, toGatewayError, type GwErrorCode } from '../protocol/errors.js';
-import {
-  PROTOCOL_VERSION,
-  type ClientMessage, type FinalReason, type ServerMessage, type SessionConfig, type SessionStartMessage,
-  type SessionUpdateMessage,
+import type {
+  ClientMessage, FinalReason, ServerMessage, SessionConfig, SessionStartMessage, SessionUpdateMessage,
 } from '../protocol/messages.js';
 import {
-  applySessionUpdate, bytesPerSampleFrame, normaliseSessionStart, normaliseSessionUpdate, parseClientMessage,
-  quoteValue,
+  applySessionUpdate, bytesPerSampleFrame, normaliseSessionUpdate, parseClientMessage,
 } from '../protocol/validate.js';
 import type { Connection, SendResult } from '../transports/transport.js';
 import type { SessionLimitsConfig } from './config.js';
+import { FlowControl } from './flow-control.js';
 import type { Logger } from './logger.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { PipelineEvent, SessionPipelinePort, SessionServices } from './session-pipeline-port.js';
+import { acceptSessionStart, sessionStartedMessage } from './session-start.js';
 import { SessionStatsCounter } from './session-stats.js';
+import { TranscriptSender } from './transcript-sender.js';
 
 export type SessionState = 'connected' | 'started' | 'ending' | 'closed';
 
@@ -40,8 +42,6 @@ export interface SessionDeps {
   onClosed?: (session: Session, outcome: string) => void;
 }
 
-/** How often the backlog is re-checked while the client is paused (flow.resume needs no audio to arrive). */
-const FLOW_POLL_MS = 20;
 /** Longest wait for `events$` to complete after `pipeline.end()` resolved. */
 const EVENTS_COMPLETE_TIMEOUT_MS = 5000;
 
@@ -55,13 +55,12 @@ export class Session {
   private ending: Promise<void> | null = null;
   /** Set when the server decided how the session ends (before closing); `abandoned` if the client closed first. */
   private outcome: string | null = null;
-  private seq = 0;
-  private lastPartial: { utteranceId: number; text: string } | null = null;
-  private paused = false;
+  /** Created with the pipeline at session.start. */
+  private transcripts: TranscriptSender | null = null;
   private idleTimer: NodeJS.Timeout | undefined;
   private maxDurationTimer: NodeJS.Timeout | undefined;
-  private flowTimer: NodeJS.Timeout | undefined;
   private readonly stats: SessionStatsCounter;
+  private readonly flow: FlowControl;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly m: GatewayMetrics | undefined;
@@ -71,6 +70,14 @@ export class Session {
     this.m = deps.metrics;
     this.log = deps.logger.child({ session_id: this.id });
     this.stats = new SessionStatsCounter(this.now());
+    this.flow = new FlowControl({
+      limits: deps.limits,
+      backlogMs: () => (this.state === 'started' && this.pipeline !== null ? this.pipeline.backlogMs() : null),
+      send: (msg) => this.send(msg),
+      fail: (err) => this.fail(err),
+      stats: this.stats,
+      metrics: this.m,
+    });
     this.m?.sessionsActive.inc();
     this.armIdle();
     this.log.debug({ remote: conn.remoteAddress }, 'connection opened');
@@ -165,26 +172,13 @@ export class Session {
   }
 
   private start(msg: SessionStartMessage): void {
-    const config = normaliseSessionStart(msg);
     const { services, limits } = this.deps;
-    if (config.model !== null && config.model !== services.modelName) {
-      throw new GatewayError('GW_ERR_BAD_MESSAGE', `session.start: model must be ${quoteValue(services.modelName)} `
-        + `(the model this server serves), got ${quoteValue(config.model)}`, { fatal: true });
-    }
-    const primary = (tag: string): string => tag.split('-')[0]!.toLowerCase();
-    if (config.language !== null && primary(config.language) !== primary(services.language)) {
-      throw new GatewayError('GW_ERR_BAD_MESSAGE', `session.start: language must be ${quoteValue(services.language)} `
-        + `(the model's language), got ${quoteValue(config.language)}`, { fatal: true });
-    }
-    let pipeline: SessionPipelinePort;
-    try {
-      pipeline = services.createPipeline(config);
-    } catch (e) {
-      const err = toGatewayError(e);
-      throw err.fatal ? err : new GatewayError(err.code, `session.start: ${err.message}`, { fatal: true, cause: e });
-    }
+    const { config, pipeline } = acceptSessionStart(msg, services);
     this.config = config;
     this.pipeline = pipeline;
+    this.transcripts = new TranscriptSender({ send: (out, droppable) => this.send(out, droppable),
+      isClosed: () => this.conn.closed, now: this.now, stats: this.stats, metrics: this.m,
+      interimResults: config.interimResults });
     this.eventsDone = new Promise<void>((resolve, reject) => {
       this.subscription = pipeline.events$.subscribe({
         next: (ev) => this.onPipelineEvent(ev),
@@ -197,28 +191,7 @@ export class Session {
       if (this.state === 'started') this.fail(e);
     });
     this.state = 'started';
-    this.send({
-      type: 'session.started',
-      session_id: this.id,
-      protocol_version: PROTOCOL_VERSION,
-      model: services.modelName,
-      audio: { encoding: config.encoding, sample_rate_hz: config.sampleRateHz, channels: config.channels },
-      chunk_ms: config.chunkMs,
-      latency: config.latency,
-      interim_results: config.interimResults,
-      endpointing: { silence_ms: config.silenceMs, max_utterance_ms: config.maxUtteranceMs },
-      hotwords: config.hotwords.length,
-      denoise: config.denoise,
-      language: config.language ?? services.language,
-      limits: {
-        max_frame_bytes: limits.maxFrameBytes,
-        idle_timeout_ms: limits.idleTimeoutMs,
-        max_duration_ms: limits.maxDurationMs,
-        flow_high_water_ms: limits.flowHighWaterMs,
-        flow_low_water_ms: limits.flowLowWaterMs,
-        backlog_limit_ms: limits.backlogLimitMs,
-      },
-    });
+    this.send(sessionStartedMessage(this.id, config, services, limits));
     this.maxDurationTimer = setTimeout(() => {
       void this.endWithFinal('GW_ERR_MAX_DURATION', 'max_duration',
         `session reached its maximum duration of ${limits.maxDurationMs} ms`);
@@ -266,35 +239,7 @@ export class Session {
     if (bytes.byteLength === 0) return;
     this.m?.audioSecondsTotal.inc(bytes.byteLength / frameBytes / config.sampleRateHz);
     this.pipeline!.pushAudio(bytes, this.now());
-    this.checkFlow(true);
-  }
-
-  // -------------------------------------------------------------------------------------------------------------
-  // Flow control (section 6)
-
-  private checkFlow(afterAudio: boolean): void {
-    if (this.state !== 'started' || this.pipeline === null) return;
-    const backlog = this.pipeline.backlogMs();
-    const { flowHighWaterMs, flowLowWaterMs, backlogLimitMs } = this.deps.limits;
-    if (afterAudio) {
-      this.m?.inboundBacklogSeconds.observe(backlog / 1000);
-      if (backlog > backlogLimitMs) {
-        this.fail(new GatewayError('GW_ERR_BACKLOG', `unprocessed audio ${Math.round(backlog)} ms exceeds the limit `
-          + `of ${backlogLimitMs} ms (the client kept sending after flow.pause)`));
-        return;
-      }
-    }
-    if (!this.paused && backlog > flowHighWaterMs) {
-      this.paused = true;
-      this.stats.flowPauses++;
-      this.m?.flowPausesTotal.inc();
-      this.send({ type: 'flow.pause', buffered_ms: Math.round(backlog) });
-      this.flowTimer = setInterval(() => this.guard(() => this.checkFlow(false)), FLOW_POLL_MS).unref();
-    } else if (this.paused && backlog < flowLowWaterMs) {
-      this.paused = false;
-      clearInterval(this.flowTimer);
-      this.send({ type: 'flow.resume', buffered_ms: Math.round(backlog) });
-    }
+    this.flow.check(true);
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -303,52 +248,9 @@ export class Session {
   private onPipelineEvent(ev: PipelineEvent): void {
     this.guard(() => {
       if (this.state === 'closed' || this.outcome !== null) return;
-      switch (ev.kind) {
-        case 'speech.started':
-        case 'speech.stopped':
-          this.send({ type: ev.kind, audio_ms: Math.round(ev.audioMs) });
-          break;
-        case 'partial': {
-          if (!this.config!.interimResults) break;
-          const last = this.lastPartial;
-          if (last !== null && last.utteranceId === ev.utteranceId && last.text === ev.text) break;
-          const latencyMs = this.latencyMs(ev.newestArrivalMs);
-          const result = this.send({ type: 'transcript.partial', utterance_id: ev.utteranceId, seq: this.seq,
-            text: ev.text, stable_text: ev.stableText, start_ms: Math.round(ev.startMs), end_ms: Math.round(ev.endMs),
-            latency_ms: latencyMs }, true);
-          if (result === 'dropped') {
-            if (this.conn.closed) break;
-            this.stats.partialsDropped++;
-            this.m?.partialsDroppedTotal.inc();
-            break;
-          }
-          this.seq++;
-          this.lastPartial = { utteranceId: ev.utteranceId, text: ev.text };
-          this.stats.recordPartial(latencyMs);
-          this.m?.partialsSentTotal.inc();
-          this.m?.partialLatencySeconds.observe(latencyMs / 1000);
-          break;
-        }
-        case 'final': {
-          const latencyMs = this.latencyMs(ev.newestArrivalMs);
-          this.send({ type: 'transcript.final', utterance_id: ev.utteranceId, seq: this.seq++, text: ev.text,
-            words: ev.words.map((w) => ({ word: w.word, start_ms: Math.round(w.startMs), end_ms: Math.round(w.endMs),
-              confidence: w.confidence })),
-            confidence: ev.confidence, start_ms: Math.round(ev.startMs), end_ms: Math.round(ev.endMs),
-            latency_ms: latencyMs, reason: ev.reason });
-          this.lastPartial = null;
-          this.stats.finalsSent++;
-          this.m?.finalsTotal.inc();
-          this.m?.finalLatencySeconds.observe(latencyMs / 1000);
-          break;
-        }
-      }
-      if (this.paused) this.checkFlow(false);
+      this.transcripts!.send(ev);
+      if (this.flow.paused) this.flow.check(false);
     });
-  }
-
-  private latencyMs(newestArrivalMs: number): number {
-    return Number.isFinite(newestArrivalMs) ? Math.max(0, Math.round(this.now() - newestArrivalMs)) : 0;
   }
 
   private send(msg: ServerMessage, droppable = false): SendResult {
@@ -399,7 +301,6 @@ export class Session {
   private async finish(reason: FinalReason): Promise<boolean> {
     this.state = 'ending';
     this.clearTimers();
-    this.paused = false;
     try {
       await this.pipeline!.end(reason);
       let timer: NodeJS.Timeout | undefined;
@@ -456,7 +357,7 @@ export class Session {
     if (this.state === 'ending' || this.state === 'closed') return;
     this.idleTimer = setTimeout(() => this.guard(() => {
       // The client obeying flow.pause sends nothing; that is not idleness.
-      if (this.paused) {
+      if (this.flow.paused) {
         this.armIdle();
         return;
       }
@@ -468,7 +369,7 @@ export class Session {
   private clearTimers(): void {
     clearTimeout(this.idleTimer);
     clearTimeout(this.maxDurationTimer);
-    clearInterval(this.flowTimer);
+    this.flow.stop();
   }
 
   /** Stops listening to the pipeline and frees it (idempotent; harmless after a clean end). */

@@ -1,0 +1,154 @@
+/**
+ * EncoderWorkerHost: the main-thread handle on the encoder worker thread (encoder-worker.ts) of an EncoderPool. It
+ * spawns the worker (also from TypeScript sources), runs the ready / init-error start handshake, reports the exit of a
+ * started worker, keeps the crash-restart budget and performs the graceful close. Split out of encoder-pool.ts so the
+ * pool holds only scheduling: this file knows nothing about streams, jobs or batches.
+ *
+ * Only the current worker's events count: after a restart, a late `exit` of the previous worker is ignored.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { GatewayError } from '../protocol/errors.js';
+import type { EncoderWorkerData, FromWorker, ToWorker } from './encoder-worker.js';
+
+/** Worker crashes tolerated within one minute; the next crash leaves the pool failed. */
+export const MAX_RESTARTS = 3;
+/** Longest wait for the worker to acknowledge `close` before it is terminated. */
+const CLOSE_TIMEOUT_MS = 5000;
+
+export function inferenceError(message: string, cause?: unknown): GatewayError {
+  return new GatewayError('GW_ERR_INFERENCE', message, cause === undefined ? undefined : { cause });
+}
+
+/** What the pool hears from its worker. */
+export interface EncoderWorkerEvents {
+  /** The (re)started worker loaded the model and takes runs. */
+  onReady(): void;
+  /** Any message other than the handshake (`done`, `failed`, ...). */
+  onMessage(msg: FromWorker): void;
+  /** A worker that had become ready exited; `cause` is its last `error` event, if any. */
+  onExit(code: number, cause: unknown): void;
+}
+
+/**
+ * Compiled JS (dist/, production) runs encoder-worker.js directly. From TypeScript sources (vitest, tsx) the worker
+ * is a tiny eval'd bootstrap that loads encoder-worker.ts through tsx's API: tsx's `--import` hook registers itself
+ * on the main thread only, so `execArgv: ['--import', 'tsx']` does not reach a worker on Node 20.
+ */
+function spawnWorker(workerData: EncoderWorkerData): Worker {
+  const self = import.meta.url;
+  // Workers inherit the parent's node flags; --input-type (e.g. a `node --input-type=module -e` parent) is only
+  // valid for string input and would make the worker fail to load its file.
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  if (!new URL(self).pathname.endsWith('.ts')) {
+    return new Worker(new URL('./encoder-worker.js', self), { workerData, execArgv });
+  }
+  // The ESM build of tsx's API (createRequire would resolve its CJS build, whose loader paths break in a worker).
+  const api = pathToFileURL(join(dirname(createRequire(self).resolve('tsx/package.json')), 'dist/esm/api/index.mjs')).href;
+  const script = new URL('./encoder-worker.ts', self).href;
+  const boot = `import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(script)}, `
+    + `${JSON.stringify(self)})).catch((e) => { process.nextTick(() => { throw e; }); });`;
+  return new Worker(boot, { eval: true, workerData, execArgv });
+}
+
+export class EncoderWorkerHost {
+  private current!: Worker;
+  private readyNow = false;
+  private restarts: number[] = [];
+
+  constructor(private readonly workerData: EncoderWorkerData, private readonly events: EncoderWorkerEvents) {}
+
+  /** The current worker thread (the latest one spawned). */
+  get worker(): Worker {
+    return this.current;
+  }
+
+  /** The current worker has loaded the model and has not exited (or been closed). */
+  get ready(): boolean {
+    return this.readyNow;
+  }
+
+  /**
+   * Spawns a worker and resolves once it has loaded the model; rejects with GW_ERR_INFERENCE if ONNX Runtime cannot
+   * load it or the worker exits first.
+   */
+  start(): Promise<void> {
+    const onnxPath = this.workerData.onnxPath;
+    const worker = spawnWorker(this.workerData);
+    this.current = worker;
+    let lastError: unknown;
+    return new Promise<void>((resolve, reject) => {
+      let started = false;
+      worker.on('message', (msg: FromWorker) => {
+        if (msg.type === 'ready') {
+          started = true;
+          this.readyNow = true;
+          resolve();
+          this.events.onReady();
+        } else if (msg.type === 'init-error') {
+          reject(inferenceError(`cannot load ${onnxPath} in ONNX Runtime: ${msg.message}`));
+          void worker.terminate();
+        } else {
+          this.events.onMessage(msg);
+        }
+      });
+      worker.on('error', (e) => {
+        lastError = e;
+      });
+      worker.on('exit', (code) => {
+        if (this.current !== worker) return;
+        this.readyNow = false;
+        if (!started) {
+          reject(inferenceError(`encoder worker exited during start (code ${code})`, lastError));
+          return;
+        }
+        this.events.onExit(code, lastError);
+      });
+    });
+  }
+
+  /**
+   * After a crash: starts a fresh worker, or returns null when {@link MAX_RESTARTS} restarts were already made within
+   * the last minute (the budget is spent; nothing is started).
+   */
+  restart(): Promise<void> | null {
+    const now = Date.now();
+    this.restarts = this.restarts.filter((t) => now - t < 60_000);
+    if (this.restarts.length >= MAX_RESTARTS) return null;
+    this.restarts.push(now);
+    return this.start();
+  }
+
+  post(msg: ToWorker, transfer: ArrayBuffer[] = []): void {
+    this.current.postMessage(msg, transfer);
+  }
+
+  /**
+   * Asks a ready worker to release its session (waiting at most CLOSE_TIMEOUT_MS for `closed` or its exit), then
+   * terminates it. Call with no batch in flight.
+   */
+  async close(): Promise<void> {
+    const worker = this.current;
+    if (this.readyNow) {
+      const closed = new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, CLOSE_TIMEOUT_MS);
+        worker.on('message', (m: FromWorker) => {
+          if (m.type === 'closed') {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+        worker.once('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      this.post({ type: 'close' });
+      await closed;
+    }
+    this.readyNow = false;
+    await worker.terminate();
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * FlowControl: inbound flow control of one session (docs/protocol.md section 6). After each audio frame and on every
+ * event while paused, the pipeline's backlog (audio pushed but not yet through the model) is compared with the limits:
+ * `flow.pause` above the high-water mark, `flow.resume` below the low-water mark, GW_ERR_BACKLOG (fatal, close 4003)
+ * above the hard limit. Split out of session.ts so the state machine only says when to check and when to stop.
+ *
+ * While paused the backlog is re-polled every {@link FLOW_POLL_MS}: a client obeying `flow.pause` sends nothing, so
+ * `flow.resume` must not wait for audio to arrive. The poll timer is unref'd and cleared by {@link FlowControl.stop}.
+ */
+import { GatewayError, toGatewayError } from '../protocol/errors.js';
+import type { ServerMessage } from '../protocol/messages.js';
+import type { SessionLimitsConfig } from './config.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { SessionStatsCounter } from './session-stats.js';
+
+/** How often the backlog is re-checked while the client is paused (flow.resume needs no audio to arrive). */
+export const FLOW_POLL_MS = 20;
+
+export interface FlowControlDeps {
+  limits: Pick<SessionLimitsConfig, 'flowHighWaterMs' | 'flowLowWaterMs' | 'backlogLimitMs'>;
+  /** The pipeline's unprocessed audio in ms, or null while the session is not streaming (then nothing happens). */
+  backlogMs: () => number | null;
+  send: (msg: ServerMessage) => void;
+  /** Ends the session with GW_ERR_BACKLOG; also gets anything a poll throws (as a GatewayError). */
+  fail: (err: GatewayError) => void;
+  stats: SessionStatsCounter;
+  metrics: GatewayMetrics | undefined;
+}
+
+export class FlowControl {
+  private pausedNow = false;
+  private pollTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: FlowControlDeps) {}
+
+  /** The client was told `flow.pause` and not yet `flow.resume`. */
+  get paused(): boolean {
+    return this.pausedNow;
+  }
+
+  /**
+   * Compares the backlog with the limits and sends `flow.pause` / `flow.resume` on a change. `afterAudio`: called
+   * right after an audio push, which also feeds the backlog histogram and enforces the hard limit.
+   */
+  check(afterAudio: boolean): void {
+    const backlog = this.deps.backlogMs();
+    if (backlog === null) return;
+    const { flowHighWaterMs, flowLowWaterMs, backlogLimitMs } = this.deps.limits;
+    const m = this.deps.metrics;
+    if (afterAudio) {
+      m?.inboundBacklogSeconds.observe(backlog / 1000);
+      if (backlog > backlogLimitMs) {
+        this.deps.fail(new GatewayError('GW_ERR_BACKLOG', `unprocessed audio ${Math.round(backlog)} ms exceeds the `
+          + `limit of ${backlogLimitMs} ms (the client kept sending after flow.pause)`));
+        return;
+      }
+    }
+    if (!this.pausedNow && backlog > flowHighWaterMs) {
+      this.pausedNow = true;
+      this.deps.stats.flowPauses++;
+      m?.flowPausesTotal.inc();
+      this.deps.send({ type: 'flow.pause', buffered_ms: Math.round(backlog) });
+      this.pollTimer = setInterval(() => this.poll(), FLOW_POLL_MS).unref();
+    } else if (this.pausedNow && backlog < flowLowWaterMs) {
+      this.pausedNow = false;
+      clearInterval(this.pollTimer);
+      this.deps.send({ type: 'flow.resume', buffered_ms: Math.round(backlog) });
+    }
+  }
+
+  /** Stops polling (the session is ending or closed); the client is no longer considered paused. */
+  stop(): void {
+    clearInterval(this.pollTimer);
+    this.pausedNow = false;
+  }
+
+  private poll(): void {
+    try {
+      this.check(false);
+    } catch (e) {
+      this.deps.fail(toGatewayError(e));
+    }
+  }
+}

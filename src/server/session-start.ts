@@ -1,0 +1,69 @@
+/**
+ * The `session.start` negotiation of one session (docs/protocol.md section 3): checks a session.start against the
+ * model this server serves, creates the session's pipeline, and builds the `session.started` answer. Pure apart from
+ * `createPipeline`; split out of session.ts so the state machine only decides *when* a start is allowed and wires the
+ * result in, while what is accepted and what is answered lives here.
+ */
+import { GatewayError, toGatewayError } from '../protocol/errors.js';
+import {
+  PROTOCOL_VERSION, type SessionConfig, type SessionStartedMessage, type SessionStartMessage,
+} from '../protocol/messages.js';
+import { normaliseSessionStart, quoteValue } from '../protocol/validate.js';
+import type { SessionLimitsConfig } from './config.js';
+import type { SessionPipelinePort, SessionServices } from './session-pipeline-port.js';
+
+/** An accepted session.start: its normalised config and the pipeline created for it. */
+export interface AcceptedStart {
+  config: SessionConfig;
+  pipeline: SessionPipelinePort;
+}
+
+/**
+ * Normalises `msg`, checks its `model` and `language` against `services` and creates the pipeline. Throws a fatal
+ * GatewayError (GW_ERR_BAD_MESSAGE for a model/language mismatch; the pipeline's own code, made fatal, otherwise).
+ */
+export function acceptSessionStart(msg: SessionStartMessage, services: SessionServices): AcceptedStart {
+  const config = normaliseSessionStart(msg);
+  if (config.model !== null && config.model !== services.modelName) {
+    throw new GatewayError('GW_ERR_BAD_MESSAGE', `session.start: model must be ${quoteValue(services.modelName)} `
+      + `(the model this server serves), got ${quoteValue(config.model)}`, { fatal: true });
+  }
+  const primary = (tag: string): string => tag.split('-')[0]!.toLowerCase();
+  if (config.language !== null && primary(config.language) !== primary(services.language)) {
+    throw new GatewayError('GW_ERR_BAD_MESSAGE', `session.start: language must be ${quoteValue(services.language)} `
+      + `(the model's language), got ${quoteValue(config.language)}`, { fatal: true });
+  }
+  try {
+    return { config, pipeline: services.createPipeline(config) };
+  } catch (e) {
+    const err = toGatewayError(e);
+    throw err.fatal ? err : new GatewayError(err.code, `session.start: ${err.message}`, { fatal: true, cause: e });
+  }
+}
+
+/** The `session.started` answer: the negotiated config with defaults applied, and the limits the server enforces. */
+export function sessionStartedMessage(sessionId: string, config: SessionConfig, services: SessionServices,
+  limits: SessionLimitsConfig): SessionStartedMessage {
+  return {
+    type: 'session.started',
+    session_id: sessionId,
+    protocol_version: PROTOCOL_VERSION,
+    model: services.modelName,
+    audio: { encoding: config.encoding, sample_rate_hz: config.sampleRateHz, channels: config.channels },
+    chunk_ms: config.chunkMs,
+    latency: config.latency,
+    interim_results: config.interimResults,
+    endpointing: { silence_ms: config.silenceMs, max_utterance_ms: config.maxUtteranceMs },
+    hotwords: config.hotwords.length,
+    denoise: config.denoise,
+    language: config.language ?? services.language,
+    limits: {
+      max_frame_bytes: limits.maxFrameBytes,
+      idle_timeout_ms: limits.idleTimeoutMs,
+      max_duration_ms: limits.maxDurationMs,
+      flow_high_water_ms: limits.flowHighWaterMs,
+      flow_low_water_ms: limits.flowLowWaterMs,
+      backlog_limit_ms: limits.backlogLimitMs,
+    },
+  };
+}

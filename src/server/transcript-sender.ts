@@ -1,0 +1,86 @@
+/**
+ * TranscriptSender: turns one session's pipeline events into wire messages (docs/protocol.md section 4):
+ * `speech.started` / `speech.stopped`, `transcript.partial` and `transcript.final`, with `seq`, `latency_ms`, the
+ * per-session stats and the gateway metrics. Split out of session.ts so the state machine only decides *whether* an
+ * event may be sent (session still open); what goes on the wire, and what is counted, is decided here.
+ *
+ * Rules kept here: partials are droppable under outbound backpressure (counted in `partials_dropped`, unless the
+ * socket had already closed) and a dropped partial does not use up a `seq`; a partial whose text equals the previous
+ * partial of the same utterance is not sent; a final clears that memory.
+ */
+import type { ServerMessage } from '../protocol/messages.js';
+import type { SendResult } from '../transports/transport.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { PipelineEvent } from './session-pipeline-port.js';
+import type { SessionStatsCounter } from './session-stats.js';
+
+export interface TranscriptSenderDeps {
+  /** Sends one message; a droppable one may come back `dropped` under outbound backpressure. */
+  send: (msg: ServerMessage, droppable?: boolean) => SendResult;
+  /** Whether the socket has closed (a drop then is not backpressure and is not counted). */
+  isClosed: () => boolean;
+  /** The session's monotonic clock in ms, the clock of the events' `newestArrivalMs`. */
+  now: () => number;
+  stats: SessionStatsCounter;
+  metrics: GatewayMetrics | undefined;
+  /** `session.start.interim_results`: false sends no partials at all. */
+  interimResults: boolean;
+}
+
+export class TranscriptSender {
+  /** Sequence number of the next transcript message; advances only when one is sent. */
+  private seq = 0;
+  private lastPartial: { utteranceId: number; text: string } | null = null;
+
+  constructor(private readonly deps: TranscriptSenderDeps) {}
+
+  /** Sends what `ev` maps to (possibly nothing). Throws only what `send` throws. */
+  send(ev: PipelineEvent): void {
+    const { stats, metrics: m } = this.deps;
+    switch (ev.kind) {
+      case 'speech.started':
+      case 'speech.stopped':
+        this.deps.send({ type: ev.kind, audio_ms: Math.round(ev.audioMs) });
+        break;
+      case 'partial': {
+        if (!this.deps.interimResults) break;
+        const last = this.lastPartial;
+        if (last !== null && last.utteranceId === ev.utteranceId && last.text === ev.text) break;
+        const latencyMs = this.latencyMs(ev.newestArrivalMs);
+        const result = this.deps.send({ type: 'transcript.partial', utterance_id: ev.utteranceId, seq: this.seq,
+          text: ev.text, stable_text: ev.stableText, start_ms: Math.round(ev.startMs), end_ms: Math.round(ev.endMs),
+          latency_ms: latencyMs }, true);
+        if (result === 'dropped') {
+          if (this.deps.isClosed()) break;
+          stats.partialsDropped++;
+          m?.partialsDroppedTotal.inc();
+          break;
+        }
+        this.seq++;
+        this.lastPartial = { utteranceId: ev.utteranceId, text: ev.text };
+        stats.recordPartial(latencyMs);
+        m?.partialsSentTotal.inc();
+        m?.partialLatencySeconds.observe(latencyMs / 1000);
+        break;
+      }
+      case 'final': {
+        const latencyMs = this.latencyMs(ev.newestArrivalMs);
+        this.deps.send({ type: 'transcript.final', utterance_id: ev.utteranceId, seq: this.seq++, text: ev.text,
+          words: ev.words.map((w) => ({ word: w.word, start_ms: Math.round(w.startMs), end_ms: Math.round(w.endMs),
+            confidence: w.confidence })),
+          confidence: ev.confidence, start_ms: Math.round(ev.startMs), end_ms: Math.round(ev.endMs),
+          latency_ms: latencyMs, reason: ev.reason });
+        this.lastPartial = null;
+        stats.finalsSent++;
+        m?.finalsTotal.inc();
+        m?.finalLatencySeconds.observe(latencyMs / 1000);
+        break;
+      }
+    }
+  }
+
+  /** Send time minus the arrival of the newest audio the result depends on, ms (0 when that is unknown). */
+  private latencyMs(newestArrivalMs: number): number {
+    return Number.isFinite(newestArrivalMs) ? Math.max(0, Math.round(this.deps.now() - newestArrivalMs)) : 0;
+  }
+}
