@@ -3,12 +3,15 @@
 State: training/runs/<run>/ckpt.pt (full: weights, optimiser, step, RNG; not in git) is written every
 --save-minutes; training/checkpoints/latest.pt (weights in fp16 + counters, committed between sessions) is written
 with it, so a new machine resumes from git alone (optimiser moments are rebuilt after a short re-warm-up).
+SIGTERM or SIGINT to the main process (`pkill -o -TERM -f voxgate_train.train`) saves both and exits after the
+current step.
 Chunk masks: each batch draws full context (25%) or a chunk of 1-25 output frames (40 ms to 1 s) with a left
 context of 16-64 frames, so one model serves every chunk size at run time.
 """
 import argparse
 import math
 import random
+import signal
 import time
 from pathlib import Path
 
@@ -89,6 +92,10 @@ def main() -> None:
           f"({sum(u.length for u in train_utts) / 16000 / 3600:.1f} h), params "
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M", flush=True)
 
+    # SIGTERM / SIGINT (a session ending, Ctrl-C): finish the step, save, exit: no progress is lost.
+    stop_requested = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop_requested.append(True))
     t_start = t_save = time.time()
     while state["epoch"] < args.epochs:
         batches = make_batches(train_utts, args.max_seconds, random.Random(1000 + state["epoch"]))
@@ -121,7 +128,8 @@ def main() -> None:
                 print(f"ep {state['epoch']} batch {state['batch']}/{len(batches)} step {state['step']} "
                       f"loss {loss_sum / n_sum:.3f} lr {lr:.2e} speed {audio_s / dt:.1f}x", flush=True)
                 audio_s, t_log, loss_sum, n_sum = 0.0, time.time(), 0.0, 0
-            stop = args.stop_after_minutes and time.time() - t_start > args.stop_after_minutes * 60
+            stop = bool(stop_requested) or (args.stop_after_minutes and
+                                            time.time() - t_start > args.stop_after_minutes * 60)
             if time.time() - t_save > args.save_minutes * 60 or stop:
                 save(run_dir, model, opt, state)
                 t_save = time.time()
