@@ -1,6 +1,6 @@
 /**
- * Seeded signal and posterior generators for the benchmarks (kept here so bench/ never imports from test/).
- * Same generators as the test fixtures (mulberry32, Box-Muller, CTC-like posteriors) so numbers stay comparable.
+ * Seeded signal and posterior generators (mulberry32, Box-Muller, CTC-like posteriors), the one copy shared by the
+ * benchmarks and the tests (tests import it from here; bench/ never imports from test/).
  */
 
 /** Vocabulary size of the shipped English CTC model: `<blk>`, `▁`, `'`, a..z. */
@@ -68,17 +68,24 @@ export function randomLogProbs(frames: number, rand: () => number, spread = 4, v
 }
 
 /**
- * Peaky, CTC-like posteriors (what a trained model emits): each frame has one dominant token (blank 45 % of the
- * time) with probability in [minTop, 1); the rest is spread randomly.
+ * CTC-like posteriors for a random transcript: each frame has one dominant token (a letter of the transcript or
+ * blank) with probability in [minTop, 1); the rest is spread randomly. Returns the matrix and the argmax path.
  */
-export function peakyLogProbs(frames: number, rand: () => number, minTop = 0.7, vocab = CTC_VOCAB_SIZE): Float32Array {
+export function peakyLogProbs(
+  frames: number,
+  rand: () => number,
+  minTop = 0.7,
+  vocab = CTC_VOCAB_SIZE,
+): { logProbs: Float32Array; path: number[] } {
   const out = new Float32Array(frames * vocab);
+  const path: number[] = [];
   for (let f = 0; f < frames; f++) {
     const top = rand() < 0.45 ? 0 : 1 + Math.floor(rand() * (vocab - 1));
     const pTop = minTop + (1 - minTop) * 0.999 * rand();
     const w = Array.from({ length: vocab }, (_, i) => (i === top ? 0 : rand() + 1e-3));
     const sum = w.reduce((a, b) => a + b, 0);
     for (let i = 0; i < vocab; i++) out[f * vocab + i] = Math.log(i === top ? pTop : ((1 - pTop) * w[i]!) / sum);
+    path.push(top);
   }
-  return out;
+  return { logProbs: out, path };
 }

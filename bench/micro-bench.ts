@@ -79,7 +79,7 @@ function main(argv: readonly string[]): void {
   dsp.energy_vad = round(msPerAudioSecond(new EnergyVad(), 16000, runs), 3);
 
   const rand = rng(42);
-  const peaky = Array.from({ length: DECODERS }, () => peakyLogProbs(DECODE_FRAMES, rand, 0.5));
+  const peaky = Array.from({ length: DECODERS }, () => peakyLogProbs(DECODE_FRAMES, rand, 0.5).logProbs);
   const flat = Array.from({ length: DECODERS }, () => randomLogProbs(DECODE_FRAMES, rand, 3));
   const hot = hotwords(50, rand);
   const native = (): CtcSearch => new CtcDecoder({ vocabSize: V, beamSize: BEAM });

@@ -1,5 +1,6 @@
 /** Shared helpers for the dsp tests: deterministic PRNG, chunked feeding, fixture reading, signal metrics. */
 import { readFileSync } from 'node:fs';
+import { rng } from '../../bench/bench-random.js';
 
 export const FIXTURES = new URL('../fixtures/', import.meta.url);
 
@@ -12,30 +13,7 @@ export function readF32(relPath: string): Float32Array {
   return out;
 }
 
-/** mulberry32: small deterministic PRNG in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Standard normal samples (Box-Muller) from a seeded PRNG. */
-export function gaussian(n: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const u = Math.max(r(), 1e-12), v = r();
-    const m = Math.sqrt(-2 * Math.log(u));
-    out[i] = scale * m * Math.cos(2 * Math.PI * v);
-    if (i + 1 < n) out[i + 1] = scale * m * Math.sin(2 * Math.PI * v);
-  }
-  return out;
-}
+export { gaussian, rng } from '../../bench/bench-random.js';
 
 export function sine(n: number, freqHz: number, rateHz: number, amp = 0.5, phase = 0): Float32Array {
   const out = new Float32Array(n);

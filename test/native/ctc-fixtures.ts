@@ -10,57 +10,7 @@ export function tokenId(ch: string): number {
   return id;
 }
 
-/** mulberry32: small seeded PRNG so property tests are reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function logSoftmaxInto(logits: number[], out: Float32Array, offset: number): void {
-  const m = Math.max(...logits);
-  let s = 0;
-  for (const x of logits) s += Math.exp(x - m);
-  const lse = m + Math.log(s);
-  logits.forEach((x, i) => (out[offset + i] = x - lse));
-}
-
-/** Uniformly random logits (scale `spread`): flat, hard posteriors where many beams compete. */
-export function randomLogProbs(frames: number, rand: () => number, spread = 4, vocab = V): Float32Array {
-  const out = new Float32Array(frames * vocab);
-  for (let f = 0; f < frames; f++) {
-    logSoftmaxInto(Array.from({ length: vocab }, () => (rand() * 2 - 1) * spread), out, f * vocab);
-  }
-  return out;
-}
-
-/**
- * CTC-like posteriors for a random transcript: each frame has one dominant token (a letter of the transcript or
- * blank) with probability in [minTop, 1); the rest is spread randomly. Returns the matrix and the argmax path.
- */
-export function peakyLogProbs(
-  frames: number,
-  rand: () => number,
-  minTop = 0.7,
-  vocab = V,
-): { logProbs: Float32Array; path: number[] } {
-  const out = new Float32Array(frames * vocab);
-  const path: number[] = [];
-  for (let f = 0; f < frames; f++) {
-    const top = rand() < 0.45 ? 0 : 1 + Math.floor(rand() * (vocab - 1));
-    const pTop = minTop + (1 - minTop) * 0.999 * rand();
-    const w = Array.from({ length: vocab }, (_, i) => (i === top ? 0 : rand() + 1e-3));
-    const sum = w.reduce((a, b) => a + b, 0);
-    for (let i = 0; i < vocab; i++) out[f * vocab + i] = Math.log(i === top ? pTop : ((1 - pTop) * w[i]!) / sum);
-    path.push(top);
-  }
-  return { logProbs: out, path };
-}
+export { peakyLogProbs, randomLogProbs, rng } from '../../bench/bench-random.js';
 
 /** Greedy CTC: argmax per frame, collapse repeats, drop blanks. */
 export function greedy(logProbs: Float32Array, frames: number, vocab = V): number[] {

@@ -13,6 +13,7 @@ import { fbank } from '../../src/stream/fbank.js';
 import { statefulOperator, type ControlItem, type FrameBlockItem, type SamplesItem } from '../../src/stream/stream-items.js';
 import { resample } from '../../src/stream/resample.js';
 import { vad } from '../../src/stream/vad.js';
+import { concat as joinFloat32 } from '../dsp/helpers.js';
 import { concat, noise, seconds, speechClips, toS16 } from './helpers.js';
 
 const END: ControlItem = { kind: 'end', reason: 'session_end', arrivalMs: 99 };
@@ -31,14 +32,7 @@ function collect<T>(o: Observable<T>): Promise<T[]> {
 }
 
 function joinSamples(items: readonly { kind: string }[]): Float32Array {
-  const parts = items.filter((i): i is SamplesItem => i.kind === 'samples').map((i) => i.samples);
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return joinFloat32(items.filter((i): i is SamplesItem => i.kind === 'samples').map((i) => i.samples));
 }
 
 function testScheduler(): TestScheduler {
