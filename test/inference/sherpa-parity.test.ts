@@ -36,7 +36,8 @@ async function ours(precision: 'fp32' | 'int8', wav: string) {
   s.close();
   const g = greedyCtc(out.logProbs, out.frames, out.vocabSize, info.blankId);
   return {
-    tokens: g.ids.map((id) => info.tokens[id]!),
+    // sherpa renders the word separator `▁` as a space in its token list: spell ours the same way to compare.
+    tokens: g.ids.map((id) => (id === info.separatorId ? ' ' : info.tokens[id]!)),
     frames: g.frames,
     text: ctcText(g.ids, info.tokens, info.separatorId),
     chunks: out.frames / C,
