@@ -6,6 +6,17 @@
 /** Vocabulary size of the shipped English CTC model: `<blk>`, `▁`, `'`, a..z. */
 export const CTC_VOCAB_SIZE = 29;
 
+/** Concatenation of Float32 signals. */
+export function concat(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
 /** mulberry32: small deterministic PRNG in [0, 1). */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;

@@ -6,6 +6,7 @@
  * usage: npx tsx bench/encoder-bench.ts [--model-dir models/voxgate-conformer-ctc-en] [--iters 8] [--threads 1]
  *        (or node dist/bench/encoder-bench.js after `npx tsc -p tsconfig.build.json`)
  */
+import { concat } from './bench-random.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FbankExtractor } from '../src/dsp/fbank.js';
@@ -50,13 +51,7 @@ function speech(): Float32Array {
     const file = line.split('\t')[1];
     if (file) parts.push(readWav16(readFileSync(join(dir, file)), file).samples);
   }
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 async function realTimeFactor(pool: EncoderPool, samples: Float32Array): Promise<{ encoder: number; withFbank: number }> {

@@ -1,6 +1,6 @@
 /** Shared helpers for the dsp tests: deterministic PRNG, chunked feeding, fixture reading, signal metrics. */
 import { readFileSync } from 'node:fs';
-import { rng } from '../../bench/bench-random.js';
+import { concat, rng } from '../../bench/bench-random.js';
 
 export const FIXTURES = new URL('../fixtures/', import.meta.url);
 
@@ -13,7 +13,7 @@ export function readF32(relPath: string): Float32Array {
   return out;
 }
 
-export { gaussian, rng } from '../../bench/bench-random.js';
+export { concat, gaussian, rng } from '../../bench/bench-random.js';
 
 export function sine(n: number, freqHz: number, rateHz: number, amp = 0.5, phase = 0): Float32Array {
   const out = new Float32Array(n);
@@ -21,15 +21,6 @@ export function sine(n: number, freqHz: number, rateHz: number, amp = 0.5, phase
   return out;
 }
 
-export function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /** Splits `x` at the given sizes (cycled) and returns the views. */
 export function chunks(x: Float32Array, sizes: number[]): Float32Array[] {
