@@ -29,6 +29,8 @@ Options:
   --denoise MODE         off | spectral (default: off)
   --model DIR            model directory for the in-process pipeline (default: as \`serve\`)
   --precision P          int8 | fp32 | auto (in-process; default: auto)
+  --beam-size N          CTC beam width (in-process; default: the server's, 8)
+  --vad MODE             energy | off (in-process; off: no VAD, whole file is one utterance up to 15 s)
   -h, --help             this help
 `;
 
@@ -66,6 +68,8 @@ export interface EvalFlags {
   denoise?: string | undefined;
   model?: string | undefined;
   precision?: string | undefined;
+  'beam-size'?: string | undefined;
+  vad?: string | undefined;
 }
 
 export interface EvalResult {
@@ -141,7 +145,9 @@ export async function runEval(manifestPath: string, flags: EvalFlags): Promise<n
     result = await evaluate(entries, { url: flags.url, ...(flags['api-key'] === undefined ? {} : { apiKey: flags['api-key'] }) },
       { concurrency, extras });
   } else {
-    const config = gatewayConfigFromSources({ model: flags.model, precision: flags.precision });
+    const config = gatewayConfigFromSources({
+      model: flags.model, precision: flags.precision, 'beam-size': flags['beam-size'], vad: flags.vad,
+    });
     const { loadSpeechEngine } = await import('../server/speech-engine.js');
     const engine = await loadSpeechEngine(config);
     try {

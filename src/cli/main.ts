@@ -77,6 +77,7 @@ async function transcribe(args: string[]): Promise<number> {
     options: {
       url: { type: 'string' }, 'api-key': { type: 'string' }, realtime: { type: 'boolean' }, latency: { type: 'string' },
       denoise: { type: 'string' }, model: { type: 'string' }, precision: { type: 'string' }, json: { type: 'boolean' },
+      'beam-size': { type: 'string' }, vad: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -94,6 +95,7 @@ async function evalCommand(args: string[]): Promise<number> {
     options: {
       out: { type: 'string' }, json: { type: 'string' }, url: { type: 'string' }, 'api-key': { type: 'string' },
       concurrency: { type: 'string' }, latency: { type: 'string' }, denoise: { type: 'string' }, model: { type: 'string' }, precision: { type: 'string' },
+      'beam-size': { type: 'string' }, vad: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

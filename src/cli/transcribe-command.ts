@@ -22,6 +22,8 @@ Options:
   --denoise MODE         off | spectral (default: off)
   --model DIR            model directory for the in-process pipeline (default: as \`serve\`)
   --precision P          int8 | fp32 | auto (in-process; default: auto)
+  --beam-size N          CTC beam width (in-process; default: the server's, 8)
+  --vad MODE             energy | off (in-process; off: no VAD, whole file is one utterance up to 15 s)
   --json                 print every server message as one JSON line instead
   -h, --help             this help
 `;
@@ -34,6 +36,8 @@ export interface TranscribeFlags {
   denoise?: string | undefined;
   model?: string | undefined;
   precision?: string | undefined;
+  'beam-size'?: string | undefined;
+  vad?: string | undefined;
   json?: boolean | undefined;
 }
 
@@ -100,7 +104,9 @@ export async function runTranscribe(file: string, flags: TranscribeFlags): Promi
   if (flags.url !== undefined) {
     channel = await openRemoteChannel(flags.url, start, flags['api-key']);
   } else {
-    const config = gatewayConfigFromSources({ model: flags.model, precision: flags.precision });
+    const config = gatewayConfigFromSources({
+      model: flags.model, precision: flags.precision, 'beam-size': flags['beam-size'], vad: flags.vad,
+    });
     const { loadSpeechEngine } = await import('../server/speech-engine.js');
     const engine = await loadSpeechEngine(config);
     closeEngine = () => engine.close();

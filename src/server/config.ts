@@ -12,6 +12,8 @@
  * | --max-sessions N | VOXGATE_MAX_SESSIONS | 200 |
  * | --api-keys FILE | VOXGATE_API_KEYS | none (no authentication) |
  * | --log-level LEVEL | LOG_LEVEL | info |
+ * | --vad energy\|off | VOXGATE_VAD | energy (off: no VAD endpointing, see stream/vad.ts) |
+ * | --beam-size N | VOXGATE_BEAM_SIZE | 8 |
  * | --idle-timeout-ms, --max-duration-ms, --drain-timeout-ms | VOXGATE_IDLE_TIMEOUT_MS, ... | 30000, 3600000, 10000 |
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -19,6 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GatewayError } from '../protocol/errors.js';
 import { PROTOCOL_LIMITS } from '../protocol/messages.js';
+import { VAD_MODES, type VadMode } from '../stream/vad.js';
 import type { TransportKind } from '../transports/transport.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 
@@ -67,6 +70,8 @@ export interface GatewayConfig extends SessionLimitsConfig {
   maxBatch: number | undefined;
   /** CTC prefix beam width (undefined: the pipeline's default). */
   beamSize: number | undefined;
+  /** Speech detection: `energy` VAD endpointing, or `off` (every frame is speech; utterances end on finalize). */
+  vad: VadMode;
 }
 
 /** The package root (the directory holding voxgate's package.json), found from this file in src/ or dist/src/. */
@@ -114,6 +119,7 @@ export const DEFAULT_GATEWAY_CONFIG: Readonly<Omit<GatewayConfig, 'modelDir'>> =
   intraOpThreads: undefined,
   maxBatch: undefined,
   beamSize: undefined,
+  vad: 'energy',
 };
 
 function bad(message: string): GatewayError {
@@ -164,6 +170,7 @@ export function validateGatewayConfig(c: GatewayConfig): GatewayConfig {
   if (c.intraOpThreads !== undefined) checkInt('intraOpThreads', c.intraOpThreads, 1, 256);
   if (c.maxBatch !== undefined) checkInt('maxBatch', c.maxBatch, 1, 1024);
   if (c.beamSize !== undefined) checkInt('beamSize', c.beamSize, 1, 256);
+  checkOneOf('vad', c.vad, VAD_MODES);
   return c;
 }
 
@@ -207,6 +214,7 @@ export const GATEWAY_SETTINGS: readonly Setting[] = [
   { key: 'intraOpThreads', flag: 'threads', env: 'VOXGATE_THREADS', kind: 'int', help: 'encoder intra-op threads' },
   { key: 'maxBatch', flag: 'max-batch', env: 'VOXGATE_MAX_BATCH', kind: 'int', help: 'encoder batch size limit' },
   { key: 'beamSize', flag: 'beam-size', env: 'VOXGATE_BEAM_SIZE', kind: 'int', help: 'CTC beam width' },
+  { key: 'vad', flag: 'vad', env: 'VOXGATE_VAD', kind: 'string', help: 'energy | off (no VAD endpointing)' },
 ];
 
 function parseSetting(s: Setting, raw: string, source: string): unknown {

@@ -7,6 +7,7 @@ import { EncoderPool, type EncoderPoolStats } from '../inference/encoder-pool.js
 import { loadModelInfo, type ModelInfo } from '../inference/nemo-ctc-model.js';
 import type { SessionConfig } from '../protocol/messages.js';
 import { SessionPipeline } from '../stream/session-pipeline.js';
+import type { VadMode } from '../stream/vad.js';
 import type { Precision } from './config.js';
 import type { SessionPipelinePort, SessionServices } from './session-pipeline-port.js';
 
@@ -16,6 +17,7 @@ export interface SpeechEngineOptions {
   intraOpThreads?: number | undefined;
   maxBatch?: number | undefined;
   beamSize?: number | undefined;
+  vad?: VadMode | undefined;
   /** Per model call: batch size and wall time (ms); the gateway feeds its encoder histograms with it. */
   onBatch?: ((rows: number, ms: number) => void) | undefined;
 }
@@ -47,6 +49,7 @@ export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<Sp
         encoder: pool,
         model: info,
         ...(options.beamSize === undefined ? {} : { beamSize: options.beamSize }),
+        ...(options.vad === undefined ? {} : { vad: options.vad }),
       });
     },
     stats: () => pool.stats(),

@@ -35,7 +35,7 @@ import { fbank } from './fbank.js';
 import type { PipelineEvent } from './pipeline-event.js';
 import { resample } from './resample.js';
 import type { AudioBytesItem, ControlItem, StreamEncoder, StreamModelInfo } from './stream-items.js';
-import { vad } from './vad.js';
+import { vad, VAD_MODES, type VadMode } from './vad.js';
 
 export type { PipelineEvent, PipelineWord } from './pipeline-event.js';
 
@@ -51,6 +51,8 @@ export interface PipelineDeps {
   maxPendingMs?: number;
   /** Audio fed before a speech onset, ms (default 300). */
   preRollMs?: number;
+  /** `energy` (default) or `off`: every frame is speech (see stream/vad.ts). */
+  vad?: VadMode;
 }
 
 export const DEFAULT_PIPELINE_DEPS = { beamSize: 8, maxPendingMs: 20000, preRollMs: 300 } as const;
@@ -61,6 +63,9 @@ export function validatePipelineDeps(deps: PipelineDeps): void {
   if (!(maxPendingMs > 0)) throw new GatewayError('GW_ERR_BAD_CONFIG', `maxPendingMs must be > 0, got ${maxPendingMs}`);
   if (!Number.isInteger(preRollMs / 10) || preRollMs < 0 || preRollMs > 1000) {
     throw new GatewayError('GW_ERR_BAD_CONFIG', `preRollMs must be a multiple of 10 in [0, 1000], got ${preRollMs}`);
+  }
+  if (deps.vad !== undefined && !VAD_MODES.includes(deps.vad)) {
+    throw new GatewayError('GW_ERR_BAD_CONFIG', `vad must be one of ${VAD_MODES.join('|')}, got ${JSON.stringify(deps.vad)}`);
   }
 }
 
@@ -128,7 +133,7 @@ export class SessionPipeline {
       resample(config.sampleRateHz),
       denoise(config.denoise),
       fbank(),
-      vad(),
+      vad(undefined, deps.vad),
       endpoint(this.#endpointing, { preRollMs: deps.preRollMs ?? DEFAULT_PIPELINE_DEPS.preRollMs }),
       encode({
         encoder: deps.encoder, model, chunkFrames: config.chunkMs / model.frameMs, meter: this.#meter,

@@ -9,16 +9,27 @@
  *
  * The detector runs without hangover (`hangoverFrames` 1 by default here): the endpointer counts trailing
  * non-speech itself against the session's `silence_ms`, so the two do not add up.
+ *
+ * Mode `off` marks every frame as speech: the whole stream is one utterance, cut only by max_utterance_ms,
+ * `session.finalize` or the end (push-to-talk clients that endpoint themselves; evaluation of the model and decoder
+ * on whole clips, as the PyTorch evaluation reads them).
  */
-import type { OperatorFunction } from 'rxjs';
+import { map, type OperatorFunction } from 'rxjs';
 import { EnergyVad, type EnergyVadFrames, type EnergyVadOptions } from '../dsp/energy-vad.js';
 import { statefulOperator, type ControlItem, type FrameBlockItem } from './stream-items.js';
 
 export const DEFAULT_STREAM_VAD_OPTIONS: Readonly<Partial<EnergyVadOptions>> = { hangoverFrames: 1 };
 
+export type VadMode = 'energy' | 'off';
+export const VAD_MODES: readonly VadMode[] = ['energy', 'off'];
+
 export function vad(
   options: Partial<EnergyVadOptions> = DEFAULT_STREAM_VAD_OPTIONS,
+  mode: VadMode = 'energy',
 ): OperatorFunction<FrameBlockItem | ControlItem, FrameBlockItem | ControlItem> {
+  if (mode === 'off') {
+    return map((item) => (item.kind === 'frames' ? { ...item, speech: new Uint8Array(item.frames).fill(1) } : item));
+  }
   return statefulOperator(() => {
     const detector = new EnergyVad({ ...DEFAULT_STREAM_VAD_OPTIONS, ...options });
     let queue = new Uint8Array(64);

@@ -110,6 +110,18 @@ export async function streamChunks(stream: EncoderStream, feats: Float32Array, C
   return { logProbs, frames, vocabSize };
 }
 
+/**
+ * `feats` (T x 80) padded as the gateway's encode stage pads an utterance's end (src/stream/encode.ts): to
+ * 4 ceil(T / 4) + 3 frames by repeating the last frame, so every 40 ms of input yields an output frame.
+ */
+export function padTailLikeEncodeStage(feats: Float32Array): Float32Array {
+  const T = feats.length / FEAT_DIM, padded = 4 * Math.ceil(T / 4) + 3;
+  const out = new Float32Array(padded * FEAT_DIM);
+  out.set(feats);
+  for (let f = T; f < padded; f++) out.copyWithin(f * FEAT_DIM, (T - 1) * FEAT_DIM, T * FEAT_DIM);
+  return out;
+}
+
 export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
   let m = 0;

@@ -21,7 +21,7 @@ describe('gateway config', () => {
       port: 8080, host: '0.0.0.0', transport: 'uws', precision: 'auto', maxSessions: 200, apiKeysFile: null,
       logLevel: 'info', idleTimeoutMs: 30_000, maxDurationMs: 3_600_000, flowHighWaterMs: 2000, flowLowWaterMs: 500,
       backlogLimitMs: 10_000, maxFrameBytes: 1024 * 1024, outboundSoftLimitBytes: 256 * 1024,
-      outboundHardLimitBytes: 4 * 1024 * 1024,
+      outboundHardLimitBytes: 4 * 1024 * 1024, vad: 'energy', beamSize: undefined,
     });
     expect(c.modelDir).toBe(path.join(packageRoot(), 'models', 'voxgate-conformer-ctc-en'));
     expect(defaultModelDir()).toBe(c.modelDir);
@@ -37,6 +37,9 @@ describe('gateway config', () => {
       modelDir: path.resolve('some/dir'), apiKeysFile: path.resolve('keys.txt'), logLevel: 'warn' });
     const fromFlags = gatewayConfigFromSources({ port: '0', transport: 'uws', 'max-sessions': '7', 'idle-timeout-ms': '500' }, env);
     expect(fromFlags).toMatchObject({ port: 0, transport: 'uws', maxSessions: 7, idleTimeoutMs: 500, host: '127.0.0.1' });
+    expect(gatewayConfigFromSources({ vad: 'off', 'beam-size': '1' }, { VOXGATE_VAD: 'energy', VOXGATE_BEAM_SIZE: '4' }))
+      .toMatchObject({ vad: 'off', beamSize: 1 });
+    expect(gatewayConfigFromSources({}, { VOXGATE_VAD: 'off', VOXGATE_BEAM_SIZE: '4' })).toMatchObject({ vad: 'off', beamSize: 4 });
   });
 
   it('rejects bad values with GW_ERR_BAD_CONFIG quoting them', () => {
@@ -47,6 +50,7 @@ describe('gateway config', () => {
     expect(badConfig(() => gatewayConfigFromSources({ precision: 'fp16' }, {}))).toContain('"fp16"');
     expect(badConfig(() => gatewayConfigFromSources({ 'max-sessions': '0' }, {}))).toContain('maxSessions');
     expect(badConfig(() => gatewayConfigFromSources({ 'log-level': 'loud' }, {}))).toContain('"loud"');
+    expect(badConfig(() => gatewayConfigFromSources({ vad: 'silero' }, {}))).toContain('"silero"');
     expect(badConfig(() => resolveGatewayConfig({ flowLowWaterMs: 3000 }))).toContain('3000');
     expect(badConfig(() => resolveGatewayConfig({ backlogLimitMs: 1500 }))).toContain('1500');
     expect(badConfig(() => resolveGatewayConfig({ outboundHardLimitBytes: 1024 }))).toContain('1024');

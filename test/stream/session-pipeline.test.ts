@@ -130,6 +130,20 @@ describe('SessionPipeline (test-double encoder, real speech)', () => {
     expect(p.stats()).toMatchObject({ audioMs: 3000, processedAudioMs: 3000, encoderChunks: 0 });
   });
 
+  it('vad off: every frame is speech, so the whole stream is one utterance from 0 ms, silence included', async () => {
+    const enc = new FakeEncoder();
+    const p = new SessionPipeline(sessionConfig(), { encoder: enc, model: FAKE_MODEL, vad: 'off' });
+    const events = await runPipeline(p, TWO_BYTES, 1600);
+    const finals = events.filter((e) => e.kind === 'final');
+    expect(finals.map((f) => [f.utteranceId, f.reason, f.startMs])).toEqual([[0, 'session_end', 0]]);
+    expect(events.filter((e) => e.kind === 'speech.started').map((e) => e.audioMs)).toEqual([0]);
+    // The 0.5 s lead-in silence reached the encoder: its first window's first row is the noise bed.
+    expect(enc.runs[0]!.firstRowMean).toBeLessThan(-10);
+    expect(p.stats().encoderChunks).toBeGreaterThan(0);
+    expect(() => new SessionPipeline(sessionConfig(), { encoder: enc, model: FAKE_MODEL, vad: 'webrtc' as 'off' }))
+      .toThrow(/vad must be one of energy\|off, got "webrtc"/);
+  });
+
   it('backlogMs() counts audio waiting for the encoder; 0 and processed == received after end()', async () => {
     const p = pipeline({}, new FakeEncoder({ delayMs: 5 }));
     const done = lastValueFrom(p.events$.pipe(toArray()));

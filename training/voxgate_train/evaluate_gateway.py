@@ -2,7 +2,9 @@
 pipeline, VAD/endpointing and the native beam search), with `voxgate eval` on the held-out manifest.
 
 Runs (each a `voxgate eval --json`): fp32 and int8 at 160 / 320 / 640 ms chunks (or the --latencies given) on clean
-held-out audio, and the serving precision on 5 dB babble with denoise off and on. Writes every report plus a
+held-out audio, and the serving precision on 5 dB babble with denoise off and on. Plus the parity run: fp32 at 160 ms
+with the VAD off and beam 1, i.e. each whole clip decoded as the PyTorch evaluation decodes it, so its WER differs from
+the PyTorch figure only by the gateway's features, ONNX and decoder (`model_card` prints the difference per set). Writes every report plus a
 summary to --out, and decides models/<name>/default-precision.txt: int8 when its overall WER at the default chunk
 (320 ms) is within 5% (relative) of fp32's, else fp32.
 Needs `npm ci` (or `npm run build`) first, and steps 1 and `noisy_manifest --snr-db 5`.
@@ -19,16 +21,17 @@ from .common import CACHE_DIR, REPO_DIR
 LATENCY_MS = {"low": 160, "balanced": 320, "accurate": 640}
 
 
-def run_eval(manifest: Path, model: Path, precision: str, latency: str, denoise: str, out: Path) -> dict:
+def run_eval(manifest: Path, model: Path, precision: str, latency: str, denoise: str, out: Path,
+             extra: tuple[str, ...] = ()) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = ["node", str(REPO_DIR / "dist" / "src" / "cli" / "main.js"), "eval", str(manifest), "--model", str(model),
            "--precision", precision, "--latency", latency, "--denoise", denoise, "--concurrency", "8",
-           "--json", str(out), "--out", str(out.with_suffix(".hyps.tsv"))]
+           "--json", str(out), "--out", str(out.with_suffix(".hyps.tsv")), *extra]
     t0 = time.time()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     report = json.loads(out.read_text())
     report["seconds"] = round(time.time() - t0, 1)
-    print(f"{precision} {LATENCY_MS[latency]} ms denoise={denoise} {manifest.parent.name}: "
+    print(f"{precision} {LATENCY_MS[latency]} ms denoise={denoise} {' '.join(extra)} {manifest.parent.name}: "
           f"WER {100 * report['overall']['wer']:.2f}% ({report['seconds']} s)", flush=True)
     return report
 
@@ -39,10 +42,18 @@ def main() -> None:
     ap.add_argument("--out", default=str(CACHE_DIR / "gateway-eval"))
     ap.add_argument("--latencies", nargs="+", default=["low", "balanced", "accurate"], choices=list(LATENCY_MS))
     ap.add_argument("--precisions", nargs="+", default=["fp32", "int8"], choices=["fp32", "int8"])
+    ap.add_argument("--parity-only", action="store_true", help="only the parity run (updates summary.json's parity)")
     args = ap.parse_args()
     model, out = Path(args.model).resolve(), Path(args.out)
     clean = CACHE_DIR / "heldout" / "MANIFEST.tsv"
-    summary: dict = {"clean": {}, "babble5": {}}
+    parity = {"fp32_160ms_vad_off_beam_1": run_eval(clean, model, "fp32", "low", "off", out / "parity-fp32-160.json",
+                                                    ("--vad", "off", "--beam-size", "1"))}
+    if args.parity_only:
+        summary = json.loads((out / "summary.json").read_text())
+        summary["parity"] = parity
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return
+    summary: dict = {"clean": {}, "babble5": {}, "parity": parity}
     for p in args.precisions:
         for lat in args.latencies:
             r = run_eval(clean, model, p, lat, "off", out / f"clean-{p}-{LATENCY_MS[lat]}.json")

@@ -48,6 +48,22 @@ def gateway_table(summary: dict) -> list[str]:
     return lines
 
 
+def parity_table(summary: dict, pytorch: dict) -> list[str]:
+    """Gateway with the VAD off and beam 1 (whole clips, as PyTorch decodes them) against PyTorch at 160 ms."""
+    if not summary.get("parity"):
+        return []
+    run = next(iter(summary["parity"].values()))
+    pt = pytorch["chunk_160ms"]
+    lines = ["", "Parity: the exported fp32 model through `voxgate eval --vad off --beam-size 1 --latency low` (each clip "
+             "decoded whole, as the PyTorch evaluation decodes it) against the PyTorch figure at 160 ms:", "",
+             "| set | gateway | PyTorch | difference (points) |", "|---|---|---|---|"]
+    for s in sorted(run["sets"]) + ["overall"]:
+        gw = 100 * (run["overall"] if s == "overall" else run["sets"][s])["wer"]
+        ref = pt["all" if s == "overall" else s]
+        lines.append(f"| {s} | {pct(gw)} | {pct(ref)} | {gw - ref:+.2f} |")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--card", required=True)
@@ -63,6 +79,7 @@ def main() -> None:
     body += ["", "### Exported ONNX in Node (`voxgate eval`: TypeScript DSP, VAD/endpointing, native beam search), "
              "WER %", ""]
     body += gateway_table(gw)
+    body += parity_table(gw, pt)
     card = Path(args.card)
     text = card.read_text()
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
