@@ -23,7 +23,7 @@ import {
 } from './helpers.js';
 
 /** Corpus WER (word edits / reference words) over the fixtures at chunk 160 ms, per precision. */
-export const STATED_WER = { fp32: 0.95, int8: 0.95 } as const;
+export const STATED_WER = { fp32: 0.85, int8: 0.85 } as const;
 
 describe.each(['fp32', 'int8'] as const)('shipped model (%s) on held-out real speech', (precision) => {
   let pool: EncoderPool;
@@ -68,10 +68,8 @@ describe.each(['fp32', 'int8'] as const)('shipped model (%s) on held-out real sp
     const engine = await loadSpeechEngine({ modelDir: MODEL_DIR, precision, vad: 'off', beamSize: 1, intraOpThreads: 1 });
     try {
       const entries = clips.map((c) => ({ set: c.set, path: c.file, file: c.file, reference: c.text }));
-      // int8 quantises activations per model call (DynamicQuantizeLinear): a row's scale depends on the other
-      // sessions batched with it, so only fp32 is exact with two sessions sharing the encoder.
-      const concurrency = precision === 'fp32' ? 2 : 1;
-      const result = await evaluate(entries, { services: engine }, { concurrency, extras: { latency: 'low' } });
+      // Two sessions share the encoder: batching is exact for int8 too (activations are quantised per row).
+      const result = await evaluate(entries, { services: engine }, { concurrency: 2, extras: { latency: 'low' } });
       expect(result.hypotheses.map((h) => h.hypothesis)).toEqual(beam1Hyps);
     } finally {
       await engine.close();

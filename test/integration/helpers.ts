@@ -16,10 +16,10 @@ import { startGateway, type Gateway } from '../../src/server/gateway.js';
 
 /**
  * Highest corpus WER (edits / reference words) the fixtures may have through the full gateway. Tied to the shipped
- * model (models/voxgate-conformer-ctc-en/README.md); lower it whenever a better model ships. The session-1
- * checkpoint (step 1429) is phonetically close but mostly wrong at the word level (~0.94 greedy on these clips).
+ * model (models/voxgate-conformer-ctc-en/README.md); lower it whenever a better model ships. The session-2
+ * checkpoint (step 3374) gets short words right and longer ones phonetically close (0.81 greedy on these clips).
  */
-export const MAX_WER = 1.0;
+export const MAX_WER = 0.9;
 
 /**
  * Whether a clip of speech must yield at least one transcript.partial (the server never sends a partial with empty
