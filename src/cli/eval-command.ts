@@ -6,11 +6,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GatewayError } from '../protocol/errors.js';
-import { gatewayConfigFromSources } from '../server/config.js';
 import type { SessionServices } from '../server/session-pipeline-port.js';
 import { openLocalChannel, openRemoteChannel } from './channel.js';
 import { startFieldsFor, streamWav } from './stream-wav.js';
-import { startExtras } from './transcribe-command.js';
+import { loadInProcessEngine, startExtras } from './transcribe-command.js';
 import { readWavFile } from './wav.js';
 import { WerAccumulator } from './wer.js';
 
@@ -145,11 +144,7 @@ export async function runEval(manifestPath: string, flags: EvalFlags): Promise<n
     result = await evaluate(entries, { url: flags.url, ...(flags['api-key'] === undefined ? {} : { apiKey: flags['api-key'] }) },
       { concurrency, extras });
   } else {
-    const config = gatewayConfigFromSources({
-      model: flags.model, precision: flags.precision, 'beam-size': flags['beam-size'], vad: flags.vad,
-    });
-    const { loadSpeechEngine } = await import('../server/speech-engine.js');
-    const engine = await loadSpeechEngine(config);
+    const engine = await loadInProcessEngine(flags);
     try {
       result = await evaluate(entries, { services: engine }, { concurrency, extras });
     } finally {

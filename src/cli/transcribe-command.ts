@@ -5,6 +5,7 @@
 import { GatewayError } from '../protocol/errors.js';
 import { DENOISE_MODES, LATENCY_CHUNK_MS, type DenoiseMode, type LatencyPreset, type ServerMessage } from '../protocol/messages.js';
 import { gatewayConfigFromSources } from '../server/config.js';
+import type { SpeechEngine } from '../server/speech-engine.js';
 import { openLocalChannel, openRemoteChannel, type TranscriptionChannel } from './channel.js';
 import { startFieldsFor, streamWav } from './stream-wav.js';
 import { readWavFile } from './wav.js';
@@ -96,6 +97,18 @@ function printer(out: NodeJS.WriteStream, json: boolean): (msg: ServerMessage) =
   };
 }
 
+/** The in-process engine of `transcribe` / `eval`: the server's configuration (flags over env over defaults) with
+ * --model / --precision / --beam-size / --vad. Loaded on demand, so `--url` runs never touch ONNX Runtime. */
+export async function loadInProcessEngine(flags: {
+  model?: string | undefined; precision?: string | undefined; 'beam-size'?: string | undefined; vad?: string | undefined;
+}): Promise<SpeechEngine> {
+  const config = gatewayConfigFromSources({
+    model: flags.model, precision: flags.precision, 'beam-size': flags['beam-size'], vad: flags.vad,
+  });
+  const { loadSpeechEngine } = await import('../server/speech-engine.js');
+  return loadSpeechEngine(config);
+}
+
 export async function runTranscribe(file: string, flags: TranscribeFlags): Promise<number> {
   const wav = await readWavFile(file);
   const start = startFieldsFor(wav, startExtras(flags));
@@ -104,11 +117,7 @@ export async function runTranscribe(file: string, flags: TranscribeFlags): Promi
   if (flags.url !== undefined) {
     channel = await openRemoteChannel(flags.url, start, flags['api-key']);
   } else {
-    const config = gatewayConfigFromSources({
-      model: flags.model, precision: flags.precision, 'beam-size': flags['beam-size'], vad: flags.vad,
-    });
-    const { loadSpeechEngine } = await import('../server/speech-engine.js');
-    const engine = await loadSpeechEngine(config);
+    const engine = await loadInProcessEngine(flags);
     closeEngine = () => engine.close();
     channel = await openLocalChannel(engine, start);
   }

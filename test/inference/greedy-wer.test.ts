@@ -15,9 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluate } from '../../src/cli/eval-command.js';
 import { WerAccumulator } from '../../src/cli/wer.js';
 import { CtcDecoder, ctcText } from '../../src/inference/ctc-decoder.js';
-import { loadSpeechEngine } from '../../src/server/speech-engine.js';
 import { EncoderPool } from '../../src/inference/encoder-pool.js';
 import { loadModelInfo } from '../../src/inference/nemo-ctc-model.js';
+import { loadSpeechEngine } from '../../src/server/speech-engine.js';
 import {
   MODEL_DIR, fbankOf, greedyCtc, padTailLikeEncodeStage, readWav16, speechClips, streamChunks,
 } from './helpers.js';
@@ -42,14 +42,15 @@ describe.each(['fp32', 'int8'] as const)('shipped model (%s) on held-out real sp
     for (const clip of speechClips()) {
       const { samples, sampleRateHz } = readWav16(clip.file);
       expect(sampleRateHz).toBe(16000);
+      const feats = fbankOf(samples);
       const stream = pool.openStream();
-      const out = await streamChunks(stream, fbankOf(samples), 4);
+      const out = await streamChunks(stream, feats, 4);
       stream.close();
       const { ids } = greedyCtc(out.logProbs, out.frames, out.vocabSize, pool.info.blankId);
-      const hyp = ids.map((i) => (i === pool.info.separatorId ? ' ' : tokens[i])).join('').replace(/ +/g, ' ').trim();
+      const hyp = ctcText(ids, tokens, pool.info.separatorId);
       acc.add(clip.text, hyp);
       const padded = pool.openStream();
-      const tail = await streamChunks(padded, padTailLikeEncodeStage(fbankOf(samples)), 4);
+      const tail = await streamChunks(padded, padTailLikeEncodeStage(feats), 4);
       padded.close();
       const beam1 = new CtcDecoder({ vocabSize: tail.vocabSize, beamSize: 1, blankId: pool.info.blankId });
       beam1.decodeChunk(tail.logProbs, tail.frames);
