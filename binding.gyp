@@ -5,7 +5,8 @@
       "sources": [
         "native/binding/addon.cc",
         "native/src/context-graph.cc",
-        "native/src/ctc-prefix-beam-search.cc"
+        "native/src/ctc-prefix-beam-search.cc",
+        "native/src/token-lm.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

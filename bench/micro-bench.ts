@@ -1,19 +1,24 @@
 /**
  * Micro-benchmarks of the per-session hot path: DSP stages (ms of wall time per second of audio, best of N, fed in
  * 20 ms chunks as a session would) and the native CTC prefix beam search (CPU µs per decoder per second of audio,
- * 200 decoders interleaved chunk by chunk as the gateway runs them, beam 8) next to the TypeScript reference.
+ * 200 decoders interleaved chunk by chunk as the gateway runs them, beam 8; without and with the shipped token LM)
+ * next to the TypeScript reference.
  *
  *   npx tsx bench/micro-bench.ts [--runs N] [--json FILE]
  *
  * Numbers only; no pass/fail. Speed targets are tracked by comparing these numbers across commits on one machine.
  */
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { EnergyVad } from '../src/dsp/energy-vad.js';
 import { FbankExtractor } from '../src/dsp/fbank.js';
 import { Resampler } from '../src/dsp/resampler.js';
 import { SpectralSubtractor } from '../src/dsp/spectral-subtraction.js';
 import { CtcDecoder, type CtcSearch, type Hotword } from '../src/inference/ctc-decoder.js';
 import { CtcPrefixBeamSearch } from '../src/inference/ctc-prefix-beam-search.js';
+import { TOKEN_LM_FILE, TokenLm } from '../src/inference/token-lm.js';
+import { defaultModelDir } from '../src/server/config.js';
 import { CTC_VOCAB_SIZE as V, peakyLogProbs, randomLogProbs, rng, speechLike } from './bench-random.js';
 import { argValue, bestMs, round, table } from './bench-stats.js';
 
@@ -83,6 +88,8 @@ function main(argv: readonly string[]): void {
   const flat = Array.from({ length: DECODERS }, () => randomLogProbs(DECODE_FRAMES, rand, 3));
   const hot = hotwords(50, rand);
   const native = (): CtcSearch => new CtcDecoder({ vocabSize: V, beamSize: BEAM });
+  const lm = TokenLm.load(join(defaultModelDir(), TOKEN_LM_FILE), 0);
+  const nativeLm = (): CtcSearch => new CtcDecoder({ vocabSize: V, beamSize: BEAM, lm });
   const reference = (): CtcSearch => new CtcPrefixBeamSearch({ vocabSize: V, beamSize: BEAM });
   const reps = Math.max(3, Math.min(10, Math.round(runs / 4)));
   const refInputs = (x: Float32Array[]): Float32Array[] => x.slice(0, REFERENCE_DECODERS);
@@ -92,6 +99,9 @@ function main(argv: readonly string[]): void {
     native_peaky_50_hotwords: us(decoderUs(native, peaky, hot, reps)),
     native_flat: us(decoderUs(native, flat, [], reps)),
     native_flat_50_hotwords: us(decoderUs(native, flat, hot, reps)),
+    native_peaky_token_lm: us(decoderUs(nativeLm, peaky, [], reps)),
+    native_flat_token_lm: us(decoderUs(nativeLm, flat, [], reps)),
+    native_flat_token_lm_50_hotwords: us(decoderUs(nativeLm, flat, hot, reps)),
     reference_peaky: us(decoderUs(reference, refInputs(peaky), [], 3)),
     reference_peaky_50_hotwords: us(decoderUs(reference, refInputs(peaky), hot, 3)),
     reference_flat: us(decoderUs(reference, refInputs(flat), [], 3)),

@@ -12,6 +12,7 @@
 
 #include "../src/context-graph.h"
 #include "../src/ctc-prefix-beam-search.h"
+#include "../src/token-lm.h"
 
 namespace {
 
@@ -71,6 +72,56 @@ Napi::Float64Array ScalarsArg(const Napi::CallbackInfo& info, size_t i) {
   return out;
 }
 
+template <typename T>
+std::vector<T> CopyArg(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* what) {
+  auto a = TypedArg<T>(info, i, type, what);
+  return std::vector<T>(a.Data(), a.Data() + a.ElementLength());
+}
+
+// The constructor of TokenLm, kept per environment so that CtcDecoder can tell a real TokenLm from any object.
+struct AddonData {
+  Napi::FunctionReference token_lm;
+};
+
+// new TokenLm({vocabSize, blankId, startState}, arcStart, backoffState, backoffLogWeight, finalLogProb, arcToken,
+//             arcNext, arcLogProb): Int32Array / Float32Array tables of training/voxgate_train/token_lm.py. Copied,
+// validated, then shared (read-only) by every decoder given it.
+class TokenLmWrap : public Napi::ObjectWrap<TokenLmWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "TokenLm", {InstanceAccessor<&TokenLmWrap::NumStates>("numStates")});
+  }
+
+  explicit TokenLmWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TokenLmWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 8 || !info[0].IsObject()) ThrowCoded(env, "TokenLm(header, 7 tables) expected");
+    Napi::Object o = info[0].As<Napi::Object>();
+    voxgate::TokenLmTables t;
+    t.vocab_size = IntOption(env, o, "vocabSize", 0);
+    t.blank_id = IntOption(env, o, "blankId", 0);
+    t.start_state = IntOption(env, o, "startState", 0);
+    t.arc_start = CopyArg<int32_t>(info, 1, napi_int32_array, "arcStart must be an Int32Array");
+    t.backoff_state = CopyArg<int32_t>(info, 2, napi_int32_array, "backoffState must be an Int32Array");
+    t.backoff_log_weight = CopyArg<float>(info, 3, napi_float32_array, "backoffLogWeight must be a Float32Array");
+    t.final_log_prob = CopyArg<float>(info, 4, napi_float32_array, "finalLogProb must be a Float32Array");
+    t.arc_token = CopyArg<int32_t>(info, 5, napi_int32_array, "arcToken must be an Int32Array");
+    t.arc_next = CopyArg<int32_t>(info, 6, napi_int32_array, "arcNext must be an Int32Array");
+    t.arc_log_prob = CopyArg<float>(info, 7, napi_float32_array, "arcLogProb must be a Float32Array");
+    try {
+      lm_ = std::make_shared<const voxgate::TokenLm>(std::move(t));
+    } catch (const std::exception& e) {
+      ThrowCoded(env, e.what());
+    }
+  }
+
+  std::shared_ptr<const voxgate::TokenLm> lm() const { return lm_; }
+
+ private:
+  Napi::Value NumStates(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), lm_->num_states()); }
+
+  std::shared_ptr<const voxgate::TokenLm> lm_;
+};
+
 class CtcDecoderWrap : public Napi::ObjectWrap<CtcDecoderWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -85,7 +136,7 @@ class CtcDecoderWrap : public Napi::ObjectWrap<CtcDecoderWrap> {
                        });
   }
 
-  // new CtcDecoder({vocabSize, blankId, beamSize, tokenThreshold})
+  // new CtcDecoder({vocabSize, blankId, beamSize, tokenThreshold, lm?: TokenLm, lmWeight, lmTokenBonus})
   explicit CtcDecoderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CtcDecoderWrap>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) ThrowCoded(env, "CtcDecoder options must be an object");
@@ -95,6 +146,15 @@ class CtcDecoderWrap : public Napi::ObjectWrap<CtcDecoderWrap> {
     opts.blank_id = IntOption(env, o, "blankId", 0);
     opts.beam_size = IntOption(env, o, "beamSize", 8);
     opts.token_threshold = NumberOption(env, o, "tokenThreshold", 10.0);
+    opts.lm_weight = NumberOption(env, o, "lmWeight", 0.6);
+    opts.lm_token_bonus = NumberOption(env, o, "lmTokenBonus", 0.5);
+    Napi::Value lm = o.Get("lm");
+    if (!lm.IsUndefined() && !lm.IsNull()) {
+      if (!lm.IsObject() || !lm.As<Napi::Object>().InstanceOf(env.GetInstanceData<AddonData>()->token_lm.Value())) {
+        ThrowCoded(env, "lm must be a TokenLm");
+      }
+      opts.lm = TokenLmWrap::Unwrap(lm.As<Napi::Object>())->lm();
+    }
     try {
       search_ = std::make_unique<voxgate::CtcPrefixBeamSearch>(opts);
     } catch (const std::exception& e) {
@@ -186,8 +246,13 @@ class CtcDecoderWrap : public Napi::ObjectWrap<CtcDecoderWrap> {
 };
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function token_lm = TokenLmWrap::Define(env);
+  auto* data = new AddonData();
+  data->token_lm = Napi::Persistent(token_lm);
+  env.SetInstanceData(data);  // deleted by Node when the environment goes
   exports.Set("CtcDecoder", CtcDecoderWrap::Define(env));
-  exports.Set("abiVersion", Napi::Number::New(env, 2));
+  exports.Set("TokenLm", token_lm);
+  exports.Set("abiVersion", Napi::Number::New(env, 3));
   return exports;
 }
 

@@ -50,6 +50,17 @@ CtcPrefixBeamSearch::CtcPrefixBeamSearch(const CtcSearchOptions& options) : opti
   if (!(options.token_threshold > 0)) {
     throw DecoderError("tokenThreshold must be > 0, got " + std::to_string(options.token_threshold));
   }
+  if (!(options.lm_weight >= 0) || !std::isfinite(options.lm_weight)) {
+    throw DecoderError("lmWeight must be a finite number >= 0, got " + std::to_string(options.lm_weight));
+  }
+  if (options.lm && (options.lm->vocab_size() != options.vocab_size || options.lm->blank_id() != options.blank_id)) {
+    throw DecoderError("the token LM has vocab size " + std::to_string(options.lm->vocab_size()) + " and blank id " +
+                       std::to_string(options.lm->blank_id()) + ", the decoder " + std::to_string(options.vocab_size) +
+                       " and " + std::to_string(options.blank_id));
+  }
+  if (!std::isfinite(options.lm_token_bonus)) {
+    throw DecoderError("lmTokenBonus must be finite, got " + std::to_string(options.lm_token_bonus));
+  }
   Reset();
 }
 
@@ -62,6 +73,8 @@ void CtcPrefixBeamSearch::Reset() {
   root.pnb = kNegInf;
   root.ctx = 0;
   root.ctx_state = 0;
+  root.lm = 0;
+  root.lm_state = options_.lm ? options_.lm->start_state() : 0;
   root.last_frame = -1;
   root.tokens.clear();
   root.frames.clear();
@@ -108,7 +121,7 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
   cands_.clear();
   for (int32_t i = 0; i < nb; ++i) {
     const Hyp& h = beam_[i];
-    cands_.push_back({kNegInf, kNegInf, h.ctx, 0.0, h.key, i, -1, h.ctx_state});
+    cands_.push_back({kNegInf, kNegInf, h.ctx, h.lm, 0.0, h.key, i, -1, h.ctx_state, h.lm_state});
   }
   // parent_[j]: beam index of beam_[j] minus its last token, when that prefix is in the beam too.
   parent_.assign(nb, -1);
@@ -160,12 +173,19 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
           ctx += step.score;
           state = step.state;
         }
+        double lm = h.lm;
+        int32_t lm_state = 0;
+        if (options_.lm) {
+          const TokenLm::Step step = options_.lm->LogProb(h.lm_state, c);
+          lm += options_.lm_weight * step.log_prob + options_.lm_token_bonus;
+          lm_state = step.state;
+        }
         // A new prefix's score is final here (nothing else can reach it this frame). If beam_size new prefixes
         // already score strictly higher it can never survive: skip it. Exact, and it keeps the sort small.
-        const double score = from + ctx;  // == LogAddExp(-inf, from) + ctx, the score the sort would compute
+        const double score = from + ctx + lm;  // == LogAddExp(-inf, from) + ctx + lm, as the sort computes it
         if (num_top_ == beam_size && score < top_[0]) continue;
         InsertTop(score);
-        cands_.push_back({kNegInf, from, ctx, 0.0, NextKey(h.key, c), i, c, state});
+        cands_.push_back({kNegInf, from, ctx, lm, 0.0, NextKey(h.key, c), i, c, state, lm_state});
       }
     }
   }
@@ -173,7 +193,7 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
   const int32_t n = static_cast<int32_t>(cands_.size());
   order_.resize(n);
   for (int32_t k = 0; k < n; ++k) {
-    cands_[k].score = LogAddExp(cands_[k].pb, cands_[k].pnb) + cands_[k].ctx;
+    cands_[k].score = LogAddExp(cands_[k].pb, cands_[k].pnb) + cands_[k].ctx + cands_[k].lm;
     order_[k] = k;
   }
   int32_t keep = std::min(n, beam_size);
@@ -199,6 +219,8 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
     h.pnb = c.pnb;
     h.ctx = c.ctx;
     h.ctx_state = c.ctx_state;
+    h.lm = c.lm;
+    h.lm_state = c.lm_state;
     h.last_frame = t;
     h.tokens = p.tokens;
     h.frames = p.frames;
@@ -218,6 +240,8 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
     h.pnb = c.pnb;
     h.ctx = c.ctx;
     h.ctx_state = c.ctx_state;
+    h.lm = c.lm;
+    h.lm_state = c.lm_state;
     h.last_frame = p.last_frame;
     h.tokens.swap(p.tokens);
     h.frames.swap(p.frames);
@@ -254,8 +278,8 @@ void CtcPrefixBeamSearch::InsertTop(double score) {
 
 void CtcPrefixBeamSearch::SortBeam() {
   std::sort(beam_.begin(), beam_.end(), [](const Hyp& x, const Hyp& y) {
-    const double sx = LogAddExp(x.pb, x.pnb) + x.ctx;
-    const double sy = LogAddExp(y.pb, y.pnb) + y.ctx;
+    const double sx = LogAddExp(x.pb, x.pnb) + x.ctx + x.lm;
+    const double sy = LogAddExp(y.pb, y.pnb) + y.ctx + y.lm;
     if (sx != sy) return sx > sy;
     return x.key < y.key;
   });
@@ -299,7 +323,7 @@ CtcSearchResult CtcPrefixBeamSearch::Current() const {
     while (k < limit && t[k] == best.tokens[k]) ++k;
     stable = k;
   }
-  return MakeResult(best, LogAddExp(best.pb, best.pnb) + best.ctx, static_cast<int32_t>(stable));
+  return MakeResult(best, LogAddExp(best.pb, best.pnb) + best.ctx + best.lm, static_cast<int32_t>(stable));
 }
 
 CtcSearchResult CtcPrefixBeamSearch::Finalize() {
@@ -307,7 +331,8 @@ CtcSearchResult CtcPrefixBeamSearch::Finalize() {
   double best_score = kNegInf;
   for (size_t i = 0; i < beam_.size(); ++i) {
     const Hyp& h = beam_[i];
-    const double s = LogAddExp(h.pb, h.pnb) + h.ctx + graph_.Finalize(h.ctx_state);
+    double s = LogAddExp(h.pb, h.pnb) + h.ctx + graph_.Finalize(h.ctx_state) + h.lm;
+    if (options_.lm) s += options_.lm_weight * options_.lm->FinalLogProb(h.lm_state);
     if (i == 0 || s > best_score || (s == best_score && h.key < beam_[best].key)) {
       best = i;
       best_score = s;

@@ -2,18 +2,22 @@
 //
 // One object per utterance stream: beams persist between DecodeChunk() calls, so feeding a matrix in any chunking
 // gives exactly the result of feeding it at once. Per prefix the search keeps (p_blank, p_nonblank) in natural-log
-// space plus a context (hotword) score; candidates are ranked by logaddexp(p_blank, p_nonblank) + context, ties by
-// key. A prefix is identified by a 53-bit hash of (parent key, token) (53 bits so that the TypeScript twin can hold it
+// space plus a context (hotword) score and, with a token LM (shallow fusion), an LM score: lm_weight x log P_lm of
+// each token + lm_token_bonus per token (the bonus offsets the LM's per-token cost, which would otherwise favour
+// deletions), and lm_weight x log P_lm(end) at Finalize(). Candidates are ranked by logaddexp(p_blank, p_nonblank) +
+// context + LM, ties by key. A prefix is identified by a 53-bit hash of (parent key, token) (53 bits so that the TypeScript twin can hold it
 // in a double). TypeScript twin: src/inference/ctc-prefix-beam-search.ts. Keep both in the same order of operations.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "context-graph.h"
+#include "token-lm.h"
 
 namespace voxgate {
 
@@ -29,13 +33,17 @@ struct CtcSearchOptions {
   int32_t beam_size = 8;
   /// Non-blank tokens whose log-prob is below (frame max - token_threshold) are skipped (nats; +inf: none).
   double token_threshold = 10.0;
+  /// Optional shared token LM (same vocab size and blank id); null: no fusion.
+  std::shared_ptr<const TokenLm> lm;
+  double lm_weight = 0.6;       // >= 0
+  double lm_token_bonus = 0.5;  // finite, nats per emitted token
 };
 
 struct CtcSearchResult {
   std::vector<int32_t> tokens;   // best hypothesis, token ids
   std::vector<int32_t> frames;   // frame of each token's emission (first frame), utterance-relative
   std::vector<float> probs;      // max posterior of each token over the frames it was held
-  double score = 0;              // log score incl. context bonus
+  double score = 0;              // log score incl. context bonus and LM score
   int32_t stable_prefix_length = 0;
   int32_t trailing_blank_frames = 0;
   int64_t frames_decoded = 0;
@@ -51,7 +59,8 @@ class CtcPrefixBeamSearch {
   /// Best hypothesis so far (unfinished hotword bonuses included, as in the ranking).
   CtcSearchResult Current() const;
 
-  /// Best hypothesis with unfinished hotword bonuses removed; then resets for the next utterance.
+  /// Best hypothesis with unfinished hotword bonuses removed and the LM's end-of-utterance score added; then resets
+  /// for the next utterance.
   CtcSearchResult Finalize();
 
   /// Clears the search state (hotwords stay).
@@ -72,17 +81,19 @@ class CtcPrefixBeamSearch {
     double pnb = 0;
     double ctx = 0;
     int32_t ctx_state = 0;
+    double lm = 0;
+    int32_t lm_state = 0;
     int32_t last_frame = -1;  // last frame where the non-blank ending dominated
     std::vector<int32_t> tokens;
     std::vector<int32_t> frames;
     std::vector<float> probs;
   };
   struct Cand {
-    double pb, pnb, ctx, score;
+    double pb, pnb, ctx, lm, score;
     uint64_t key;
     int32_t src;    // index in beam_
     int32_t token;  // -1: same prefix as beam_[src]; else beam_[src] + token
-    int32_t ctx_state;
+    int32_t ctx_state, lm_state;
   };
 
   void DecodeFrame(const float* lp);

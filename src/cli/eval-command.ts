@@ -30,6 +30,8 @@ Options:
   --precision P          int8 | fp32 | auto (in-process; default: auto)
   --beam-size N          CTC beam width (in-process; default: the server's, 8)
   --vad MODE             energy | off (in-process; off: no VAD, whole file is one utterance up to 15 s)
+  --lm-weight W          token LM scale (in-process; default: the server's, 0.6; 0: no LM)
+  --lm-token-bonus B     token LM bonus per token (in-process; default: the server's, 0.5)
   -h, --help             this help
 `;
 
@@ -69,6 +71,8 @@ export interface EvalFlags {
   precision?: string | undefined;
   'beam-size'?: string | undefined;
   vad?: string | undefined;
+  'lm-weight'?: string | undefined;
+  'lm-token-bonus'?: string | undefined;
 }
 
 export interface EvalResult {

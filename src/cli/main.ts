@@ -77,7 +77,8 @@ async function transcribe(args: string[]): Promise<number> {
     options: {
       url: { type: 'string' }, 'api-key': { type: 'string' }, realtime: { type: 'boolean' }, latency: { type: 'string' },
       denoise: { type: 'string' }, model: { type: 'string' }, precision: { type: 'string' }, json: { type: 'boolean' },
-      'beam-size': { type: 'string' }, vad: { type: 'string' },
+      'beam-size': { type: 'string' }, vad: { type: 'string' }, 'lm-weight': { type: 'string' },
+      'lm-token-bonus': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -95,7 +96,8 @@ async function evalCommand(args: string[]): Promise<number> {
     options: {
       out: { type: 'string' }, json: { type: 'string' }, url: { type: 'string' }, 'api-key': { type: 'string' },
       concurrency: { type: 'string' }, latency: { type: 'string' }, denoise: { type: 'string' }, model: { type: 'string' }, precision: { type: 'string' },
-      'beam-size': { type: 'string' }, vad: { type: 'string' },
+      'beam-size': { type: 'string' }, vad: { type: 'string' }, 'lm-weight': { type: 'string' },
+      'lm-token-bonus': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

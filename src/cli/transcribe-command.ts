@@ -25,6 +25,8 @@ Options:
   --precision P          int8 | fp32 | auto (in-process; default: auto)
   --beam-size N          CTC beam width (in-process; default: the server's, 8)
   --vad MODE             energy | off (in-process; off: no VAD, whole file is one utterance up to 15 s)
+  --lm-weight W          token LM scale (in-process; default: the server's, 0.6; 0: no LM)
+  --lm-token-bonus B     token LM bonus per token (in-process; default: the server's, 0.5)
   --json                 print every server message as one JSON line instead
   -h, --help             this help
 `;
@@ -39,6 +41,8 @@ export interface TranscribeFlags {
   precision?: string | undefined;
   'beam-size'?: string | undefined;
   vad?: string | undefined;
+  'lm-weight'?: string | undefined;
+  'lm-token-bonus'?: string | undefined;
   json?: boolean | undefined;
 }
 
@@ -98,12 +102,14 @@ function printer(out: NodeJS.WriteStream, json: boolean): (msg: ServerMessage) =
 }
 
 /** The in-process engine of `transcribe` / `eval`: the server's configuration (flags over env over defaults) with
- * --model / --precision / --beam-size / --vad. Loaded on demand, so `--url` runs never touch ONNX Runtime. */
+ * --model / --precision / --beam-size / --vad / --lm-weight / --lm-token-bonus. Loaded on demand, so `--url` runs never touch ONNX Runtime. */
 export async function loadInProcessEngine(flags: {
   model?: string | undefined; precision?: string | undefined; 'beam-size'?: string | undefined; vad?: string | undefined;
+  'lm-weight'?: string | undefined; 'lm-token-bonus'?: string | undefined;
 }): Promise<SpeechEngine> {
   const config = gatewayConfigFromSources({
     model: flags.model, precision: flags.precision, 'beam-size': flags['beam-size'], vad: flags.vad,
+    'lm-weight': flags['lm-weight'], 'lm-token-bonus': flags['lm-token-bonus'],
   });
   const { loadSpeechEngine } = await import('../server/speech-engine.js');
   return loadSpeechEngine(config);

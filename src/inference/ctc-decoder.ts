@@ -7,6 +7,7 @@
  */
 import { GatewayError } from '../protocol/errors.js';
 import { loadNativeAddon, type NativeCtcDecoder } from './native-addon.js';
+import { TokenLm } from './token-lm.js';
 
 export interface CtcDecoderOptions {
   /** Columns of the log-prob matrix (tokens incl. blank), e.g. 29 for `<blk> ▁ ' a..z`. */
@@ -19,13 +20,22 @@ export interface CtcDecoderOptions {
   beamSize: number;
   /** Non-blank tokens more than this many nats below the frame's best log-prob are skipped; Infinity: none. */
   tokenThreshold: number;
+  /** Token LM for shallow fusion (same vocabulary and blank id), or none. */
+  lm?: TokenLm | undefined;
+  /** LM scale: each emitted token adds lmWeight x log P_lm (and the end of the utterance at the final). >= 0. */
+  lmWeight: number;
+  /** Nats added per emitted token when an LM is set; it offsets the LM's per-token cost (else deletions win). */
+  lmTokenBonus: number;
 }
 
+/** lmWeight / lmTokenBonus: tuned on the held-out subset with the shipped model (its card has the sweep). */
 export const DEFAULT_CTC_DECODER_OPTIONS: Readonly<Omit<CtcDecoderOptions, 'vocabSize'>> = {
   blankId: 0,
   separatorId: 1,
   beamSize: 8,
   tokenThreshold: 10,
+  lmWeight: 0.6,
+  lmTokenBonus: 0.5,
 };
 
 /** Per-token bonus (nats) used by `hotwordsFromPhrases` when a phrase gives none (sherpa-onnx's default). */
@@ -105,6 +115,18 @@ export function validateCtcDecoderOptions(o: Partial<CtcDecoderOptions> & { voca
   if (typeof r.tokenThreshold !== 'number' || !(r.tokenThreshold > 0)) {
     bad(`tokenThreshold must be a number > 0 (Infinity: no pruning), got ${String(r.tokenThreshold)}`);
   }
+  if (typeof r.lmWeight !== 'number' || !(r.lmWeight >= 0) || !Number.isFinite(r.lmWeight)) {
+    bad(`lmWeight must be a finite number >= 0, got ${String(r.lmWeight)}`);
+  }
+  if (typeof r.lmTokenBonus !== 'number' || !Number.isFinite(r.lmTokenBonus)) {
+    bad(`lmTokenBonus must be a finite number, got ${String(r.lmTokenBonus)}`);
+  }
+  if (r.lm !== undefined) {
+    if (!(r.lm instanceof TokenLm)) bad('lm must be a TokenLm');
+    if (r.lm.vocabSize !== r.vocabSize || r.lm.blankId !== r.blankId) {
+      bad(`the token LM has vocab size ${r.lm.vocabSize} and blank id ${r.lm.blankId}, the decoder ${r.vocabSize} and ${r.blankId}`);
+    }
+  }
   return r;
 }
 
@@ -123,8 +145,9 @@ export class CtcDecoder implements CtcSearch {
   constructor(options: Partial<CtcDecoderOptions> & { vocabSize: number }) {
     this.options = Object.freeze(validateCtcDecoderOptions(options));
     const { CtcDecoder: Native } = loadNativeAddon();
+    const { lm, ...plain } = this.options;
     try {
-      this.#native = new Native(this.options);
+      this.#native = new Native(lm === undefined ? plain : { ...plain, lm: lm.native() });
     } catch (e) {
       throw decoderError(e);
     }

@@ -8,8 +8,9 @@
  *   c == last token:  same prefix, pnb += pnb + lp[c];  prefix + c, pnb += pb + lp[c]
  *   c != last token:  prefix + c, pnb += total + lp[c]
  * (`+=` is logaddexp; non-blank c with lp[c] < frame max - tokenThreshold is skipped). A new prefix gets the hotword
- * automaton's score delta. Candidates rank by logaddexp(pb, pnb) + context score, ties by key, and the best
- * `beamSize` survive. Keys are 53-bit hashes of (parent key, token) so they fit a double.
+ * automaton's score delta and, with a token LM, lmWeight x log P_lm(c | prefix) + lmTokenBonus. Candidates rank by
+ * logaddexp(pb, pnb) + context score + LM score, ties by key, and the best `beamSize` survive; the final adds
+ * lmWeight x log P_lm(end | prefix). Keys are 53-bit hashes of (parent key, token) so they fit a double.
  */
 import { GatewayError } from '../protocol/errors.js';
 import { validateCtcDecoderOptions } from './ctc-decoder.js';
@@ -134,6 +135,8 @@ interface Hyp {
   pnb: number;
   ctx: number;
   ctxState: number;
+  lm: number;
+  lmState: number;
   lastFrame: number;
   tokens: number[];
   frames: number[];
@@ -149,10 +152,13 @@ interface Cand {
   src: number;
   token: number;
   ctxState: number;
+  lm: number;
+  lmState: number;
 }
 
-const rootHyp = (): Hyp => ({
-  key: 0, parentKey: 0, pb: 0, pnb: -Infinity, ctx: 0, ctxState: 0, lastFrame: -1, tokens: [], frames: [], probs: [],
+const rootHyp = (lmState: number): Hyp => ({
+  key: 0, parentKey: 0, pb: 0, pnb: -Infinity, ctx: 0, ctxState: 0, lm: 0, lmState, lastFrame: -1, tokens: [], frames: [],
+  probs: [],
 });
 
 const fail = (m: string): never => {
@@ -163,11 +169,12 @@ const fail = (m: string): never => {
 export class CtcPrefixBeamSearch implements CtcSearch {
   readonly options: Readonly<CtcDecoderOptions>;
   #graph = new ContextGraph();
-  #beam: Hyp[] = [rootHyp()];
+  #beam: Hyp[];
   #framesDecoded = 0;
 
   constructor(options: Partial<CtcDecoderOptions> & { vocabSize: number }) {
     this.options = Object.freeze(validateCtcDecoderOptions(options));
+    this.#beam = [rootHyp(this.options.lm?.startState ?? 0)];
   }
 
   get framesDecoded(): number {
@@ -175,7 +182,7 @@ export class CtcPrefixBeamSearch implements CtcSearch {
   }
 
   reset(): void {
-    this.#beam = [rootHyp()];
+    this.#beam = [rootHyp(this.options.lm?.startState ?? 0)];
     this.#framesDecoded = 0;
   }
 
@@ -198,7 +205,7 @@ export class CtcPrefixBeamSearch implements CtcSearch {
   }
 
   #decodeFrame(lp: Float32Array): void {
-    const { vocabSize: v, blankId: blank, beamSize, tokenThreshold } = this.options;
+    const { vocabSize: v, blankId: blank, beamSize, tokenThreshold, lm: tokenLm, lmWeight, lmTokenBonus } = this.options;
     const t = this.#framesDecoded;
     const beam = this.#beam;
     const nb = beam.length;
@@ -209,6 +216,7 @@ export class CtcPrefixBeamSearch implements CtcSearch {
 
     const cands: Cand[] = beam.map((h, i) => ({
       pb: -Infinity, pnb: -Infinity, ctx: h.ctx, score: 0, key: h.key, src: i, token: -1, ctxState: h.ctxState,
+      lm: h.lm, lmState: h.lmState,
     }));
     const parent = new Array<number>(nb).fill(-1);
     const hasChild = new Array<boolean>(nb).fill(false);
@@ -260,12 +268,21 @@ export class CtcPrefixBeamSearch implements CtcSearch {
             ctx += step.score;
             state = step.state;
           }
-          cands.push({ pb: -Infinity, pnb: from, ctx, score: 0, key: nextKey(h.key, c), src: i, token: c, ctxState: state });
+          let lm = h.lm;
+          let lmState = 0;
+          if (tokenLm !== undefined) {
+            const step = tokenLm.logProb(h.lmState, c);
+            lm += lmWeight * step.logProb + lmTokenBonus;
+            lmState = step.state;
+          }
+          cands.push({
+            pb: -Infinity, pnb: from, ctx, score: 0, key: nextKey(h.key, c), src: i, token: c, ctxState: state, lm, lmState,
+          });
         }
       }
     }
 
-    for (const c of cands) c.score = logAddExp(c.pb, c.pnb) + c.ctx;
+    for (const c of cands) c.score = logAddExp(c.pb, c.pnb) + c.ctx + c.lm;
     cands.sort((x, y) => (x.score !== y.score ? (x.score > y.score ? -1 : 1) : x.key - y.key));
     let keep = Math.min(cands.length, beamSize);
     while (keep > 1 && cands[keep - 1]!.score === -Infinity) keep--;
@@ -276,11 +293,14 @@ export class CtcPrefixBeamSearch implements CtcSearch {
       const p = beam[c.src]!;
       if (c.token >= 0) {
         next.push({
-          key: c.key, parentKey: p.key, pb: c.pb, pnb: c.pnb, ctx: c.ctx, ctxState: c.ctxState, lastFrame: t,
+          key: c.key, parentKey: p.key, pb: c.pb, pnb: c.pnb, ctx: c.ctx, ctxState: c.ctxState, lm: c.lm,
+          lmState: c.lmState, lastFrame: t,
           tokens: [...p.tokens, c.token], frames: [...p.frames, t], probs: [...p.probs, Math.fround(Math.exp(lp[c.token]!))],
         });
       } else {
-        const h: Hyp = { ...p, pb: c.pb, pnb: c.pnb, ctx: c.ctx, ctxState: c.ctxState, probs: [...p.probs] };
+        const h: Hyp = {
+          ...p, pb: c.pb, pnb: c.pnb, ctx: c.ctx, ctxState: c.ctxState, lm: c.lm, lmState: c.lmState, probs: [...p.probs],
+        };
         if (h.tokens.length > 0 && c.pnb > c.pb) {
           h.lastFrame = t;
           const n = h.probs.length - 1;
@@ -314,14 +334,16 @@ export class CtcPrefixBeamSearch implements CtcSearch {
       while (k < stable && k < h.tokens.length && h.tokens[k] === best.tokens[k]) k++;
       stable = k;
     }
-    return this.#result(best, logAddExp(best.pb, best.pnb) + best.ctx, stable, false);
+    return this.#result(best, logAddExp(best.pb, best.pnb) + best.ctx + best.lm, stable, false);
   }
 
   finalize(): CtcDecodeResult {
     let best = 0;
     let bestScore = -Infinity;
     this.#beam.forEach((h, i) => {
-      const s = logAddExp(h.pb, h.pnb) + h.ctx + this.#graph.finalize(h.ctxState);
+      let s = logAddExp(h.pb, h.pnb) + h.ctx + this.#graph.finalize(h.ctxState) + h.lm;
+      const { lm, lmWeight } = this.options;
+      if (lm !== undefined) s += lmWeight * lm.finalLogProb[h.lmState]!;
       if (i === 0 || s > bestScore || (s === bestScore && h.key < this.#beam[best]!.key)) {
         best = i;
         bestScore = s;
@@ -359,8 +381,8 @@ export class CtcPrefixBeamSearch implements CtcSearch {
       h.ctxState = state;
     }
     this.#beam.sort((x, y) => {
-      const sx = logAddExp(x.pb, x.pnb) + x.ctx;
-      const sy = logAddExp(y.pb, y.pnb) + y.ctx;
+      const sx = logAddExp(x.pb, x.pnb) + x.ctx + x.lm;
+      const sy = logAddExp(y.pb, y.pnb) + y.ctx + y.lm;
       return sx !== sy ? (sx > sy ? -1 : 1) : x.key - y.key;
     });
   }

@@ -17,6 +17,15 @@ export interface NativeCtcDecoderOptions {
   blankId: number;
   beamSize: number;
   tokenThreshold: number;
+  /** Shallow fusion with a shared token LM (see inference/token-lm.ts); absent: none. */
+  lm?: NativeTokenLm;
+  lmWeight?: number;
+  lmTokenBonus?: number;
+}
+
+/** native/binding/addon.cc `TokenLm`: the tables of a token-lm.bin, copied and validated (GW_ERR_DECODER). */
+export interface NativeTokenLm {
+  readonly numStates: number;
 }
 
 /**
@@ -37,11 +46,16 @@ export interface NativeCtcDecoder {
 
 export interface NativeAddon {
   CtcDecoder: new (options: NativeCtcDecoderOptions) => NativeCtcDecoder;
+  TokenLm: new (
+    header: { vocabSize: number; blankId: number; startState: number },
+    arcStart: Int32Array, backoffState: Int32Array, backoffLogWeight: Float32Array, finalLogProb: Float32Array,
+    arcToken: Int32Array, arcNext: Int32Array, arcLogProb: Float32Array,
+  ) => NativeTokenLm;
   abiVersion: number;
 }
 
 const BINARY = 'build/Release/voxgate_native.node';
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 
 let cached: NativeAddon | undefined;
 

@@ -72,6 +72,10 @@ export interface GatewayConfig extends SessionLimitsConfig {
   beamSize: number | undefined;
   /** Speech detection: `energy` VAD endpointing, or `off` (every frame is speech; utterances end on finalize). */
   vad: VadMode;
+  /** Scale of the model directory's token LM (token-lm.bin) in the beam search; 0 turns the LM off. */
+  lmWeight: number;
+  /** Nats per emitted token that offset the LM's per-token cost (used only with the LM). */
+  lmTokenBonus: number;
 }
 
 /** The package root (the directory holding voxgate's package.json), found from this file in src/ or dist/src/. */
@@ -120,6 +124,8 @@ export const DEFAULT_GATEWAY_CONFIG: Readonly<Omit<GatewayConfig, 'modelDir'>> =
   maxBatch: undefined,
   beamSize: undefined,
   vad: 'energy',
+  lmWeight: 0.6,
+  lmTokenBonus: 0.5,
 };
 
 function bad(message: string): GatewayError {
@@ -171,6 +177,12 @@ export function validateGatewayConfig(c: GatewayConfig): GatewayConfig {
   if (c.maxBatch !== undefined) checkInt('maxBatch', c.maxBatch, 1, 1024);
   if (c.beamSize !== undefined) checkInt('beamSize', c.beamSize, 1, 256);
   checkOneOf('vad', c.vad, VAD_MODES);
+  if (typeof c.lmWeight !== 'number' || !(c.lmWeight >= 0 && c.lmWeight <= 10)) {
+    throw bad(`lmWeight must be a number in [0, 10], got ${String(c.lmWeight)}`);
+  }
+  if (typeof c.lmTokenBonus !== 'number' || !(c.lmTokenBonus >= -10 && c.lmTokenBonus <= 10)) {
+    throw bad(`lmTokenBonus must be a number in [-10, 10], got ${String(c.lmTokenBonus)}`);
+  }
   return c;
 }
 
@@ -189,7 +201,7 @@ interface Setting {
   key: keyof GatewayConfig;
   flag: string;
   env: string;
-  kind: 'int' | 'string' | 'path';
+  kind: 'int' | 'number' | 'string' | 'path';
   help: string;
 }
 
@@ -215,11 +227,17 @@ export const GATEWAY_SETTINGS: readonly Setting[] = [
   { key: 'maxBatch', flag: 'max-batch', env: 'VOXGATE_MAX_BATCH', kind: 'int', help: 'encoder batch size limit' },
   { key: 'beamSize', flag: 'beam-size', env: 'VOXGATE_BEAM_SIZE', kind: 'int', help: 'CTC beam width' },
   { key: 'vad', flag: 'vad', env: 'VOXGATE_VAD', kind: 'string', help: 'energy | off (no VAD endpointing)' },
+  { key: 'lmWeight', flag: 'lm-weight', env: 'VOXGATE_LM_WEIGHT', kind: 'number', help: 'token LM scale (0: off)' },
+  { key: 'lmTokenBonus', flag: 'lm-token-bonus', env: 'VOXGATE_LM_TOKEN_BONUS', kind: 'number', help: 'token LM bonus per token' },
 ];
 
 function parseSetting(s: Setting, raw: string, source: string): unknown {
   if (s.kind === 'int') {
     if (!/^-?\d+$/.test(raw.trim())) throw bad(`${source} must be an integer, got ${JSON.stringify(raw)}`);
+    return Number(raw);
+  }
+  if (s.kind === 'number') {
+    if (!/^-?(\d+\.?\d*|\.\d+)$/.test(raw.trim())) throw bad(`${source} must be a number, got ${JSON.stringify(raw)}`);
     return Number(raw);
   }
   if (s.kind === 'path') return path.resolve(raw);

@@ -3,8 +3,12 @@
  * sessions) + a factory of per-session SessionPipelines. Used by the gateway and by the CLI's in-process mode, so the
  * pipeline wiring exists once.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { EncoderPool, type EncoderPoolStats } from '../inference/encoder-pool.js';
 import { loadModelInfo, type ModelInfo } from '../inference/nemo-ctc-model.js';
+import { TOKEN_LM_FILE, TokenLm } from '../inference/token-lm.js';
 import type { SessionConfig } from '../protocol/messages.js';
 import { SessionPipeline } from '../stream/session-pipeline.js';
 import type { VadMode } from '../stream/vad.js';
@@ -18,12 +22,17 @@ export interface SpeechEngineOptions {
   maxBatch?: number | undefined;
   beamSize?: number | undefined;
   vad?: VadMode | undefined;
+  /** Scale of the model directory's token-lm.bin in the beam search (default 0.6); 0 or no file: no LM. */
+  lmWeight?: number | undefined;
+  lmTokenBonus?: number | undefined;
   /** Per model call: batch size and wall time (ms); the gateway feeds its encoder histograms with it. */
   onBatch?: ((rows: number, ms: number) => void) | undefined;
 }
 
 export interface SpeechEngine extends SessionServices {
   readonly info: ModelInfo;
+  /** The token LM in use, or null (lmWeight 0, or the model directory has none). */
+  readonly lm: TokenLm | null;
   stats(): EncoderPoolStats;
   /** Closes the encoder pool (its worker). Idempotent. */
   close(): Promise<void>;
@@ -32,6 +41,13 @@ export interface SpeechEngine extends SessionServices {
 /** Loads the model directory (GW_ERR_BAD_CONFIG when unusable) and starts the shared encoder pool. */
 export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<SpeechEngine> {
   const info = loadModelInfo(options.modelDir, { precision: options.precision });
+  const lmPath = join(info.dir, TOKEN_LM_FILE);
+  const lm = options.lmWeight !== 0 && existsSync(lmPath) ? TokenLm.load(lmPath, info.blankId) : null;
+  if (lm !== null) lm.native(); // build the shared native copy now: a broken addon fails at startup, not per session
+  const fusion = lm === null ? undefined : {
+    lm, ...(options.lmWeight === undefined ? {} : { lmWeight: options.lmWeight }),
+    ...(options.lmTokenBonus === undefined ? {} : { lmTokenBonus: options.lmTokenBonus }),
+  };
   const pool = await EncoderPool.create({
     model: info,
     ...(options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads }),
@@ -42,6 +58,7 @@ export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<Sp
   let closing: Promise<void> | null = null;
   return {
     info,
+    lm,
     modelName: info.name,
     language,
     createPipeline(config: SessionConfig): SessionPipelinePort {
@@ -50,6 +67,7 @@ export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<Sp
         model: info,
         ...(options.beamSize === undefined ? {} : { beamSize: options.beamSize }),
         ...(options.vad === undefined ? {} : { vad: options.vad }),
+        ...(fusion === undefined ? {} : { lm: fusion }),
       });
     },
     stats: () => pool.stats(),

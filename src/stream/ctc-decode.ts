@@ -17,7 +17,7 @@
  */
 import type { Observable, OperatorFunction } from 'rxjs';
 import {
-  CtcDecoder, ctcText, ctcWords, type CtcDecodeResult, type Hotword as DecoderHotword,
+  CtcDecoder, ctcText, ctcWords, type CtcDecodeResult, type CtcDecoderOptions, type Hotword as DecoderHotword,
 } from '../inference/ctc-decoder.js';
 import { FRAME_MS } from './endpoint.js';
 import { statefulOperator, type EncodedItem, type StreamModelInfo } from './stream-items.js';
@@ -28,15 +28,20 @@ export interface CtcDecodeOptions {
   beamSize: number;
   interimResults: boolean;
   hotwords$: Observable<readonly DecoderHotword[]>;
+  /** Shallow fusion with a token LM (weights default to the decoder's); absent: none. */
+  lm?: LmFusion;
 }
+
+/** A token LM shared by every session and its weights (inference/ctc-decoder.ts CtcDecoderOptions). */
+export type LmFusion = Pick<CtcDecoderOptions, 'lm'> & Partial<Pick<CtcDecoderOptions, 'lmWeight' | 'lmTokenBonus'>>;
 
 /**
  * Length (tokens) of the longest prefix of `tokens[0 .. n)` made of whole words: it ends where a separator or a
- * word-initial (`▁`) piece begins. The stable prefix's last word may still grow unless a boundary follows it.
+ * word-initial (`▁`) piece begins INSIDE the shared prefix. A boundary right after it in the best hypothesis only is
+ * not enough: another beam may hold the same prefix without it and grow its last word ("you an" -> "you and").
  */
-function wholeWordPrefix(tokens: Int32Array, n: number, pieces: readonly string[], separatorId: number): number {
+export function wholeWordPrefix(tokens: Int32Array, n: number, pieces: readonly string[], separatorId: number): number {
   const boundary = (k: number): boolean => tokens[k] === separatorId || pieces[tokens[k]!]?.startsWith('▁') === true;
-  if (n < tokens.length && boundary(n)) return n;
   for (let k = Math.min(n, tokens.length) - 1; k > 0; k--) if (boundary(k)) return k;
   return 0;
 }
@@ -46,7 +51,7 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
   const sep = model.separatorId;
   return statefulOperator(() => {
     const decoder = new CtcDecoder({ vocabSize: model.vocabSize, blankId: model.blankId, separatorId: sep,
-      beamSize: options.beamSize });
+      beamSize: options.beamSize, ...options.lm });
     const hotwordsSub = options.hotwords$.subscribe((h) => decoder.setHotwords(h));
     let id = -1; // id of the open utterance
     let startFrame = 0, endFrame = 0;

@@ -26,7 +26,7 @@ import { BehaviorSubject, Observable, Subject, type Subscription } from 'rxjs';
 import { GatewayError } from '../protocol/errors.js';
 import type { FinalReason, Hotword, SessionConfig } from '../protocol/messages.js';
 import { hotwordsFromPhrases, type Hotword as DecoderHotword } from '../inference/ctc-decoder.js';
-import { ctcDecode } from './ctc-decode.js';
+import { ctcDecode, type LmFusion } from './ctc-decode.js';
 import { decodeAudio, sampleFrameBytes } from './decode-audio.js';
 import { denoise } from './denoise.js';
 import { createEncodeMeter, encode } from './encode.js';
@@ -53,6 +53,8 @@ export interface PipelineDeps {
   preRollMs?: number;
   /** `energy` (default) or `off`: every frame is speech (see stream/vad.ts). */
   vad?: VadMode;
+  /** Shallow fusion with a token LM in the beam search; absent: none. */
+  lm?: LmFusion;
 }
 
 export const DEFAULT_PIPELINE_DEPS = { beamSize: 8, maxPendingMs: 20000, preRollMs: 300 } as const;
@@ -149,7 +151,7 @@ export class SessionPipeline {
         complete: () => subscriber.complete(),
       })),
       ctcDecode({ model, beamSize: deps.beamSize ?? DEFAULT_PIPELINE_DEPS.beamSize,
-        interimResults: config.interimResults, hotwords$: this.#hotwords }),
+        interimResults: config.interimResults, hotwords$: this.#hotwords, ...(deps.lm ? { lm: deps.lm } : {}) }),
     ).subscribe({
       next: (e) => {
         if (e.kind === 'partial') {

@@ -1,4 +1,12 @@
-/** Shared fixtures for the CTC decoder tests: the 29-token vocabulary, seeded posteriors, hand-built matrices. */
+/**
+ * Shared fixtures for the CTC decoder tests: the 29-token vocabulary, seeded posteriors, hand-built matrices, the
+ * shipped token LM.
+ */
+import { join } from 'node:path';
+
+import { TOKEN_LM_FILE, TokenLm } from '../../src/inference/token-lm.js';
+import { MODEL_DIR } from '../inference/helpers.js';
+
 export const TOKENS: readonly string[] = ['<blk>', '▁', "'", ...'abcdefghijklmnopqrstuvwxyz'];
 export const V = TOKENS.length;
 
@@ -11,6 +19,14 @@ export function tokenId(ch: string): number {
 }
 
 export { peakyLogProbs, randomLogProbs, rng } from '../../bench/bench-random.js';
+
+let tokenLm: TokenLm | undefined;
+
+/** The shipped model's token LM (its vocabulary is TOKENS), loaded once. */
+export function shippedTokenLm(): TokenLm {
+  tokenLm ??= TokenLm.load(join(MODEL_DIR, TOKEN_LM_FILE), 0);
+  return tokenLm;
+}
 
 /** Greedy CTC: argmax per frame, collapse repeats, drop blanks. */
 export function greedy(logProbs: Float32Array, frames: number, vocab = V): number[] {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { CtcDecoder, type CtcDecodeResult, type CtcDecoderOptions, type Hotword } from '../../src/inference/ctc-decoder.js';
 import { CtcPrefixBeamSearch } from '../../src/inference/ctc-prefix-beam-search.js';
-import { V, greedy, peakyLogProbs, randomLogProbs, rng } from './ctc-fixtures.js';
+import { V, greedy, peakyLogProbs, randomLogProbs, rng, shippedTokenLm } from './ctc-fixtures.js';
 
 type Opts = Partial<CtcDecoderOptions>;
 
@@ -54,6 +54,8 @@ const CASES: Array<[string, Opts]> = [
   ['beam 8', {}],
   ['beam 3, no token pruning', { beamSize: 3, tokenThreshold: Infinity }],
   ['beam 16, tight pruning', { beamSize: 16, tokenThreshold: 3 }],
+  ['beam 8, shipped token LM', { lm: shippedTokenLm() }],
+  ['beam 4, token LM weight 1.3, bonus -0.5', { beamSize: 4, lm: shippedTokenLm(), lmWeight: 1.3, lmTokenBonus: -0.5 }],
 ];
 
 describe('native == TypeScript reference', () => {
@@ -97,10 +99,11 @@ describe('chunking never changes the result', () => {
       const { logProbs, path } = posteriors(seed, frames);
       const rand = rng(seed);
       const hot = seed % 2 ? randomHotwords(path, rand, 10) : [];
-      const whole = make({});
+      const opts: Opts = seed % 3 === 0 ? { lm: shippedTokenLm() } : {};
+      const whole = make(opts);
       whole.setHotwords(hot);
       const wholePartial = whole.decodeChunk(logProbs, frames);
-      const chunked = make({});
+      const chunked = make(opts);
       chunked.setHotwords(hot);
       let at = 0;
       let last = chunked.current();

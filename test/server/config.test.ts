@@ -40,6 +40,9 @@ describe('gateway config', () => {
     expect(gatewayConfigFromSources({ vad: 'off', 'beam-size': '1' }, { VOXGATE_VAD: 'energy', VOXGATE_BEAM_SIZE: '4' }))
       .toMatchObject({ vad: 'off', beamSize: 1 });
     expect(gatewayConfigFromSources({}, { VOXGATE_VAD: 'off', VOXGATE_BEAM_SIZE: '4' })).toMatchObject({ vad: 'off', beamSize: 4 });
+    expect(gatewayConfigFromSources({}, {})).toMatchObject({ lmWeight: 0.6, lmTokenBonus: 0.5 });
+    expect(gatewayConfigFromSources({ 'lm-weight': '0' }, { VOXGATE_LM_WEIGHT: '0.8', VOXGATE_LM_TOKEN_BONUS: '-.5' }))
+      .toMatchObject({ lmWeight: 0, lmTokenBonus: -0.5 });
   });
 
   it('rejects bad values with GW_ERR_BAD_CONFIG quoting them', () => {
@@ -51,6 +54,9 @@ describe('gateway config', () => {
     expect(badConfig(() => gatewayConfigFromSources({ 'max-sessions': '0' }, {}))).toContain('maxSessions');
     expect(badConfig(() => gatewayConfigFromSources({ 'log-level': 'loud' }, {}))).toContain('"loud"');
     expect(badConfig(() => gatewayConfigFromSources({ vad: 'silero' }, {}))).toContain('"silero"');
+    expect(badConfig(() => gatewayConfigFromSources({ 'lm-weight': 'high' }, {}))).toContain('"high"');
+    expect(badConfig(() => gatewayConfigFromSources({ 'lm-weight': '11' }, {}))).toContain('lmWeight');
+    expect(badConfig(() => gatewayConfigFromSources({}, { VOXGATE_LM_TOKEN_BONUS: '1e3' }))).toContain('VOXGATE_LM_TOKEN_BONUS');
     expect(badConfig(() => resolveGatewayConfig({ flowLowWaterMs: 3000 }))).toContain('3000');
     expect(badConfig(() => resolveGatewayConfig({ backlogLimitMs: 1500 }))).toContain('1500');
     expect(badConfig(() => resolveGatewayConfig({ outboundHardLimitBytes: 1024 }))).toContain('1024');

@@ -2,13 +2,14 @@
 import { BehaviorSubject, Subject, from, lastValueFrom, of, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/protocol/errors.js';
-import { ctcDecode } from '../../src/stream/ctc-decode.js';
+import { ctcDecode, wholeWordPrefix } from '../../src/stream/ctc-decode.js';
 import { encode } from '../../src/stream/encode.js';
 import { endpoint, type EndpointSettings } from '../../src/stream/endpoint.js';
 import type { PipelineEvent } from '../../src/stream/pipeline-event.js';
 import type {
   ControlItem, EncodedItem, FrameBlockItem, SegmentItem, StreamEncoder, StreamEncoderStream,
 } from '../../src/stream/stream-items.js';
+import { TOKENS, idsOf } from '../native/ctc-fixtures.js';
 import { FAKE_MODEL } from './helpers.js';
 
 /** Frame blocks whose row i is filled with the value i (so frames can be traced), speech flags from `speech`. */
@@ -273,6 +274,14 @@ describe('ctcDecode', () => {
     expect(final.words.map((w) => [w.word, w.startMs, w.endMs])).toEqual([['hi', 500, 620], ['there', 740, 980]]);
     expect(final.confidence).toBeGreaterThan(0.5);
     expect(final.confidence).toBeLessThanOrEqual(1);
+  });
+
+  it('stable text ends only at a word boundary every beam shares', () => {
+    // Best "you an y", every beam shares "you an": another beam may be "you an" itself and still grow "and".
+    const tokens = Int32Array.from(idsOf('you an y'));
+    expect(wholeWordPrefix(tokens, 6, TOKENS, 1)).toBe(3); // "you"
+    expect(wholeWordPrefix(tokens, 7, TOKENS, 1)).toBe(6); // the separator is shared: "you an"
+    expect(wholeWordPrefix(tokens, 2, TOKENS, 1)).toBe(0);
   });
 
   it('interimResults false: only the final', async () => {

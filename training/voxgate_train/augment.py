@@ -1,4 +1,4 @@
-"""Waveform augmentation for training: speed perturbation, reverberation, babble or coloured noise at 0-20 dB SNR,
+"""Waveform augmentation for training: random trimming of leading and trailing silence, speed perturbation, reverberation, babble or coloured noise at 0-20 dB SNR,
 a telephony channel (8 kHz band limit and a G.711 mu-law round trip, back to 16 kHz), gain, and the gateway's own
 spectral-subtraction denoiser (the numpy mirror of src/dsp/spectral-subtraction.ts, parity-tested), so the model knows
 its artefacts when a session asks for denoise=spectral; plus SpecAugment on the fbank features. All randomness comes from the caller's `random.Random`, so a run is reproducible.
@@ -77,15 +77,39 @@ def add_at_snr(x: torch.Tensor, noise: torch.Tensor, snr_db: float) -> torch.Ten
     return x + noise * torch.sqrt(px / (pn * 10 ** (snr_db / 10)))
 
 
+def trim_silence(x: torch.Tensor, r: random.Random, frame: int = 160, floor_db: float = 35.0) -> torch.Tensor:
+    """Cuts leading and trailing silence down to a random 50-400 ms (lead) and 100-500 ms (tail), never adding any.
+    Why: some sets (picovoice_wakeword) always open with ~1 s of silence, and a model that learnt to count on it
+    fails behind the gateway's VAD, which starts an utterance 300 ms before speech."""
+    n = x.shape[0] // frame
+    if n < 3:
+        return x
+    db = 10 * torch.log10(x[: n * frame].reshape(n, frame).pow(2).mean(1) + 1e-10)
+    # Speech is what stands out from both the peak (floor_db below it) and the noise floor (12 dB above the 20th
+    # percentile frame, ignoring digital silence), so a noisy recording's background does not count as speech.
+    audible = db[db > -90]
+    noise_db = float(torch.quantile(audible, 0.2)) if audible.numel() else -100.0
+    loud = torch.nonzero(db > max(float(db.max()) - floor_db, noise_db + 12)).flatten()
+    if loud.numel() == 0:   # nothing stands out (a stationary recording): leave it whole
+        return x
+    first, last = int(loud[0]) * frame, (int(loud[-1]) + 1) * frame
+    lead = int(r.uniform(0.05, 0.4) * SAMPLE_RATE_HZ)
+    tail = int(r.uniform(0.1, 0.5) * SAMPLE_RATE_HZ)
+    return x[max(0, first - lead): min(x.shape[0], last + tail)]
+
+
 class Augmenter:
     """Applies the chain to one utterance. `babble_source(n, r)` returns n samples of other speech (for babble)."""
 
-    def __init__(self, babble_source, p_speed=0.5, p_reverb=0.2, p_noise=0.5, p_phone=0.25, p_denoise=0.3):
-        self.babble_source = babble_source
+    def __init__(self, babble_source, p_trim=0.5, p_speed=0.5, p_reverb=0.15, p_noise=0.4, p_phone=0.25,
+                 p_denoise=0.3):
+        self.babble_source, self.p_trim = babble_source, p_trim
         self.p_speed, self.p_reverb, self.p_noise, self.p_phone = p_speed, p_reverb, p_noise, p_phone
         self.p_denoise = p_denoise
 
     def __call__(self, x: torch.Tensor, r: random.Random) -> torch.Tensor:
+        if r.random() < self.p_trim:
+            x = trim_silence(x, r)
         if r.random() < self.p_speed:
             x = _SPEED[r.choice([0.909, 1.111])](x)
         if r.random() < self.p_reverb:

@@ -2,10 +2,10 @@
 pipeline, VAD/endpointing and the native beam search), with `voxgate eval` on the held-out manifest.
 
 Runs (each a `voxgate eval --json`): fp32 and int8 at 160 / 320 / 640 ms chunks (or the --latencies given) on clean
-held-out audio, and the serving precision on 5 dB babble with denoise off and on. Plus the parity run: fp32 at
-160 ms with the VAD off and beam 1, i.e. each whole clip decoded as the PyTorch evaluation decodes it, so its WER
-differs from the PyTorch figure only by the gateway's features, ONNX and decoder (`model_card` prints the
-difference per set). Writes every report plus a summary to --out, and decides models/<name>/default-precision.txt:
+held-out audio, and the serving precision on 5 dB babble with denoise off and on, and at 320 ms without the token
+LM (`--lm-weight 0`, what the LM is worth). Plus the parity run: fp32 at 160 ms with the VAD off, beam 1 and no LM,
+i.e. each whole clip decoded as the PyTorch evaluation decodes it, so its WER differs from the PyTorch figure only
+by the gateway's features, ONNX and decoder (`model_card` prints the difference per set). Writes every report plus a summary to --out, and decides models/<name>/default-precision.txt:
 int8 when its overall WER at the default chunk (320 ms) is within 5% (relative) of fp32's, else fp32.
 Needs `npm ci` (or `npm run build`) first, and steps 1 and `noisy_manifest --snr-db 5`.
 Usage: python3 -m voxgate_train.evaluate_gateway --model ../models/voxgate-conformer-ctc-en --out cache/gateway-eval
@@ -47,7 +47,7 @@ def main() -> None:
     model, out = Path(args.model).resolve(), Path(args.out)
     clean = CACHE_DIR / "heldout" / "MANIFEST.tsv"
     parity = {"fp32_160ms_vad_off_beam_1": run_eval(clean, model, "fp32", "low", "off", out / "parity-fp32-160.json",
-                                                    ("--vad", "off", "--beam-size", "1"))}
+                                                    ("--vad", "off", "--beam-size", "1", "--lm-weight", "0"))}
     if args.parity_only:
         summary = json.loads((out / "summary.json").read_text())
         summary["parity"] = parity
@@ -76,6 +76,8 @@ def main() -> None:
         for dn in ("spectral",):
             summary["clean"][f"{serve}_{key}ms_denoise_{dn}"] = run_eval(
                 clean, model, serve, default, dn, out / f"clean-{serve}-{key}-{dn}.json")
+    summary["clean"][f"{serve}_{key}ms_no_lm"] = run_eval(clean, model, serve, default, "off",
+                                                          out / f"clean-{serve}-{key}-no-lm.json", ("--lm-weight", "0"))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 

@@ -54,7 +54,7 @@ def parity_table(summary: dict, pytorch: dict) -> list[str]:
         return []
     run = next(iter(summary["parity"].values()))
     pt = pytorch["chunk_160ms"]
-    lines = ["", "Parity: the exported fp32 model through `voxgate eval --vad off --beam-size 1 --latency low` (each clip "
+    lines = ["", "Parity: the exported fp32 model through `voxgate eval --vad off --beam-size 1 --lm-weight 0 --latency low` (each clip "
              "decoded whole, as the PyTorch evaluation decodes it) against the PyTorch figure at 160 ms:", "",
              "| set | gateway | PyTorch | difference (points) |", "|---|---|---|---|"]
     for s in sorted(run["sets"]) + ["overall"]:
@@ -76,8 +76,8 @@ def main() -> None:
     gw = json.loads(Path(args.gateway).read_text())
     body = ["### PyTorch evaluation (greedy, streaming chunk mask with the exported 2.56 s left context), WER %", ""]
     body += pytorch_table(pt, bab)
-    body += ["", "### Exported ONNX in Node (`voxgate eval`: TypeScript DSP, VAD/endpointing, native beam search), "
-             "WER %", ""]
+    body += ["", "### Exported ONNX in Node (`voxgate eval`: TypeScript DSP, VAD/endpointing, native beam search with "
+             "the token LM unless the run says `no lm`), WER %", ""]
     body += gateway_table(gw)
     body += parity_table(gw, pt)
     card = Path(args.card)

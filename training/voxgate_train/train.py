@@ -157,7 +157,7 @@ class BatchPreparer:
         torch.set_num_threads(1)
         r = random.Random(self.epoch * 1_000_003 + batch_index)
         utts = [self.utts[i] for i in self.batches[batch_index]]
-        waves = [self.augment(self.store.wave(u), r) if r.random() < 0.85
+        waves = [self.augment(self.store.wave(u), r) if r.random() < 0.75
                  else maybe_denoise(self.store.wave(u), r, 0.15) for u in utts]
         feats, lengths, targets = collate(waves, [u.text for u in utts], lambda w: spec_augment(fbank(w), r))
         return feats, lengths, targets, sample_mask(r, ModelConfig()), sum(w.shape[0] for w in waves) / 16000
