@@ -48,14 +48,20 @@ export interface SpectralSubtractorOptions {
   gainSmoothing: number;
 }
 
+/**
+ * Gentle defaults (over-subtraction 2, floor 0.3, i.e. at most ~5 dB less noise): what the shipped acoustic model
+ * transcribes best. It was trained with noise, so the classic setting (4, 0.02; +7.5 dB SNR on white noise) cost
+ * WER everywhere it was measured (held-out split, int8, 320 ms: clean 71.1 -> 73.0%, 5 dB babble 93.4 -> 96.3%,
+ * 5 dB pink noise 80.8 -> 82.6%), against 71.2%, 93.8% and 81.9% with these. See the model card.
+ */
 export const DEFAULT_SPECTRAL_SUBTRACTOR_OPTIONS: Readonly<SpectralSubtractorOptions> = {
   sampleRateHz: 16000,
   initNoiseMs: 200,
   noiseUpdateSnrDb: 3,
   minWindowMs: 1000,
   noiseSmoothing: 0.9,
-  overSubtraction: 4,
-  spectralFloor: 0.02,
+  overSubtraction: 2,
+  spectralFloor: 0.3,
   gainSmoothing: 0.5,
 };
 

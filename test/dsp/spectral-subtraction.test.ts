@@ -82,26 +82,34 @@ describe('SpectralSubtractor', () => {
     expect(out + ss.flush().length).toBe(16000);
   });
 
-  for (const [name, noise] of [
-    ['white', gaussian(speech.length, 21)],
-    ['pink', pink(speech.length, 22)],
+  // The defaults are gentle (over-subtraction 2, floor 0.3: at most ~5 dB less noise) because that is what the
+  // acoustic model transcribes best (training/voxgate_train/tune_denoise.py and the model card); the algorithm's
+  // reach is tested at Berouti's classic setting.
+  const STRONG = { overSubtraction: 4, spectralFloor: 0.02 };
+  for (const [name, noise, strongDb, defaultDb] of [
+    ['white', gaussian(speech.length, 21), 5, 2],
+    ['pink', pink(speech.length, 22), 3, 1.5],
   ] as const) {
     it(`improves SNR of speech in ${name} noise at 5 dB`, () => {
       const [x] = mix(speech, noise, 5);
-      const y = runStream(new SpectralSubtractor(), chunks(x, [320]));
-      const before = snrOf(speech, x), after = snrOf(speech, y);
-      console.info(`spectral subtraction, ${name} noise: SNR ${before.toFixed(2)} dB -> ${after.toFixed(2)} dB`);
-      expect(after - before).toBeGreaterThanOrEqual(name === 'white' ? 5 : 3);
+      const before = snrOf(speech, x);
+      const strong = snrOf(speech, runStream(new SpectralSubtractor(STRONG), chunks(x, [320])));
+      const gentle = snrOf(speech, runStream(new SpectralSubtractor(), chunks(x, [320])));
+      console.info(`spectral subtraction, ${name} noise: SNR ${before.toFixed(2)} dB -> ${strong.toFixed(2)} dB `
+        + `(defaults: ${gentle.toFixed(2)} dB)`);
+      expect(strong - before).toBeGreaterThanOrEqual(strongDb);
+      expect(gentle - before).toBeGreaterThanOrEqual(defaultDb);
     });
   }
 
-  it('pure noise loses >= 10 dB of energy; noise level changes are tracked', () => {
+  it('pure noise loses >= 10 dB of energy (>= 3.5 dB with the defaults); noise level changes are tracked', () => {
     const n = gaussian(32000, 31, 0.05);
-    const y = runStream(new SpectralSubtractor(), [n]);
+    expect(db(energy(n) / energy(runStream(new SpectralSubtractor(), [n])))).toBeGreaterThanOrEqual(3.5);
+    const y = runStream(new SpectralSubtractor(STRONG), [n]);
     const drop = db(energy(n) / energy(y));
     // Noise that gets 10 dB louder after 1 s is re-learnt once the 1 s minimum window holds only the new noise.
     const loud = gaussian(56000, 32, 0.05).map((v, i) => (i >= 16000 ? v * Math.sqrt(10) : v));
-    const z = runStream(new SpectralSubtractor(), [loud]);
+    const z = runStream(new SpectralSubtractor(STRONG), [loud]);
     const lateDrop = db(energy(loud, 40000) / energy(z, 40000));
     console.info(`spectral subtraction, pure noise: -${drop.toFixed(1)} dB; after a +10 dB step: -${lateDrop.toFixed(1)} dB`);
     expect(drop).toBeGreaterThanOrEqual(10);

@@ -2,12 +2,13 @@
 pipeline, VAD/endpointing and the native beam search), with `voxgate eval` on the held-out manifest.
 
 Runs (each a `voxgate eval --json`): fp32 and int8 at 160 / 320 / 640 ms chunks (or the --latencies given) on clean
-held-out audio, and the serving precision on 5 dB babble with denoise off and on, and at 320 ms without the token
+held-out audio, and the serving precision on 5 dB babble and 5 dB pink noise (when `noisy_manifest` made them)
+with denoise off and on, and at 320 ms without the token
 LM (`--lm-weight 0`, what the LM is worth). Plus the parity run: fp32 at 160 ms with the VAD off, beam 1 and no LM,
 i.e. each whole clip decoded as the PyTorch evaluation decodes it, so its WER differs from the PyTorch figure only
 by the gateway's features, ONNX and decoder (`model_card` prints the difference per set). Writes every report plus a summary to --out, and decides models/<name>/default-precision.txt:
 int8 when its overall WER at the default chunk (320 ms) is within 5% (relative) of fp32's, else fp32.
-Needs `npm ci` (or `npm run build`) first, and steps 1 and `noisy_manifest --snr-db 5`.
+Needs `npm ci` (or `npm run build`) first, and steps 1 and `noisy_manifest --snr-db 5 [--noise pink]`.
 Usage: python3 -m voxgate_train.evaluate_gateway --model ../models/voxgate-conformer-ctc-en --out cache/gateway-eval
 """
 import argparse
@@ -53,7 +54,7 @@ def main() -> None:
         summary["parity"] = parity
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return
-    summary: dict = {"clean": {}, "babble5": {}, "parity": parity}
+    summary: dict = {"clean": {}, "parity": parity}
     for p in args.precisions:
         for lat in args.latencies:
             r = run_eval(clean, model, p, lat, "off", out / f"clean-{p}-{LATENCY_MS[lat]}.json")
@@ -68,14 +69,15 @@ def main() -> None:
         summary["serving_precision"] = serve
         print(f"serving precision: {serve} (int8 {100 * int8:.2f}% vs fp32 {100 * fp32:.2f}% at {key} ms)")
     serve = summary.get("serving_precision", args.precisions[0])
-    noisy = CACHE_DIR / "heldout_babble5" / "MANIFEST.tsv"
-    if noisy.exists():
-        for dn in ("off", "spectral"):
-            summary["babble5"][f"{serve}_{key}ms_denoise_{dn}"] = run_eval(
-                noisy, model, serve, default, dn, out / f"babble5-{serve}-{key}-{dn}.json")
-        for dn in ("spectral",):
-            summary["clean"][f"{serve}_{key}ms_denoise_{dn}"] = run_eval(
-                clean, model, serve, default, dn, out / f"clean-{serve}-{key}-{dn}.json")
+    for noise in ("babble5", "pink5"):
+        noisy = CACHE_DIR / f"heldout_{noise}" / "MANIFEST.tsv"
+        if noisy.exists():
+            summary.setdefault(noise, {})
+            for dn in ("off", "spectral"):
+                summary[noise][f"{serve}_{key}ms_denoise_{dn}"] = run_eval(
+                    noisy, model, serve, default, dn, out / f"{noise}-{serve}-{key}-{dn}.json")
+    summary["clean"][f"{serve}_{key}ms_denoise_spectral"] = run_eval(
+        clean, model, serve, default, "spectral", out / f"clean-{serve}-{key}-spectral.json")
     summary["clean"][f"{serve}_{key}ms_no_lm"] = run_eval(clean, model, serve, default, "off",
                                                           out / f"clean-{serve}-{key}-no-lm.json", ("--lm-weight", "0"))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

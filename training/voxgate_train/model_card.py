@@ -39,10 +39,12 @@ def gateway_table(summary: dict) -> list[str]:
     for s in sets + ["overall"]:
         vals = [100 * (r["overall"] if s == "overall" else r["sets"][s])["wer"] for r in runs.values()]
         lines.append("| " + " | ".join([s] + [pct(v) for v in vals]) + " |")
-    if summary.get("babble5"):
-        lines += ["", "5 dB babble (held-out clips mixed with 5 other held-out clips; `noisy_manifest --snr-db 5`):", "",
-                  "| run | overall WER |", "|---|---|"]
-        lines += [f"| {k.replace('_', ' ')} | {pct(100 * r['overall']['wer'])} |" for k, r in summary["babble5"].items()]
+    for noise, what in (("babble5", "5 dB babble (held-out clips mixed with 5 other held-out clips; "
+                                    "`noisy_manifest --snr-db 5`)"),
+                        ("pink5", "5 dB pink noise (`noisy_manifest --snr-db 5 --noise pink`)")):
+        if summary.get(noise):
+            lines += ["", what + ":", "", "| run | overall WER |", "|---|---|"]
+            lines += [f"| {k.replace('_', ' ')} | {pct(100 * r['overall']['wer'])} |" for k, r in summary[noise].items()]
     if "serving_precision" in summary:
         lines += ["", f"Serving precision (`default-precision.txt`): **{summary['serving_precision']}**."]
     return lines

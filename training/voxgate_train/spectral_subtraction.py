@@ -29,8 +29,8 @@ DEFAULTS = dict(
     noise_update_snr_db=3.0,
     min_window_ms=1000.0,
     noise_smoothing=0.9,
-    over_subtraction=4.0,
-    spectral_floor=0.02,
+    over_subtraction=2.0,
+    spectral_floor=0.3,
     gain_smoothing=0.5,
 )
 
