@@ -35,6 +35,12 @@ inline uint64_t NextKey(uint64_t key, int32_t token) {
   return (static_cast<uint64_t>(nhi) << 32) | nlo;
 }
 
+// The ranking score of a prefix (Hyp or Cand): acoustic + hotword context + LM. One definition for every ranking.
+template <typename T>
+inline double RankScore(const T& h) {
+  return LogAddExp(h.pb, h.pnb) + h.ctx + h.lm;
+}
+
 }  // namespace
 
 CtcPrefixBeamSearch::CtcPrefixBeamSearch(const CtcSearchOptions& options) : options_(options) {
@@ -193,7 +199,7 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
   const int32_t n = static_cast<int32_t>(cands_.size());
   order_.resize(n);
   for (int32_t k = 0; k < n; ++k) {
-    cands_[k].score = LogAddExp(cands_[k].pb, cands_[k].pnb) + cands_[k].ctx + cands_[k].lm;
+    cands_[k].score = RankScore(cands_[k]);
     order_[k] = k;
   }
   int32_t keep = std::min(n, beam_size);
@@ -278,8 +284,8 @@ void CtcPrefixBeamSearch::InsertTop(double score) {
 
 void CtcPrefixBeamSearch::SortBeam() {
   std::sort(beam_.begin(), beam_.end(), [](const Hyp& x, const Hyp& y) {
-    const double sx = LogAddExp(x.pb, x.pnb) + x.ctx + x.lm;
-    const double sy = LogAddExp(y.pb, y.pnb) + y.ctx + y.lm;
+    const double sx = RankScore(x);
+    const double sy = RankScore(y);
     if (sx != sy) return sx > sy;
     return x.key < y.key;
   });
@@ -323,7 +329,7 @@ CtcSearchResult CtcPrefixBeamSearch::Current() const {
     while (k < limit && t[k] == best.tokens[k]) ++k;
     stable = k;
   }
-  return MakeResult(best, LogAddExp(best.pb, best.pnb) + best.ctx + best.lm, static_cast<int32_t>(stable));
+  return MakeResult(best, RankScore(best), static_cast<int32_t>(stable));
 }
 
 CtcSearchResult CtcPrefixBeamSearch::Finalize() {

@@ -156,6 +156,9 @@ interface Cand {
   lmState: number;
 }
 
+/** The ranking score of a prefix: acoustic + hotword context + LM; RankScore() in the C++ core. */
+const rankScore = (h: Pick<Hyp, 'pb' | 'pnb' | 'ctx' | 'lm'>): number => logAddExp(h.pb, h.pnb) + h.ctx + h.lm;
+
 const rootHyp = (lmState: number): Hyp => ({
   key: 0, parentKey: 0, pb: 0, pnb: -Infinity, ctx: 0, ctxState: 0, lm: 0, lmState, lastFrame: -1, tokens: [], frames: [],
   probs: [],
@@ -282,7 +285,7 @@ export class CtcPrefixBeamSearch implements CtcSearch {
       }
     }
 
-    for (const c of cands) c.score = logAddExp(c.pb, c.pnb) + c.ctx + c.lm;
+    for (const c of cands) c.score = rankScore(c);
     cands.sort((x, y) => (x.score !== y.score ? (x.score > y.score ? -1 : 1) : x.key - y.key));
     let keep = Math.min(cands.length, beamSize);
     while (keep > 1 && cands[keep - 1]!.score === -Infinity) keep--;
@@ -334,15 +337,15 @@ export class CtcPrefixBeamSearch implements CtcSearch {
       while (k < stable && k < h.tokens.length && h.tokens[k] === best.tokens[k]) k++;
       stable = k;
     }
-    return this.#result(best, logAddExp(best.pb, best.pnb) + best.ctx + best.lm, stable, false);
+    return this.#result(best, rankScore(best), stable, false);
   }
 
   finalize(): CtcDecodeResult {
+    const { lm, lmWeight } = this.options;
     let best = 0;
     let bestScore = -Infinity;
     this.#beam.forEach((h, i) => {
       let s = logAddExp(h.pb, h.pnb) + h.ctx + this.#graph.finalize(h.ctxState) + h.lm;
-      const { lm, lmWeight } = this.options;
       if (lm !== undefined) s += lmWeight * lm.finalLogProb[h.lmState]!;
       if (i === 0 || s > bestScore || (s === bestScore && h.key < this.#beam[best]!.key)) {
         best = i;
@@ -381,8 +384,8 @@ export class CtcPrefixBeamSearch implements CtcSearch {
       h.ctxState = state;
     }
     this.#beam.sort((x, y) => {
-      const sx = logAddExp(x.pb, x.pnb) + x.ctx + x.lm;
-      const sy = logAddExp(y.pb, y.pnb) + y.ctx + y.lm;
+      const sx = rankScore(x);
+      const sy = rankScore(y);
       return sx !== sy ? (sx > sy ? -1 : 1) : x.key - y.key;
     });
   }
