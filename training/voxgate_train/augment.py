@@ -1,7 +1,9 @@
-"""Waveform augmentation for training: random trimming of leading and trailing silence, speed perturbation, reverberation, babble or coloured noise at 0-20 dB SNR,
-a telephony channel (8 kHz band limit and a G.711 mu-law round trip, back to 16 kHz), gain, and the gateway's own
-spectral-subtraction denoiser (the numpy mirror of src/dsp/spectral-subtraction.ts, parity-tested), so the model knows
-its artefacts when a session asks for denoise=spectral; plus SpecAugment on the fbank features. All randomness comes from the caller's `random.Random`, so a run is reproducible.
+"""Waveform augmentation for training: random trimming of leading and trailing silence, speed perturbation,
+reverberation, babble or coloured noise at 0-20 dB SNR, a telephony channel (8 kHz band limit and a G.711 mu-law
+round trip, back to 16 kHz), gain, and the gateway's own spectral-subtraction denoiser (the numpy mirror of
+src/dsp/spectral-subtraction.ts, parity-tested), so the model knows its artefacts when a session asks for
+denoise=spectral; plus SpecAugment on the fbank features. All randomness comes from the caller's `random.Random`,
+so a run is reproducible.
 """
 import math
 import random
@@ -45,12 +47,17 @@ def mulaw_round_trip(x: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(_MULAW_DEC[_MULAW_ENC[ints]])
 
 
-def coloured_noise(n: int, r: random.Random) -> torch.Tensor:
-    """White, pink or brown noise by shaping a white spectrum with f^-alpha."""
-    alpha = r.choice([0.0, 1.0, 2.0])
-    spec = torch.fft.rfft(torch.randn(n, generator=torch.Generator().manual_seed(r.getrandbits(31))))
+def shaped_noise(n: int, alpha: float, seed: int) -> torch.Tensor:
+    """n samples of noise with power spectrum f^-alpha (0 white, 1 pink, 2 brown): a white spectrum shaped."""
+    spec = torch.fft.rfft(torch.randn(n, generator=torch.Generator().manual_seed(seed)))
     f = torch.arange(spec.shape[0], dtype=torch.float32).clamp(min=1.0)
     return torch.fft.irfft(spec / f ** (alpha / 2), n=n)
+
+
+def coloured_noise(n: int, r: random.Random) -> torch.Tensor:
+    """White, pink or brown noise, picked at random."""
+    alpha = r.choice([0.0, 1.0, 2.0])
+    return shaped_noise(n, alpha, r.getrandbits(31))
 
 
 def synthetic_rir(r: random.Random) -> torch.Tensor:

@@ -51,12 +51,16 @@ def evaluate(model, store, utts, chunk: int, babble_db: float | None = None, see
     return report
 
 
-def evaluate_subset(model, store, per_set: int, chunk: int) -> dict:
-    utts = load_utterances("heldout", include_synth=False)
+def sample_per_set(items: list, set_of, per_set: int) -> list:
+    """At most per_set items of every set (`set_of(item)` names it), drawn with a fixed seed per set."""
     by_set: dict[str, list] = {}
-    for u in utts:
-        by_set.setdefault(u.set, []).append(u)
-    subset = [u for s in by_set.values() for u in random.Random(0).sample(s, min(per_set, len(s)))]
+    for item in items:
+        by_set.setdefault(set_of(item), []).append(item)
+    return [x for s in by_set.values() for x in random.Random(0).sample(s, min(per_set, len(s)))]
+
+
+def evaluate_subset(model, store, per_set: int, chunk: int) -> dict:
+    subset = sample_per_set(load_utterances("heldout", include_synth=False), lambda u: u.set, per_set)
     return evaluate(model, store, subset, chunk)
 
 

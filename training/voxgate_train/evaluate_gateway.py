@@ -3,11 +3,12 @@ pipeline, VAD/endpointing and the native beam search), with `voxgate eval` on th
 
 Runs (each a `voxgate eval --json`): fp32 and int8 at 160 / 320 / 640 ms chunks (or the --latencies given) on clean
 held-out audio, and the serving precision on 5 dB babble and 5 dB pink noise (when `noisy_manifest` made them)
-with denoise off and on, and at 320 ms without the token
-LM (`--lm-weight 0`, what the LM is worth). Plus the parity run: fp32 at 160 ms with the VAD off, beam 1 and no LM,
-i.e. each whole clip decoded as the PyTorch evaluation decodes it, so its WER differs from the PyTorch figure only
-by the gateway's features, ONNX and decoder (`model_card` prints the difference per set). Writes every report plus a summary to --out, and decides models/<name>/default-precision.txt:
-int8 when its overall WER at the default chunk (320 ms) is within 5% (relative) of fp32's, else fp32.
+with denoise off and on, and at 320 ms without the token LM (`--lm-weight 0`, what the LM is worth). Plus the
+parity run: fp32 at 160 ms with the VAD off, beam 1 and no LM, i.e. each whole clip decoded as the PyTorch
+evaluation decodes it, so its WER differs from the PyTorch figure only by the gateway's features, ONNX and decoder
+(`model_card` prints the difference per set). Writes every report plus a summary to --out, and decides
+models/<name>/default-precision.txt: int8 when its overall WER at the default chunk (320 ms) is within 5%
+(relative) of fp32's, else fp32.
 Needs `npm ci` (or `npm run build`) first, and steps 1 and `noisy_manifest --snr-db 5 [--noise pink]`.
 Usage: python3 -m voxgate_train.evaluate_gateway --model ../models/voxgate-conformer-ctc-en --out cache/gateway-eval
 """

@@ -13,15 +13,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from .augment import add_at_snr
+from .augment import add_at_snr, shaped_noise
 from .common import CACHE_DIR, SAMPLE_RATE_HZ
-
-
-def pink_noise(n: int, seed: int) -> torch.Tensor:
-    """White noise shaped by f^-1/2 in amplitude (1/f in power)."""
-    spec = torch.fft.rfft(torch.randn(n, generator=torch.Generator().manual_seed(seed)))
-    f = torch.arange(spec.shape[0], dtype=torch.float32).clamp(min=1.0)
-    return torch.fft.irfft(spec / f.sqrt(), n=n)
 
 
 def main() -> None:
@@ -38,7 +31,7 @@ def main() -> None:
     for s, p, _ in rows:
         w = waves[p]
         if args.noise == "pink":
-            noise = pink_noise(w.shape[0], r.getrandbits(31))
+            noise = shaped_noise(w.shape[0], 1.0, r.getrandbits(31))
         else:
             others = [waves[o] for _, o, _ in r.sample(rows, 5)]
             noise = sum(o.repeat(-(-w.shape[0] // max(1, o.shape[0])))[: w.shape[0]] for o in others)

@@ -6,22 +6,14 @@ Usage: python3 -m voxgate_train.tune_denoise [--checkpoint PATH] [--per-set 40] 
 """
 import argparse
 import itertools
-import random
 
 import numpy as np
 import soundfile as sf
 import torch
 
 from .common import CACHE_DIR, TRAINING_DIR, word_errors
-from .evaluate import load_model, transcribe
+from .evaluate import load_model, sample_per_set, transcribe
 from .spectral_subtraction import spectral_subtract
-
-
-def subset(rows: list[list[str]], per_set: int) -> list[list[str]]:
-    by_set: dict[str, list] = {}
-    for row in rows:
-        by_set.setdefault(row[0], []).append(row)
-    return [row for s in sorted(by_set) for row in random.Random(0).sample(by_set[s], min(per_set, len(by_set[s])))]
 
 
 def wer(model, waves: list[torch.Tensor], refs: list[str], chunk: int, options: dict | None) -> float:
@@ -47,8 +39,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     model = load_model(args.checkpoint)
     clean_dir, noisy_dir = CACHE_DIR / "heldout", CACHE_DIR / f"heldout_babble{args.snr_db:g}"
-    rows = subset([line.split("\t") for line in (clean_dir / "MANIFEST.tsv").read_text().splitlines() if line],
-                  args.per_set)
+    rows = sample_per_set([line.split("\t") for line in (clean_dir / "MANIFEST.tsv").read_text().splitlines() if line],
+                          lambda row: row[0], args.per_set)
     refs = [row[2] for row in rows]
 
     def load(d):
