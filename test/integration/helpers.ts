@@ -16,8 +16,9 @@ import { startGateway, type Gateway } from '../../src/server/gateway.js';
 
 /**
  * Highest corpus WER (edits / reference words) the fixtures may have through the full gateway. Tied to the shipped
- * model (models/voxgate-conformer-ctc-en/README.md); lower it whenever a better model ships. The session-2
- * checkpoint (step 3374) gets short words right and longer ones phonetically close (0.81 greedy on these clips).
+ * model (models/voxgate-conformer-ctc-en/README.md); lower it whenever a better model ships. The session-3
+ * checkpoint (step 5815) gets 0.81 greedy and 0.875 through the gateway on these four hard clips (58.9% on the
+ * whole held-out split with the token LM).
  */
 export const MAX_WER = 0.9;
 
