@@ -9,7 +9,7 @@ import { GatewayError } from '../protocol/errors.js';
 import type { SessionServices } from '../server/session-pipeline-port.js';
 import { openLocalChannel, openRemoteChannel } from './channel.js';
 import { startFieldsFor, streamWav } from './stream-wav.js';
-import { loadInProcessEngine, startExtras } from './transcribe-command.js';
+import { IN_PROCESS_HELP, loadInProcessEngine, startExtras, type InProcessFlags } from './transcribe-command.js';
 import { readWavFile } from './wav.js';
 import { WerAccumulator } from './wer.js';
 
@@ -26,13 +26,7 @@ Options:
   --concurrency N        sessions at a time (default 4)
   --latency PRESET       low | balanced | accurate (default: the server's)
   --denoise MODE         off | spectral (default: off)
-  --model DIR            model directory for the in-process pipeline (default: as \`serve\`)
-  --precision P          int8 | fp32 | auto (in-process; default: auto)
-  --beam-size N          CTC beam width (in-process; default: the server's, 8)
-  --vad MODE             energy | off (in-process; off: no VAD, whole file is one utterance up to 15 s)
-  --lm-weight W          token LM scale (in-process; default: the server's, 0.6; 0: no LM)
-  --lm-token-bonus B     token LM bonus per token (in-process; default: the server's, 0.5)
-  -h, --help             this help
+${IN_PROCESS_HELP}  -h, --help             this help
 `;
 
 export interface ManifestEntry {
@@ -59,7 +53,7 @@ export function parseManifest(text: string, manifestPath: string): ManifestEntry
   return out;
 }
 
-export interface EvalFlags {
+export interface EvalFlags extends InProcessFlags {
   out?: string | undefined;
   json?: string | undefined;
   url?: string | undefined;
@@ -67,12 +61,6 @@ export interface EvalFlags {
   concurrency?: string | undefined;
   latency?: string | undefined;
   denoise?: string | undefined;
-  model?: string | undefined;
-  precision?: string | undefined;
-  'beam-size'?: string | undefined;
-  vad?: string | undefined;
-  'lm-weight'?: string | undefined;
-  'lm-token-bonus'?: string | undefined;
 }
 
 export interface EvalResult {

@@ -8,7 +8,7 @@ import { DEFAULT_GATEWAY_CONFIG, defaultModelDir, GATEWAY_SETTINGS, gatewayConfi
 import { startGateway } from '../server/gateway.js';
 import { createLogger } from '../server/logger.js';
 import { EVAL_HELP, runEval } from './eval-command.js';
-import { runTranscribe, TRANSCRIBE_HELP } from './transcribe-command.js';
+import { IN_PROCESS_OPTIONS, runTranscribe, TRANSCRIBE_HELP } from './transcribe-command.js';
 
 const MAIN_HELP = `Usage: voxgate <command> [options]
 
@@ -76,9 +76,7 @@ async function transcribe(args: string[]): Promise<number> {
     args, allowPositionals: true, strict: true,
     options: {
       url: { type: 'string' }, 'api-key': { type: 'string' }, realtime: { type: 'boolean' }, latency: { type: 'string' },
-      denoise: { type: 'string' }, model: { type: 'string' }, precision: { type: 'string' }, json: { type: 'boolean' },
-      'beam-size': { type: 'string' }, vad: { type: 'string' }, 'lm-weight': { type: 'string' },
-      'lm-token-bonus': { type: 'string' },
+      denoise: { type: 'string' }, json: { type: 'boolean' }, ...IN_PROCESS_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -95,9 +93,7 @@ async function evalCommand(args: string[]): Promise<number> {
     args, allowPositionals: true, strict: true,
     options: {
       out: { type: 'string' }, json: { type: 'string' }, url: { type: 'string' }, 'api-key': { type: 'string' },
-      concurrency: { type: 'string' }, latency: { type: 'string' }, denoise: { type: 'string' }, model: { type: 'string' }, precision: { type: 'string' },
-      'beam-size': { type: 'string' }, vad: { type: 'string' }, 'lm-weight': { type: 'string' },
-      'lm-token-bonus': { type: 'string' },
+      concurrency: { type: 'string' }, latency: { type: 'string' }, denoise: { type: 'string' }, ...IN_PROCESS_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -10,6 +10,22 @@ import { openLocalChannel, openRemoteChannel, type TranscriptionChannel } from '
 import { startFieldsFor, streamWav } from './stream-wav.js';
 import { readWavFile } from './wav.js';
 
+/** Flags of the in-process pipeline, shared by `transcribe` and `eval` (see loadInProcessEngine). */
+export const IN_PROCESS_HELP = `  --model DIR            model directory for the in-process pipeline (default: as \`serve\`)
+  --precision P          int8 | fp32 | auto (in-process; default: auto)
+  --beam-size N          CTC beam width (in-process; default: the server's, 8)
+  --vad MODE             energy | off (in-process; off: no VAD, whole file is one utterance up to 15 s)
+  --lm-weight W          token LM scale (in-process; default: the server's, 0.6; 0: no LM)
+  --lm-token-bonus B     token LM bonus per token (in-process; default: the server's, 0.5)
+  --decoder KIND         beam | greedy (in-process; default: the server's, beam; greedy: best path as the PyTorch
+                         evaluation decodes, no LM)
+`;
+export const IN_PROCESS_OPTIONS = {
+  model: { type: 'string' }, precision: { type: 'string' }, 'beam-size': { type: 'string' }, decoder: { type: 'string' },
+  vad: { type: 'string' }, 'lm-weight': { type: 'string' }, 'lm-token-bonus': { type: 'string' },
+} as const;
+export type InProcessFlags = { [K in keyof typeof IN_PROCESS_OPTIONS]?: string | undefined };
+
 export const TRANSCRIBE_HELP = `Usage: voxgate transcribe FILE.wav [options]
 
 Streams a WAV file (16-bit PCM or 32-bit float, 8000-48000 Hz, mono or stereo) in 50 ms frames and prints
@@ -21,28 +37,16 @@ Options:
   --realtime             send at 1x speed (default: up to 50x real time, paused by the server's flow control)
   --latency PRESET       low | balanced | accurate (default: the server's, balanced)
   --denoise MODE         off | spectral (default: off)
-  --model DIR            model directory for the in-process pipeline (default: as \`serve\`)
-  --precision P          int8 | fp32 | auto (in-process; default: auto)
-  --beam-size N          CTC beam width (in-process; default: the server's, 8)
-  --vad MODE             energy | off (in-process; off: no VAD, whole file is one utterance up to 15 s)
-  --lm-weight W          token LM scale (in-process; default: the server's, 0.6; 0: no LM)
-  --lm-token-bonus B     token LM bonus per token (in-process; default: the server's, 0.5)
-  --json                 print every server message as one JSON line instead
+${IN_PROCESS_HELP}  --json                 print every server message as one JSON line instead
   -h, --help             this help
 `;
 
-export interface TranscribeFlags {
+export interface TranscribeFlags extends InProcessFlags {
   url?: string | undefined;
   'api-key'?: string | undefined;
   realtime?: boolean | undefined;
   latency?: string | undefined;
   denoise?: string | undefined;
-  model?: string | undefined;
-  precision?: string | undefined;
-  'beam-size'?: string | undefined;
-  vad?: string | undefined;
-  'lm-weight'?: string | undefined;
-  'lm-token-bonus'?: string | undefined;
   json?: boolean | undefined;
 }
 
@@ -102,15 +106,10 @@ function printer(out: NodeJS.WriteStream, json: boolean): (msg: ServerMessage) =
 }
 
 /** The in-process engine of `transcribe` / `eval`: the server's configuration (flags over env over defaults) with
- * --model / --precision / --beam-size / --vad / --lm-weight / --lm-token-bonus. Loaded on demand, so `--url` runs never touch ONNX Runtime. */
-export async function loadInProcessEngine(flags: {
-  model?: string | undefined; precision?: string | undefined; 'beam-size'?: string | undefined; vad?: string | undefined;
-  'lm-weight'?: string | undefined; 'lm-token-bonus'?: string | undefined;
-}): Promise<SpeechEngine> {
-  const config = gatewayConfigFromSources({
-    model: flags.model, precision: flags.precision, 'beam-size': flags['beam-size'], vad: flags.vad,
-    'lm-weight': flags['lm-weight'], 'lm-token-bonus': flags['lm-token-bonus'],
-  });
+ * the IN_PROCESS_OPTIONS flags. Loaded on demand, so `--url` runs never touch ONNX Runtime. */
+export async function loadInProcessEngine(flags: InProcessFlags): Promise<SpeechEngine> {
+  const config = gatewayConfigFromSources(Object.fromEntries(
+    Object.keys(IN_PROCESS_OPTIONS).map((k) => [k, flags[k as keyof InProcessFlags]])));
   const { loadSpeechEngine } = await import('../server/speech-engine.js');
   return loadSpeechEngine(config);
 }

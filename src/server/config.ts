@@ -14,6 +14,7 @@
  * | --log-level LEVEL | LOG_LEVEL | info |
  * | --vad energy\|off | VOXGATE_VAD | energy (off: no VAD endpointing, see stream/vad.ts) |
  * | --beam-size N | VOXGATE_BEAM_SIZE | 8 |
+ * | --decoder beam\|greedy | VOXGATE_DECODER | beam (greedy: best path, no hotwords, no LM; for parity checks) |
  * | --idle-timeout-ms, --max-duration-ms, --drain-timeout-ms | VOXGATE_IDLE_TIMEOUT_MS, ... | 30000, 3600000, 10000 |
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -21,6 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GatewayError } from '../protocol/errors.js';
 import { PROTOCOL_LIMITS } from '../protocol/messages.js';
+import { DECODER_KINDS, type DecoderKind } from '../stream/ctc-decode.js';
 import { VAD_MODES, type VadMode } from '../stream/vad.js';
 import type { TransportKind } from '../transports/transport.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
@@ -70,6 +72,8 @@ export interface GatewayConfig extends SessionLimitsConfig {
   maxBatch: number | undefined;
   /** CTC prefix beam width (undefined: the pipeline's default). */
   beamSize: number | undefined;
+  /** `beam` search (hotwords, LM) or `greedy` best path (sessions with hotwords get GW_ERR_BAD_HOTWORD; no LM). */
+  decoder: DecoderKind;
   /** Speech detection: `energy` VAD endpointing, or `off` (every frame is speech; utterances end on finalize). */
   vad: VadMode;
   /** Scale of the model directory's token LM (token-lm.bin) in the beam search; 0 turns the LM off. */
@@ -123,6 +127,7 @@ export const DEFAULT_GATEWAY_CONFIG: Readonly<Omit<GatewayConfig, 'modelDir'>> =
   intraOpThreads: undefined,
   maxBatch: undefined,
   beamSize: undefined,
+  decoder: 'beam',
   vad: 'energy',
   lmWeight: 0.6,
   lmTokenBonus: 0.5,
@@ -177,6 +182,7 @@ export function validateGatewayConfig(c: GatewayConfig): GatewayConfig {
   if (c.maxBatch !== undefined) checkInt('maxBatch', c.maxBatch, 1, 1024);
   if (c.beamSize !== undefined) checkInt('beamSize', c.beamSize, 1, 256);
   checkOneOf('vad', c.vad, VAD_MODES);
+  checkOneOf('decoder', c.decoder, DECODER_KINDS);
   if (typeof c.lmWeight !== 'number' || !(c.lmWeight >= 0 && c.lmWeight <= 10)) {
     throw bad(`lmWeight must be a number in [0, 10], got ${String(c.lmWeight)}`);
   }
@@ -226,6 +232,7 @@ export const GATEWAY_SETTINGS: readonly Setting[] = [
   { key: 'intraOpThreads', flag: 'threads', env: 'VOXGATE_THREADS', kind: 'int', help: 'encoder intra-op threads' },
   { key: 'maxBatch', flag: 'max-batch', env: 'VOXGATE_MAX_BATCH', kind: 'int', help: 'encoder batch size limit' },
   { key: 'beamSize', flag: 'beam-size', env: 'VOXGATE_BEAM_SIZE', kind: 'int', help: 'CTC beam width' },
+  { key: 'decoder', flag: 'decoder', env: 'VOXGATE_DECODER', kind: 'string', help: 'beam | greedy (no hotwords, no LM)' },
   { key: 'vad', flag: 'vad', env: 'VOXGATE_VAD', kind: 'string', help: 'energy | off (no VAD endpointing)' },
   { key: 'lmWeight', flag: 'lm-weight', env: 'VOXGATE_LM_WEIGHT', kind: 'number', help: 'token LM scale (0: off)' },
   { key: 'lmTokenBonus', flag: 'lm-token-bonus', env: 'VOXGATE_LM_TOKEN_BONUS', kind: 'number', help: 'token LM bonus per token' },

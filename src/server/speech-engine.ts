@@ -10,6 +10,7 @@ import { EncoderPool, type EncoderPoolStats } from '../inference/encoder-pool.js
 import { loadModelInfo, type ModelInfo } from '../inference/nemo-ctc-model.js';
 import { TOKEN_LM_FILE, TokenLm } from '../inference/token-lm.js';
 import type { SessionConfig } from '../protocol/messages.js';
+import type { DecoderKind } from '../stream/ctc-decode.js';
 import { SessionPipeline } from '../stream/session-pipeline.js';
 import type { VadMode } from '../stream/vad.js';
 import type { Precision } from './config.js';
@@ -21,6 +22,8 @@ export interface SpeechEngineOptions {
   intraOpThreads?: number | undefined;
   maxBatch?: number | undefined;
   beamSize?: number | undefined;
+  /** `beam` (default) or `greedy` (no LM is loaded). */
+  decoder?: DecoderKind | undefined;
   vad?: VadMode | undefined;
   /** Scale of the model directory's token-lm.bin in the beam search (default 0.6); 0 or no file: no LM. */
   lmWeight?: number | undefined;
@@ -31,7 +34,7 @@ export interface SpeechEngineOptions {
 
 export interface SpeechEngine extends SessionServices {
   readonly info: ModelInfo;
-  /** The token LM in use, or null (lmWeight 0, or the model directory has none). */
+  /** The token LM in use, or null (lmWeight 0, the greedy decoder, or the model directory has none). */
   readonly lm: TokenLm | null;
   stats(): EncoderPoolStats;
   /** Closes the encoder pool (its worker). Idempotent. */
@@ -42,7 +45,7 @@ export interface SpeechEngine extends SessionServices {
 export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<SpeechEngine> {
   const info = loadModelInfo(options.modelDir, { precision: options.precision });
   const lmPath = join(info.dir, TOKEN_LM_FILE);
-  const lm = options.lmWeight !== 0 && existsSync(lmPath) ? TokenLm.load(lmPath, info.blankId) : null;
+  const lm = options.lmWeight !== 0 && options.decoder !== 'greedy' && existsSync(lmPath) ? TokenLm.load(lmPath, info.blankId) : null;
   if (lm !== null) lm.native(); // build the shared native copy now: a broken addon fails at startup, not per session
   const fusion = lm === null ? undefined : {
     lm, ...(options.lmWeight === undefined ? {} : { lmWeight: options.lmWeight }),
@@ -66,6 +69,7 @@ export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<Sp
         encoder: pool,
         model: info,
         ...(options.beamSize === undefined ? {} : { beamSize: options.beamSize }),
+        ...(options.decoder === undefined ? {} : { decoder: options.decoder }),
         ...(options.vad === undefined ? {} : { vad: options.vad }),
         ...(fusion === undefined ? {} : { lm: fusion }),
       });

@@ -1,7 +1,8 @@
 /**
- * Stage 8: log-posteriors -> transcript events (inference/ctc-decoder.ts, native prefix beam search + hotwords).
+ * Stage 8: log-posteriors -> transcript events (inference/ctc-decoder.ts, native prefix beam search + hotwords; or
+ * inference/ctc-greedy-decoder.ts, best path, for parity checks against the PyTorch evaluation).
  *
- * One `CtcDecoder` per subscription; its beams persist across the chunks of an utterance and `finalize()` resets them
+ * One decoder per subscription; its beams persist across the chunks of an utterance and `finalize()` resets them
  * for the next one (hotwords stay). Per utterance:
  * - after each chunk, when `interimResults` is on and the best text changed (and is not the previous partial's
  *   text, nor empty before any partial), a `partial` with `stableText`: the longest run of whole words inside the
@@ -17,14 +18,23 @@
  */
 import type { Observable, OperatorFunction } from 'rxjs';
 import {
-  CtcDecoder, ctcText, ctcWords, type CtcDecodeResult, type CtcDecoderOptions, type Hotword as DecoderHotword,
+  CtcDecoder, ctcText, ctcWords, type CtcDecodeResult, type CtcDecoderOptions, type CtcSearch,
+  type Hotword as DecoderHotword,
 } from '../inference/ctc-decoder.js';
+import { CtcGreedyDecoder } from '../inference/ctc-greedy-decoder.js';
 import { FRAME_MS } from './endpoint.js';
 import { statefulOperator, type EncodedItem, type StreamModelInfo } from './stream-items.js';
 import type { PipelineEvent } from './pipeline-event.js';
 
+/** `beam`: prefix beam search with hotwords and LM; `greedy`: best path (no hotwords, no LM). */
+export const DECODER_KINDS = ['beam', 'greedy'] as const;
+export type DecoderKind = (typeof DECODER_KINDS)[number];
+
 export interface CtcDecodeOptions {
   model: StreamModelInfo;
+  /** Default `beam`. */
+  decoder?: DecoderKind;
+  /** Beam width of the `beam` decoder. */
   beamSize: number;
   interimResults: boolean;
   hotwords$: Observable<readonly DecoderHotword[]>;
@@ -50,8 +60,10 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
   const { model } = options;
   const sep = model.separatorId;
   return statefulOperator(() => {
-    const decoder = new CtcDecoder({ vocabSize: model.vocabSize, blankId: model.blankId, separatorId: sep,
-      beamSize: options.beamSize, ...options.lm });
+    const decoder: CtcSearch = options.decoder === 'greedy'
+      ? new CtcGreedyDecoder({ vocabSize: model.vocabSize, blankId: model.blankId })
+      : new CtcDecoder({ vocabSize: model.vocabSize, blankId: model.blankId, separatorId: sep,
+        beamSize: options.beamSize, ...options.lm });
     const hotwordsSub = options.hotwords$.subscribe((h) => decoder.setHotwords(h));
     let id = -1; // id of the open utterance
     let startFrame = 0, endFrame = 0;

@@ -26,7 +26,7 @@ import { BehaviorSubject, Observable, Subject, type Subscription } from 'rxjs';
 import { GatewayError } from '../protocol/errors.js';
 import type { FinalReason, Hotword, SessionConfig } from '../protocol/messages.js';
 import { hotwordsFromPhrases, type Hotword as DecoderHotword } from '../inference/ctc-decoder.js';
-import { ctcDecode, type LmFusion } from './ctc-decode.js';
+import { ctcDecode, DECODER_KINDS, type DecoderKind, type LmFusion } from './ctc-decode.js';
 import { decodeAudio, sampleFrameBytes } from './decode-audio.js';
 import { denoise } from './denoise.js';
 import { createEncodeMeter, encode } from './encode.js';
@@ -43,6 +43,9 @@ export interface PipelineDeps {
   /** The shared encoder (inference/encoder-pool.ts EncoderPool); one stream is opened per session. */
   encoder: StreamEncoder;
   model: StreamModelInfo;
+  /** `beam` (default): prefix beam search with hotwords and LM; `greedy`: best path, no hotwords (they are refused
+   * with GW_ERR_BAD_HOTWORD), no LM. */
+  decoder?: DecoderKind;
   /** CTC beam width (default 8). */
   beamSize?: number;
   /** Clock for the stats' CPU timings (default performance.now). */
@@ -68,6 +71,13 @@ export function validatePipelineDeps(deps: PipelineDeps): void {
   }
   if (deps.vad !== undefined && !VAD_MODES.includes(deps.vad)) {
     throw new GatewayError('GW_ERR_BAD_CONFIG', `vad must be one of ${VAD_MODES.join('|')}, got ${JSON.stringify(deps.vad)}`);
+  }
+  if (deps.decoder !== undefined && !DECODER_KINDS.includes(deps.decoder)) {
+    throw new GatewayError('GW_ERR_BAD_CONFIG',
+      `decoder must be one of ${DECODER_KINDS.join('|')}, got ${JSON.stringify(deps.decoder)}`);
+  }
+  if (deps.decoder === 'greedy' && deps.lm !== undefined) {
+    throw new GatewayError('GW_ERR_BAD_CONFIG', 'the greedy decoder takes no token LM (set lmWeight 0)');
   }
 }
 
@@ -103,6 +113,7 @@ export class SessionPipeline {
   readonly #frameBytes: number;
   readonly #sampleRateHz: number;
   readonly #model: StreamModelInfo;
+  readonly #greedy: boolean;
   readonly #now: () => number;
   #samples = 0;
   #lastArrivalMs = 0;
@@ -115,6 +126,7 @@ export class SessionPipeline {
     validatePipelineDeps(deps);
     const model = deps.model;
     this.#model = model;
+    this.#greedy = deps.decoder === 'greedy';
     this.#now = deps.now ?? (() => performance.now());
     this.#sampleRateHz = config.sampleRateHz;
     this.#frameBytes = sampleFrameBytes(config.encoding, config.channels);
@@ -150,7 +162,7 @@ export class SessionPipeline {
         error: (e: unknown) => subscriber.error(e),
         complete: () => subscriber.complete(),
       })),
-      ctcDecode({ model, beamSize: deps.beamSize ?? DEFAULT_PIPELINE_DEPS.beamSize,
+      ctcDecode({ model, decoder: deps.decoder ?? 'beam', beamSize: deps.beamSize ?? DEFAULT_PIPELINE_DEPS.beamSize,
         interimResults: config.interimResults, hotwords$: this.#hotwords, ...(deps.lm ? { lm: deps.lm } : {}) }),
     ).subscribe({
       next: (e) => {
@@ -253,6 +265,9 @@ export class SessionPipeline {
   }
 
   #toDecoderHotwords(hotwords: readonly Hotword[]): DecoderHotword[] {
+    if (this.#greedy && hotwords.length > 0) {
+      throw new GatewayError('GW_ERR_BAD_HOTWORD', 'hotwords need the beam search decoder; this server decodes greedily');
+    }
     return hotwordsFromPhrases(hotwords, this.#model.tokens,
       { separatorId: this.#model.separatorId, blankId: this.#model.blankId });
   }

@@ -4,8 +4,9 @@
  * chunk by chunk with carried caches, greedy-decoded, and scored against the references.
  *
  * The same clips through the whole gateway pipeline (`voxgate eval` in-process: WAV bytes, DSP stages, fbank, the
- * shared encoder pool, the native decoder) with the VAD off and beam 1 give the same text: the gateway adds nothing
- * to the model's errors but its VAD segmentation and beam search (features + ONNX + decoder parity).
+ * shared encoder pool, the decoder) with the VAD off give the same text as its decoder on the stream, at beam 1
+ * and with the greedy decoder (best path, as the PyTorch evaluation decodes): the gateway adds nothing to the
+ * model's errors but its VAD segmentation and beam search (features + ONNX + decoder parity).
  *
  * STATED_WER is the figure this test holds the model to; models/voxgate-conformer-ctc-en/README.md states it too.
  * Raise the bar (lower the number) whenever a better model is shipped.
@@ -32,8 +33,10 @@ describe.each(['fp32', 'int8'] as const)('shipped model (%s) on held-out real sp
   });
   afterAll(() => pool.close());
 
-  /** Per clip: the native prefix search at beam 1 over the stream of its fbank with the encode stage's tail. */
+  /** Per clip, over the stream of its fbank with the encode stage's tail: the native prefix search at beam 1, and
+   * best-path decoding (an independent argmax-collapse). */
   const beam1Hyps: string[] = [];
+  const greedyHyps: string[] = [];
 
   it(`streams with carried caches and greedy-decodes within WER ${STATED_WER[precision]}`, async () => {
     const tokens = pool.info.tokens;
@@ -55,6 +58,8 @@ describe.each(['fp32', 'int8'] as const)('shipped model (%s) on held-out real sp
       const beam1 = new CtcDecoder({ vocabSize: tail.vocabSize, beamSize: 1, blankId: pool.info.blankId });
       beam1.decodeChunk(tail.logProbs, tail.frames);
       beam1Hyps.push(ctcText(beam1.finalize().tokens, tokens, pool.info.separatorId));
+      greedyHyps.push(ctcText(greedyCtc(tail.logProbs, tail.frames, tail.vocabSize, pool.info.blankId).ids, tokens,
+        pool.info.separatorId));
       lines.push(`${clip.set}: "${clip.text}" -> "${hyp}"`);
     }
     const wer = acc.wer;
@@ -62,19 +67,24 @@ describe.each(['fp32', 'int8'] as const)('shipped model (%s) on held-out real sp
     expect(wer).toBeLessThanOrEqual(STATED_WER[precision]);
   }, 60_000);
 
-  // Beam 1 rather than greedy: on flat posteriors prefix search may keep a prefix greedy leaves (ctc-properties).
-  it('the gateway pipeline with the VAD off and beam 1 transcribes every clip exactly as its decoder does the stream', async () => {
-    const clips = speechClips();
-    expect(beam1Hyps).toHaveLength(clips.length);
-    const engine = await loadSpeechEngine({ modelDir: MODEL_DIR, precision, vad: 'off', beamSize: 1, lmWeight: 0,
-      intraOpThreads: 1 });
-    try {
-      const entries = clips.map((c) => ({ set: c.set, path: c.file, file: c.file, reference: c.text }));
-      // Two sessions share the encoder: batching is exact for int8 too (activations are quantised per row).
-      const result = await evaluate(entries, { services: engine }, { concurrency: 2, extras: { latency: 'low' } });
-      expect(result.hypotheses.map((h) => h.hypothesis)).toEqual(beam1Hyps);
-    } finally {
-      await engine.close();
-    }
-  }, 60_000);
+  // Beam 1 differs from greedy on flat posteriors (prefix search sums a prefix's paths; ctc-properties), so each
+  // decoder is compared with its own decode of the stream.
+  it.each([
+    ['beam 1', { beamSize: 1 }, () => beam1Hyps],
+    ['the greedy decoder', { decoder: 'greedy' }, () => greedyHyps],
+  ] as const)('the gateway pipeline with the VAD off and %s transcribes every clip exactly as the stream decodes',
+    async (_name, decoder, expected) => {
+      const clips = speechClips();
+      expect(expected()).toHaveLength(clips.length);
+      const engine = await loadSpeechEngine({ modelDir: MODEL_DIR, precision, vad: 'off', lmWeight: 0,
+        intraOpThreads: 1, ...decoder });
+      try {
+        const entries = clips.map((c) => ({ set: c.set, path: c.file, file: c.file, reference: c.text }));
+        // Two sessions share the encoder: batching is exact for int8 too (activations are quantised per row).
+        const result = await evaluate(entries, { services: engine }, { concurrency: 2, extras: { latency: 'low' } });
+        expect(result.hypotheses.map((h) => h.hypothesis)).toEqual(expected());
+      } finally {
+        await engine.close();
+      }
+    }, 60_000);
 });

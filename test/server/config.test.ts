@@ -21,7 +21,7 @@ describe('gateway config', () => {
       port: 8080, host: '0.0.0.0', transport: 'uws', precision: 'auto', maxSessions: 200, apiKeysFile: null,
       logLevel: 'info', idleTimeoutMs: 30_000, maxDurationMs: 3_600_000, flowHighWaterMs: 2000, flowLowWaterMs: 500,
       backlogLimitMs: 10_000, maxFrameBytes: 1024 * 1024, outboundSoftLimitBytes: 256 * 1024,
-      outboundHardLimitBytes: 4 * 1024 * 1024, vad: 'energy', beamSize: undefined,
+      outboundHardLimitBytes: 4 * 1024 * 1024, vad: 'energy', beamSize: undefined, decoder: 'beam',
     });
     expect(c.modelDir).toBe(path.join(packageRoot(), 'models', 'voxgate-conformer-ctc-en'));
     expect(defaultModelDir()).toBe(c.modelDir);
@@ -41,6 +41,8 @@ describe('gateway config', () => {
       .toMatchObject({ vad: 'off', beamSize: 1 });
     expect(gatewayConfigFromSources({}, { VOXGATE_VAD: 'off', VOXGATE_BEAM_SIZE: '4' })).toMatchObject({ vad: 'off', beamSize: 4 });
     expect(gatewayConfigFromSources({}, {})).toMatchObject({ lmWeight: 0.6, lmTokenBonus: 0.5 });
+    expect(gatewayConfigFromSources({}, { VOXGATE_DECODER: 'greedy' })).toMatchObject({ decoder: 'greedy' });
+    expect(gatewayConfigFromSources({ decoder: 'beam' }, { VOXGATE_DECODER: 'greedy' })).toMatchObject({ decoder: 'beam' });
     expect(gatewayConfigFromSources({ 'lm-weight': '0' }, { VOXGATE_LM_WEIGHT: '0.8', VOXGATE_LM_TOKEN_BONUS: '-.5' }))
       .toMatchObject({ lmWeight: 0, lmTokenBonus: -0.5 });
   });
@@ -54,6 +56,7 @@ describe('gateway config', () => {
     expect(badConfig(() => gatewayConfigFromSources({ 'max-sessions': '0' }, {}))).toContain('maxSessions');
     expect(badConfig(() => gatewayConfigFromSources({ 'log-level': 'loud' }, {}))).toContain('"loud"');
     expect(badConfig(() => gatewayConfigFromSources({ vad: 'silero' }, {}))).toContain('"silero"');
+    expect(badConfig(() => gatewayConfigFromSources({}, { VOXGATE_DECODER: 'viterbi' }))).toContain('"viterbi"');
     expect(badConfig(() => gatewayConfigFromSources({ 'lm-weight': 'high' }, {}))).toContain('"high"');
     expect(badConfig(() => gatewayConfigFromSources({ 'lm-weight': '11' }, {}))).toContain('lmWeight');
     expect(badConfig(() => gatewayConfigFromSources({}, { VOXGATE_LM_TOKEN_BONUS: '1e3' }))).toContain('VOXGATE_LM_TOKEN_BONUS');

@@ -10,6 +10,7 @@ import { Resampler } from '../../src/dsp/resampler.js';
 import { GatewayError } from '../../src/protocol/errors.js';
 import type { PipelineEvent } from '../../src/stream/pipeline-event.js';
 import { SessionPipeline } from '../../src/stream/session-pipeline.js';
+import { shippedTokenLm } from '../native/ctc-fixtures.js';
 import {
   FAKE_MODEL, FakeEncoder, checkOrder, concat, runPipeline, seconds, sessionConfig, speechClips, toS16,
 } from './helpers.js';
@@ -219,4 +220,23 @@ describe('SessionPipeline (test-double encoder, real speech)', () => {
     const events = await runPipeline(p, TWO_BYTES, 1600);
     expect(events.filter((e) => e.kind === 'final')).toHaveLength(2);
   });
+
+  it('the greedy decoder: same utterance structure; hotwords refused with GW_ERR_BAD_HOTWORD; no LM, no unknown kind',
+    async () => {
+      const deps = { encoder: new FakeEncoder(), model: FAKE_MODEL, decoder: 'greedy' } as const;
+      expect(() => new SessionPipeline(sessionConfig({ hotwords: [{ phrase: 'down', boost: 2 }] }), deps)).toThrow(
+        expect.objectContaining({ code: 'GW_ERR_BAD_HOTWORD' }));
+      expect(() => new SessionPipeline(sessionConfig(), { ...deps, decoder: 'viterbi' as 'greedy' })).toThrow(
+        expect.objectContaining({ code: 'GW_ERR_BAD_CONFIG', message: expect.stringContaining('"viterbi"') }));
+      expect(() => new SessionPipeline(sessionConfig(), { ...deps, lm: { lm: shippedTokenLm() } })).toThrow(
+        expect.objectContaining({ code: 'GW_ERR_BAD_CONFIG', message: expect.stringContaining('no token LM') }));
+      const p = new SessionPipeline(sessionConfig(), deps);
+      expect(() => p.updateHotwords([{ phrase: 'changed', boost: 3 }])).toThrow(
+        expect.objectContaining({ code: 'GW_ERR_BAD_HOTWORD' }));
+      p.updateHotwords([]);
+      const events = await runPipeline(p, TWO_BYTES, 1600);
+      expect(checkOrder(events)).toEqual([
+        'speech.started', 'partial', 'speech.stopped', 'final', 'speech.started', 'partial', 'speech.stopped', 'final',
+      ]);
+    });
 });

@@ -1,6 +1,6 @@
 """Step 5: PyTorch evaluation on the held-out split: greedy CTC WER per set at chunk 160 / 320 / 640 ms (the
-streaming chunk mask with the exported left context, which forward_chunk reproduces exactly), optionally with
-10 dB babble. Usage: python3 -m voxgate_train.evaluate [--checkpoint PATH] [--chunks 4 8 16] [--babble-db 10]
+streaming chunk mask with the exported left context, which forward_chunk reproduces exactly; each clip's end padded
+as the gateway pads an utterance, common.pad_tail_like_gateway), optionally with 10 dB babble. Usage: python3 -m voxgate_train.evaluate [--checkpoint PATH] [--chunks 4 8 16] [--babble-db 10]
 """
 import argparse
 import json
@@ -9,7 +9,7 @@ import random
 import torch
 
 from .augment import add_at_snr
-from .common import TRAINING_DIR, fbank, ids_to_text, word_errors
+from .common import TRAINING_DIR, fbank, ids_to_text, pad_tail_like_gateway, word_errors
 from .data import AudioStore, load_utterances
 from .model import ChunkMask, ConformerCtc, ModelConfig
 
@@ -26,7 +26,7 @@ def greedy(logp: torch.Tensor, length: int) -> str:
 
 @torch.no_grad()
 def transcribe(model: ConformerCtc, wave: torch.Tensor, chunk: int) -> str:
-    feats = fbank(wave).unsqueeze(0)
+    feats = pad_tail_like_gateway(fbank(wave)).unsqueeze(0)
     mask = ChunkMask(chunk, model.cfg.left_context) if chunk > 0 else ChunkMask(0, 0)
     logp, lens = model(feats, torch.tensor([feats.shape[1]]), mask)
     return greedy(logp[0], int(lens[0]))

@@ -4,9 +4,9 @@ pipeline, VAD/endpointing and the native beam search), with `voxgate eval` on th
 Runs (each a `voxgate eval --json`): fp32 and int8 at 160 / 320 / 640 ms chunks (or the --latencies given) on clean
 held-out audio, and the serving precision on 5 dB babble and 5 dB pink noise (when `noisy_manifest` made them)
 with denoise off and on, and at 320 ms without the token LM (`--lm-weight 0`, what the LM is worth). Plus the
-parity run: fp32 at 160 ms with the VAD off, beam 1 and no LM, i.e. each whole clip decoded as the PyTorch
-evaluation decodes it, so its WER differs from the PyTorch figure only by the gateway's features, ONNX and decoder
-(`model_card` prints the difference per set). Writes every report plus a summary to --out, and decides
+parity runs: fp32 at 160 ms with the VAD off and the greedy decoder, i.e. each whole clip decoded as the PyTorch
+evaluation decodes it, so its WER differs from the PyTorch figure only by the gateway's features and ONNX run; and
+the same with beam 1 and no LM (prefix search, which sums a prefix's paths). `model_card` prints both per set. Writes every report plus a summary to --out, and decides
 models/<name>/default-precision.txt: int8 when its overall WER at the default chunk (320 ms) is within 5%
 (relative) of fp32's, else fp32.
 Needs `npm ci` (or `npm run build`) first, and steps 1 and `noisy_manifest --snr-db 5 [--noise pink]`.
@@ -21,6 +21,9 @@ from pathlib import Path
 from .common import CACHE_DIR, REPO_DIR
 
 LATENCY_MS = {"low": 160, "balanced": 320, "accurate": 640}
+# (summary key, file name, flags): the first is THE parity figure (model_card's "difference" column).
+PARITY_RUNS = [("fp32_160ms_vad_off_greedy", "greedy", ("--decoder", "greedy")),
+               ("fp32_160ms_vad_off_beam_1", "beam-1", ("--beam-size", "1", "--lm-weight", "0"))]
 
 
 def run_eval(manifest: Path, model: Path, precision: str, latency: str, denoise: str, out: Path,
@@ -48,8 +51,8 @@ def main() -> None:
     args = ap.parse_args()
     model, out = Path(args.model).resolve(), Path(args.out)
     clean = CACHE_DIR / "heldout" / "MANIFEST.tsv"
-    parity = {"fp32_160ms_vad_off_beam_1": run_eval(clean, model, "fp32", "low", "off", out / "parity-fp32-160.json",
-                                                    ("--vad", "off", "--beam-size", "1", "--lm-weight", "0"))}
+    parity = {key: run_eval(clean, model, "fp32", "low", "off", out / f"parity-fp32-160-{name}.json", ("--vad", "off", *flags))
+              for key, name, flags in PARITY_RUNS}
     if args.parity_only:
         summary = json.loads((out / "summary.json").read_text())
         summary["parity"] = parity

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .augment import Augmenter, maybe_denoise, spec_augment
-from .common import TRAINING_DIR, fbank
+from .common import TRAINING_DIR, fbank, pad_tail_like_gateway
 from .data import AudioStore, collate, load_utterances, make_batches
 from .evaluate import evaluate_subset
 from .model import ChunkMask, ConformerCtc, ModelConfig
@@ -159,7 +159,7 @@ class BatchPreparer:
         utts = [self.utts[i] for i in self.batches[batch_index]]
         waves = [self.augment(self.store.wave(u), r) if r.random() < 0.75
                  else maybe_denoise(self.store.wave(u), r, 0.15) for u in utts]
-        feats, lengths, targets = collate(waves, [u.text for u in utts], lambda w: spec_augment(fbank(w), r))
+        feats, lengths, targets = collate(waves, [u.text for u in utts], lambda w: spec_augment(pad_tail_like_gateway(fbank(w)), r))
         return feats, lengths, targets, sample_mask(r, ModelConfig()), sum(w.shape[0] for w in waves) / 16000
 
 
