@@ -130,6 +130,27 @@ export function validateCtcDecoderOptions(o: Partial<CtcDecoderOptions> & { voca
   return r;
 }
 
+/**
+ * The input checks every TypeScript search makes (the native one makes the same): a Float32Array of exactly
+ * frames x vocabSize values, the decoder's vocabulary, no NaN or +Infinity. Throws GW_ERR_DECODER.
+ */
+export function checkLogProbs(logProbs: Float32Array, frames: number, vocabSize: number, decoderVocabSize: number): void {
+  const fail = (m: string): never => {
+    throw new GatewayError('GW_ERR_DECODER', m);
+  };
+  const v = decoderVocabSize;
+  if (!(logProbs instanceof Float32Array)) fail('logProbs must be a Float32Array');
+  if (vocabSize !== v) fail(`vocab size mismatch: decoder has ${v}, chunk has ${vocabSize}`);
+  if (!Number.isInteger(frames) || frames < 0) fail(`frames must be a non-negative integer, got ${frames}`);
+  if (logProbs.length !== frames * v) fail(`logProbs has ${logProbs.length} values, expected frames x vocab = ${frames} x ${v}`);
+  for (let i = 0; i < logProbs.length; i++) {
+    const x = logProbs[i]!;
+    if (Number.isNaN(x) || x === Infinity) {
+      fail(`logProbs[${i}] (frame ${Math.floor(i / v)}, token ${i % v}) is ${Number.isNaN(x) ? 'NaN' : '+Infinity'}`);
+    }
+  }
+}
+
 function decoderError(e: unknown): GatewayError {
   if (e instanceof GatewayError) return e;
   const message = e instanceof Error ? e.message : String(e);

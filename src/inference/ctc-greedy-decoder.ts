@@ -10,16 +10,12 @@
  * Emitted tokens never change, so every token is stable.
  */
 import { GatewayError } from '../protocol/errors.js';
-import type { CtcDecodeResult, CtcSearch, Hotword } from './ctc-decoder.js';
+import { checkLogProbs, type CtcDecodeResult, type CtcSearch, type Hotword } from './ctc-decoder.js';
 
 export interface CtcGreedyDecoderOptions {
   /** Columns of the log-prob matrix (tokens incl. blank). */
   vocabSize: number;
   blankId: number;
-}
-
-function fail(m: string): never {
-  throw new GatewayError('GW_ERR_DECODER', m);
 }
 
 export class CtcGreedyDecoder implements CtcSearch {
@@ -47,20 +43,12 @@ export class CtcGreedyDecoder implements CtcSearch {
 
   decodeChunk(logProbs: Float32Array, frames: number, vocabSize: number = this.options.vocabSize): CtcDecodeResult {
     const { vocabSize: v, blankId } = this.options;
-    if (!(logProbs instanceof Float32Array)) fail('logProbs must be a Float32Array');
-    if (vocabSize !== v) fail(`vocab size mismatch: decoder has ${v}, chunk has ${vocabSize}`);
-    if (!Number.isInteger(frames) || frames < 0) fail(`frames must be a non-negative integer, got ${frames}`);
-    if (logProbs.length !== frames * v) {
-      fail(`logProbs has ${logProbs.length} values, expected frames x vocab = ${frames} x ${v}`);
-    }
+    checkLogProbs(logProbs, frames, vocabSize, v);
     for (let f = 0; f < frames; f++) {
       let best = 0;
       let bestLp = -Infinity;
       for (let c = 0; c < v; c++) {
         const x = logProbs[f * v + c]!;
-        if (Number.isNaN(x) || x === Infinity) {
-          fail(`logProbs[${f * v + c}] (frame ${f}, token ${c}) is ${Number.isNaN(x) ? 'NaN' : '+Infinity'}`);
-        }
         if (x > bestLp) [best, bestLp] = [c, x];
       }
       const t = this.#framesDecoded++;

@@ -13,7 +13,7 @@
  * lmWeight x log P_lm(end | prefix). Keys are 53-bit hashes of (parent key, token) so they fit a double.
  */
 import { GatewayError } from '../protocol/errors.js';
-import { validateCtcDecoderOptions } from './ctc-decoder.js';
+import { checkLogProbs, validateCtcDecoderOptions } from './ctc-decoder.js';
 import type { CtcDecodeResult, CtcDecoderOptions, CtcSearch, Hotword } from './ctc-decoder.js';
 
 function logAddExp(a: number, b: number): number {
@@ -191,18 +191,7 @@ export class CtcPrefixBeamSearch implements CtcSearch {
 
   decodeChunk(logProbs: Float32Array, frames: number, vocabSize: number = this.options.vocabSize): CtcDecodeResult {
     const v = this.options.vocabSize;
-    if (!(logProbs instanceof Float32Array)) fail('logProbs must be a Float32Array');
-    if (vocabSize !== v) fail(`vocab size mismatch: decoder has ${v}, chunk has ${vocabSize}`);
-    if (!Number.isInteger(frames) || frames < 0) fail(`frames must be a non-negative integer, got ${frames}`);
-    if (logProbs.length !== frames * v) {
-      fail(`logProbs has ${logProbs.length} values, expected frames x vocab = ${frames} x ${v}`);
-    }
-    for (let i = 0; i < logProbs.length; i++) {
-      const x = logProbs[i]!;
-      if (Number.isNaN(x) || x === Infinity) {
-        fail(`logProbs[${i}] (frame ${Math.floor(i / v)}, token ${i % v}) is ${Number.isNaN(x) ? 'NaN' : '+Infinity'}`);
-      }
-    }
+    checkLogProbs(logProbs, frames, vocabSize, v);
     for (let f = 0; f < frames; f++) this.#decodeFrame(logProbs.subarray(f * v, (f + 1) * v));
     return this.current();
   }
