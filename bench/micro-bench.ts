@@ -2,7 +2,7 @@
  * Micro-benchmarks of the per-session hot path: DSP stages (ms of wall time per second of audio, best of N, fed in
  * 20 ms chunks as a session would) and the native CTC prefix beam search (CPU µs per decoder per second of audio,
  * 200 decoders interleaved chunk by chunk as the gateway runs them, beam 8; without and with the shipped token LM)
- * next to the TypeScript reference.
+ * next to the TypeScript reference and the greedy (best-path) decoder.
  *
  *   npx tsx bench/micro-bench.ts [--runs N] [--json FILE]
  *
@@ -16,6 +16,7 @@ import { FbankExtractor } from '../src/dsp/fbank.js';
 import { Resampler } from '../src/dsp/resampler.js';
 import { SpectralSubtractor } from '../src/dsp/spectral-subtraction.js';
 import { CtcDecoder, type CtcSearch, type Hotword } from '../src/inference/ctc-decoder.js';
+import { CtcGreedyDecoder } from '../src/inference/ctc-greedy-decoder.js';
 import { CtcPrefixBeamSearch } from '../src/inference/ctc-prefix-beam-search.js';
 import { TOKEN_LM_FILE, TokenLm } from '../src/inference/token-lm.js';
 import { defaultModelDir } from '../src/server/config.js';
@@ -91,6 +92,7 @@ function main(argv: readonly string[]): void {
   const lm = TokenLm.load(join(defaultModelDir(), TOKEN_LM_FILE), 0);
   const nativeLm = (): CtcSearch => new CtcDecoder({ vocabSize: V, beamSize: BEAM, lm });
   const reference = (): CtcSearch => new CtcPrefixBeamSearch({ vocabSize: V, beamSize: BEAM });
+  const greedy = (): CtcSearch => new CtcGreedyDecoder({ vocabSize: V, blankId: 0 });
   const reps = Math.max(3, Math.min(10, Math.round(runs / 4)));
   const refInputs = (x: Float32Array[]): Float32Array[] => x.slice(0, REFERENCE_DECODERS);
   const us = (x: number): number | null => round(x, 1);
@@ -106,6 +108,8 @@ function main(argv: readonly string[]): void {
     reference_peaky_50_hotwords: us(decoderUs(reference, refInputs(peaky), hot, 3)),
     reference_flat: us(decoderUs(reference, refInputs(flat), [], 3)),
     reference_flat_50_hotwords: us(decoderUs(reference, refInputs(flat), hot, 3)),
+    greedy_peaky: us(decoderUs(greedy, peaky, [], reps)),
+    greedy_flat: us(decoderUs(greedy, flat, [], reps)),
   };
 
   const fmt = (v: number | null, d: number): string => (v === null ? '-' : v.toFixed(d));
