@@ -79,7 +79,8 @@ def main() -> None:
     pt = json.loads(Path(args.pytorch).read_text())
     bab = json.loads(Path(args.pytorch_babble).read_text()) if args.pytorch_babble else None
     gw = json.loads(Path(args.gateway).read_text())
-    body = ["### PyTorch evaluation (greedy, streaming chunk mask with the exported 2.56 s left context), WER %", ""]
+    body = ["### PyTorch evaluation (greedy, streaming chunk mask with the exported 2.56 s left context, each clip's "
+            "end padded as the gateway pads an utterance's), WER %", ""]
     body += pytorch_table(pt, bab)
     body += ["", "### Exported ONNX in Node (`voxgate eval`: TypeScript DSP, VAD/endpointing, native beam search with "
              "the token LM unless the run says `no lm`), WER %", ""]
