@@ -94,18 +94,23 @@ function isInt(x: unknown): x is number {
   return typeof x === 'number' && Number.isInteger(x);
 }
 
+/** The vocabulary checks of every search (beam and greedy); throws GW_ERR_BAD_CONFIG quoting the bad value. */
+export function validateVocabulary(vocabSize: number, blankId: number): void {
+  if (!isInt(vocabSize) || vocabSize < 2 || vocabSize > 1 << 20) {
+    throw new GatewayError('GW_ERR_BAD_CONFIG', `vocabSize must be an integer in [2, 1048576], got ${String(vocabSize)}`);
+  }
+  if (!isInt(blankId) || blankId < 0 || blankId >= vocabSize) {
+    throw new GatewayError('GW_ERR_BAD_CONFIG', `blankId must be an integer in [0, ${vocabSize}), got ${String(blankId)}`);
+  }
+}
+
 /** Fills defaults and checks every field; throws GW_ERR_BAD_CONFIG quoting the bad value. */
 export function validateCtcDecoderOptions(o: Partial<CtcDecoderOptions> & { vocabSize: number }): CtcDecoderOptions {
   const r: CtcDecoderOptions = { ...DEFAULT_CTC_DECODER_OPTIONS, ...o };
   const bad = (m: string): never => {
     throw new GatewayError('GW_ERR_BAD_CONFIG', m);
   };
-  if (!isInt(r.vocabSize) || r.vocabSize < 2 || r.vocabSize > 1 << 20) {
-    bad(`vocabSize must be an integer in [2, 1048576], got ${String(r.vocabSize)}`);
-  }
-  if (!isInt(r.blankId) || r.blankId < 0 || r.blankId >= r.vocabSize) {
-    bad(`blankId must be an integer in [0, ${r.vocabSize}), got ${String(r.blankId)}`);
-  }
+  validateVocabulary(r.vocabSize, r.blankId);
   if (!isInt(r.separatorId) || r.separatorId < -1 || r.separatorId >= r.vocabSize || r.separatorId === r.blankId) {
     bad(`separatorId must be -1 (none) or a non-blank id in [0, ${r.vocabSize}), got ${String(r.separatorId)}`);
   }

@@ -10,7 +10,7 @@
  * Emitted tokens never change, so every token is stable.
  */
 import { GatewayError } from '../protocol/errors.js';
-import { checkLogProbs, type CtcDecodeResult, type CtcSearch, type Hotword } from './ctc-decoder.js';
+import { checkLogProbs, validateVocabulary, type CtcDecodeResult, type CtcSearch, type Hotword } from './ctc-decoder.js';
 
 export interface CtcGreedyDecoderOptions {
   /** Columns of the log-prob matrix (tokens incl. blank). */
@@ -32,12 +32,7 @@ export class CtcGreedyDecoder implements CtcSearch {
 
   constructor(options: CtcGreedyDecoderOptions) {
     const { vocabSize, blankId } = options;
-    if (!Number.isInteger(vocabSize) || vocabSize < 2 || vocabSize > 1 << 20) {
-      throw new GatewayError('GW_ERR_BAD_CONFIG', `vocabSize must be an integer in [2, 1048576], got ${String(vocabSize)}`);
-    }
-    if (!Number.isInteger(blankId) || blankId < 0 || blankId >= vocabSize) {
-      throw new GatewayError('GW_ERR_BAD_CONFIG', `blankId must be an integer in [0, ${vocabSize}), got ${String(blankId)}`);
-    }
+    validateVocabulary(vocabSize, blankId);
     this.options = Object.freeze({ vocabSize, blankId });
   }
 

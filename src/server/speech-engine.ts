@@ -45,7 +45,8 @@ export interface SpeechEngine extends SessionServices {
 export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<SpeechEngine> {
   const info = loadModelInfo(options.modelDir, { precision: options.precision });
   const lmPath = join(info.dir, TOKEN_LM_FILE);
-  const lm = options.lmWeight !== 0 && options.decoder !== 'greedy' && existsSync(lmPath) ? TokenLm.load(lmPath, info.blankId) : null;
+  const wantsLm = options.lmWeight !== 0 && options.decoder !== 'greedy';
+  const lm = wantsLm && existsSync(lmPath) ? TokenLm.load(lmPath, info.blankId) : null;
   if (lm !== null) lm.native(); // build the shared native copy now: a broken addon fails at startup, not per session
   const fusion = lm === null ? undefined : {
     lm, ...(options.lmWeight === undefined ? {} : { lmWeight: options.lmWeight }),

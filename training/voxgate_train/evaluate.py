@@ -1,6 +1,7 @@
 """Step 5: PyTorch evaluation on the held-out split: greedy CTC WER per set at chunk 160 / 320 / 640 ms (the
 streaming chunk mask with the exported left context, which forward_chunk reproduces exactly; each clip's end padded
-as the gateway pads an utterance, common.pad_tail_like_gateway), optionally with 10 dB babble. Usage: python3 -m voxgate_train.evaluate [--checkpoint PATH] [--chunks 4 8 16] [--babble-db 10]
+as the gateway pads an utterance, common.pad_tail_like_gateway), optionally with 10 dB babble.
+Usage: python3 -m voxgate_train.evaluate [--checkpoint PATH] [--chunks 4 8 16] [--babble-db 10]
 """
 import argparse
 import json

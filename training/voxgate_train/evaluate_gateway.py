@@ -6,9 +6,9 @@ held-out audio, and the serving precision on 5 dB babble and 5 dB pink noise (wh
 with denoise off and on, and at 320 ms without the token LM (`--lm-weight 0`, what the LM is worth). Plus the
 parity runs: fp32 at 160 ms with the VAD off and the greedy decoder, i.e. each whole clip decoded as the PyTorch
 evaluation decodes it, so its WER differs from the PyTorch figure only by the gateway's features and ONNX run; and
-the same with beam 1 and no LM (prefix search, which sums a prefix's paths). `model_card` prints both per set. Writes every report plus a summary to --out, and decides
-models/<name>/default-precision.txt: int8 when its overall WER at the default chunk (320 ms) is within 5%
-(relative) of fp32's, else fp32.
+the same with beam 1 and no LM (prefix search, which sums a prefix's paths). `model_card` prints both per set.
+Writes every report plus a summary to --out, and decides models/<name>/default-precision.txt: int8 when its overall
+WER at the default chunk (320 ms) is within 5% (relative) of fp32's, else fp32.
 Needs `npm ci` (or `npm run build`) first, and steps 1 and `noisy_manifest --snr-db 5 [--noise pink]`.
 Usage: python3 -m voxgate_train.evaluate_gateway --model ../models/voxgate-conformer-ctc-en --out cache/gateway-eval
 """
@@ -51,7 +51,8 @@ def main() -> None:
     args = ap.parse_args()
     model, out = Path(args.model).resolve(), Path(args.out)
     clean = CACHE_DIR / "heldout" / "MANIFEST.tsv"
-    parity = {key: run_eval(clean, model, "fp32", "low", "off", out / f"parity-fp32-160-{name}.json", ("--vad", "off", *flags))
+    parity = {key: run_eval(clean, model, "fp32", "low", "off", out / f"parity-fp32-160-{name}.json",
+                            ("--vad", "off", *flags))
               for key, name, flags in PARITY_RUNS}
     if args.parity_only:
         summary = json.loads((out / "summary.json").read_text())

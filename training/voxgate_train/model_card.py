@@ -62,7 +62,9 @@ def parity_table(summary: dict, pytorch: dict) -> list[str]:
              "`--beam-size 1 --lm-weight 0` (prefix search), against the PyTorch figure at 160 ms; the difference is "
              "greedy's:", "",
              "| set | gateway greedy | gateway beam 1 | PyTorch | difference (points) |", "|---|---|---|---|---|"]
-    wer = lambda run, s: 100 * (run["overall"] if s == "overall" else run["sets"][s])["wer"]  # noqa: E731
+    def wer(run: dict, s: str) -> float:
+        return 100 * (run["overall"] if s == "overall" else run["sets"][s])["wer"]
+
     for s in sorted(greedy["sets"]) + ["overall"]:
         ref = pt["all" if s == "overall" else s]
         lines.append(f"| {s} | {pct(wer(greedy, s))} | {pct(wer(beam1, s))} | {pct(ref)} | {wer(greedy, s) - ref:+.2f} |")
