@@ -1,7 +1,8 @@
 """Step 3: train the streaming conformer CTC model with dynamic chunk masks. Resumable.
 
 State: training/runs/<run>/ckpt.pt (full: weights, optimiser, step, RNG; not in git) is written every
---save-minutes; training/checkpoints/latest.pt (weights in fp16 + counters, committed between sessions) is written
+--save-minutes, and with it a weights-only fp32 snapshot runs/<run>/snapshots/step-<N>.pt (the newest --snapshots
+kept) for `voxgate_train.average`; training/checkpoints/latest.pt (weights in fp16 + counters, committed between sessions) is written
 with it, so a new machine resumes from git alone (optimiser moments are rebuilt after a short re-warm-up).
 SIGTERM or SIGINT to the main process (`pkill -o -TERM -f voxgate_train.train`) saves both and exits after the
 current step.
@@ -43,11 +44,21 @@ def compute_cmvn(utts, store, r: random.Random, n: int = 600):
     return feats.mean(0), 1.0 / feats.std(0).clamp(min=1e-3)
 
 
-def save(run_dir: Path, model, opt, state: dict) -> None:
+def snapshot_step(path: Path) -> int:
+    return int(path.stem.split("-")[1])
+
+
+def save(run_dir: Path, model, opt, state: dict, keep_snapshots: int) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state,
                 "config": model.cfg.to_dict()}, run_dir / "ckpt.tmp")
     (run_dir / "ckpt.tmp").replace(run_dir / "ckpt.pt")
+    snapshots = run_dir / "snapshots"
+    snapshots.mkdir(exist_ok=True)
+    torch.save({"model": model.state_dict(), "state": state, "config": model.cfg.to_dict()},
+               snapshots / f"step-{state['step']}.pt")
+    for old in sorted(snapshots.glob("step-*.pt"), key=snapshot_step)[:-keep_snapshots]:
+        old.unlink()
     LATEST.parent.mkdir(parents=True, exist_ok=True)
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     torch.save({"model": half, "state": state, "config": model.cfg.to_dict()}, LATEST.with_suffix(".tmp"))
@@ -62,9 +73,12 @@ def main() -> None:
     ap.add_argument("--peak-lr", type=float, default=1.5e-3)
     ap.add_argument("--warmup", type=int, default=1500)
     ap.add_argument("--save-minutes", type=float, default=10.0)
+    ap.add_argument("--snapshots", type=int, default=12, help="weights-only snapshots kept for averaging")
     ap.add_argument("--stop-after-minutes", type=float, default=0.0, help="save and exit after this long (0: off)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    if args.snapshots < 1:
+        ap.error(f"--snapshots must be >= 1, got {args.snapshots}")
     torch.set_num_threads(args.threads)
     run_dir = TRAINING_DIR / "runs" / args.run
 
@@ -131,7 +145,7 @@ def main() -> None:
             stop = bool(stop_requested) or (args.stop_after_minutes and
                                             time.time() - t_start > args.stop_after_minutes * 60)
             if time.time() - t_save > args.save_minutes * 60 or stop:
-                save(run_dir, model, opt, state)
+                save(run_dir, model, opt, state, args.snapshots)
                 t_save = time.time()
                 print(f"saved at step {state['step']}", flush=True)
                 if stop:
@@ -141,7 +155,7 @@ def main() -> None:
         print(f"epoch {state['epoch']} held-out WER (chunk 160 ms, subset): {report}", flush=True)
         state["epoch"] += 1
         state["batch"] = 0
-        save(run_dir, model, opt, state)
+        save(run_dir, model, opt, state, args.snapshots)
 
 
 class BatchPreparer:
