@@ -16,10 +16,11 @@ import { startGateway, type Gateway } from '../../src/server/gateway.js';
 
 /**
  * Highest corpus WER (edits / reference words) the fixtures may have through the full gateway. Tied to the shipped
- * model (models/voxgate-conformer-ctc-en/README.md); lower it whenever a better model ships. The session-4
- * checkpoint (step 7,567) gets 0.75 greedy and 0.625 through the gateway on these four hard clips (16 words).
+ * model (models/voxgate-conformer-ctc-en/README.md); lower it whenever a better model ships. The session-5 export
+ * (the mean of steps 7,848-8,676) gets 0.625 (fp32) / 0.6875 (int8) greedy and 0.625 through the gateway on these
+ * four hard clips (16 words: one word is 0.0625).
  */
-export const MAX_WER = 0.75;
+export const MAX_WER = 0.7;
 
 /**
  * Whether a clip of speech must yield at least one transcript.partial (the server never sends a partial with empty
