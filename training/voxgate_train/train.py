@@ -1,9 +1,10 @@
 """Step 3: train the streaming conformer CTC model with dynamic chunk masks. Resumable.
 
 State: training/runs/<run>/ckpt.pt (full: weights, optimiser, step, RNG; not in git) is written every
---save-minutes, and with it a weights-only fp32 snapshot runs/<run>/snapshots/step-<N>.pt (the newest --snapshots
-kept) for `voxgate_train.average`; training/checkpoints/latest.pt (weights in fp16 + counters, committed between sessions) is written
-with it, so a new machine resumes from git alone (optimiser moments are rebuilt after a short re-warm-up).
+--save-minutes and at the end of every epoch, and with it a weights-only fp32 snapshot
+runs/<run>/snapshots/step-<N>.pt (the newest --snapshots kept) for `voxgate_train.average`, and
+training/checkpoints/latest.pt (weights in fp16 + counters, committed between sessions), so a new machine resumes
+from git alone (optimiser moments are rebuilt after a short re-warm-up).
 SIGTERM or SIGINT to the main process (`pkill -o -TERM -f voxgate_train.train`) saves both and exits after the
 current step.
 Chunk masks: each batch draws full context (25%) or a chunk of 1-25 output frames (40 ms to 1 s) with a left
@@ -156,6 +157,9 @@ def main() -> None:
         state["epoch"] += 1
         state["batch"] = 0
         save(run_dir, model, opt, state, args.snapshots)
+        # the next periodic save counts from here, so the snapshots stay evenly spaced for averaging
+        t_save = time.time()
+        print(f"saved at step {state['step']} (end of epoch {state['epoch'] - 1})", flush=True)
 
 
 class BatchPreparer:
