@@ -9,7 +9,7 @@ The model has LayerNorm only (no batch statistics), so averaging every float ten
 Snapshots: train.py writes runs/<run>/snapshots/step-<N>.pt at every save (weights only, fp32); --last picks the
 newest N by step. --compare prints the held-out subset WER (40 clips per set, 160 ms, greedy: the figure train.py
 prints after each epoch) of the newest snapshot and of the average, so the better one can be exported.
-Usage: python3 -m voxgate_train.average [--run main] [--last 5] [--out runs/main/averaged.pt] [--compare]
+Usage: python3 -m voxgate_train.average [--run main] [--last 6] [--out runs/main/averaged.pt] [--compare]
 """
 import argparse
 from pathlib import Path
@@ -41,7 +41,7 @@ def average(paths: list[Path]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="main")
-    ap.add_argument("--last", type=int, default=5, help="how many of the newest snapshots to average")
+    ap.add_argument("--last", type=int, default=6, help="how many of the newest snapshots to average")
     ap.add_argument("--out", default=None, help="default: runs/<run>/averaged.pt")
     ap.add_argument("--compare", action="store_true", help="print the held-out subset WER of newest vs average")
     ap.add_argument("--threads", type=int, default=2)
