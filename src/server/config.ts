@@ -22,6 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GatewayError } from '../protocol/errors.js';
 import { PROTOCOL_LIMITS } from '../protocol/messages.js';
+import { MAX_ENCODER_WORKERS } from '../inference/encoder-shards.js';
 import { DECODER_KINDS, type DecoderKind } from '../stream/ctc-decode.js';
 import { VAD_MODES, type VadMode } from '../stream/vad.js';
 import type { TransportKind } from '../transports/transport.js';
@@ -68,6 +69,8 @@ export interface GatewayConfig extends SessionLimitsConfig {
   drainTimeoutMs: number;
   /** onnxruntime intra-op threads of the shared encoder (undefined: the pool's default). */
   intraOpThreads: number | undefined;
+  /** Encoder worker threads, each with its own ONNX Runtime session; streams are spread over them. */
+  encoderWorkers: number;
   /** Largest encoder batch across sessions (undefined: the pool's default). */
   maxBatch: number | undefined;
   /** CTC prefix beam width (undefined: the pipeline's default). */
@@ -125,6 +128,7 @@ export const DEFAULT_GATEWAY_CONFIG: Readonly<Omit<GatewayConfig, 'modelDir'>> =
   outboundHardLimitBytes: 4 * 1024 * 1024,
   drainTimeoutMs: 10_000,
   intraOpThreads: undefined,
+  encoderWorkers: 1,
   maxBatch: undefined,
   beamSize: undefined,
   decoder: 'beam',
@@ -179,6 +183,7 @@ export function validateGatewayConfig(c: GatewayConfig): GatewayConfig {
   }
   checkInt('drainTimeoutMs', c.drainTimeoutMs, 0, 600_000);
   if (c.intraOpThreads !== undefined) checkInt('intraOpThreads', c.intraOpThreads, 1, 256);
+  checkInt('encoderWorkers', c.encoderWorkers, 1, MAX_ENCODER_WORKERS);
   if (c.maxBatch !== undefined) checkInt('maxBatch', c.maxBatch, 1, 1024);
   if (c.beamSize !== undefined) checkInt('beamSize', c.beamSize, 1, 256);
   checkOneOf('vad', c.vad, VAD_MODES);
@@ -230,6 +235,7 @@ export const GATEWAY_SETTINGS: readonly Setting[] = [
   { key: 'outboundHardLimitBytes', flag: 'outbound-hard-limit-bytes', env: 'VOXGATE_OUTBOUND_HARD_LIMIT_BYTES', kind: 'int', help: 'GW_ERR_SLOW_CONSUMER above' },
   { key: 'drainTimeoutMs', flag: 'drain-timeout-ms', env: 'VOXGATE_DRAIN_TIMEOUT_MS', kind: 'int', help: 'drain grace period' },
   { key: 'intraOpThreads', flag: 'threads', env: 'VOXGATE_THREADS', kind: 'int', help: 'encoder intra-op threads' },
+  { key: 'encoderWorkers', flag: 'encoder-workers', env: 'VOXGATE_ENCODER_WORKERS', kind: 'int', help: 'encoder worker threads' },
   { key: 'maxBatch', flag: 'max-batch', env: 'VOXGATE_MAX_BATCH', kind: 'int', help: 'encoder batch size limit' },
   { key: 'beamSize', flag: 'beam-size', env: 'VOXGATE_BEAM_SIZE', kind: 'int', help: 'CTC beam width' },
   { key: 'decoder', flag: 'decoder', env: 'VOXGATE_DECODER', kind: 'string', help: 'beam | greedy (no hotwords, no LM)' },

@@ -1,12 +1,13 @@
 /**
- * The loaded model shared by every session of a process: ModelInfo + ONE EncoderPool (worker thread, batched across
- * sessions) + a factory of per-session SessionPipelines. Used by the gateway and by the CLI's in-process mode, so the
+ * The loaded model shared by every session of a process: ModelInfo + the encoder (EncoderShards: `encoderWorkers`
+ * worker threads, each batching across the sessions placed on it) + a factory of per-session SessionPipelines. Used by the gateway and by the CLI's in-process mode, so the
  * pipeline wiring exists once.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { EncoderPool, type EncoderPoolStats } from '../inference/encoder-pool.js';
+import type { EncoderPoolStats } from '../inference/encoder-pool.js';
+import { EncoderShards } from '../inference/encoder-shards.js';
 import { loadModelInfo, type ModelInfo } from '../inference/nemo-ctc-model.js';
 import { TOKEN_LM_FILE, TokenLm } from '../inference/token-lm.js';
 import type { SessionConfig } from '../protocol/messages.js';
@@ -20,6 +21,8 @@ export interface SpeechEngineOptions {
   modelDir: string;
   precision: Precision;
   intraOpThreads?: number | undefined;
+  /** Encoder worker threads (default 1). */
+  encoderWorkers?: number | undefined;
   maxBatch?: number | undefined;
   beamSize?: number | undefined;
   /** `beam` (default) or `greedy` (no LM is loaded). */
@@ -37,7 +40,7 @@ export interface SpeechEngine extends SessionServices {
   /** The token LM in use, or null (lmWeight 0, the greedy decoder, or the model directory has none). */
   readonly lm: TokenLm | null;
   stats(): EncoderPoolStats;
-  /** Closes the encoder pool (its worker). Idempotent. */
+  /** Closes the encoder (its workers). Idempotent. */
   close(): Promise<void>;
 }
 
@@ -52,8 +55,9 @@ export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<Sp
     lm, ...(options.lmWeight === undefined ? {} : { lmWeight: options.lmWeight }),
     ...(options.lmTokenBonus === undefined ? {} : { lmTokenBonus: options.lmTokenBonus }),
   };
-  const pool = await EncoderPool.create({
+  const pool = await EncoderShards.create({
     model: info,
+    ...(options.encoderWorkers === undefined ? {} : { workers: options.encoderWorkers }),
     ...(options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads }),
     ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
     ...(options.onBatch === undefined ? {} : { onBatch: options.onBatch }),

@@ -45,6 +45,8 @@ describe('gateway config', () => {
     expect(gatewayConfigFromSources({ decoder: 'beam' }, { VOXGATE_DECODER: 'greedy' })).toMatchObject({ decoder: 'beam' });
     expect(gatewayConfigFromSources({ 'lm-weight': '0' }, { VOXGATE_LM_WEIGHT: '0.8', VOXGATE_LM_TOKEN_BONUS: '-.5' }))
       .toMatchObject({ lmWeight: 0, lmTokenBonus: -0.5 });
+    expect(gatewayConfigFromSources({ 'encoder-workers': '2' }, { VOXGATE_ENCODER_WORKERS: '3' })).toMatchObject({ encoderWorkers: 2 });
+    expect(gatewayConfigFromSources({}, { VOXGATE_ENCODER_WORKERS: '3' })).toMatchObject({ encoderWorkers: 3 });
   });
 
   it('rejects bad values with GW_ERR_BAD_CONFIG quoting them', () => {
@@ -58,6 +60,7 @@ describe('gateway config', () => {
     expect(badConfig(() => gatewayConfigFromSources({ vad: 'silero' }, {}))).toContain('"silero"');
     expect(badConfig(() => gatewayConfigFromSources({}, { VOXGATE_DECODER: 'viterbi' }))).toContain('"viterbi"');
     expect(badConfig(() => gatewayConfigFromSources({ 'lm-weight': 'high' }, {}))).toContain('"high"');
+    expect(badConfig(() => gatewayConfigFromSources({ 'encoder-workers': '17' }, {}))).toContain('encoderWorkers');
     expect(badConfig(() => gatewayConfigFromSources({ 'lm-weight': '11' }, {}))).toContain('lmWeight');
     expect(badConfig(() => gatewayConfigFromSources({}, { VOXGATE_LM_TOKEN_BONUS: '1e3' }))).toContain('VOXGATE_LM_TOKEN_BONUS');
     expect(badConfig(() => resolveGatewayConfig({ flowLowWaterMs: 3000 }))).toContain('3000');
