@@ -31,6 +31,7 @@ def run_eval(manifest: Path, model: Path, precision: str, latency: str, denoise:
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = ["node", str(REPO_DIR / "dist" / "src" / "cli" / "main.js"), "eval", str(manifest), "--model", str(model),
            "--precision", precision, "--latency", latency, "--denoise", denoise, "--concurrency", "8",
+           "--encoder-workers", "2",  # both cores: the eval is bound by the encoder (bench/ numbers in the README)
            "--json", str(out), "--out", str(out.with_suffix(".hyps.tsv")), *extra]
     t0 = time.time()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
