@@ -25,7 +25,7 @@ import { Session } from './session.js';
 
 /** Services plus lifecycle: what the gateway needs from a loaded model (a SpeechEngine, or a test double). */
 export interface GatewayServices extends SessionServices {
-  stats?(): { batches: number; chunks: number; meanBatch: number; queueDepth: number };
+  stats?(): { batches: number; chunks: number; meanBatch: number; queueDepth: number; openStreams?: number[] };
   close?(): Promise<void>;
 }
 
@@ -146,6 +146,15 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     registers: [metrics.registry],
     collect() {
       this.set(services?.stats?.().queueDepth ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'voxgate_encoder_worker_streams',
+    help: 'Open encoder streams (sessions) per encoder worker (--encoder-workers).',
+    labelNames: ['worker'],
+    registers: [metrics.registry],
+    collect() {
+      (services?.stats?.().openStreams ?? []).forEach((n, k) => this.set({ worker: String(k) }, n));
     },
   });
 

@@ -6,8 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { EncoderPoolStats } from '../inference/encoder-pool.js';
-import { EncoderShards } from '../inference/encoder-shards.js';
+import { EncoderShards, type EncoderShardsStats } from '../inference/encoder-shards.js';
 import { loadModelInfo, type ModelInfo } from '../inference/nemo-ctc-model.js';
 import { TOKEN_LM_FILE, TokenLm } from '../inference/token-lm.js';
 import type { SessionConfig } from '../protocol/messages.js';
@@ -39,7 +38,7 @@ export interface SpeechEngine extends SessionServices {
   readonly info: ModelInfo;
   /** The token LM in use, or null (lmWeight 0, the greedy decoder, or the model directory has none). */
   readonly lm: TokenLm | null;
-  stats(): EncoderPoolStats;
+  stats(): EncoderShardsStats;
   /** Closes the encoder (its workers). Idempotent. */
   close(): Promise<void>;
 }

@@ -18,7 +18,8 @@ describe.each(['uws', 'ws'] as const)('real model over %s', (transport) => {
   let gw: Gateway;
   let url: string;
   beforeAll(async () => {
-    gw = await startRealGateway(transport);
+    // ws runs with two encoder workers, so the real server's sharded encoder passes every test below too
+    gw = await startRealGateway(transport, transport === 'ws' ? { encoderWorkers: 2 } : {});
     url = `ws://127.0.0.1:${gw.port}/v1/stream`;
   }, 60_000);
   afterAll(async () => {
@@ -82,6 +83,8 @@ describe.each(['uws', 'ws'] as const)('real model over %s', (transport) => {
     expect(text).toContain('voxgate_final_latency_seconds_bucket');
     expect(text).toMatch(/voxgate_encoder_batch_size_count [1-9]/);
     expect(text).toMatch(/voxgate_encoder_run_seconds_count [1-9]/);
+    const workers = [...text.matchAll(/^voxgate_encoder_worker_streams\{worker="(\d+)"\} \d+$/gm)].map((m) => m[1]);
+    expect(workers).toEqual(transport === 'ws' ? ['0', '1'] : ['0']);
   });
 
   it('a raw ws client: audio before session.start -> GW_ERR_NOT_STARTED, close 4000', async () => {
