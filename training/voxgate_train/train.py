@@ -7,6 +7,12 @@ training/checkpoints/latest.pt (weights in fp16 + counters, committed between se
 from git alone (optimiser moments are rebuilt after a short re-warm-up).
 SIGTERM or SIGINT to the main process (`pkill -o -TERM -f voxgate_train.train`) saves both and exits after the
 current step.
+Cooldown branch (`--run cool --branch-from main --cooldown-steps N`): starts from runs/main/ckpt.pt (weights and
+optimiser), scales the learning rate linearly from 1 down to --cooldown-final over N steps, then saves and exits. Why:
+the schedule decays as 1/sqrt(step) with no end, so a session ships weights trained at a still-high rate; annealing a
+copy for a few hundred steps (the "decay" phase of a warmup-stable-decay schedule) is the low-rate model the main run
+would reach, while the main run continues next session from its own un-annealed state. A branch never writes
+checkpoints/latest.pt.
 Chunk masks: each batch draws full context (25%) or a chunk of 1-25 output frames (40 ms to 1 s) with a left
 context of 16-64 frames, so one model serves every chunk size at run time.
 """
@@ -49,7 +55,7 @@ def snapshot_step(path: Path) -> int:
     return int(path.stem.split("-")[1])
 
 
-def save(run_dir: Path, model, opt, state: dict, keep_snapshots: int) -> None:
+def save(run_dir: Path, model, opt, state: dict, keep_snapshots: int, write_latest: bool = True) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state,
                 "config": model.cfg.to_dict()}, run_dir / "ckpt.tmp")
@@ -60,6 +66,8 @@ def save(run_dir: Path, model, opt, state: dict, keep_snapshots: int) -> None:
                snapshots / f"step-{state['step']}.pt")
     for old in sorted(snapshots.glob("step-*.pt"), key=snapshot_step)[:-keep_snapshots]:
         old.unlink()
+    if not write_latest:
+        return
     LATEST.parent.mkdir(parents=True, exist_ok=True)
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     torch.save({"model": half, "state": state, "config": model.cfg.to_dict()}, LATEST.with_suffix(".tmp"))
@@ -77,27 +85,44 @@ def main() -> None:
     ap.add_argument("--snapshots", type=int, default=12, help="weights-only snapshots kept for averaging")
     ap.add_argument("--stop-after-minutes", type=float, default=0.0, help="save and exit after this long (0: off)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--branch-from", default=None, help="start a new run from runs/<this>/ckpt.pt (cooldown branch)")
+    ap.add_argument("--cooldown-steps", type=int, default=0, help="anneal over this many steps, then stop (0: off)")
+    ap.add_argument("--cooldown-final", type=float, default=0.1, help="learning-rate factor at the cooldown's end")
     args = ap.parse_args()
     if args.snapshots < 1:
         ap.error(f"--snapshots must be >= 1, got {args.snapshots}")
+    if args.cooldown_steps < 0 or not 0 <= args.cooldown_final <= 1:
+        ap.error(f"--cooldown-steps must be >= 0 and --cooldown-final in [0, 1], got {args.cooldown_steps}, "
+                 f"{args.cooldown_final}")
+    if args.branch_from == args.run:
+        ap.error(f"--branch-from must name another run than --run, got {args.branch_from}")
     torch.set_num_threads(args.threads)
     run_dir = TRAINING_DIR / "runs" / args.run
 
     model = ConformerCtc(ModelConfig())
     opt = torch.optim.AdamW(model.parameters(), lr=args.peak_lr, betas=(0.9, 0.98), weight_decay=1e-3)
     state = {"step": 0, "epoch": 0, "batch": 0, "rewarm": 0}
-    if (run_dir / "ckpt.pt").exists():
-        ck = torch.load(run_dir / "ckpt.pt")
+    source = run_dir / "ckpt.pt"
+    if not source.exists() and args.branch_from:
+        source = TRAINING_DIR / "runs" / args.branch_from / "ckpt.pt"
+        if not source.exists():
+            raise SystemExit(f"--branch-from {args.branch_from}: {source} does not exist")
+    if source.exists():
+        ck = torch.load(source)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         state = ck["state"]
-        print(f"resumed {run_dir / 'ckpt.pt'} at step {state['step']}", flush=True)
+        print(f"resumed {source} at step {state['step']}", flush=True)
     elif LATEST.exists():
         ck = torch.load(LATEST)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()})
         state = dict(ck["state"], rewarm=ck["state"]["step"])
         print(f"resumed weights {LATEST} at step {state['step']} (optimiser re-warm-up)", flush=True)
 
+    if args.cooldown_steps:
+        state.setdefault("cooldown_from", state["step"])
+    cooldown_end = state.get("cooldown_from", 0) + args.cooldown_steps
+    write_latest = not args.branch_from
     store = AudioStore()
     train_utts = load_utterances("train")
     real_train = [u for u in train_utts if u.source == "real"]
@@ -128,6 +153,9 @@ def main() -> None:
             since = state["step"] - state["rewarm"]
             lr = lr_at(state["step"], args.peak_lr, args.warmup) * (min(1.0, (since + 1) / 300)
                                                                      if state["rewarm"] else 1.0)
+            if args.cooldown_steps:
+                done = min(1.0, (state["step"] - state["cooldown_from"]) / args.cooldown_steps)
+                lr *= 1.0 - (1.0 - args.cooldown_final) * done
             for g in opt.param_groups:
                 g["lr"] = lr
             opt.zero_grad()
@@ -144,9 +172,10 @@ def main() -> None:
                       f"loss {loss_sum / n_sum:.3f} lr {lr:.2e} speed {audio_s / dt:.1f}x", flush=True)
                 audio_s, t_log, loss_sum, n_sum = 0.0, time.time(), 0.0, 0
             stop = bool(stop_requested) or (args.stop_after_minutes and
-                                            time.time() - t_start > args.stop_after_minutes * 60)
+                                            time.time() - t_start > args.stop_after_minutes * 60) or (
+                args.cooldown_steps and state["step"] >= cooldown_end)
             if time.time() - t_save > args.save_minutes * 60 or stop:
-                save(run_dir, model, opt, state, args.snapshots)
+                save(run_dir, model, opt, state, args.snapshots, write_latest)
                 t_save = time.time()
                 print(f"saved at step {state['step']}", flush=True)
                 if stop:
@@ -156,7 +185,7 @@ def main() -> None:
         print(f"epoch {state['epoch']} held-out WER (chunk 160 ms, subset): {report}", flush=True)
         state["epoch"] += 1
         state["batch"] = 0
-        save(run_dir, model, opt, state, args.snapshots)
+        save(run_dir, model, opt, state, args.snapshots, write_latest)
         # the next periodic save counts from here, so the snapshots stay evenly spaced for averaging
         t_save = time.time()
         print(f"saved at step {state['step']} (end of epoch {state['epoch'] - 1})", flush=True)
