@@ -19,7 +19,7 @@ export const IN_PROCESS_HELP = `  --model DIR            model directory for the
   --lm-token-bonus B     token LM bonus per token (in-process; default: the server's, 0.5)
   --decoder KIND         beam | greedy (in-process; default: the server's, beam; greedy: best path as the PyTorch
                          evaluation decodes, no LM)
-  --encoder-workers N    encoder worker threads (in-process; default: the server's, 1)
+  --encoder-workers N    encoder worker threads (in-process; default: the server's, 2)
 `;
 export const IN_PROCESS_OPTIONS = {
   model: { type: 'string' }, precision: { type: 'string' }, 'beam-size': { type: 'string' }, decoder: { type: 'string' },

@@ -20,7 +20,7 @@ import {
 } from './encoder-pool.js';
 
 export interface EncoderShardsOptions extends EncoderPoolOptions {
-  /** Worker threads, each with its own ONNX Runtime session, in [1, 16] (default 1). */
+  /** Worker threads, each with its own ONNX Runtime session, in [1, 16] (default 1; the gateway's default is 2). */
   workers?: number;
 }
 

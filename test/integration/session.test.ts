@@ -18,8 +18,8 @@ describe.each(['uws', 'ws'] as const)('real model over %s', (transport) => {
   let gw: Gateway;
   let url: string;
   beforeAll(async () => {
-    // ws runs with two encoder workers, so the real server's sharded encoder passes every test below too
-    gw = await startRealGateway(transport, transport === 'ws' ? { encoderWorkers: 2 } : {});
+    // one encoder worker over uws, two (the default on 2 cores) over ws: every test below passes with both
+    gw = await startRealGateway(transport, { encoderWorkers: transport === 'uws' ? 1 : 2 });
     url = `ws://127.0.0.1:${gw.port}/v1/stream`;
   }, 60_000);
   afterAll(async () => {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -23,6 +24,7 @@ describe('gateway config', () => {
       backlogLimitMs: 10_000, maxFrameBytes: 1024 * 1024, outboundSoftLimitBytes: 256 * 1024,
       outboundHardLimitBytes: 4 * 1024 * 1024, vad: 'energy', beamSize: undefined, decoder: 'beam',
     });
+    expect(c.encoderWorkers).toBe(Math.min(2, availableParallelism()));
     expect(c.modelDir).toBe(path.join(packageRoot(), 'models', 'voxgate-conformer-ctc-en'));
     expect(defaultModelDir()).toBe(c.modelDir);
     expect(path.isAbsolute(c.modelDir)).toBe(true);
