@@ -1,7 +1,7 @@
 /**
  * The loaded model shared by every session of a process: ModelInfo + the encoder (EncoderShards: `encoderWorkers`
- * worker threads, each batching across the sessions placed on it) + a factory of per-session SessionPipelines. Used by the gateway and by the CLI's in-process mode, so the
- * pipeline wiring exists once.
+ * worker threads, each batching across the sessions placed on it) + a factory of per-session SessionPipelines. Used
+ * by the gateway and by the CLI's in-process mode, so the pipeline wiring exists once.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -43,7 +43,7 @@ export interface SpeechEngine extends SessionServices {
   close(): Promise<void>;
 }
 
-/** Loads the model directory (GW_ERR_BAD_CONFIG when unusable) and starts the shared encoder pool. */
+/** Loads the model directory (GW_ERR_BAD_CONFIG when unusable) and starts the shared encoder (its worker threads). */
 export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<SpeechEngine> {
   const info = loadModelInfo(options.modelDir, { precision: options.precision });
   const lmPath = join(info.dir, TOKEN_LM_FILE);
@@ -54,7 +54,7 @@ export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<Sp
     lm, ...(options.lmWeight === undefined ? {} : { lmWeight: options.lmWeight }),
     ...(options.lmTokenBonus === undefined ? {} : { lmTokenBonus: options.lmTokenBonus }),
   };
-  const pool = await EncoderShards.create({
+  const encoder = await EncoderShards.create({
     model: info,
     ...(options.encoderWorkers === undefined ? {} : { workers: options.encoderWorkers }),
     ...(options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads }),
@@ -70,7 +70,7 @@ export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<Sp
     language,
     createPipeline(config: SessionConfig): SessionPipelinePort {
       return new SessionPipeline(config, {
-        encoder: pool,
+        encoder,
         model: info,
         ...(options.beamSize === undefined ? {} : { beamSize: options.beamSize }),
         ...(options.decoder === undefined ? {} : { decoder: options.decoder }),
@@ -78,9 +78,9 @@ export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<Sp
         ...(fusion === undefined ? {} : { lm: fusion }),
       });
     },
-    stats: () => pool.stats(),
+    stats: () => encoder.stats(),
     close(): Promise<void> {
-      closing ??= pool.close();
+      closing ??= encoder.close();
       return closing;
     },
   };
