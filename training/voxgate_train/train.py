@@ -112,6 +112,8 @@ def main() -> None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         state = ck["state"]
+        if args.branch_from and source != run_dir / "ckpt.pt":
+            state["branch_of"] = args.branch_from
         print(f"resumed {source} at step {state['step']}", flush=True)
     elif LATEST.exists():
         ck = torch.load(LATEST)
@@ -122,7 +124,8 @@ def main() -> None:
     if args.cooldown_steps:
         state.setdefault("cooldown_from", state["step"])
     cooldown_end = state.get("cooldown_from", 0) + args.cooldown_steps
-    write_latest = not args.branch_from
+    # a branch records where it came from, so resuming it (with or without --branch-from) never writes latest.pt
+    write_latest = "branch_of" not in state
     store = AudioStore()
     train_utts = load_utterances("train")
     real_train = [u for u in train_utts if u.source == "real"]
