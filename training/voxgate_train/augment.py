@@ -2,10 +2,9 @@
 reverberation, babble or coloured noise at 0-20 dB SNR, a telephony channel (8 kHz band limit and a G.711 mu-law
 round trip, back to 16 kHz), gain, and the gateway's own spectral-subtraction denoiser (the numpy mirror of
 src/dsp/spectral-subtraction.ts, parity-tested), so the model knows its artefacts when a session asks for
-denoise=spectral; plus SpecAugment on the fbank features. All randomness comes from the caller's `random.Random`,
-so a run is reproducible.
+denoise=spectral. SpecAugment (on the fbank features) is in feature_augment. All randomness comes from the caller's
+`random.Random`, so a run is reproducible.
 """
-import math
 import random
 
 import numpy as np
@@ -84,25 +83,32 @@ def add_at_snr(x: torch.Tensor, noise: torch.Tensor, snr_db: float) -> torch.Ten
     return x + noise * torch.sqrt(px / (pn * 10 ** (snr_db / 10)))
 
 
-def trim_silence(x: torch.Tensor, r: random.Random, frame: int = 160, floor_db: float = 35.0) -> torch.Tensor:
-    """Cuts leading and trailing silence down to a random 50-400 ms (lead) and 100-500 ms (tail), never adding any.
-    Why: some sets (picovoice_wakeword) always open with ~1 s of silence, and a model that learnt to count on it
-    fails behind the gateway's VAD, which starts an utterance 300 ms before speech."""
+def loud_span(x: torch.Tensor, frame: int = 160, floor_db: float = 35.0) -> tuple[int, int] | None:
+    """(first, last) sample of the span that stands out as speech, or None (too short, or nothing stands out: a
+    stationary recording). Speech is what is within floor_db of the peak frame and 12 dB above the noise floor (the
+    20th-percentile frame, ignoring digital silence), so a noisy recording's background does not count as speech."""
     n = x.shape[0] // frame
     if n < 3:
-        return x
+        return None
     db = 10 * torch.log10(x[: n * frame].reshape(n, frame).pow(2).mean(1) + 1e-10)
-    # Speech is what stands out from both the peak (floor_db below it) and the noise floor (12 dB above the 20th
-    # percentile frame, ignoring digital silence), so a noisy recording's background does not count as speech.
     audible = db[db > -90]
     noise_db = float(torch.quantile(audible, 0.2)) if audible.numel() else -100.0
     loud = torch.nonzero(db > max(float(db.max()) - floor_db, noise_db + 12)).flatten()
-    if loud.numel() == 0:   # nothing stands out (a stationary recording): leave it whole
+    if loud.numel() == 0:
+        return None
+    return int(loud[0]) * frame, (int(loud[-1]) + 1) * frame
+
+
+def trim_silence(x: torch.Tensor, r: random.Random) -> torch.Tensor:
+    """Cuts leading and trailing silence down to a random 50-400 ms (lead) and 100-500 ms (tail), never adding any.
+    Why: some sets (picovoice_wakeword) always open with ~1 s of silence, and a model that learnt to count on it
+    fails behind the gateway's VAD, which starts an utterance 300 ms before speech."""
+    span = loud_span(x)
+    if span is None:
         return x
-    first, last = int(loud[0]) * frame, (int(loud[-1]) + 1) * frame
     lead = int(r.uniform(0.05, 0.4) * SAMPLE_RATE_HZ)
     tail = int(r.uniform(0.1, 0.5) * SAMPLE_RATE_HZ)
-    return x[max(0, first - lead): min(x.shape[0], last + tail)]
+    return x[max(0, span[0] - lead): min(x.shape[0], span[1] + tail)]
 
 
 class Augmenter:
@@ -140,20 +146,3 @@ def maybe_denoise(x: torch.Tensor, r: random.Random, p: float) -> torch.Tensor:
     if r.random() >= p:
         return x
     return torch.from_numpy(spectral_subtract(x.numpy().astype(np.float64)).astype(np.float32))
-
-
-def spec_augment(feats: torch.Tensor, r: random.Random, freq_masks=2, freq_width=12, time_masks=2,
-                 time_ratio=0.05) -> torch.Tensor:
-    """Masks (with the utterance mean) frequency bands and time spans of a (T, 80) fbank."""
-    feats = feats.clone()
-    fill = feats.mean()
-    t = feats.shape[0]
-    for _ in range(freq_masks):
-        w = r.randint(0, freq_width)
-        f0 = r.randint(0, feats.shape[1] - w)
-        feats[:, f0:f0 + w] = fill
-    for _ in range(time_masks):
-        w = r.randint(0, max(1, int(math.ceil(t * time_ratio))))
-        t0 = r.randint(0, max(0, t - w))
-        feats[t0:t0 + w] = fill
-    return feats

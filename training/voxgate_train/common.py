@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import torch
-import torchaudio
 
 TRAINING_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = TRAINING_DIR.parent
@@ -42,11 +41,23 @@ def ids_to_text(ids) -> str:
 
 def fbank(wave16k: torch.Tensor) -> torch.Tensor:
     """80-dim Kaldi fbank of a 1-D float waveform in [-1, 1] at 16 kHz -> (frames, 80); frames = (N + 80) // 160."""
+    import torchaudio  # here, not at the top: the accelerator trainer (train_accel) reads packed features only
     return torchaudio.compliance.kaldi.fbank(
         wave16k.unsqueeze(0), sample_frequency=SAMPLE_RATE_HZ, num_mel_bins=NUM_MEL_BINS,
         frame_length=25.0, frame_shift=10.0, window_type="povey", preemphasis_coefficient=0.97,
         remove_dc_offset=True, round_to_power_of_two=True, use_power=True, low_freq=20.0, high_freq=-400.0,
         dither=0.0, snip_edges=False, use_log_fbank=True, use_energy=False, energy_floor=0.0)
+
+
+def greedy(logp: torch.Tensor, length: int) -> str:
+    """Best-path CTC decoding of (T, V) log-probs: argmax per frame, repeats merged, blanks dropped."""
+    best = logp[:length].argmax(-1).tolist()
+    out, prev = [], -1
+    for t in best:
+        if t != prev and t != BLANK_ID:
+            out.append(t)
+        prev = t
+    return ids_to_text(out)
 
 
 def pad_tail_like_gateway(feats: torch.Tensor) -> torch.Tensor:

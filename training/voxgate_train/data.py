@@ -57,13 +57,14 @@ def load_utterances(split: str, include_synth: bool = True) -> list[Utterance]:
     return utts
 
 
-def make_batches(utts: list[Utterance], max_seconds: float, r: random.Random, max_utts: int = 64):
-    """Sort by length, cut into batches of at most max_seconds of padded audio, shuffle the batch order."""
-    order = sorted(range(len(utts)), key=lambda i: (utts[i].length, r.random()))
+def make_batches(lengths: list[int], max_padded: float, r: random.Random, max_utts: int = 64) -> list[list[int]]:
+    """Sort by length, cut into batches of at most max_padded padded length (longest x count) and max_utts
+    utterances, shuffle the batch order. Lengths in any unit (samples here, frames in train_accel)."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], r.random()))
     batches, cur = [], []
     for i in order:
-        longest = max(utts[i].length, max((utts[j].length for j in cur), default=0))
-        if cur and (longest * (len(cur) + 1) > max_seconds * SAMPLE_RATE_HZ or len(cur) >= max_utts):
+        longest = max(lengths[i], max((lengths[j] for j in cur), default=0))
+        if cur and (longest * (len(cur) + 1) > max_padded or len(cur) >= max_utts):
             batches.append(cur)
             cur = []
         cur.append(i)

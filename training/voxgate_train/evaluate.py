@@ -10,19 +10,9 @@ import random
 import torch
 
 from .augment import add_at_snr
-from .common import TRAINING_DIR, fbank, ids_to_text, pad_tail_like_gateway, word_errors
+from .common import TRAINING_DIR, fbank, greedy, pad_tail_like_gateway, word_errors
 from .data import AudioStore, load_utterances
 from .model import ChunkMask, ConformerCtc, ModelConfig
-
-
-def greedy(logp: torch.Tensor, length: int) -> str:
-    best = logp[:length].argmax(-1).tolist()
-    out, prev = [], -1
-    for t in best:
-        if t != prev and t != 0:
-            out.append(t)
-        prev = t
-    return ids_to_text(out)
 
 
 @torch.no_grad()

@@ -34,8 +34,9 @@ class _Bmm(torch.autograd.Function):
 
 
 def bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(..., M, K) @ (..., K, N) over any leading dims, through _Bmm while training (plain matmul for export)."""
-    if torch.onnx.is_in_onnx_export() or not torch.is_grad_enabled():
+    """(..., M, K) @ (..., K, N) over any leading dims, through _Bmm while training on the CPU (plain matmul for
+    export, inference and accelerators, whose batched kernels are fast)."""
+    if torch.onnx.is_in_onnx_export() or not torch.is_grad_enabled() or a.device.type != "cpu":
         return torch.matmul(a, b)
     lead = a.shape[:-2]
     out = _Bmm.apply(a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:]))
@@ -79,6 +80,15 @@ class ChunkMask:
             allowed = (idx[None, :] < end[:, None]) & (idx[None, :] >= (start - self.left)[:, None])
         ok = allowed[None] & valid_key[:, None, :]
         return ((~ok).float() * NEG).unsqueeze(1)
+
+
+def sample_mask(r, cfg: "ModelConfig") -> ChunkMask:
+    """The training draw (`r` a random.Random): full context (25%) or a chunk of 1-25 output frames (40 ms to 1 s)
+    with a left context of 16-64 frames, so one model serves every chunk size at run time."""
+    if r.random() < 0.25:
+        return ChunkMask(0, 0)
+    chunk = r.choice([r.randint(1, 25), r.choice([2, 4, 8, 16])])
+    return ChunkMask(chunk, r.choice([16, 32, 48, cfg.left_context, cfg.left_context]))
 
 
 def output_frames(feature_frames: torch.Tensor) -> torch.Tensor:

@@ -4,15 +4,16 @@ State: training/runs/<run>/ckpt.pt (full: weights, optimiser, step, RNG; not in 
 --save-minutes and at the end of every epoch, and with it a weights-only fp32 snapshot
 runs/<run>/snapshots/step-<N>.pt (the newest --snapshots kept) for `voxgate_train.average`, and
 training/checkpoints/latest.pt (weights in fp16 + counters, committed between sessions), so a new machine resumes
-from git alone (optimiser moments are rebuilt after a short re-warm-up).
+from git alone (optimiser moments are rebuilt after a short re-warm-up); `--init PATH` starts a new run the same way
+from another weights-only checkpoint (an accelerator run's final.pt, train_accel).
 SIGTERM or SIGINT to the main process (`pkill -o -TERM -f voxgate_train.train`) saves both and exits after the
 current step.
 Cooldown branch (`--run cool --branch-from main --cooldown-steps N`): starts from runs/main/ckpt.pt (weights and
 optimiser), scales the learning rate linearly from 1 down to --cooldown-final over N steps, then saves and exits. Why:
 the schedule decays as 1/sqrt(step) with no end, so a session ships weights trained at a still-high rate; annealing a
 copy for a few hundred steps (the "decay" phase of a warmup-stable-decay schedule) is the low-rate model the main run
-would reach, while the main run continues next session from its own un-annealed state. A branch never writes
-checkpoints/latest.pt.
+would reach, while the main run continues next session from its own un-annealed state. A branch (any run with
+--cooldown-steps) never writes checkpoints/latest.pt.
 Chunk masks: each batch draws full context (25%) or a chunk of 1-25 output frames (40 ms to 1 s) with a left
 context of 16-64 frames, so one model serves every chunk size at run time.
 """
@@ -26,20 +27,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .augment import Augmenter, maybe_denoise, spec_augment
-from .common import TRAINING_DIR, fbank, pad_tail_like_gateway
+from .augment import Augmenter, maybe_denoise
+from .common import SAMPLE_RATE_HZ, TRAINING_DIR, fbank, pad_tail_like_gateway
 from .data import AudioStore, collate, load_utterances, make_batches
 from .evaluate import evaluate_subset
-from .model import ChunkMask, ConformerCtc, ModelConfig
+from .feature_augment import spec_augment
+from .model import ConformerCtc, ModelConfig, sample_mask
 
 LATEST = TRAINING_DIR / "checkpoints" / "latest.pt"
-
-
-def sample_mask(r: random.Random, cfg: ModelConfig) -> ChunkMask:
-    if r.random() < 0.25:
-        return ChunkMask(0, 0)
-    chunk = r.choice([r.randint(1, 25), r.choice([2, 4, 8, 16])])
-    return ChunkMask(chunk, r.choice([16, 32, 48, cfg.left_context, cfg.left_context]))
 
 
 def lr_at(step: int, peak: float, warmup: int) -> float:
@@ -85,6 +80,8 @@ def main() -> None:
     ap.add_argument("--snapshots", type=int, default=12, help="weights-only snapshots kept for averaging")
     ap.add_argument("--stop-after-minutes", type=float, default=0.0, help="save and exit after this long (0: off)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init", default=str(LATEST), help="weights-only checkpoint a new run starts from (default: "
+                    "checkpoints/latest.pt; e.g. an accelerator run's averaged.pt)")
     ap.add_argument("--branch-from", default=None, help="start a new run from runs/<this>/ckpt.pt (cooldown branch)")
     ap.add_argument("--cooldown-steps", type=int, default=0, help="anneal over this many steps, then stop (0: off)")
     ap.add_argument("--cooldown-final", type=float, default=0.1, help="learning-rate factor at the cooldown's end")
@@ -115,14 +112,16 @@ def main() -> None:
         if args.branch_from and source != run_dir / "ckpt.pt":
             state["branch_of"] = args.branch_from
         print(f"resumed {source} at step {state['step']}", flush=True)
-    elif LATEST.exists():
-        ck = torch.load(LATEST)
+    elif Path(args.init).exists():
+        ck = torch.load(args.init)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()})
-        state = dict(ck["state"], rewarm=ck["state"]["step"])
-        print(f"resumed weights {LATEST} at step {state['step']} (optimiser re-warm-up)", flush=True)
+        state = dict(ck["state"], batch=0 if args.init != str(LATEST) else ck["state"]["batch"],
+                     rewarm=ck["state"]["step"])
+        print(f"resumed weights {args.init} at step {state['step']} (optimiser re-warm-up)", flush=True)
 
     if args.cooldown_steps:
         state.setdefault("cooldown_from", state["step"])
+        state.setdefault("branch_of", args.branch_from or args.init)   # an annealed copy: never latest.pt
     cooldown_end = state.get("cooldown_from", 0) + args.cooldown_steps
     # a branch records where it came from, so resuming it (with or without --branch-from) never writes latest.pt
     write_latest = "branch_of" not in state
@@ -141,7 +140,8 @@ def main() -> None:
         signal.signal(sig, lambda *_: stop_requested.append(True))
     t_start = t_save = time.time()
     while state["epoch"] < args.epochs:
-        batches = make_batches(train_utts, args.max_seconds, random.Random(1000 + state["epoch"]))
+        batches = make_batches([u.length for u in train_utts], args.max_seconds * SAMPLE_RATE_HZ,
+                               random.Random(1000 + state["epoch"]))
         prep = BatchPreparer(train_utts, real_train, batches, state["epoch"])
         loader = torch.utils.data.DataLoader(range(state["batch"], len(batches)), batch_size=None,
                                              num_workers=1, prefetch_factor=3, collate_fn=prep,
