@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .common import TRAINING_DIR
+from .common import TRAINING_DIR, mean_weights
 from .data import AudioStore
 from .evaluate import evaluate_subset, load_model
 from .train import snapshot_step
@@ -28,12 +28,7 @@ def average(paths: list[Path]) -> dict:
     newest = cks[-1]
     if any(ck["config"] != newest["config"] for ck in cks):
         raise SystemExit("snapshots of different model configurations cannot be averaged")
-    model = {}
-    for name, value in newest["model"].items():
-        if value.is_floating_point():
-            model[name] = torch.stack([ck["model"][name].float() for ck in cks]).mean(0)
-        else:
-            model[name] = value
+    model = mean_weights([ck["model"] for ck in cks])
     steps = [ck["state"]["step"] for ck in cks]
     return {"model": model, "state": dict(newest["state"], averaged_steps=steps), "config": newest["config"]}
 

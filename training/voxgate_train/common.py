@@ -60,6 +60,25 @@ def greedy(logp: torch.Tensor, length: int) -> str:
     return ids_to_text(out)
 
 
+def wer_report(errors: dict[str, list[int]]) -> dict:
+    """{set: [word errors, reference words]} -> WER % per set (sorted) and "all" (corpus WER over every set)."""
+    report = {s: round(100.0 * e / max(1, n), 2) for s, (e, n) in sorted(errors.items())}
+    total_e, total_n = sum(v[0] for v in errors.values()), sum(v[1] for v in errors.values())
+    report["all"] = round(100.0 * total_e / max(1, total_n), 2)
+    return report
+
+
+def mean_weights(state_dicts: list[dict]) -> dict:
+    """Mean of every float tensor over the state dicts (in fp32); other tensors from the last."""
+    return {k: (torch.stack([sd[k].float() for sd in state_dicts]).mean(0) if v.is_floating_point() else v)
+            for k, v in state_dicts[-1].items()}
+
+
+def half_weights(state_dict: dict) -> dict:
+    """Float tensors in fp16 (on the CPU): how checkpoints/latest.pt and accelerator results store weights."""
+    return {k: (v.detach().half().cpu() if v.is_floating_point() else v.cpu()) for k, v in state_dict.items()}
+
+
 def pad_tail_like_gateway(feats: torch.Tensor) -> torch.Tensor:
     """(T, 80) -> (4 ceil(T / 4) + 3, 80), the last frame repeated: how the gateway's encode stage ends an utterance
     (src/stream/encode.ts), so every 40 ms of audio gets an output frame. Without it the subsampling drops the last

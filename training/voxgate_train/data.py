@@ -63,8 +63,8 @@ def make_batches(lengths: list[int], max_padded: float, r: random.Random, max_ut
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], r.random()))
     batches, cur = [], []
     for i in order:
-        longest = max(lengths[i], max((lengths[j] for j in cur), default=0))
-        if cur and (longest * (len(cur) + 1) > max_padded or len(cur) >= max_utts):
+        # ascending order: the utterance being added is the batch's longest
+        if cur and (lengths[i] * (len(cur) + 1) > max_padded or len(cur) >= max_utts):
             batches.append(cur)
             cur = []
         cur.append(i)
@@ -74,11 +74,16 @@ def make_batches(lengths: list[int], max_padded: float, r: random.Random, max_ut
     return batches
 
 
-def collate(waves: list[torch.Tensor], texts: list[str], feature_fn=fbank):
-    feats = [feature_fn(w) for w in waves]
+def pad_features(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(T_i, F) tensors -> zero-padded (B, max T, F) and the lengths (B)."""
     lengths = torch.tensor([f.shape[0] for f in feats])
     x = torch.zeros(len(feats), int(lengths.max()), feats[0].shape[1])
     for i, f in enumerate(feats):
         x[i, : f.shape[0]] = f
+    return x, lengths
+
+
+def collate(waves: list[torch.Tensor], texts: list[str], feature_fn=fbank):
+    x, lengths = pad_features([feature_fn(w) for w in waves])
     targets = [torch.tensor(text_to_ids(t)) for t in texts]
     return x, lengths, targets

@@ -10,7 +10,7 @@ import random
 import torch
 
 from .augment import add_at_snr
-from .common import TRAINING_DIR, fbank, greedy, pad_tail_like_gateway, word_errors
+from .common import TRAINING_DIR, fbank, greedy, pad_tail_like_gateway, wer_report, word_errors
 from .data import AudioStore, load_utterances
 from .model import ChunkMask, ConformerCtc, ModelConfig
 
@@ -36,10 +36,7 @@ def evaluate(model, store, utts, chunk: int, babble_db: float | None = None, see
         acc = errs.setdefault(u.set, [0, 0])
         acc[0] += e
         acc[1] += n
-    report = {s: round(100.0 * e / max(1, n), 2) for s, (e, n) in sorted(errs.items())}
-    tot_e, tot_n = sum(v[0] for v in errs.values()), sum(v[1] for v in errs.values())
-    report["all"] = round(100.0 * tot_e / max(1, tot_n), 2)
-    return report
+    return wer_report(errs)
 
 
 def sample_per_set(items: list, set_of, per_set: int) -> list:

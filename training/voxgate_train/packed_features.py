@@ -20,12 +20,17 @@ def quantise(logmel: torch.Tensor) -> np.ndarray:
     return np.diff(q, axis=0, prepend=0).astype(np.uint8)
 
 
+def starts(counts: np.ndarray) -> np.ndarray:
+    """Offsets of consecutive runs of `counts` items each in their concatenation."""
+    return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+
+
 def dequantise(delta: np.ndarray, frames: np.ndarray) -> np.ndarray:
     """Inverse of quantise for utterances of `frames` frames each, concatenated -> uint8 steps. One cumulative sum
     over all, minus each utterance's running start (mod 256)."""
     total = np.cumsum(delta, axis=0, dtype=np.uint8)
-    starts = np.concatenate([[0], np.cumsum(frames)[:-1]]).astype(np.int64)
-    before = np.where(starts[:, None] > 0, total[np.maximum(starts - 1, 0)], 0).astype(np.uint8)
+    first = starts(frames)
+    before = np.where(first[:, None] > 0, total[np.maximum(first - 1, 0)], 0).astype(np.uint8)
     return total - np.repeat(before, frames, axis=0)
 
 

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .augment import Augmenter, maybe_denoise
-from .common import SAMPLE_RATE_HZ, TRAINING_DIR, fbank, pad_tail_like_gateway
+from .common import SAMPLE_RATE_HZ, TRAINING_DIR, fbank, half_weights, pad_tail_like_gateway
 from .data import AudioStore, collate, load_utterances, make_batches
 from .evaluate import evaluate_subset
 from .feature_augment import spec_augment
@@ -64,8 +64,7 @@ def save(run_dir: Path, model, opt, state: dict, keep_snapshots: int, write_late
     if not write_latest:
         return
     LATEST.parent.mkdir(parents=True, exist_ok=True)
-    half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    torch.save({"model": half, "state": state, "config": model.cfg.to_dict()}, LATEST.with_suffix(".tmp"))
+    torch.save({"model": half_weights(model.state_dict()), "state": state, "config": model.cfg.to_dict()}, LATEST.with_suffix(".tmp"))
     LATEST.with_suffix(".tmp").replace(LATEST)
 
 

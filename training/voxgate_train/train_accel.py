@@ -22,7 +22,6 @@ Usage: python3 -m voxgate_train.train_accel --inbox DIR --init DIR/init.pt --out
 """
 import argparse
 import json
-import math
 import os
 import random
 import signal
@@ -33,11 +32,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .common import greedy, ids_to_text, pad_tail_like_gateway, word_errors
+from .common import greedy, half_weights, ids_to_text, mean_weights, pad_tail_like_gateway, wer_report, word_errors
+from .data import make_batches, pad_features
 from .feature_augment import FeatureAugmenter, spec_augment, tile_crop
-from .data import make_batches
 from .model import ChunkMask, ConformerCtc, ModelConfig, sample_mask
-from .packed_features import dequantise, read_shard, steps_to_logmel
+from .packed_features import dequantise, read_shard, starts, steps_to_logmel
 
 
 class Corpus:
@@ -50,21 +49,19 @@ class Corpus:
     def add(self, path: Path) -> None:
         d = read_shard(path)
         steps = dequantise(d["feats"], d["frames"])
-        starts = np.concatenate([[0], np.cumsum(d["frames"])[:-1]])
-        tok_starts = np.concatenate([[0], np.cumsum(d["token_count"])[:-1]])
+        frame_starts, tok_starts = starts(d["frames"]), starts(d["token_count"])
         s = len(self.shards)
         self.shards.append(steps)
         for i in range(len(d["frames"])):
             span = tuple(int(v) for v in d["span"][i]) if d["span"][i][0] >= 0 else None
             tokens = d["tokens"][tok_starts[i]:tok_starts[i] + d["token_count"][i]].astype(np.int64)
-            self.index.append((s, int(starts[i]), int(d["frames"][i]), span, float(d["peak"][i]), tokens,
+            self.index.append((s, int(frame_starts[i]), int(d["frames"][i]), span, float(d["peak"][i]), tokens,
                                str(d["sets"][d["set_index"][i]])))
         if "const_noise_bank" in d:
             self.consts = {k[6:]: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in d.items()
                            if k.startswith("const_")}
             held = dequantise(d["held_feats"], d["held_frames"])
-            h_starts = np.concatenate([[0], np.cumsum(d["held_frames"])[:-1]])
-            t_starts = np.concatenate([[0], np.cumsum(d["held_token_count"])[:-1]])
+            h_starts, t_starts = starts(d["held_frames"]), starts(d["held_token_count"])
             self.heldout = [(steps_to_logmel(held[a:a + n]), ids_to_text(d["held_tokens"][b:b + m].tolist()),
                              str(d["held_sets"][d["held_set_index"][i]]))
                             for i, (a, n, b, m) in enumerate(zip(h_starts, d["held_frames"], t_starts,
@@ -101,10 +98,7 @@ class BatchMaker:
                 x = self.augment(x, span, peak, r)
             feats.append(spec_augment(pad_tail_like_gateway(x), r))
             targets.append(torch.from_numpy(tokens))
-        lengths = torch.tensor([f.shape[0] for f in feats])
-        x = torch.zeros(len(feats), int(lengths.max()), feats[0].shape[1])
-        for k, f in enumerate(feats):
-            x[k, :f.shape[0]] = f
+        x, lengths = pad_features(feats)
         seconds = sum(self.corpus.index[i][2] for i in ids) / 100.0
         return x, lengths, torch.cat(targets), torch.tensor([len(t) for t in targets]), sample_mask(r, ModelConfig()), seconds
 
@@ -116,11 +110,7 @@ def evaluate_heldout(model: ConformerCtc, heldout: list, device, chunk: int = 4,
     errs: dict[str, list[int]] = {}
     for k in range(0, len(heldout), batch):
         part = heldout[k:k + batch]
-        feats = [pad_tail_like_gateway(f) for f, _, _ in part]
-        lengths = torch.tensor([f.shape[0] for f in feats])
-        x = torch.zeros(len(feats), int(lengths.max()), 80)
-        for j, f in enumerate(feats):
-            x[j, :f.shape[0]] = f
+        x, lengths = pad_features([pad_tail_like_gateway(f) for f, _, _ in part])
         logp, out_len = model(x.to(device), lengths.to(device), ChunkMask(chunk, model.cfg.left_context))
         for j, (_, text, set_name) in enumerate(part):
             e, n = word_errors(text, greedy(logp[j].float().cpu(), int(out_len[j])))
@@ -128,14 +118,11 @@ def evaluate_heldout(model: ConformerCtc, heldout: list, device, chunk: int = 4,
             acc[0] += e
             acc[1] += n
     model.train()
-    report = {s: round(100.0 * e / max(1, n), 2) for s, (e, n) in sorted(errs.items())}
-    report["all"] = round(100.0 * sum(v[0] for v in errs.values()) / max(1, sum(v[1] for v in errs.values())), 2)
-    return report
+    return wer_report(errs)
 
 
 def half_checkpoint(model: ConformerCtc, state: dict) -> dict:
-    return {"model": {k: (v.detach().half().cpu() if v.is_floating_point() else v.cpu())
-                      for k, v in model.state_dict().items()}, "state": dict(state), "config": model.cfg.to_dict()}
+    return {"model": half_weights(model.state_dict()), "state": dict(state), "config": model.cfg.to_dict()}
 
 
 def lr_factor(elapsed_fraction: float, step: int, warmup: int, decay_fraction: float, final: float) -> float:
@@ -254,17 +241,16 @@ def main() -> None:
 def finish(model, snapshots, average_fraction: float, out: Path, corpus: Corpus, device, record) -> None:
     """final.pt = the last snapshot; best.pt = the snapshot with the lowest subset WER (in case the end overfits);
     averaged.pt = the mean of the snapshots of the last average_fraction of the time."""
-    last = torch.load(snapshots[-1][1])
+    loaded = [(frac, torch.load(p)) for frac, p in snapshots]
+    last = loaded[-1][1]
     torch.save(last, out / "final.pt")
-    best = min((torch.load(p) for _, p in snapshots), key=lambda c: c["state"]["subset_wer"])
+    best = min((c for _, c in loaded), key=lambda c: c["state"]["subset_wer"])
     torch.save(best, out / "best.pt")
-    chosen = [p for frac, p in snapshots if frac >= snapshots[-1][0] - average_fraction] or [snapshots[-1][1]]
-    cks = [torch.load(p) for p in chosen]
-    avg = {k: (torch.stack([c["model"][k].float() for c in cks]).mean(0) if v.is_floating_point() else v)
-           for k, v in last["model"].items()}
+    cks = [c for frac, c in loaded if frac >= loaded[-1][0] - average_fraction]   # the last one always qualifies
+    avg = mean_weights([c["model"] for c in cks])
     model.load_state_dict(avg)
     wer = evaluate_heldout(model, corpus.heldout, device)
-    torch.save({"model": {k: v.half() if v.is_floating_point() else v for k, v in avg.items()},
+    torch.save({"model": half_weights(avg),
                 "state": dict(last["state"], averaged_steps=[c["state"]["step"] for c in cks], subset_wer=wer["all"]),
                 "config": last["config"]}, out / "averaged.pt")
     record(event="done", averaged_steps=[c["state"]["step"] for c in cks], averaged_wer=wer,
