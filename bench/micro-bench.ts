@@ -1,7 +1,8 @@
 /**
  * Micro-benchmarks of the per-session hot path: DSP stages (ms of wall time per second of audio, best of N, fed in
  * 20 ms chunks as a session would) and the native CTC prefix beam search (CPU µs per decoder per second of audio,
- * 200 decoders interleaved chunk by chunk as the gateway runs them, beam 8; without and with the shipped token LM)
+ * 200 decoders interleaved chunk by chunk as the gateway runs them, at the serving beam width; without and with the
+ * shipped token LM)
  * next to the TypeScript reference and the greedy (best-path) decoder.
  *
  *   npx tsx bench/micro-bench.ts [--runs N] [--json FILE]
@@ -20,6 +21,7 @@ import { CtcGreedyDecoder } from '../src/inference/ctc-greedy-decoder.js';
 import { CtcPrefixBeamSearch } from '../src/inference/ctc-prefix-beam-search.js';
 import { TOKEN_LM_FILE, TokenLm } from '../src/inference/token-lm.js';
 import { defaultModelDir } from '../src/server/config.js';
+import { DEFAULT_PIPELINE_DEPS } from '../src/stream/session-pipeline.js';
 import { CTC_VOCAB_SIZE as V, peakyLogProbs, randomLogProbs, rng, speechLike } from './bench-random.js';
 import { argValue, bestMs, round, table } from './bench-stats.js';
 
@@ -29,7 +31,7 @@ const DECODERS = 200;
 const REFERENCE_DECODERS = 40;
 const DECODE_FRAMES = 25; // 1 s at 40 ms per output frame
 const DECODE_CHUNK_FRAMES = 4; // 160 ms chunks
-const BEAM = 8;
+const BEAM = DEFAULT_PIPELINE_DEPS.beamSize;
 
 interface Stage { push(x: Float32Array): unknown; flush(): unknown }
 

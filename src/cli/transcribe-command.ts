@@ -13,9 +13,9 @@ import { readWavFile } from './wav.js';
 /** Flags of the in-process pipeline, shared by `transcribe` and `eval` (see loadInProcessEngine). */
 export const IN_PROCESS_HELP = `  --model DIR            model directory for the in-process pipeline (default: as \`serve\`)
   --precision P          int8 | fp32 | auto (in-process; default: auto)
-  --beam-size N          CTC beam width (in-process; default: the server's, 8)
+  --beam-size N          CTC beam width (in-process; default: the server's, 16)
   --vad MODE             energy | off (in-process; off: no VAD, whole file is one utterance up to 15 s)
-  --lm-weight W          token LM scale (in-process; default: the server's, 0.6; 0: no LM)
+  --lm-weight W          token LM scale (in-process; default: the server's, 0.8; 0: no LM)
   --lm-token-bonus B     token LM bonus per token (in-process; default: the server's, 0.5)
   --decoder KIND         beam | greedy (in-process; default: the server's, beam; greedy: best path as the PyTorch
                          evaluation decodes, no LM)

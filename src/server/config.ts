@@ -138,7 +138,7 @@ export const DEFAULT_GATEWAY_CONFIG: Readonly<Omit<GatewayConfig, 'modelDir'>> =
   beamSize: undefined,
   decoder: 'beam',
   vad: 'energy',
-  lmWeight: 0.6,
+  lmWeight: 0.8,
   lmTokenBonus: 0.5,
 };
 

@@ -27,7 +27,7 @@ export interface SpeechEngineOptions {
   /** `beam` (default) or `greedy` (no LM is loaded). */
   decoder?: DecoderKind | undefined;
   vad?: VadMode | undefined;
-  /** Scale of the model directory's token-lm.bin in the beam search (default 0.6); 0 or no file: no LM. */
+  /** Scale of the model directory's token-lm.bin in the beam search (default 0.8); 0 or no file: no LM. */
   lmWeight?: number | undefined;
   lmTokenBonus?: number | undefined;
   /** Per model call: batch size and wall time (ms); the gateway feeds its encoder histograms with it. */

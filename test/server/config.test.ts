@@ -42,7 +42,7 @@ describe('gateway config', () => {
     expect(gatewayConfigFromSources({ vad: 'off', 'beam-size': '1' }, { VOXGATE_VAD: 'energy', VOXGATE_BEAM_SIZE: '4' }))
       .toMatchObject({ vad: 'off', beamSize: 1 });
     expect(gatewayConfigFromSources({}, { VOXGATE_VAD: 'off', VOXGATE_BEAM_SIZE: '4' })).toMatchObject({ vad: 'off', beamSize: 4 });
-    expect(gatewayConfigFromSources({}, {})).toMatchObject({ lmWeight: 0.6, lmTokenBonus: 0.5 });
+    expect(gatewayConfigFromSources({}, {})).toMatchObject({ lmWeight: 0.8, lmTokenBonus: 0.5 });
     expect(gatewayConfigFromSources({}, { VOXGATE_DECODER: 'greedy' })).toMatchObject({ decoder: 'greedy' });
     expect(gatewayConfigFromSources({ decoder: 'beam' }, { VOXGATE_DECODER: 'greedy' })).toMatchObject({ decoder: 'beam' });
     expect(gatewayConfigFromSources({ 'lm-weight': '0' }, { VOXGATE_LM_WEIGHT: '0.8', VOXGATE_LM_TOKEN_BONUS: '-.5' }))
