@@ -23,6 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GatewayError } from '../protocol/errors.js';
 import { PROTOCOL_LIMITS } from '../protocol/messages.js';
+import { DEFAULT_CTC_DECODER_OPTIONS } from '../inference/ctc-decoder.js';
 import { MAX_ENCODER_WORKERS } from '../inference/encoder-shards.js';
 import { DECODER_KINDS, type DecoderKind } from '../stream/ctc-decode.js';
 import { VAD_MODES, type VadMode } from '../stream/vad.js';
@@ -138,8 +139,8 @@ export const DEFAULT_GATEWAY_CONFIG: Readonly<Omit<GatewayConfig, 'modelDir'>> =
   beamSize: undefined,
   decoder: 'beam',
   vad: 'energy',
-  lmWeight: 0.8,
-  lmTokenBonus: 0.5,
+  lmWeight: DEFAULT_CTC_DECODER_OPTIONS.lmWeight,
+  lmTokenBonus: DEFAULT_CTC_DECODER_OPTIONS.lmTokenBonus,
 };
 
 function bad(message: string): GatewayError {

@@ -9,7 +9,8 @@ Model: an interpolated Kneser-Ney 8-gram over token ids (the blank id doubles as
 which the search never emits). Why Kneser-Ney: at order 8 a history's few continuations say little about which
 tokens are likely after its shorter suffix; counting the distinct left neighbours instead (continuation counts)
 does, and it took the gateway's held-out WER from 29.80% (Witten-Bell, order 8) to 29.43% (int8, 320 ms, beam 8);
-order 6 / 7 / 10 gave 30.36 / 29.79 / 29.82%. Stored as a backoff automaton, so the decoder needs no strings and no hashing:
+order 6 / 7 / 10 gave 30.36 / 29.79 / 29.82%. Stored as a backoff automaton, so the decoder needs no strings and
+no hashing:
   state = a history (at most order-1 tokens) seen in training; the start state is order-1 paddings;
   arcs of a state = the tokens seen after it, each with log P(token | history) (already interpolated with the
     lower orders) and the state of the longest seen suffix of history + token;
@@ -20,7 +21,8 @@ File (little-endian): b"VXLM", then uint32 version=1, order, vocab_size, num_sta
 int32 arc_start[num_states + 1], int32 backoff_state[num_states], float32 backoff_log_weight[num_states],
 float32 final_log_prob[num_states], int32 arc_token[num_arcs], int32 arc_next[num_arcs], float32
 arc_log_prob[num_arcs]. Arcs of a state are contiguous and sorted by token. Read by src/inference/token-lm.ts.
-Usage: python3 -m voxgate_train.token_lm [--order 8] [--smoothing kn|wb] [--out ../models/voxgate-conformer-ctc-en/token-lm.bin]
+Usage: python3 -m voxgate_train.token_lm [--order 8] [--smoothing kn|wb]
+                                          [--out ../models/voxgate-conformer-ctc-en/token-lm.bin]
 """
 import argparse
 import math
@@ -65,11 +67,10 @@ def build(sentences: list[list[int]], order: int, vocab_size: int, smoothing: st
     def prob(h: tuple, c: int) -> float:
         if (h, c) in memo:
             return memo[(h, c)]
+        # h is a seen history (a state or the suffix of one), so it has counts of its own
         lower = 1.0 / len(outcomes) if not h else prob(h[1:], c)
-        p = lower
-        if h in counts[len(h)]:
-            own, backoff = own_and_backoff(h, c)
-            p = own + backoff * lower
+        own, backoff = own_and_backoff(h, c)
+        p = own + backoff * lower
         memo[(h, c)] = p
         return p
 
