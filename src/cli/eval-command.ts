@@ -9,7 +9,9 @@ import { GatewayError } from '../protocol/errors.js';
 import type { SessionServices } from '../server/session-pipeline-port.js';
 import { openLocalChannel, openRemoteChannel } from './channel.js';
 import { startFieldsFor, streamWav } from './stream-wav.js';
-import { IN_PROCESS_HELP, loadInProcessEngine, startExtras, type InProcessFlags } from './transcribe-command.js';
+import {
+  IN_PROCESS_HELP, loadInProcessEngine, SESSION_HELP, startExtras, type InProcessFlags, type SessionFlags,
+} from './transcribe-command.js';
 import { readWavFile } from './wav.js';
 import { WerAccumulator } from './wer.js';
 
@@ -24,9 +26,7 @@ Options:
   --url URL              transcribe through a server instead of in-process
   --api-key KEY          API key for --url
   --concurrency N        sessions at a time (default 4)
-  --latency PRESET       low | balanced | accurate (default: the server's)
-  --denoise MODE         off | spectral (default: off)
-${IN_PROCESS_HELP}  -h, --help             this help
+${SESSION_HELP}${IN_PROCESS_HELP}  -h, --help             this help
 `;
 
 export interface ManifestEntry {
@@ -53,14 +53,12 @@ export function parseManifest(text: string, manifestPath: string): ManifestEntry
   return out;
 }
 
-export interface EvalFlags extends InProcessFlags {
+export interface EvalFlags extends InProcessFlags, SessionFlags {
   out?: string | undefined;
   json?: string | undefined;
   url?: string | undefined;
   'api-key'?: string | undefined;
   concurrency?: string | undefined;
-  latency?: string | undefined;
-  denoise?: string | undefined;
 }
 
 export interface EvalResult {

@@ -8,7 +8,7 @@ import { DEFAULT_GATEWAY_CONFIG, defaultModelDir, GATEWAY_SETTINGS, gatewayConfi
 import { startGateway } from '../server/gateway.js';
 import { createLogger } from '../server/logger.js';
 import { EVAL_HELP, runEval } from './eval-command.js';
-import { IN_PROCESS_OPTIONS, runTranscribe, TRANSCRIBE_HELP } from './transcribe-command.js';
+import { IN_PROCESS_OPTIONS, runTranscribe, SESSION_OPTIONS, TRANSCRIBE_HELP } from './transcribe-command.js';
 
 const MAIN_HELP = `Usage: voxgate <command> [options]
 
@@ -75,8 +75,8 @@ async function transcribe(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true, strict: true,
     options: {
-      url: { type: 'string' }, 'api-key': { type: 'string' }, realtime: { type: 'boolean' }, latency: { type: 'string' },
-      denoise: { type: 'string' }, json: { type: 'boolean' }, ...IN_PROCESS_OPTIONS,
+      url: { type: 'string' }, 'api-key': { type: 'string' }, realtime: { type: 'boolean' }, json: { type: 'boolean' },
+      ...SESSION_OPTIONS, ...IN_PROCESS_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -93,7 +93,7 @@ async function evalCommand(args: string[]): Promise<number> {
     args, allowPositionals: true, strict: true,
     options: {
       out: { type: 'string' }, json: { type: 'string' }, url: { type: 'string' }, 'api-key': { type: 'string' },
-      concurrency: { type: 'string' }, latency: { type: 'string' }, denoise: { type: 'string' }, ...IN_PROCESS_OPTIONS,
+      concurrency: { type: 'string' }, ...SESSION_OPTIONS, ...IN_PROCESS_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
   });

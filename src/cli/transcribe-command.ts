@@ -3,7 +3,9 @@
  * partials (one overwritten line on a TTY, one line each otherwise) and finals as they arrive.
  */
 import { GatewayError } from '../protocol/errors.js';
-import { DENOISE_MODES, LATENCY_CHUNK_MS, type DenoiseMode, type LatencyPreset, type ServerMessage } from '../protocol/messages.js';
+import {
+  DENOISE_MODES, LATENCY_CHUNK_MS, SESSION_DEFAULTS, type DenoiseMode, type LatencyPreset, type ServerMessage,
+} from '../protocol/messages.js';
 import { gatewayConfigFromSources } from '../server/config.js';
 import type { SpeechEngine } from '../server/speech-engine.js';
 import { openLocalChannel, openRemoteChannel, type TranscriptionChannel } from './channel.js';
@@ -28,6 +30,17 @@ export const IN_PROCESS_OPTIONS = {
 } as const;
 export type InProcessFlags = { [K in keyof typeof IN_PROCESS_OPTIONS]?: string | undefined };
 
+/** Flags that become session.start fields (in-process and with --url), shared by `transcribe` and `eval`. */
+export const SESSION_HELP = `  --latency PRESET       low | balanced | accurate (default: the server's, balanced)
+  --denoise MODE         off | spectral (default: off)
+  --min-confidence C     reject utterances none of whose words reaches confidence C, in [0, 1] (default:
+                         ${SESSION_DEFAULTS.minConfidence}; 0: keep every utterance)
+`;
+export const SESSION_OPTIONS = {
+  latency: { type: 'string' }, denoise: { type: 'string' }, 'min-confidence': { type: 'string' },
+} as const;
+export type SessionFlags = { [K in keyof typeof SESSION_OPTIONS]?: string | undefined };
+
 export const TRANSCRIBE_HELP = `Usage: voxgate transcribe FILE.wav [options]
 
 Streams a WAV file (16-bit PCM or 32-bit float, 8000-48000 Hz, mono or stereo) in 50 ms frames and prints
@@ -37,18 +50,14 @@ Options:
   --url URL              server to use, e.g. ws://localhost:8080/v1/stream (default: in-process pipeline)
   --api-key KEY          API key for --url (Authorization: Bearer)
   --realtime             send at 1x speed (default: up to 50x real time, paused by the server's flow control)
-  --latency PRESET       low | balanced | accurate (default: the server's, balanced)
-  --denoise MODE         off | spectral (default: off)
-${IN_PROCESS_HELP}  --json                 print every server message as one JSON line instead
+${SESSION_HELP}${IN_PROCESS_HELP}  --json                 print every server message as one JSON line instead
   -h, --help             this help
 `;
 
-export interface TranscribeFlags extends InProcessFlags {
+export interface TranscribeFlags extends InProcessFlags, SessionFlags {
   url?: string | undefined;
   'api-key'?: string | undefined;
   realtime?: boolean | undefined;
-  latency?: string | undefined;
-  denoise?: string | undefined;
   json?: boolean | undefined;
 }
 
@@ -56,10 +65,9 @@ function usage(message: string): GatewayError {
   return new GatewayError('GW_ERR_BAD_CONFIG', message);
 }
 
-/** session.start extras from --latency / --denoise (validated against the protocol's values). */
-export function startExtras(flags: { latency?: string | undefined; denoise?: string | undefined }):
-  { latency?: LatencyPreset; denoise?: DenoiseMode } {
-  const out: { latency?: LatencyPreset; denoise?: DenoiseMode } = {};
+/** session.start extras from --latency / --denoise / --min-confidence (validated against the protocol's values). */
+export function startExtras(flags: SessionFlags): { latency?: LatencyPreset; denoise?: DenoiseMode; min_confidence?: number } {
+  const out: { latency?: LatencyPreset; denoise?: DenoiseMode; min_confidence?: number } = {};
   if (flags.latency !== undefined) {
     if (!(flags.latency in LATENCY_CHUNK_MS)) {
       throw usage(`--latency must be one of ${Object.keys(LATENCY_CHUNK_MS).join('|')}, got "${flags.latency}"`);
@@ -71,6 +79,13 @@ export function startExtras(flags: { latency?: string | undefined; denoise?: str
       throw usage(`--denoise must be one of ${DENOISE_MODES.join('|')}, got "${flags.denoise}"`);
     }
     out.denoise = flags.denoise as DenoiseMode;
+  }
+  if (flags['min-confidence'] !== undefined) {
+    const c = Number(flags['min-confidence']);
+    if (flags['min-confidence'].trim() === '' || !(c >= 0 && c <= 1)) {
+      throw usage(`--min-confidence must be a number in [0, 1], got "${flags['min-confidence']}"`);
+    }
+    out.min_confidence = c;
   }
   return out;
 }

@@ -57,6 +57,8 @@ export const SESSION_DEFAULTS = {
   maxUtteranceMs: 15000,
   hotwordBoost: 2.0,
   denoise: 'off' as DenoiseMode,
+  /** Utterances whose every word is less confident than this are rejected as noise (model card, "VAD"). */
+  minConfidence: 0.15,
 } as const;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -101,6 +103,9 @@ export interface SessionStartMessage {
   hotwords?: HotwordParam[];
   /** Default 'off'. */
   denoise?: DenoiseMode;
+  /** In [0, 1], default 0.15: an utterance none of whose words reaches this confidence (a click, a breath) gets an
+   *  empty final, with what was rejected in `rejected`. 0 turns rejection off. */
+  min_confidence?: number;
   /** BCP-47 tag; the server rejects languages its model does not serve. */
   language?: string;
   /** Model name; the server rejects a model it does not serve. */
@@ -163,6 +168,7 @@ export interface SessionStartedMessage {
   /** Number of hotwords in effect. */
   hotwords: number;
   denoise: DenoiseMode;
+  min_confidence: number;
   language: string | null;
   /** Server limits that apply to this session (ms unless named otherwise). */
   limits: SessionLimits;
@@ -228,6 +234,9 @@ export interface TranscriptFinalMessage {
   /** Same definition as in transcript.partial. */
   latency_ms: number;
   reason: FinalReason;
+  /** Only on an utterance rejected by `min_confidence` (then text is "", words [] and confidence 0): what the model
+   *  heard and its confidence. */
+  rejected?: { text: string; confidence: number };
 }
 
 /** Stop sending audio: unprocessed audio passed the high-water mark. */
@@ -270,6 +279,8 @@ export interface SessionStats {
   /** Interim partials dropped because the client read slowly. */
   partials_dropped: number;
   finals_sent: number;
+  /** Finals rejected by min_confidence (counted in finals_sent too). */
+  finals_rejected: number;
   flow_pauses: number;
   /** Wall-clock session length, ms. */
   duration_ms: number;
@@ -330,6 +341,7 @@ export interface SessionConfig {
   maxUtteranceMs: number;
   hotwords: Hotword[];
   denoise: DenoiseMode;
+  minConfidence: number;
   language: string | null;
   model: string | null;
 }

@@ -138,7 +138,7 @@ function validateHotwords(ctx: Ctx, v: unknown): Hotword[] | undefined {
 }
 
 const START_KEYS = ['type', 'audio', 'interim_results', 'latency', 'chunk_ms', 'endpointing', 'hotwords', 'denoise',
-  'language', 'model'] as const;
+  'min_confidence', 'language', 'model'] as const;
 const LANGUAGE_RE = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
 const MODEL_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -185,6 +185,10 @@ function validateSessionStart(o: Obj): SessionStartMessage {
     endpointing?.max_utterance_ms ?? SESSION_DEFAULTS.maxUtteranceMs);
   const hotwords = validateHotwords(ctx, o.hotwords);
   const denoise = optEnum(ctx, o, 'denoise', DENOISE_MODES);
+  const minConfidence = o.min_confidence;
+  if (minConfidence !== undefined && (!isNum(minConfidence) || minConfidence < 0 || minConfidence > 1)) {
+    fail(ctx, 'GW_ERR_BAD_MESSAGE', 'min_confidence', 'a number in [0, 1]', minConfidence);
+  }
   const language = optTag(ctx, o, 'language', LANGUAGE_RE, 'a BCP-47 language tag');
   const model = optTag(ctx, o, 'model', MODEL_RE, 'a model name [A-Za-z0-9._-]');
 
@@ -194,6 +198,7 @@ function validateSessionStart(o: Obj): SessionStartMessage {
   if (endpointing !== undefined) msg.endpointing = endpointing;
   if (hotwords !== undefined) msg.hotwords = hotwords;
   if (denoise !== undefined) msg.denoise = denoise;
+  if (minConfidence !== undefined) msg.min_confidence = minConfidence as number;
   if (language !== undefined) msg.language = language;
   if (model !== undefined) msg.model = model;
   return msg;
@@ -275,6 +280,7 @@ export function normaliseSessionStart(msg: SessionStartMessage): SessionConfig {
     maxUtteranceMs: m.endpointing?.max_utterance_ms ?? SESSION_DEFAULTS.maxUtteranceMs,
     hotwords: (m.hotwords ?? []) as Hotword[],
     denoise: m.denoise ?? SESSION_DEFAULTS.denoise,
+    minConfidence: m.min_confidence ?? SESSION_DEFAULTS.minConfidence,
     language: m.language ?? null,
     model: m.model ?? null,
   };
@@ -311,6 +317,7 @@ export function sessionConfigToStart(config: SessionConfig): SessionStartMessage
     endpointing: { silence_ms: config.silenceMs, max_utterance_ms: config.maxUtteranceMs },
     hotwords: config.hotwords.map((h) => ({ phrase: h.phrase, boost: h.boost })),
     denoise: config.denoise,
+    min_confidence: config.minConfidence,
   };
   if (config.latency === null) msg.chunk_ms = config.chunkMs;
   else msg.latency = config.latency;

@@ -39,6 +39,8 @@ export interface GatewayMetrics {
   readonly partialsSentTotal: Counter;
   readonly partialsDroppedTotal: Counter;
   readonly finalsTotal: Counter;
+  /** Finals of utterances rejected as noise (min_confidence); also counted in finalsTotal. */
+  readonly finalsRejectedTotal: Counter;
   readonly flowPausesTotal: Counter;
   readonly inboundBacklogSeconds: Histogram;
   readonly errorsTotal: Counter<'code'>;
@@ -104,6 +106,9 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
     }),
     partialsSentTotal: new Counter({ name: 'voxgate_partials_sent_total', help: 'transcript.partial sent.', registers }),
     finalsTotal: new Counter({ name: 'voxgate_finals_total', help: 'transcript.final sent.', registers }),
+    finalsRejectedTotal: new Counter({ name: 'voxgate_finals_rejected_total',
+      help: 'transcript.final of utterances rejected as noise (min_confidence), also in voxgate_finals_total.',
+      registers }),
     flowPausesTotal: new Counter({ name: 'voxgate_flow_pauses_total', help: 'flow.pause sent.', registers }),
     inboundBacklogSeconds: new Histogram({
       name: 'voxgate_inbound_backlog_seconds',

@@ -56,6 +56,7 @@ export function sessionStartedMessage(sessionId: string, config: SessionConfig, 
     endpointing: { silence_ms: config.silenceMs, max_utterance_ms: config.maxUtteranceMs },
     hotwords: config.hotwords.length,
     denoise: config.denoise,
+    min_confidence: config.minConfidence,
     language: config.language ?? services.language,
     limits: {
       max_frame_bytes: limits.maxFrameBytes,

@@ -12,6 +12,7 @@ export class SessionStatsCounter {
   partialsSent = 0;
   partialsDropped = 0;
   finalsSent = 0;
+  finalsRejected = 0;
   flowPauses = 0;
   private latencySumMs = 0;
   private latencyMaxMs = 0;
@@ -46,6 +47,7 @@ export class SessionStatsCounter {
       partials_sent: this.partialsSent,
       partials_dropped: this.partialsDropped,
       finals_sent: this.finalsSent,
+      finals_rejected: this.finalsRejected,
       flow_pauses: this.flowPauses,
       duration_ms: Math.max(0, Math.round(nowMs - this.startedAtMs)),
       partial_latency_mean_ms: this.partialsSent === 0 ? null : round1(this.latencySumMs / this.partialsSent),

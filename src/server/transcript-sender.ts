@@ -69,10 +69,14 @@ export class TranscriptSender {
           words: ev.words.map((w) => ({ word: w.word, start_ms: Math.round(w.startMs), end_ms: Math.round(w.endMs),
             confidence: w.confidence })),
           confidence: ev.confidence, start_ms: Math.round(ev.startMs), end_ms: Math.round(ev.endMs),
-          latency_ms: latencyMs, reason: ev.reason });
+          latency_ms: latencyMs, reason: ev.reason, ...(ev.rejected ? { rejected: ev.rejected } : {}) });
         this.lastPartial = null;
         stats.finalsSent++;
         m?.finalsTotal.inc();
+        if (ev.rejected) {
+          stats.finalsRejected++;
+          m?.finalsRejectedTotal.inc();
+        }
         m?.finalLatencySeconds.observe(latencyMs / 1000);
         break;
       }

@@ -10,6 +10,9 @@
  * - at `utterance.end`, exactly one `final` with word timings (session ms) and confidence (mean token posterior, 0
  *   for empty text). Every utterance gets its final, also with empty text (a cough): each speech.started /
  *   speech.stopped pair is answered by one final, whatever the model heard, so clients can rely on the pairing.
+ *   When no word of it reaches `minConfidence` the utterance is rejected as noise: the final has empty text and
+ *   carries what was heard in `rejected`. Why: the energy VAD opens an utterance on a click or a breath, and the
+ *   search (LM and token bonus) fills it with a letter at a confidence a real word rarely has ("n", 0.016).
  * Utterance ids count utterances: 0, 1, 2, ...
  * `startMs` / `endMs` are the audio the model was fed for the utterance (pre-roll and trailing silence included);
  * words lie inside. `newestArrivalMs` is the arrival of the newest audio in the chunk (partial) or of the audio that
@@ -37,6 +40,8 @@ export interface CtcDecodeOptions {
   /** Beam width of the `beam` decoder. */
   beamSize: number;
   interimResults: boolean;
+  /** An utterance whose every word is less confident than this gets a rejected (empty) final; 0: never. */
+  minConfidence: number;
   hotwords$: Observable<readonly DecoderHotword[]>;
   /** Shallow fusion with a token LM (weights default to the decoder's); absent: none. */
   lm?: LmFusion;
@@ -110,9 +115,14 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
             }));
             let sum = 0;
             for (let k = 0; k < r.probs.length; k++) sum += r.probs[k]!;
-            emit({ kind: 'final', utteranceId: id, text, words,
-              confidence: r.probs.length > 0 ? sum / r.probs.length : 0, startMs, endMs, reason: item.reason,
-              newestArrivalMs: item.arrivalMs });
+            const confidence = r.probs.length > 0 ? sum / r.probs.length : 0;
+            const base = { kind: 'final', utteranceId: id, startMs, endMs, reason: item.reason,
+              newestArrivalMs: item.arrivalMs } as const;
+            if (words.length > 0 && words.every((w) => w.confidence < options.minConfidence)) {
+              emit({ ...base, text: '', words: [], confidence: 0, rejected: { text, confidence } });
+            } else {
+              emit({ ...base, text, words, confidence });
+            }
             return;
           }
           case 'end':

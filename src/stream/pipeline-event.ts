@@ -23,4 +23,6 @@ export type PipelineEvent =
   | {
     kind: 'final'; utteranceId: number; text: string; words: PipelineWord[]; confidence: number; startMs: number;
     endMs: number; reason: FinalReason; newestArrivalMs: number;
+    /** Set when the utterance was rejected as noise (then text '', no words, confidence 0): what was heard. */
+    rejected?: { text: string; confidence: number };
   };

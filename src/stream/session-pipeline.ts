@@ -165,7 +165,8 @@ export class SessionPipeline {
         complete: () => subscriber.complete(),
       })),
       ctcDecode({ model, decoder: deps.decoder ?? 'beam', beamSize: deps.beamSize ?? DEFAULT_PIPELINE_DEPS.beamSize,
-        interimResults: config.interimResults, hotwords$: this.#hotwords, ...(deps.lm ? { lm: deps.lm } : {}) }),
+        interimResults: config.interimResults, minConfidence: config.minConfidence, hotwords$: this.#hotwords,
+        ...(deps.lm ? { lm: deps.lm } : {}) }),
     ).subscribe({
       next: (e) => {
         if (e.kind === 'partial') {

@@ -14,7 +14,7 @@ import { normaliseSessionStart, parseClientMessage } from '../../src/protocol/va
 const AUDIO = { encoding: 'pcm_s16le', sample_rate_hz: 16000, channels: 1 } as const;
 const STATS = {
   audio_ms: 0, processed_audio_ms: 0, bytes_received: 0, frames_received: 0, bytes_discarded: 0, utterances: 0, partials_sent: 0,
-  partials_dropped: 0, finals_sent: 0, flow_pauses: 0, duration_ms: 0, partial_latency_mean_ms: null,
+  partials_dropped: 0, finals_sent: 0, finals_rejected: 0, flow_pauses: 0, duration_ms: 0, partial_latency_mean_ms: null,
   partial_latency_max_ms: null,
 };
 
@@ -61,7 +61,7 @@ async function fakeServer(script: Script): Promise<Fake> {
         send({
           type: 'session.started', session_id: 's1', protocol_version: 1, model: 'fake', audio: start.audio,
           chunk_ms: 320, latency: 'balanced', interim_results: true, endpointing: { silence_ms: 500, max_utterance_ms: 15000 },
-          hotwords: 0, denoise: 'off', language: null,
+          hotwords: 0, denoise: 'off', min_confidence: 0.15, language: null,
           limits: { max_frame_bytes: 1 << 20, idle_timeout_ms: 30000, max_duration_ms: 3600000, flow_high_water_ms: 2000,
             flow_low_water_ms: 500, backlog_limit_ms: 10000 },
         });

@@ -87,6 +87,12 @@ export class ScriptedPipeline implements SessionPipelinePort {
     this.words = [];
   }
 
+  /** A final of an utterance the decoder rejected as noise (min_confidence): empty, with what was heard. */
+  emitRejectedFinal(heard: string, confidence: number): void {
+    this.subject.next({ kind: 'final', utteranceId: this.utteranceId++, text: '', words: [], confidence: 0, startMs: 0,
+      endMs: this.audioMs(), reason: 'silence', newestArrivalMs: this.lastArrivalMs, rejected: { text: heard, confidence } });
+  }
+
   finalize(): void {
     this.finalizeCalls++;
     if (this.open !== null) this.emitFinal('finalize');

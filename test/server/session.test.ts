@@ -50,6 +50,7 @@ describe('Session state machine', () => {
     expect(t.msgs[0]).toMatchObject({
       type: 'session.started', protocol_version: 1, model: 'test-model', chunk_ms: 160, latency: 'low',
       interim_results: true, endpointing: { silence_ms: 300, max_utterance_ms: 15000 }, hotwords: 1, denoise: 'off',
+      min_confidence: 0.15,
       language: 'en', audio: { encoding: 'pcm_s16le', sample_rate_hz: 16000, channels: 1 },
       limits: { max_frame_bytes: 1048576, idle_timeout_ms: 1234, max_duration_ms: 3600000, flow_high_water_ms: 2000,
         flow_low_water_ms: 500, backlog_limit_ms: 10000 },
@@ -155,6 +156,23 @@ describe('Session state machine', () => {
     expect(text).toContain('voxgate_sessions_total{reason="client_end"} 1');
     expect(text).toContain('voxgate_partials_sent_total 3');
     expect(text).toContain('voxgate_finals_total 2');
+    expect(text).toContain('voxgate_finals_rejected_total 0');
+  });
+
+  it('a final rejected as noise reaches the client empty, with what was heard, and is counted', async () => {
+    const t = open();
+    t.s.sendJson(START_16K);
+    t.s.sendAudio(pcm16(100));
+    t.pipeline().emitRejectedFinal('n', 0.016);
+    t.s.sendJson({ type: 'session.end' });
+    await t.s.closed;
+    const finals = t.msgs.filter((m): m is TranscriptFinalMessage => m.type === 'transcript.final');
+    expect(finals).toHaveLength(1);
+    expect(finals[0]).toMatchObject({ text: '', words: [], confidence: 0, rejected: { text: 'n', confidence: 0.016 } });
+    expect((t.last() as SessionEndedMessage).stats).toMatchObject({ finals_sent: 1, finals_rejected: 1 });
+    const text = await t.metrics.metricsText();
+    expect(text).toContain('voxgate_finals_total 1');
+    expect(text).toContain('voxgate_finals_rejected_total 1');
   });
 
   it('interim_results false: no partials, finals still numbered from 0', async () => {

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { lastValueFrom, toArray } from 'rxjs';
 import { expect } from 'vitest';
-import type { SessionConfig } from '../../src/protocol/messages.js';
+import { SESSION_DEFAULTS, type SessionConfig } from '../../src/protocol/messages.js';
 import type { PipelineEvent } from '../../src/stream/pipeline-event.js';
 import type { SessionPipeline } from '../../src/stream/session-pipeline.js';
 import type {
@@ -83,8 +83,8 @@ export function toS16(samples: Float32Array): Uint8Array {
 export function sessionConfig(o: Partial<SessionConfig> = {}): SessionConfig {
   return {
     encoding: 'pcm_s16le', sampleRateHz: 16000, channels: 1, interimResults: true, latency: 'balanced',
-    chunkMs: 320, silenceMs: 500, maxUtteranceMs: 15000, hotwords: [], denoise: 'off', language: null, model: null,
-    ...o,
+    chunkMs: 320, silenceMs: 500, maxUtteranceMs: 15000, hotwords: [], denoise: 'off', minConfidence: SESSION_DEFAULTS.minConfidence, language: null,
+    model: null, ...o,
   };
 }
 

@@ -249,7 +249,7 @@ async function decodeRun(chunks: string[], interimResults = true, start = 50): P
   });
   items.push({ kind: 'utterance.end', reason: 'finalize', endFrame: start + 4 * frames, arrivalMs: 999 });
   return lastValueFrom(from(items).pipe(
-    ctcDecode({ model: FAKE_MODEL, beamSize: 4, interimResults, hotwords$: of([]) }), toArray()));
+    ctcDecode({ model: FAKE_MODEL, beamSize: 4, interimResults, minConfidence: 0, hotwords$: of([]) }), toArray()));
 }
 
 describe('ctcDecode', () => {
@@ -299,10 +299,35 @@ describe('ctcDecode', () => {
       { kind: 'utterance.end', reason: 'silence', endFrame: 36, arrivalMs: 2 },
     ];
     const ev = await lastValueFrom(from(items).pipe(
-      ctcDecode({ model: FAKE_MODEL, beamSize: 4, interimResults: true, hotwords$: of([]) }), toArray()));
+      ctcDecode({ model: FAKE_MODEL, beamSize: 4, interimResults: true, minConfidence: 0, hotwords$: of([]) }), toArray()));
     expect(ev.map((e) => `${e.kind}:${'utteranceId' in e ? e.utteranceId : ''}:${'text' in e ? e.text : ''}`))
       .toEqual(['final:0:', 'partial:1:ok', 'final:1:ok']);
     expect(ev[0]).toMatchObject({ confidence: 0, words: [] });
+  });
+
+  it('an utterance none of whose words reaches minConfidence gets an empty final with what was heard', async () => {
+    // A click: one frame where "n" barely beats the rest (posterior 0.1), as the search fills a 30 ms noise burst.
+    const click = new Float32Array([...spell('_'), ...spell('n', 0.1), ...spell('__')]);
+    const items: EncodedItem[] = [
+      { kind: 'utterance.start', startFrame: 0 },
+      { kind: 'logprobs', logProbs: click, frames: 4, vocabSize: 29, endFrame: 16, arrivalMs: 1 },
+      { kind: 'utterance.end', reason: 'silence', endFrame: 16, arrivalMs: 1 },
+      { kind: 'utterance.start', startFrame: 20 },
+      { kind: 'logprobs', logProbs: spell('_ok_'), frames: 4, vocabSize: 29, endFrame: 36, arrivalMs: 2 },
+      { kind: 'utterance.end', reason: 'silence', endFrame: 36, arrivalMs: 2 },
+    ];
+    const finals = async (minConfidence: number): Promise<PipelineEvent[]> => (await lastValueFrom(from(items).pipe(
+      ctcDecode({ model: FAKE_MODEL, beamSize: 4, interimResults: false, minConfidence, hotwords$: of([]) }),
+      toArray())));
+    const [rejected, kept] = await finals(0.15);
+    expect(rejected).toMatchObject({ kind: 'final', utteranceId: 0, text: '', words: [], confidence: 0,
+      rejected: { text: 'n' } });
+    if (rejected?.kind !== 'final') throw new Error('unreachable');
+    expect(rejected.rejected!.confidence).toBeCloseTo(0.1, 2);
+    expect(kept).toMatchObject({ kind: 'final', utteranceId: 1, text: 'ok' });
+    expect(kept).not.toHaveProperty('rejected');
+    const off = await finals(0);
+    expect(off.map((e) => (e.kind === 'final' ? e.text : e.kind))).toEqual(['n', 'ok']);
   });
 
   it('errors with GW_ERR_DECODER on a bad matrix and unsubscribes from hotwords$', async () => {
@@ -310,7 +335,7 @@ describe('ctcDecode', () => {
     const items: EncodedItem[] = [{ kind: 'utterance.start', startFrame: 0 },
       { kind: 'logprobs', logProbs: new Float32Array(5), frames: 4, vocabSize: 29, endFrame: 16, arrivalMs: 1 }];
     const err = await lastValueFrom(from(items).pipe(
-      ctcDecode({ model: FAKE_MODEL, beamSize: 4, interimResults: true, hotwords$ }))).catch((e: unknown) => e);
+      ctcDecode({ model: FAKE_MODEL, beamSize: 4, interimResults: true, minConfidence: 0, hotwords$ }))).catch((e: unknown) => e);
     expect((err as GatewayError).code).toBe('GW_ERR_DECODER');
     expect(hotwords$.observed).toBe(false);
   });

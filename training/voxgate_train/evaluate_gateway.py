@@ -4,8 +4,8 @@ pipeline, VAD/endpointing and the native beam search), with `voxgate eval` on th
 Runs (each a `voxgate eval --json`): fp32 and int8 at 160 / 320 / 640 ms chunks (or the --latencies given) on clean
 held-out audio, and the serving precision on 5 dB babble and 5 dB pink noise (when `noisy_manifest` made them)
 with denoise off and on, and at 320 ms without the token LM (`--lm-weight 0`, what the LM is worth). Plus the
-parity runs: fp32 at 160 ms with the VAD off and the greedy decoder, i.e. each whole clip decoded as the PyTorch
-evaluation decodes it, so its WER differs from the PyTorch figure only by the gateway's features and ONNX run; and
+parity runs: fp32 at 160 ms with the VAD off, the greedy decoder and no utterance rejected as noise
+(`--min-confidence 0`), i.e. each whole clip decoded as the PyTorch evaluation decodes it, so its WER differs from the PyTorch figure only by the gateway's features and ONNX run; and
 the same with beam 1 and no LM (prefix search, which sums a prefix's paths). `model_card` prints both per set.
 Writes every report plus a summary to --out, and decides models/<name>/default-precision.txt: int8 when its overall
 WER at the default chunk (320 ms) is within 5% (relative) of fp32's, else fp32.
@@ -53,7 +53,7 @@ def main() -> None:
     model, out = Path(args.model).resolve(), Path(args.out)
     clean = CACHE_DIR / "heldout" / "MANIFEST.tsv"
     parity = {key: run_eval(clean, model, "fp32", "low", "off", out / f"parity-fp32-160-{name}.json",
-                            ("--vad", "off", *flags))
+                            ("--vad", "off", "--min-confidence", "0", *flags))
               for key, name, flags in PARITY_RUNS}
     if args.parity_only:
         summary = json.loads((out / "summary.json").read_text())
