@@ -9,7 +9,8 @@ T = 4C + 3 feature frames (hop 4C); the metadata's window_size/chunk_shift descr
 int8 (ONNX Runtime's Python quantiser is not in Debian, so the graph is rewritten here with python3-onnx): every
 MatMul whose second input is a constant weight becomes: per-row activation scale max|x| / 127 -> round(x / scale)
 + 128 as uint8 -> MatMulInteger(x_u8 with zero point 128, W_s8) -> Cast -> Mul(w_scale per output column) ->
-Mul(x_scale per row). Weights are symmetric per-column int8; convolutions stay fp32. Per-row rather than
+Mul(x_scale per row). Weights are symmetric per-column int8; convolutions stay fp32 (the depthwise 1-D ones
+rewritten as 2-D for ONNX Runtime's fast kernels, in both files: `depthwise_conv1d_as_2d`). Per-row rather than
 DynamicQuantizeLinear's per-tensor scale: a row is one frame of one stream, so a stream's codes never depend on the
 other streams the gateway batches with it (a loud co-tenant would otherwise coarsen a quiet stream), and batching
 stays exact as in fp32. Same accuracy against fp32 and the same speed at batch 8 on this machine.
@@ -57,7 +58,45 @@ def export_fp32(model, path: Path, meta: dict) -> None:
     m = onnx.load(str(path))
     assert [i.name for i in m.graph.input] == names_in, "the exporter dropped an input: sherpa binds by position"
     set_metadata(m, meta)
+    depthwise_conv1d_as_2d(m)
     onnx.save(m, str(path))
+
+
+def depthwise_conv1d_as_2d(m: onnx.ModelProto) -> int:
+    """Rewrite every 1-D Conv (the conformer's depthwise causal convolutions) as Unsqueeze -> 2-D Conv over a
+    height-1 image -> Squeeze; returns how many. Same arithmetic; why: ONNX Runtime runs a grouped 1-D Conv through
+    its generic per-group path (1.3 ms per layer for a batch of 32 chunks of 320 ms on this machine, 11% of the
+    model call) and a depthwise 2-D Conv through its NCHWc kernels (0.05 ms)."""
+    g = m.graph
+    inits = {i.name: i for i in g.initializer}
+    g.initializer.append(numpy_helper.from_array(np.array([2], np.int64), "conv2d_height_axis"))
+    nodes, count = [], 0
+    for node in g.node:
+        w = inits.get(node.input[1]) if node.op_type == "Conv" else None
+        if w is None or len(w.dims) != 3:
+            nodes.append(node)
+            continue
+        count += 1
+        w2 = numpy_helper.from_array(numpy_helper.to_array(w)[:, :, None, :], w.name + "_2d")
+        g.initializer.append(w2)
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        for k in ("kernel_shape", "strides", "dilations"):
+            if k in attrs:
+                attrs[k] = [1, *attrs[k]]
+        if "pads" in attrs:
+            attrs["pads"] = [0, attrs["pads"][0], 0, attrs["pads"][1]]
+        p = node.name + "_2d"
+        nodes += [helper.make_node("Unsqueeze", [node.input[0], "conv2d_height_axis"], [p + "_in"], name=p + "_in"),
+                  helper.make_node("Conv", [p + "_in", w2.name, *node.input[2:]], [p + "_out"], name=p, **attrs),
+                  helper.make_node("Squeeze", [p + "_out", "conv2d_height_axis"], [node.output[0]], name=p + "_out")]
+    del g.node[:]
+    g.node.extend(nodes)
+    used = {i for n in g.node for i in n.input}
+    keep = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    onnx.checker.check_model(m)
+    return count
 
 
 def set_metadata(m: onnx.ModelProto, meta: dict) -> None:

@@ -1,0 +1,71 @@
+/**
+ * A/B benchmark of two encoder files (say, the shipped model and a re-export with a changed graph): both run in
+ * their own EncoderPool (worker thread, one intra-op thread) and their model calls alternate, call by call, so both
+ * see the same machine. Why: on the shared 2-core development machine sequential runs of `bench:encoder` differ by
+ * up to 30% from minute to minute, far more than the graph changes worth measuring; interleaving cancels that drift.
+ * Reports min / p25 / median ms per call of each side and B / A at batches of 1, 8 and 32 chunks of 320 ms.
+ *
+ * usage: npm run bench:encoder-ab -- --a DIR --b DIR [--precision int8|fp32] [--iters 40] [--chunk-frames 8]
+ *        (DIR: a model directory as `--model` takes; same feature input to both sides)
+ */
+import { EncoderPool, type EncoderStream } from '../src/inference/encoder-pool.js';
+import { loadModelInfo } from '../src/inference/nemo-ctc-model.js';
+import { gaussian } from './bench-random.js';
+import { argValue, percentile, table } from './bench-stats.js';
+
+const FEAT_DIM = 80;
+
+interface Side {
+  dir: string;
+  pool: EncoderPool;
+  streams: EncoderStream[];
+  ms: number[];
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const dirs = [argValue(argv, 'a'), argValue(argv, 'b')];
+  if (dirs.some((d) => d === undefined)) throw new Error('usage: encoder-ab --a DIR --b DIR [--precision int8|fp32]');
+  const precision = (argValue(argv, 'precision') ?? 'int8') as 'int8' | 'fp32';
+  const iters = Number(argValue(argv, 'iters') ?? 40);
+  const C = Number(argValue(argv, 'chunk-frames') ?? 8);
+  const T = 4 * C + 3;
+  const feats = gaussian(T * FEAT_DIM, 11, 2);
+  for (let i = 0; i < feats.length; i++) feats[i] = feats[i]! - 8; // log-mel-like level
+  const rows: string[][] = [['batch', 'side', 'min ms', 'p25 ms', 'median ms', 'B / A (min, median)']];
+  for (const batch of [1, 8, 32]) {
+    const sides: Side[] = [];
+    for (const dir of dirs as string[]) {
+      const pool = await EncoderPool.create({ model: loadModelInfo(dir, { precision }), intraOpThreads: 1,
+        maxBatch: 32 });
+      sides.push({ dir, pool, streams: Array.from({ length: batch }, () => pool.openStream()), ms: [] });
+    }
+    const round = (s: Side): Promise<unknown> => Promise.all(s.streams.map((st) => st.run(feats, T)));
+    try {
+      for (const s of sides) { await round(s); await round(s); } // warm-up; caches fill
+      for (let i = 0; i < iters; i++) {
+        for (const s of i % 2 === 0 ? sides : [...sides].reverse()) {
+          const t0 = performance.now();
+          await round(s);
+          s.ms.push(performance.now() - t0);
+        }
+      }
+    } finally {
+      for (const s of sides) {
+        s.streams.forEach((st) => st.close());
+        await s.pool.close();
+      }
+    }
+    const [a, b] = sides.map((s) => ({ min: Math.min(...s.ms), p25: percentile(s.ms, 25), p50: percentile(s.ms, 50) }));
+    sides.forEach((s, k) => {
+      const m = [a, b][k]!;
+      rows.push([String(batch), `${k === 0 ? 'A' : 'B'} ${s.dir}`, m.min.toFixed(1), m.p25.toFixed(1), m.p50.toFixed(1),
+        k === 0 ? '' : `${(b!.min / a!.min).toFixed(3)}, ${(b!.p50 / a!.p50).toFixed(3)}`]);
+    });
+    console.error(`batch ${batch}: A ${a!.min.toFixed(1)} / B ${b!.min.toFixed(1)} ms min`);
+  }
+  console.log(`encoder-ab: ${precision}, ${C * 40} ms chunks, ${iters} interleaved calls per side and batch`);
+  console.log(table(rows));
+}
+
+await main();
