@@ -11,8 +11,9 @@
  *   for empty text). Every utterance gets its final, also with empty text (a cough): each speech.started /
  *   speech.stopped pair is answered by one final, whatever the model heard, so clients can rely on the pairing.
  *   When no word of it reaches `minConfidence` the utterance is rejected as noise: the final has empty text and
- *   carries what was heard in `rejected`. Why: the energy VAD opens an utterance on a click or a breath, and the
- *   search (LM and token bonus) fills it with a letter at a confidence a real word rarely has ("n", 0.016).
+ *   carries what was heard in `rejected`; its partials wait while no word reaches it. Why: the energy VAD opens an
+ *   utterance on a click or a breath, and the search (LM and token bonus) fills it with a letter at a confidence a
+ *   real word rarely has ("n", 0.016).
  * Utterance ids count utterances: 0, 1, 2, ...
  * `startMs` / `endMs` are the audio the model was fed for the utterance (pre-roll and trailing silence included);
  * words lie inside. `newestArrivalMs` is the arrival of the newest audio in the chunk (partial) or of the audio that
@@ -73,10 +74,17 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
     let id = -1; // id of the open utterance
     let startFrame = 0, endFrame = 0;
     let prevText = '', stableText = '';
+    /** A partial that would be rejected as noise if the utterance ended now waits: a click must not flash a letter
+     * (voice bots barge in on partials). It goes out as soon as a word reaches minConfidence, or the final comes. */
+    const heldBack = (r: CtcDecodeResult): boolean => {
+      if (options.minConfidence <= 0) return false;
+      const words = ctcWords(r, model.tokens, sep, model.frameMs);
+      return words.length > 0 && words.every((w) => w.confidence < options.minConfidence);
+    };
 
     const partial = (r: CtcDecodeResult, arrivalMs: number, emit: (e: PipelineEvent) => void): void => {
       const text = ctcText(r.tokens, model.tokens, sep);
-      if (text === prevText) return;
+      if (text === prevText || heldBack(r)) return;
       prevText = text;
       const stable = ctcText(r.tokens.subarray(0, wholeWordPrefix(r.tokens, r.stablePrefixLength, model.tokens, sep)),
         model.tokens, sep);

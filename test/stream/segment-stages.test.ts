@@ -316,9 +316,9 @@ describe('ctcDecode', () => {
       { kind: 'logprobs', logProbs: spell('_ok_'), frames: 4, vocabSize: 29, endFrame: 36, arrivalMs: 2 },
       { kind: 'utterance.end', reason: 'silence', endFrame: 36, arrivalMs: 2 },
     ];
-    const finals = async (minConfidence: number): Promise<PipelineEvent[]> => (await lastValueFrom(from(items).pipe(
-      ctcDecode({ model: FAKE_MODEL, beamSize: 4, interimResults: false, minConfidence, hotwords$: of([]) }),
-      toArray())));
+    const finals = async (minConfidence: number, interimResults = false): Promise<PipelineEvent[]> =>
+      lastValueFrom(from(items).pipe(
+        ctcDecode({ model: FAKE_MODEL, beamSize: 4, interimResults, minConfidence, hotwords$: of([]) }), toArray()));
     const [rejected, kept] = await finals(0.15);
     expect(rejected).toMatchObject({ kind: 'final', utteranceId: 0, text: '', words: [], confidence: 0,
       rejected: { text: 'n' } });
@@ -328,6 +328,10 @@ describe('ctcDecode', () => {
     expect(kept).not.toHaveProperty('rejected');
     const off = await finals(0);
     expect(off.map((e) => (e.kind === 'final' ? e.text : e.kind))).toEqual(['n', 'ok']);
+    // The click's partial waits (a bot must not barge in on it); a confident word's partial does not.
+    const kinds = (ev: PipelineEvent[]): string[] => ev.map((e) => `${e.kind}:${'text' in e ? e.text : ''}`);
+    expect(kinds(await finals(0.15, true))).toEqual(['final:', 'partial:ok', 'final:ok']);
+    expect(kinds(await finals(0, true))).toEqual(['partial:n', 'final:n', 'partial:ok', 'final:ok']);
   });
 
   it('errors with GW_ERR_DECODER on a bad matrix and unsubscribes from hotwords$', async () => {
