@@ -67,18 +67,11 @@ def depthwise_conv1d_as_2d(m: onnx.ModelProto) -> int:
     height-1 image -> Squeeze; returns how many. Same arithmetic; why: ONNX Runtime runs a grouped 1-D Conv through
     its generic per-group path (1.3 ms per layer for a batch of 32 chunks of 320 ms on this machine, 11% of the
     model call) and a depthwise 2-D Conv through its NCHWc kernels (0.05 ms)."""
-    g = m.graph
-    inits = {i.name: i for i in g.initializer}
-    g.initializer.append(numpy_helper.from_array(np.array([2], np.int64), "conv2d_height_axis"))
-    nodes, count = [], 0
-    for node in g.node:
-        w = inits.get(node.input[1]) if node.op_type == "Conv" else None
-        if w is None or len(w.dims) != 3:
-            nodes.append(node)
-            continue
-        count += 1
+    m.graph.initializer.append(numpy_helper.from_array(np.array([2], np.int64), "conv2d_height_axis"))
+
+    def as_2d(node: onnx.NodeProto, w: onnx.TensorProto) -> list[onnx.NodeProto]:
         w2 = numpy_helper.from_array(numpy_helper.to_array(w)[:, :, None, :], w.name + "_2d")
-        g.initializer.append(w2)
+        m.graph.initializer.append(w2)
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         for k in ("kernel_shape", "strides", "dilations"):
             if k in attrs:
@@ -86,9 +79,27 @@ def depthwise_conv1d_as_2d(m: onnx.ModelProto) -> int:
         if "pads" in attrs:
             attrs["pads"] = [0, attrs["pads"][0], 0, attrs["pads"][1]]
         p = node.name + "_2d"
-        nodes += [helper.make_node("Unsqueeze", [node.input[0], "conv2d_height_axis"], [p + "_in"], name=p + "_in"),
-                  helper.make_node("Conv", [p + "_in", w2.name, *node.input[2:]], [p + "_out"], name=p, **attrs),
-                  helper.make_node("Squeeze", [p + "_out", "conv2d_height_axis"], [node.output[0]], name=p + "_out")]
+        return [helper.make_node("Unsqueeze", [node.input[0], "conv2d_height_axis"], [p + "_in"], name=p + "_in"),
+                helper.make_node("Conv", [p + "_in", w2.name, *node.input[2:]], [p + "_out"], name=p, **attrs),
+                helper.make_node("Squeeze", [p + "_out", "conv2d_height_axis"], [node.output[0]], name=p + "_out")]
+
+    return rewrite_weighted_nodes(m, "Conv", 3, as_2d)
+
+
+def rewrite_weighted_nodes(m: onnx.ModelProto, op_type: str, weight_rank: int, rewrite) -> int:
+    """Replace every `op_type` node whose second input is a constant weight of `weight_rank` dimensions by the nodes
+    `rewrite(node, weight)` returns (it may add initializers), in graph order; then drop initializers no node uses
+    any more and check the model. Returns how many nodes were rewritten."""
+    g = m.graph
+    inits = {i.name: i for i in g.initializer}
+    nodes, count = [], 0
+    for node in g.node:
+        w = inits.get(node.input[1]) if node.op_type == op_type else None
+        if w is None or len(w.dims) != weight_rank:
+            nodes.append(node)
+            continue
+        count += 1
+        nodes += rewrite(node, w)
     del g.node[:]
     g.node.extend(nodes)
     used = {i for n in g.node for i in n.input}
@@ -123,28 +134,21 @@ def metadata_for(model, name: str) -> dict:
 def quantise_int8(src: Path, dst: Path) -> int:
     """Rewrite constant-weight MatMuls as per-row int8 quantisation + MatMulInteger; returns how many."""
     m = onnx.load(str(src))
-    g = m.graph
-    inits = {i.name: i for i in g.initializer}
-    g.initializer.extend([numpy_helper.from_array(np.array(1.0 / 127.0, np.float32), "q_inv127"),
-                          numpy_helper.from_array(np.array(1e-30, np.float32), "q_eps"),
-                          numpy_helper.from_array(np.array(128.0, np.float32), "q_offset"),
-                          numpy_helper.from_array(np.array(128, np.uint8), "q_xzp")])
-    nodes, count = [], 0
-    for node in g.node:
-        w = inits.get(node.input[1]) if node.op_type == "MatMul" else None
-        if w is None or len(w.dims) != 2:
-            nodes.append(node)
-            continue
-        count += 1
+    m.graph.initializer.extend([numpy_helper.from_array(np.array(1.0 / 127.0, np.float32), "q_inv127"),
+                                numpy_helper.from_array(np.array(1e-30, np.float32), "q_eps"),
+                                numpy_helper.from_array(np.array(128.0, np.float32), "q_offset"),
+                                numpy_helper.from_array(np.array(128, np.uint8), "q_xzp")])
+
+    def per_row_int8(node: onnx.NodeProto, w: onnx.TensorProto) -> list[onnx.NodeProto]:
         wf = numpy_helper.to_array(w).astype(np.float32)                       # (in, out)
         scale = np.maximum(np.abs(wf).max(axis=0), 1e-8) / 127.0
         wq = np.clip(np.round(wf / scale), -127, 127).astype(np.int8)
         p = f"{node.name or node.output[0]}_q"
-        g.initializer.extend([numpy_helper.from_array(wq, p + "_w"),
-                              numpy_helper.from_array(scale.astype(np.float32), p + "_wscale"),
-                              numpy_helper.from_array(np.zeros(wq.shape[1], np.int8), p + "_wzp")])
+        m.graph.initializer.extend([numpy_helper.from_array(wq, p + "_w"),
+                                    numpy_helper.from_array(scale.astype(np.float32), p + "_wscale"),
+                                    numpy_helper.from_array(np.zeros(wq.shape[1], np.int8), p + "_wzp")])
         x = node.input[0]
-        nodes += [
+        return [
             # x_scale per row (per frame of each stream): max |x| / 127, so q = round(x / x_scale) is in [-127, 127]
             # and a row's codes never depend on the other rows of the batch.
             helper.make_node("Abs", [x], [p + "_abs"], name=p + "_abs"),
@@ -161,13 +165,8 @@ def quantise_int8(src: Path, dst: Path) -> int:
             helper.make_node("Mul", [p + "_f", p + "_wscale"], [p + "_fw"], name=p + "_wmul"),
             helper.make_node("Mul", [p + "_fw", p + "_xs"], [node.output[0]], name=p + "_out"),
         ]
-    del g.node[:]
-    g.node.extend(nodes)
-    used = {i for n in g.node for i in n.input}
-    keep = [i for i in g.initializer if i.name in used]
-    del g.initializer[:]
-    g.initializer.extend(keep)
-    onnx.checker.check_model(m)
+
+    count = rewrite_weighted_nodes(m, "MatMul", 2, per_row_int8)
     onnx.save(m, str(dst))
     return count
 
