@@ -5,6 +5,7 @@
 import { GatewayError } from '../protocol/errors.js';
 import {
   DENOISE_MODES, LATENCY_CHUNK_MS, SESSION_DEFAULTS, type DenoiseMode, type LatencyPreset, type ServerMessage,
+  type SessionStartMessage,
 } from '../protocol/messages.js';
 import { gatewayConfigFromSources } from '../server/config.js';
 import type { SpeechEngine } from '../server/speech-engine.js';
@@ -65,9 +66,11 @@ function usage(message: string): GatewayError {
   return new GatewayError('GW_ERR_BAD_CONFIG', message);
 }
 
+export type StartExtras = Pick<SessionStartMessage, 'latency' | 'denoise' | 'min_confidence'>;
+
 /** session.start extras from --latency / --denoise / --min-confidence (validated against the protocol's values). */
-export function startExtras(flags: SessionFlags): { latency?: LatencyPreset; denoise?: DenoiseMode; min_confidence?: number } {
-  const out: { latency?: LatencyPreset; denoise?: DenoiseMode; min_confidence?: number } = {};
+export function startExtras(flags: SessionFlags): StartExtras {
+  const out: StartExtras = {};
   if (flags.latency !== undefined) {
     if (!(flags.latency in LATENCY_CHUNK_MS)) {
       throw usage(`--latency must be one of ${Object.keys(LATENCY_CHUNK_MS).join('|')}, got "${flags.latency}"`);

@@ -74,13 +74,14 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
     let id = -1; // id of the open utterance
     let startFrame = 0, endFrame = 0;
     let prevText = '', stableText = '';
+    /** Noise: words, none of which reaches minConfidence (never when minConfidence is 0). */
+    const isNoise = (words: readonly { confidence: number }[]): boolean =>
+      words.length > 0 && words.every((w) => w.confidence < options.minConfidence);
     /** A partial that would be rejected as noise if the utterance ended now waits: a click must not flash a letter
-     * (voice bots barge in on partials). It goes out as soon as a word reaches minConfidence, or the final comes. */
-    const heldBack = (r: CtcDecodeResult): boolean => {
-      if (options.minConfidence <= 0) return false;
-      const words = ctcWords(r, model.tokens, sep, model.frameMs);
-      return words.length > 0 && words.every((w) => w.confidence < options.minConfidence);
-    };
+     * (voice bots barge in on partials). It goes out as soon as a word reaches minConfidence, or the final comes.
+     * With rejection off no word list is built for it (this runs after every chunk). */
+    const heldBack = (r: CtcDecodeResult): boolean =>
+      options.minConfidence > 0 && isNoise(ctcWords(r, model.tokens, sep, model.frameMs));
 
     const partial = (r: CtcDecodeResult, arrivalMs: number, emit: (e: PipelineEvent) => void): void => {
       const text = ctcText(r.tokens, model.tokens, sep);
@@ -126,7 +127,7 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
             const confidence = r.probs.length > 0 ? sum / r.probs.length : 0;
             const base = { kind: 'final', utteranceId: id, startMs, endMs, reason: item.reason,
               newestArrivalMs: item.arrivalMs } as const;
-            if (words.length > 0 && words.every((w) => w.confidence < options.minConfidence)) {
+            if (isNoise(words)) {
               emit({ ...base, text: '', words: [], confidence: 0, rejected: { text, confidence } });
             } else {
               emit({ ...base, text, words, confidence });
