@@ -18,7 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { STREAM_PATH } from '../src/protocol/messages.js';
 import { argValue, percentile, percentiles, round, type Percentiles } from './bench-stats.js';
 import { rng } from './bench-random.js';
-import { GatewayProcess, histogramBuckets, histogramQuantileBetween, type ServerSample } from './gateway-process.js';
+import {
+  GatewayProcess, histogramBuckets, histogramQuantileBetween, metricValue, type ServerSample,
+} from './gateway-process.js';
 import { FRAME_MS, LoadSession, type SessionResult } from './load-session.js';
 import { loadSpeechCorpus } from './speech-corpus.js';
 
@@ -26,6 +28,8 @@ const REALTIME_CHUNK_DELAY_MS = 200;
 const STAGGER_MS = 1000;
 const TICK_MS = 5;
 const BACKLOG_METRIC = 'voxgate_inbound_backlog_seconds';
+const BATCH_METRIC = 'voxgate_encoder_batch_size';
+const RUN_METRIC = 'voxgate_encoder_run_seconds';
 
 interface Options {
   sessions: number[];
@@ -58,6 +62,10 @@ export interface BenchResult {
   cpu_percent_per_session: number | null;
   rss_mb_baseline: number | null;
   rss_mb_peak: number | null;
+  /** Chunks per encoder call over the load window (the pool batches whatever is ready when a worker frees up). */
+  encoder_mean_batch: number | null;
+  /** Encoder run time summed over the workers, % of the load window's wall time (2 workers: at most ~200%). */
+  encoder_busy_percent: number | null;
   partials: number;
   finals: number;
   words: number;
@@ -148,11 +156,21 @@ async function runOnce(n: number, o: Options, corpus: Int16Array): Promise<Bench
       loop, backlogP99Ms: 1000 * histogramQuantileBetween(histogramBuckets(baseMetrics, BACKLOG_METRIC),
         histogramBuckets(loop.metrics, BACKLOG_METRIC), 0.99),
       cpuMs: end.cpuMs - base.cpuMs, wallMs: loadEnd - t0, baseRss: base.rssBytes, peakRss,
+      ...encoderBetween(baseMetrics, loop.metrics),
       clientLoopP99Ms: clientLoop.count > 0 ? clientLoop.percentile(99) / 1e6 : Number.NaN,
     });
   } finally {
     await server.stop();
   }
+}
+
+/** Mean batch and summed run seconds of the encoder between two scrapes (NaN when the metrics are absent). */
+function encoderBetween(before: string, after: string): { encoderBatches: number; encoderRows: number; encoderRunS: number } {
+  const delta = (name: string): number => metricValue(after, name) - metricValue(before, name);
+  return {
+    encoderBatches: delta(`${BATCH_METRIC}_count`), encoderRows: delta(`${BATCH_METRIC}_sum`),
+    encoderRunS: delta(`${RUN_METRIC}_sum`),
+  };
 }
 
 interface ServerSide {
@@ -164,6 +182,9 @@ interface ServerSide {
   baseRss: number;
   peakRss: number;
   clientLoopP99Ms: number;
+  encoderBatches: number;
+  encoderRows: number;
+  encoderRunS: number;
 }
 
 function summarise(n: number, o: Options, results: SessionResult[], s: ServerSide): BenchResult {
@@ -197,6 +218,8 @@ function summarise(n: number, o: Options, results: SessionResult[], s: ServerSid
     cpu_percent_per_session: round(cpuPercent / n, 2),
     rss_mb_baseline: mb(s.baseRss),
     rss_mb_peak: mb(s.peakRss),
+    encoder_mean_batch: round(s.encoderRows / s.encoderBatches, 1),
+    encoder_busy_percent: round((100 * 1000 * s.encoderRunS) / s.wallMs, 0),
     partials: partials.length,
     finals: finals.length,
     words: words.length,
@@ -226,6 +249,8 @@ function print(r: BenchResult): void {
     `  server CPU           ${r.cpu_percent ?? '-'} % (${r.cpu_percent_per_session ?? '-'} % per session)`,
     `  server RSS           ${r.rss_mb_baseline ?? '-'} MB idle, ${r.rss_mb_peak ?? '-'} MB peak, ` +
       `${r.rss_mb_per_session ?? '-'} MB per session`,
+    `  encoder              mean batch ${r.encoder_mean_batch ?? '-'} chunks, busy ${r.encoder_busy_percent ?? '-'} % ` +
+      `(run time summed over workers / wall)`,
     `  errors               ${errs}`,
     `  real time            ${r.realtime ? 'YES' : 'NO'}`,
   ].join('\n'));

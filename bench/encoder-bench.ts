@@ -1,9 +1,11 @@
 /**
  * Encoder micro-benchmark on the real model through EncoderPool (worker thread, 1 intra-op thread):
- * ms per model call and per chunk at C = 4 / 8 / 16 output frames for batches of 1, 8 and 32 streams, for int8 and
- * fp32; and the real-time factor (encoder compute / audio duration) of one stream at 160 ms chunks on real speech.
+ * ms per model call and per chunk at C = 4 / 8 / 16 output frames for batches of 1, 8 and 32 streams (or --batches),
+ * for int8 and fp32; and the real-time factor (encoder compute / audio duration) of one stream at 160 ms chunks on
+ * real speech. The per-chunk cost against batch size is what the pool's `maxBatch` default rests on.
  *
  * usage: npx tsx bench/encoder-bench.ts [--model-dir models/voxgate-conformer-ctc-en] [--iters 8] [--threads 1]
+ *        [--batches 1,8,32]
  *        (or node dist/bench/encoder-bench.js after `npx tsc -p tsconfig.build.json`)
  */
 import { concat } from './bench-random.js';
@@ -81,16 +83,20 @@ async function main(): Promise<void> {
   const modelDir = argValue(argv, 'model-dir') ?? 'models/voxgate-conformer-ctc-en';
   const iters = Number(argValue(argv, 'iters') ?? 8);
   const threads = Number(argValue(argv, 'threads') ?? 1);
+  const batches = (argValue(argv, 'batches') ?? '1,8,32').split(',').map(Number);
+  if (batches.some((b) => !Number.isInteger(b) || b < 1 || b > 256)) {
+    throw new Error(`--batches must list integers in [1, 256], got ${argValue(argv, 'batches')}`);
+  }
   const samples = speech();
   const rows: string[][] = [['model', 'C (ms)', 'batch', 'ms / call', 'ms / chunk', 'chunks / s']];
   const rtf: string[][] = [['model', 'RTF encoder', 'RTF fbank+encoder', 'audio s']];
   for (const precision of ['int8', 'fp32'] as const) {
     if (precision === 'int8' && !existsSync(join(modelDir, 'model.int8.onnx'))) continue;
     const info = loadModelInfo(modelDir, { precision });
-    const pool = await EncoderPool.create({ model: info, intraOpThreads: threads, maxBatch: 32 });
+    const pool = await EncoderPool.create({ model: info, intraOpThreads: threads, maxBatch: Math.max(...batches) });
     try {
       for (const C of [4, 8, 16]) {
-        for (const batch of [1, 8, 32]) {
+        for (const batch of batches) {
           const ms = await chunkTimings(pool, C, batch, iters);
           rows.push([precision, `${C} (${C * 40})`, String(batch), ms.toFixed(2), (ms / batch).toFixed(2),
             ((1000 * batch) / ms).toFixed(0)]);

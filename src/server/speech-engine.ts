@@ -23,6 +23,8 @@ export interface SpeechEngineOptions {
   /** Encoder worker threads (default 1). */
   encoderWorkers?: number | undefined;
   maxBatch?: number | undefined;
+  /** Wait (ms) after a worker's first ready chunk to fill its batch (default 0: call at once). */
+  batchWindowMs?: number | undefined;
   beamSize?: number | undefined;
   /** `beam` (default) or `greedy` (no LM is loaded). */
   decoder?: DecoderKind | undefined;
@@ -59,6 +61,7 @@ export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<Sp
     ...(options.encoderWorkers === undefined ? {} : { workers: options.encoderWorkers }),
     ...(options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads }),
     ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
+    ...(options.batchWindowMs === undefined ? {} : { batchWindowMs: options.batchWindowMs }),
     ...(options.onBatch === undefined ? {} : { onBatch: options.onBatch }),
   });
   const language = info.metadata['language'] ?? languageFromName(info.name);

@@ -22,7 +22,7 @@ describe('gateway config', () => {
       port: 8080, host: '0.0.0.0', transport: 'uws', precision: 'auto', maxSessions: 200, apiKeysFile: null,
       logLevel: 'info', idleTimeoutMs: 30_000, maxDurationMs: 3_600_000, flowHighWaterMs: 2000, flowLowWaterMs: 500,
       backlogLimitMs: 10_000, maxFrameBytes: 1024 * 1024, outboundSoftLimitBytes: 256 * 1024,
-      outboundHardLimitBytes: 4 * 1024 * 1024, vad: 'energy', beamSize: undefined, decoder: 'beam',
+      outboundHardLimitBytes: 4 * 1024 * 1024, vad: 'energy', beamSize: undefined, decoder: 'beam', batchWindowMs: 0,
     });
     expect(c.encoderWorkers).toBe(Math.min(2, availableParallelism()));
     expect(c.modelDir).toBe(path.join(packageRoot(), 'models', 'voxgate-conformer-ctc-en'));
@@ -49,6 +49,9 @@ describe('gateway config', () => {
       .toMatchObject({ lmWeight: 0, lmTokenBonus: -0.5 });
     expect(gatewayConfigFromSources({ 'encoder-workers': '2' }, { VOXGATE_ENCODER_WORKERS: '3' })).toMatchObject({ encoderWorkers: 2 });
     expect(gatewayConfigFromSources({}, { VOXGATE_ENCODER_WORKERS: '3' })).toMatchObject({ encoderWorkers: 3 });
+    expect(gatewayConfigFromSources({ 'batch-window-ms': '5' }, { VOXGATE_BATCH_WINDOW_MS: '9' }))
+      .toMatchObject({ batchWindowMs: 5 });
+    expect(gatewayConfigFromSources({}, { VOXGATE_BATCH_WINDOW_MS: '9' })).toMatchObject({ batchWindowMs: 9 });
   });
 
   it('rejects bad values with GW_ERR_BAD_CONFIG quoting them', () => {
@@ -63,6 +66,7 @@ describe('gateway config', () => {
     expect(badConfig(() => gatewayConfigFromSources({}, { VOXGATE_DECODER: 'viterbi' }))).toContain('"viterbi"');
     expect(badConfig(() => gatewayConfigFromSources({ 'lm-weight': 'high' }, {}))).toContain('"high"');
     expect(badConfig(() => gatewayConfigFromSources({ 'encoder-workers': '17' }, {}))).toContain('encoderWorkers');
+    expect(badConfig(() => gatewayConfigFromSources({ 'batch-window-ms': '51' }, {}))).toContain('batchWindowMs');
     expect(badConfig(() => gatewayConfigFromSources({ 'lm-weight': '11' }, {}))).toContain('lmWeight');
     expect(badConfig(() => gatewayConfigFromSources({}, { VOXGATE_LM_TOKEN_BONUS: '1e3' }))).toContain('VOXGATE_LM_TOKEN_BONUS');
     expect(badConfig(() => resolveGatewayConfig({ flowLowWaterMs: 3000 }))).toContain('3000');
