@@ -100,3 +100,10 @@ export function peakyLogProbs(
   }
   return { logProbs: out, path };
 }
+
+/** Synthetic encoder input: `frames` x 80 fbank-like values (Gaussian, spread 2, around the log-mel level -8). */
+export function fbankLikeFeatures(frames: number, seed: number): Float32Array {
+  const feats = gaussian(frames * 80, seed, 2);
+  for (let i = 0; i < feats.length; i++) feats[i] = feats[i]! - 8;
+  return feats;
+}

@@ -9,11 +9,9 @@
  *        (DIR: a model directory as `--model` takes; same feature input to both sides)
  */
 import { EncoderPool, type EncoderStream } from '../src/inference/encoder-pool.js';
-import { loadModelInfo } from '../src/inference/nemo-ctc-model.js';
-import { gaussian } from './bench-random.js';
+import { chunkFeatureFrames, loadModelInfo } from '../src/inference/nemo-ctc-model.js';
+import { fbankLikeFeatures } from './bench-random.js';
 import { argValue, percentile, table } from './bench-stats.js';
-
-const FEAT_DIM = 80;
 
 interface Side {
   dir: string;
@@ -29,16 +27,15 @@ async function main(): Promise<void> {
   const precision = (argValue(argv, 'precision') ?? 'int8') as 'int8' | 'fp32';
   const iters = Number(argValue(argv, 'iters') ?? 40);
   const C = Number(argValue(argv, 'chunk-frames') ?? 8);
-  const T = 4 * C + 3;
-  const feats = gaussian(T * FEAT_DIM, 11, 2);
-  for (let i = 0; i < feats.length; i++) feats[i] = feats[i]! - 8; // log-mel-like level
+  const infos = (dirs as string[]).map((dir) => loadModelInfo(dir, { precision }));
+  const T = chunkFeatureFrames(infos[0]!, C);
+  const feats = fbankLikeFeatures(T, 11);
   const rows: string[][] = [['batch', 'side', 'min ms', 'p25 ms', 'median ms', 'B / A (min, median)']];
   for (const batch of [1, 8, 32]) {
     const sides: Side[] = [];
-    for (const dir of dirs as string[]) {
-      const pool = await EncoderPool.create({ model: loadModelInfo(dir, { precision }), intraOpThreads: 1,
-        maxBatch: 32 });
-      sides.push({ dir, pool, streams: Array.from({ length: batch }, () => pool.openStream()), ms: [] });
+    for (const [k, info] of infos.entries()) {
+      const pool = await EncoderPool.create({ model: info, intraOpThreads: 1, maxBatch: 32 });
+      sides.push({ dir: dirs[k]!, pool, streams: Array.from({ length: batch }, () => pool.openStream()), ms: [] });
     }
     const round = (s: Side): Promise<unknown> => Promise.all(s.streams.map((st) => st.run(feats, T)));
     try {

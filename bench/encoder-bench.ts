@@ -8,13 +8,12 @@
  *        [--batches 1,8,32]
  *        (or node dist/bench/encoder-bench.js after `npx tsc -p tsconfig.build.json`)
  */
-import { concat } from './bench-random.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FbankExtractor } from '../src/dsp/fbank.js';
 import { EncoderPool } from '../src/inference/encoder-pool.js';
-import { loadModelInfo } from '../src/inference/nemo-ctc-model.js';
-import { gaussian } from './bench-random.js';
+import { chunkFeatureFrames, loadModelInfo } from '../src/inference/nemo-ctc-model.js';
+import { concat, fbankLikeFeatures } from './bench-random.js';
 import { argValue, percentile, table } from './bench-stats.js';
 import { readWav16 } from './speech-corpus.js';
 
@@ -22,9 +21,8 @@ const FEAT_DIM = 80;
 
 /** Median wall time (ms) of one model call carrying `batch` chunks of C output frames (all streams ready at once). */
 async function chunkTimings(pool: EncoderPool, C: number, batch: number, iters: number): Promise<number> {
-  const T = 4 * C + 3;
-  const feats = gaussian(T * FEAT_DIM, 7 + C, 2);
-  for (let i = 0; i < feats.length; i++) feats[i] = feats[i]! - 8; // log-mel-like level
+  const T = chunkFeatureFrames(pool.info, C);
+  const feats = fbankLikeFeatures(T, 7 + C);
   const streams = Array.from({ length: batch }, () => pool.openStream());
   const round = (): Promise<unknown> => Promise.all(streams.map((s) => s.run(feats, T)));
   await round(); // warm-up (also fills the caches, so attention sees a full left context later)
@@ -57,7 +55,7 @@ function speech(): Float32Array {
 }
 
 async function realTimeFactor(pool: EncoderPool, samples: Float32Array): Promise<{ encoder: number; withFbank: number }> {
-  const C = 4, T = 4 * C + 3;
+  const C = 4, T = chunkFeatureFrames(pool.info, C);
   const t0 = performance.now();
   const fb = new FbankExtractor();
   const a = fb.push(samples), b = fb.flush();
@@ -68,7 +66,7 @@ async function realTimeFactor(pool: EncoderPool, samples: Float32Array): Promise
   const frames = feats.length / FEAT_DIM;
   const s = pool.openStream();
   const t1 = performance.now();
-  for (let start = 0; start + 7 <= frames; start += 4 * C) {
+  for (let start = 0; start + 7 <= frames; start += pool.info.subsamplingFactor * C) {
     const n = Math.min(T, frames - start);
     await s.run(feats.subarray(start * FEAT_DIM, (start + n) * FEAT_DIM), n);
   }

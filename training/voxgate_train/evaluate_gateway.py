@@ -5,8 +5,9 @@ Runs (each a `voxgate eval --json`): fp32 and int8 at 160 / 320 / 640 ms chunks 
 held-out audio, and the serving precision on 5 dB babble and 5 dB pink noise (when `noisy_manifest` made them)
 with denoise off and on, and at 320 ms without the token LM (`--lm-weight 0`, what the LM is worth). Plus the
 parity runs: fp32 at 160 ms with the VAD off, the greedy decoder and no utterance rejected as noise
-(`--min-confidence 0`), i.e. each whole clip decoded as the PyTorch evaluation decodes it, so its WER differs from the PyTorch figure only by the gateway's features and ONNX run; and
-the same with beam 1 and no LM (prefix search, which sums a prefix's paths). `model_card` prints both per set.
+(`--min-confidence 0`), i.e. each whole clip decoded as the PyTorch evaluation decodes it, so its WER differs from
+the PyTorch figure only by the gateway's features and ONNX run; and the same with beam 1 and no LM (prefix search,
+which sums a prefix's paths). `model_card` prints both per set.
 Writes every report plus a summary to --out, and decides models/<name>/default-precision.txt: int8 when its overall
 WER at the default chunk (320 ms) is within 5% (relative) of fp32's, else fp32.
 Needs `npm ci` (or `npm run build`) first, and steps 1 and `noisy_manifest --snr-db 5 [--noise pink]`.
