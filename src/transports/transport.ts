@@ -193,6 +193,18 @@ export function rejectionBody(code: GwErrorCode, message: string): string {
   return JSON.stringify(new GatewayError(code, message, { fatal: true }).toErrorMessage());
 }
 
+/**
+ * Path and query of an HTTP request target exactly as sent, split at the first `?`. No normalisation: `/v1/stream/..`
+ * forms, `//host/...` and absolute-form targets are not `/v1/stream`. uWebSockets.js hands over the raw path and
+ * query; the ws carrier uses this too (WHATWG URL parsing resolved dot segments and read `//v1/stream` as a host, and
+ * throws on some targets), so both carriers route every target alike.
+ */
+export function splitRequestTarget(target: string): { path: string; query: URLSearchParams } {
+  const q = target.indexOf('?');
+  if (q < 0) return { path: target, query: new URLSearchParams() };
+  return { path: target.slice(0, q), query: new URLSearchParams(target.slice(q + 1)) };
+}
+
 /** `::ffff:1.2.3.4` -> `1.2.3.4`. */
 export function normaliseAddress(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;

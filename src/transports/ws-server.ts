@@ -21,6 +21,7 @@ import {
   normaliseAddress,
   rejectionBody,
   rejectionHeaders,
+  splitRequestTarget,
   type ConnectionHandler,
   type GateDecision,
   type HttpRoutes,
@@ -123,8 +124,7 @@ export class WsServer implements TransportServer {
   }
 
   private request(req: IncomingMessage, res: ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const info = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams };
+    const info = { method: req.method ?? 'GET', ...splitRequestTarget(req.url ?? '/') };
     void dispatchHttpRoute(this.routes, info).then((r) => {
       if (res.destroyed) return;
       res.writeHead(r.status, r.headers);
@@ -138,10 +138,8 @@ export class WsServer implements TransportServer {
       rejectUpgrade(socket, 400, rejectionBody('GW_ERR_BAD_MESSAGE', 'only WebSocket upgrades are supported'));
       return;
     }
-    const url = new URL(req.url ?? '/', 'http://localhost');
     const request: UpgradeRequest = {
-      path: url.pathname,
-      query: url.searchParams,
+      ...splitRequestTarget(req.url ?? '/'),
       headers: headerRecord(req),
       remoteAddress: normaliseAddress(req.socket.remoteAddress ?? ''),
     };
