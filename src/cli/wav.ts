@@ -40,8 +40,13 @@ export function parseWav(bytes: Uint8Array, source = 'WAV'): WavAudio {
     const body = off + 8;
     if (id === 'fmt ') {
       if (size < 16) throw bad(source, `fmt chunk of ${size} bytes is too short`);
+      const inFile = Math.min(size, bytes.byteLength - body);
+      if (inFile < 16) throw bad(source, `fmt chunk is truncated: ${inFile} of ${size} bytes in the file`);
       let format = view.getUint16(body, true);
-      if (format === WAVE_FORMAT_EXTENSIBLE && size >= 40) format = view.getUint16(body + 24, true); // sub-format GUID
+      if (format === WAVE_FORMAT_EXTENSIBLE && size >= 40) {
+        if (inFile < 40) throw bad(source, `extensible fmt chunk is truncated: ${inFile} of ${size} bytes in the file`);
+        format = view.getUint16(body + 24, true); // sub-format GUID
+      }
       fmt = { format, channels: view.getUint16(body + 2, true), rate: view.getUint32(body + 4, true),
         bits: view.getUint16(body + 14, true) };
     } else if (id === 'data') {

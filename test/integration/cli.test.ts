@@ -10,10 +10,13 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { rng } from '../../bench/bench-random.js';
 import { evaluate, formatWerTable, parseManifest } from '../../src/cli/eval-command.js';
 import { encodeWav, parseWav, wavChunks } from '../../src/cli/wav.js';
+import { GatewayError } from '../../src/protocol/errors.js';
 import { normaliseTranscript, wer, WerAccumulator, wordEdits } from '../../src/cli/wer.js';
 import { loadSpeechEngine } from '../../src/server/speech-engine.js';
+import { pick } from '../protocol/fuzz-frames.js';
 import { corpusWer, MAX_WER, MODEL_DIR, ROOT, speechFixtures, startRealGateway } from './helpers.js';
 
 const run = promisify(execFile);
@@ -40,6 +43,37 @@ describe('wav reader', () => {
     new DataView(eightBit.buffer).setUint16(34, 8, true);
     expect(() => parseWav(eightBit)).toThrow(/8 bits/);
     expect(() => parseWav(new TextEncoder().encode('not a wav file at all'))).toThrow(/RIFF/);
+  });
+
+  it('on 5,000 corrupted files returns consistent audio or throws GW_ERR_BAD_MESSAGE, nothing else', () => {
+    const r = rng(5);
+    const base = encodeWav(Float32Array.from({ length: 400 }, (_, i) => Math.sin(i / 7) * 0.3), 16000, 2);
+    const float32 = encodeWav(new Float32Array(64), 8000, 1, 'pcm_f32le');
+    for (let i = 0; i < 5000; i++) {
+      const src = r() < 0.8 ? base : float32;
+      let bytes = Uint8Array.from(src);
+      const v = new DataView(bytes.buffer);
+      for (let k = Math.floor(r() * 4); k >= 0; k--) {
+        const op = r();
+        if (op < 0.3) bytes[Math.floor(r() * 44)] = Math.floor(r() * 256); // header byte
+        else if (op < 0.5) v.setUint32(pick(r, [4, 16, 40]), pick(r, [0, 1, 15, 16, 39, 40, 0xffffffff, Math.floor(r() * 2 ** 32)]), true);
+        else if (op < 0.65) v.setUint16(20, pick(r, [1, 3, 0xfffe, 0, 2]), true); // format tag
+        else if (op < 0.8) bytes = bytes.subarray(0, Math.floor(r() * bytes.length)); // truncated
+        else bytes = Uint8Array.from([...bytes.subarray(0, 36), ...bytes.subarray(36 + Math.floor(r() * 8))]); // bytes lost
+      }
+      let audio: ReturnType<typeof parseWav>;
+      try {
+        audio = parseWav(bytes, `case ${i}`);
+      } catch (e) {
+        expect(e, `case ${i}`).toBeInstanceOf(GatewayError);
+        expect((e as GatewayError).code).toBe('GW_ERR_BAD_MESSAGE');
+        continue;
+      }
+      expect(audio.data.byteLength % audio.frameBytes, `case ${i}`).toBe(0);
+      expect(audio.data.byteOffset + audio.data.byteLength).toBeLessThanOrEqual(bytes.byteOffset + bytes.byteLength);
+      expect(audio.frameBytes).toBe((audio.encoding === 'pcm_s16le' ? 2 : 4) * audio.channels);
+      expect([...wavChunks(audio, 50)].reduce((a, c) => a + c.byteLength, 0)).toBe(audio.data.byteLength);
+    }
   });
 });
 
