@@ -30,7 +30,8 @@ TokenLm::TokenLm(TokenLmTables tables) : t_(std::move(tables)) {
     if (i == 0 ? b != -1 : (b < 0 || static_cast<size_t>(b) >= i)) {
       Bad("backoff state of state " + std::to_string(i) + " is " + std::to_string(b));
     }
-    if (!std::isfinite(t_.backoff_log_weight[i]) || !(t_.final_log_prob[i] <= 0)) {
+    // -inf is as bad as NaN here: lmWeight x -inf is NaN at weight 0, and it would end a beam's hypothesis outright
+    if (!std::isfinite(t_.backoff_log_weight[i]) || !std::isfinite(t_.final_log_prob[i]) || !(t_.final_log_prob[i] <= 0)) {
       Bad("state " + std::to_string(i) + " has a non-finite weight");
     }
     for (int32_t k = t_.arc_start[i]; k < t_.arc_start[i + 1]; ++k) {
@@ -38,7 +39,7 @@ TokenLm::TokenLm(TokenLmTables tables) : t_(std::move(tables)) {
       if (tok < 0 || tok >= t_.vocab_size || tok == t_.blank_id) Bad("arc token " + std::to_string(tok));
       if (k > t_.arc_start[i] && t_.arc_token[k - 1] >= tok) Bad("arcs of state " + std::to_string(i) + " unsorted");
       if (t_.arc_next[k] < 0 || static_cast<size_t>(t_.arc_next[k]) >= s) Bad("arc next state out of range");
-      if (!(t_.arc_log_prob[k] <= 0)) Bad("arc log-prob not <= 0");
+      if (!std::isfinite(t_.arc_log_prob[k]) || !(t_.arc_log_prob[k] <= 0)) Bad("arc log-prob not finite and <= 0");
     }
   }
   if (t_.arc_start[1] - t_.arc_start[0] != t_.vocab_size - 1) Bad("state 0 must have an arc for every non-blank token");

@@ -63,6 +63,12 @@ describe('shipped token LM (token-lm.bin)', () => {
     next[5] = lm.numStates; // one past the last state
     expect(() => new Native(header, lm.arcStart, lm.backoffState, lm.backoffLogWeight, lm.finalLogProb, lm.arcToken,
       next, lm.arcLogProb)).toThrow(expect.objectContaining({ code: 'GW_ERR_DECODER', message: expect.stringMatching(/next state/) }));
+    for (const [which, value] of [['arc', -Infinity], ['arc', Number.NaN], ['final', -Infinity]] as const) {
+      const arcLogProb = lm.arcLogProb.slice(), finalLogProb = lm.finalLogProb.slice();
+      (which === 'arc' ? arcLogProb : finalLogProb)[3] = value; // -inf would be NaN at lmWeight 0
+      expect(() => new Native(header, lm.arcStart, lm.backoffState, lm.backoffLogWeight, finalLogProb, lm.arcToken,
+        lm.arcNext, arcLogProb), `${which} ${value}`).toThrow(expect.objectContaining({ code: 'GW_ERR_DECODER' }));
+    }
     expect(() => new Native({ ...header, startState: -1 }, lm.arcStart, lm.backoffState, lm.backoffLogWeight,
       lm.finalLogProb, lm.arcToken, lm.arcNext, lm.arcLogProb)).toThrow(/start state/);
     expect(lm.native().numStates).toBe(lm.numStates);
