@@ -14,6 +14,18 @@ const RATES = [8000, 11025, 16000, 22050, 44100, 48000, 7999, 48001, 0, 16000.5]
 const ODD_VALUES: unknown[] = [null, true, false, 0, -1, 1.5, 1e308, -1e308, '', 'x', 'ü'.repeat(300), [], {},
   [[[[[]]]]], { a: { b: { c: 1 } } }, '__proto__', 'constructor', 40, 80, 1280, 1281, 100, 0.15, 2];
 
+/** A hotword list: mostly spellable phrases of 1-60 letters, some the model cannot spell, up to 100 entries. */
+function hotwords(r: Rand): { phrase: string; boost?: number }[] {
+  const n = pick(r, [0, 1, 1, 2, 5, 20, 100, 101]);
+  const letters = 'abcdefghijklmnopqrstuvwxyz';
+  const word = (): string => Array.from({ length: int(r, 1, 12) }, () => letters[int(r, 0, 25)]).join('');
+  return Array.from({ length: n }, (_, i) => {
+    const phrase = r() < 0.85 ? Array.from({ length: int(r, 1, 5) }, word).join(' ').slice(0, 60)
+      : pick(r, ['Zwölf', 'a1', '  ', "o'clock", 'AGENT', 'x'.repeat(101), '\u0000']);
+    return r() < 0.2 ? { phrase: `${phrase}${i}` } : { phrase, boost: pick(r, [0, 1.5, 4, 20, 21, -1]) };
+  });
+}
+
 export function validStart(r: Rand): Record<string, unknown> {
   const m: Record<string, unknown> = {
     type: 'session.start',
@@ -25,7 +37,7 @@ export function validStart(r: Rand): Record<string, unknown> {
   if (r() < 0.3) m.latency = pick(r, ['low', 'balanced', 'accurate']);
   else if (r() < 0.3) m.chunk_ms = 40 * int(r, 2, 32);
   if (r() < 0.3) m.endpointing = { silence_ms: int(r, 100, 2000), max_utterance_ms: int(r, 3000, 30_000) };
-  if (r() < 0.3) m.hotwords = [{ phrase: pick(r, ['agent', 'check my balance', 'Zwölf', 'a1', '  ']), boost: int(r, 0, 20) }];
+  if (r() < 0.3) m.hotwords = hotwords(r);
   if (r() < 0.3) m.denoise = pick(r, ['off', 'spectral']);
   if (r() < 0.2) m.min_confidence = r();
   return m;
@@ -34,8 +46,8 @@ export function validStart(r: Rand): Record<string, unknown> {
 function baseMessage(r: Rand): Record<string, unknown> {
   switch (int(r, 0, 5)) {
     case 0: return validStart(r);
-    case 1: return { type: 'session.update', hotwords: [{ phrase: 'cancel my order', boost: 4 }],
-      endpointing: { silence_ms: int(r, 100, 900) } };
+    case 1: return { type: 'session.update', ...(r() < 0.7 ? { hotwords: hotwords(r) } : {}),
+      ...(r() < 0.5 ? { endpointing: { silence_ms: int(r, 100, 900) } } : {}) };
     case 2: return { type: 'ping', id: String(int(r, 0, 1e6)) };
     case 3: return { type: 'session.finalize' };
     case 4: return { type: 'session.end' };
