@@ -1,0 +1,95 @@
+/**
+ * Every wire format a real carrier sends, end to end with the real model: the speech fixtures converted to what a
+ * Twilio / Asterisk bridge sends (8 kHz G.711 mu-law and A-law in 20 ms frames), what a browser microphone sends
+ * (48 kHz float32 stereo in 50 ms frames) and 44.1 kHz PCM in 100 ms frames, streamed to a real gateway. Each format
+ * must transcribe the fixtures within MAX_WER plus a stated allowance for what the format throws away (the 8 kHz
+ * telephone band loses the speech above 4 kHz; the model was trained with that channel, see the model card).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VoxgateClient } from '../../clients/node-client.js';
+import { encodeAlawSamples, encodeMulawSamples } from '../../src/dsp/g711.js';
+import { Resampler } from '../../src/dsp/resampler.js';
+import type { AudioEncoding } from '../../src/protocol/messages.js';
+import type { Gateway } from '../../src/server/gateway.js';
+import { corpusWer, loadWav, MAX_WER, speechFixtures, startRealGateway } from './helpers.js';
+
+/**
+ * Corpus WER the 8 kHz telephone band may add over 16 kHz audio on these fixtures: two of their 16 words. Measured
+ * with the shipped model: 0.4375 for mu-law and A-law against 0.375 for the wideband formats ("been changed" becomes
+ * "benchange").
+ */
+const TELEPHONE_BAND_ALLOWANCE = 0.125;
+
+interface Format {
+  name: string;
+  encoding: AudioEncoding;
+  sampleRateHz: number;
+  channels: 1 | 2;
+  frameMs: number;
+  maxWer: number;
+}
+
+const FORMATS: Format[] = [
+  { name: 'telephony mu-law', encoding: 'mulaw', sampleRateHz: 8000, channels: 1, frameMs: 20, maxWer: MAX_WER + TELEPHONE_BAND_ALLOWANCE },
+  { name: 'telephony A-law', encoding: 'alaw', sampleRateHz: 8000, channels: 1, frameMs: 20, maxWer: MAX_WER + TELEPHONE_BAND_ALLOWANCE },
+  { name: 'browser float32 stereo', encoding: 'pcm_f32le', sampleRateHz: 48000, channels: 2, frameMs: 50, maxWer: MAX_WER },
+  { name: '44.1 kHz PCM', encoding: 'pcm_s16le', sampleRateHz: 44100, channels: 1, frameMs: 100, maxWer: MAX_WER },
+];
+
+/** 16 kHz s16le mono fixture samples -> [-1, 1] floats. */
+function samplesOf(data: Uint8Array): Float32Array {
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  return Float32Array.from({ length: data.byteLength / 2 }, (_, i) => v.getInt16(2 * i, true) / 32768);
+}
+
+/** The fixture as `format` would carry it on the wire (one buffer, cut into frames by the caller). */
+function toWire(samples16k: Float32Array, f: Format): Uint8Array {
+  const r = new Resampler({ inputRateHz: 16000, outputRateHz: f.sampleRateHz });
+  const resampled = f.sampleRateHz === 16000 ? samples16k : Float32Array.from([...r.push(samples16k), ...r.flush()]);
+  if (f.encoding === 'mulaw') return encodeMulawSamples(resampled);
+  if (f.encoding === 'alaw') return encodeAlawSamples(resampled);
+  const frames = resampled.length;
+  if (f.encoding === 'pcm_f32le') {
+    const out = new Float32Array(frames * f.channels);
+    for (let i = 0; i < frames; i++) for (let c = 0; c < f.channels; c++) out[i * f.channels + c] = resampled[i]!;
+    return new Uint8Array(out.buffer);
+  }
+  const out = new Int16Array(frames * f.channels);
+  for (let i = 0; i < frames; i++) {
+    const s = Math.max(-32768, Math.min(32767, Math.round(resampled[i]! * 32768)));
+    for (let c = 0; c < f.channels; c++) out[i * f.channels + c] = s;
+  }
+  return new Uint8Array(out.buffer);
+}
+
+describe('wire formats of real carriers, real model, real gateway', () => {
+  let gw: Gateway;
+  let url: string;
+  beforeAll(async () => {
+    gw = await startRealGateway('uws');
+    url = `ws://127.0.0.1:${gw.port}/v1/stream`;
+  }, 60_000);
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it.each(FORMATS)('$name: $encoding at $sampleRateHz Hz, $channels channel(s), $frameMs ms frames', async (f) => {
+    const pairs = await Promise.all(speechFixtures().map(async (entry) => {
+      const wire = toWire(samplesOf(loadWav(entry).data), f);
+      const client = await VoxgateClient.connect(url, { start: { audio: { encoding: f.encoding,
+        sample_rate_hz: f.sampleRateHz, channels: f.channels } } });
+      const finals: string[] = [];
+      client.onMessage((m) => { if (m.type === 'transcript.final' && m.text !== '') finals.push(m.text); });
+      const bytesPerFrame = (f.sampleRateHz * f.frameMs / 1000) * f.channels
+        * (f.encoding === 'pcm_f32le' ? 4 : f.encoding === 'pcm_s16le' ? 2 : 1);
+      for (let off = 0; off < wire.byteLength; off += bytesPerFrame) {
+        await client.sendAudio(wire.subarray(off, Math.min(off + bytesPerFrame, wire.byteLength)));
+      }
+      const ended = await client.end();
+      expect(ended.reason).toBe('client_end');
+      return { reference: entry.reference, hypothesis: finals.join(' ') };
+    }));
+    const acc = corpusWer(pairs);
+    expect(acc.wer, JSON.stringify(pairs)).toBeLessThanOrEqual(f.maxWer);
+  }, 60_000);
+});
