@@ -72,7 +72,8 @@ export type GwErrorCode =
   | 'GW_ERR_INFERENCE'
   | 'GW_ERR_DECODER'
   | 'GW_ERR_INTERNAL'
-  | 'GW_ERR_BAD_HOTWORD';
+  | 'GW_ERR_BAD_HOTWORD'
+  | 'GW_ERR_RATE_LIMITED';
 
 export interface GwErrorSpec {
   /** True: the server sends the `error`, then closes the socket with `closeCode`. False: the session continues. */
@@ -184,6 +185,11 @@ export const GW_ERRORS: Readonly<Record<GwErrorCode, GwErrorSpec>> = {
     fatal: false, closeCode: C.PROTOCOL_VIOLATION, retryable: false,
     description: 'A hotword is invalid (empty, too long, duplicate, bad boost, too many). '
       + 'Non-fatal in `session.update` (the old list stays), fatal in `session.start`.',
+  },
+  GW_ERR_RATE_LIMITED: {
+    fatal: false, closeCode: C.PROTOCOL_VIOLATION, retryable: true,
+    description: 'A text frame was discarded unread: the session sent more than 60 text frames at once or 30 per '
+      + 'second after that (or more than 256 Ki characters per second). Audio frames are not counted.',
   },
 };
 

@@ -46,6 +46,16 @@ export const PROTOCOL_LIMITS = {
   maxTagChars: 64,
   /** Longest `ping.id` string. */
   maxPingIdChars: 128,
+  /**
+   * Text frames a session may send at once, and per second after that (token bucket; audio frames are not counted,
+   * flow control governs them). Over it a text frame is discarded unparsed with GW_ERR_RATE_LIMITED: one client
+   * flooding session.update (1.4 ms of decoder work each at 100 hotwords) would otherwise delay every session.
+   */
+  textMessagesBurst: 60,
+  textMessagesPerSecond: 30,
+  /** The same for the characters of text frames (two whole frames at once, then 256 Ki per second). */
+  textCharsBurst: 2 * 1024 * 1024,
+  textCharsPerSecond: 256 * 1024,
 } as const;
 
 /** Defaults applied by normaliseSessionStart. */

@@ -27,6 +27,7 @@ import type { GatewayMetrics } from './metrics.js';
 import type { PipelineEvent, SessionPipelinePort, SessionServices } from './session-pipeline-port.js';
 import { acceptSessionStart, sessionStartedMessage } from './session-start.js';
 import { SessionStatsCounter } from './session-stats.js';
+import { TextRateLimiter } from './text-rate-limit.js';
 import { TranscriptSender } from './transcript-sender.js';
 
 export type SessionState = 'connected' | 'started' | 'ending' | 'closed';
@@ -61,6 +62,7 @@ export class Session {
   private maxDurationTimer: NodeJS.Timeout | undefined;
   private readonly stats: SessionStatsCounter;
   private readonly flow: FlowControl;
+  private readonly textBudget: TextRateLimiter;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly m: GatewayMetrics | undefined;
@@ -70,6 +72,7 @@ export class Session {
     this.m = deps.metrics;
     this.log = deps.logger.child({ session_id: this.id });
     this.stats = new SessionStatsCounter(this.now());
+    this.textBudget = new TextRateLimiter(this.now());
     this.flow = new FlowControl({
       limits: deps.limits,
       backlogMs: () => (this.state === 'started' && this.pipeline !== null ? this.pipeline.backlogMs() : null),
@@ -136,6 +139,8 @@ export class Session {
   // Inbound
 
   private onText(text: string): void {
+    const overBudget = this.textBudget.take(text.length, this.now());
+    if (overBudget !== null) return this.fail(overBudget);
     let msg: ClientMessage;
     try {
       msg = parseClientMessage(text);

@@ -17,7 +17,7 @@ describe('GW_ERRORS registry', () => {
       'GW_ERR_UNSUPPORTED_CHANNELS', 'GW_ERR_PARTIAL_SAMPLE', 'GW_ERR_FRAME_TOO_LARGE', 'GW_ERR_BACKLOG',
       'GW_ERR_SLOW_CONSUMER', 'GW_ERR_IDLE_TIMEOUT', 'GW_ERR_MAX_DURATION', 'GW_ERR_UNAUTHORIZED',
       'GW_ERR_TOO_MANY_SESSIONS', 'GW_ERR_SHUTTING_DOWN', 'GW_ERR_INFERENCE', 'GW_ERR_DECODER', 'GW_ERR_INTERNAL',
-      'GW_ERR_BAD_HOTWORD',
+      'GW_ERR_BAD_HOTWORD', 'GW_ERR_RATE_LIMITED',
     ];
     expect([...GW_ERROR_CODES].sort()).toEqual([...required].sort());
   });
@@ -53,8 +53,8 @@ describe('GW_ERRORS registry', () => {
   it('keeps the session alive for recoverable client mistakes only', () => {
     const nonFatal = GW_ERROR_CODES.filter((c) => !GW_ERRORS[c].fatal).sort();
     expect(nonFatal).toEqual([
-      'GW_ERR_ALREADY_STARTED', 'GW_ERR_BAD_HOTWORD', 'GW_ERR_BAD_JSON', 'GW_ERR_BAD_MESSAGE', 'GW_ERR_SESSION_ENDED',
-      'GW_ERR_UNKNOWN_TYPE',
+      'GW_ERR_ALREADY_STARTED', 'GW_ERR_BAD_HOTWORD', 'GW_ERR_BAD_JSON', 'GW_ERR_BAD_MESSAGE', 'GW_ERR_RATE_LIMITED',
+      'GW_ERR_SESSION_ENDED', 'GW_ERR_UNKNOWN_TYPE',
     ]);
   });
 });

@@ -1,0 +1,49 @@
+/**
+ * Per-session budget of inbound text frames (docs/protocol.md, "Rate limits"): two token buckets, one counting
+ * frames and one counting their characters, refilled continuously up to their burst size.
+ *
+ * Why: audio is paced by flow control, but control messages were not, and one client sending session.update with
+ * 100 hotwords as fast as its socket allowed (1.4 ms of native decoder work each) raised another session's ping
+ * round trip from 0.8 to 90 ms (p50) on the development machine (`npm run bench:flood`; 3.0 ms with this limit).
+ * The check runs before JSON parsing, so a frame over the budget costs almost nothing.
+ */
+import { GatewayError } from '../protocol/errors.js';
+import { PROTOCOL_LIMITS } from '../protocol/messages.js';
+
+export interface TextRateLimits {
+  textMessagesBurst: number;
+  textMessagesPerSecond: number;
+  textCharsBurst: number;
+  textCharsPerSecond: number;
+}
+
+export class TextRateLimiter {
+  private messages: number;
+  private chars: number;
+  private lastMs: number;
+
+  constructor(nowMs: number, private readonly limits: TextRateLimits = PROTOCOL_LIMITS) {
+    this.messages = limits.textMessagesBurst;
+    this.chars = limits.textCharsBurst;
+    this.lastMs = nowMs;
+  }
+
+  /**
+   * Takes one frame of `chars` characters at `nowMs`: null, or when either budget lacks it (nothing is taken) the
+   * non-fatal GW_ERR_RATE_LIMITED to send instead of handling the frame.
+   */
+  take(chars: number, nowMs: number): GatewayError | null {
+    const { limits } = this;
+    const dtS = Math.max(0, nowMs - this.lastMs) / 1000;
+    this.lastMs = Math.max(this.lastMs, nowMs);
+    this.messages = Math.min(limits.textMessagesBurst, this.messages + dtS * limits.textMessagesPerSecond);
+    this.chars = Math.min(limits.textCharsBurst, this.chars + dtS * limits.textCharsPerSecond);
+    if (this.messages < 1 || this.chars < chars) {
+      return new GatewayError('GW_ERR_RATE_LIMITED', `text frame discarded unread: over ${limits.textMessagesBurst} `
+        + `frames at once, ${limits.textMessagesPerSecond} per second or ${limits.textCharsPerSecond} characters per second`);
+    }
+    this.messages -= 1;
+    this.chars -= chars;
+    return null;
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The per-session text-frame budget (src/server/text-rate-limit.ts, docs/protocol.md "Rate limits on text frames"):
+ * the pure token buckets on a hand-driven clock, and the Session answering a ping flood with GW_ERR_RATE_LIMITED.
+ */
+import { describe, expect, it } from 'vitest';
+import { PROTOCOL_LIMITS, type ServerMessage } from '../../src/protocol/messages.js';
+import { LocalSession } from '../../src/server/local-session.js';
+import { TextRateLimiter } from '../../src/server/text-rate-limit.js';
+import { scriptedServices, START_16K } from './helpers.js';
+
+const MiB = 1024 * 1024;
+
+describe('TextRateLimiter', () => {
+  it('allows the burst, then the refill rate; a refused frame takes nothing', () => {
+    const l = new TextRateLimiter(0);
+    for (let i = 0; i < PROTOCOL_LIMITS.textMessagesBurst; i++) expect(l.take(10, 0)).toBeNull();
+    const refused = l.take(10, 0);
+    expect(refused?.code).toBe('GW_ERR_RATE_LIMITED');
+    expect(refused?.fatal).toBe(false);
+    expect(l.take(10, 100)).toBeNull(); // 100 ms at 30 per second: three frames
+    expect(l.take(10, 100)).toBeNull();
+    expect(l.take(10, 100)).toBeNull();
+    expect(l.take(10, 100)).not.toBeNull();
+    expect(l.take(10, 10_000)).toBeNull(); // refills up to the burst, never beyond
+    for (let i = 1; i < PROTOCOL_LIMITS.textMessagesBurst; i++) expect(l.take(10, 10_000)).toBeNull();
+    expect(l.take(10, 10_000)).not.toBeNull();
+  });
+
+  it('budgets characters: two whole 1 MiB frames at once, then 256 Ki per second', () => {
+    const l = new TextRateLimiter(0);
+    expect(l.take(MiB, 0)).toBeNull();
+    expect(l.take(MiB, 0)).toBeNull();
+    expect(l.take(1, 0)).not.toBeNull();
+    expect(l.take(MiB, 3_999)).not.toBeNull(); // 1 MiB needs 4 s of refill
+    expect(l.take(MiB, 4_000)).toBeNull();
+  });
+
+  it('a clock that steps back adds nothing', () => {
+    const l = new TextRateLimiter(1000);
+    for (let i = 0; i < PROTOCOL_LIMITS.textMessagesBurst; i++) l.take(1, 1000);
+    expect(l.take(1, 0)).not.toBeNull();
+    expect(l.take(1, 1000)).not.toBeNull();
+  });
+});
+
+describe('Session under a text flood', () => {
+  it('answers frames over the budget with non-fatal GW_ERR_RATE_LIMITED and keeps the session', async () => {
+    const s = new LocalSession({ services: scriptedServices({ auto: true }), limits: {} });
+    const msgs: ServerMessage[] = [];
+    s.onMessage((m) => msgs.push(m));
+    s.sendJson(START_16K);
+    const flood = PROTOCOL_LIMITS.textMessagesBurst + 10;
+    for (let i = 0; i < flood; i++) s.sendJson({ type: 'ping', id: i });
+    const pongs = msgs.filter((m) => m.type === 'pong');
+    const limited = msgs.filter((m) => m.type === 'error');
+    // the start took one frame of the burst; every frame got exactly one answer
+    expect(pongs).toHaveLength(PROTOCOL_LIMITS.textMessagesBurst - 1);
+    expect(limited).toHaveLength(flood - pongs.length);
+    expect(limited[0]).toMatchObject({ code: 'GW_ERR_RATE_LIMITED', fatal: false });
+    await new Promise((r) => setTimeout(r, 120)); // > 3 frames of refill
+    s.sendJson({ type: 'ping', id: 'after' });
+    expect(msgs[msgs.length - 1]).toEqual({ type: 'pong', id: 'after' });
+    const ended = new Promise((resolve) => s.onMessage((m) => { if (m.type === 'session.ended') resolve(m); }));
+    s.sendJson({ type: 'session.end' });
+    expect(await ended).toMatchObject({ reason: 'client_end' });
+  });
+});
