@@ -31,7 +31,8 @@ TokenLm::TokenLm(TokenLmTables tables) : t_(std::move(tables)) {
       Bad("backoff state of state " + std::to_string(i) + " is " + std::to_string(b));
     }
     // -inf is as bad as NaN here: lmWeight x -inf is NaN at weight 0, and it would end a beam's hypothesis outright
-    if (!std::isfinite(t_.backoff_log_weight[i]) || !std::isfinite(t_.final_log_prob[i]) || !(t_.final_log_prob[i] <= 0)) {
+    const bool final_ok = std::isfinite(t_.final_log_prob[i]) && t_.final_log_prob[i] <= 0;
+    if (!std::isfinite(t_.backoff_log_weight[i]) || !final_ok) {
       Bad("state " + std::to_string(i) + " has a non-finite weight");
     }
     for (int32_t k = t_.arc_start[i]; k < t_.arc_start[i + 1]; ++k) {

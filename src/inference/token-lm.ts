@@ -137,7 +137,8 @@ export class TokenLm {
       if (this.arcStart[i + 1]! < this.arcStart[i]!) bad(`arc_start decreases at state ${i}`);
       const b = this.backoffState[i]!;
       if (i === 0 ? b !== -1 : b < 0 || b >= i) bad(`backoff state of state ${i} is ${b}`);
-      if (!Number.isFinite(this.backoffLogWeight[i]!) || !Number.isFinite(this.finalLogProb[i]!) || !(this.finalLogProb[i]! <= 0)) {
+      const finalOk = Number.isFinite(this.finalLogProb[i]!) && this.finalLogProb[i]! <= 0;
+      if (!Number.isFinite(this.backoffLogWeight[i]!) || !finalOk) {
         bad(`state ${i} has a non-finite weight`);
       }
       for (let k = this.arcStart[i]!; k < this.arcStart[i + 1]!; k++) {
@@ -145,7 +146,8 @@ export class TokenLm {
         if (t < 0 || t >= this.vocabSize || t === this.blankId) bad(`arc token ${t} at state ${i}`);
         if (k > this.arcStart[i]! && this.arcToken[k - 1]! >= t) bad(`arcs of state ${i} unsorted`);
         if (this.arcNext[k]! < 0 || this.arcNext[k]! >= s) bad(`arc next state ${this.arcNext[k]} out of range`);
-        if (!Number.isFinite(this.arcLogProb[k]!) || !(this.arcLogProb[k]! <= 0)) bad(`arc log-prob ${this.arcLogProb[k]} at state ${i}`);
+        const p = this.arcLogProb[k]!;
+        if (!Number.isFinite(p) || p > 0) bad(`arc log-prob ${p} at state ${i}`);
       }
     }
     if (this.arcStart[1]! - this.arcStart[0]! !== this.vocabSize - 1) {

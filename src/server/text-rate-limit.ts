@@ -1,5 +1,5 @@
 /**
- * Per-session budget of inbound text frames (docs/protocol.md, "Rate limits"): two token buckets, one counting
+ * Per-session budget of inbound text frames (docs/protocol.md section 6, "Rate limits on text frames"): two token buckets, one counting
  * frames and one counting their characters, refilled continuously up to their burst size.
  *
  * Why: audio is paced by flow control, but control messages were not, and one client sending session.update with
@@ -40,7 +40,8 @@ export class TextRateLimiter {
     this.chars = Math.min(limits.textCharsBurst, this.chars + dtS * limits.textCharsPerSecond);
     if (this.messages < 1 || this.chars < chars) {
       return new GatewayError('GW_ERR_RATE_LIMITED', `text frame discarded unread: over ${limits.textMessagesBurst} `
-        + `frames at once, ${limits.textMessagesPerSecond} per second or ${limits.textCharsPerSecond} characters per second`);
+        + `frames at once, ${limits.textMessagesPerSecond} per second or ${limits.textCharsPerSecond} characters `
+        + 'per second');
     }
     this.messages -= 1;
     this.chars -= chars;
