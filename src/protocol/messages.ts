@@ -191,6 +191,10 @@ export interface SessionLimits {
   flow_high_water_ms: number;
   flow_low_water_ms: number;
   backlog_limit_ms: number;
+  /** Text-frame budget (section 6, "Rate limits on text frames"). */
+  text_frames_burst: number;
+  text_frames_per_second: number;
+  text_chars_per_second: number;
 }
 
 /** VAD saw speech begin / end. `audio_ms`: audio time since session start. */

@@ -6,7 +6,7 @@
  */
 import { GatewayError, toGatewayError } from '../protocol/errors.js';
 import {
-  PROTOCOL_VERSION, type SessionConfig, type SessionStartedMessage, type SessionStartMessage,
+  PROTOCOL_LIMITS, PROTOCOL_VERSION, type SessionConfig, type SessionStartedMessage, type SessionStartMessage,
 } from '../protocol/messages.js';
 import { normaliseSessionStart, quoteValue } from '../protocol/validate.js';
 import type { SessionLimitsConfig } from './config.js';
@@ -65,6 +65,9 @@ export function sessionStartedMessage(sessionId: string, config: SessionConfig, 
       flow_high_water_ms: limits.flowHighWaterMs,
       flow_low_water_ms: limits.flowLowWaterMs,
       backlog_limit_ms: limits.backlogLimitMs,
+      text_frames_burst: PROTOCOL_LIMITS.textMessagesBurst,
+      text_frames_per_second: PROTOCOL_LIMITS.textMessagesPerSecond,
+      text_chars_per_second: PROTOCOL_LIMITS.textCharsPerSecond,
     },
   };
 }

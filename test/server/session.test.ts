@@ -53,7 +53,8 @@ describe('Session state machine', () => {
       min_confidence: 0.15,
       language: 'en', audio: { encoding: 'pcm_s16le', sample_rate_hz: 16000, channels: 1 },
       limits: { max_frame_bytes: 1048576, idle_timeout_ms: 1234, max_duration_ms: 3600000, flow_high_water_ms: 2000,
-        flow_low_water_ms: 500, backlog_limit_ms: 10000 },
+        flow_low_water_ms: 500, backlog_limit_ms: 10000, text_frames_burst: 60, text_frames_per_second: 30,
+        text_chars_per_second: 262144 },
     });
     expect(t.pipeline().hotwords).toEqual([{ phrase: 'vox gate', boost: 2 }]);
     t.s.abandon();
