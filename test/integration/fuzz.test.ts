@@ -8,7 +8,8 @@
  * start `session.started`, a valid update `session.updated`; audio before start or with a split sample is fatal.
  * Every server message must be a known type, every error a registered code. The witness's final transcript must
  * equal the one it gets alone (int8 activations are quantised per row, so batching with garbage changes nothing),
- * and afterwards the gateway is ready with no sessions left.
+ * and afterwards the gateway is ready with no sessions and no encoder streams left, also of clients that vanished
+ * mid-session without a close frame.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -87,6 +88,11 @@ async function fuzzConnection(port: number, r: Rand, seed: number, budget: numbe
   let speech: Uint8Array | null = null;
   let speechAt = 0;
   for (let i = 0; i < budget; i++) {
+    if (r() < 0.02) { // the client vanishes (no close frame), mid-utterance or not: the server must release everything
+      ws.terminate();
+      await inbox.closed;
+      return i + 1;
+    }
     if (frameBytes > 0 && r() < 0.01) {
       const what = `seed ${seed} action ${i}: a binary frame over 1 MiB`;
       ws.send(new Uint8Array(1024 * 1024 + frameBytes));
@@ -221,6 +227,11 @@ describe.each(['uws', 'ws'] as const)('fuzzed clients against the real gateway o
     const deadline = Date.now() + 5000;
     while (gw.sessionCount() > 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
     expect(gw.sessionCount()).toBe(0);
+    // every encoder stream the fuzzed sessions opened (also of the vanished clients) was closed
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.port}/metrics`)).text();
+    const streams = [...metrics.matchAll(/^voxgate_encoder_worker_streams\{worker="\d+"\} (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(streams.length).toBeGreaterThan(0);
+    expect(streams).toEqual(streams.map(() => 0));
     expect((await fetch(`http://127.0.0.1:${gw.port}/readyz`)).status).toBe(200);
     expect(await witness(url, wav)).toBe(alone);
   }, 120_000);
