@@ -173,6 +173,11 @@ export class EncoderPool {
     return { batches: this.batches, chunks: this.chunks, meanBatch: this.batches ? this.chunks / this.batches : 0, queueDepth };
   }
 
+  /** Set once the pool gave up (its worker crashed more than MAX_RESTARTS times a minute, or failed to restart). */
+  get failure(): GatewayError | null {
+    return this.failed;
+  }
+
   /** @internal The current worker thread (tests terminate it to simulate a crash). */
   get worker(): Worker {
     return this.host.worker;

@@ -11,7 +11,8 @@
  * passes a threshold, re-placing streams at utterance resets) kept batches larger at light load but let a burst of
  * new sessions pile onto one worker (100 sessions: p95 383 ms, not real time, against 93 ms balanced).
  * A stream's output never depends on its shard or its batch mates (encoder-pool.test.ts: batched == alone).
- * Failures stay per shard: a crashed worker fails and restarts only its own streams.
+ * Failures stay per shard: a crashed worker fails and restarts only its own streams, and a shard whose pool gave up
+ * (repeated crashes) gets no new streams while another works; the gateway's /readyz turns 503 when none does.
  */
 import { GatewayError } from '../protocol/errors.js';
 import {
@@ -29,6 +30,8 @@ export const MAX_ENCODER_WORKERS = 16;
 export interface EncoderShardsStats extends EncoderPoolStats {
   /** Open streams per shard. */
   openStreams: number[];
+  /** Shards whose pool gave up after repeated worker crashes (they get no new streams). */
+  failedWorkers: number;
 }
 
 export function validateEncoderShardsOptions(o: EncoderShardsOptions): void {
@@ -85,8 +88,12 @@ export class EncoderShards {
   }
 
   openStream(): EncoderStream {
-    let k = 0;
-    for (let i = 1; i < this.open.length; i++) if (this.open[i]! < this.open[k]!) k = i;
+    // The least loaded shard that still works; when every shard failed, any (its streams fail with its error).
+    const all = this.shards.map((_, i) => i);
+    const usable = all.filter((i) => this.shards[i]!.failure === null);
+    const candidates = usable.length > 0 ? usable : all;
+    let k = candidates[0]!;
+    for (const i of candidates) if (this.open[i]! < this.open[k]!) k = i;
     const inner = this.shards[k]!.openStream(); // throws GW_ERR_INFERENCE when closed
     this.open[k]!++;
     return new ShardStream(this.nextStreamId++, k, inner, (shard) => {
@@ -104,7 +111,8 @@ export class EncoderShards {
       chunks += s.chunks;
       queueDepth += s.queueDepth;
     }
-    return { batches, chunks, meanBatch: batches ? chunks / batches : 0, queueDepth, openStreams: this.open.slice() };
+    return { batches, chunks, meanBatch: batches ? chunks / batches : 0, queueDepth, openStreams: this.open.slice(),
+      failedWorkers: this.shards.filter((p) => p.failure !== null).length };
   }
 
   /** Closes every shard (see EncoderPool.close). Idempotent. */

@@ -25,7 +25,11 @@ import { Session } from './session.js';
 
 /** Services plus lifecycle: what the gateway needs from a loaded model (a SpeechEngine, or a test double). */
 export interface GatewayServices extends SessionServices {
-  stats?(): { batches: number; chunks: number; meanBatch: number; queueDepth: number; openStreams?: number[] };
+  stats?(): {
+    batches: number; chunks: number; meanBatch: number; queueDepth: number; openStreams?: number[];
+    /** Encoder workers that gave up after repeated crashes; /readyz is 503 when every worker did. */
+    failedWorkers?: number;
+  };
   close?(): Promise<void>;
 }
 
@@ -131,8 +135,14 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
 
   const routes: HttpRoutes = {
     '/healthz': () => json(200, { status: 'ok' }),
-    '/readyz': () => (phase === 'ready' ? json(200, { status: 'ready', sessions: sessions.size })
-      : json(503, { status: phase === 'loading' ? 'loading' : 'draining' })),
+    '/readyz': () => {
+      if (phase !== 'ready') return json(503, { status: phase === 'loading' ? 'loading' : 'draining' });
+      // Every encoder worker gave up (repeated crashes): sessions would only get GW_ERR_INFERENCE, so stop routing.
+      const st = services?.stats?.();
+      const workers = st?.openStreams?.length ?? 0;
+      if (workers > 0 && (st?.failedWorkers ?? 0) >= workers) return json(503, { status: 'failed', sessions: sessions.size });
+      return json(200, { status: 'ready', sessions: sessions.size });
+    },
     '/metrics': async () => ({
       status: 200,
       headers: { 'content-type': metrics.registry.contentType },
@@ -155,6 +165,15 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     registers: [metrics.registry],
     collect() {
       (services?.stats?.().openStreams ?? []).forEach((n, k) => this.set({ worker: String(k) }, n));
+    },
+  });
+
+  new Gauge({
+    name: 'voxgate_encoder_workers_failed',
+    help: 'Encoder workers that gave up after repeated crashes (they get no new sessions).',
+    registers: [metrics.registry],
+    collect() {
+      this.set(services?.stats?.().failedWorkers ?? 0);
     },
   });
 

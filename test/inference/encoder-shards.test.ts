@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncoderPool } from '../../src/inference/encoder-pool.js';
 import { EncoderShards } from '../../src/inference/encoder-shards.js';
+import { MAX_RESTARTS } from '../../src/inference/encoder-worker-host.js';
 import { loadModelInfo, type ModelInfo } from '../../src/inference/nemo-ctc-model.js';
 import { GatewayError } from '../../src/protocol/errors.js';
 import { FEAT_DIM, MODEL_DIR, MODEL_FIXTURE_DIR, maxAbsDiff, readF32, readParityFixture, streamChunks } from './helpers.js';
@@ -85,4 +86,30 @@ describe('EncoderShards', () => {
       await own.close();
     }
   }, 30_000);
+
+  it('a shard whose worker keeps crashing gives up, is counted, and gets no new streams', async () => {
+    const own = await EncoderShards.create({ model: info, workers: 2 });
+    try {
+      const W = 19, chunk = feats.subarray(0, W * FEAT_DIM);
+      const pool0 = own.shards[0]!;
+      for (let crash = 0; crash <= MAX_RESTARTS; crash++) {
+        const old = pool0.worker;
+        await old.terminate();
+        while (pool0.worker === old && pool0.failure === null) await new Promise((r) => setTimeout(r, 5));
+        if (crash < MAX_RESTARTS) { // restarted: a fresh stream runs once the new worker has loaded the model
+          const probe = pool0.openStream();
+          await probe.run(chunk, W);
+          probe.close();
+        }
+      }
+      expect(pool0.failure?.code).toBe('GW_ERR_INFERENCE');
+      expect(own.stats().failedWorkers).toBe(1);
+      const streams = [own.openStream(), own.openStream()]; // shard 1 takes both, though shard 0 has fewer
+      expect(own.stats().openStreams).toEqual([0, 2]);
+      for (const st of streams) expect((await st.run(chunk, W)).frames).toBeGreaterThan(0);
+      streams.forEach((st) => st.close());
+    } finally {
+      await own.close();
+    }
+  }, 60_000);
 });

@@ -77,6 +77,21 @@ describe.each(['uws', 'ws'] as const)('gateway over %s (scripted pipeline)', (tr
     expect((await refusedUpgrade(gw.port, '/v2/stream')).status).toBe(404);
   });
 
+  it('/readyz is 503 "failed" once every encoder worker gave up, 200 while one still works', async () => {
+    let failedWorkers = 1;
+    const services = { ...scriptedServices({ auto: true }),
+      stats: () => ({ batches: 0, chunks: 0, meanBatch: 0, queueDepth: 0, openStreams: [0, 0], failedWorkers }) };
+    const config = resolveGatewayConfig({ host: '127.0.0.1', port: 0, transport, logLevel: 'silent' });
+    const gw = await startGateway(config, { services });
+    gateways.push(gw);
+    expect(await httpGet(gw.port, '/readyz')).toMatchObject({ status: 200 });
+    expect((await httpGet(gw.port, '/metrics')).body).toContain('voxgate_encoder_workers_failed 1');
+    failedWorkers = 2;
+    const r = await httpGet(gw.port, '/readyz');
+    expect(r.status).toBe(503);
+    expect(JSON.parse(r.body)).toEqual({ status: 'failed', sessions: 0 });
+  });
+
   it('a full session with the node client: started -> partials (seq +1) -> final -> ended -> close 1000', async () => {
     const { url } = await start(transport);
     const client = await VoxgateClient.connect(url, { start: { audio: START_16K.audio, latency: 'low' } });
