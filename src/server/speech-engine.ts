@@ -41,6 +41,8 @@ export interface SpeechEngine extends SessionServices {
   /** The token LM in use, or null (lmWeight 0, the greedy decoder, or the model directory has none). */
   readonly lm: TokenLm | null;
   stats(): EncoderShardsStats;
+  /** @internal The shared encoder (tests crash its worker threads). */
+  readonly encoder: EncoderShards;
   /** Closes the encoder (its workers). Idempotent. */
   close(): Promise<void>;
 }
@@ -82,6 +84,7 @@ export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<Sp
       });
     },
     stats: () => encoder.stats(),
+    encoder,
     close(): Promise<void> {
       closing ??= encoder.close();
       return closing;
