@@ -18,7 +18,7 @@ import { VoxgateClient } from '../../clients/node-client.js';
 import { startFieldsFor, streamWav } from '../../src/cli/stream-wav.js';
 import type { WavAudio } from '../../src/cli/wav.js';
 import { GW_ERRORS, isGatewayError, isGwErrorCode, type GatewayError } from '../../src/protocol/errors.js';
-import type { ServerMessage } from '../../src/protocol/messages.js';
+import { PROTOCOL_LIMITS, type ServerMessage } from '../../src/protocol/messages.js';
 import { bytesPerSampleFrame, parseClientMessage, parseServerMessage } from '../../src/protocol/validate.js';
 import type { Gateway } from '../../src/server/gateway.js';
 import { int, type Rand, textFrame, validStart } from '../protocol/fuzz-frames.js';
@@ -87,7 +87,9 @@ async function fuzzConnection(port: number, r: Rand, seed: number, budget: numbe
   let frameBytes = 0; // 0: not started
   let speech: Uint8Array | null = null;
   let speechAt = 0;
-  for (let i = 0; i < budget; i++) {
+  let textFrames = 0;
+  let i = 0;
+  for (; i < budget; i++) {
     if (r() < 0.02) { // the client vanishes (no close frame), mid-utterance or not: the server must release everything
       ws.terminate();
       await inbox.closed;
@@ -123,6 +125,8 @@ async function fuzzConnection(port: number, r: Rand, seed: number, budget: numbe
       cov.audioBytesAccepted += bytes.length;
       continue;
     }
+    // stay inside the per-session text budget (its refusals are tested in test/server/text-rate-limit.test.ts)
+    if (++textFrames > PROTOCOL_LIMITS.textMessagesBurst - 2) break;
     const text = frameBytes === 0 && r() < 0.6 ? JSON.stringify(validStart(r)) : textFrame(r);
     const what = `seed ${seed} action ${i}: ${text.slice(0, 200)}`;
     let parsed: ReturnType<typeof parseClientMessage> | undefined;
@@ -178,7 +182,7 @@ async function fuzzConnection(port: number, r: Rand, seed: number, budget: numbe
     expect(await inbox.reply(`seed ${seed} final end`)).toMatchObject({ type: 'session.ended', reason: 'client_end' });
     expect(await inbox.closed).toBe(1000);
   }
-  return budget;
+  return Math.max(1, i);
 }
 
 /** A fuzz client: connections one after another (a fatal error ends one) until ACTIONS_PER_CLIENT are used. */
