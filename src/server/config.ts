@@ -11,6 +11,7 @@
  * | --precision int8\|fp32\|auto | VOXGATE_PRECISION | auto |
  * | --max-sessions N | VOXGATE_MAX_SESSIONS | 200 |
  * | --api-keys FILE | VOXGATE_API_KEYS | none (no authentication) |
+ * | --tls-cert FILE, --tls-key FILE | VOXGATE_TLS_CERT, VOXGATE_TLS_KEY | none (plain ws://; both or neither) |
  * | --log-level LEVEL | LOG_LEVEL | info |
  * | --vad energy\|off | VOXGATE_VAD | energy (off: no VAD endpointing, see stream/vad.ts) |
  * | --beam-size N | VOXGATE_BEAM_SIZE | 8 |
@@ -62,6 +63,9 @@ export interface GatewayConfig extends SessionLimitsConfig {
   maxSessions: number;
   /** File with one API key per line; null disables authentication. */
   apiKeysFile: string | null;
+  /** PEM certificate chain and private key for wss:// and https:// (both or neither; null: plain ws://). */
+  tlsCertFile: string | null;
+  tlsKeyFile: string | null;
   logLevel: LogLevel;
   /** Outbound soft limit: above it partials are dropped. Bytes. */
   outboundSoftLimitBytes: number;
@@ -136,6 +140,8 @@ export const DEFAULT_GATEWAY_CONFIG: Readonly<Omit<GatewayConfig, 'modelDir'>> =
   precision: 'auto',
   maxSessions: 200,
   apiKeysFile: null,
+  tlsCertFile: null,
+  tlsKeyFile: null,
   logLevel: 'info',
   outboundSoftLimitBytes: 256 * 1024,
   outboundHardLimitBytes: 4 * 1024 * 1024,
@@ -175,6 +181,12 @@ export function validateGatewayConfig(c: GatewayConfig): GatewayConfig {
   checkInt('maxSessions', c.maxSessions, 1, 100_000);
   if (c.apiKeysFile !== null && (typeof c.apiKeysFile !== 'string' || c.apiKeysFile === '')) {
     throw bad(`apiKeysFile must be a path or null, got ${JSON.stringify(c.apiKeysFile)}`);
+  }
+  for (const [name, v] of [['tlsCertFile', c.tlsCertFile], ['tlsKeyFile', c.tlsKeyFile]] as const) {
+    if (v !== null && (typeof v !== 'string' || v === '')) throw bad(`${name} must be a path or null, got ${JSON.stringify(v)}`);
+  }
+  if ((c.tlsCertFile === null) !== (c.tlsKeyFile === null)) {
+    throw bad(`tlsCertFile and tlsKeyFile go together, got ${JSON.stringify(c.tlsCertFile)} and ${JSON.stringify(c.tlsKeyFile)}`);
   }
   checkOneOf('logLevel', c.logLevel, LOG_LEVELS);
   checkInt('idleTimeoutMs', c.idleTimeoutMs, 10, 86_400_000);
@@ -240,6 +252,8 @@ export const GATEWAY_SETTINGS: readonly Setting[] = [
   { key: 'precision', flag: 'precision', env: 'VOXGATE_PRECISION', kind: 'string', help: 'int8 | fp32 | auto' },
   { key: 'maxSessions', flag: 'max-sessions', env: 'VOXGATE_MAX_SESSIONS', kind: 'int', help: 'concurrent sessions' },
   { key: 'apiKeysFile', flag: 'api-keys', env: 'VOXGATE_API_KEYS', kind: 'path', help: 'file with one API key per line' },
+  { key: 'tlsCertFile', flag: 'tls-cert', env: 'VOXGATE_TLS_CERT', kind: 'path', help: 'PEM certificate chain (wss://)' },
+  { key: 'tlsKeyFile', flag: 'tls-key', env: 'VOXGATE_TLS_KEY', kind: 'path', help: 'PEM private key (wss://)' },
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', help: LOG_LEVELS.join(' | ') },
   { key: 'idleTimeoutMs', flag: 'idle-timeout-ms', env: 'VOXGATE_IDLE_TIMEOUT_MS', kind: 'int', help: 'idle timeout' },
   { key: 'maxDurationMs', flag: 'max-duration-ms', env: 'VOXGATE_MAX_DURATION_MS', kind: 'int', help: 'max session length' },

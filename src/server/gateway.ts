@@ -22,6 +22,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type GatewayMetrics } from './metrics.js';
 import type { SessionServices } from './session-pipeline-port.js';
 import { Session } from './session.js';
+import { loadTlsCredentials } from './tls.js';
 
 /** Services plus lifecycle: what the gateway needs from a loaded model (a SpeechEngine, or a test double). */
 export interface GatewayServices extends SessionServices {
@@ -79,6 +80,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const log = options.logger ?? createLogger({ level: config.logLevel });
   const metrics = createMetrics();
   const apiKeys: ApiKeys | null = config.apiKeysFile === null ? null : await loadApiKeys(config.apiKeysFile);
+  const tls = config.tlsCertFile === null || config.tlsKeyFile === null ? null
+    : await loadTlsCredentials(config.tlsCertFile, config.tlsKeyFile);
   const kind = pickTransport(config.transport, log);
   const sessions = new Map<Connection, Session>();
   let phase: Phase = 'loading';
@@ -181,9 +184,11 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     maxPayloadBytes: config.maxFrameBytes,
     highWaterMarkBytes: config.outboundSoftLimitBytes,
     maxBackpressureBytes: config.outboundHardLimitBytes,
+    tls,
   }, handler, gate, routes);
   const port = await transport.listen(config.host, config.port);
-  log.info({ host: config.host, port, transport: kind, native_uws: transport.nativeBinary }, 'listening');
+  log.info({ host: config.host, port, transport: kind, native_uws: transport.nativeBinary, tls: tls !== null },
+    'listening');
 
   try {
     if (options.services !== undefined) {

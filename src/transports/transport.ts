@@ -138,6 +138,16 @@ export interface TransportOptions {
   maxBackpressureBytes: number;
   /** How long (ms) a closing handshake may take before the socket is destroyed. */
   closeTimeoutMs: number;
+  /** Serve `https:` / `wss:` with these credentials (null: plain `http:` / `ws:`). */
+  tls: TlsCredentials | null;
+}
+
+/** A certificate chain and its private key, as PEM text and as the files they came from (uWS reads the files). */
+export interface TlsCredentials {
+  certFile: string;
+  keyFile: string;
+  cert: string;
+  key: string;
 }
 
 export const DEFAULT_TRANSPORT_OPTIONS: Readonly<TransportOptions> = {
@@ -146,6 +156,7 @@ export const DEFAULT_TRANSPORT_OPTIONS: Readonly<TransportOptions> = {
   highWaterMarkBytes: 256 * 1024,
   maxBackpressureBytes: 4 * 1024 * 1024,
   closeTimeoutMs: 5000,
+  tls: null,
 };
 
 function badConfig(message: string): GatewayError {

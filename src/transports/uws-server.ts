@@ -162,7 +162,8 @@ export class UwsServer implements TransportServer {
   ) {
     this.uws = loadUws();
     this.nativeBinary = isNativeUws(this.uws);
-    this.app = this.uws.App();
+    this.app = options.tls === null ? this.uws.App()
+      : this.uws.SSLApp({ cert_file_name: options.tls.certFile, key_file_name: options.tls.keyFile });
     this.app.ws<UserData>('/*', {
       maxPayloadLength: carrierMaxPayloadBytes(options),
       maxBackpressure: options.maxBackpressureBytes,

@@ -11,6 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { CLOSE_CODES, GatewayError } from '../protocol/errors.js';
@@ -119,7 +120,9 @@ export class WsServer implements TransportServer {
       perMessageDeflate: false,
       clientTracking: false,
     });
-    this.http = createServer((req, res) => this.request(req, res));
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.request(req, res);
+    this.http = options.tls === null ? createServer(onRequest)
+      : createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest);
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
   }
 
