@@ -29,6 +29,8 @@ export interface VoxgateClientOptions {
   start: Omit<SessionStartMessage, 'type'>;
   /** How long to wait for `session.started`, ms. Default 10000. */
   startTimeoutMs?: number;
+  /** For wss:// to a server whose certificate the system does not trust (self-signed): its PEM certificate. */
+  ca?: string | Buffer;
 }
 
 export interface CloseInfo { code: number; reason: string }
@@ -89,7 +91,7 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
       if (options.apiKeyIn === 'query') target.searchParams.set('api_key', options.apiKey);
       else headers.authorization = `Bearer ${options.apiKey}`;
     }
-    const ws = new WebSocket(target, { headers, perMessageDeflate: false });
+    const ws = new WebSocket(target, { headers, perMessageDeflate: false, ...(options.ca === undefined ? {} : { ca: options.ca }) });
     const closed = new Promise<CloseInfo>((resolve) => {
       ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
     });

@@ -10,6 +10,7 @@ import { get as httpsGet } from 'node:https';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { VoxgateClient } from '../../clients/node-client.js';
 import type { GatewayError } from '../../src/protocol/errors.js';
 import type { ServerMessage } from '../../src/protocol/messages.js';
 import { packageRoot, resolveGatewayConfig, type GatewayConfig } from '../../src/server/config.js';
@@ -57,6 +58,11 @@ describe.each(['uws', 'ws'] as const)('TLS over %s', (transport) => {
     expect(await closed).toBe(1000);
     expect(msgs[0]).toMatchObject({ type: 'session.started' });
     expect(msgs[msgs.length - 1]).toMatchObject({ type: 'session.ended', reason: 'client_end', audio_ms: 200 });
+
+    // the bundled client, given the certificate
+    const client = await VoxgateClient.connect(`wss://127.0.0.1:${gw.port}/v1/stream`, { ca, start: { audio: START_16K.audio } });
+    await client.sendAudio(pcm16(100));
+    expect((await client.end()).reason).toBe('client_end');
 
     const plain = new WebSocket(`ws://127.0.0.1:${gw.port}/v1/stream`);
     const outcome = await new Promise<string>((resolve) => {
