@@ -68,6 +68,10 @@ async function serve(args: string[]): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Key rotation without a restart: open sessions keep running, new upgrades see the new file.
+  process.on('SIGHUP', () => {
+    gateway.reloadApiKeys().catch((err: unknown) => log.error({ err }, 'API keys not reloaded; the old keys stay'));
+  });
   return new Promise<number>(() => { /* runs until a signal */ });
 }
 

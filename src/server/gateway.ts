@@ -50,6 +50,12 @@ export interface Gateway {
   readonly metrics: GatewayMetrics;
   /** Open sockets (started or not). */
   sessionCount(): number;
+  /**
+   * Re-reads the API key file (`voxgate serve` does on SIGHUP): new upgrades are checked against the new keys, open
+   * sessions keep running. A bad file rejects with GW_ERR_BAD_CONFIG and the old keys stay. Resolves with the number
+   * of keys; 0 when the gateway runs without keys.
+   */
+  reloadApiKeys(): Promise<number>;
   /** Graceful: finalise and close every session (1001), then stop. Idempotent; resolves when everything is closed. */
   drain(): Promise<void>;
   /** Immediate: close every socket with 1001 without finalising, then stop. Idempotent. */
@@ -79,7 +85,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   validateGatewayConfig(config);
   const log = options.logger ?? createLogger({ level: config.logLevel });
   const metrics = createMetrics();
-  const apiKeys: ApiKeys | null = config.apiKeysFile === null ? null : await loadApiKeys(config.apiKeysFile);
+  let apiKeys: ApiKeys | null = config.apiKeysFile === null ? null : await loadApiKeys(config.apiKeysFile);
   const tls = config.tlsCertFile === null || config.tlsKeyFile === null ? null
     : await loadTlsCredentials(config.tlsCertFile, config.tlsKeyFile);
   const kind = pickTransport(config.transport, log);
@@ -244,6 +250,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     nativeBinary: transport.nativeBinary,
     metrics,
     sessionCount: () => sessions.size,
+    async reloadApiKeys(): Promise<number> {
+      if (config.apiKeysFile === null) return 0;
+      apiKeys = await loadApiKeys(config.apiKeysFile); // throws before replacing: the old keys stay on error
+      log.info({ keys: apiKeys.size }, 'API keys reloaded');
+      return apiKeys.size;
+    },
     drain(): Promise<void> {
       stopping ??= stop(true);
       return stopping;

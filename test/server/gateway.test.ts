@@ -180,6 +180,24 @@ describe.each(['uws', 'ws'] as const)('gateway over %s (scripted pipeline)', (tr
     expect(await gw.metrics.metricsText()).toContain('voxgate_upgrades_rejected_total{code="GW_ERR_UNAUTHORIZED"} 4');
   });
 
+  it('API keys reload: new upgrades see the new file, an open session keeps running, a bad file keeps the old keys', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'voxgate-keys-'));
+    const file = path.join(dir, 'keys.txt');
+    writeFileSync(file, 'old-key\n');
+    const { gw, url } = await start(transport, { apiKeysFile: file });
+    const open = await VoxgateClient.connect(url, { apiKey: 'old-key', start: { audio: START_16K.audio } });
+    writeFileSync(file, 'new-key\nsecond-key\n');
+    expect(await gw.reloadApiKeys()).toBe(2);
+    expect((await refusedUpgrade(gw.port, '/v1/stream?api_key=old-key')).status).toBe(401);
+    const fresh = await VoxgateClient.connect(url, { apiKey: 'new-key', start: { audio: START_16K.audio } });
+    await open.sendAudio(pcm16(100)); // admitted under the old file, still served
+    expect((await open.end()).reason).toBe('client_end');
+    writeFileSync(file, '# no keys left\n');
+    await expect(gw.reloadApiKeys()).rejects.toMatchObject({ code: 'GW_ERR_BAD_CONFIG' });
+    const again = await VoxgateClient.connect(url, { apiKey: 'second-key', start: { audio: START_16K.audio } });
+    await Promise.all([fresh.end(), again.end()]);
+  });
+
   it('too many sessions -> 503 GW_ERR_TOO_MANY_SESSIONS; a slot frees when a session ends', async () => {
     const { gw, url } = await start(transport, { maxSessions: 1 });
     const first = await VoxgateClient.connect(url, { start: { audio: START_16K.audio } });
