@@ -2,8 +2,8 @@
  * What one misbehaving client costs everyone else: a witness session pings every 20 ms and records its round trip,
  * first alone, then while a flooder (a second process, so the two clients do not share an event loop) sends
  * session.update with 100 hotwords as fast as its socket takes them. Reports the witness's RTT p50 / p99 / max both
- * times and what the server did with the flood (updates applied per second, frames refused with
- * GW_ERR_RATE_LIMITED). Why: control messages are not paced by flow control; docs/protocol.md section 6 ("Rate
+ * times and what the server did with the flood (updates applied, frames refused with GW_ERR_RATE_LIMITED, and when
+ * it closed the flooder). Why: control messages are not paced by flow control; docs/protocol.md section 6 ("Rate
  * limits on text frames") quotes this benchmark.
  *
  * usage: npm run bench:flood -- [--url ws://HOST:PORT] [--seconds 10] [--transport uws|ws]
@@ -38,7 +38,7 @@ function bigUpdate(): string {
 /** Flooder role (child process): sends until `seconds` pass, then prints {sent, updated, limited} as JSON. */
 async function flooder(url: string, seconds: number): Promise<void> {
   const ws = await open(url);
-  const counts = { sent: 0, updated: 0, limited: 0, otherErrors: 0 };
+  const counts = { sent: 0, updated: 0, limited: 0, otherErrors: 0, closeCode: 0, closedAfterMs: 0 };
   ws.on('message', (d: Buffer) => {
     const m = JSON.parse(d.toString()) as { type: string; code?: string };
     if (m.type === 'session.updated') counts.updated++;
@@ -47,7 +47,8 @@ async function flooder(url: string, seconds: number): Promise<void> {
   });
   const msg = bigUpdate();
   const t0 = performance.now();
-  while (performance.now() - t0 < seconds * 1000) {
+  ws.once('close', (code: number) => { counts.closeCode = code; counts.closedAfterMs = Math.round(performance.now() - t0); });
+  while (performance.now() - t0 < seconds * 1000 && ws.readyState === WebSocket.OPEN) {
     if (ws.bufferedAmount < 1 << 20) { ws.send(msg); counts.sent++; }
     await new Promise((r) => setImmediate(r));
   }
@@ -98,15 +99,17 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 500)); // the flood is under way
     const flooded = await witness(streamUrl, seconds);
     await childDone;
-    const counts = JSON.parse(out.trim() || '{}') as { sent?: number; updated?: number; limited?: number; otherErrors?: number };
+    const counts = JSON.parse(out.trim() || '{}') as { sent?: number; updated?: number; limited?: number; otherErrors?: number;
+      closeCode?: number; closedAfterMs?: number };
     if ((counts.otherErrors ?? 0) > 0) throw new Error(`the flooder's updates were refused as invalid (${counts.otherErrors})`);
     const row = (name: string, r: number[]): string[] => [name, String(r.length), percentile(r, 50).toFixed(1),
       percentile(r, 99).toFixed(1), Math.max(...r).toFixed(1)];
     console.log(`flood: witness ping every ${PING_EVERY_MS} ms for ${seconds} s, alone and beside a flooder`);
     console.log(table([['witness', 'pongs', 'RTT p50 ms', 'p99 ms', 'max ms'], row('alone', alone), row('during the flood', flooded)]));
-    const perS = (n: number | undefined): string => ((n ?? 0) / (seconds + 1)).toFixed(0);
-    console.log(`flooder: ${perS(counts.sent)} session.update frames/s sent, ${perS(counts.updated)}/s applied, `
-      + `${perS(counts.limited)}/s refused with GW_ERR_RATE_LIMITED`);
+    console.log(`flooder: ${counts.sent ?? 0} session.update frames sent, ${counts.updated ?? 0} applied, `
+      + `${counts.limited ?? 0} refused with GW_ERR_RATE_LIMITED; `
+      + (counts.closeCode ? `closed by the server with ${counts.closeCode} after ${counts.closedAfterMs} ms`
+        : `still connected after ${seconds + 1} s`));
   } finally {
     await server.stop();
   }

@@ -189,7 +189,8 @@ export const GW_ERRORS: Readonly<Record<GwErrorCode, GwErrorSpec>> = {
   GW_ERR_RATE_LIMITED: {
     fatal: false, closeCode: C.PROTOCOL_VIOLATION, retryable: true,
     description: 'A text frame was discarded unread: the session sent more than 60 text frames at once or 30 per '
-      + 'second after that (or more than 256 Ki characters per second). Audio frames are not counted.',
+      + 'second after that (or more than 256 Ki characters per second). Audio frames are not counted. Fatal once the '
+      + 'refused frames pass their own budget (600, then 60 per second).',
   },
 };
 

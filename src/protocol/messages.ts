@@ -56,6 +56,12 @@ export const PROTOCOL_LIMITS = {
   /** The same for the characters of text frames (two whole frames at once, then 256 Ki per second). */
   textCharsBurst: 2 * 1024 * 1024,
   textCharsPerSecond: 256 * 1024,
+  /**
+   * Refused text frames tolerated at once and per second after that: past them the refusal is fatal (close 4000),
+   * so a client that ignores GW_ERR_RATE_LIMITED is disconnected instead of answered frame by frame.
+   */
+  textRefusalsBurst: 600,
+  textRefusalsPerSecond: 60,
 } as const;
 
 /** Defaults applied by normaliseSessionStart. */

@@ -1,11 +1,13 @@
 /**
- * Per-session budget of inbound text frames (docs/protocol.md section 6, "Rate limits on text frames"): two token buckets, one counting
- * frames and one counting their characters, refilled continuously up to their burst size.
+ * Per-session budget of inbound text frames (docs/protocol.md section 6, "Rate limits on text frames"): token
+ * buckets counting frames and their characters, refilled continuously up to their burst size, and a third one
+ * counting refusals, past which a refusal ends the session.
  *
  * Why: audio is paced by flow control, but control messages were not, and one client sending session.update with
  * 100 hotwords as fast as its socket allowed (1.4 ms of native decoder work each) raised another session's ping
- * round trip from 0.8 to 90 ms (p50) on the development machine (`npm run bench:flood`; 3.0 ms with this limit).
- * The check runs before JSON parsing, so a frame over the budget costs almost nothing.
+ * round trip from 0.8 to 90 ms (p50) on the development machine (`npm run bench:flood`; 3.0 ms with the frame
+ * budgets, 0.6 ms once the refusal budget closes the flooder, 158 ms into its flood). The check runs before JSON
+ * parsing, so a frame over the budget costs almost nothing.
  */
 import { GatewayError } from '../protocol/errors.js';
 import { PROTOCOL_LIMITS } from '../protocol/messages.js';
@@ -15,22 +17,28 @@ export interface TextRateLimits {
   textMessagesPerSecond: number;
   textCharsBurst: number;
   textCharsPerSecond: number;
+  textRefusalsBurst: number;
+  textRefusalsPerSecond: number;
 }
 
 export class TextRateLimiter {
   private messages: number;
   private chars: number;
+  /** A third bucket, of refusals: a client that keeps sending into a spent budget is closed, not answered forever. */
+  private refusals: number;
   private lastMs: number;
 
   constructor(nowMs: number, private readonly limits: TextRateLimits = PROTOCOL_LIMITS) {
     this.messages = limits.textMessagesBurst;
     this.chars = limits.textCharsBurst;
+    this.refusals = limits.textRefusalsBurst;
     this.lastMs = nowMs;
   }
 
   /**
    * Takes one frame of `chars` characters at `nowMs`: null, or when either budget lacks it (nothing is taken) the
-   * non-fatal GW_ERR_RATE_LIMITED to send instead of handling the frame.
+   * GW_ERR_RATE_LIMITED to send instead of handling the frame; non-fatal, except once the refusals themselves run
+   * over their budget (then the session ends, close 4000).
    */
   take(chars: number, nowMs: number): GatewayError | null {
     const { limits } = this;
@@ -38,10 +46,13 @@ export class TextRateLimiter {
     this.lastMs = Math.max(this.lastMs, nowMs);
     this.messages = Math.min(limits.textMessagesBurst, this.messages + dtS * limits.textMessagesPerSecond);
     this.chars = Math.min(limits.textCharsBurst, this.chars + dtS * limits.textCharsPerSecond);
+    this.refusals = Math.min(limits.textRefusalsBurst, this.refusals + dtS * limits.textRefusalsPerSecond);
     if (this.messages < 1 || this.chars < chars) {
+      this.refusals -= 1;
+      const fatal = this.refusals < 0;
       return new GatewayError('GW_ERR_RATE_LIMITED', `text frame discarded unread: over ${limits.textMessagesBurst} `
         + `frames at once, ${limits.textMessagesPerSecond} per second or ${limits.textCharsPerSecond} characters `
-        + 'per second');
+        + `per second${fatal ? `; over ${limits.textRefusalsBurst} refused frames, the session ends` : ''}`, { fatal });
     }
     this.messages -= 1;
     this.chars -= chars;

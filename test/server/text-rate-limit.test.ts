@@ -35,6 +35,15 @@ describe('TextRateLimiter', () => {
     expect(l.take(MiB, 4_000)).toBeNull();
   });
 
+  it('refusals have a budget too: past it the refusal is fatal', () => {
+    const l = new TextRateLimiter(0);
+    for (let i = 0; i < PROTOCOL_LIMITS.textMessagesBurst; i++) l.take(1, 0);
+    for (let i = 0; i < PROTOCOL_LIMITS.textRefusalsBurst; i++) expect(l.take(1, 0)?.fatal).toBe(false);
+    const last = l.take(1, 0);
+    expect(last).toMatchObject({ code: 'GW_ERR_RATE_LIMITED', fatal: true });
+    expect(last?.message).toMatch(/the session ends/);
+  });
+
   it('a clock that steps back adds nothing', () => {
     const l = new TextRateLimiter(1000);
     for (let i = 0; i < PROTOCOL_LIMITS.textMessagesBurst; i++) l.take(1, 1000);
@@ -44,6 +53,21 @@ describe('TextRateLimiter', () => {
 });
 
 describe('Session under a text flood', () => {
+  it('a client that keeps flooding past its refusal budget is closed with 4000', async () => {
+    const s = new LocalSession({ services: scriptedServices({ auto: true }), limits: {} });
+    const msgs: ServerMessage[] = [];
+    s.onMessage((m) => msgs.push(m));
+    s.sendJson(START_16K);
+    for (let i = 0; i < PROTOCOL_LIMITS.textMessagesBurst + PROTOCOL_LIMITS.textRefusalsBurst + 5; i++) {
+      s.sendJson({ type: 'ping', id: i });
+    }
+    expect((await s.closed).code).toBe(4000);
+    const errors = msgs.filter((m) => m.type === 'error');
+    expect(errors).toHaveLength(PROTOCOL_LIMITS.textRefusalsBurst + 1);
+    expect(errors[errors.length - 1]).toMatchObject({ code: 'GW_ERR_RATE_LIMITED', fatal: true });
+    expect(msgs[msgs.length - 1]).toMatchObject({ type: 'session.ended', reason: 'error', error_code: 'GW_ERR_RATE_LIMITED' });
+  });
+
   it('answers frames over the budget with non-fatal GW_ERR_RATE_LIMITED and keeps the session', async () => {
     const s = new LocalSession({ services: scriptedServices({ auto: true }), limits: {} });
     const msgs: ServerMessage[] = [];
