@@ -194,9 +194,25 @@ export function carrierMaxPayloadBytes(o: TransportOptions): number {
   return 2 * o.maxPayloadBytes;
 }
 
-/** Headers of a rejected upgrade: JSON, and `Retry-After: 1` on 503 (session limit, draining: worth retrying). */
+/**
+ * Headers of a rejected upgrade: JSON, `Retry-After: 1` on 503 (session limit, draining: worth retrying), and on 426
+ * the protocol version the server speaks (RFC 6455 section 4.4).
+ */
 export function rejectionHeaders(status: number): Record<string, string> {
-  return status === 503 ? { 'content-type': 'application/json', 'retry-after': '1' } : { 'content-type': 'application/json' };
+  const json = { 'content-type': 'application/json' };
+  if (status === 503) return { ...json, 'retry-after': '1' };
+  if (status === 426) return { ...json, 'sec-websocket-version': '13' };
+  return json;
+}
+
+/**
+ * The upgrade's WebSocket version, checked by both carriers before the gate: anything but 13 is refused with 426.
+ * (uWebSockets.js accepted version 12, the ws carrier refused it: the same request must get the same answer.)
+ */
+export function versionRejection(headers: Readonly<Record<string, string>>): { status: 426; body: string } | null {
+  const v = headers['sec-websocket-version'];
+  if (v === '13') return null;
+  return { status: 426, body: rejectionBody('GW_ERR_BAD_MESSAGE', `Sec-WebSocket-Version must be 13, got ${JSON.stringify(v ?? null)}`) };
 }
 
 /** JSON body of a rejected upgrade: the wire `error` message. */

@@ -25,6 +25,7 @@ import {
   normaliseAddress,
   rejectionBody,
   rejectionHeaders,
+  versionRejection,
   type ConnectionHandler,
   type HttpResponseInit,
   type HttpRoutes,
@@ -194,6 +195,11 @@ export class UwsServer implements TransportServer {
 
   private upgrade(res: UWS.HttpResponse, req: UWS.HttpRequest, context: UWS.us_socket_context_t): void {
     const request = readRequest(res, req);
+    const badVersion = versionRejection(request.headers);
+    if (badVersion !== null) {
+      writeResponse(res, { status: badVersion.status, headers: rejectionHeaders(badVersion.status), body: badVersion.body });
+      return;
+    }
     let decision;
     try {
       decision = this.gate.authorise(request);

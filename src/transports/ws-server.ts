@@ -23,6 +23,7 @@ import {
   rejectionBody,
   rejectionHeaders,
   splitRequestTarget,
+  versionRejection,
   type ConnectionHandler,
   type GateDecision,
   type HttpRoutes,
@@ -146,6 +147,11 @@ export class WsServer implements TransportServer {
       headers: headerRecord(req),
       remoteAddress: normaliseAddress(req.socket.remoteAddress ?? ''),
     };
+    const badVersion = versionRejection(request.headers);
+    if (badVersion !== null) {
+      rejectUpgrade(socket, badVersion.status, badVersion.body);
+      return;
+    }
     let decision: GateDecision | { ok: false; status: 500; code: GatewayError['code']; message: string };
     try {
       decision = this.gate.authorise(request);

@@ -48,7 +48,7 @@ function status(response: string): number | null {
 }
 
 /** `refused`: a 4xx or no answer; `not-5xx`: anything but a server error (or no answer). */
-type Expect = 101 | 401 | 404 | 'refused' | 'not-5xx';
+type Expect = 101 | 401 | 404 | 426 | 'refused' | 'not-5xx';
 
 /** One request and what the gateway must answer. */
 function request(r: Rand): { bytes: Uint8Array | string; expect: Expect; what: string } {
@@ -73,8 +73,8 @@ function request(r: Rand): { bytes: Uint8Array | string; expect: Expect; what: s
       const h = pick(r, ['Upgrade: websocket\r\nConnection: Upgrade\r\n', `${handshake.replace('13', '12')}`,
         handshake.replace(WS_KEY, 'short'), 'Upgrade: h2c\r\nConnection: Upgrade\r\n']);
       const req = `GET /v1/stream?api_key=${KEY} HTTP/1.1\r\nHost: x\r\n${h}\r\n`;
-      // uWebSockets.js accepts protocol version 12 (ws refuses it); nothing else here may open a socket
-      return { bytes: req, expect: h.includes('Version: 12') ? 'not-5xx' : 'refused', what: JSON.stringify(req) };
+      // protocol version 12 gets 426 on both carriers (uWebSockets.js alone accepted it before); nothing here opens a socket
+      return { bytes: req, expect: h.includes('Version: 12') ? 426 : 'refused', what: JSON.stringify(req) };
     }
     case 3: { // odd paths with a valid handshake
       const p = pick(r, ['/', '/v1', '/v1/stream/', '/V1/STREAM', '/v1/stream/../stream', '//v1/stream', '/%00', '/v1/streamx',
@@ -119,7 +119,9 @@ describe.each(['uws', 'ws'] as const)('HTTP fuzz over %s', (transport) => {
     const all = Array.from({ length: REQUESTS }, () => request(r));
     for (let i = 0; i < all.length; i += 15) {
       await Promise.all(all.slice(i, i + 15).map(async (req) => {
-        const s = status(await rawExchange(gw.port, req.bytes));
+        const response = await rawExchange(gw.port, req.bytes);
+        const s = status(response);
+        if (s === 426) expect(response, req.what).toMatch(/\r\nsec-websocket-version: 13\r\n/i);
         seen.set(String(s), (seen.get(String(s)) ?? 0) + 1);
         if (req.expect === 'refused') expect(s === null || (s >= 400 && s < 500), `${req.what} -> ${s}`).toBe(true);
         else if (req.expect === 'not-5xx') expect(s === null || s < 500, `${req.what} -> ${s}`).toBe(true);
