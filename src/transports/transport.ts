@@ -205,14 +205,25 @@ export function rejectionHeaders(status: number): Record<string, string> {
   return json;
 }
 
+/** A carrier's answer to an upgrade: the gate's, or 426 (bad WebSocket version) / 500 (the gate threw). */
+export type UpgradeDecision = GateDecision | { ok: false; status: 426 | 500; code: GwErrorCode; message: string };
+
 /**
- * The upgrade's WebSocket version, checked by both carriers before the gate: anything but 13 is refused with 426.
- * (uWebSockets.js accepted version 12, the ws carrier refused it: the same request must get the same answer.)
+ * Every carrier decides an upgrade here, so the same request gets the same answer on both: a `Sec-WebSocket-Version`
+ * other than 13 is refused with 426 before the gate (uWebSockets.js alone used to accept 12), then the gate decides,
+ * and a gate that throws is a 500 rather than an exception inside the carrier.
  */
-export function versionRejection(headers: Readonly<Record<string, string>>): { status: 426; body: string } | null {
-  const v = headers['sec-websocket-version'];
-  if (v === '13') return null;
-  return { status: 426, body: rejectionBody('GW_ERR_BAD_MESSAGE', `Sec-WebSocket-Version must be 13, got ${JSON.stringify(v ?? null)}`) };
+export function decideUpgrade(gate: UpgradeGate, request: UpgradeRequest): UpgradeDecision {
+  const version = request.headers['sec-websocket-version'];
+  if (version !== '13') {
+    return { ok: false, status: 426, code: 'GW_ERR_BAD_MESSAGE',
+      message: `Sec-WebSocket-Version must be 13, got ${JSON.stringify(version ?? null)}` };
+  }
+  try {
+    return gate.authorise(request);
+  } catch (e) {
+    return { ok: false, status: 500, code: e instanceof GatewayError ? e.code : 'GW_ERR_INTERNAL', message: 'upgrade failed' };
+  }
 }
 
 /** JSON body of a rejected upgrade: the wire `error` message. */

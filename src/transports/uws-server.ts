@@ -21,11 +21,11 @@ import { CLOSE_CODES, GatewayError } from '../protocol/errors.js';
 import {
   BaseConnection,
   carrierMaxPayloadBytes,
+  decideUpgrade,
   dispatchHttpRoute,
   normaliseAddress,
   rejectionBody,
   rejectionHeaders,
-  versionRejection,
   type ConnectionHandler,
   type HttpResponseInit,
   type HttpRoutes,
@@ -195,18 +195,7 @@ export class UwsServer implements TransportServer {
 
   private upgrade(res: UWS.HttpResponse, req: UWS.HttpRequest, context: UWS.us_socket_context_t): void {
     const request = readRequest(res, req);
-    const badVersion = versionRejection(request.headers);
-    if (badVersion !== null) {
-      writeResponse(res, { status: badVersion.status, headers: rejectionHeaders(badVersion.status), body: badVersion.body });
-      return;
-    }
-    let decision;
-    try {
-      decision = this.gate.authorise(request);
-    } catch (e) {
-      const code = e instanceof GatewayError ? e.code : 'GW_ERR_INTERNAL';
-      decision = { ok: false, status: 500, code, message: 'upgrade failed' } as const;
-    }
+    const decision = decideUpgrade(this.gate, request);
     if (!decision.ok) {
       const body = rejectionBody(decision.code, decision.message);
       writeResponse(res, { status: decision.status, headers: rejectionHeaders(decision.status), body });

@@ -18,14 +18,13 @@ import { CLOSE_CODES, GatewayError } from '../protocol/errors.js';
 import {
   BaseConnection,
   carrierMaxPayloadBytes,
+  decideUpgrade,
   dispatchHttpRoute,
   normaliseAddress,
   rejectionBody,
   rejectionHeaders,
   splitRequestTarget,
-  versionRejection,
   type ConnectionHandler,
-  type GateDecision,
   type HttpRoutes,
   type TransportOptions,
   type TransportServer,
@@ -147,17 +146,7 @@ export class WsServer implements TransportServer {
       headers: headerRecord(req),
       remoteAddress: normaliseAddress(req.socket.remoteAddress ?? ''),
     };
-    const badVersion = versionRejection(request.headers);
-    if (badVersion !== null) {
-      rejectUpgrade(socket, badVersion.status, badVersion.body);
-      return;
-    }
-    let decision: GateDecision | { ok: false; status: 500; code: GatewayError['code']; message: string };
-    try {
-      decision = this.gate.authorise(request);
-    } catch (e) {
-      decision = { ok: false, status: 500, code: e instanceof GatewayError ? e.code : 'GW_ERR_INTERNAL', message: 'upgrade failed' };
-    }
+    const decision = decideUpgrade(this.gate, request);
     if (!decision.ok) {
       rejectUpgrade(socket, decision.status, rejectionBody(decision.code, decision.message));
       return;
