@@ -179,10 +179,7 @@ export function validateGatewayConfig(c: GatewayConfig): GatewayConfig {
   if (typeof c.modelDir !== 'string' || c.modelDir === '') throw bad(`modelDir must be a path, got ${JSON.stringify(c.modelDir)}`);
   checkOneOf('precision', c.precision, PRECISIONS);
   checkInt('maxSessions', c.maxSessions, 1, 100_000);
-  if (c.apiKeysFile !== null && (typeof c.apiKeysFile !== 'string' || c.apiKeysFile === '')) {
-    throw bad(`apiKeysFile must be a path or null, got ${JSON.stringify(c.apiKeysFile)}`);
-  }
-  for (const [name, v] of [['tlsCertFile', c.tlsCertFile], ['tlsKeyFile', c.tlsKeyFile]] as const) {
+  for (const [name, v] of [['apiKeysFile', c.apiKeysFile], ['tlsCertFile', c.tlsCertFile], ['tlsKeyFile', c.tlsKeyFile]] as const) {
     if (v !== null && (typeof v !== 'string' || v === '')) throw bad(`${name} must be a path or null, got ${JSON.stringify(v)}`);
   }
   if ((c.tlsCertFile === null) !== (c.tlsKeyFile === null)) {

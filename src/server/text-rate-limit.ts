@@ -12,15 +12,6 @@
 import { GatewayError } from '../protocol/errors.js';
 import { PROTOCOL_LIMITS } from '../protocol/messages.js';
 
-export interface TextRateLimits {
-  textMessagesBurst: number;
-  textMessagesPerSecond: number;
-  textCharsBurst: number;
-  textCharsPerSecond: number;
-  textRefusalsBurst: number;
-  textRefusalsPerSecond: number;
-}
-
 export class TextRateLimiter {
   private messages: number;
   private chars: number;
@@ -28,10 +19,10 @@ export class TextRateLimiter {
   private refusals: number;
   private lastMs: number;
 
-  constructor(nowMs: number, private readonly limits: TextRateLimits = PROTOCOL_LIMITS) {
-    this.messages = limits.textMessagesBurst;
-    this.chars = limits.textCharsBurst;
-    this.refusals = limits.textRefusalsBurst;
+  constructor(nowMs: number) {
+    this.messages = PROTOCOL_LIMITS.textMessagesBurst;
+    this.chars = PROTOCOL_LIMITS.textCharsBurst;
+    this.refusals = PROTOCOL_LIMITS.textRefusalsBurst;
     this.lastMs = nowMs;
   }
 
@@ -41,7 +32,7 @@ export class TextRateLimiter {
    * over their budget (then the session ends, close 4000).
    */
   take(chars: number, nowMs: number): GatewayError | null {
-    const { limits } = this;
+    const limits = PROTOCOL_LIMITS;
     const dtS = Math.max(0, nowMs - this.lastMs) / 1000;
     this.lastMs = Math.max(this.lastMs, nowMs);
     this.messages = Math.min(limits.textMessagesBurst, this.messages + dtS * limits.textMessagesPerSecond);
