@@ -7,9 +7,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VoxgateClient } from '../../clients/node-client.js';
+import { encodeWav, parseWav, type WavAudio } from '../../src/cli/wav.js';
 import { encodeAlawSamples, encodeMulawSamples } from '../../src/dsp/g711.js';
+import { PcmDecoder } from '../../src/dsp/pcm-decoder.js';
 import { Resampler } from '../../src/dsp/resampler.js';
 import type { AudioEncoding } from '../../src/protocol/messages.js';
+import { bytesPerSampleFrame } from '../../src/protocol/validate.js';
 import type { Gateway } from '../../src/server/gateway.js';
 import { corpusWer, loadWav, MAX_WER, speechFixtures, startRealGateway } from './helpers.js';
 
@@ -36,30 +39,16 @@ const FORMATS: Format[] = [
   { name: '44.1 kHz PCM', encoding: 'pcm_s16le', sampleRateHz: 44100, channels: 1, frameMs: 100, maxWer: MAX_WER },
 ];
 
-/** 16 kHz s16le mono fixture samples -> [-1, 1] floats. */
-function samplesOf(data: Uint8Array): Float32Array {
-  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  return Float32Array.from({ length: data.byteLength / 2 }, (_, i) => v.getInt16(2 * i, true) / 32768);
-}
-
 /** The fixture as `format` would carry it on the wire (one buffer, cut into frames by the caller). */
-function toWire(samples16k: Float32Array, f: Format): Uint8Array {
+function toWire(wav: WavAudio, f: Format): Uint8Array {
+  const samples16k = new PcmDecoder({ encoding: wav.encoding, channels: wav.channels }).push(wav.data);
   const r = new Resampler({ inputRateHz: 16000, outputRateHz: f.sampleRateHz });
   const resampled = f.sampleRateHz === 16000 ? samples16k : Float32Array.from([...r.push(samples16k), ...r.flush()]);
   if (f.encoding === 'mulaw') return encodeMulawSamples(resampled);
   if (f.encoding === 'alaw') return encodeAlawSamples(resampled);
-  const frames = resampled.length;
-  if (f.encoding === 'pcm_f32le') {
-    const out = new Float32Array(frames * f.channels);
-    for (let i = 0; i < frames; i++) for (let c = 0; c < f.channels; c++) out[i * f.channels + c] = resampled[i]!;
-    return new Uint8Array(out.buffer);
-  }
-  const out = new Int16Array(frames * f.channels);
-  for (let i = 0; i < frames; i++) {
-    const s = Math.max(-32768, Math.min(32767, Math.round(resampled[i]! * 32768)));
-    for (let c = 0; c < f.channels; c++) out[i * f.channels + c] = s;
-  }
-  return new Uint8Array(out.buffer);
+  // PCM: the same signal in every channel, through the CLI's own WAV writer and reader
+  const interleaved = new Float32Array(resampled.length * f.channels).map((_, i) => resampled[Math.floor(i / f.channels)]!);
+  return parseWav(encodeWav(interleaved, f.sampleRateHz, f.channels, f.encoding)).data;
 }
 
 describe('wire formats of real carriers, real model, real gateway', () => {
@@ -75,13 +64,12 @@ describe('wire formats of real carriers, real model, real gateway', () => {
 
   it.each(FORMATS)('$name: $encoding at $sampleRateHz Hz, $channels channel(s), $frameMs ms frames', async (f) => {
     const pairs = await Promise.all(speechFixtures().map(async (entry) => {
-      const wire = toWire(samplesOf(loadWav(entry).data), f);
+      const wire = toWire(loadWav(entry), f);
       const client = await VoxgateClient.connect(url, { start: { audio: { encoding: f.encoding,
         sample_rate_hz: f.sampleRateHz, channels: f.channels } } });
       const finals: string[] = [];
       client.onMessage((m) => { if (m.type === 'transcript.final' && m.text !== '') finals.push(m.text); });
-      const bytesPerFrame = (f.sampleRateHz * f.frameMs / 1000) * f.channels
-        * (f.encoding === 'pcm_f32le' ? 4 : f.encoding === 'pcm_s16le' ? 2 : 1);
+      const bytesPerFrame = (f.sampleRateHz * f.frameMs / 1000) * bytesPerSampleFrame(f.encoding, f.channels);
       for (let off = 0; off < wire.byteLength; off += bytesPerFrame) {
         await client.sendAudio(wire.subarray(off, Math.min(off + bytesPerFrame, wire.byteLength)));
       }
