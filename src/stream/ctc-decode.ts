@@ -11,7 +11,9 @@
  *   for empty text). Every utterance gets its final, also with empty text (a cough): each speech.started /
  *   speech.stopped pair is answered by one final, whatever the model heard, so clients can rely on the pairing.
  *   When no word of it reaches `minConfidence` the utterance is rejected as noise: the final has empty text and
- *   carries what was heard in `rejected`; its partials wait while no word reaches it. Why: the energy VAD opens an
+ *   carries what was heard in `rejected`; its partials wait while no word reaches it, and once a partial has
+ *   committed stable words the utterance is no longer rejected (a hotword update or a later chunk can make the best
+ *   hypothesis less confident, but stable words are a promise). Why: the energy VAD opens an
  *   utterance on a click or a breath, and the search (LM and token bonus) fills it with a letter at a confidence a
  *   real word rarely has ("n", 0.016).
  * Utterance ids count utterances: 0, 1, 2, ...
@@ -127,7 +129,8 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
             const confidence = r.probs.length > 0 ? sum / r.probs.length : 0;
             const base = { kind: 'final', utteranceId: id, startMs, endMs, reason: item.reason,
               newestArrivalMs: item.arrivalMs } as const;
-            if (isNoise(words)) {
+            // Stable words were promised never to change: an utterance that committed some is not taken back.
+            if (stableText === '' && isNoise(words)) {
               emit({ ...base, text: '', words: [], confidence: 0, rejected: { text, confidence } });
             } else {
               emit({ ...base, text, words, confidence });

@@ -2,6 +2,7 @@
 import { BehaviorSubject, Subject, from, lastValueFrom, of, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/protocol/errors.js';
+import { hotwordsFromPhrases } from '../../src/inference/ctc-decoder.js';
 import { ctcDecode, wholeWordPrefix } from '../../src/stream/ctc-decode.js';
 import { encode } from '../../src/stream/encode.js';
 import { endpoint, type EndpointSettings } from '../../src/stream/endpoint.js';
@@ -332,6 +333,33 @@ describe('ctcDecode', () => {
     const kinds = (ev: PipelineEvent[]): string[] => ev.map((e) => `${e.kind}:${'text' in e ? e.text : ''}`);
     expect(kinds(await finals(0.15, true))).toEqual(['final:', 'partial:ok', 'final:ok']);
     expect(kinds(await finals(0, true))).toEqual(['partial:n', 'final:n', 'partial:ok', 'final:ok']);
+  });
+
+  it('never rejects an utterance whose partials committed stable words (stable_text stays a prefix of the final)', async () => {
+    // "a d b" goes out (b reaches minConfidence 0.28; a and d do not), every beam shares "a ": stable "a". Then a
+    // hotword update makes "a d c" best, whose every word is below 0.28: rejecting it would take back "a".
+    const V = 29;
+    const frame = (probs: Record<string, number>): number[] => {
+      const rest = (1 - Object.values(probs).reduce((s, p) => s + p, 0)) / (V - Object.keys(probs).length);
+      const lp = new Array<number>(V).fill(Math.log(rest));
+      for (const [ch, p] of Object.entries(probs)) lp[ch === '_' ? 0 : ch === ' ' ? 1 : ch.charCodeAt(0) - 94] = Math.log(p);
+      return lp;
+    };
+    const word = (ch: string): number[][] => [frame({ [ch]: 0.2 }), frame({ [ch]: 0.2 }), frame({ [ch]: 0.2 })];
+    const chunk = Float32Array.from([...word('a'), frame({ ' ': 0.9 }), ...word('d'), frame({ ' ': 0.9 }),
+      frame({ b: 0.3, c: 0.25 }), frame({ _: 0.9 })].flat());
+    const hotwords$ = new BehaviorSubject<readonly { tokenIds: number[]; boost: number }[]>([]);
+    const input = new Subject<EncodedItem>();
+    const events: PipelineEvent[] = [];
+    input.pipe(ctcDecode({ model: FAKE_MODEL, beamSize: 4, interimResults: true, minConfidence: 0.28, hotwords$ }))
+      .subscribe((e) => events.push(e));
+    input.next({ kind: 'utterance.start', startFrame: 0 });
+    input.next({ kind: 'logprobs', logProbs: chunk, frames: 10, vocabSize: V, endFrame: 40, arrivalMs: 1 });
+    expect(events).toMatchObject([{ kind: 'partial', text: 'a d b', stableText: 'a' }]);
+    hotwords$.next(hotwordsFromPhrases([{ phrase: 'd c', boost: 5 }], TOKENS, { separatorId: 1 }));
+    input.next({ kind: 'utterance.end', reason: 'finalize', endFrame: 40, arrivalMs: 2 });
+    expect(events[1]).toMatchObject({ kind: 'final', text: 'a d c' });
+    expect(events[1]).not.toHaveProperty('rejected');
   });
 
   it('errors with GW_ERR_DECODER on a bad matrix and unsubscribes from hotwords$', async () => {
