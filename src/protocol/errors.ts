@@ -142,8 +142,8 @@ export const GW_ERRORS: Readonly<Record<GwErrorCode, GwErrorSpec>> = {
   },
   GW_ERR_BACKLOG: {
     fatal: true, closeCode: C.BACKLOG_EXCEEDED, retryable: true,
-    description: 'Unprocessed inbound audio passed the hard limit (client ignored `flow.pause`). '
-      + 'Audio is never dropped silently.',
+    description: 'Unprocessed inbound audio passed the hard limit after the client saw `flow.pause`, or the '
+      + 'in-flight cap. Audio is never dropped silently.',
   },
   GW_ERR_SLOW_CONSUMER: {
     fatal: true, closeCode: C.SLOW_CONSUMER, retryable: true,

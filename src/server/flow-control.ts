@@ -6,12 +6,26 @@
  *
  * While paused the backlog is re-polled every {@link FLOW_POLL_MS}: a client obeying `flow.pause` sends nothing, so
  * `flow.resume` must not wait for audio to arrive. The poll timer is unref'd and cleared by {@link FlowControl.stop}.
+ *
+ * The hard limit punishes a client that kept sending AFTER it saw `flow.pause`, not the audio that was already in
+ * flight: a fast uploader can have seconds of audio in the kernel's socket buffers, and the server reads it in one
+ * burst when its event loop comes back (session 13 saw a well-behaved client overshoot the 8 s of slack). So every
+ * `flow.pause` is followed by a WebSocket ping with a numbered payload; the client's WebSocket stack echoes it
+ * without its application's help, and TCP keeps order, so everything that arrives after that pong was sent after the
+ * client saw the pause. Until the pong, in-flight audio is accepted up to the pipeline's own bound (maxPendingMs,
+ * {@link BACKLOG_CAP_FACTOR} x the hard limit), which also caps a client whose stack never answers pings.
  */
 import { GatewayError, toGatewayError } from '../protocol/errors.js';
 import type { ServerMessage } from '../protocol/messages.js';
 import type { SessionLimitsConfig } from './config.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { SessionStatsCounter } from './session-stats.js';
+
+/**
+ * The pipeline's bound on a session's unprocessed audio, as a multiple of the hard limit: what audio in flight before
+ * the client saw `flow.pause` may reach (and all that a client whose stack never answers pings may send).
+ */
+export const BACKLOG_CAP_FACTOR = 2;
 
 /** How often the backlog is re-checked while the client is paused (flow.resume needs no audio to arrive). */
 export const FLOW_POLL_MS = 20;
@@ -21,6 +35,8 @@ export interface FlowControlDeps {
   /** The pipeline's unprocessed audio in ms, or null while the session is not streaming (then nothing happens). */
   backlogMs: () => number | null;
   send: (msg: ServerMessage) => void;
+  /** Sends a WebSocket ping with this payload (Connection.ping). */
+  ping: (payload: Uint8Array) => void;
   /** Ends the session with GW_ERR_BACKLOG; also gets anything a poll throws (as a GatewayError). */
   fail: (err: GatewayError) => void;
   stats: SessionStatsCounter;
@@ -30,6 +46,10 @@ export interface FlowControlDeps {
 export class FlowControl {
   private pausedNow = false;
   private pollTimer: NodeJS.Timeout | undefined;
+  /** Number of the latest flow.pause, the payload of its ping. */
+  private pauseNumber = 0;
+  /** The client's stack echoed the latest flow.pause's ping: audio arriving now was sent after the pause. */
+  private pauseSeen = false;
 
   constructor(private readonly deps: FlowControlDeps) {}
 
@@ -49,7 +69,7 @@ export class FlowControl {
     const m = this.deps.metrics;
     if (afterAudio) {
       m?.inboundBacklogSeconds.observe(backlog / 1000);
-      if (backlog > backlogLimitMs) {
+      if (backlog > backlogLimitMs && this.pausedNow && this.pauseSeen) {
         this.deps.fail(new GatewayError('GW_ERR_BACKLOG', `unprocessed audio ${Math.round(backlog)} ms exceeds the `
           + `limit of ${backlogLimitMs} ms (the client kept sending after flow.pause)`));
         return;
@@ -60,12 +80,20 @@ export class FlowControl {
       this.deps.stats.flowPauses++;
       m?.flowPausesTotal.inc();
       this.deps.send({ type: 'flow.pause', buffered_ms: Math.round(backlog) });
+      this.pauseNumber++;
+      this.pauseSeen = false;
+      this.deps.ping(pausePayload(this.pauseNumber));
       this.pollTimer = setInterval(() => this.poll(), FLOW_POLL_MS).unref();
     } else if (this.pausedNow && backlog < flowLowWaterMs) {
       this.pausedNow = false;
       clearInterval(this.pollTimer);
       this.deps.send({ type: 'flow.resume', buffered_ms: Math.round(backlog) });
     }
+  }
+
+  /** A pong arrived: if it echoes the latest flow.pause's ping, the client has seen that pause. */
+  acknowledged(payload: Uint8Array): void {
+    if (this.pausedNow && Buffer.from(payload).equals(pausePayload(this.pauseNumber))) this.pauseSeen = true;
   }
 
   /** Stops polling (the session is ending or closed); the client is no longer considered paused. */
@@ -81,4 +109,9 @@ export class FlowControl {
       this.deps.fail(toGatewayError(e));
     }
   }
+}
+
+/** Ping payload of flow.pause number `n` (distinct from keepalive pings, which are empty). */
+function pausePayload(n: number): Uint8Array {
+  return Buffer.from(`voxgate-flow-${n}`);
 }

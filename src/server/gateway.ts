@@ -18,6 +18,7 @@ import {
 } from '../transports/index.js';
 import { extractKey, loadApiKeys, type ApiKeys } from './api-keys.js';
 import { validateGatewayConfig, type GatewayConfig } from './config.js';
+import { BACKLOG_CAP_FACTOR } from './flow-control.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type GatewayMetrics } from './metrics.js';
 import type { SessionServices } from './session-pipeline-port.js';
@@ -113,6 +114,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       sessions.get(conn)?.handleMessage(data, isBinary);
     },
     onDrain() { /* partials are dropped while backpressured; nothing is queued server-side to refill */ },
+    onPong(conn, payload) {
+      sessions.get(conn)?.handlePong(payload);
+    },
     onClose(conn, code, reason) {
       const session = sessions.get(conn);
       sessions.delete(conn);
@@ -203,6 +207,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       const { loadSpeechEngine } = await import('./speech-engine.js');
       services = await loadSpeechEngine({
         ...config,
+        // audio in flight before a client saw flow.pause may pass the hard limit (flow-control.ts); this bounds it
+        maxPendingMs: BACKLOG_CAP_FACTOR * config.backlogLimitMs,
         onBatch: (rows, ms) => {
           metrics.inferenceBatchSize.observe(rows);
           metrics.encoderRunSeconds.observe(ms / 1000);

@@ -17,6 +17,7 @@ class LocalConnection implements Connection {
   readonly remoteAddress = 'in-process';
   closed = false;
   onClose: ((code: number, reason: string) => void) | undefined;
+  onPong: ((payload: Uint8Array) => void) | undefined;
 
   constructor(private readonly deliver: (msg: ServerMessage) => void) {}
 
@@ -29,6 +30,11 @@ class LocalConnection implements Connection {
 
   bufferedAmount(): number {
     return 0;
+  }
+
+  /** Nothing is ever in flight in-process: the "peer" echoes at once, as a WebSocket stack would. */
+  ping(payload: Uint8Array): void {
+    if (!this.closed) queueMicrotask(() => this.onPong?.(new Uint8Array(payload)));
   }
 
   close(code: number, reason: string): void {
@@ -62,6 +68,7 @@ export class LocalSession {
         resolve({ code, reason });
       };
     });
+    this.conn.onPong = (payload) => this.session.handlePong(payload);
     this.session = new Session(this.conn, {
       services: options.services,
       limits: { ...DEFAULT_SESSION_LIMITS, ...options.limits },

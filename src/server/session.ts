@@ -77,6 +77,7 @@ export class Session {
       limits: deps.limits,
       backlogMs: () => (this.state === 'started' && this.pipeline !== null ? this.pipeline.backlogMs() : null),
       send: (msg) => this.send(msg),
+      ping: (payload) => this.conn.ping(payload),
       fail: (err) => this.fail(err),
       stats: this.stats,
       metrics: this.m,
@@ -99,6 +100,11 @@ export class Session {
     } catch (e) {
       this.fail(toGatewayError(e));
     }
+  }
+
+  /** A pong from the client's WebSocket stack (flow control's acknowledgement of flow.pause). Never throws. */
+  handlePong(payload: Uint8Array): void {
+    if (this.state !== 'closed' && this.outcome === null) this.flow.acknowledged(payload);
   }
 
   /** The transport closed the socket (either side). Never throws. */

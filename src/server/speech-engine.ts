@@ -26,6 +26,8 @@ export interface SpeechEngineOptions {
   /** Wait (ms) after a worker's first ready chunk to fill its batch (default 0: call at once). */
   batchWindowMs?: number | undefined;
   beamSize?: number | undefined;
+  /** Bound of each session's encoder queue in ms of audio (SessionPipeline's maxPendingMs, default 20 000). */
+  maxPendingMs?: number | undefined;
   /** `beam` (default) or `greedy` (no LM is loaded). */
   decoder?: DecoderKind | undefined;
   vad?: VadMode | undefined;
@@ -78,6 +80,7 @@ export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<Sp
         encoder,
         model: info,
         ...(options.beamSize === undefined ? {} : { beamSize: options.beamSize }),
+        ...(options.maxPendingMs === undefined ? {} : { maxPendingMs: options.maxPendingMs }),
         ...(options.decoder === undefined ? {} : { decoder: options.decoder }),
         ...(options.vad === undefined ? {} : { vad: options.vad }),
         ...(fusion === undefined ? {} : { lm: fusion }),

@@ -13,7 +13,8 @@
  * what SessionPipeline.backlogMs() reports and what the server's flow control acts on; if it would pass
  * `maxPendingMs` (a safety net above the server's backlog hard limit) the stage errors with GW_ERR_BACKLOG rather
  * than grow without bound or drop audio. Encoder failures error the stage with GW_ERR_INFERENCE. Completion waits
- * for the queue to drain; unsubscribing closes the stream and discards queued chunks.
+ * for the queue to drain; unsubscribing closes the stream and discards queued chunks (their audio stays in
+ * `pendingMs`: it was never transcribed).
  */
 import { Observable, type OperatorFunction } from 'rxjs';
 import { FBANK_NUM_BINS } from '../dsp/fbank.js';
@@ -86,7 +87,7 @@ export function encode(options: EncodeOptions): OperatorFunction<SegmentItem, En
         if (closed) return;
         closed = true;
         queue.length = 0;
-        meter.pendingMs = 0;
+        // pendingMs keeps the audio that was never run through the model: the session's processed_audio_ms shows it
         stream?.close();
       };
       const fail = (e: unknown, code: 'GW_ERR_INFERENCE' | 'GW_ERR_INTERNAL'): void => {

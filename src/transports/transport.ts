@@ -48,6 +48,12 @@ export interface Connection {
   close(code: number, reason: string): void;
   /** True once `close()` was called or the carrier reported the socket closed. */
   readonly closed: boolean;
+  /**
+   * Sends a WebSocket ping (RFC 6455 section 5.5.2) carrying `payload` (at most 125 bytes), which the peer's
+   * WebSocket stack echoes in a pong without its application's help. TCP keeps order, so when that pong arrives
+   * every frame the peer sent before it saw the ping has arrived too. No-op once closed.
+   */
+  ping(payload: Uint8Array): void;
 }
 
 /** What the transport knows about an upgrade request, before the WebSocket handshake. */
@@ -109,6 +115,8 @@ export interface ConnectionHandler {
   onMessage(conn: Connection, data: Uint8Array | string, isBinary: boolean): void;
   /** The connection left the backpressured state (see module doc). */
   onDrain(conn: Connection): void;
+  /** A pong arrived (the echo of a `ping`, or an unsolicited one). Not called after `close()`. */
+  onPong(conn: Connection, payload: Uint8Array): void;
   /** Exactly once per opened connection. `code` is 1005 when the peer sent none, 1006 for an abnormal drop. */
   onClose(conn: Connection, code: number, reason: string): void;
 }
@@ -288,6 +296,7 @@ export abstract class BaseConnection implements Connection {
   protected abstract carrierEnd(code: number, reason: string): void;
   /** Destroys the socket without a handshake. */
   protected abstract carrierTerminate(): void;
+  protected abstract carrierPing(payload: Uint8Array): void;
 
   send(data: string | Uint8Array, opts?: SendOptions): SendResult {
     if (this.closed) return 'dropped';
@@ -325,6 +334,11 @@ export abstract class BaseConnection implements Connection {
     this.carrierEnd(code, truncateReason(reason));
   }
 
+  ping(payload: Uint8Array): void {
+    if (payload.byteLength > 125) throw new RangeError(`ping payload over 125 bytes: ${payload.byteLength}`);
+    if (!this.closed && !this.gone) this.carrierPing(payload);
+  }
+
   /** Destroys the socket now; `onClose` follows with 1006. */
   terminate(): void {
     this.closed = true;
@@ -346,6 +360,11 @@ export abstract class BaseConnection implements Connection {
     }
     const exact = owned && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
     this.handler.onMessage(this, exact ? new Uint8Array(bytes.buffer) : new Uint8Array(bytes), true);
+  }
+
+  /** Carrier event: a pong frame; `payload` may be borrowed (it is copied here). */
+  protected ponged(payload: Uint8Array): void {
+    if (!this.closed) this.handler.onPong(this, new Uint8Array(payload));
   }
 
   /** Carrier event: the socket became writable / drained some backpressure. */

@@ -108,6 +108,14 @@ class UwsConnection extends BaseConnection {
     this.ws.close();
   }
 
+  protected carrierPing(payload: Uint8Array): void {
+    this.ws.cork(() => this.ws.ping(payload));
+  }
+
+  handlePong(message: ArrayBuffer): void {
+    this.ponged(new Uint8Array(message));
+  }
+
   handleMessage(message: ArrayBuffer, isBinary: boolean): void {
     this.deliver(new Uint8Array(message), isBinary, false);
   }
@@ -182,6 +190,7 @@ export class UwsServer implements TransportServer {
       },
       message: (ws, message, isBinary) => ws.getUserData().conn?.handleMessage(message, isBinary),
       drain: (ws) => ws.getUserData().conn?.handleDrain(),
+      pong: (ws, message) => ws.getUserData().conn?.handlePong(message),
       close: (ws, code, message) => {
         const conn = ws.getUserData().conn;
         if (conn === undefined) return;

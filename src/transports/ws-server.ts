@@ -33,6 +33,9 @@ import {
   type UpgradeRequest,
 } from './transport.js';
 
+/** The keepalive's pings carry nothing (uWebSockets.js's automatic ones do not either). */
+const KEEPALIVE_PAYLOAD = new Uint8Array(0);
+
 class WsConnection extends BaseConnection {
   /** Set by any inbound frame or pong; cleared by each keepalive tick. */
   alive = true;
@@ -49,8 +52,9 @@ class WsConnection extends BaseConnection {
       // With binaryType 'nodebuffer' RawData is one Buffer; it may be a view into a larger socket read.
       this.deliver(data as Buffer, isBinary, true);
     });
-    ws.on('pong', () => {
+    ws.on('pong', (data: Buffer) => {
       this.alive = true;
+      this.ponged(data);
     });
     // Protocol errors (frame above the ceiling, bad UTF-8, bad opcode): ws already closes with the right code.
     ws.on('error', () => undefined);
@@ -76,8 +80,8 @@ class WsConnection extends BaseConnection {
     this.ws.terminate();
   }
 
-  ping(): void {
-    if (!this.closed) this.ws.ping();
+  protected carrierPing(payload: Uint8Array): void {
+    this.ws.ping(payload);
   }
 }
 
@@ -172,7 +176,7 @@ export class WsServer implements TransportServer {
         continue;
       }
       conn.alive = false;
-      conn.ping();
+      conn.ping(KEEPALIVE_PAYLOAD);
     }
   }
 

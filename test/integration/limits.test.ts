@@ -24,8 +24,8 @@ async function gateway(overrides: Parameters<typeof startRealGateway>[1]): Promi
 }
 
 /** A raw socket that records every server message; `closed` resolves with the close code. */
-async function rawSession(url: string, wav: WavAudio) {
-  const ws = new WebSocket(url, { perMessageDeflate: false });
+async function rawSession(url: string, wav: WavAudio, autoPong = true) {
+  const ws = new WebSocket(url, { perMessageDeflate: false, autoPong });
   await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
   const msgs: ServerMessage[] = [];
   ws.on('message', (d: Buffer) => msgs.push(JSON.parse(d.toString()) as ServerMessage));
@@ -41,12 +41,20 @@ function speechOf(ms: number): WavAudio {
 }
 
 describe('inbound flow control with the real model', () => {
-  it('a client flooding 30 s of speech at once gets flow.pause, then GW_ERR_BACKLOG and close 4003', async () => {
+  it.each([
+    ['answers pings: past the hard limit once its stack echoed the pause\'s ping', true, /kept sending after flow\.pause/],
+    ['never answers pings: past twice the hard limit (the in-flight cap)', false, /over the limit of 3000 ms/],
+  ] as const)('a client ignoring flow.pause that %s gets GW_ERR_BACKLOG and close 4003', async (_, autoPong, why) => {
     const { url } = await gateway({ flowHighWaterMs: 300, flowLowWaterMs: 100, backlogLimitMs: 1500 });
     const wav = speechOf(30_000);
-    const s = await rawSession(url, wav);
-    for (const chunk of wavChunks(wav, 50)) s.ws.send(chunk); // ignores flow.pause
+    const s = await rawSession(url, wav, autoPong);
+    for (const chunk of wavChunks(wav, 50)) {
+      if (s.ws.readyState !== WebSocket.OPEN) break;
+      s.ws.send(chunk); // ignores flow.pause
+      await new Promise((r) => setImmediate(r)); // lets its stack answer the server's pings
+    }
     expect(await s.closed).toBe(4003);
+    expect(s.msgs.find((m) => m.type === 'error')).toMatchObject({ message: expect.stringMatching(why) });
     const kinds = s.msgs.map((m) => m.type);
     expect(kinds[0]).toBe('session.started');
     expect(kinds).toContain('flow.pause');

@@ -205,7 +205,7 @@ describe('Session state machine', () => {
     t.s.abandon();
   });
 
-  it('flow control: pause above the high-water mark, resume below the low-water mark, then BACKLOG past the hard limit', async () => {
+  it('flow control: pause above the high-water mark, resume below the low-water mark, then BACKLOG past the hard limit once the client has seen the pause', async () => {
     const t = open({ flowHighWaterMs: 200, flowLowWaterMs: 50, backlogLimitMs: 500 });
     t.s.sendJson(START_16K);
     t.s.sendAudio(pcm16(150));
@@ -219,13 +219,17 @@ describe('Session state machine', () => {
     expect(t.last()).toEqual({ type: 'flow.resume', buffered_ms: 10 });
     t.s.sendAudio(pcm16(300));
     expect((t.last() as FlowPauseMessage).type).toBe('flow.pause');
+    // Past the hard limit, but sent before the client's stack echoed the pause's ping: in flight, accepted.
     t.s.sendAudio(pcm16(300));
+    expect(t.errors()).toHaveLength(0);
+    await Promise.resolve(); // the in-process "peer" echoes the ping
+    t.s.sendAudio(pcm16(100)); // sent after the client saw flow.pause
     const close = await t.s.closed;
     expect(types(t.msgs).slice(-2)).toEqual(['error', 'session.ended']);
     expect(t.msgs[t.msgs.length - 2]).toMatchObject({ code: 'GW_ERR_BACKLOG', fatal: true });
     const ended = t.last() as SessionEndedMessage;
-    expect(ended).toMatchObject({ reason: 'error', error_code: 'GW_ERR_BACKLOG', audio_ms: 950 });
-    expect(ended.stats.processed_audio_ms).toBe(950 - 610);
+    expect(ended).toMatchObject({ reason: 'error', error_code: 'GW_ERR_BACKLOG', audio_ms: 1050 });
+    expect(ended.stats.processed_audio_ms).toBe(1050 - 710);
     expect(ended.stats.flow_pauses).toBe(2);
     expect(close.code).toBe(4003);
   });
@@ -294,6 +298,7 @@ class BackpressuredConnection implements Connection {
   }
   bufferedAmount(): number { return this.full ? 1 << 20 : 0; }
   close(code: number): void { this.closed = true; this.closes.push(code); }
+  ping(): void { /* a peer that never answers */ }
 }
 
 describe('Session outbound backpressure', () => {

@@ -2,7 +2,7 @@
 import { BehaviorSubject, Subject, from, lastValueFrom, of, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/protocol/errors.js';
-import { hotwordsFromPhrases } from '../../src/inference/ctc-decoder.js';
+import { hotwordsFromPhrases, type Hotword } from '../../src/inference/ctc-decoder.js';
 import { ctcDecode, wholeWordPrefix } from '../../src/stream/ctc-decode.js';
 import { encode } from '../../src/stream/encode.js';
 import { endpoint, type EndpointSettings } from '../../src/stream/endpoint.js';
@@ -196,10 +196,13 @@ describe('encode', () => {
     await done;
     expect(meter.peakPendingMs).toBe(800);
     expect(meter.pendingMs).toBe(0);
-    const err = await lastValueFrom(from(utterance(0, 80, 80)).pipe(encode({ ...opts(recorder(5)), maxPendingMs: 300 })))
-      .catch((e: unknown) => e);
+    const failing = { pendingMs: 0, peakPendingMs: 0, chunks: 0, outputFrames: 0, busyMs: 0 };
+    const err = await lastValueFrom(from(utterance(0, 80, 80))
+      .pipe(encode({ ...opts(recorder(5)), maxPendingMs: 300, meter: failing }))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GatewayError);
     expect((err as GatewayError).code).toBe('GW_ERR_BACKLOG');
+    // the audio never run through the model stays counted (the session reports processed = received - pending)
+    expect(failing.pendingMs).toBeGreaterThan(300);
   });
 
   it('an encoder failure errors with GW_ERR_INFERENCE and closes the stream', async () => {
@@ -348,7 +351,7 @@ describe('ctcDecode', () => {
     const word = (ch: string): number[][] => [frame({ [ch]: 0.2 }), frame({ [ch]: 0.2 }), frame({ [ch]: 0.2 })];
     const chunk = Float32Array.from([...word('a'), frame({ ' ': 0.9 }), ...word('d'), frame({ ' ': 0.9 }),
       frame({ b: 0.3, c: 0.25 }), frame({ _: 0.9 })].flat());
-    const hotwords$ = new BehaviorSubject<readonly { tokenIds: number[]; boost: number }[]>([]);
+    const hotwords$ = new BehaviorSubject<readonly Hotword[]>([]);
     const input = new Subject<EncodedItem>();
     const events: PipelineEvent[] = [];
     input.pipe(ctcDecode({ model: FAKE_MODEL, beamSize: 4, interimResults: true, minConfidence: 0.28, hotwords$ }))

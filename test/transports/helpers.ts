@@ -6,12 +6,13 @@ export interface EchoEvents {
   opened: { conn: Connection; info: UpgradeInfo }[];
   messages: { conn: Connection; data: Uint8Array | string; isBinary: boolean }[];
   drains: Connection[];
+  pongs: { conn: Connection; payload: Uint8Array }[];
   closes: { conn: Connection; code: number; reason: string }[];
 }
 
 /** Echoes every message; the text `close:CODE:REASON` makes the server close with that code. */
 export function echoHandler(): ConnectionHandler & { events: EchoEvents; echo: boolean } {
-  const events: EchoEvents = { opened: [], messages: [], drains: [], closes: [] };
+  const events: EchoEvents = { opened: [], messages: [], drains: [], pongs: [], closes: [] };
   return {
     events,
     echo: true,
@@ -29,6 +30,9 @@ export function echoHandler(): ConnectionHandler & { events: EchoEvents; echo: b
     },
     onDrain(conn) {
       events.drains.push(conn);
+    },
+    onPong(conn, payload) {
+      events.pongs.push({ conn, payload });
     },
     onClose(conn, code, reason) {
       events.closes.push({ conn, code, reason });

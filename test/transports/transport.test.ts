@@ -90,6 +90,25 @@ describe.each(['uws', 'ws'] as const)('%s transport', (kind) => {
     expect(handler.events.opened[1]!.conn.id).not.toBe(conn.id);
   });
 
+  it('pings with a payload that the peer echoes in a pong after the frames it sent before (flow control acks)', async () => {
+    const { handler, port } = await start(kind);
+    const client = await connect(port);
+    await until(() => handler.events.opened.length === 1);
+    const { conn } = handler.events.opened[0]!;
+    const payload = new TextEncoder().encode('flow:1');
+    // the client's frame goes out before its stack answers the ping, so the server sees it first
+    client.send(new Uint8Array(1000));
+    conn.ping(payload);
+    await until(() => handler.events.pongs.length === 1);
+    expect(handler.events.pongs[0]!.payload).toEqual(payload);
+    expect(handler.events.messages).toHaveLength(1);
+    expect(() => conn.ping(new Uint8Array(126))).toThrow(RangeError);
+    const done = closed(client);
+    conn.close(1000, 'bye');
+    await done;
+    conn.ping(payload); // no-op once closed
+  });
+
   it('refuses a frame over 1 MiB with GW_ERR_FRAME_TOO_LARGE + 1009; others survive', async () => {
     const MiB = 1024 * 1024;
     const { handler, port } = await start(kind);
