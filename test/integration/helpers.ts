@@ -8,9 +8,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseManifest, type ManifestEntry } from '../../src/cli/eval-command.js';
-import { parseWav, type WavAudio } from '../../src/cli/wav.js';
+import { encodeWav, parseWav, type WavAudio } from '../../src/cli/wav.js';
 import { WerAccumulator } from '../../src/cli/wer.js';
-import type { ServerMessage, TranscriptFinalMessage, TranscriptPartialMessage } from '../../src/protocol/messages.js';
+import { encodeAlawSamples, encodeMulawSamples } from '../../src/dsp/g711.js';
+import { PcmDecoder } from '../../src/dsp/pcm-decoder.js';
+import { Resampler } from '../../src/dsp/resampler.js';
+import type {
+  AudioEncoding, ServerMessage, TranscriptFinalMessage, TranscriptPartialMessage,
+} from '../../src/protocol/messages.js';
 import { packageRoot, resolveGatewayConfig, type GatewayConfig } from '../../src/server/config.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
 
@@ -56,6 +61,25 @@ export function repeatPcm(wav: WavAudio, ms: number): Uint8Array {
   const out = new Uint8Array(total);
   for (let off = 0; off < total; off += wav.data.byteLength) out.set(wav.data.subarray(0, Math.min(wav.data.byteLength, total - off)), off);
   return out;
+}
+
+/** A wire format a client may negotiate (session.start `audio`). */
+export interface WireFormat {
+  encoding: AudioEncoding;
+  sampleRateHz: number;
+  channels: 1 | 2;
+}
+
+/** The 16 kHz fixture as `format` would carry it on the wire (one buffer, cut into frames by the caller). */
+export function toWire(wav: WavAudio, f: WireFormat): Uint8Array {
+  const samples16k = new PcmDecoder({ encoding: wav.encoding, channels: wav.channels }).push(wav.data);
+  const r = new Resampler({ inputRateHz: 16000, outputRateHz: f.sampleRateHz });
+  const resampled = f.sampleRateHz === 16000 ? samples16k : Float32Array.from([...r.push(samples16k), ...r.flush()]);
+  if (f.encoding === 'mulaw') return encodeMulawSamples(resampled);
+  if (f.encoding === 'alaw') return encodeAlawSamples(resampled);
+  // PCM: the same signal in every channel, through the CLI's own WAV writer and reader
+  const interleaved = new Float32Array(resampled.length * f.channels).map((_, i) => resampled[Math.floor(i / f.channels)]!);
+  return parseWav(encodeWav(interleaved, f.sampleRateHz, f.channels, f.encoding)).data;
 }
 
 export async function startRealGateway(transport: 'uws' | 'ws', overrides: Partial<GatewayConfig> = {}): Promise<Gateway> {

@@ -7,14 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VoxgateClient } from '../../clients/node-client.js';
-import { encodeWav, parseWav, type WavAudio } from '../../src/cli/wav.js';
-import { encodeAlawSamples, encodeMulawSamples } from '../../src/dsp/g711.js';
-import { PcmDecoder } from '../../src/dsp/pcm-decoder.js';
-import { Resampler } from '../../src/dsp/resampler.js';
-import type { AudioEncoding } from '../../src/protocol/messages.js';
 import { bytesPerSampleFrame } from '../../src/protocol/validate.js';
 import type { Gateway } from '../../src/server/gateway.js';
-import { corpusWer, loadWav, MAX_WER, speechFixtures, startRealGateway } from './helpers.js';
+import { corpusWer, loadWav, MAX_WER, speechFixtures, startRealGateway, toWire, type WireFormat } from './helpers.js';
 
 /**
  * Corpus WER the 8 kHz telephone band may add over 16 kHz audio on these fixtures: two of their 16 words. Measured
@@ -23,11 +18,8 @@ import { corpusWer, loadWav, MAX_WER, speechFixtures, startRealGateway } from '.
  */
 const TELEPHONE_BAND_ALLOWANCE = 0.125;
 
-interface Format {
+interface Format extends WireFormat {
   name: string;
-  encoding: AudioEncoding;
-  sampleRateHz: number;
-  channels: 1 | 2;
   frameMs: number;
   maxWer: number;
 }
@@ -38,18 +30,6 @@ const FORMATS: Format[] = [
   { name: 'browser float32 stereo', encoding: 'pcm_f32le', sampleRateHz: 48000, channels: 2, frameMs: 50, maxWer: MAX_WER },
   { name: '44.1 kHz PCM', encoding: 'pcm_s16le', sampleRateHz: 44100, channels: 1, frameMs: 100, maxWer: MAX_WER },
 ];
-
-/** The fixture as `format` would carry it on the wire (one buffer, cut into frames by the caller). */
-function toWire(wav: WavAudio, f: Format): Uint8Array {
-  const samples16k = new PcmDecoder({ encoding: wav.encoding, channels: wav.channels }).push(wav.data);
-  const r = new Resampler({ inputRateHz: 16000, outputRateHz: f.sampleRateHz });
-  const resampled = f.sampleRateHz === 16000 ? samples16k : Float32Array.from([...r.push(samples16k), ...r.flush()]);
-  if (f.encoding === 'mulaw') return encodeMulawSamples(resampled);
-  if (f.encoding === 'alaw') return encodeAlawSamples(resampled);
-  // PCM: the same signal in every channel, through the CLI's own WAV writer and reader
-  const interleaved = new Float32Array(resampled.length * f.channels).map((_, i) => resampled[Math.floor(i / f.channels)]!);
-  return parseWav(encodeWav(interleaved, f.sampleRateHz, f.channels, f.encoding)).data;
-}
 
 describe('wire formats of real carriers, real model, real gateway', () => {
   let gw: Gateway;

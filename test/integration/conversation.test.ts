@@ -1,0 +1,141 @@
+/**
+ * Seeded valid conversations with a real gateway (both carriers, the real model): clients negotiate random wire
+ * formats, latencies and endpointing, stream real speech separated by pauses in frames of random size, and
+ * interleave `session.finalize`, `session.update` (endpointing and hotwords) and `ping` at random points, then end
+ * the session. Where fuzz.test.ts checks that the gateway survives and refuses bad input, this checks what it
+ * promises valid clients (docs/protocol.md): no error; every ping its pong and every update its `session.updated`,
+ * in order; the transcript invariants of helpers.ts; one final per speech.started / speech.stopped pair; and a
+ * `session.ended` whose stats account for every byte and frame sent (nothing a client sends is silently lost).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gaussian, rng } from '../../bench/bench-random.js';
+import { VoxgateClient } from '../../clients/node-client.js';
+import { encodeWav, parseWav } from '../../src/cli/wav.js';
+import { PcmDecoder } from '../../src/dsp/pcm-decoder.js';
+import type { ServerMessage, SessionStartMessage } from '../../src/protocol/messages.js';
+import { bytesPerSampleFrame } from '../../src/protocol/validate.js';
+import type { Gateway } from '../../src/server/gateway.js';
+import { int, pick, type Rand } from '../protocol/fuzz-frames.js';
+import { checkTranscriptOrder, loadWav, speechFixtures, startRealGateway, toWire, type WireFormat } from './helpers.js';
+
+const CLIENTS_PER_CARRIER = 4;
+
+const FORMATS: WireFormat[] = [
+  { encoding: 'pcm_s16le', sampleRateHz: 16000, channels: 1 },
+  { encoding: 'pcm_s16le', sampleRateHz: 44100, channels: 2 },
+  { encoding: 'pcm_f32le', sampleRateHz: 48000, channels: 2 },
+  { encoding: 'pcm_f32le', sampleRateHz: 22050, channels: 1 },
+  { encoding: 'mulaw', sampleRateHz: 8000, channels: 1 },
+  { encoding: 'alaw', sampleRateHz: 8000, channels: 1 },
+];
+
+/** The speech fixtures in random order, each after a pause of 0-1.5 s of faint noise, at 16 kHz. */
+function speechWithPauses(r: Rand, seed: number): Float32Array {
+  const parts: Float32Array[] = [];
+  const clips = speechFixtures().map((e) => loadWav(e)).sort(() => r() - 0.5);
+  clips.forEach((wav, k) => {
+    parts.push(gaussian(int(r, 0, 24) * 1000, seed * 100 + k, 1e-3));
+    parts.push(new PcmDecoder({ encoding: wav.encoding, channels: wav.channels }).push(wav.data));
+  });
+  parts.push(gaussian(int(r, 0, 12) * 1000, seed * 100 + 99, 1e-3));
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function randomStart(r: Rand, f: WireFormat, words: readonly string[]): Omit<SessionStartMessage, 'type'> {
+  return {
+    audio: { encoding: f.encoding, sample_rate_hz: f.sampleRateHz, channels: f.channels },
+    interim_results: r() < 0.8,
+    ...(r() < 0.5 ? { latency: pick(r, ['low', 'balanced', 'accurate'] as const) } : { chunk_ms: 40 * int(r, 2, 20) }),
+    endpointing: { silence_ms: int(r, 200, 1200), max_utterance_ms: int(r, 2000, 15000) },
+    hotwords: r() < 0.5 ? [{ phrase: pick(r, words), boost: 1 + 3 * r() }] : [],
+    denoise: pick(r, ['off', 'spectral'] as const),
+    min_confidence: pick(r, [0, 0.15, 0.3]),
+  };
+}
+
+interface Conversation {
+  msgs: ServerMessage[];
+  pings: number;
+  updates: number;
+  frames: number;
+  audioMs: number;
+}
+
+/** One client's conversation; resolves after `session.ended` and the close. */
+async function converse(url: string, seed: number): Promise<Conversation> {
+  const r = rng(seed);
+  const words = speechFixtures().flatMap((e) => e.reference.split(' ')).filter((w) => w.length > 2);
+  const f = pick(r, FORMATS);
+  const wire = toWire(parseWav(encodeWav(speechWithPauses(r, seed), 16000, 1, 'pcm_s16le')), f);
+  const client = await VoxgateClient.connect(url, { start: randomStart(r, f, words) });
+  const msgs: ServerMessage[] = [];
+  client.onMessage((m) => msgs.push(m));
+  const frameBytes = bytesPerSampleFrame(f.encoding, f.channels);
+  const replies: Promise<unknown>[] = [];
+  let pings = 0, updates = 0, frames = 0;
+  for (let off = 0; off < wire.byteLength;) {
+    // 1 sample frame to 250 ms per binary frame: the gateway must not care how audio is cut
+    const n = Math.min(int(r, 1, f.sampleRateHz / 4) * frameBytes, wire.byteLength - off);
+    await client.sendAudio(wire.subarray(off, off + n));
+    off += n;
+    frames++;
+    const action = r();
+    if (action < 0.04) client.finalize();
+    else if (action < 0.07 && pings < 20) {
+      pings++;
+      replies.push(client.ping());
+    } else if (action < 0.09 && updates < 20) {
+      updates++;
+      replies.push(client.update(r() < 0.5
+        ? { endpointing: { silence_ms: int(r, 200, 1200) } }
+        : { hotwords: Array.from({ length: int(r, 0, 3) }, () => ({ phrase: pick(r, words) })) }));
+    }
+  }
+  await Promise.all(replies);
+  await client.end();
+  const close = await client.closed;
+  expect(close.code).toBe(1000);
+  return { msgs, pings, updates, frames, audioMs: Math.round((wire.byteLength / frameBytes / f.sampleRateHz) * 1000) };
+}
+
+describe.each(['uws', 'ws'] as const)('valid conversations over %s', (transport) => {
+  let gw: Gateway;
+  beforeAll(async () => {
+    gw = await startRealGateway(transport);
+  }, 60_000);
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it(`${CLIENTS_PER_CARRIER} seeded clients get every promise of the protocol kept`, async () => {
+    const url = `ws://127.0.0.1:${gw.port}/v1/stream`;
+    const seeds = Array.from({ length: CLIENTS_PER_CARRIER }, (_, k) => (transport === 'uws' ? 1 : 101) + k);
+    const runs = await Promise.all(seeds.map((s) => converse(url, s)));
+    let finalsWithText = 0;
+    runs.forEach((c, k) => {
+      const what = `seed ${seeds[k]}`;
+      const types = c.msgs.map((m) => m.type);
+      expect(types.filter((t) => t === 'error'), what).toEqual([]);
+      expect(types.filter((t) => t === 'pong'), what).toHaveLength(c.pings);
+      expect(types.filter((t) => t === 'session.updated'), what).toHaveLength(c.updates);
+      const finals = checkTranscriptOrder(c.msgs);
+      expect(types.filter((t) => t === 'speech.started'), what).toHaveLength(finals.length);
+      finalsWithText += finals.filter((m) => m.text !== '').length;
+      const partials = c.msgs.filter((m) => m.type === 'transcript.partial').length;
+      const ended = c.msgs.at(-1);
+      expect(ended?.type, what).toBe('session.ended');
+      if (ended?.type !== 'session.ended') return;
+      expect(ended, what).toMatchObject({ reason: 'client_end', audio_ms: c.audioMs, stats: { audio_ms: c.audioMs,
+        processed_audio_ms: c.audioMs, frames_received: c.frames, finals_sent: finals.length, utterances: finals.length,
+        partials_sent: partials, partials_dropped: 0 } });
+    });
+    // the conversations carried speech the model heard, not only pauses
+    expect(finalsWithText).toBeGreaterThanOrEqual(CLIENTS_PER_CARRIER * 2);
+  }, 120_000);
+});
