@@ -12,8 +12,9 @@
  * burst when its event loop comes back (session 13 saw a well-behaved client overshoot the 8 s of slack). So every
  * `flow.pause` is followed by a WebSocket ping with a numbered payload; the client's WebSocket stack echoes it
  * without its application's help, and TCP keeps order, so everything that arrives after that pong was sent after the
- * client saw the pause. Until the pong, in-flight audio is accepted up to the pipeline's own bound (maxPendingMs,
- * {@link BACKLOG_CAP_FACTOR} x the hard limit), which also caps a client whose stack never answers pings.
+ * client saw the pause. Until the pong, in-flight audio is accepted up to {@link BACKLOG_CAP_FACTOR} x the hard limit
+ * (checked on arrival, before the DSP stages work through it), which also caps a client whose stack never answers
+ * pings, and a single frame carrying more audio than that.
  */
 import { GatewayError, toGatewayError } from '../protocol/errors.js';
 import type { ServerMessage } from '../protocol/messages.js';
@@ -72,6 +73,12 @@ export class FlowControl {
       if (backlog > backlogLimitMs && this.pausedNow && this.pauseSeen) {
         this.deps.fail(new GatewayError('GW_ERR_BACKLOG', `unprocessed audio ${Math.round(backlog)} ms exceeds the `
           + `limit of ${backlogLimitMs} ms (the client kept sending after flow.pause)`));
+        return;
+      }
+      const capMs = BACKLOG_CAP_FACTOR * backlogLimitMs;
+      if (backlog > capMs) {
+        this.deps.fail(new GatewayError('GW_ERR_BACKLOG', `unprocessed audio ${Math.round(backlog)} ms exceeds the `
+          + `in-flight cap of ${capMs} ms`));
         return;
       }
     }

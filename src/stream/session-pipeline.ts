@@ -6,16 +6,19 @@
  *     -> encode (EncoderStream, strictly ordered, concurrency 1)  -> ctcDecode  ->  events$
  *
  * The DSP stages run synchronously in `pushAudio`, so audio time advances as frames arrive; only encoder chunks are
- * asynchronous. Silence between utterances is dropped by `endpoint` and never reaches the encoder; a 300 ms pre-roll
+ * asynchronous. A frame longer than {@link DSP_SLICE_MS} is cut into slices of that length: the first runs in
+ * `pushAudio`, the rest one per event-loop turn (input-pacer.ts), and everything pushed meanwhile (audio, finalize,
+ * end, setting changes) waits behind them, in order. So one 1 MiB frame (131 s of 8 kHz mu-law) cannot stall the
+ * other sessions, and slicing changes no output (every stage is chunk-invariant). Silence between utterances is dropped by `endpoint` and never reaches the encoder; a 300 ms pre-roll
  * before each onset is fed with the utterance so no speech is lost. Input chunking never changes the output: every
  * stage is chunk-invariant, decisions are per 10 ms frame and encoder windows are cut from the frame sequence.
  *
  * Overload policy. The only queue that can grow is encode's queue of encoder chunks (one per chunk_ms of utterance
  * audio; silence adds nothing). `backlogMs()` reports the new audio it holds (queued + running chunks), which is the
- * server's "unprocessed audio": it sends flow.pause / flow.resume at its water marks and ends the session with
+ * server's "unprocessed audio" (with the audio of slices still waiting): it sends flow.pause / flow.resume at its water marks and ends the session with
  * GW_ERR_BACKLOG at its hard limit. The queue itself is bounded by `maxPendingMs` (default 20 000 ms, above the
  * server's 10 000 ms default hard limit): past it events$ errors with GW_ERR_BACKLOG instead of growing without bound.
- * Audio is never dropped. The DSP work per push is bounded by the frame size (<= 1 MiB).
+ * Audio is never dropped. The DSP work per push is bounded by {@link DSP_SLICE_MS} of audio.
  *
  * Errors: `pushAudio` throws GatewayError synchronously for a frame that splits a sample (GW_ERR_PARTIAL_SAMPLE) and
  * for audio after `end()` (GW_ERR_SESSION_ENDED); everything else (encoder GW_ERR_INFERENCE, decoder GW_ERR_DECODER,
@@ -32,6 +35,7 @@ import { denoise } from './denoise.js';
 import { createEncodeMeter, encode } from './encode.js';
 import { endpoint, type EndpointSettings } from './endpoint.js';
 import { fbank } from './fbank.js';
+import { InputPacer } from './input-pacer.js';
 import type { PipelineEvent } from './pipeline-event.js';
 import { resample } from './resample.js';
 import type { AudioBytesItem, ControlItem, StreamEncoder, StreamModelInfo } from './stream-items.js';
@@ -63,6 +67,9 @@ export interface PipelineDeps {
 /** beamSize: 16, not 8: with the token LM (models/…/token-lm.bin) the wider beam took the held-out WER from 29.05% to
  * 28.25% (int8, 320 ms); the decoder's cost per beam is in `npm run bench:micro`, the serving cost in `npm run bench`. */
 export const DEFAULT_PIPELINE_DEPS = { beamSize: 16, maxPendingMs: 20000, preRollMs: 300 } as const;
+
+/** Longest audio the DSP stages take in one go, ms (~3 ms of main-thread time at 8 kHz with denoise). */
+export const DSP_SLICE_MS = 500;
 
 /** Throws GW_ERR_BAD_CONFIG quoting the bad value (beamSize is checked by CtcDecoder). */
 export function validatePipelineDeps(deps: PipelineDeps): void {
@@ -117,7 +124,10 @@ export class SessionPipeline {
   readonly #model: StreamModelInfo;
   readonly #greedy: boolean;
   readonly #now: () => number;
+  readonly #pacer: InputPacer;
   #samples = 0;
+  /** Largest backlogMs() seen right after a push (slices waiting count; the meter sees only encoder chunks). */
+  #peakPushBacklogMs = 0;
   #lastArrivalMs = 0;
   #ended = false;
   #failed = false;
@@ -143,6 +153,7 @@ export class SessionPipeline {
       this.#output.subscribe({ complete: resolve, error: reject });
     });
     this.#done.catch(() => undefined); // observed through end() / events$; never an unhandled rejection
+    this.#pacer = new InputPacer((e) => this.#input.error(e));
     let decodeStart = 0;
     this.#subscription = this.#input.pipe(
       decodeAudio({ encoding: config.encoding, channels: config.channels }),
@@ -179,6 +190,7 @@ export class SessionPipeline {
       },
       error: (e: unknown) => {
         this.#failed = true;
+        this.#pacer.clear();
         this.#output.error(e);
       },
       complete: () => this.#output.complete(),
@@ -187,7 +199,9 @@ export class SessionPipeline {
 
   /**
    * Feeds one binary frame received at `arrivalMs` (performance.now() at socket receipt). Runs the DSP stages
-   * synchronously; `bytes` is not kept. Throws GW_ERR_PARTIAL_SAMPLE / GW_ERR_SESSION_ENDED (GatewayError) only.
+   * synchronously on its first {@link DSP_SLICE_MS} (all of it when nothing waits and it is no longer), the rest
+   * in later turns; `bytes` is kept only until then. Throws GW_ERR_PARTIAL_SAMPLE / GW_ERR_SESSION_ENDED
+   * (GatewayError) only.
    */
   pushAudio(bytes: Uint8Array, arrivalMs: number): void {
     if (this.#ended) throw new GatewayError('GW_ERR_SESSION_ENDED', 'audio after session.end is discarded');
@@ -198,15 +212,25 @@ export class SessionPipeline {
     if (this.#failed) return;
     this.#samples += bytes.length / this.#frameBytes;
     this.#lastArrivalMs = arrivalMs;
-    const t0 = this.#now();
-    this.#input.next({ kind: 'bytes', bytes, arrivalMs });
-    this.#counts.dspMs += this.#now() - t0;
+    const sliceBytes = Math.max(1, Math.round((this.#sampleRateHz * DSP_SLICE_MS) / 1000)) * this.#frameBytes;
+    const jobs = [];
+    for (let off = 0; off < bytes.length || off === 0; off += sliceBytes) {
+      const slice = bytes.subarray(off, Math.min(bytes.length, off + sliceBytes));
+      jobs.push({ samples: slice.length / this.#frameBytes, run: () => {
+        const t0 = this.#now();
+        this.#input.next({ kind: 'bytes', bytes: slice, arrivalMs });
+        this.#counts.dspMs += this.#now() - t0;
+      } });
+    }
+    this.#pacer.submit(jobs);
+    this.#peakPushBacklogMs = Math.max(this.#peakPushBacklogMs, this.backlogMs());
   }
 
   /** Finalises the open utterance after all audio pushed so far (reason 'finalize'); no-op when none is open. */
   finalize(): void {
     if (this.#ended || this.#failed) return;
-    this.#input.next({ kind: 'finalize', arrivalMs: this.#lastArrivalMs });
+    const arrivalMs = this.#lastArrivalMs;
+    this.#pacer.submit([{ samples: 0, run: () => this.#input.next({ kind: 'finalize', arrivalMs }) }]);
   }
 
   /**
@@ -217,8 +241,11 @@ export class SessionPipeline {
     if (!this.#ended) {
       this.#ended = true;
       if (!this.#failed) {
-        this.#input.next({ kind: 'end', reason, arrivalMs: this.#lastArrivalMs });
-        this.#input.complete();
+        const arrivalMs = this.#lastArrivalMs;
+        this.#pacer.submit([{ samples: 0, run: () => {
+          this.#input.next({ kind: 'end', reason, arrivalMs });
+          this.#input.complete();
+        } }]);
       }
     }
     return this.#done;
@@ -226,17 +253,22 @@ export class SessionPipeline {
 
   /** Replaces the hotword list (normalised protocol hotwords); throws GW_ERR_BAD_HOTWORD and keeps the old list. */
   updateHotwords(hotwords: readonly Hotword[]): void {
-    this.#hotwords.next(this.#toDecoderHotwords(hotwords));
+    const list = this.#toDecoderHotwords(hotwords);
+    this.#pacer.submit([{ samples: 0, run: () => this.#hotwords.next(list) }]);
   }
 
-  /** New endpointing values; they apply from the next 10 ms frame. */
+  /** New endpointing values; they apply from the next 10 ms frame after the audio pushed so far. */
   updateEndpointing(e: { silenceMs: number; maxUtteranceMs: number }): void {
-    this.#endpointing.next({ silenceMs: e.silenceMs, maxUtteranceMs: e.maxUtteranceMs });
+    const settings = { silenceMs: e.silenceMs, maxUtteranceMs: e.maxUtteranceMs };
+    this.#pacer.submit([{ samples: 0, run: () => this.#endpointing.next(settings) }]);
   }
 
-  /** Audio received but not yet through the encoder and decoder, ms (queued and running encoder chunks). */
+  /**
+   * Audio received but not yet through the encoder and decoder, ms: queued and running encoder chunks, plus slices
+   * of large frames still waiting for the DSP stages.
+   */
   backlogMs(): number {
-    return this.#meter.pendingMs;
+    return this.#meter.pendingMs + (this.#pacer.queuedSamples * 1000) / this.#sampleRateHz;
   }
 
   /** Audio received since the session start, ms of source audio. */
@@ -248,14 +280,14 @@ export class SessionPipeline {
     const audioMs = this.audioMs();
     return {
       audioMs,
-      processedAudioMs: Math.max(0, audioMs - this.#meter.pendingMs),
+      processedAudioMs: Math.max(0, audioMs - this.backlogMs()),
       utterances: this.#counts.utterances,
       partials: this.#counts.partials,
       finals: this.#counts.finals,
       encoderChunks: this.#meter.chunks,
       encoderOutputFrames: this.#meter.outputFrames,
       encoderWaitMs: this.#meter.busyMs,
-      peakBacklogMs: this.#meter.peakPendingMs,
+      peakBacklogMs: Math.max(this.#meter.peakPendingMs, this.#peakPushBacklogMs),
       dspMs: this.#counts.dspMs,
       decodeMs: this.#counts.decodeMs,
     };
@@ -264,6 +296,7 @@ export class SessionPipeline {
   /** Abandons the session: tears every stage down (the encoder stream is closed); events$ emits nothing more. */
   dispose(): void {
     this.#ended = true;
+    this.#pacer.clear();
     this.#subscription.unsubscribe();
   }
 

@@ -43,7 +43,7 @@ function speechOf(ms: number): WavAudio {
 describe('inbound flow control with the real model', () => {
   it.each([
     ['answers pings: past the hard limit once its stack echoed the pause\'s ping', true, /kept sending after flow\.pause/],
-    ['never answers pings: past twice the hard limit (the in-flight cap)', false, /over the limit of 3000 ms/],
+    ['never answers pings: past twice the hard limit (the in-flight cap)', false, /exceeds the in-flight cap of 3000 ms/],
   ] as const)('a client ignoring flow.pause that %s gets GW_ERR_BACKLOG and close 4003', async (_, autoPong, why) => {
     const { url } = await gateway({ flowHighWaterMs: 300, flowLowWaterMs: 100, backlogLimitMs: 1500 });
     const wav = speechOf(30_000);

@@ -234,6 +234,18 @@ describe('Session state machine', () => {
     expect(close.code).toBe(4003);
   });
 
+  it('flow control: audio past the in-flight cap (twice the hard limit) is refused whatever the client saw', async () => {
+    const t = open({ flowHighWaterMs: 200, flowLowWaterMs: 50, backlogLimitMs: 500 });
+    t.s.sendJson(START_16K);
+    t.s.sendAudio(pcm16(900)); // in flight: accepted
+    expect(t.errors()).toHaveLength(0);
+    t.s.sendAudio(pcm16(200)); // same turn, the pause's ping not yet echoed, but 1100 ms > 1000 ms
+    const close = await t.s.closed;
+    expect(t.errors()).toEqual([expect.objectContaining({ code: 'GW_ERR_BACKLOG', fatal: true,
+      message: expect.stringContaining('in-flight cap of 1000 ms') })]);
+    expect(close.code).toBe(4003);
+  });
+
   it('idle timeout: no audio and no ping -> GW_ERR_IDLE_TIMEOUT, close 4001; pings keep it alive', async () => {
     const t = open({ idleTimeoutMs: 80 });
     t.s.sendJson(START_16K);

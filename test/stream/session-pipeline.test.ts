@@ -9,7 +9,7 @@ import { encodeMulawSamples } from '../../src/dsp/g711.js';
 import { Resampler } from '../../src/dsp/resampler.js';
 import { GatewayError } from '../../src/protocol/errors.js';
 import type { PipelineEvent } from '../../src/stream/pipeline-event.js';
-import { SessionPipeline } from '../../src/stream/session-pipeline.js';
+import { DSP_SLICE_MS, SessionPipeline } from '../../src/stream/session-pipeline.js';
 import { shippedTokenLm } from '../native/ctc-fixtures.js';
 import {
   FAKE_MODEL, FakeEncoder, checkOrder, concat, runPipeline, seconds, sessionConfig, speechClips, toS16,
@@ -77,6 +77,28 @@ describe('SessionPipeline (test-double encoder, real speech)', () => {
       'speech.started', 'speech.stopped', 'final', 'speech.started', 'speech.stopped', 'final',
       'speech.started', 'speech.stopped', 'final',
     ]);
+  });
+
+  it('a frame over DSP_SLICE_MS: first slice at once, the rest in later turns, with later inputs queued in order', async () => {
+    const enc = new FakeEncoder();
+    const p = pipeline({}, enc);
+    const events = lastValueFrom(p.events$.pipe(toArray()));
+    const cut = 16000 * 1.5 * 2; // bytes: 1.5 s, inside the first clip's speech
+    p.pushAudio(TWO_BYTES.subarray(0, cut), 0);
+    // only the first slice (the 0.5 s of silence before the clip) went through the DSP stages: nothing reached the
+    // encoder yet, and the rest waits, counted as unprocessed audio
+    expect(enc.runs).toHaveLength(0);
+    expect(p.backlogMs()).toBe(1500 - DSP_SLICE_MS);
+    await new Promise((r) => setImmediate(r));
+    expect(enc.runs.length).toBeGreaterThan(0); // the next slice ran in a later turn
+    p.finalize(); // must cut at 1.5 s, after the waiting slice, not where the DSP stages are now
+    p.pushAudio(TWO_BYTES.subarray(cut), 1);
+    await p.end();
+    const finals = (await events).filter((e) => e.kind === 'final');
+    // the same cut as finalize() after 50 ms frames (previous test)
+    expect(finals.map((f) => [f.reason, f.endMs])).toEqual([['finalize', 1490], ['silence', expect.any(Number)],
+      ['silence', expect.any(Number)]]);
+    expect(finals[1]!.startMs).toBe(1490);
   });
 
   it('max_utterance cuts long speech into utterances of at most maxUtteranceMs', async () => {
