@@ -10,7 +10,8 @@
  * - Open: every frame is forwarded (`utterance.frames`). The utterance ends
  *   - after `silenceMs` of consecutive non-speech frames (reason `silence`; `speech.stopped` at the first of them;
  *     the silent frames are still forwarded so the model can emit late tokens), or
- *   - when it spans `maxUtteranceMs` of audio, pre-roll included (reason `max_utterance`), or
+ *   - when one more frame would make it longer than `maxUtteranceMs` of audio, pre-roll included (reason
+ *     `max_utterance`; at 15000 ms that is exactly 1,500 frames, at 3081 ms 308 frames), or
  *   - on a `finalize` item (reason `finalize`) or the `end` item (its reason), at the current stream position.
  *   `speech.stopped` always precedes `utterance.end`. If speech goes on after a max_utterance or finalize cut, the next
  *   speech frame opens the next utterance right away (contiguous audio, no overlap).
@@ -118,7 +119,7 @@ export function endpoint(
         if (silenceRun * FRAME_MS >= settings.silenceMs) {
           flushRun(k + 1);
           close('silence', i - silenceRun + 1, b.arrivalMs, emit);
-        } else if ((i + 1 - startFrame) * FRAME_MS >= settings.maxUtteranceMs) {
+        } else if ((i + 2 - startFrame) * FRAME_MS > settings.maxUtteranceMs) { // one more frame would pass it
           flushRun(k + 1);
           close('max_utterance', i + 1, b.arrivalMs, emit);
         }

@@ -4,7 +4,8 @@
  * interleave `session.finalize`, `session.update` (endpointing and hotwords) and `ping` at random points, then end
  * the session. Where fuzz.test.ts checks that the gateway survives and refuses bad input, this checks what it
  * promises valid clients (docs/protocol.md): no error; every ping its pong and every update its `session.updated`,
- * in order; the transcript invariants of helpers.ts; one final per speech.started / speech.stopped pair; and a
+ * in order; the transcript invariants of helpers.ts; one final per speech.started / speech.stopped pair, none
+ * longer than max_utterance_ms; and a
  * `session.ended` whose stats account for every byte and frame sent (nothing a client sends is silently lost).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +19,9 @@ import type { Gateway } from '../../src/server/gateway.js';
 import { int, pick, type Rand } from '../protocol/fuzz-frames.js';
 import { checkTranscriptOrder, loadWav, speechFixtures, startRealGateway, toWire, type WireFormat } from './helpers.js';
 
-const CLIENTS_PER_CARRIER = 4;
+/** Seeds of the clients per carrier; 1004 and 1506 had utterances up to 9 ms over a max_utterance_ms that was not a
+ * multiple of 10 (fixed in stream/endpoint.ts). 120 other seeds passed when this was written. */
+const SEEDS = { uws: [1, 2, 3, 1004], ws: [101, 102, 103, 1506] } as const;
 
 const FORMATS: WireFormat[] = [
   { encoding: 'pcm_s16le', sampleRateHz: 16000, channels: 1 },
@@ -61,6 +64,8 @@ function randomStart(r: Rand, f: WireFormat, words: readonly string[]): Omit<Ses
 
 interface Conversation {
   msgs: ServerMessage[];
+  /** session.start's endpointing.max_utterance_ms (updates change only silence_ms). */
+  maxUtteranceMs: number;
   pings: number;
   updates: number;
   frames: number;
@@ -73,7 +78,8 @@ async function converse(url: string, seed: number): Promise<Conversation> {
   const words = speechFixtures().flatMap((e) => e.reference.split(' ')).filter((w) => w.length > 2);
   const f = pick(r, FORMATS);
   const wire = toWire(parseWav(encodeWav(speechWithPauses(r, seed), 16000, 1, 'pcm_s16le')), f);
-  const client = await VoxgateClient.connect(url, { start: randomStart(r, f, words) });
+  const start = randomStart(r, f, words);
+  const client = await VoxgateClient.connect(url, { start });
   const msgs: ServerMessage[] = [];
   client.onMessage((m) => msgs.push(m));
   const frameBytes = bytesPerSampleFrame(f.encoding, f.channels);
@@ -94,14 +100,14 @@ async function converse(url: string, seed: number): Promise<Conversation> {
       updates++;
       replies.push(client.update(r() < 0.5
         ? { endpointing: { silence_ms: int(r, 200, 1200) } }
-        : { hotwords: Array.from({ length: int(r, 0, 3) }, () => ({ phrase: pick(r, words) })) }));
+        : { hotwords: [...new Set(Array.from({ length: int(r, 0, 3) }, () => pick(r, words)))].map((phrase) => ({ phrase })) }));
     }
   }
   await Promise.all(replies);
   await client.end();
   const close = await client.closed;
   expect(close.code).toBe(1000);
-  return { msgs, pings, updates, frames, audioMs: Math.round((wire.byteLength / frameBytes / f.sampleRateHz) * 1000) };
+  return { msgs, maxUtteranceMs: start.endpointing!.max_utterance_ms!, pings, updates, frames, audioMs: Math.round((wire.byteLength / frameBytes / f.sampleRateHz) * 1000) };
 }
 
 describe.each(['uws', 'ws'] as const)('valid conversations over %s', (transport) => {
@@ -113,9 +119,9 @@ describe.each(['uws', 'ws'] as const)('valid conversations over %s', (transport)
     await gw?.close();
   });
 
-  it(`${CLIENTS_PER_CARRIER} seeded clients get every promise of the protocol kept`, async () => {
+  it(`${SEEDS[transport].length} seeded clients get every promise of the protocol kept`, async () => {
     const url = `ws://127.0.0.1:${gw.port}/v1/stream`;
-    const seeds = Array.from({ length: CLIENTS_PER_CARRIER }, (_, k) => (transport === 'uws' ? 1 : 101) + k);
+    const seeds = SEEDS[transport];
     const runs = await Promise.all(seeds.map((s) => converse(url, s)));
     let finalsWithText = 0;
     runs.forEach((c, k) => {
@@ -126,6 +132,7 @@ describe.each(['uws', 'ws'] as const)('valid conversations over %s', (transport)
       expect(types.filter((t) => t === 'session.updated'), what).toHaveLength(c.updates);
       const finals = checkTranscriptOrder(c.msgs);
       expect(types.filter((t) => t === 'speech.started'), what).toHaveLength(finals.length);
+      for (const fin of finals) expect(fin.end_ms - fin.start_ms, what).toBeLessThanOrEqual(c.maxUtteranceMs);
       finalsWithText += finals.filter((m) => m.text !== '').length;
       const partials = c.msgs.filter((m) => m.type === 'transcript.partial').length;
       const ended = c.msgs.at(-1);
@@ -136,6 +143,6 @@ describe.each(['uws', 'ws'] as const)('valid conversations over %s', (transport)
         partials_sent: partials, partials_dropped: 0 } });
     });
     // the conversations carried speech the model heard, not only pauses
-    expect(finalsWithText).toBeGreaterThanOrEqual(CLIENTS_PER_CARRIER * 2);
+    expect(finalsWithText).toBeGreaterThanOrEqual(seeds.length * 2);
   }, 120_000);
 });

@@ -80,6 +80,10 @@ describe('endpoint', () => {
       'speech.started@1000', 'start@100', ...range(100, 200), 'speech.stopped@2000', 'end:max_utterance@200',
       'speech.started@2000', 'start@200', ...range(200, 250), 'speech.stopped@2500', 'end:session_end@250', 'END',
     ]);
+    // not a multiple of 10 ms: never longer than the maximum (1009 ms -> 100 frames, not 101)
+    const odd = flatten(await segment([...blocks(pattern([1, 150]), 16), END], { silenceMs: 500, maxUtteranceMs: 1009 }));
+    expect(odd.slice(0, 104)).toEqual(['speech.started@0', 'start@0', ...range(0, 100), 'speech.stopped@1000',
+      'end:max_utterance@100']);
   });
 
   it('finalize closes the open utterance at its stream position; is a no-op when idle', async () => {
