@@ -7,6 +7,8 @@
  * in order; the transcript invariants of helpers.ts; one final per speech.started / speech.stopped pair, none
  * longer than max_utterance_ms; and a
  * `session.ended` whose stats account for every byte and frame sent (nothing a client sends is silently lost).
+ * A drain in the middle of six such conversations must finalise every open utterance and transcribe every byte
+ * received, whatever was still queued (one client sends 5 s frames, which the pipeline works through in slices).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gaussian, rng } from '../../bench/bench-random.js';
@@ -145,4 +147,55 @@ describe.each(['uws', 'ws'] as const)('valid conversations over %s', (transport)
     // the conversations carried speech the model heard, not only pauses
     expect(finalsWithText).toBeGreaterThanOrEqual(seeds.length * 2);
   }, 120_000);
+});
+
+describe('drain in the middle of valid conversations', () => {
+  it('every session: its open utterance finalised, all received audio transcribed, GW_ERR_SHUTTING_DOWN, 1001', async () => {
+    const gw = await startRealGateway('uws');
+    try {
+      const url = `ws://127.0.0.1:${gw.port}/v1/stream`;
+      const runs = await Promise.all([11, 12, 13, 14, 15, 16].map(async (seed) => {
+        const r = rng(seed);
+        const f = FORMATS[seed % FORMATS.length]!;
+        const wire = toWire(parseWav(encodeWav(speechWithPauses(r, seed), 16000, 1, 'pcm_s16le')), f);
+        const client = await VoxgateClient.connect(url, { start: { audio: { encoding: f.encoding,
+          sample_rate_hz: f.sampleRateHz, channels: f.channels } } });
+        const msgs: ServerMessage[] = [];
+        client.onMessage((m) => msgs.push(m));
+        const frameBytes = bytesPerSampleFrame(f.encoding, f.channels);
+        // seed 16 sends 5 s frames, which the pipeline works through in slices when the drain starts
+        const maxFrames = seed === 16 ? 5 * f.sampleRateHz : f.sampleRateHz / 10;
+        const sending = (async () => {
+          for (let off = 0; off < wire.byteLength;) {
+            const n = Math.min(int(r, 1, maxFrames) * frameBytes, wire.byteLength - off);
+            await client.sendAudio(wire.subarray(off, off + n));
+            off += n;
+            await new Promise((res) => setTimeout(res, 5));
+          }
+        })().catch(() => undefined); // the socket closes under it
+        return { client, msgs, sending };
+      }));
+      await new Promise((res) => setTimeout(res, 700));
+      await gw.drain();
+      let cutMidUtterance = 0;
+      for (const [k, run] of runs.entries()) {
+        const what = `client ${k}`;
+        expect((await run.client.closed).code, what).toBe(1001);
+        await run.sending;
+        const finals = checkTranscriptOrder(run.msgs);
+        const types = run.msgs.map((m) => m.type);
+        expect(types.filter((t) => t === 'speech.started'), what).toHaveLength(finals.length);
+        if (finals.at(-1)?.reason === 'shutdown') cutMidUtterance++;
+        expect(run.msgs.slice(-2), what).toMatchObject([{ type: 'error', code: 'GW_ERR_SHUTTING_DOWN', fatal: true },
+          { type: 'session.ended', reason: 'error', error_code: 'GW_ERR_SHUTTING_DOWN' }]);
+        const ended = run.msgs.at(-1);
+        if (ended?.type !== 'session.ended') continue;
+        expect(ended.audio_ms, what).toBeGreaterThan(0);
+        expect(ended.stats.processed_audio_ms, what).toBe(ended.audio_ms);
+      }
+      expect(cutMidUtterance).toBeGreaterThan(0); // the drain hit open utterances, not only pauses
+    } finally {
+      await gw.close();
+    }
+  }, 60_000);
 });
