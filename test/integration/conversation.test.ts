@@ -5,8 +5,8 @@
  * the session. Where fuzz.test.ts checks that the gateway survives and refuses bad input, this checks what it
  * promises valid clients (docs/protocol.md): no error; every ping its pong and every update its `session.updated`,
  * in order; the transcript invariants of helpers.ts; one final per speech.started / speech.stopped pair, none
- * longer than max_utterance_ms; and a
- * `session.ended` whose stats account for every byte and frame sent (nothing a client sends is silently lost).
+ * longer than max_utterance_ms; and a `session.ended` whose stats account for every byte and frame sent (nothing a
+ * client sends is silently lost).
  * A drain in the middle of six such conversations must finalise every open utterance and transcribe every byte
  * received, whatever was still queued (one client sends 5 s frames, which the pipeline works through in slices).
  */
