@@ -6,7 +6,7 @@
  * promises valid clients (docs/protocol.md): no error; every ping its pong and every update its `session.updated`,
  * in order; the transcript invariants of helpers.ts; one final per speech.started / speech.stopped pair, none
  * longer than max_utterance_ms; and a `session.ended` whose stats account for every byte and frame sent (nothing a
- * client sends is silently lost).
+ * client sends is silently lost), matched by the gateway's /metrics counters.
  * A drain in the middle of six such conversations must finalise every open utterance and transcribe every byte
  * received, whatever was still queued (one client sends 5 s frames, which the pipeline works through in slices).
  */
@@ -15,7 +15,7 @@ import { gaussian, rng } from '../../bench/bench-random.js';
 import { VoxgateClient } from '../../clients/node-client.js';
 import { encodeWav, parseWav } from '../../src/cli/wav.js';
 import { PcmDecoder } from '../../src/dsp/pcm-decoder.js';
-import type { ServerMessage, SessionStartMessage } from '../../src/protocol/messages.js';
+import type { ServerMessage, SessionEndedMessage, SessionStartMessage, SessionStats } from '../../src/protocol/messages.js';
 import { bytesPerSampleFrame } from '../../src/protocol/validate.js';
 import type { Gateway } from '../../src/server/gateway.js';
 import { int, pick, type Rand } from '../protocol/fuzz-frames.js';
@@ -146,6 +146,17 @@ describe.each(['uws', 'ws'] as const)('valid conversations over %s', (transport)
     });
     // the conversations carried speech the model heard, not only pauses
     expect(finalsWithText).toBeGreaterThanOrEqual(seeds.length * 2);
+    // /metrics counts what the sessions reported (this gateway served only these sessions)
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.port}/metrics`)).text();
+    const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    const ended = runs.map((c) => c.msgs.at(-1)).filter((m): m is SessionEndedMessage => m?.type === 'session.ended');
+    const sum = (f: (s: SessionStats) => number): number => ended.reduce((n, m) => n + f(m.stats), 0);
+    expect(value('voxgate_audio_seconds_total')).toBeCloseTo(sum((s) => s.audio_ms) / 1000, 1);
+    expect(value('voxgate_finals_total')).toBe(sum((s) => s.finals_sent));
+    expect(value('voxgate_finals_rejected_total')).toBe(sum((s) => s.finals_rejected));
+    expect(value('voxgate_partials_sent_total')).toBe(sum((s) => s.partials_sent));
+    expect(value('voxgate_sessions_active')).toBe(0);
+    expect(metrics).toMatch(new RegExp(`^voxgate_sessions_total\\{reason="client_end"\\} ${seeds.length}$`, 'm'));
   }, 120_000);
 });
 
