@@ -1,9 +1,11 @@
 /**
- * Gateway load benchmark: N concurrent WebSocket sessions stream real speech at real-time pace (50 ms pcm_s16le
- * 16 kHz frames) and the report says whether the gateway kept up.
+ * Gateway load benchmark: N concurrent WebSocket sessions stream real speech at real-time pace (`--wire pcm16k`:
+ * 50 ms pcm_s16le 16 kHz frames; `--wire telephony`: 20 ms 8 kHz mu-law frames, as Twilio and Asterisk send) and
+ * the report says whether the gateway kept up.
  *
  *   npm run build && npm run bench -- --sessions N [--duration S] [--latency low|balanced|accurate]
  *       [--transport uws|ws] [--url ws://HOST:PORT] [--json FILE] [--sweep 50,100,200] [--model DIR] [--seed K]
+ *       [--wire pcm16k|telephony]
  *   (or without building: npx tsx bench/bench.ts ...)
  *
  * Without --url the gateway runs in a child process started here (`serve --port 0`), one fresh process per N.
@@ -21,7 +23,8 @@ import { rng } from './bench-random.js';
 import {
   GatewayProcess, histogramBuckets, histogramQuantileBetween, metricValue, type ServerSample,
 } from './gateway-process.js';
-import { FRAME_MS, LoadSession, type SessionResult } from './load-session.js';
+import { LoadSession, type SessionResult } from './load-session.js';
+import { loadWire, WIRE_NAMES, type LoadWire, type WireName } from './load-wire.js';
 import { loadSpeechCorpus } from './speech-corpus.js';
 
 const REALTIME_CHUNK_DELAY_MS = 200;
@@ -41,6 +44,7 @@ interface Options {
   json: string | undefined;
   extraArgs: string[];
   seed: number;
+  wire: WireName;
 }
 
 type Rounded = Record<keyof Percentiles, number | null>;
@@ -75,6 +79,7 @@ export interface BenchResult {
   duration_s: number;
   latency: string;
   transport: string;
+  wire: string;
 }
 
 function repoRoot(): string {
@@ -92,10 +97,13 @@ function parseOptions(argv: readonly string[]): Options {
   const durationS = Number(argValue(argv, 'duration') ?? 30);
   if (!(durationS > 0)) throw new Error(`--duration must be > 0 seconds`);
   const model = argValue(argv, 'model');
+  const wire = argValue(argv, 'wire') ?? 'pcm16k';
+  if (!(WIRE_NAMES as readonly string[]).includes(wire)) throw new Error(`--wire must be ${WIRE_NAMES.join('|')}, got ${wire}`);
   return {
     sessions: list, sweep: sweep !== undefined, durationS, latency: latency as Options['latency'],
     transport: argValue(argv, 'transport') ?? 'uws', url: argValue(argv, 'url'), json: argValue(argv, 'json'),
     extraArgs: model === undefined ? [] : ['--model', model], seed: Number(argValue(argv, 'seed') ?? 1),
+    wire: wire as WireName,
   };
 }
 
@@ -104,7 +112,7 @@ const maxKnown = (a: number, b: number): number => (Number.isNaN(a) ? b : Number
 const r1 = (p: Percentiles): Rounded => ({ p50: round(p.p50, 1), p95: round(p.p95, 1), p99: round(p.p99, 1) });
 const mb = (bytes: number): number | null => round(bytes / 2 ** 20, 2);
 
-async function runOnce(n: number, o: Options, corpus: Int16Array): Promise<BenchResult> {
+async function runOnce(n: number, o: Options, wire: LoadWire): Promise<BenchResult> {
   const root = repoRoot();
   const server = o.url !== undefined ? GatewayProcess.external(o.url) : await GatewayProcess.start({
     root, transport: o.transport, maxSessions: n, extraArgs: o.extraArgs,
@@ -114,7 +122,7 @@ async function runOnce(n: number, o: Options, corpus: Int16Array): Promise<Bench
     const url = `${server.baseUrl}${STREAM_PATH}`;
     const rand = rng(o.seed * 7919 + n);
     const sessions = Array.from({ length: n }, () => new LoadSession({
-      url, corpus, offsetSamples: Math.floor(rand() * corpus.length), durationMs: o.durationS * 1000,
+      url, wire, offsetSamples: Math.floor(rand() * wire.loopSamples), durationMs: o.durationS * 1000,
       latency: o.latency, timeoutMs: 15_000,
     }));
     const clientLoop = monitorEventLoopDelay({ resolution: 10 });
@@ -152,7 +160,7 @@ async function runOnce(n: number, o: Options, corpus: Int16Array): Promise<Bench
     clearTimeout(hardStop);
     clearInterval(ticker);
     clientLoop.disable();
-    return summarise(n, o, results, {
+    return summarise(n, o, wire, results, {
       loop, backlogP99Ms: 1000 * histogramQuantileBetween(histogramBuckets(baseMetrics, BACKLOG_METRIC),
         histogramBuckets(loop.metrics, BACKLOG_METRIC), 0.99),
       cpuMs: end.cpuMs - base.cpuMs, wallMs: loadEnd - t0, baseRss: base.rssBytes, peakRss,
@@ -187,7 +195,7 @@ interface ServerSide {
   encoderRunS: number;
 }
 
-function summarise(n: number, o: Options, results: SessionResult[], s: ServerSide): BenchResult {
+function summarise(n: number, o: Options, wire: LoadWire, results: SessionResult[], s: ServerSide): BenchResult {
   const flat = (f: (r: SessionResult) => number[]): number[] => results.flatMap(f);
   const partials = flat((r) => r.partialLatencyMs), finals = flat((r) => r.finalLatencyMs);
   const words = flat((r) => r.wordLatencyMs);
@@ -229,6 +237,7 @@ function summarise(n: number, o: Options, results: SessionResult[], s: ServerSid
     duration_s: o.durationS,
     latency: o.latency,
     transport: o.url === undefined ? o.transport : `external ${o.url}`,
+    wire: `${o.wire} (${wire.encoding} ${wire.sampleRateHz} Hz, ${wire.frameMs} ms frames)`,
   };
 }
 
@@ -236,7 +245,7 @@ function print(r: BenchResult): void {
   const p = (x: Rounded): string => `p50 ${x.p50 ?? '-'} / p95 ${x.p95 ?? '-'} / p99 ${x.p99 ?? '-'} ms`;
   const errs = Object.entries(r.errors).map(([k, v]) => `${k} x${v}`).join(', ') || 'none';
   console.log([
-    `sessions ${r.sessions} (${r.transport}, latency ${r.latency}, ${r.duration_s} s of audio each, ${FRAME_MS} ms frames)`,
+    `sessions ${r.sessions} (${r.transport}, latency ${r.latency}, ${r.duration_s} s of audio each, wire ${r.wire})`,
     `  partial latency      ${p(r.partial_latency_ms)}   (${r.partials} partials)`,
     `  final latency        ${p(r.final_latency_ms)}   (${r.finals} finals)`,
     `  word -> partial      ${p(r.word_latency_ms)}   (${r.words} words)`,
@@ -263,10 +272,11 @@ async function main(argv: readonly string[]): Promise<void> {
     dirs: [join(root, 'test/fixtures/speech'), join(root, 'training/cache/heldout')], gapMs: 1000, maxSeconds: 300,
   });
   console.log(`audio: ${corpus.clips} clips from ${corpus.dir}, ${(corpus.samples.length / 16000).toFixed(1)} s loop`);
+  const wire = loadWire(o.wire, corpus.samples);
   const results: BenchResult[] = [];
   for (const n of o.sessions) {
     try {
-      const r = await runOnce(n, o, corpus.samples);
+      const r = await runOnce(n, o, wire);
       print(r);
       results.push(r);
     } catch (e) {

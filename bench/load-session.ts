@@ -1,6 +1,6 @@
 /**
- * One benchmark client session over `ws`: sends session.start, then pcm_s16le 16 kHz audio in 50 ms frames at real
- * time pace (driven by `tick(now)` from the shared scheduler), ends with session.end and records what the latency
+ * One benchmark client session over `ws`: sends session.start, then audio in its wire format (load-wire.ts: 16 kHz
+ * PCM in 50 ms frames, or 8 kHz mu-law in 20 ms frames) at real time pace (driven by `tick(now)` from the shared scheduler), ends with session.end and records what the latency
  * report needs. Never throws: failures are counted in `errors`.
  *
  * Word-to-partial latency: for word i of a final, the audio sample at the word's end (end_ms - 1) was sent at wall
@@ -9,15 +9,12 @@
  */
 import { WebSocket } from 'ws';
 import type { ServerMessage, SessionStats, TranscriptFinalMessage } from '../src/protocol/messages.js';
-import { CORPUS_RATE_HZ, loopBytes } from './speech-corpus.js';
-
-export const FRAME_MS = 50;
-const FRAME_SAMPLES = (CORPUS_RATE_HZ * FRAME_MS) / 1000;
+import type { LoadWire } from './load-wire.js';
 
 export interface LoadSessionOptions {
   url: string;
-  corpus: Int16Array;
-  /** Sample offset into the corpus loop where this session starts. */
+  wire: LoadWire;
+  /** Sample offset into the wire's loop where this session starts. */
   offsetSamples: number;
   /** Audio to stream, ms (rounded up to whole frames). */
   durationMs: number;
@@ -68,7 +65,7 @@ export class LoadSession {
 
   constructor(options: LoadSessionOptions) {
     this.o = options;
-    this.totalFrames = Math.ceil(options.durationMs / FRAME_MS);
+    this.totalFrames = Math.ceil(options.durationMs / options.wire.frameMs);
     this.sendTimes = new Float64Array(this.totalFrames);
     this.done = new Promise((r) => (this.resolveDone = r));
   }
@@ -89,7 +86,8 @@ export class LoadSession {
     this.ws = ws;
     this.armTimeout('BENCH_START_TIMEOUT');
     ws.on('open', () => ws.send(JSON.stringify({
-      type: 'session.start', audio: { encoding: 'pcm_s16le', sample_rate_hz: CORPUS_RATE_HZ, channels: 1 },
+      type: 'session.start', audio: { encoding: this.o.wire.encoding, sample_rate_hz: this.o.wire.sampleRateHz,
+        channels: 1 },
       latency: this.o.latency,
     })));
     ws.on('message', (data, isBinary) => {
@@ -110,11 +108,13 @@ export class LoadSession {
   /** Sends every frame due by `nowMs` (performance.now()); sends session.end after the last one. */
   tick(nowMs: number): void {
     if (!this.streaming || this.paused || this.ws === null) return;
-    const due = Math.min(this.totalFrames, Math.floor((nowMs - this.streamStartMs) / FRAME_MS) + 1);
+    const { wire } = this.o;
+    const due = Math.min(this.totalFrames, Math.floor((nowMs - this.streamStartMs) / wire.frameMs) + 1);
+    const frameSamples = (wire.sampleRateHz * wire.frameMs) / 1000;
     const r = this.result;
     while (r.framesSent < due) {
       const k = r.framesSent;
-      const bytes = loopBytes(this.o.corpus, this.o.offsetSamples + k * FRAME_SAMPLES, FRAME_SAMPLES);
+      const bytes = wire.bytes(this.o.offsetSamples + k * frameSamples, frameSamples);
       this.sendTimes[k] = performance.now();
       this.ws.send(bytes);
       r.framesSent++;
@@ -189,7 +189,7 @@ export class LoadSession {
     const target = final.words.map((w) => w.word);
     let first = 0; // index into this.seen: the first message matching words 0..i can only move forward with i
     for (let i = 0; i < final.words.length; i++) {
-      const frame = Math.floor(Math.max(0, final.words[i]!.end_ms - 1) / FRAME_MS);
+      const frame = Math.floor(Math.max(0, final.words[i]!.end_ms - 1) / this.o.wire.frameMs);
       if (frame >= this.result.framesSent) continue;
       while (first < this.seen.length && !prefixMatches(this.seen[first]!.words, target, i + 1)) first++;
       if (first === this.seen.length) break;
