@@ -5,7 +5,9 @@
  *
  *   npm run build && npm run bench -- --sessions N [--duration S] [--latency low|balanced|accurate]
  *       [--transport uws|ws] [--url ws://HOST:PORT] [--json FILE] [--sweep 50,100,200] [--model DIR] [--seed K]
- *       [--wire pcm16k|telephony]
+ *       [--wire pcm16k|telephony] [--ramp-s S]
+ *   Sessions start spread over --ramp-s seconds (default 1): a longer ramp lets the gateway's load shedding
+ *   (--overload-lag-ms) refuse the sessions it cannot serve, which a burst of connections cannot show.
  *   (or without building: npx tsx bench/bench.ts ...)
  *
  * Without --url the gateway runs in a child process started here (`serve --port 0`), one fresh process per N.
@@ -28,7 +30,6 @@ import { loadWire, WIRE_NAMES, type LoadWire, type WireName } from './load-wire.
 import { loadSpeechCorpus } from './speech-corpus.js';
 
 const REALTIME_CHUNK_DELAY_MS = 200;
-const STAGGER_MS = 1000;
 const TICK_MS = 5;
 const BACKLOG_METRIC = 'voxgate_inbound_backlog_seconds';
 const BATCH_METRIC = 'voxgate_encoder_batch_size';
@@ -45,6 +46,7 @@ interface Options {
   extraArgs: string[];
   seed: number;
   wire: WireName;
+  rampMs: number;
 }
 
 type Rounded = Record<keyof Percentiles, number | null>;
@@ -98,12 +100,14 @@ function parseOptions(argv: readonly string[]): Options {
   if (!(durationS > 0)) throw new Error(`--duration must be > 0 seconds`);
   const model = argValue(argv, 'model');
   const wire = argValue(argv, 'wire') ?? 'pcm16k';
+  const rampS = Number(argValue(argv, 'ramp-s') ?? 1);
+  if (!(rampS > 0)) throw new Error(`--ramp-s must be > 0 seconds, got ${rampS}`);
   if (!(WIRE_NAMES as readonly string[]).includes(wire)) throw new Error(`--wire must be ${WIRE_NAMES.join('|')}, got ${wire}`);
   return {
     sessions: list, sweep: sweep !== undefined, durationS, latency: latency as Options['latency'],
     transport: argValue(argv, 'transport') ?? 'uws', url: argValue(argv, 'url'), json: argValue(argv, 'json'),
     extraArgs: model === undefined ? [] : ['--model', model], seed: Number(argValue(argv, 'seed') ?? 1),
-    wire: wire as WireName,
+    wire: wire as WireName, rampMs: rampS * 1000,
   };
 }
 
@@ -133,17 +137,17 @@ async function runOnce(n: number, o: Options, wire: LoadWire): Promise<BenchResu
     clientLoop.enable();
     let peakRss = base.rssBytes;
     let rssTick = 0;
-    sessions.forEach((s, i) => setTimeout(() => s.start(), (i * STAGGER_MS) / n));
+    sessions.forEach((s, i) => setTimeout(() => s.start(), (i * o.rampMs) / n));
     const ticker = setInterval(() => {
       const now = performance.now();
       for (const s of sessions) s.tick(now);
       if (++rssTick % Math.round(500 / TICK_MS) === 0) peakRss = maxKnown(peakRss, server.sample().rssBytes);
     }, TICK_MS);
     // Load window: until every session has sent its last frame (or the deadline passes).
-    const deadline = t0 + STAGGER_MS + o.durationS * 1000 + 10_000;
+    const deadline = t0 + o.rampMs + o.durationS * 1000 + 10_000;
     await new Promise<void>((res) => {
       const poll = setInterval(() => {
-        const started = performance.now() - t0 > STAGGER_MS + 100;
+        const started = performance.now() - t0 > o.rampMs + 100;
         if ((started && !sessions.some((s) => s.streaming)) || performance.now() > deadline) {
           clearInterval(poll);
           res();

@@ -163,7 +163,7 @@ export const GW_ERRORS: Readonly<Record<GwErrorCode, GwErrorSpec>> = {
   },
   GW_ERR_TOO_MANY_SESSIONS: {
     fatal: true, closeCode: C.TRY_AGAIN_LATER, httpStatus: 503, retryable: true,
-    description: 'The server is at its maximum number of sessions (HTTP 503 at the upgrade).',
+    description: 'The server is at its maximum number of sessions, or overloaded (HTTP 503 at the upgrade).',
   },
   GW_ERR_SHUTTING_DOWN: {
     fatal: true, closeCode: C.GOING_AWAY, httpStatus: 503, retryable: true,

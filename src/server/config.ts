@@ -61,6 +61,9 @@ export interface GatewayConfig extends SessionLimitsConfig {
   precision: Precision;
   /** Open sockets (started or not) at which upgrades get 503 GW_ERR_TOO_MANY_SESSIONS. */
   maxSessions: number;
+  /** Load shedding: upgrades get 503 (and /readyz says overloaded) while the 90th percentile of the transcripts'
+   * latency_ms over the last 5 s passes this, ms (server/latency-monitor.ts); 0: off. */
+  overloadLatencyMs: number;
   /** File with one API key per line; null disables authentication. */
   apiKeysFile: string | null;
   /** PEM certificate chain and private key for wss:// and https:// (both or neither; null: plain ws://). */
@@ -139,6 +142,7 @@ export const DEFAULT_GATEWAY_CONFIG: Readonly<Omit<GatewayConfig, 'modelDir'>> =
   transport: 'uws',
   precision: 'auto',
   maxSessions: 200,
+  overloadLatencyMs: 500,
   apiKeysFile: null,
   tlsCertFile: null,
   tlsKeyFile: null,
@@ -179,6 +183,7 @@ export function validateGatewayConfig(c: GatewayConfig): GatewayConfig {
   if (typeof c.modelDir !== 'string' || c.modelDir === '') throw bad(`modelDir must be a path, got ${JSON.stringify(c.modelDir)}`);
   checkOneOf('precision', c.precision, PRECISIONS);
   checkInt('maxSessions', c.maxSessions, 1, 100_000);
+  checkInt('overloadLatencyMs', c.overloadLatencyMs, 0, 60_000);
   for (const [name, v] of [['apiKeysFile', c.apiKeysFile], ['tlsCertFile', c.tlsCertFile], ['tlsKeyFile', c.tlsKeyFile]] as const) {
     if (v !== null && (typeof v !== 'string' || v === '')) throw bad(`${name} must be a path or null, got ${JSON.stringify(v)}`);
   }
@@ -248,6 +253,8 @@ export const GATEWAY_SETTINGS: readonly Setting[] = [
   { key: 'modelDir', flag: 'model', env: 'VOXGATE_MODEL', kind: 'path', help: 'model directory' },
   { key: 'precision', flag: 'precision', env: 'VOXGATE_PRECISION', kind: 'string', help: 'int8 | fp32 | auto' },
   { key: 'maxSessions', flag: 'max-sessions', env: 'VOXGATE_MAX_SESSIONS', kind: 'int', help: 'concurrent sessions' },
+  { key: 'overloadLatencyMs', flag: 'overload-latency-ms', env: 'VOXGATE_OVERLOAD_LATENCY_MS', kind: 'int',
+    help: 'refuse new sessions while transcripts lag this much (p90, 5 s; 0: off)' },
   { key: 'apiKeysFile', flag: 'api-keys', env: 'VOXGATE_API_KEYS', kind: 'path', help: 'file with one API key per line' },
   { key: 'tlsCertFile', flag: 'tls-cert', env: 'VOXGATE_TLS_CERT', kind: 'path', help: 'PEM certificate chain (wss://)' },
   { key: 'tlsKeyFile', flag: 'tls-key', env: 'VOXGATE_TLS_KEY', kind: 'path', help: 'PEM private key (wss://)' },

@@ -19,6 +19,7 @@ import {
 import { extractKey, loadApiKeys, type ApiKeys } from './api-keys.js';
 import { validateGatewayConfig, type GatewayConfig } from './config.js';
 import { BACKLOG_CAP_FACTOR } from './flow-control.js';
+import { LatencyMonitor } from './latency-monitor.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type GatewayMetrics } from './metrics.js';
 import type { SessionServices } from './session-pipeline-port.js';
@@ -91,6 +92,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     : await loadTlsCredentials(config.tlsCertFile, config.tlsKeyFile);
   const kind = pickTransport(config.transport, log);
   const sessions = new Map<Connection, Session>();
+  const latency = new LatencyMonitor();
   let phase: Phase = 'loading';
   let services: GatewayServices | undefined;
 
@@ -102,6 +104,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
           limits: config,
           logger: log,
           metrics,
+          latency,
           onClosed: () => sessions.delete(conn),
         });
         sessions.set(conn, session);
@@ -129,6 +132,11 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     metrics.upgradesRejectedTotal.inc({ code });
     return { ok: false, status, code, message };
   };
+  /** Transcripts lag past --overload-latency-ms: sessions admitted now would only slow every session down. */
+  const overloadedMs = (): number | null => {
+    const p90 = latency.p90(performance.now());
+    return config.overloadLatencyMs > 0 && p90 > config.overloadLatencyMs ? p90 : null;
+  };
   const gate: UpgradeGate = {
     authorise(req: UpgradeRequest): GateDecision {
       if (req.path !== STREAM_PATH) {
@@ -142,6 +150,11 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       if (sessions.size >= config.maxSessions) {
         return reject(503, 'GW_ERR_TOO_MANY_SESSIONS', `server is at its limit of ${config.maxSessions} sessions`);
       }
+      const lag = overloadedMs();
+      if (lag !== null) {
+        return reject(503, 'GW_ERR_TOO_MANY_SESSIONS', `server is at capacity (transcripts lag ${Math.round(lag)} ms `
+          + `behind the audio, over ${config.overloadLatencyMs} ms); retry shortly`);
+      }
       return { ok: true };
     },
   };
@@ -154,6 +167,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       const st = services?.stats?.();
       const workers = st?.openStreams?.length ?? 0;
       if (workers > 0 && (st?.failedWorkers ?? 0) >= workers) return json(503, { status: 'failed', sessions: sessions.size });
+      if (overloadedMs() !== null) return json(503, { status: 'overloaded', sessions: sessions.size });
       return json(200, { status: 'ready', sessions: sessions.size });
     },
     '/metrics': async () => ({
@@ -163,6 +177,14 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     }),
   };
 
+  new Gauge({
+    name: 'voxgate_transcript_latency_p90_seconds',
+    help: 'p90 of partial / final latency over the last 5 s (past --overload-latency-ms new sessions are refused).',
+    registers: [metrics.registry],
+    collect() {
+      this.set(latency.p90(performance.now()) / 1000);
+    },
+  });
   new Gauge({
     name: 'voxgate_encoder_queue_depth',
     help: 'Encoder runs submitted but not yet sent to the worker.',

@@ -23,6 +23,7 @@ import type { Connection, SendResult } from '../transports/transport.js';
 import type { SessionLimitsConfig } from './config.js';
 import { FlowControl } from './flow-control.js';
 import type { Logger } from './logger.js';
+import type { LatencyMonitor } from './latency-monitor.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { PipelineEvent, SessionPipelinePort, SessionServices } from './session-pipeline-port.js';
 import { acceptSessionStart, sessionStartedMessage } from './session-start.js';
@@ -37,6 +38,8 @@ export interface SessionDeps {
   limits: SessionLimitsConfig;
   logger: Logger;
   metrics?: GatewayMetrics;
+  /** The gateway's recent transcript latency (load shedding), fed by this session's transcripts. */
+  latency?: LatencyMonitor;
   /** Monotonic clock in ms (default performance.now); also the clock of `arrivalMs` / `newestArrivalMs`. */
   now?: () => number;
   /** Called once when the socket has closed, with the outcome (`client_end`, an error code or `abandoned`). */
@@ -188,7 +191,7 @@ export class Session {
     this.config = config;
     this.pipeline = pipeline;
     this.transcripts = new TranscriptSender({ send: (out, droppable) => this.send(out, droppable),
-      isClosed: () => this.conn.closed, now: this.now, stats: this.stats, metrics: this.m,
+      isClosed: () => this.conn.closed, now: this.now, stats: this.stats, metrics: this.m, latency: this.deps.latency,
       interimResults: config.interimResults });
     this.eventsDone = new Promise<void>((resolve, reject) => {
       this.subscription = pipeline.events$.subscribe({

@@ -10,6 +10,7 @@
  */
 import type { ServerMessage } from '../protocol/messages.js';
 import type { SendResult } from '../transports/transport.js';
+import type { LatencyMonitor } from './latency-monitor.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { PipelineEvent } from './session-pipeline-port.js';
 import type { SessionStatsCounter } from './session-stats.js';
@@ -23,6 +24,8 @@ export interface TranscriptSenderDeps {
   now: () => number;
   stats: SessionStatsCounter;
   metrics: GatewayMetrics | undefined;
+  /** The gateway's recent latency (load shedding); every sent partial and final is recorded. */
+  latency: LatencyMonitor | undefined;
   /** `session.start.interim_results`: false sends no partials at all. */
   interimResults: boolean;
 }
@@ -59,6 +62,7 @@ export class TranscriptSender {
         this.seq++;
         this.lastPartial = { utteranceId: ev.utteranceId, text: ev.text };
         stats.recordPartial(latencyMs);
+        this.deps.latency?.record(latencyMs, this.deps.now());
         m?.partialsSentTotal.inc();
         m?.partialLatencySeconds.observe(latencyMs / 1000);
         break;
@@ -78,6 +82,9 @@ export class TranscriptSender {
           m?.finalsRejectedTotal.inc();
         }
         m?.finalLatencySeconds.observe(latencyMs / 1000);
+        // Audio-driven ends only: after finalize or session.end the "newest audio" may be long past (a client that
+        // stops sending, then finalizes), which says nothing about the gateway's load.
+        if (ev.reason === 'silence' || ev.reason === 'max_utterance') this.deps.latency?.record(latencyMs, this.deps.now());
         break;
       }
     }

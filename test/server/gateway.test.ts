@@ -92,6 +92,38 @@ describe.each(['uws', 'ws'] as const)('gateway over %s (scripted pipeline)', (tr
     expect(JSON.parse(r.body)).toEqual({ status: 'failed', sessions: 0 });
   });
 
+  it('load shedding: while transcripts lag past --overload-latency-ms, upgrades get 503 and /readyz "overloaded"', async () => {
+    const services = scriptedServices(); // partials come when the test says: their latency_ms is the test's to set
+    const config = resolveGatewayConfig({ host: '127.0.0.1', port: 0, transport, logLevel: 'silent',
+      overloadLatencyMs: 300 });
+    const gw = await startGateway(config, { services });
+    gateways.push(gw);
+    const client = await VoxgateClient.connect(`ws://127.0.0.1:${gw.port}/v1/stream`, { start: { audio: START_16K.audio } });
+    await client.sendAudio(pcm16(40));
+    await until(() => services.created[0]?.backlog === 40, 2000, 'audio pushed');
+    await new Promise((r) => setTimeout(r, 400));
+    services.created[0]!.emitPartial('late', ''); // 400 ms behind its audio
+    const r = await refusedUpgrade(gw.port, '/v1/stream');
+    expect(r.status).toBe(503);
+    expect(r.retryAfter).toBeDefined();
+    expect(JSON.parse(r.body)).toMatchObject({ code: 'GW_ERR_TOO_MANY_SESSIONS',
+      message: expect.stringMatching(/transcripts lag 4\d\d ms behind the audio, over 300 ms/) });
+    const ready = await httpGet(gw.port, '/readyz');
+    expect(ready.status).toBe(503);
+    expect(JSON.parse(ready.body)).toEqual({ status: 'overloaded', sessions: 1 });
+    expect((await httpGet(gw.port, '/metrics')).body).toMatch(/voxgate_transcript_latency_p90_seconds 0\.4/);
+    // the session admitted before keeps running; once transcripts keep up, sessions are admitted again
+    for (let k = 0; k < 10; k++) {
+      await client.sendAudio(pcm16(40));
+      await until(() => services.created[0]!.backlog === 40 * (k + 2), 2000, 'audio pushed');
+      services.created[0]!.emitPartial(`fast ${k}`, '');
+    }
+    expect((await httpGet(gw.port, '/readyz')).status).toBe(200);
+    const again = await VoxgateClient.connect(`ws://127.0.0.1:${gw.port}/v1/stream`, { start: { audio: START_16K.audio } });
+    again.close();
+    client.close();
+  });
+
   it('a full session with the node client: started -> partials (seq +1) -> final -> ended -> close 1000', async () => {
     const { url } = await start(transport);
     const client = await VoxgateClient.connect(url, { start: { audio: START_16K.audio, latency: 'low' } });
