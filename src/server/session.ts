@@ -144,8 +144,7 @@ export class Session {
     return this.endWithFinal('GW_ERR_SHUTTING_DOWN', 'shutdown', 'server is shutting down');
   }
 
-  // -------------------------------------------------------------------------------------------------------------
-  // Inbound
+  // --- Inbound ---------------------------------------------------------------------------------------------
 
   private onText(text: string): void {
     const overBudget = this.textBudget.take(text.length, this.now());
@@ -256,8 +255,7 @@ export class Session {
     this.flow.check(true);
   }
 
-  // -------------------------------------------------------------------------------------------------------------
-  // Outbound
+  // --- Outbound --------------------------------------------------------------------------------------------
 
   private onPipelineEvent(ev: PipelineEvent): void {
     this.guard(() => {
@@ -281,8 +279,7 @@ export class Session {
         stats });
   }
 
-  // -------------------------------------------------------------------------------------------------------------
-  // Ending
+  // --- Ending ----------------------------------------------------------------------------------------------
 
   /** `session.end`: transcribe everything, final (`session_end`), `session.ended`, close 1000. */
   private endByClient(): void {
@@ -397,10 +394,6 @@ export class Session {
   }
 
   private backlog(): number {
-    try {
-      return this.pipeline?.backlogMs() ?? 0;
-    } catch {
-      return 0;
-    }
+    try { return this.pipeline?.backlogMs() ?? 0; } catch { return 0; }
   }
 }

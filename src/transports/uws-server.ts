@@ -19,7 +19,6 @@ import { createRequire } from 'node:module';
 import type * as UWS from 'uWebSockets.js';
 import { CLOSE_CODES, GatewayError } from '../protocol/errors.js';
 import {
-  BaseConnection,
   carrierMaxPayloadBytes,
   decideUpgrade,
   dispatchHttpRoute,
@@ -35,6 +34,7 @@ import {
   type UpgradeInfo,
   type UpgradeRequest,
 } from './transport.js';
+import { BaseConnection } from './base-connection.js';
 
 type UwsModule = typeof UWS;
 

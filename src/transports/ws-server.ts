@@ -16,7 +16,6 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { CLOSE_CODES, GatewayError } from '../protocol/errors.js';
 import {
-  BaseConnection,
   carrierMaxPayloadBytes,
   decideUpgrade,
   dispatchHttpRoute,
@@ -32,6 +31,7 @@ import {
   type UpgradeInfo,
   type UpgradeRequest,
 } from './transport.js';
+import { BaseConnection } from './base-connection.js';
 
 /** The keepalive's pings carry nothing (uWebSockets.js's automatic ones do not either). */
 const KEEPALIVE_PAYLOAD = new Uint8Array(0);

@@ -1,0 +1,122 @@
+/**
+ * BaseConnection: the per-connection state machine both carriers share (the rules are in transport.ts's module
+ * doc): outbound backpressure and the slow-consumer close, the inbound frame limit, close-once semantics with a
+ * close timeout, pings with a payload (flow control's acknowledgement) and their pongs. A carrier subclass implements
+ * the `carrier*` primitives and calls `deliver` / `ponged` / `writable` / `carrierClosed` from its events.
+ */
+import { CLOSE_CODES, GatewayError } from '../protocol/errors.js';
+import {
+  truncateReason, type Connection, type ConnectionHandler, type SendOptions, type SendResult, type TransportOptions,
+} from './transport.js';
+
+export abstract class BaseConnection implements Connection {
+  closed = false;
+  private backpressured = false;
+  private gone = false;
+  private closeTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly remoteAddress: string,
+    protected readonly handler: ConnectionHandler,
+    protected readonly options: TransportOptions,
+  ) {}
+
+  /** Writes one frame; 'dropped' when the carrier refused it. */
+  protected abstract carrierSend(data: string | Uint8Array, isBinary: boolean): 'ok' | 'dropped';
+  protected abstract carrierBufferedAmount(): number;
+  /** Sends a close frame. */
+  protected abstract carrierEnd(code: number, reason: string): void;
+  /** Destroys the socket without a handshake. */
+  protected abstract carrierTerminate(): void;
+  protected abstract carrierPing(payload: Uint8Array): void;
+
+  send(data: string | Uint8Array, opts?: SendOptions): SendResult {
+    if (this.closed) return 'dropped';
+    const buffered = this.bufferedAmount();
+    if (opts?.droppable === true && buffered > this.options.highWaterMarkBytes) {
+      this.backpressured = true;
+      return 'dropped';
+    }
+    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    if (buffered + size > this.options.maxBackpressureBytes) {
+      this.close(CLOSE_CODES.SLOW_CONSUMER, 'outbound buffer over limit');
+      return 'dropped';
+    }
+    if (this.carrierSend(data, typeof data !== 'string') === 'dropped') {
+      this.close(CLOSE_CODES.SLOW_CONSUMER, 'outbound buffer over limit');
+      return 'dropped';
+    }
+    if (this.bufferedAmount() > this.options.highWaterMarkBytes) {
+      this.backpressured = true;
+      return 'buffered';
+    }
+    return 'sent';
+  }
+
+  bufferedAmount(): number {
+    return this.gone ? 0 : this.carrierBufferedAmount();
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.gone) return;
+    this.closeTimer = setTimeout(() => this.terminate(), this.options.closeTimeoutMs);
+    this.closeTimer.unref();
+    this.carrierEnd(code, truncateReason(reason));
+  }
+
+  ping(payload: Uint8Array): void {
+    if (payload.byteLength > 125) throw new RangeError(`ping payload over 125 bytes: ${payload.byteLength}`);
+    if (!this.closed && !this.gone) this.carrierPing(payload);
+  }
+
+  /** Destroys the socket now; `onClose` follows with 1006. */
+  terminate(): void {
+    this.closed = true;
+    if (!this.gone) this.carrierTerminate();
+  }
+
+  /** Carrier event: one whole inbound message; `bytes` may be borrowed (it is copied here when needed). */
+  protected deliver(bytes: Uint8Array, isBinary: boolean, owned: boolean): void {
+    if (this.closed) return;
+    if (bytes.byteLength > this.options.maxPayloadBytes) {
+      const msg = `frame of ${bytes.byteLength} bytes exceeds maxPayloadBytes ${this.options.maxPayloadBytes}`;
+      this.send(JSON.stringify(new GatewayError('GW_ERR_FRAME_TOO_LARGE', msg).toErrorMessage()));
+      this.close(CLOSE_CODES.MESSAGE_TOO_BIG, 'frame too large');
+      return;
+    }
+    if (!isBinary) {
+      this.handler.onMessage(this, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), false);
+      return;
+    }
+    const exact = owned && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+    this.handler.onMessage(this, exact ? new Uint8Array(bytes.buffer) : new Uint8Array(bytes), true);
+  }
+
+  /** Carrier event: a pong frame; `payload` may be borrowed (it is copied here). */
+  protected ponged(payload: Uint8Array): void {
+    if (!this.closed) this.handler.onPong(this, new Uint8Array(payload));
+  }
+
+  /** Carrier event: the socket became writable / drained some backpressure. */
+  protected writable(): void {
+    if (!this.backpressured || this.closed) return;
+    if (this.bufferedAmount() > this.options.highWaterMarkBytes / 2) return;
+    this.backpressured = false;
+    this.handler.onDrain(this);
+  }
+
+  /**
+   * Carrier event: the socket is gone (no carrier call is allowed after this). Calls `onClose` once, from a
+   * microtask, because uWebSockets.js reports the close synchronously from inside `end()`.
+   */
+  protected carrierClosed(code: number, reason: string): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.closed = true;
+    if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
+    queueMicrotask(() => this.handler.onClose(this, code, reason));
+  }
+}
