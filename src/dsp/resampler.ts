@@ -267,44 +267,34 @@ export class Resampler {
 
   /**
    * Doubling (L = 2, M = 1: 8 -> 16 kHz telephony, 24 -> 48): both branches are symmetric, so each output costs J
-   * multiplies instead of 2J. Branch 0 (output on input sample c) is symmetric around c and its +J tap is zero, as in
-   * {@link emitFolded}; branch 1 (halfway between c and c + 1) pairs x[c + m] with x[c + 1 - m], m = 1 .. J.
+   * multiplies instead of 2J. Branch 0 (output on input sample c) is symmetric around c and its +J tap is zero
+   * ({@link centredSum}, as for decimation); branch 1 (halfway between c and c + 1) pairs x[c + m] with x[c + 1 - m], m = 1 .. J.
    */
   private emitDoubled(out: Float32Array, firstCentre: number, firstPhi: number): void {
     const { halfTaps, taps } = this.bank!;
     const buf = this.buf;
     const width = 2 * halfTaps;
-    const h0 = taps[halfTaps - 1]!;
-    const n = halfTaps - 1, n4 = n - (n % 4), m4 = halfTaps - (halfTaps % 4);
+    const m4 = halfTaps - (halfTaps % 4);
     let c = firstCentre, phi = firstPhi;
     for (let k = 0; k < out.length; k++) {
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
       if (phi === 0) {
-        a0 = h0 * buf[c]!;
-        let i = 1;
-        for (; i <= n4; i += 4) {
-          const t = halfTaps - 1 + i;
-          a0 += taps[t]! * (buf[c + i]! + buf[c - i]!);
-          a1 += taps[t + 1]! * (buf[c + i + 1]! + buf[c - i - 1]!);
-          a2 += taps[t + 2]! * (buf[c + i + 2]! + buf[c - i - 2]!);
-          a3 += taps[t + 3]! * (buf[c + i + 3]! + buf[c - i - 3]!);
-        }
-        for (; i <= n; i++) a0 += taps[halfTaps - 1 + i]! * (buf[c + i]! + buf[c - i]!);
+        out[k] = this.centredSum(c);
         phi = 1;
-      } else {
-        const t0 = width + halfTaps - 1; // branch 1, tap of offset m at t0 + m
-        let m = 1;
-        for (; m + 3 <= m4; m += 4) {
-          a0 += taps[t0 + m]! * (buf[c + m]! + buf[c + 1 - m]!);
-          a1 += taps[t0 + m + 1]! * (buf[c + m + 1]! + buf[c - m]!);
-          a2 += taps[t0 + m + 2]! * (buf[c + m + 2]! + buf[c - m - 1]!);
-          a3 += taps[t0 + m + 3]! * (buf[c + m + 3]! + buf[c - m - 2]!);
-        }
-        for (; m <= halfTaps; m++) a0 += taps[t0 + m]! * (buf[c + m]! + buf[c + 1 - m]!);
-        phi = 0;
-        c++;
+        continue;
       }
+      const t0 = width + halfTaps - 1; // branch 1, tap of offset m at t0 + m
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      let m = 1;
+      for (; m + 3 <= m4; m += 4) {
+        a0 += taps[t0 + m]! * (buf[c + m]! + buf[c + 1 - m]!);
+        a1 += taps[t0 + m + 1]! * (buf[c + m + 1]! + buf[c - m]!);
+        a2 += taps[t0 + m + 2]! * (buf[c + m + 2]! + buf[c - m - 1]!);
+        a3 += taps[t0 + m + 3]! * (buf[c + m + 3]! + buf[c - m - 2]!);
+      }
+      for (; m <= halfTaps; m++) a0 += taps[t0 + m]! * (buf[c + m]! + buf[c + 1 - m]!);
       out[k] = a0 + a1 + (a2 + a3);
+      phi = 0;
+      c++;
     }
   }
 
@@ -313,24 +303,25 @@ export class Resampler {
    * exact zero of the window), so y = h0 x[c] + sum_{i=1}^{J-1} h_i (x[c + i] + x[c - i]).
    */
   private emitFolded(out: Float32Array, firstCentre: number, down: number): void {
+    for (let k = 0, c = firstCentre; k < out.length; k++, c += down) out[k] = this.centredSum(c);
+  }
+
+  /** Branch 0 folded around buffer index c: h0 x[c] + sum_{i=1}^{J-1} h_i (x[c + i] + x[c - i]). */
+  private centredSum(c: number): number {
     const { halfTaps, taps } = this.bank!;
     const buf = this.buf;
-    const h0 = taps[halfTaps - 1]!;
     const n = halfTaps - 1; // folded pairs i = 1 .. n
     const n4 = n - (n % 4);
-    let c = firstCentre;
-    for (let k = 0; k < out.length; k++, c += down) {
-      let a0 = h0 * buf[c]!, a1 = 0, a2 = 0, a3 = 0;
-      let i = 1;
-      for (; i <= n4; i += 4) {
-        const t = halfTaps - 1 + i;
-        a0 += taps[t]! * (buf[c + i]! + buf[c - i]!);
-        a1 += taps[t + 1]! * (buf[c + i + 1]! + buf[c - i - 1]!);
-        a2 += taps[t + 2]! * (buf[c + i + 2]! + buf[c - i - 2]!);
-        a3 += taps[t + 3]! * (buf[c + i + 3]! + buf[c - i - 3]!);
-      }
-      for (; i <= n; i++) a0 += taps[halfTaps - 1 + i]! * (buf[c + i]! + buf[c - i]!);
-      out[k] = a0 + a1 + (a2 + a3);
+    let a0 = taps[halfTaps - 1]! * buf[c]!, a1 = 0, a2 = 0, a3 = 0;
+    let i = 1;
+    for (; i <= n4; i += 4) {
+      const t = halfTaps - 1 + i;
+      a0 += taps[t]! * (buf[c + i]! + buf[c - i]!);
+      a1 += taps[t + 1]! * (buf[c + i + 1]! + buf[c - i - 1]!);
+      a2 += taps[t + 2]! * (buf[c + i + 2]! + buf[c - i - 2]!);
+      a3 += taps[t + 3]! * (buf[c + i + 3]! + buf[c - i - 3]!);
     }
+    for (; i <= n; i++) a0 += taps[halfTaps - 1 + i]! * (buf[c + i]! + buf[c - i]!);
+    return a0 + a1 + (a2 + a3);
   }
 }
