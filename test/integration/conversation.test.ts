@@ -11,7 +11,7 @@
  * received, whatever was still queued (one client sends 5 s frames, which the pipeline works through in slices).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gaussian, rng } from '../../bench/bench-random.js';
+import { concat, gaussian, rng } from '../../bench/bench-random.js';
 import { VoxgateClient } from '../../clients/node-client.js';
 import { encodeWav, parseWav } from '../../src/cli/wav.js';
 import { PcmDecoder } from '../../src/dsp/pcm-decoder.js';
@@ -43,13 +43,7 @@ function speechWithPauses(r: Rand, seed: number): Float32Array {
     parts.push(new PcmDecoder({ encoding: wav.encoding, channels: wav.channels }).push(wav.data));
   });
   parts.push(gaussian(int(r, 0, 12) * 1000, seed * 100 + 99, 1e-3));
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 function randomStart(r: Rand, f: WireFormat, words: readonly string[]): Omit<SessionStartMessage, 'type'> {
