@@ -268,7 +268,8 @@ export class Resampler {
   /**
    * Doubling (L = 2, M = 1: 8 -> 16 kHz telephony, 24 -> 48): both branches are symmetric, so each output costs J
    * multiplies instead of 2J. Branch 0 (output on input sample c) is symmetric around c and its +J tap is zero
-   * ({@link centredSum}, as for decimation); branch 1 (halfway between c and c + 1) pairs x[c + m] with x[c + 1 - m], m = 1 .. J.
+   * ({@link centredSum}, as for decimation); branch 1 (halfway between c and c + 1) pairs x[c + m] with
+   * x[c + 1 - m], m = 1 .. J.
    */
   private emitDoubled(out: Float32Array, firstCentre: number, firstPhi: number): void {
     const { halfTaps, taps } = this.bank!;

@@ -9,16 +9,18 @@
  * asynchronous. A frame longer than {@link DSP_SLICE_MS} is cut into slices of that length: the first runs in
  * `pushAudio`, the rest one per event-loop turn (input-pacer.ts), and everything pushed meanwhile (audio, finalize,
  * end, setting changes) waits behind them, in order. So one 1 MiB frame (131 s of 8 kHz mu-law) cannot stall the
- * other sessions, and slicing changes no output (every stage is chunk-invariant). Silence between utterances is dropped by `endpoint` and never reaches the encoder; a 300 ms pre-roll
- * before each onset is fed with the utterance so no speech is lost. Input chunking never changes the output: every
- * stage is chunk-invariant, decisions are per 10 ms frame and encoder windows are cut from the frame sequence.
+ * other sessions. Silence between utterances is dropped by `endpoint` and never reaches the encoder; a 300 ms
+ * pre-roll before each onset is fed with the utterance so no speech is lost. Input chunking (and slicing) never
+ * changes the output: every stage is chunk-invariant, decisions are per 10 ms frame and encoder windows are cut from
+ * the frame sequence.
  *
- * Overload policy. The only queue that can grow is encode's queue of encoder chunks (one per chunk_ms of utterance
- * audio; silence adds nothing). `backlogMs()` reports the new audio it holds (queued + running chunks), which is the
- * server's "unprocessed audio" (with the audio of slices still waiting): it sends flow.pause / flow.resume at its water marks and ends the session with
- * GW_ERR_BACKLOG at its hard limit. The queue itself is bounded by `maxPendingMs` (default 20 000 ms, above the
- * server's 10 000 ms default hard limit): past it events$ errors with GW_ERR_BACKLOG instead of growing without bound.
- * Audio is never dropped. The DSP work per push is bounded by {@link DSP_SLICE_MS} of audio.
+ * Overload policy. Two queues can grow: encode's queue of encoder chunks (one per chunk_ms of utterance audio; silence
+ * adds nothing) and the slices of large frames waiting for the DSP stages. `backlogMs()` reports the new audio in both,
+ * which is the server's "unprocessed audio": it sends flow.pause / flow.resume at its water marks and ends the session
+ * with GW_ERR_BACKLOG past its limits (server/flow-control.ts). The encoder queue itself is bounded by `maxPendingMs`
+ * (default 20 000 ms; the gateway sets it to the server's in-flight cap): past it events$ errors with GW_ERR_BACKLOG
+ * instead of growing without bound. Audio is never dropped silently. The DSP work per push is bounded by
+ * {@link DSP_SLICE_MS} of audio.
  *
  * Errors: `pushAudio` throws GatewayError synchronously for a frame that splits a sample (GW_ERR_PARTIAL_SAMPLE) and
  * for audio after `end()` (GW_ERR_SESSION_ENDED); everything else (encoder GW_ERR_INFERENCE, decoder GW_ERR_DECODER,
