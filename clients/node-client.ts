@@ -80,7 +80,7 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
 
   /**
    * Opens a socket, sends `session.start` and resolves once `session.started` arrives. Rejects with a GatewayError:
-   * the upgrade's 401 / 503 code, the server's fatal error for a bad start, or a local validation error.
+   * the upgrade's 401 / 429 / 503 code, the server's fatal error for a bad start, or a local validation error.
    */
   static async connect(url: string, options: VoxgateClientOptions): Promise<VoxgateClient> {
     const start = validateClientMessage({ type: 'session.start', ...options.start }) as SessionStartMessage;
@@ -292,10 +292,10 @@ function rawToString(data: RawData): string {
   return Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
 }
 
-/** Maps a rejected upgrade (401 / 503 / ...) to a GatewayError, preferring the `code` of the JSON body. */
+/** Maps a rejected upgrade (401 / 429 / 503 / ...) to a GatewayError, preferring the `code` of the JSON body. */
 function upgradeError(status: number, body: string): GatewayError {
   let code: GwErrorCode = status === 401 ? 'GW_ERR_UNAUTHORIZED' : status === 503 ? 'GW_ERR_TOO_MANY_SESSIONS'
-    : 'GW_ERR_INTERNAL';
+    : status === 429 ? 'GW_ERR_KEY_SESSION_LIMIT' : 'GW_ERR_INTERNAL';
   let message = `upgrade rejected with HTTP ${status}`;
   try {
     const parsed = JSON.parse(body) as { code?: unknown; message?: unknown };

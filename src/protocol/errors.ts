@@ -68,6 +68,7 @@ export type GwErrorCode =
   | 'GW_ERR_MAX_DURATION'
   | 'GW_ERR_UNAUTHORIZED'
   | 'GW_ERR_TOO_MANY_SESSIONS'
+  | 'GW_ERR_KEY_SESSION_LIMIT'
   | 'GW_ERR_SHUTTING_DOWN'
   | 'GW_ERR_INFERENCE'
   | 'GW_ERR_DECODER'
@@ -164,6 +165,11 @@ export const GW_ERRORS: Readonly<Record<GwErrorCode, GwErrorSpec>> = {
   GW_ERR_TOO_MANY_SESSIONS: {
     fatal: true, closeCode: C.TRY_AGAIN_LATER, httpStatus: 503, retryable: true,
     description: 'The server is at its maximum number of sessions, or overloaded (HTTP 503 at the upgrade).',
+  },
+  GW_ERR_KEY_SESSION_LIMIT: {
+    fatal: true, closeCode: C.TRY_AGAIN_LATER, httpStatus: 429, retryable: true,
+    description: 'The API key\'s account holds as many open sessions as its `max_sessions` allows (HTTP 429 at the '
+      + 'upgrade); retry when one of them has ended.',
   },
   GW_ERR_SHUTTING_DOWN: {
     fatal: true, closeCode: C.GOING_AWAY, httpStatus: 503, retryable: true,

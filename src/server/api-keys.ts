@@ -3,21 +3,74 @@
  * time. Keys are held only as SHA-256 digests, so every comparison is between equal-length 32-byte values
  * (`crypto.timingSafeEqual`) and the check visits every stored key whatever matches: neither the length nor the
  * position of a key leaks through timing.
+ *
+ * A key may be followed by options, `KEY name=acme max_sessions=20`:
+ * - `name`: the account the key belongs to, as logs and metrics show it (the key itself never appears there).
+ *   Keys without a name are their own account, shown as `sha256:` and the first 8 hex digits of the key's digest.
+ * - `max_sessions`: the most sessions the account may hold open at once (the gateway answers more with 429
+ *   GW_ERR_KEY_SESSION_LIMIT). Keys of one name share one count, so a tenant rotating its key keeps one quota.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { GatewayError } from '../protocol/errors.js';
 
+/** Whom a key admits: the account its sessions are counted under, and that account's session limit (null: none). */
+export interface ApiKeyAccount {
+  readonly id: string;
+  readonly maxSessions: number | null;
+}
+
+/** One key of the file: the key and the options of its line. */
+export interface ApiKeyEntry {
+  key: string;
+  name?: string;
+  maxSessions?: number;
+}
+
+/** Most sessions `max_sessions` may grant (the gateway's own --max-sessions ceiling). */
+export const MAX_SESSIONS_PER_ACCOUNT = 100_000;
+const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
 function digest(key: string): Buffer {
   return createHash('sha256').update(key, 'utf8').digest();
 }
 
+function bad(message: string): GatewayError {
+  return new GatewayError('GW_ERR_BAD_CONFIG', message);
+}
+
 export class ApiKeys {
   private readonly digests: readonly Buffer[];
+  private readonly accounts: readonly ApiKeyAccount[];
 
-  constructor(keys: Iterable<string>) {
-    this.digests = [...new Set(keys)].map(digest);
-    if (this.digests.length === 0) throw new GatewayError('GW_ERR_BAD_CONFIG', 'API key set must not be empty');
+  /** Plain strings are keys without options. A key repeated with other options, or a name given two different
+   * `max_sessions`, is GW_ERR_BAD_CONFIG (the message names the account, never the key). */
+  constructor(entries: Iterable<string | ApiKeyEntry>) {
+    const byKey = new Map<string, ApiKeyEntry>();
+    for (const raw of entries) {
+      const e = typeof raw === 'string' ? { key: raw } : raw;
+      const seen = byKey.get(e.key);
+      if (seen !== undefined && (seen.name !== e.name || seen.maxSessions !== e.maxSessions)) {
+        throw bad(`an API key appears twice with different options (name ${JSON.stringify(e.name ?? null)})`);
+      }
+      byKey.set(e.key, e);
+    }
+    const limitOfName = new Map<string, number | null>();
+    for (const e of byKey.values()) {
+      if (e.name === undefined) continue;
+      const limit = e.maxSessions ?? null;
+      if (limitOfName.has(e.name) && limitOfName.get(e.name) !== limit) {
+        throw bad(`keys named ${JSON.stringify(e.name)} disagree on max_sessions (${String(limitOfName.get(e.name))} `
+          + `and ${String(limit)})`);
+      }
+      limitOfName.set(e.name, limit);
+    }
+    this.digests = [...byKey.keys()].map(digest);
+    this.accounts = [...byKey.values()].map((e, i) => ({
+      id: e.name ?? `sha256:${this.digests[i].toString('hex', 0, 4)}`,
+      maxSessions: e.maxSessions ?? null,
+    }));
+    if (this.digests.length === 0) throw bad('API key set must not be empty');
   }
 
   /** Number of distinct keys. */
@@ -27,30 +80,66 @@ export class ApiKeys {
 
   /** Constant-time membership test; `null`/`undefined`/empty is never a key. */
   has(candidate: string | null | undefined): boolean {
+    return this.lookup(candidate) !== null;
+  }
+
+  /** The account of `candidate`, or null when it is no key. Visits every key (constant time, see module doc). */
+  lookup(candidate: string | null | undefined): ApiKeyAccount | null {
     const d = digest(candidate ?? '');
-    let found = 0;
-    for (const k of this.digests) found |= timingSafeEqual(k, d) ? 1 : 0;
-    return found === 1 && candidate !== null && candidate !== undefined && candidate !== '';
+    let found = -1;
+    for (let i = 0; i < this.digests.length; i++) {
+      if (timingSafeEqual(this.digests[i], d)) found = i;
+    }
+    if (found < 0 || candidate === null || candidate === undefined || candidate === '') return null;
+    return this.accounts[found];
+  }
+}
+
+/** One `name=value` option of a key line; `where` names the line for errors. */
+function applyOption(entry: ApiKeyEntry, option: string, where: string): void {
+  const eq = option.indexOf('=');
+  const name = eq < 0 ? option : option.slice(0, eq);
+  const value = eq < 0 ? '' : option.slice(eq + 1);
+  if (name === 'name') {
+    if (!NAME_PATTERN.test(value)) {
+      throw bad(`${where}: name must be 1-64 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(value)}`);
+    }
+    entry.name = value;
+  } else if (name === 'max_sessions') {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < 1 || n > MAX_SESSIONS_PER_ACCOUNT) {
+      throw bad(`${where}: max_sessions must be an integer in [1, ${MAX_SESSIONS_PER_ACCOUNT}], got ${JSON.stringify(value)}`);
+    }
+    entry.maxSessions = n;
+  } else if (eq < 0) {
+    // not quoted: it may be the second half of a key that was pasted with a space inside
+    throw bad(`${where}: text after the key is no option (a key must not contain whitespace; options: name=LABEL, `
+      + 'max_sessions=N)');
+  } else {
+    throw bad(`${where}: unknown key option (options: name=LABEL, max_sessions=N; not quoted: it may be part of a key)`);
   }
 }
 
 /**
- * Parses the key file's text. Keys are trimmed; a key must not contain whitespace. Errors quote the line number and
- * `source`, never the key itself. A file without any key is GW_ERR_BAD_CONFIG.
+ * Parses the key file's text (module doc). Keys are trimmed; a key must not contain `=` (so that a key and an option
+ * cannot be mistaken for one another). Errors quote the line number and `source`, never the key itself. A file
+ * without any key is GW_ERR_BAD_CONFIG.
  */
 export function parseApiKeys(text: string, source = 'api key file'): ApiKeys {
-  const keys: string[] = [];
+  const entries: ApiKeyEntry[] = [];
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].trim();
     if (line === '' || line.startsWith('#')) continue;
-    if (/\s/.test(line)) {
-      throw new GatewayError('GW_ERR_BAD_CONFIG', `${source}: line ${i + 1} contains whitespace inside the key`);
-    }
-    keys.push(line);
+    const [key, ...options] = line.split(/\s+/);
+    const where = `${source}: line ${i + 1}`;
+    if (key.includes('=')) throw bad(`${where}: the key comes first and must not contain "="`);
+    const entry: ApiKeyEntry = { key };
+    for (const option of options) applyOption(entry, option, where);
+    entries.push(entry);
   }
-  if (keys.length === 0) throw new GatewayError('GW_ERR_BAD_CONFIG', `${source} contains no API key (only comments or blank lines)`);
-  return new ApiKeys(keys);
+  if (entries.length === 0) throw bad(`${source} contains no API key (only comments or blank lines)`);
+  return new ApiKeys(entries);
 }
 
 /** Reads and parses an API-key file (GW_ERR_BAD_CONFIG when unreadable or empty). */

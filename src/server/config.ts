@@ -11,6 +11,7 @@
  * | --precision int8\|fp32\|auto | VOXGATE_PRECISION | auto |
  * | --max-sessions N | VOXGATE_MAX_SESSIONS | 200 |
  * | --api-keys FILE | VOXGATE_API_KEYS | none (no authentication) |
+ * | --max-sessions-per-key N | VOXGATE_MAX_SESSIONS_PER_KEY | 0 (no limit; the key file's max_sessions still applies) |
  * | --tls-cert FILE, --tls-key FILE | VOXGATE_TLS_CERT, VOXGATE_TLS_KEY | none (plain ws://; both or neither) |
  * | --log-level LEVEL | LOG_LEVEL | info |
  * | --vad energy\|off | VOXGATE_VAD | energy (off: no VAD endpointing, see stream/vad.ts) |
@@ -29,6 +30,7 @@ import { MAX_ENCODER_WORKERS } from '../inference/encoder-shards.js';
 import { DECODER_KINDS, type DecoderKind } from '../stream/ctc-decode.js';
 import { VAD_MODES, type VadMode } from '../stream/vad.js';
 import type { TransportKind } from '../transports/transport.js';
+import { MAX_SESSIONS_PER_ACCOUNT } from './api-keys.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 
 export type Precision = 'int8' | 'fp32' | 'auto';
@@ -66,6 +68,9 @@ export interface GatewayConfig extends SessionLimitsConfig {
   overloadLatencyMs: number;
   /** File with one API key per line; null disables authentication. */
   apiKeysFile: string | null;
+  /** Open sessions per API-key account (server/api-keys.ts) past which upgrades get 429 GW_ERR_KEY_SESSION_LIMIT;
+   * a key's own `max_sessions` overrides it. 0: no default limit. Needs apiKeysFile. */
+  maxSessionsPerKey: number;
   /** PEM certificate chain and private key for wss:// and https:// (both or neither; null: plain ws://). */
   tlsCertFile: string | null;
   tlsKeyFile: string | null;
@@ -144,6 +149,7 @@ export const DEFAULT_GATEWAY_CONFIG: Readonly<Omit<GatewayConfig, 'modelDir'>> =
   maxSessions: 200,
   overloadLatencyMs: 500,
   apiKeysFile: null,
+  maxSessionsPerKey: 0,
   tlsCertFile: null,
   tlsKeyFile: null,
   logLevel: 'info',
@@ -186,6 +192,10 @@ export function validateGatewayConfig(c: GatewayConfig): GatewayConfig {
   checkInt('overloadLatencyMs', c.overloadLatencyMs, 0, 60_000);
   for (const [name, v] of [['apiKeysFile', c.apiKeysFile], ['tlsCertFile', c.tlsCertFile], ['tlsKeyFile', c.tlsKeyFile]] as const) {
     if (v !== null && (typeof v !== 'string' || v === '')) throw bad(`${name} must be a path or null, got ${JSON.stringify(v)}`);
+  }
+  checkInt('maxSessionsPerKey', c.maxSessionsPerKey, 0, MAX_SESSIONS_PER_ACCOUNT);
+  if (c.maxSessionsPerKey > 0 && c.apiKeysFile === null) {
+    throw bad(`maxSessionsPerKey needs apiKeysFile (sessions are counted per key), got ${c.maxSessionsPerKey} without keys`);
   }
   if ((c.tlsCertFile === null) !== (c.tlsKeyFile === null)) {
     throw bad(`tlsCertFile and tlsKeyFile go together, got ${JSON.stringify(c.tlsCertFile)} and ${JSON.stringify(c.tlsKeyFile)}`);
@@ -255,7 +265,9 @@ export const GATEWAY_SETTINGS: readonly Setting[] = [
   { key: 'maxSessions', flag: 'max-sessions', env: 'VOXGATE_MAX_SESSIONS', kind: 'int', help: 'concurrent sessions' },
   { key: 'overloadLatencyMs', flag: 'overload-latency-ms', env: 'VOXGATE_OVERLOAD_LATENCY_MS', kind: 'int',
     help: 'refuse new sessions while transcripts lag this much (p90, 5 s; 0: off)' },
-  { key: 'apiKeysFile', flag: 'api-keys', env: 'VOXGATE_API_KEYS', kind: 'path', help: 'file with one API key per line' },
+  { key: 'apiKeysFile', flag: 'api-keys', env: 'VOXGATE_API_KEYS', kind: 'path', help: 'file with one API key per line (after a key: name=ACCOUNT max_sessions=N)' },
+  { key: 'maxSessionsPerKey', flag: 'max-sessions-per-key', env: 'VOXGATE_MAX_SESSIONS_PER_KEY', kind: 'int',
+    help: 'open sessions per API-key account (0: no limit)' },
   { key: 'tlsCertFile', flag: 'tls-cert', env: 'VOXGATE_TLS_CERT', kind: 'path', help: 'PEM certificate chain (wss://)' },
   { key: 'tlsKeyFile', flag: 'tls-key', env: 'VOXGATE_TLS_KEY', kind: 'path', help: 'PEM private key (wss://)' },
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', help: LOG_LEVELS.join(' | ') },

@@ -16,7 +16,8 @@ import {
   type Connection, type ConnectionHandler, type GateDecision, type HttpRoutes, type TransportKind,
   type TransportServer, type UpgradeGate, type UpgradeRequest,
 } from '../transports/index.js';
-import { extractKey, loadApiKeys, type ApiKeys } from './api-keys.js';
+import { AccountSessions } from './account-sessions.js';
+import { extractKey, loadApiKeys, type ApiKeyAccount, type ApiKeys } from './api-keys.js';
 import { validateGatewayConfig, type GatewayConfig } from './config.js';
 import { BACKLOG_CAP_FACTOR } from './flow-control.js';
 import { LatencyMonitor } from './latency-monitor.js';
@@ -92,20 +93,26 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     : await loadTlsCredentials(config.tlsCertFile, config.tlsKeyFile);
   const kind = pickTransport(config.transport, log);
   const sessions = new Map<Connection, Session>();
+  const accounts = new AccountSessions<Connection>(config.maxSessionsPerKey);
   const latency = new LatencyMonitor();
   let phase: Phase = 'loading';
   let services: GatewayServices | undefined;
 
   const handler: ConnectionHandler = {
-    onOpen(conn) {
+    onOpen(conn, info) {
+      const account = info.context as ApiKeyAccount | undefined;
+      if (account !== undefined) accounts.open(conn, account);
       try {
         const session = new Session(conn, {
           services: services!,
           limits: config,
-          logger: log,
+          logger: account === undefined ? log : log.child({ key: account.id }),
           metrics,
           latency,
-          onClosed: () => sessions.delete(conn),
+          onClosed: () => {
+            sessions.delete(conn);
+            accounts.close(conn);
+          },
         });
         sessions.set(conn, session);
       } catch (e) {
@@ -123,11 +130,13 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     onClose(conn, code, reason) {
       const session = sessions.get(conn);
       sessions.delete(conn);
+      accounts.close(conn);
       session?.handleClose(code, reason);
     },
   };
 
-  const reject = (status: 401 | 503, code: 'GW_ERR_UNAUTHORIZED' | 'GW_ERR_TOO_MANY_SESSIONS' | 'GW_ERR_SHUTTING_DOWN',
+  const reject = (status: 401 | 429 | 503,
+    code: 'GW_ERR_UNAUTHORIZED' | 'GW_ERR_KEY_SESSION_LIMIT' | 'GW_ERR_TOO_MANY_SESSIONS' | 'GW_ERR_SHUTTING_DOWN',
     message: string): GateDecision => {
     metrics.upgradesRejectedTotal.inc({ code });
     return { ok: false, status, code, message };
@@ -142,11 +151,13 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       if (req.path !== STREAM_PATH) {
         return { ok: false, status: 404, code: 'GW_ERR_BAD_MESSAGE', message: `no WebSocket endpoint at ${req.path}` };
       }
-      if (apiKeys !== null && !apiKeys.has(extractKey(req.headers, req.query))) {
-        return reject(401, 'GW_ERR_UNAUTHORIZED', 'missing or wrong API key');
-      }
+      const account = apiKeys?.lookup(extractKey(req.headers, req.query));
+      if (account === null) return reject(401, 'GW_ERR_UNAUTHORIZED', 'missing or wrong API key');
       if (phase === 'draining' || phase === 'closed') return reject(503, 'GW_ERR_SHUTTING_DOWN', 'server is draining');
       if (phase === 'loading') return reject(503, 'GW_ERR_TOO_MANY_SESSIONS', 'model is loading; retry shortly');
+      // the account's own limit first: retrying on another replica of the gateway would not lift it
+      const overQuota = account === undefined ? null : accounts.refusal(account);
+      if (overQuota !== null) return reject(429, 'GW_ERR_KEY_SESSION_LIMIT', overQuota);
       if (sessions.size >= config.maxSessions) {
         return reject(503, 'GW_ERR_TOO_MANY_SESSIONS', `server is at its limit of ${config.maxSessions} sessions`);
       }
@@ -155,7 +166,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
         return reject(503, 'GW_ERR_TOO_MANY_SESSIONS', `server is at capacity (transcripts lag ${Math.round(lag)} ms `
           + `behind the audio, over ${config.overloadLatencyMs} ms); retry shortly`);
       }
-      return { ok: true };
+      return { ok: true, context: account };
     },
   };
 
@@ -203,6 +214,16 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     },
   });
 
+  new Gauge({
+    name: 'voxgate_key_sessions',
+    help: 'Open sessions per API-key account (the key file\'s name, or sha256: and 8 hex digits of the key).',
+    labelNames: ['key'],
+    registers: [metrics.registry],
+    collect() {
+      this.reset(); // accounts whose last session closed leave the series
+      for (const [key, n] of accounts.entries()) this.set({ key }, n);
+    },
+  });
   new Gauge({
     name: 'voxgate_encoder_workers_failed',
     help: 'Encoder workers that gave up after repeated crashes (they get no new sessions).',

@@ -72,7 +72,7 @@ export interface UpgradeInfo extends UpgradeRequest {
   context: unknown;
 }
 
-export type UpgradeStatus = 401 | 404 | 503;
+export type UpgradeStatus = 401 | 404 | 429 | 503;
 
 export type GateDecision =
   | { ok: true; context?: unknown }
@@ -204,12 +204,13 @@ export function carrierMaxPayloadBytes(o: TransportOptions): number {
 }
 
 /**
- * Headers of a rejected upgrade: JSON, `Retry-After: 1` on 503 (session limit, draining: worth retrying), and on 426
+ * Headers of a rejected upgrade: JSON, `Retry-After: 1` on 503 (session limit, draining) and 429 (the key's own
+ * session limit), which are worth retrying, and on 426
  * the protocol version the server speaks (RFC 6455 section 4.4).
  */
 export function rejectionHeaders(status: number): Record<string, string> {
   const json = { 'content-type': 'application/json' };
-  if (status === 503) return { ...json, 'retry-after': '1' };
+  if (status === 503 || status === 429) return { ...json, 'retry-after': '1' };
   if (status === 426) return { ...json, 'sec-websocket-version': '13' };
   return json;
 }

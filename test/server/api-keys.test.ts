@@ -27,9 +27,41 @@ describe('api keys', () => {
         expect((e as GatewayError).code).toBe('GW_ERR_BAD_CONFIG');
       }
     }
-    expect(() => parseApiKeys('ok\nsecret part\n')).toThrow(/line 2/);
-    expect(() => parseApiKeys('ok\nsecret part\n')).not.toThrow(/secret/);
+    expect(() => parseApiKeys('ok\nsecretQ tailW\n')).toThrow(/line 2: text after the key is no option/);
+    expect(() => parseApiKeys('ok\nsecretQ tailW\n')).not.toThrow(/secretQ|tailW/);
+    expect(() => parseApiKeys('ok\nsecretQ taQ=ilW\n')).not.toThrow(/secretQ|taQ|ilW/);
     expect(() => new ApiKeys([])).toThrow(GatewayError);
+  });
+
+  it('maps each key to its account: its name (shared by keys of one name), else a digest prefix', () => {
+    const keys = parseApiKeys('k-old name=acme max_sessions=3\nk-new  name=acme\tmax_sessions=3\nsolo\nfree name=open\n');
+    expect(keys.size).toBe(4);
+    expect(keys.lookup('k-old')).toEqual({ id: 'acme', maxSessions: 3 });
+    expect(keys.lookup('k-new')).toEqual({ id: 'acme', maxSessions: 3 });
+    expect(keys.lookup('free')).toEqual({ id: 'open', maxSessions: null });
+    // sha256("solo") starts 5364f2f2...: the id shows 8 hex digits of the digest, never the key
+    expect(keys.lookup('solo')).toEqual({ id: 'sha256:5364f2f2', maxSessions: null });
+    expect(keys.lookup('k-ol')).toBeNull();
+    expect(keys.lookup(undefined)).toBeNull();
+  });
+
+  it('rejects bad key options with GW_ERR_BAD_CONFIG, quoting the value and the line but not the key', () => {
+    const cases: [string, RegExp][] = [
+      ['k1 max_sessions=0', /line 1: max_sessions must be an integer in \[1, 100000\], got "0"/],
+      ['k1 max_sessions=2.5', /got "2.5"/],
+      ['k1 max_sessions=', /got ""/],
+      ['#\nk1 name=has space', /line 2: text after the key is no option/],
+      ['k1 name=a/b', /name must be 1-64 of .*, got "a\/b"/],
+      ['k1 colour=red', /line 1: unknown key option/],
+      ['name=acme k1', /line 1: the key comes first/],
+      ['k1 name=a\nk1 name=b', /appears twice with different options/],
+      ['k1 name=a max_sessions=2\nk2 name=a', /keys named "a" disagree on max_sessions \(2 and null\)/],
+    ];
+    for (const [text, message] of cases) {
+      expect(() => parseApiKeys(text), text).toThrow(message);
+      expect(() => parseApiKeys(text), text).not.toThrow(/k1|k2/);
+    }
+    expect(parseApiKeys('k1 name=a\nk1 name=a').size).toBe(1); // an identical repeat is harmless
   });
 
   it('loads a file and reports an unreadable path', async () => {

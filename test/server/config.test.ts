@@ -19,7 +19,7 @@ describe('gateway config', () => {
   it('has the documented defaults; the model dir is under the package root whatever the cwd', () => {
     const c = gatewayConfigFromSources({}, {});
     expect(c).toMatchObject({
-      port: 8080, host: '0.0.0.0', transport: 'uws', precision: 'auto', maxSessions: 200, apiKeysFile: null,
+      port: 8080, host: '0.0.0.0', transport: 'uws', precision: 'auto', maxSessions: 200, apiKeysFile: null, maxSessionsPerKey: 0,
       logLevel: 'info', idleTimeoutMs: 30_000, maxDurationMs: 3_600_000, flowHighWaterMs: 2000, flowLowWaterMs: 500,
       backlogLimitMs: 10_000, maxFrameBytes: 1024 * 1024, outboundSoftLimitBytes: 256 * 1024,
       outboundHardLimitBytes: 4 * 1024 * 1024, vad: 'energy', beamSize: undefined, decoder: 'beam', batchWindowMs: 0,
@@ -52,6 +52,8 @@ describe('gateway config', () => {
     expect(gatewayConfigFromSources({ 'batch-window-ms': '5' }, { VOXGATE_BATCH_WINDOW_MS: '9' }))
       .toMatchObject({ batchWindowMs: 5 });
     expect(gatewayConfigFromSources({}, { VOXGATE_BATCH_WINDOW_MS: '9' })).toMatchObject({ batchWindowMs: 9 });
+    expect(gatewayConfigFromSources({ 'max-sessions-per-key': '4' }, { VOXGATE_API_KEYS: 'k', VOXGATE_MAX_SESSIONS_PER_KEY: '9' }))
+      .toMatchObject({ maxSessionsPerKey: 4 });
   });
 
   it('rejects bad values with GW_ERR_BAD_CONFIG quoting them', () => {
@@ -73,5 +75,9 @@ describe('gateway config', () => {
     expect(badConfig(() => resolveGatewayConfig({ backlogLimitMs: 1500 }))).toContain('1500');
     expect(badConfig(() => resolveGatewayConfig({ outboundHardLimitBytes: 1024 }))).toContain('1024');
     expect(badConfig(() => resolveGatewayConfig({ host: '' }))).toContain('host');
+    expect(badConfig(() => gatewayConfigFromSources({ 'max-sessions-per-key': '-1', 'api-keys': 'k' }, {})))
+      .toContain('maxSessionsPerKey');
+    expect(badConfig(() => gatewayConfigFromSources({}, { VOXGATE_MAX_SESSIONS_PER_KEY: '3' })))
+      .toContain('maxSessionsPerKey needs apiKeysFile');
   });
 });

@@ -230,6 +230,45 @@ describe.each(['uws', 'ws'] as const)('gateway over %s (scripted pipeline)', (tr
     await Promise.all([fresh.end(), again.end()]);
   });
 
+  it('per-key session limits -> 429 GW_ERR_KEY_SESSION_LIMIT; keys of one name share a count; racing upgrades', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'voxgate-keys-'));
+    const file = path.join(dir, 'keys.txt');
+    writeFileSync(file, 'acme-old name=acme max_sessions=2\nacme-new name=acme max_sessions=2\nsolo\n');
+    const { gw, url } = await start(transport, { apiKeysFile: file, maxSessionsPerKey: 1 });
+    const join = (apiKey: string) => VoxgateClient.connect(url, { apiKey, start: { audio: START_16K.audio } });
+    const a1 = await join('acme-old');
+    const a2 = await join('acme-new');
+    const s1 = await join('solo'); // no max_sessions of its own: --max-sessions-per-key 1
+    for (const key of ['acme-old', 'acme-new', 'solo']) {
+      const r = await refusedUpgrade(gw.port, `/v1/stream?api_key=${key}`);
+      expect({ status: r.status, retryAfter: r.retryAfter }).toEqual({ status: 429, retryAfter: '1' });
+      expect(JSON.parse(r.body)).toMatchObject({ code: 'GW_ERR_KEY_SESSION_LIMIT', fatal: true });
+    }
+    const err = await join('solo').then(() => null, (e: GatewayError) => e);
+    expect(err?.code).toBe('GW_ERR_KEY_SESSION_LIMIT');
+    const metrics = await gw.metrics.metricsText();
+    expect(metrics).toContain('voxgate_key_sessions{key="acme"} 2');
+    expect(metrics).toMatch(/voxgate_key_sessions\{key="sha256:[0-9a-f]{8}"\} 1/);
+    expect(metrics).toContain('voxgate_upgrades_rejected_total{code="GW_ERR_KEY_SESSION_LIMIT"} 4');
+    await a1.end();
+    await until(() => gw.sessionCount() === 2, 2000, 'acme slot freed');
+    // one slot free, five upgrades at once: exactly one opens
+    const raced = await Promise.allSettled(Array.from({ length: 5 }, () => join('acme-new')));
+    expect(raced.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(raced.filter((r) => r.status === 'rejected').map((r) => (r.reason as GatewayError).code))
+      .toEqual(Array(4).fill('GW_ERR_KEY_SESSION_LIMIT'));
+    // a reload that lowers the limit keeps the open sessions and refuses new ones
+    writeFileSync(file, 'acme-new name=acme max_sessions=1\nsolo max_sessions=3\n');
+    await gw.reloadApiKeys();
+    expect((await refusedUpgrade(gw.port, '/v1/stream?api_key=acme-new')).status).toBe(429);
+    const s2 = await join('solo');
+    await a2.sendAudio(pcm16(100));
+    const winner = (raced.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<VoxgateClient>).value;
+    await Promise.all([a2.end(), s1.end(), s2.end(), winner.end()]);
+    await until(() => gw.sessionCount() === 0, 2000, 'all closed');
+    expect(await gw.metrics.metricsText()).not.toContain('voxgate_key_sessions{');
+  });
+
   it('too many sessions -> 503 GW_ERR_TOO_MANY_SESSIONS; a slot frees when a session ends', async () => {
     const { gw, url } = await start(transport, { maxSessions: 1 });
     const first = await VoxgateClient.connect(url, { start: { audio: START_16K.audio } });
