@@ -8,7 +8,9 @@
  *
  * Input bytes may be a view at any `byteOffset` into a larger buffer (uWS / ws hand out such views); reads go through
  * a `DataView`, so odd offsets are fine and the input is never copied. Stereo is downmixed by averaging the two
- * channels. `pcm_f32le` values that are not finite (NaN, +-Infinity) become 0; finite values pass through unclamped.
+ * channels. `pcm_f32le` values are clamped to [-1, 1], as a DAC or a conversion to 16 bits would clip them, and
+ * values that are not finite (NaN, +-Infinity) become 0: unclamped, a float near its range (3e38) overflowed the
+ * resampler's sums to +-Infinity and NaN, which reached the model as NaN features.
  */
 import { GatewayError } from '../protocol/errors.js';
 import type { AudioEncoding } from '../protocol/messages.js';
@@ -107,18 +109,19 @@ function decodeS16(bytes: Uint8Array, out: Float32Array, channels: number): void
   }
 }
 
-function finiteOr0(x: number): number {
-  return Number.isFinite(x) ? x : 0;
+function clampF32(x: number): number {
+  if (!Number.isFinite(x)) return 0;
+  return x > 1 ? 1 : x < -1 ? -1 : x;
 }
 
 function decodeF32(bytes: Uint8Array, out: Float32Array, channels: number): void {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = out.length;
   if (channels === 1) {
-    for (let i = 0; i < n; i++) out[i] = finiteOr0(dv.getFloat32(4 * i, true));
+    for (let i = 0; i < n; i++) out[i] = clampF32(dv.getFloat32(4 * i, true));
   } else {
     for (let i = 0; i < n; i++) {
-      out[i] = (finiteOr0(dv.getFloat32(8 * i, true)) + finiteOr0(dv.getFloat32(8 * i + 4, true))) * 0.5;
+      out[i] = (clampF32(dv.getFloat32(8 * i, true)) + clampF32(dv.getFloat32(8 * i + 4, true))) * 0.5;
     }
   }
 }

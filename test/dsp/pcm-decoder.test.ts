@@ -36,13 +36,13 @@ describe('PcmDecoder', () => {
     expect(Array.from(d.push(unaligned(s16le([16384, 0, -32768, -32768, 100, -100]))))).toEqual([0.25, -1, 0]);
   });
 
-  it('pcm_f32le mono and stereo; non-finite values become 0', () => {
+  it('pcm_f32le mono and stereo; clamped to [-1, 1], non-finite values become 0', () => {
     const m = new PcmDecoder({ encoding: 'pcm_f32le', channels: 1 });
-    expect(Array.from(m.push(unaligned(f32le([0.5, -0.25, NaN, Infinity, -Infinity, 1]), 1)))).toEqual([
-      0.5, -0.25, 0, 0, 0, 1,
+    expect(Array.from(m.push(unaligned(f32le([0.5, -0.25, NaN, Infinity, -Infinity, 1, 1.5, -3.4e38]), 1)))).toEqual([
+      0.5, -0.25, 0, 0, 0, 1, 1, -1,
     ]);
     const s = new PcmDecoder({ encoding: 'pcm_f32le', channels: 2 });
-    expect(Array.from(s.push(unaligned(f32le([0.5, 0.25, NaN, -0.5]), 2)))).toEqual([0.375, -0.25]);
+    expect(Array.from(s.push(unaligned(f32le([0.5, 0.25, NaN, -0.5, 2, 0]), 2)))).toEqual([0.375, -0.25, 0.5]);
   });
 
   it('mulaw and alaw through the G.711 tables, mono and stereo', () => {
