@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FbankExtractor } from '../../src/dsp/fbank.js';
+import { encodeMulawSamples } from '../../src/dsp/g711.js';
 import { CtcDecoder, ctcText } from '../../src/inference/ctc-decoder.js';
 import { EncoderPool } from '../../src/inference/encoder-pool.js';
 import { loadModelInfo, type ModelInfo } from '../../src/inference/nemo-ctc-model.js';
@@ -27,6 +28,28 @@ function wer(ref: string, hyp: string): number {
     prev = cur;
   }
   return r.length === 0 ? (h.length > 0 ? 1 : 0) : prev[h.length]! / r.length;
+}
+
+/** `samples` (16 kHz) at `rateHz` by linear interpolation: the test needs a deterministic wire signal at that rate,
+ * not a band-limited one. */
+function resampleWhole(samples: Float32Array, rateHz: number): Float32Array {
+  const out = new Float32Array(Math.floor((samples.length * rateHz) / 16000));
+  for (let i = 0; i < out.length; i++) {
+    const t = (i * 16000) / rateHz, k = Math.floor(t), f = t - k;
+    out[i] = samples[k]! * (1 - f) + (samples[Math.min(k + 1, samples.length - 1)]! * f);
+  }
+  return out;
+}
+
+/** Interleaved little-endian float32 stereo, the right channel at half the left's level. */
+function toF32Stereo(samples: Float32Array): Uint8Array {
+  const out = new Uint8Array(samples.length * 8);
+  const dv = new DataView(out.buffer);
+  samples.forEach((x, i) => {
+    dv.setFloat32(8 * i, x, true);
+    dv.setFloat32(8 * i + 4, x / 2, true);
+  });
+  return out;
 }
 
 const finalsOf = (events: PipelineEvent[]) => events.filter((e) => e.kind === 'final');
@@ -62,6 +85,25 @@ describe.skipIf(!HAVE_MODEL)('SessionPipeline on the real model', () => {
     expect(results[1]).toEqual(results[0]);
     expect(results[2]).toEqual(results[0]);
   }, 30_000);
+
+  it('... and on resampled wires with denoise: 8 kHz mu-law (20 ms, 1 s, odd, one frame), 44.1 kHz stereo float', async () => {
+    const samples = concat([seconds(0.5), clip('asterisk').samples, seconds(1), clip('an4').samples, seconds(0.8)]);
+    const wires = [
+      { config: { encoding: 'mulaw', sampleRateHz: 8000 }, bytes: encodeMulawSamples(resampleWhole(samples, 8000)),
+        frames: [160, 8000, 1234] },
+      { config: { encoding: 'pcm_f32le', sampleRateHz: 44100, channels: 2 }, bytes: toF32Stereo(resampleWhole(samples, 44100)),
+        frames: [8 * 2205, 8 * 4410 * 10, 8 * 997] },
+    ] as const;
+    for (const w of wires) {
+      const config = () => sessionConfig({ ...w.config, denoise: 'spectral' });
+      const runs = [];
+      for (const frameBytes of [...w.frames, w.bytes.length]) {
+        runs.push(noArrival(await runPipeline(new SessionPipeline(config(), deps), w.bytes, frameBytes)));
+      }
+      expect(finalsOf(runs[0]!).length, w.config.encoding).toBeGreaterThanOrEqual(2);
+      for (const r of runs.slice(1)) expect(r, w.config.encoding).toEqual(runs[0]);
+    }
+  }, 60_000);
 
   it('two utterances separated by 1 s of silence: two finals, speech.started/stopped around each', async () => {
     const events = await runPipeline(new SessionPipeline(sessionConfig({ chunkMs: 160 }), deps), two(), 1600);
