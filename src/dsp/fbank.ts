@@ -1,7 +1,7 @@
 /**
  * Streaming Kaldi log-mel filterbank: the acoustic model's input features, computed exactly as
  * `torchaudio.compliance.kaldi.fbank` (and kaldi-native-fbank inside sherpa-onnx) with the settings fixed in
- * shared/docs/model-interface.md: 16 kHz, 80 bins, 25 ms window (400), 10 ms shift (160), povey window,
+ * ../shared/docs/model-interface.md: 16 kHz, 80 bins, 25 ms window (400), 10 ms shift (160), povey window,
  * pre-emphasis 0.97, DC removal, 512-point FFT, power spectrum, mel range 20 .. 7600 Hz, no dither,
  * snip_edges=false, log(max(x, float32 eps)), no energy term, samples in [-1, 1].
  *

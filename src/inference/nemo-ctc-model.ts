@@ -1,7 +1,7 @@
 /**
- * The NeMo streaming-CTC model family (shared/docs/model-interface.md): a model directory holds `model.onnx` (fp32),
- * optionally `model.int8.onnx`, and `tokens.txt`; the model describes itself through its ONNX custom metadata
- * (window_size, chunk_shift, subsampling_factor, vocab_size, cache dims), read here at load.
+ * The NeMo streaming-CTC model family (../shared/docs/model-interface.md, beside the repository): a model directory
+ * holds `model.onnx` (fp32), optionally `model.int8.onnx`, and `tokens.txt`; the model describes itself through its
+ * ONNX custom metadata (window_size, chunk_shift, subsampling_factor, vocab_size, cache dims), read here at load.
  *
  * onnxruntime-node does not expose custom metadata, so {@link readOnnxMetadata} walks the top level of the ONNX
  * ModelProto with a tiny protobuf reader: field 14 `metadata_props` is a repeated StringStringEntryProto

@@ -15,7 +15,7 @@
  * | --tls-cert FILE, --tls-key FILE | VOXGATE_TLS_CERT, VOXGATE_TLS_KEY | none (plain ws://; both or neither) |
  * | --log-level LEVEL | LOG_LEVEL | info |
  * | --vad energy\|off | VOXGATE_VAD | energy (off: no VAD endpointing, see stream/vad.ts) |
- * | --beam-size N | VOXGATE_BEAM_SIZE | 8 |
+ * | --beam-size N | VOXGATE_BEAM_SIZE | pipeline default (16) |
  * | --decoder beam\|greedy | VOXGATE_DECODER | beam (greedy: best path, no hotwords, no LM; for parity checks) |
  * | --idle-timeout-ms, --max-duration-ms, --drain-timeout-ms | VOXGATE_IDLE_TIMEOUT_MS, ... | 30000, 3600000, 10000 |
  */

@@ -8,7 +8,7 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { GwErrorCode } from '../protocol/errors.js';
 
-/** 5 ms .. 1 s, roughly doubling: partial results are expected within one chunk (80-320 ms). */
+/** 5 ms .. 1 s, roughly doubling: partial results are expected within one chunk (80-1280 ms; presets 160-640 ms). */
 export const PARTIAL_LATENCY_BUCKETS_S = [0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1];
 /** 10 ms .. 5 s: finals wait for the endpoint and the last chunk. */
 export const FINAL_LATENCY_BUCKETS_S = [0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5];
@@ -31,7 +31,7 @@ export interface GatewayMetrics {
   readonly sessionsActive: Gauge;
   /** Ended sessions by `reason`: `client_end`, the fatal error code, or `abandoned` (client closed first). */
   readonly sessionsTotal: Counter<'reason'>;
-  /** Upgrades answered 401/503 (404 for a wrong path is not counted), by code. */
+  /** Upgrades answered 401/429/503 (404 for a wrong path is not counted), by code. */
   readonly upgradesRejectedTotal: Counter<'code'>;
   readonly audioSecondsTotal: Counter;
   readonly partialLatencySeconds: Histogram;
@@ -100,7 +100,7 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
     }),
     upgradesRejectedTotal: new Counter({
       name: 'voxgate_upgrades_rejected_total',
-      help: 'WebSocket upgrades answered with 401 or 503, by GW_ERR_* code.',
+      help: 'WebSocket upgrades answered with 401, 429 or 503, by GW_ERR_* code.',
       labelNames: ['code'] as const,
       registers,
     }),

@@ -1,5 +1,5 @@
 /**
- * TranscriptSender: turns one session's pipeline events into wire messages (docs/protocol.md section 4):
+ * TranscriptSender: turns one session's pipeline events into wire messages (docs/protocol.md section 5):
  * `speech.started` / `speech.stopped`, `transcript.partial` and `transcript.final`, with `seq`, `latency_ms`, the
  * per-session stats and the gateway metrics. Split out of session.ts so the state machine only decides *whether* an
  * event may be sent (session still open); what goes on the wire, and what is counted, is decided here.

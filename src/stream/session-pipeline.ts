@@ -52,7 +52,7 @@ export interface PipelineDeps {
   /** `beam` (default): prefix beam search with hotwords and LM; `greedy`: best path, no hotwords (they are refused
    * with GW_ERR_BAD_HOTWORD), no LM. */
   decoder?: DecoderKind;
-  /** CTC beam width (default 8). */
+  /** CTC beam width (default: DEFAULT_PIPELINE_DEPS.beamSize, 16). */
   beamSize?: number;
   /** Clock for the stats' CPU timings (default performance.now). */
   now?: () => number;

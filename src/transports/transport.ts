@@ -102,7 +102,7 @@ export interface HttpResponseInit {
 /** A plain GET endpoint on the WebSocket port (`/healthz`, `/readyz`, `/metrics`). */
 export type HttpRoute = (req: HttpRequestInfo) => Promise<HttpResponseInit> | HttpResponseInit;
 
-/** Routes by exact path. Unknown paths get 404, other methods than GET/HEAD 405, a throwing route 500. */
+/** Routes by exact path. Unknown paths get 404, other methods than GET 405, a throwing route 500. */
 export type HttpRoutes = Readonly<Record<string, HttpRoute>>;
 
 /** Callbacks of one transport. Exceptions thrown by them are not caught by the transport. */
