@@ -51,6 +51,7 @@ Options:
   --url URL              server to use, e.g. ws://localhost:8080/v1/stream (default: in-process pipeline)
   --api-key KEY          API key for --url (Authorization: Bearer)
   --realtime             send at 1x speed (default: up to 50x real time, paused by the server's flow control)
+  --numerals             print finals with numbers as digits (session.start numerals: formatted_text)
 ${SESSION_HELP}${IN_PROCESS_HELP}  --json                 print every server message as one JSON line instead
   -h, --help             this help
 `;
@@ -60,6 +61,7 @@ export interface TranscribeFlags extends InProcessFlags, SessionFlags {
   'api-key'?: string | undefined;
   realtime?: boolean | undefined;
   json?: boolean | undefined;
+  numerals?: boolean | undefined;
 }
 
 function usage(message: string): GatewayError {
@@ -116,7 +118,7 @@ function printer(out: NodeJS.WriteStream, json: boolean): (msg: ServerMessage) =
     } else if (msg.type === 'transcript.final') {
       if (tty && partialShown) out.write('\r\x1b[2K');
       partialShown = false;
-      out.write(`[${seconds(msg.start_ms)}-${seconds(msg.end_ms)}] ${msg.text}\n`);
+      out.write(`[${seconds(msg.start_ms)}-${seconds(msg.end_ms)}] ${msg.formatted_text ?? msg.text}\n`);
     } else if (msg.type === 'error') {
       if (tty && partialShown) out.write('\n');
       partialShown = false;
@@ -136,7 +138,7 @@ export async function loadInProcessEngine(flags: InProcessFlags): Promise<Speech
 
 export async function runTranscribe(file: string, flags: TranscribeFlags): Promise<number> {
   const wav = await readWavFile(file);
-  const start = startFieldsFor(wav, startExtras(flags));
+  const start = { ...startFieldsFor(wav, startExtras(flags)), ...(flags.numerals === true ? { numerals: true } : {}) };
   let channel: TranscriptionChannel;
   let closeEngine: (() => Promise<void>) | undefined;
   if (flags.url !== undefined) {

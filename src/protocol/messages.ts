@@ -75,6 +75,7 @@ export const SESSION_DEFAULTS = {
   denoise: 'off' as DenoiseMode,
   /** Utterances whose every word is less confident than this are rejected as noise (model card, "VAD"). */
   minConfidence: 0.15,
+  numerals: false,
 } as const;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -122,6 +123,8 @@ export interface SessionStartMessage {
   /** In [0, 1], default 0.15: an utterance none of whose words reaches this confidence (a click, a breath) gets an
    *  empty final, with what was rejected in `rejected`. 0 turns rejection off. */
   min_confidence?: number;
+  /** Default false: finals also carry `formatted_text`, their text with numbers as digits ("$25.50", "4072"). */
+  numerals?: boolean;
   /** BCP-47 tag; the server rejects languages its model does not serve. */
   language?: string;
   /** Model name; the server rejects a model it does not serve. */
@@ -185,6 +188,7 @@ export interface SessionStartedMessage {
   hotwords: number;
   denoise: DenoiseMode;
   min_confidence: number;
+  numerals: boolean;
   language: string | null;
   /** Server limits that apply to this session (ms unless named otherwise). */
   limits: SessionLimits;
@@ -254,6 +258,8 @@ export interface TranscriptFinalMessage {
   /** Same definition as in transcript.partial. */
   latency_ms: number;
   reason: FinalReason;
+  /** Only with session.start `numerals`: `text` with numbers as digits (inference/numerals.ts); words keep theirs. */
+  formatted_text?: string;
   /** Only on an utterance rejected by `min_confidence` (then text is "", words [] and confidence 0): what the model
    *  heard and its confidence. */
   rejected?: { text: string; confidence: number };
@@ -362,6 +368,7 @@ export interface SessionConfig {
   hotwords: Hotword[];
   denoise: DenoiseMode;
   minConfidence: number;
+  numerals: boolean;
   language: string | null;
   model: string | null;
 }

@@ -138,7 +138,7 @@ function validateHotwords(ctx: Ctx, v: unknown): Hotword[] | undefined {
 }
 
 const START_KEYS = ['type', 'audio', 'interim_results', 'latency', 'chunk_ms', 'endpointing', 'hotwords', 'denoise',
-  'min_confidence', 'language', 'model'] as const;
+  'min_confidence', 'numerals', 'language', 'model'] as const;
 const LANGUAGE_RE = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
 const MODEL_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -189,6 +189,7 @@ function validateSessionStart(o: Obj): SessionStartMessage {
   if (minConfidence !== undefined && (!isNum(minConfidence) || minConfidence < 0 || minConfidence > 1)) {
     fail(ctx, 'GW_ERR_BAD_MESSAGE', 'min_confidence', 'a number in [0, 1]', minConfidence);
   }
+  const numerals = optBool(ctx, o, 'numerals');
   const language = optTag(ctx, o, 'language', LANGUAGE_RE, 'a BCP-47 language tag');
   const model = optTag(ctx, o, 'model', MODEL_RE, 'a model name [A-Za-z0-9._-]');
 
@@ -199,6 +200,7 @@ function validateSessionStart(o: Obj): SessionStartMessage {
   if (hotwords !== undefined) msg.hotwords = hotwords;
   if (denoise !== undefined) msg.denoise = denoise;
   if (minConfidence !== undefined) msg.min_confidence = minConfidence as number;
+  if (numerals !== undefined) msg.numerals = numerals;
   if (language !== undefined) msg.language = language;
   if (model !== undefined) msg.model = model;
   return msg;
@@ -281,6 +283,7 @@ export function normaliseSessionStart(msg: SessionStartMessage): SessionConfig {
     hotwords: (m.hotwords ?? []) as Hotword[],
     denoise: m.denoise ?? SESSION_DEFAULTS.denoise,
     minConfidence: m.min_confidence ?? SESSION_DEFAULTS.minConfidence,
+    numerals: m.numerals ?? SESSION_DEFAULTS.numerals,
     language: m.language ?? null,
     model: m.model ?? null,
   };
@@ -318,6 +321,7 @@ export function sessionConfigToStart(config: SessionConfig): SessionStartMessage
     hotwords: config.hotwords.map((h) => ({ phrase: h.phrase, boost: h.boost })),
     denoise: config.denoise,
     min_confidence: config.minConfidence,
+    numerals: config.numerals,
   };
   if (config.latency === null) msg.chunk_ms = config.chunkMs;
   else msg.latency = config.latency;

@@ -57,6 +57,7 @@ export function sessionStartedMessage(sessionId: string, config: SessionConfig, 
     hotwords: config.hotwords.length,
     denoise: config.denoise,
     min_confidence: config.minConfidence,
+    numerals: config.numerals,
     language: config.language ?? services.language,
     limits: {
       max_frame_bytes: limits.maxFrameBytes,

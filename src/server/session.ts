@@ -191,7 +191,7 @@ export class Session {
     this.pipeline = pipeline;
     this.transcripts = new TranscriptSender({ send: (out, droppable) => this.send(out, droppable),
       isClosed: () => this.conn.closed, now: this.now, stats: this.stats, metrics: this.m, latency: this.deps.latency,
-      interimResults: config.interimResults });
+      interimResults: config.interimResults, numerals: config.numerals });
     this.eventsDone = new Promise<void>((resolve, reject) => {
       this.subscription = pipeline.events$.subscribe({
         next: (ev) => this.onPipelineEvent(ev),

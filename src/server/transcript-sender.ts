@@ -12,6 +12,7 @@ import type { ServerMessage } from '../protocol/messages.js';
 import type { SendResult } from '../transports/transport.js';
 import type { LatencyMonitor } from './latency-monitor.js';
 import type { GatewayMetrics } from './metrics.js';
+import { formatNumerals } from '../inference/numerals.js';
 import type { PipelineEvent } from './session-pipeline-port.js';
 import type { SessionStatsCounter } from './session-stats.js';
 
@@ -28,6 +29,8 @@ export interface TranscriptSenderDeps {
   latency: LatencyMonitor | undefined;
   /** `session.start.interim_results`: false sends no partials at all. */
   interimResults: boolean;
+  /** `session.start.numerals`: finals carry `formatted_text`. */
+  numerals: boolean;
 }
 
 export class TranscriptSender {
@@ -73,7 +76,9 @@ export class TranscriptSender {
           words: ev.words.map((w) => ({ word: w.word, start_ms: Math.round(w.startMs), end_ms: Math.round(w.endMs),
             confidence: w.confidence })),
           confidence: ev.confidence, start_ms: Math.round(ev.startMs), end_ms: Math.round(ev.endMs),
-          latency_ms: latencyMs, reason: ev.reason, ...(ev.rejected ? { rejected: ev.rejected } : {}) });
+          latency_ms: latencyMs, reason: ev.reason,
+          ...(this.deps.numerals ? { formatted_text: formatNumerals(ev.words.map((w) => w.word)) } : {}),
+          ...(ev.rejected ? { rejected: ev.rejected } : {}) });
         this.lastPartial = null;
         stats.finalsSent++;
         m?.finalsTotal.inc();

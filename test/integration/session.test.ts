@@ -8,6 +8,7 @@ import { WebSocket } from 'ws';
 import { VoxgateClient } from '../../clients/node-client.js';
 import { startFieldsFor, streamWav } from '../../src/cli/stream-wav.js';
 import { wavChunks } from '../../src/cli/wav.js';
+import { formatNumerals } from '../../src/inference/numerals.js';
 import type { ServerMessage } from '../../src/protocol/messages.js';
 import type { Gateway } from '../../src/server/gateway.js';
 import {
@@ -45,6 +46,7 @@ describe.each(['uws', 'ws'] as const)('real model over %s', (transport) => {
     expect(msgs.filter((m) => m.type === 'error')).toEqual([]);
     const finals = checkTranscriptOrder(msgs);
     expect(finals.length).toBeGreaterThanOrEqual(1);
+    expect(finals.filter((f) => 'formatted_text' in f)).toEqual([]); // only with numerals
     expect(finals[finals.length - 1]!.end_ms).toBeLessThanOrEqual(Math.ceil(wav.durationMs) + 40);
     const partials = msgs.filter((m) => m.type === 'transcript.partial');
     if (REQUIRE_PARTIALS) expect(partials.length).toBeGreaterThan(0);
@@ -53,6 +55,18 @@ describe.each(['uws', 'ws'] as const)('real model over %s', (transport) => {
       stats: { audio_ms: expectedMs, processed_audio_ms: expectedMs, finals_sent: finals.length,
         partials_sent: partials.length, partials_dropped: 0, utterances: finals.length } });
     expect(result.ended.stats.frames_received).toBe([...wavChunks(wav, 50)].length);
+  }, 60_000);
+
+  it('numerals: session.started echoes it, every final carries formatted_text, the display form of its words', async () => {
+    const entry = speechFixtures().find((e) => e.set === 'an4')!;
+    const wav = loadWav(entry);
+    const client = await VoxgateClient.connect(url, { start: { ...startFieldsFor(wav), numerals: true } });
+    expect(client.started.numerals).toBe(true);
+    const msgs: ServerMessage[] = [];
+    await streamWav(client, wav, { onMessage: (m) => msgs.push(m) });
+    const finals = checkTranscriptOrder(msgs);
+    expect(finals.length).toBeGreaterThanOrEqual(1);
+    for (const f of finals) expect(f.formatted_text).toBe(formatNumerals(f.words.map((w) => w.word)));
   }, 60_000);
 
   it(`transcribes the speech fixtures with corpus WER <= ${MAX_WER}`, async () => {

@@ -83,7 +83,7 @@ export function toS16(samples: Float32Array): Uint8Array {
 export function sessionConfig(o: Partial<SessionConfig> = {}): SessionConfig {
   return {
     encoding: 'pcm_s16le', sampleRateHz: 16000, channels: 1, interimResults: true, latency: 'balanced',
-    chunkMs: 320, silenceMs: 500, maxUtteranceMs: 15000, hotwords: [], denoise: 'off', minConfidence: SESSION_DEFAULTS.minConfidence, language: null,
+    chunkMs: 320, silenceMs: 500, maxUtteranceMs: 15000, hotwords: [], denoise: 'off', minConfidence: SESSION_DEFAULTS.minConfidence, numerals: false, language: null,
     model: null, ...o,
   };
 }
