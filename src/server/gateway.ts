@@ -106,7 +106,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
         const session = new Session(conn, {
           services: services!,
           limits: config,
-          logger: account === undefined ? log : log.child({ key: account.id }),
+          logger: account === undefined ? log : log.child({ account: account.id }),
           metrics,
           latency,
           onClosed: () => {
@@ -215,13 +215,13 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   });
 
   new Gauge({
-    name: 'voxgate_key_sessions',
+    name: 'voxgate_account_sessions',
     help: 'Open sessions per API-key account (the key file\'s name, or sha256: and 8 hex digits of the key).',
-    labelNames: ['key'],
+    labelNames: ['account'],
     registers: [metrics.registry],
     collect() {
       this.reset(); // accounts whose last session closed leave the series
-      for (const [key, n] of accounts.entries()) this.set({ key }, n);
+      for (const [account, n] of accounts.entries()) this.set({ account }, n);
     },
   });
   new Gauge({

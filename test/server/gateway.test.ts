@@ -247,8 +247,8 @@ describe.each(['uws', 'ws'] as const)('gateway over %s (scripted pipeline)', (tr
     const err = await join('solo').then(() => null, (e: GatewayError) => e);
     expect(err?.code).toBe('GW_ERR_KEY_SESSION_LIMIT');
     const metrics = await gw.metrics.metricsText();
-    expect(metrics).toContain('voxgate_key_sessions{key="acme"} 2');
-    expect(metrics).toMatch(/voxgate_key_sessions\{key="sha256:[0-9a-f]{8}"\} 1/);
+    expect(metrics).toContain('voxgate_account_sessions{account="acme"} 2');
+    expect(metrics).toMatch(/voxgate_account_sessions\{account="sha256:[0-9a-f]{8}"\} 1/);
     expect(metrics).toContain('voxgate_upgrades_rejected_total{code="GW_ERR_KEY_SESSION_LIMIT"} 4');
     await a1.end();
     await until(() => gw.sessionCount() === 2, 2000, 'acme slot freed');
@@ -266,7 +266,7 @@ describe.each(['uws', 'ws'] as const)('gateway over %s (scripted pipeline)', (tr
     const winner = (raced.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<VoxgateClient>).value;
     await Promise.all([a2.end(), s1.end(), s2.end(), winner.end()]);
     await until(() => gw.sessionCount() === 0, 2000, 'all closed');
-    expect(await gw.metrics.metricsText()).not.toContain('voxgate_key_sessions{');
+    expect(await gw.metrics.metricsText()).not.toContain('voxgate_account_sessions{');
   });
 
   it('too many sessions -> 503 GW_ERR_TOO_MANY_SESSIONS; a slot frees when a session ends', async () => {
