@@ -52,6 +52,7 @@ Options:
   --api-key KEY          API key for --url (Authorization: Bearer)
   --realtime             send at 1x speed (default: up to 50x real time, paused by the server's flow control)
   --numerals             print finals with numbers as digits (session.start numerals: formatted_text)
+  --multichannel         transcribe each channel of a stereo file on its own (lines start with ch0 / ch1)
 ${SESSION_HELP}${IN_PROCESS_HELP}  --json                 print every server message as one JSON line instead
   -h, --help             this help
 `;
@@ -62,6 +63,7 @@ export interface TranscribeFlags extends InProcessFlags, SessionFlags {
   realtime?: boolean | undefined;
   json?: boolean | undefined;
   numerals?: boolean | undefined;
+  multichannel?: boolean | undefined;
 }
 
 function usage(message: string): GatewayError {
@@ -108,17 +110,18 @@ function printer(out: NodeJS.WriteStream, json: boolean): (msg: ServerMessage) =
       out.write(`${JSON.stringify(msg)}\n`);
       return;
     }
+    const ch = 'channel' in msg && msg.channel !== undefined ? `ch${msg.channel} ` : '';
     if (msg.type === 'transcript.partial') {
       if (tty) {
-        out.write(`\r\x1b[2K… ${msg.text}`);
+        out.write(`\r\x1b[2K… ${ch}${msg.text}`);
         partialShown = true;
       } else {
-        out.write(`partial ${msg.utterance_id}: ${msg.text}\n`);
+        out.write(`partial ${ch}${msg.utterance_id}: ${msg.text}\n`);
       }
     } else if (msg.type === 'transcript.final') {
       if (tty && partialShown) out.write('\r\x1b[2K');
       partialShown = false;
-      out.write(`[${seconds(msg.start_ms)}-${seconds(msg.end_ms)}] ${msg.formatted_text ?? msg.text}\n`);
+      out.write(`[${ch}${seconds(msg.start_ms)}-${seconds(msg.end_ms)}] ${msg.formatted_text ?? msg.text}\n`);
     } else if (msg.type === 'error') {
       if (tty && partialShown) out.write('\n');
       partialShown = false;
@@ -138,17 +141,19 @@ export async function loadInProcessEngine(flags: InProcessFlags): Promise<Speech
 
 export async function runTranscribe(file: string, flags: TranscribeFlags): Promise<number> {
   const wav = await readWavFile(file);
-  const start = { ...startFieldsFor(wav, startExtras(flags)), ...(flags.numerals === true ? { numerals: true } : {}) };
-  let channel: TranscriptionChannel;
+  const start = { ...startFieldsFor(wav, startExtras(flags)), ...(flags.numerals === true ? { numerals: true } : {}),
+    ...(flags.multichannel === true ? { multichannel: true } : {}) };
   let closeEngine: (() => Promise<void>) | undefined;
-  if (flags.url !== undefined) {
-    channel = await openRemoteChannel(flags.url, start, flags['api-key']);
-  } else {
-    const engine = await loadInProcessEngine(flags);
-    closeEngine = () => engine.close();
-    channel = await openLocalChannel(engine, start);
-  }
   try {
+    let channel: TranscriptionChannel;
+    if (flags.url !== undefined) {
+      channel = await openRemoteChannel(flags.url, start, flags['api-key']);
+    } else {
+      // the engine's worker threads keep the process alive: it must close also when session.start is refused
+      const engine = await loadInProcessEngine(flags);
+      closeEngine = () => engine.close();
+      channel = await openLocalChannel(engine, start);
+    }
     const result = await streamWav(channel, wav, { realtime: flags.realtime === true, onMessage: printer(process.stdout, flags.json === true) });
     if (result.ended.reason !== 'client_end') {
       process.stderr.write(`session ended with ${result.ended.error_code ?? 'an error'}\n`);

@@ -76,6 +76,7 @@ export const SESSION_DEFAULTS = {
   /** Utterances whose every word is less confident than this are rejected as noise (model card, "VAD"). */
   minConfidence: 0.15,
   numerals: false,
+  multichannel: false,
 } as const;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -125,6 +126,8 @@ export interface SessionStartMessage {
   min_confidence?: number;
   /** Default false: finals also carry `formatted_text`, their text with numbers as digits ("$25.50", "4072"). */
   numerals?: boolean;
+  /** Default false; needs audio.channels 2: each channel is transcribed on its own, and events carry `channel`. */
+  multichannel?: boolean;
   /** BCP-47 tag; the server rejects languages its model does not serve. */
   language?: string;
   /** Model name; the server rejects a model it does not serve. */
@@ -189,6 +192,7 @@ export interface SessionStartedMessage {
   denoise: DenoiseMode;
   min_confidence: number;
   numerals: boolean;
+  multichannel: boolean;
   language: string | null;
   /** Server limits that apply to this session (ms unless named otherwise). */
   limits: SessionLimits;
@@ -207,20 +211,25 @@ export interface SessionLimits {
   text_chars_per_second: number;
 }
 
+/** Events of a session with `multichannel`: the input channel they belong to, 0 left, 1 right. */
+export interface ChannelField {
+  channel?: number;
+}
+
 /** VAD saw speech begin / end. `audio_ms`: audio time since session start. */
-export interface SpeechStartedMessage {
+export interface SpeechStartedMessage extends ChannelField {
   type: 'speech.started';
   audio_ms: number;
 }
 
-export interface SpeechStoppedMessage {
+export interface SpeechStoppedMessage extends ChannelField {
   type: 'speech.stopped';
   audio_ms: number;
 }
 
-export interface TranscriptPartialMessage {
+export interface TranscriptPartialMessage extends ChannelField {
   type: 'transcript.partial';
-  /** 0, 1, 2, ... per utterance within the session. */
+  /** 0, 1, 2, ... per utterance within the session (within the channel, with multichannel). */
   utterance_id: number;
   /** +1 per transcript message (partials and finals) within the session, starting at 0. */
   seq: number;
@@ -245,7 +254,7 @@ export interface WordTiming {
 /** Why an utterance was finalised. */
 export type FinalReason = 'silence' | 'max_utterance' | 'finalize' | 'session_end' | 'shutdown' | 'max_duration';
 
-export interface TranscriptFinalMessage {
+export interface TranscriptFinalMessage extends ChannelField {
   type: 'transcript.final';
   utterance_id: number;
   seq: number;
@@ -369,6 +378,7 @@ export interface SessionConfig {
   denoise: DenoiseMode;
   minConfidence: number;
   numerals: boolean;
+  multichannel: boolean;
   language: string | null;
   model: string | null;
 }

@@ -138,7 +138,7 @@ function validateHotwords(ctx: Ctx, v: unknown): Hotword[] | undefined {
 }
 
 const START_KEYS = ['type', 'audio', 'interim_results', 'latency', 'chunk_ms', 'endpointing', 'hotwords', 'denoise',
-  'min_confidence', 'numerals', 'language', 'model'] as const;
+  'min_confidence', 'numerals', 'multichannel', 'language', 'model'] as const;
 const LANGUAGE_RE = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
 const MODEL_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -190,6 +190,8 @@ function validateSessionStart(o: Obj): SessionStartMessage {
     fail(ctx, 'GW_ERR_BAD_MESSAGE', 'min_confidence', 'a number in [0, 1]', minConfidence);
   }
   const numerals = optBool(ctx, o, 'numerals');
+  const multichannel = optBool(ctx, o, 'multichannel');
+  if (multichannel === true && a.channels !== 2) fail(ctx, 'GW_ERR_BAD_MESSAGE', 'multichannel', 'false with one channel', true);
   const language = optTag(ctx, o, 'language', LANGUAGE_RE, 'a BCP-47 language tag');
   const model = optTag(ctx, o, 'model', MODEL_RE, 'a model name [A-Za-z0-9._-]');
 
@@ -201,6 +203,7 @@ function validateSessionStart(o: Obj): SessionStartMessage {
   if (denoise !== undefined) msg.denoise = denoise;
   if (minConfidence !== undefined) msg.min_confidence = minConfidence as number;
   if (numerals !== undefined) msg.numerals = numerals;
+  if (multichannel !== undefined) msg.multichannel = multichannel;
   if (language !== undefined) msg.language = language;
   if (model !== undefined) msg.model = model;
   return msg;
@@ -284,6 +287,7 @@ export function normaliseSessionStart(msg: SessionStartMessage): SessionConfig {
     denoise: m.denoise ?? SESSION_DEFAULTS.denoise,
     minConfidence: m.min_confidence ?? SESSION_DEFAULTS.minConfidence,
     numerals: m.numerals ?? SESSION_DEFAULTS.numerals,
+    multichannel: m.multichannel ?? SESSION_DEFAULTS.multichannel,
     language: m.language ?? null,
     model: m.model ?? null,
   };
@@ -322,6 +326,7 @@ export function sessionConfigToStart(config: SessionConfig): SessionStartMessage
     denoise: config.denoise,
     min_confidence: config.minConfidence,
     numerals: config.numerals,
+    multichannel: config.multichannel,
   };
   if (config.latency === null) msg.chunk_ms = config.chunkMs;
   else msg.latency = config.latency;

@@ -58,6 +58,7 @@ export function sessionStartedMessage(sessionId: string, config: SessionConfig, 
     denoise: config.denoise,
     min_confidence: config.minConfidence,
     numerals: config.numerals,
+    multichannel: config.multichannel,
     language: config.language ?? services.language,
     limits: {
       max_frame_bytes: limits.maxFrameBytes,

@@ -11,6 +11,7 @@ import { loadModelInfo, type ModelInfo } from '../inference/nemo-ctc-model.js';
 import { TOKEN_LM_FILE, TokenLm } from '../inference/token-lm.js';
 import type { SessionConfig } from '../protocol/messages.js';
 import type { DecoderKind } from '../stream/ctc-decode.js';
+import { MultichannelPipeline } from '../stream/multichannel-pipeline.js';
 import { SessionPipeline } from '../stream/session-pipeline.js';
 import type { VadMode } from '../stream/vad.js';
 import type { Precision } from './config.js';
@@ -76,7 +77,7 @@ export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<Sp
     modelName: info.name,
     language,
     createPipeline(config: SessionConfig): SessionPipelinePort {
-      return new SessionPipeline(config, {
+      const mono = (c: SessionConfig): SessionPipeline => new SessionPipeline(c, {
         encoder,
         model: info,
         ...(options.beamSize === undefined ? {} : { beamSize: options.beamSize }),
@@ -85,6 +86,7 @@ export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<Sp
         ...(options.vad === undefined ? {} : { vad: options.vad }),
         ...(fusion === undefined ? {} : { lm: fusion }),
       });
+      return config.multichannel ? new MultichannelPipeline(config, mono) : mono(config);
     },
     stats: () => encoder.stats(),
     encoder,

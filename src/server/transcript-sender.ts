@@ -36,26 +36,28 @@ export interface TranscriptSenderDeps {
 export class TranscriptSender {
   /** Sequence number of the next transcript message; advances only when one is sent. */
   private seq = 0;
-  private lastPartial: { utteranceId: number; text: string } | null = null;
+  /** Per channel (-1 without multichannel): the last partial sent, so that an unchanged text is not sent again. */
+  private readonly lastPartial = new Map<number, { utteranceId: number; text: string }>();
 
   constructor(private readonly deps: TranscriptSenderDeps) {}
 
   /** Sends what `ev` maps to (possibly nothing). Throws only what `send` throws. */
   send(ev: PipelineEvent): void {
     const { stats, metrics: m } = this.deps;
+    const channel = ev.channel === undefined ? {} : { channel: ev.channel };
     switch (ev.kind) {
       case 'speech.started':
       case 'speech.stopped':
-        this.deps.send({ type: ev.kind, audio_ms: Math.round(ev.audioMs) });
+        this.deps.send({ type: ev.kind, ...channel, audio_ms: Math.round(ev.audioMs) });
         break;
       case 'partial': {
         if (!this.deps.interimResults) break;
-        const last = this.lastPartial;
-        if (last !== null && last.utteranceId === ev.utteranceId && last.text === ev.text) break;
+        const last = this.lastPartial.get(ev.channel ?? -1);
+        if (last !== undefined && last.utteranceId === ev.utteranceId && last.text === ev.text) break;
         const latencyMs = this.latencyMs(ev.newestArrivalMs);
-        const result = this.deps.send({ type: 'transcript.partial', utterance_id: ev.utteranceId, seq: this.seq,
-          text: ev.text, stable_text: ev.stableText, start_ms: Math.round(ev.startMs), end_ms: Math.round(ev.endMs),
-          latency_ms: latencyMs }, true);
+        const result = this.deps.send({ type: 'transcript.partial', ...channel, utterance_id: ev.utteranceId,
+          seq: this.seq, text: ev.text, stable_text: ev.stableText, start_ms: Math.round(ev.startMs),
+          end_ms: Math.round(ev.endMs), latency_ms: latencyMs }, true);
         if (result === 'dropped') {
           if (this.deps.isClosed()) break;
           stats.partialsDropped++;
@@ -63,7 +65,7 @@ export class TranscriptSender {
           break;
         }
         this.seq++;
-        this.lastPartial = { utteranceId: ev.utteranceId, text: ev.text };
+        this.lastPartial.set(ev.channel ?? -1, { utteranceId: ev.utteranceId, text: ev.text });
         stats.recordPartial(latencyMs);
         this.deps.latency?.record(latencyMs, this.deps.now());
         m?.partialsSentTotal.inc();
@@ -72,14 +74,14 @@ export class TranscriptSender {
       }
       case 'final': {
         const latencyMs = this.latencyMs(ev.newestArrivalMs);
-        this.deps.send({ type: 'transcript.final', utterance_id: ev.utteranceId, seq: this.seq++, text: ev.text,
+        this.deps.send({ type: 'transcript.final', ...channel, utterance_id: ev.utteranceId, seq: this.seq++, text: ev.text,
           words: ev.words.map((w) => ({ word: w.word, start_ms: Math.round(w.startMs), end_ms: Math.round(w.endMs),
             confidence: w.confidence })),
           confidence: ev.confidence, start_ms: Math.round(ev.startMs), end_ms: Math.round(ev.endMs),
           latency_ms: latencyMs, reason: ev.reason,
           ...(this.deps.numerals ? { formatted_text: formatNumerals(ev.words.map((w) => w.word)) } : {}),
           ...(ev.rejected ? { rejected: ev.rejected } : {}) });
-        this.lastPartial = null;
+        this.lastPartial.delete(ev.channel ?? -1);
         stats.finalsSent++;
         m?.finalsTotal.inc();
         if (ev.rejected) {

@@ -10,7 +10,12 @@ export interface PipelineWord {
   confidence: number;
 }
 
-export type PipelineEvent =
+/** Only on events of a multichannel session (multichannel-pipeline.ts): the input channel, 0 left, 1 right. */
+interface ChannelTag {
+  channel?: number;
+}
+
+export type PipelineEvent = ChannelTag & (
   /** The VAD saw speech begin at `audioMs` (audio time since session start). */
   | { kind: 'speech.started'; audioMs: number }
   /** The open speech region ended at `audioMs` (always before the final of its utterance). */
@@ -25,4 +30,4 @@ export type PipelineEvent =
     endMs: number; reason: FinalReason; newestArrivalMs: number;
     /** Set when the utterance was rejected as noise (then text '', no words, confidence 0): what was heard. */
     rejected?: { text: string; confidence: number };
-  };
+  });

@@ -117,6 +117,25 @@ describe('voxgate eval / transcribe with the real model', () => {
     expect(() => parseManifest('only-one-column\n', 'M.tsv')).toThrow(/M.tsv:1/);
   });
 
+  it('the binary in-process: --multichannel on a stereo file prints each channel; a refused start exits 1', async () => {
+    const mono = parseWav(readFileSync(speechFixtures()[0]!.file));
+    const dv = new DataView(mono.data.buffer, mono.data.byteOffset, mono.data.byteLength);
+    const n = mono.data.byteLength / 2;
+    const interleaved = new Float32Array(2 * n); // the fixture on the right channel, silence on the left
+    for (let i = 0; i < n; i++) interleaved[2 * i + 1] = dv.getInt16(2 * i, true) / 32768;
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'voxgate-stereo-')), 'call.wav');
+    writeFileSync(file, encodeWav(interleaved, mono.sampleRateHz, 2));
+    const out = await run(process.execPath, [...CLI, 'transcribe', file, '--multichannel'], { cwd: ROOT, timeout: 60_000 });
+    const finals = out.stdout.trim().split('\n').filter((l) => l.startsWith('['));
+    expect(finals.length).toBeGreaterThanOrEqual(1);
+    for (const l of finals) expect(l).toMatch(/^\[ch1 \d+\.\d\d-\d+\.\d\d\] /);
+    // the in-process engine's worker threads must not keep a refused run alive
+    const refused = await run(process.execPath, [...CLI, 'transcribe', speechFixtures()[0]!.file, '--multichannel'],
+      { cwd: ROOT, timeout: 60_000 }).catch((e: { code: number; stderr: string }) => e);
+    expect(refused).toMatchObject({ code: 1 });
+    expect((refused as { stderr: string }).stderr).toContain('GW_ERR_BAD_MESSAGE: session.start: multichannel');
+  }, 120_000);
+
   it('the binary: --help, transcribe --url against a real server, eval --url --out', async () => {
     const help = await run(process.execPath, [...CLI, 'transcribe', '--help'], { cwd: ROOT });
     expect(help.stdout).toContain('Usage: voxgate transcribe FILE.wav');

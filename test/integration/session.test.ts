@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { VoxgateClient } from '../../clients/node-client.js';
 import { startFieldsFor, streamWav } from '../../src/cli/stream-wav.js';
-import { wavChunks } from '../../src/cli/wav.js';
+import { wavChunks, type WavAudio } from '../../src/cli/wav.js';
 import { formatNumerals } from '../../src/inference/numerals.js';
 import type { ServerMessage } from '../../src/protocol/messages.js';
 import type { Gateway } from '../../src/server/gateway.js';
@@ -67,6 +67,42 @@ describe.each(['uws', 'ws'] as const)('real model over %s', (transport) => {
     const finals = checkTranscriptOrder(msgs);
     expect(finals.length).toBeGreaterThanOrEqual(1);
     for (const f of finals) expect(f.formatted_text).toBe(formatNumerals(f.words.map((w) => w.word)));
+  }, 60_000);
+
+  it('multichannel: each channel of a stereo call is transcribed as that channel alone, events tagged with it', async () => {
+    const [a, b] = ['asterisk', 'an4'].map((set) => loadWav(speechFixtures().find((e) => e.set === set)!));
+    for (const w of [a!, b!]) expect([w.sampleRateHz, w.channels, w.encoding]).toEqual([16000, 1, 'pcm_s16le']);
+    // turn-taking: the left talks, then the right, each silent while the other talks
+    const bytes = a!.data.length + b!.data.length + 16000;
+    const left = new Uint8Array(bytes);
+    left.set(a!.data, 0);
+    const right = new Uint8Array(bytes);
+    right.set(b!.data, a!.data.length + 8000);
+    const both = new Uint8Array(2 * bytes);
+    for (let i = 0; i < bytes; i += 2) {
+      both.set(left.subarray(i, i + 2), 2 * i);
+      both.set(right.subarray(i, i + 2), 2 * i + 2);
+    }
+    const run = async (data: Uint8Array, channels: 1 | 2) => {
+      const wav: WavAudio = { encoding: 'pcm_s16le', sampleRateHz: 16000, channels, data, frameBytes: 2 * channels,
+        durationMs: data.length / (32 * channels) };
+      const client = await VoxgateClient.connect(url, { start: { ...startFieldsFor(wav), multichannel: channels === 2 } });
+      expect(client.started.multichannel).toBe(channels === 2);
+      const msgs: ServerMessage[] = [];
+      await streamWav(client, wav, { onMessage: (m) => msgs.push(m) });
+      return msgs.filter((m) => m.type === 'transcript.final' || m.type === 'speech.started');
+    };
+    const [stereo, ...alone] = await Promise.all([run(both, 2), run(left, 1), run(right, 1)]);
+    expect(alone.flat().filter((m) => 'channel' in m)).toEqual([]);
+    for (const k of [0, 1]) {
+      const mine = stereo!.filter((m) => m.channel === k).map(({ channel: _, ...m }) => m);
+      const finals = (msgs: typeof mine) => msgs.filter((m) => m.type === 'transcript.final')
+        .map((m) => [m.utterance_id, m.text, m.words.map((w) => [w.start_ms, w.end_ms])]);
+      expect(finals(mine), `channel ${k}`).toEqual(finals(alone[k]!));
+      expect(finals(mine).length).toBeGreaterThan(0);
+      expect(mine.filter((m) => m.type === 'speech.started')).toEqual(alone[k]!.filter((m) => m.type === 'speech.started'));
+    }
+    expect(stereo!.every((m) => m.channel === 0 || m.channel === 1)).toBe(true);
   }, 60_000);
 
   it(`transcribes the speech fixtures with corpus WER <= ${MAX_WER}`, async () => {

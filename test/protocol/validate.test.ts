@@ -87,7 +87,7 @@ describe('session.start validation', () => {
     expect(normaliseSessionStart(msg as SessionStartMessage)).toEqual<SessionConfig>({
       encoding: 'pcm_s16le', sampleRateHz: 16000, channels: 1, interimResults: true, latency: 'balanced', chunkMs: 320,
       silenceMs: 500, maxUtteranceMs: 15000, hotwords: [], denoise: 'off', minConfidence: 0.15, numerals: false,
-      language: null, model: null,
+      multichannel: false, language: null, model: null,
     });
   });
 
@@ -96,13 +96,13 @@ describe('session.start validation', () => {
       type: 'session.start', audio: { encoding: 'mulaw', sample_rate_hz: 8000, channels: 2 }, interim_results: false,
       chunk_ms: 1280, endpointing: { silence_ms: 100, max_utterance_ms: 60000 },
       hotwords: [{ phrase: '  Voxgate   Cloud ', boost: 20 }, { phrase: 'kaldi' }], denoise: 'spectral',
-      min_confidence: 0, numerals: true, language: 'en-US', model: 'nemo-ctc.int8',
+      min_confidence: 0, numerals: true, multichannel: true, language: 'en-US', model: 'nemo-ctc.int8',
     };
     const config = normaliseSessionStart(parseClientMessage(JSON.stringify(full)) as SessionStartMessage);
     expect(config).toEqual<SessionConfig>({
       encoding: 'mulaw', sampleRateHz: 8000, channels: 2, interimResults: false, latency: null, chunkMs: 1280,
       silenceMs: 100, maxUtteranceMs: 60000, hotwords: [{ phrase: 'voxgate cloud', boost: 20 }, { phrase: 'kaldi', boost: 2 }],
-      denoise: 'spectral', minConfidence: 0, numerals: true, language: 'en-US', model: 'nemo-ctc.int8',
+      denoise: 'spectral', minConfidence: 0, numerals: true, multichannel: true, language: 'en-US', model: 'nemo-ctc.int8',
     });
   });
 
@@ -158,6 +158,8 @@ describe('session.start validation', () => {
     ['min_confidence a string', { min_confidence: '0.2' }, 'GW_ERR_BAD_MESSAGE',
       'min_confidence must be a number in [0, 1], got "0.2"'],
     ['numerals not a boolean', { numerals: 'yes' }, 'GW_ERR_BAD_MESSAGE', 'numerals'],
+    ['multichannel with one channel', { multichannel: true }, 'GW_ERR_BAD_MESSAGE',
+      'multichannel must be false with one channel, got true'],
     ['language bad', { language: 'english!' }, 'GW_ERR_BAD_MESSAGE', 'language'],
     ['language number', { language: 1 }, 'GW_ERR_BAD_MESSAGE', 'language'],
     ['model bad', { model: '../etc/passwd' }, 'GW_ERR_BAD_MESSAGE', 'model'],

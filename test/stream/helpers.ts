@@ -83,14 +83,14 @@ export function toS16(samples: Float32Array): Uint8Array {
 export function sessionConfig(o: Partial<SessionConfig> = {}): SessionConfig {
   return {
     encoding: 'pcm_s16le', sampleRateHz: 16000, channels: 1, interimResults: true, latency: 'balanced',
-    chunkMs: 320, silenceMs: 500, maxUtteranceMs: 15000, hotwords: [], denoise: 'off', minConfidence: SESSION_DEFAULTS.minConfidence, numerals: false, language: null,
+    chunkMs: 320, silenceMs: 500, maxUtteranceMs: 15000, hotwords: [], denoise: 'off', minConfidence: SESSION_DEFAULTS.minConfidence, numerals: false, multichannel: false, language: null,
     model: null, ...o,
   };
 }
 
 /** Pushes `bytes` in frames of `frameBytes` (arrival = frame index * 1000 unless given), ends, returns all events. */
 export async function runPipeline(
-  p: SessionPipeline,
+  p: Pick<SessionPipeline, 'events$' | 'pushAudio' | 'end'>,
   bytes: Uint8Array,
   frameBytes: number,
   between?: (frameIndex: number) => void,

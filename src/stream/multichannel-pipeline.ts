@@ -1,0 +1,105 @@
+/**
+ * MultichannelPipeline: one session's stereo audio transcribed per channel (session.start `multichannel`), for
+ * telephony recordings and bridges that put the caller on one channel and the agent on the other: a downmix would
+ * lay two talkers over each other. Each channel gets its own mono {@link SessionPipeline} (its own DSP state, VAD,
+ * encoder stream and decoder) and every event carries its `channel` (0 left, 1 right).
+ *
+ * Binary frames are de-interleaved here: a frame must hold whole stereo sample frames (GW_ERR_PARTIAL_SAMPLE
+ * otherwise, as in mono), and each half goes to its channel with the frame's arrival time. Control (finalize, end,
+ * hotwords, endpointing) goes to both. Within a channel the events keep the mono pipeline's order and utterance ids
+ * (0, 1, 2, ... per channel); across channels they interleave as the encoder finishes them. `backlogMs()` is the
+ * larger of the two, so flow control holds the session to its slower channel. A multichannel session costs two
+ * encoder streams.
+ */
+import { merge, type Observable } from 'rxjs';
+import { map } from 'rxjs/operators';
+import { GatewayError } from '../protocol/errors.js';
+import type { FinalReason, Hotword, SessionConfig } from '../protocol/messages.js';
+import { sampleFrameBytes } from './decode-audio.js';
+import type { PipelineEvent } from './pipeline-event.js';
+
+/** What this class needs of a mono pipeline (SessionPipeline has it). */
+export interface MonoPipeline {
+  readonly events$: Observable<PipelineEvent>;
+  pushAudio(bytes: Uint8Array, arrivalMs: number): void;
+  finalize(): void;
+  end(reason?: FinalReason): Promise<void>;
+  updateHotwords(hotwords: Hotword[]): void;
+  updateEndpointing(e: { silenceMs: number; maxUtteranceMs: number }): void;
+  backlogMs(): number;
+  dispose(): void;
+}
+
+export class MultichannelPipeline {
+  readonly events$: Observable<PipelineEvent>;
+  readonly #channels: readonly [MonoPipeline, MonoPipeline];
+  readonly #sampleBytes: number;
+
+  /**
+   * @param config a session with `channels: 2` and `multichannel: true` (GW_ERR_BAD_CONFIG otherwise)
+   * @param createMono builds one channel's pipeline from the mono form of `config`
+   */
+  constructor(config: SessionConfig, createMono: (mono: SessionConfig) => MonoPipeline) {
+    if (config.channels !== 2 || !config.multichannel) {
+      throw new GatewayError('GW_ERR_BAD_CONFIG',
+        `MultichannelPipeline needs channels 2 and multichannel, got ${config.channels} / ${String(config.multichannel)}`);
+    }
+    const mono: SessionConfig = { ...config, channels: 1, multichannel: false };
+    const left = createMono(mono);
+    let right: MonoPipeline;
+    try {
+      right = createMono(mono);
+    } catch (e) {
+      left.dispose();
+      throw e;
+    }
+    this.#channels = [left, right];
+    this.#sampleBytes = sampleFrameBytes(config.encoding, 1);
+    this.events$ = merge(...this.#channels.map((p, channel) => p.events$.pipe(
+      map((ev): PipelineEvent => ({ ...ev, channel })))));
+  }
+
+  /** Splits one interleaved stereo frame into its two channels. Throws what a mono pipeline throws. */
+  pushAudio(bytes: Uint8Array, arrivalMs: number): void {
+    const b = this.#sampleBytes;
+    if (bytes.length % (2 * b) !== 0) {
+      throw new GatewayError('GW_ERR_PARTIAL_SAMPLE',
+        `binary frame of ${bytes.length} bytes is not a whole number of ${2 * b}-byte sample frames`);
+    }
+    const n = bytes.length / (2 * b);
+    const halves = [new Uint8Array(n * b), new Uint8Array(n * b)] as const;
+    for (let i = 0; i < n; i++) {
+      for (let k = 0; k < b; k++) {
+        halves[0][i * b + k] = bytes[2 * i * b + k]!;
+        halves[1][i * b + k] = bytes[(2 * i + 1) * b + k]!;
+      }
+    }
+    this.#channels[0].pushAudio(halves[0], arrivalMs);
+    this.#channels[1].pushAudio(halves[1], arrivalMs);
+  }
+
+  finalize(): void {
+    for (const p of this.#channels) p.finalize();
+  }
+
+  end(reason?: FinalReason): Promise<void> {
+    return Promise.all(this.#channels.map((p) => p.end(reason))).then(() => undefined);
+  }
+
+  /** Both channels or neither: a list the first refuses (GW_ERR_BAD_HOTWORD) never reaches the second. */
+  updateHotwords(hotwords: Hotword[]): void {
+    for (const p of this.#channels) p.updateHotwords(hotwords);
+  }
+
+  updateEndpointing(e: { silenceMs: number; maxUtteranceMs: number }): void {
+    for (const p of this.#channels) p.updateEndpointing(e);
+  }
+
+  backlogMs(): number {
+    return Math.max(this.#channels[0].backlogMs(), this.#channels[1].backlogMs());
+  }
+
+  dispose(): void {
+    for (const p of this.#channels) p.dispose();
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * MultichannelPipeline with real speech and the test-double encoder: each channel of a stereo stream is transcribed
+ * exactly as the same audio would be alone (events, order, utterance ids, timings), whatever the frame sizes.
+ */
+import { describe, expect, it } from 'vitest';
+import { GatewayError } from '../../src/protocol/errors.js';
+import { MultichannelPipeline } from '../../src/stream/multichannel-pipeline.js';
+import type { PipelineEvent } from '../../src/stream/pipeline-event.js';
+import { SessionPipeline } from '../../src/stream/session-pipeline.js';
+import { FAKE_MODEL, FakeEncoder, concat, runPipeline, seconds, sessionConfig, speechClips, toS16 } from './helpers.js';
+
+const clips = speechClips();
+const asterisk = clips.find((c) => c.set === 'asterisk')!.samples;
+const down = clips.find((c) => c.set === 'sc_testset_v002')!.samples;
+/** Caller on the left, agent on the right, talking in turns. */
+const LEFT = concat([seconds(0.5), asterisk, seconds(2.2), down, seconds(0.8)], 3);
+const RIGHT = concat([seconds(2.5), down, seconds(0.7), asterisk, seconds(0.3)], 5).subarray(0, LEFT.length);
+
+/** Interleaves two s16 mono byte streams of equal length into one stereo stream. */
+function stereo(l: Uint8Array, r: Uint8Array): Uint8Array {
+  const out = new Uint8Array(2 * l.length);
+  for (let i = 0; i < l.length / 2; i++) {
+    out.set(l.subarray(2 * i, 2 * i + 2), 4 * i);
+    out.set(r.subarray(2 * i, 2 * i + 2), 4 * i + 2);
+  }
+  return out;
+}
+
+const mono = (c: Parameters<typeof sessionConfig>[0]) => new SessionPipeline(sessionConfig(c), { encoder: new FakeEncoder(), model: FAKE_MODEL });
+const multichannel = () => new MultichannelPipeline(sessionConfig({ channels: 2, multichannel: true }), (c) => mono(c));
+const noArrival = (events: PipelineEvent[]) => events.map((e) => ('newestArrivalMs' in e ? { ...e, newestArrivalMs: 0 } : e));
+const channel = (events: PipelineEvent[], k: number) =>
+  noArrival(events.filter((e) => e.channel === k).map(({ channel: _, ...e }) => e as PipelineEvent));
+
+describe('MultichannelPipeline', () => {
+  const l = toS16(LEFT);
+  const r = toS16(RIGHT);
+  const both = stereo(l, r);
+
+  it('each channel gets the events the same audio gets alone, tagged with its channel', async () => {
+    const alone = [noArrival(await runPipeline(mono({}), l, 1600)), noArrival(await runPipeline(mono({}), r, 1600))];
+    expect(alone[0]!.filter((e) => e.kind === 'final')).toHaveLength(2);
+    expect(alone[1]!.filter((e) => e.kind === 'final')).toHaveLength(2);
+    const events = await runPipeline(multichannel(), both, 3200); // 50 ms stereo frames: the same frame times
+    expect(events.every((e) => e.channel === 0 || e.channel === 1)).toBe(true);
+    expect(channel(events, 0)).toEqual(alone[0]);
+    expect(channel(events, 1)).toEqual(alone[1]);
+  });
+
+  it("frame sizes never change a channel's events (20 ms, 1 s, odd, one frame)", async () => {
+    const runs = [];
+    for (const frameBytes of [1280, 64000, 4 * 997, both.length]) {
+      const events = await runPipeline(multichannel(), both, frameBytes);
+      runs.push([channel(events, 0), channel(events, 1)]);
+    }
+    for (const run of runs.slice(1)) expect(run).toEqual(runs[0]);
+  });
+
+  it('refuses a frame that splits a stereo sample frame, and a config that is not multichannel stereo', () => {
+    const p = multichannel();
+    for (const n of [1, 2, 3, 6]) {
+      expect(() => p.pushAudio(new Uint8Array(n), 0)).toThrow(/not a whole number of 4-byte sample frames/);
+    }
+    p.dispose();
+    for (const c of [{ channels: 1 as const, multichannel: true }, { channels: 2 as const, multichannel: false }]) {
+      expect(() => new MultichannelPipeline(sessionConfig(c), (m) => mono(m))).toThrow(GatewayError);
+    }
+  });
+
+  it("backlog is the slower channel's; a second channel that cannot be built frees the first", () => {
+    let built = 0;
+    const disposed: number[] = [];
+    const failing = (): never => {
+      throw new GatewayError('GW_ERR_BAD_HOTWORD', 'no');
+    };
+    expect(() => new MultichannelPipeline(sessionConfig({ channels: 2, multichannel: true }), (c) => {
+      if (built++ === 1) failing();
+      const p = mono(c);
+      const dispose = p.dispose.bind(p);
+      p.dispose = () => { disposed.push(built); dispose(); };
+      return p;
+    })).toThrow(/no/);
+    expect(disposed).toEqual([2]);
+    const p = multichannel();
+    p.pushAudio(both.subarray(0, 64000), 0); // 1 s stereo: encoder chunks queue in both channels
+    expect(p.backlogMs()).toBeGreaterThan(0);
+    p.dispose();
+  });
+});
