@@ -16,37 +16,25 @@ import { map } from 'rxjs/operators';
 import { GatewayError } from '../protocol/errors.js';
 import type { FinalReason, Hotword, SessionConfig } from '../protocol/messages.js';
 import { sampleFrameBytes } from './decode-audio.js';
-import type { PipelineEvent } from './pipeline-event.js';
+import type { PipelineEvent, SessionPipelinePort } from './pipeline-event.js';
 
-/** What this class needs of a mono pipeline (SessionPipeline has it). */
-export interface MonoPipeline {
+export class MultichannelPipeline implements SessionPipelinePort {
   readonly events$: Observable<PipelineEvent>;
-  pushAudio(bytes: Uint8Array, arrivalMs: number): void;
-  finalize(): void;
-  end(reason?: FinalReason): Promise<void>;
-  updateHotwords(hotwords: Hotword[]): void;
-  updateEndpointing(e: { silenceMs: number; maxUtteranceMs: number }): void;
-  backlogMs(): number;
-  dispose(): void;
-}
-
-export class MultichannelPipeline {
-  readonly events$: Observable<PipelineEvent>;
-  readonly #channels: readonly [MonoPipeline, MonoPipeline];
+  readonly #channels: readonly [SessionPipelinePort, SessionPipelinePort];
   readonly #sampleBytes: number;
 
   /**
    * @param config a session with `channels: 2` and `multichannel: true` (GW_ERR_BAD_CONFIG otherwise)
    * @param createMono builds one channel's pipeline from the mono form of `config`
    */
-  constructor(config: SessionConfig, createMono: (mono: SessionConfig) => MonoPipeline) {
+  constructor(config: SessionConfig, createMono: (mono: SessionConfig) => SessionPipelinePort) {
     if (config.channels !== 2 || !config.multichannel) {
       throw new GatewayError('GW_ERR_BAD_CONFIG',
         `MultichannelPipeline needs channels 2 and multichannel, got ${config.channels} / ${String(config.multichannel)}`);
     }
     const mono: SessionConfig = { ...config, channels: 1, multichannel: false };
     const left = createMono(mono);
-    let right: MonoPipeline;
+    let right: SessionPipelinePort;
     try {
       right = createMono(mono);
     } catch (e) {

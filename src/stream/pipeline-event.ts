@@ -1,5 +1,9 @@
-/** The events a SessionPipeline emits (the server maps them 1:1 to wire messages, adding seq and latency_ms). */
-import type { FinalReason } from '../protocol/messages.js';
+/**
+ * The events a SessionPipeline emits (the server maps them 1:1 to wire messages, adding seq and latency_ms), and the
+ * surface a per-session pipeline offers the server (SessionPipeline and MultichannelPipeline both have it).
+ */
+import type { Observable } from 'rxjs';
+import type { FinalReason, Hotword } from '../protocol/messages.js';
 
 export interface PipelineWord {
   word: string;
@@ -31,3 +35,24 @@ export type PipelineEvent = ChannelTag & (
     /** Set when the utterance was rejected as noise (then text '', no words, confidence 0): what was heard. */
     rejected?: { text: string; confidence: number };
   });
+
+/** The per-session pipeline as the server's session.ts uses it (SessionPipeline, MultichannelPipeline). */
+export interface SessionPipelinePort {
+  /**
+   * Completes after `end()`; errors with a GatewayError (INFERENCE / DECODER / ...). May be hot: the session
+   * subscribes right after creating the pipeline, before any audio.
+   */
+  readonly events$: Observable<PipelineEvent>;
+  /** Audio in the negotiated format; `arrivalMs` on the session's `now()` clock. May throw GatewayError. */
+  pushAudio(bytes: Uint8Array, arrivalMs: number): void;
+  /** Finalise the open utterance once all audio pushed so far is decoded. */
+  finalize(): void;
+  /** No more audio: decode everything, finalise with `reason`, complete `events$`. */
+  end(reason?: FinalReason): Promise<void>;
+  updateHotwords(hotwords: Hotword[]): void;
+  updateEndpointing(e: { silenceMs: number; maxUtteranceMs: number }): void;
+  /** Audio pushed but not yet run through the model, ms. */
+  backlogMs(): number;
+  /** Abandons the session (fatal error, socket closed without session.end): tears the stages down, frees the encoder. */
+  dispose(): void;
+}
