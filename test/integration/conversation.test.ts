@@ -7,6 +7,8 @@
  * in order; the transcript invariants of helpers.ts; one final per speech.started / speech.stopped pair, none
  * longer than max_utterance_ms; and a `session.ended` whose stats account for every byte and frame sent (nothing a
  * client sends is silently lost), matched by the gateway's /metrics counters.
+ * Multichannel and numerals sessions are among them (their own random draws, so the seeds kept their conversations).
+ * Load shedding is off: these clients stream up to 50x real time and connect one after another.
  * A drain in the middle of six such conversations must finalise every open utterance and transcribe every byte
  * received, whatever was still queued (one client sends 5 s frames, which the pipeline works through in slices).
  */
@@ -62,6 +64,8 @@ interface Conversation {
   msgs: ServerMessage[];
   /** session.start's endpointing.max_utterance_ms (updates change only silence_ms). */
   maxUtteranceMs: number;
+  numerals: boolean;
+  multichannel: boolean;
   pings: number;
   updates: number;
   frames: number;
@@ -74,7 +78,9 @@ async function converse(url: string, seed: number): Promise<Conversation> {
   const words = speechFixtures().flatMap((e) => e.reference.split(' ')).filter((w) => w.length > 2);
   const f = pick(r, FORMATS);
   const wire = toWire(parseWav(encodeWav(speechWithPauses(r, seed), 16000, 1, 'pcm_s16le')), f);
-  const start = randomStart(r, f, words);
+  // options added after the seeds were chosen come from their own generator, so each seed keeps its conversation
+  const extra = rng(seed + 7777);
+  const start = { ...randomStart(r, f, words), numerals: extra() < 0.5, multichannel: f.channels === 2 && extra() < 0.7 };
   const client = await VoxgateClient.connect(url, { start });
   const msgs: ServerMessage[] = [];
   client.onMessage((m) => msgs.push(m));
@@ -103,13 +109,16 @@ async function converse(url: string, seed: number): Promise<Conversation> {
   await client.end();
   const close = await client.closed;
   expect(close.code).toBe(1000);
-  return { msgs, maxUtteranceMs: start.endpointing!.max_utterance_ms!, pings, updates, frames, audioMs: Math.round((wire.byteLength / frameBytes / f.sampleRateHz) * 1000) };
+  return { msgs, maxUtteranceMs: start.endpointing!.max_utterance_ms!, numerals: start.numerals,
+    multichannel: start.multichannel, pings, updates, frames,
+    audioMs: Math.round((wire.byteLength / frameBytes / f.sampleRateHz) * 1000) };
 }
 
 describe.each(['uws', 'ws'] as const)('valid conversations over %s', (transport) => {
   let gw: Gateway;
   beforeAll(async () => {
-    gw = await startRealGateway(transport);
+    // clients stream up to 50x real time and connect one after another: load shedding would refuse the late ones
+    gw = await startRealGateway(transport, { overloadLatencyMs: 0 });
   }, 60_000);
   afterAll(async () => {
     await gw?.close();
@@ -129,6 +138,9 @@ describe.each(['uws', 'ws'] as const)('valid conversations over %s', (transport)
       const finals = checkTranscriptOrder(c.msgs);
       expect(types.filter((t) => t === 'speech.started'), what).toHaveLength(finals.length);
       for (const fin of finals) expect(fin.end_ms - fin.start_ms, what).toBeLessThanOrEqual(c.maxUtteranceMs);
+      for (const fin of finals) expect('formatted_text' in fin, what).toBe(c.numerals);
+      const channels = new Set(c.msgs.filter((m) => m.type === 'speech.started').map((m) => m.channel));
+      expect([...channels].every((ch) => (c.multichannel ? ch === 0 || ch === 1 : ch === undefined)), what).toBe(true);
       finalsWithText += finals.filter((m) => m.text !== '').length;
       const partials = c.msgs.filter((m) => m.type === 'transcript.partial').length;
       const ended = c.msgs.at(-1);
@@ -156,7 +168,7 @@ describe.each(['uws', 'ws'] as const)('valid conversations over %s', (transport)
 
 describe('drain in the middle of valid conversations', () => {
   it('every session: its open utterance finalised, all received audio transcribed, GW_ERR_SHUTTING_DOWN, 1001', async () => {
-    const gw = await startRealGateway('uws');
+    const gw = await startRealGateway('uws', { overloadLatencyMs: 0 });
     try {
       const url = `ws://127.0.0.1:${gw.port}/v1/stream`;
       const runs = await Promise.all([11, 12, 13, 14, 15, 16].map(async (seed) => {

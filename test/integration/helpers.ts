@@ -97,25 +97,29 @@ export function corpusWer(pairs: { reference: string; hypothesis: string }[]): W
 
 /**
  * Checks the transcript invariants of docs/protocol.md ("Transcript semantics") on one session's messages, in
- * wire order; throws with the first violation. Returns the finals.
+ * wire order; throws with the first violation. Returns the finals. Messages with a `channel` (multichannel) are
+ * checked per channel, except `seq`, which counts the session's transcript messages together.
  */
 export function checkTranscriptOrder(msgs: readonly ServerMessage[]): TranscriptFinalMessage[] {
   const fail = (why: string): never => { throw new Error(`transcript invariant violated: ${why}`); };
   let seq = 0;
-  let utterance = 0;
-  let speech = false;
-  let stable = '';
-  let lastPartialText: string | null = null;
+  const channels = new Map<number, { utterance: number; speech: boolean; stable: string; lastPartialText: string | null }>();
   const finals: TranscriptFinalMessage[] = [];
   for (const m of msgs) {
+    if (m.type !== 'speech.started' && m.type !== 'speech.stopped' && m.type !== 'transcript.partial'
+      && m.type !== 'transcript.final') continue;
+    const key = m.channel ?? -1;
+    if (!channels.has(key)) channels.set(key, { utterance: 0, speech: false, stable: '', lastPartialText: null });
+    const ch = channels.get(key)!;
     if (m.type === 'speech.started' || m.type === 'speech.stopped') {
-      if ((m.type === 'speech.started') === speech) fail(`${m.type} does not alternate`);
-      speech = m.type === 'speech.started';
+      if ((m.type === 'speech.started') === ch.speech) fail(`${m.type} does not alternate`);
+      ch.speech = m.type === 'speech.started';
     }
     if (m.type !== 'transcript.partial' && m.type !== 'transcript.final') continue;
     const t = m as TranscriptPartialMessage | TranscriptFinalMessage;
     if (t.seq !== seq) fail(`seq ${t.seq}, expected ${seq}`);
     seq++;
+    let { utterance, speech, stable, lastPartialText } = ch;
     if (t.utterance_id !== utterance) fail(`utterance_id ${t.utterance_id}, expected ${utterance}`);
     if (t.latency_ms < 0 || !Number.isInteger(t.latency_ms)) fail(`latency_ms ${t.latency_ms}`);
     if (t.end_ms < t.start_ms) fail(`end_ms ${t.end_ms} < start_ms ${t.start_ms}`);
@@ -137,6 +141,8 @@ export function checkTranscriptOrder(msgs: readonly ServerMessage[]): Transcript
       stable = '';
       lastPartialText = null;
     }
+    Object.assign(ch, { utterance, speech, stable, lastPartialText });
   }
+  if (channels.has(-1) && channels.size > 1) fail('messages with and without channel in one session');
   return finals;
 }
