@@ -13,6 +13,7 @@
  * - digits read in groups: digit strings and numbers below 100, side by side, join into one number
  *   ("nineteen twenty eight" -> 1928, "five five five twelve thirty four" -> 5551234, "eight twenty seven" -> 827);
  * - ordinals ending a cardinal ("twenty first" -> 21st, "tenth" -> 10th);
+ * - clock times with "a m" / "p m" ("three thirty p m" -> 3:30 pm, "nine oh five a m" -> 9:05 am, "ten pm");
  * - decimals ("three point one four" -> 3.14), percent ("ten percent" -> 10%), currency ("twenty dollars" -> $20,
  *   "five dollars and fifty cents" -> $5.50, "ten pounds" -> £10, "three euros" -> €3, "five cents" -> 5 cents).
  * A lone "zero" .. "nine" stays a word ("no one", "this one") unless a unit, a decimal point or another number
@@ -198,10 +199,40 @@ function unitAfter(w: readonly string[], end: number, text: string): { text: str
   return null;
 }
 
+/** A clock time at i: an hour 1-12, optional minutes ("oh five", 10-59), then "a m" / "p m" / "am" / "pm". */
+function timeAt(w: readonly string[], i: number): { text: string; end: number } | null {
+  const hour = belowHundred(w, i);
+  if (hour === null || hour.ordinal || hour.end !== i + 1 || hour.value < 1 || hour.value > 12) return null;
+  let j = i + 1;
+  let minutes = '';
+  if (w[j] === 'oh' && has(UNITS, w[j + 1]) && UNITS[w[j + 1]!]! > 0) {
+    minutes = `:0${UNITS[w[j + 1]!]}`;
+    j += 2;
+  } else {
+    const m = belowHundred(w, j);
+    if (m !== null && !m.ordinal && m.value >= 10 && m.value <= 59) {
+      minutes = `:${m.value}`;
+      j = m.end;
+    }
+  }
+  // "a m" / "p m" as the decoder spells letters; not inside a longer run of spelled letters ("nine a m b")
+  if ((w[j] === 'a' || w[j] === 'p') && w[j + 1] === 'm' && (w[j + 2] ?? '').length !== 1) {
+    return { text: `${hour.value}${minutes} ${w[j]}m`, end: j + 2 };
+  }
+  if (w[j] === 'am' || w[j] === 'pm') return { text: `${hour.value}${minutes} ${w[j]}`, end: j + 1 };
+  return null;
+}
+
 /** The display text of `words` (lower-case words as the decoder spells them) with numbers as digits. */
 export function formatNumerals(words: readonly string[]): string {
   const pieces: Piece[] = [];
   for (let i = 0; i < words.length;) {
+    const time = timeAt(words, i);
+    if (time !== null) {
+      pieces.push({ kind: 'number', text: time.text, spelled: null, group: false });
+      i = time.end;
+      continue;
+    }
     const n = readNumber(words, i);
     if (n === null) {
       pieces.push({ kind: 'word', text: words[i]! });

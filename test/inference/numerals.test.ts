@@ -23,6 +23,14 @@ describe('formatNumerals', () => {
     ['four twenty eight seventy one', '42871'],
     ['twenty five dollars thirty', '$25 30'],
     ['three hundred twelve', '312'],
+    // clock times (only with a m / p m: "three thirty" alone may be a code)
+    ['at three thirty p m', 'at 3:30 pm'],
+    ['nine oh five a m please', '9:05 am please'],
+    ['ten pm', '10 pm'],
+    ['twelve fifteen am', '12:15 am'],
+    ['thirteen p m', '13 p m'],
+    ['nine a m b', 'nine a m b'],
+    ['three thirty', '330'],
     // cardinals
     ['twenty five', '25'],
     ['three hundred and twelve', '312'],
