@@ -100,15 +100,17 @@ function applyOption(entry: ApiKeyEntry, option: string, where: string): void {
   const eq = option.indexOf('=');
   const name = eq < 0 ? option : option.slice(0, eq);
   const value = eq < 0 ? '' : option.slice(eq + 1);
+  // Bad values are quoted only when they are plain numbers: anything else may be a key pasted in the wrong place.
   if (name === 'name') {
     if (!NAME_PATTERN.test(value)) {
-      throw bad(`${where}: name must be 1-64 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(value)}`);
+      throw bad(`${where}: name must be 1-64 of A-Z a-z 0-9 . _ -, got ${value.length} characters (not quoted)`);
     }
     entry.name = value;
   } else if (name === 'max_sessions') {
     const n = Number(value);
     if (!/^\d+$/.test(value) || n < 1 || n > MAX_SESSIONS_PER_ACCOUNT) {
-      throw bad(`${where}: max_sessions must be an integer in [1, ${MAX_SESSIONS_PER_ACCOUNT}], got ${JSON.stringify(value)}`);
+      const got = /^-?\d{1,12}$/.test(value) ? JSON.stringify(value) : 'something else (not quoted)';
+      throw bad(`${where}: max_sessions must be an integer in [1, ${MAX_SESSIONS_PER_ACCOUNT}], got ${got}`);
     }
     entry.maxSessions = n;
   } else if (eq < 0) {
