@@ -1,11 +1,12 @@
 /**
  * Gateway load benchmark: N concurrent WebSocket sessions stream real speech at real-time pace (`--wire pcm16k`:
- * 50 ms pcm_s16le 16 kHz frames; `--wire telephony`: 20 ms 8 kHz mu-law frames, as Twilio and Asterisk send) and
- * the report says whether the gateway kept up.
+ * 50 ms pcm_s16le 16 kHz frames; `--wire telephony`: 20 ms 8 kHz mu-law frames, as Twilio and Asterisk send;
+ * `--wire stereo-call`: 16 kHz stereo with session.start multichannel, each channel transcribed) and the report says
+ * whether the gateway kept up.
  *
  *   npm run build && npm run bench -- --sessions N [--duration S] [--latency low|balanced|accurate]
  *       [--transport uws|ws] [--url ws://HOST:PORT] [--json FILE] [--sweep 50,100,200] [--model DIR] [--seed K]
- *       [--wire pcm16k|telephony] [--ramp-s S]
+ *       [--wire pcm16k|telephony|stereo-call] [--ramp-s S]
  *   Sessions start spread over --ramp-s seconds (default 1): a longer ramp lets the gateway's load shedding
  *   (--overload-lag-ms) refuse the sessions it cannot serve, which a burst of connections cannot show.
  *   (or without building: npx tsx bench/bench.ts ...)
@@ -241,7 +242,8 @@ function summarise(n: number, o: Options, wire: LoadWire, results: SessionResult
     duration_s: o.durationS,
     latency: o.latency,
     transport: o.url === undefined ? o.transport : `external ${o.url}`,
-    wire: `${o.wire} (${wire.encoding} ${wire.sampleRateHz} Hz, ${wire.frameMs} ms frames)`,
+    wire: `${o.wire} (${wire.encoding} ${wire.sampleRateHz} Hz${wire.channels === 2 ? ' stereo, multichannel' : ''}, `
+      + `${wire.frameMs} ms frames)`,
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * One benchmark client session over `ws`: sends session.start, then audio in its wire format (load-wire.ts: 16 kHz
- * PCM in 50 ms frames, or 8 kHz mu-law in 20 ms frames) at real time pace (driven by `tick(now)` from the shared scheduler), ends with session.end and records what the latency
- * report needs. Never throws: failures are counted in `errors`.
+ * PCM in 50 ms frames, 8 kHz mu-law in 20 ms frames, or a stereo call transcribed per channel) at real time pace
+ * (driven by `tick(now)` from the shared scheduler), ends with session.end and records what the latency report
+ * needs. Never throws: failures are counted in `errors`. Word latencies are tracked per channel.
  *
  * Word-to-partial latency: for word i of a final, the audio sample at the word's end (end_ms - 1) was sent at wall
  * time T (this client records every frame's send time); the latency runs from T to the arrival of the first message
@@ -59,8 +60,8 @@ export class LoadSession {
   private endSentAtMs = -1;
   private finished = false;
   private timer: NodeJS.Timeout | null = null;
-  private seen: Seen[] = [];
-  private seenUtterance = -1;
+  /** Per channel (-1 without multichannel): the messages of its current utterance. */
+  private readonly seen = new Map<number, { utterance: number; list: Seen[] }>();
   private resolveDone!: (r: SessionResult) => void;
 
   constructor(options: LoadSessionOptions) {
@@ -87,8 +88,9 @@ export class LoadSession {
     this.armTimeout('BENCH_START_TIMEOUT');
     ws.on('open', () => ws.send(JSON.stringify({
       type: 'session.start', audio: { encoding: this.o.wire.encoding, sample_rate_hz: this.o.wire.sampleRateHz,
-        channels: 1 },
+        channels: this.o.wire.channels },
       latency: this.o.latency,
+      ...(this.o.wire.channels === 2 ? { multichannel: true } : {}),
     })));
     ws.on('message', (data, isBinary) => {
       if (!isBinary) this.onMessage(String(data), performance.now());
@@ -150,11 +152,11 @@ export class LoadSession {
         break;
       case 'transcript.partial':
         r.partialLatencyMs.push(msg.latency_ms);
-        this.remember(msg.utterance_id, msg.text, atMs);
+        this.remember(msg.channel ?? -1, msg.utterance_id, msg.text, atMs);
         break;
       case 'transcript.final':
         r.finalLatencyMs.push(msg.latency_ms);
-        this.remember(msg.utterance_id, msg.text, atMs);
+        this.remember(msg.channel ?? -1, msg.utterance_id, msg.text, atMs);
         this.wordLatencies(msg);
         break;
       case 'flow.pause':
@@ -177,25 +179,27 @@ export class LoadSession {
     }
   }
 
-  private remember(utteranceId: number, text: string, atMs: number): void {
-    if (utteranceId !== this.seenUtterance) {
-      this.seen = [];
-      this.seenUtterance = utteranceId;
+  private remember(channel: number, utteranceId: number, text: string, atMs: number): void {
+    let s = this.seen.get(channel);
+    if (s === undefined || s.utterance !== utteranceId) {
+      s = { utterance: utteranceId, list: [] };
+      this.seen.set(channel, s);
     }
-    this.seen.push({ atMs, words: words(text) });
+    s.list.push({ atMs, words: words(text) });
   }
 
   private wordLatencies(final: TranscriptFinalMessage): void {
+    const seen = this.seen.get(final.channel ?? -1)?.list ?? [];
     const target = final.words.map((w) => w.word);
     let first = 0; // index into this.seen: the first message matching words 0..i can only move forward with i
     for (let i = 0; i < final.words.length; i++) {
       const frame = Math.floor(Math.max(0, final.words[i]!.end_ms - 1) / this.o.wire.frameMs);
       if (frame >= this.result.framesSent) continue;
-      while (first < this.seen.length && !prefixMatches(this.seen[first]!.words, target, i + 1)) first++;
-      if (first === this.seen.length) break;
-      this.result.wordLatencyMs.push(this.seen[first]!.atMs - this.sendTimes[frame]!);
+      while (first < seen.length && !prefixMatches(seen[first]!.words, target, i + 1)) first++;
+      if (first === seen.length) break;
+      this.result.wordLatencyMs.push(seen[first]!.atMs - this.sendTimes[frame]!);
     }
-    this.seen = [];
+    this.seen.delete(final.channel ?? -1);
   }
 
   private count(code: string): void {
