@@ -40,6 +40,8 @@ export function validStart(r: Rand): Record<string, unknown> {
   if (r() < 0.3) m.hotwords = hotwords(r);
   if (r() < 0.3) m.denoise = pick(r, ['off', 'spectral']);
   if (r() < 0.2) m.min_confidence = r();
+  if (r() < 0.2) m.numerals = r() < 0.5;
+  if (r() < 0.3 && (m.audio as { channels: number }).channels === 2) m.multichannel = true;
   return m;
 }
 
