@@ -4,7 +4,7 @@
  *
  * Protocol (structured clone; feature and log-prob buffers are transferred, never copied across threads):
  *   main -> worker  {type: 'run', batchId, frames, items: [{streamId, reset, feats: ArrayBuffer (T x 80)}]}
- *                   {type: 'drop', streamId}   {type: 'close'}
+ *                   {type: 'drop', streamId}   {type: 'close'}   {type: 'crash'} (tests: EncoderPool.simulateCrash)
  *   worker -> main  {type: 'ready', inputNames, outputNames} | {type: 'init-error', message}
  *                   {type: 'done', batchId, outFrames, logProbs: ArrayBuffer[] (T' x V each)}
  *                   {type: 'failed', batchId, message} | {type: 'closed'}
@@ -35,7 +35,8 @@ export interface RunItem {
 export type ToWorker =
   | { type: 'run'; batchId: number; frames: number; items: RunItem[] }
   | { type: 'drop'; streamId: number }
-  | { type: 'close' };
+  | { type: 'close' }
+  | { type: 'crash' };
 
 export type FromWorker =
   | { type: 'ready'; inputNames: readonly string[]; outputNames: readonly string[] }
@@ -172,6 +173,10 @@ async function init(): Promise<void> {
   }
   let chain = Promise.resolve();
   port.on('message', (msg: ToWorker) => {
+    // A crash on receipt, outside the ordered chain: a message event can only run between two runs (each is one
+    // synchronous call into ONNX Runtime), so the batch in flight is lost as in a real crash, yet the thread never
+    // dies inside the native call (worker.terminate() there aborts the whole process from onnxruntime-node).
+    if (msg.type === 'crash') process.exit(1);
     // handle() reports its own errors; the catch only keeps the chain alive (a rejected chain would stall it).
     chain = chain.then(() => handle(msg)).catch(() => undefined);
   });

@@ -205,7 +205,7 @@ describe('EncoderPool failures', () => {
       const s = p.openStream();
       const ref = await s.run(chunk, W);
       const pending = [s.run(chunk, W), s.run(chunk, W)];
-      void (p as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      void p.simulateCrash();
       for (const q of pending) await expectInferenceError(q, /encoder worker died/);
       await expectInferenceError(s.run(chunk, W), /lost its caches/);
       s.reset();

@@ -74,7 +74,7 @@ describe('EncoderShards', () => {
       const [s0, s1] = [own.openStream(), own.openStream()];
       const ref = await s0.run(chunk, W);
       await s1.run(chunk, W);
-      await (own.shards[0] as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      await own.shards[0]!.simulateCrash();
       const e = await s0.run(chunk, W).then(() => null, (err: unknown) => err);
       expect((e as GatewayError).code).toBe('GW_ERR_INFERENCE');
       const second = await s1.run(chunk, W); // shard 1 kept its caches: a second chunk, not a first
@@ -94,7 +94,7 @@ describe('EncoderShards', () => {
       const pool0 = own.shards[0]!;
       for (let crash = 0; crash <= MAX_RESTARTS; crash++) {
         const old = pool0.worker;
-        await old.terminate();
+        await pool0.simulateCrash();
         while (pool0.worker === old && pool0.failure === null) await new Promise((r) => setTimeout(r, 5));
         if (crash < MAX_RESTARTS) { // restarted: a fresh stream runs once the new worker has loaded the model
           const probe = pool0.openStream();

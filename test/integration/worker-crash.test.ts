@@ -61,7 +61,7 @@ describe('an encoder worker crash under a real gateway', () => {
       const deadline = Date.now() + 10_000;
       while (engine.stats().openStreams.join() !== '1,1' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
       expect(engine.stats().openStreams).toEqual([1, 1]);
-      await engine.encoder.shards[0]!.worker.terminate();
+      await engine.encoder.shards[0]!.simulateCrash();
     };
     let crashed = false;
     const [a, b] = await Promise.all([
