@@ -50,7 +50,7 @@ const CURRENCIES: Readonly<Record<string, string>> = {
 const has = (table: Readonly<Record<string, number | string>>, w: string | undefined): w is string =>
   w !== undefined && Object.hasOwn(table, w);
 
-/** A number read from words [start, end): its value, whether it ended in an ordinal, and how many words it took. */
+/** A number read from the words up to `end` (exclusive): its value and whether it ended in an ordinal. */
 interface NumberSpan {
   value: number;
   ordinal: boolean;
@@ -156,9 +156,10 @@ function ordinalSuffix(n: number): string {
 /** One piece of the output: a word passed through, or a number. `spelled` is the word of a lone 0-9, which stays
  * spelled out when no other number stands next to it; `group` marks digits read in groups (a digit string, or 0-99
  * in one or two words), which join the groups next to them ("nineteen twenty eight" -> 1928). */
-type Piece = { kind: 'word'; text: string } | { kind: 'number'; text: string; spelled: string | null; group: boolean };
+type NumberPiece = { kind: 'number'; text: string; spelled: string | null; group: boolean };
+type Piece = { kind: 'word'; text: string } | NumberPiece;
 
-function readNumber(w: readonly string[], i: number): { piece: Piece; end: number } | null {
+function readNumber(w: readonly string[], i: number): { piece: NumberPiece; end: number } | null {
   const run = digitRun(w, i);
   if (run !== null) return { piece: { kind: 'number', text: run.digits, spelled: null, group: true }, end: run.end };
   const n = cardinal(w, i);
@@ -249,7 +250,10 @@ export function formatNumerals(words: readonly string[]): string {
     }
   }
   const isNumber = (k: number): boolean => pieces[k]?.kind === 'number';
-  const isGroup = (k: number): boolean => pieces[k]?.kind === 'number' && (pieces[k] as { group: boolean }).group;
+  const isGroup = (k: number): boolean => {
+    const p = pieces[k];
+    return p?.kind === 'number' && p.group;
+  };
   let out = '';
   pieces.forEach((p, k) => {
     if (k > 0) out += isGroup(k - 1) && isGroup(k) ? '' : ' ';

@@ -98,6 +98,11 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   let phase: Phase = 'loading';
   let services: GatewayServices | undefined;
 
+  /** Releases a socket's session and its account's count; both close reports call it (the second is a no-op). */
+  const forget = (conn: Connection): void => {
+    sessions.delete(conn);
+    accounts.close(conn);
+  };
   const handler: ConnectionHandler = {
     onOpen(conn, info) {
       const account = info.context as ApiKeyAccount | undefined;
@@ -109,10 +114,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
           logger: account === undefined ? log : log.child({ account: account.id }),
           metrics,
           latency,
-          onClosed: () => {
-            sessions.delete(conn);
-            accounts.close(conn);
-          },
+          onClosed: () => forget(conn),
         });
         sessions.set(conn, session);
       } catch (e) {
@@ -129,8 +131,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     },
     onClose(conn, code, reason) {
       const session = sessions.get(conn);
-      sessions.delete(conn);
-      accounts.close(conn);
+      forget(conn);
       session?.handleClose(code, reason);
     },
   };

@@ -8,11 +8,11 @@
  * socket had already closed) and a dropped partial does not use up a `seq`; a partial whose text equals the previous
  * partial of the same utterance is not sent; a final clears that memory.
  */
+import { formatNumerals } from '../inference/numerals.js';
 import type { ServerMessage } from '../protocol/messages.js';
 import type { SendResult } from '../transports/transport.js';
 import type { LatencyMonitor } from './latency-monitor.js';
 import type { GatewayMetrics } from './metrics.js';
-import { formatNumerals } from '../inference/numerals.js';
 import type { PipelineEvent } from './session-pipeline-port.js';
 import type { SessionStatsCounter } from './session-stats.js';
 
@@ -45,6 +45,7 @@ export class TranscriptSender {
   send(ev: PipelineEvent): void {
     const { stats, metrics: m } = this.deps;
     const channel = ev.channel === undefined ? {} : { channel: ev.channel };
+    const partialKey = ev.channel ?? -1;
     switch (ev.kind) {
       case 'speech.started':
       case 'speech.stopped':
@@ -52,7 +53,7 @@ export class TranscriptSender {
         break;
       case 'partial': {
         if (!this.deps.interimResults) break;
-        const last = this.lastPartial.get(ev.channel ?? -1);
+        const last = this.lastPartial.get(partialKey);
         if (last !== undefined && last.utteranceId === ev.utteranceId && last.text === ev.text) break;
         const latencyMs = this.latencyMs(ev.newestArrivalMs);
         const result = this.deps.send({ type: 'transcript.partial', ...channel, utterance_id: ev.utteranceId,
@@ -65,7 +66,7 @@ export class TranscriptSender {
           break;
         }
         this.seq++;
-        this.lastPartial.set(ev.channel ?? -1, { utteranceId: ev.utteranceId, text: ev.text });
+        this.lastPartial.set(partialKey, { utteranceId: ev.utteranceId, text: ev.text });
         stats.recordPartial(latencyMs);
         this.deps.latency?.record(latencyMs, this.deps.now());
         m?.partialsSentTotal.inc();
@@ -81,7 +82,7 @@ export class TranscriptSender {
           latency_ms: latencyMs, reason: ev.reason,
           ...(this.deps.numerals ? { formatted_text: formatNumerals(ev.words.map((w) => w.word)) } : {}),
           ...(ev.rejected ? { rejected: ev.rejected } : {}) });
-        this.lastPartial.delete(ev.channel ?? -1);
+        this.lastPartial.delete(partialKey);
         stats.finalsSent++;
         m?.finalsTotal.inc();
         if (ev.rejected) {

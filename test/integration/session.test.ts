@@ -14,6 +14,7 @@ import type { Gateway } from '../../src/server/gateway.js';
 import {
   checkTranscriptOrder, corpusWer, loadWav, longestFixture, MAX_WER, REQUIRE_PARTIALS, speechFixtures, startRealGateway,
 } from './helpers.js';
+import { interleaveS16 } from '../stream/helpers.js';
 
 describe.each(['uws', 'ws'] as const)('real model over %s', (transport) => {
   let gw: Gateway;
@@ -78,11 +79,7 @@ describe.each(['uws', 'ws'] as const)('real model over %s', (transport) => {
     left.set(a!.data, 0);
     const right = new Uint8Array(bytes);
     right.set(b!.data, a!.data.length + 8000);
-    const both = new Uint8Array(2 * bytes);
-    for (let i = 0; i < bytes; i += 2) {
-      both.set(left.subarray(i, i + 2), 2 * i);
-      both.set(right.subarray(i, i + 2), 2 * i + 2);
-    }
+    const both = interleaveS16(left, right);
     const run = async (data: Uint8Array, channels: 1 | 2) => {
       const wav: WavAudio = { encoding: 'pcm_s16le', sampleRateHz: 16000, channels, data, frameBytes: 2 * channels,
         durationMs: data.length / (32 * channels) };

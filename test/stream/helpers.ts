@@ -80,6 +80,16 @@ export function toS16(samples: Float32Array): Uint8Array {
   return out;
 }
 
+/** Interleaves two 16-bit mono byte streams of equal length into one stereo stream (left first). */
+export function interleaveS16(left: Uint8Array, right: Uint8Array): Uint8Array {
+  const out = new Uint8Array(2 * left.length);
+  for (let i = 0; i < left.length; i += 2) {
+    out.set(left.subarray(i, i + 2), 2 * i);
+    out.set(right.subarray(i, i + 2), 2 * i + 2);
+  }
+  return out;
+}
+
 export function sessionConfig(o: Partial<SessionConfig> = {}): SessionConfig {
   return {
     encoding: 'pcm_s16le', sampleRateHz: 16000, channels: 1, interimResults: true, latency: 'balanced',

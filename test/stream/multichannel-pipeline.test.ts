@@ -7,7 +7,9 @@ import { GatewayError } from '../../src/protocol/errors.js';
 import { MultichannelPipeline } from '../../src/stream/multichannel-pipeline.js';
 import type { PipelineEvent } from '../../src/stream/pipeline-event.js';
 import { SessionPipeline } from '../../src/stream/session-pipeline.js';
-import { FAKE_MODEL, FakeEncoder, concat, runPipeline, seconds, sessionConfig, speechClips, toS16 } from './helpers.js';
+import {
+  FAKE_MODEL, FakeEncoder, concat, interleaveS16, runPipeline, seconds, sessionConfig, speechClips, toS16,
+} from './helpers.js';
 
 const clips = speechClips();
 const asterisk = clips.find((c) => c.set === 'asterisk')!.samples;
@@ -15,16 +17,6 @@ const down = clips.find((c) => c.set === 'sc_testset_v002')!.samples;
 /** Caller on the left, agent on the right, talking in turns. */
 const LEFT = concat([seconds(0.5), asterisk, seconds(2.2), down, seconds(0.8)], 3);
 const RIGHT = concat([seconds(2.5), down, seconds(0.7), asterisk, seconds(0.3)], 5).subarray(0, LEFT.length);
-
-/** Interleaves two s16 mono byte streams of equal length into one stereo stream. */
-function stereo(l: Uint8Array, r: Uint8Array): Uint8Array {
-  const out = new Uint8Array(2 * l.length);
-  for (let i = 0; i < l.length / 2; i++) {
-    out.set(l.subarray(2 * i, 2 * i + 2), 4 * i);
-    out.set(r.subarray(2 * i, 2 * i + 2), 4 * i + 2);
-  }
-  return out;
-}
 
 const mono = (c: Parameters<typeof sessionConfig>[0]) => new SessionPipeline(sessionConfig(c), { encoder: new FakeEncoder(), model: FAKE_MODEL });
 const multichannel = () => new MultichannelPipeline(sessionConfig({ channels: 2, multichannel: true }), (c) => mono(c));
@@ -35,7 +27,7 @@ const channel = (events: PipelineEvent[], k: number) =>
 describe('MultichannelPipeline', () => {
   const l = toS16(LEFT);
   const r = toS16(RIGHT);
-  const both = stereo(l, r);
+  const both = interleaveS16(l, r);
 
   it('each channel gets the events the same audio gets alone, tagged with its channel', async () => {
     const alone = [noArrival(await runPipeline(mono({}), l, 1600)), noArrival(await runPipeline(mono({}), r, 1600))];
