@@ -44,6 +44,8 @@ export const CLOSE_CODES = {
   SLOW_CONSUMER: 4004,
   /** 4005: unauthorized, when auth is checked in-band rather than at the HTTP upgrade. */
   UNAUTHORIZED: 4005,
+  /** 4006: no `session.start` within the start timeout (default 10 s) after the upgrade. */
+  START_TIMEOUT: 4006,
 } as const;
 
 export type CloseCode = (typeof CLOSE_CODES)[keyof typeof CLOSE_CODES];
@@ -65,6 +67,7 @@ export type GwErrorCode =
   | 'GW_ERR_BACKLOG'
   | 'GW_ERR_SLOW_CONSUMER'
   | 'GW_ERR_IDLE_TIMEOUT'
+  | 'GW_ERR_START_TIMEOUT'
   | 'GW_ERR_MAX_DURATION'
   | 'GW_ERR_UNAUTHORIZED'
   | 'GW_ERR_TOO_MANY_SESSIONS'
@@ -153,6 +156,11 @@ export const GW_ERRORS: Readonly<Record<GwErrorCode, GwErrorSpec>> = {
   GW_ERR_IDLE_TIMEOUT: {
     fatal: true, closeCode: C.IDLE_TIMEOUT, retryable: true,
     description: 'No audio and no `ping` for the idle timeout (default 30 s).',
+  },
+  GW_ERR_START_TIMEOUT: {
+    fatal: true, closeCode: C.START_TIMEOUT, retryable: true,
+    description: 'No `session.start` within the start timeout after the upgrade (default 10 s; `ping` does not '
+      + 'extend it), so an unstarted socket cannot hold a session slot.',
   },
   GW_ERR_MAX_DURATION: {
     fatal: true, closeCode: C.MAX_DURATION, retryable: true,

@@ -17,7 +17,7 @@
  * | --vad energy\|off | VOXGATE_VAD | energy (off: no VAD endpointing, see stream/vad.ts) |
  * | --beam-size N | VOXGATE_BEAM_SIZE | pipeline default (16) |
  * | --decoder beam\|greedy | VOXGATE_DECODER | beam (greedy: best path, no hotwords, no LM; for parity checks) |
- * | --idle-timeout-ms, --max-duration-ms, --drain-timeout-ms | VOXGATE_IDLE_TIMEOUT_MS, ... | 30000, 3600000, 10000 |
+ * | --start-timeout-ms, --idle-timeout-ms, --max-duration-ms, --drain-timeout-ms | VOXGATE_START_TIMEOUT_MS, ... | 10000, 30000, 3600000, 10000 |
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -39,6 +39,8 @@ export const TRANSPORT_KINDS: readonly TransportKind[] = ['uws', 'ws'];
 
 /** Per-session limits (ms unless named otherwise); also announced in `session.started.limits`. */
 export interface SessionLimitsConfig {
+  /** No `session.start` this long after the upgrade -> GW_ERR_START_TIMEOUT, close 4006. */
+  startTimeoutMs: number;
   /** No binary audio and no `ping` for this long -> GW_ERR_IDLE_TIMEOUT, close 4001. */
   idleTimeoutMs: number;
   /** Session length from `session.started` -> final(s), GW_ERR_MAX_DURATION, close 4002. */
@@ -132,6 +134,7 @@ export function defaultModelDir(): string {
 }
 
 export const DEFAULT_SESSION_LIMITS: Readonly<SessionLimitsConfig> = {
+  startTimeoutMs: 10_000,
   idleTimeoutMs: 30_000,
   maxDurationMs: 3_600_000,
   flowHighWaterMs: 2000,
@@ -201,6 +204,7 @@ export function validateGatewayConfig(c: GatewayConfig): GatewayConfig {
     throw bad(`tlsCertFile and tlsKeyFile go together, got ${JSON.stringify(c.tlsCertFile)} and ${JSON.stringify(c.tlsKeyFile)}`);
   }
   checkOneOf('logLevel', c.logLevel, LOG_LEVELS);
+  checkInt('startTimeoutMs', c.startTimeoutMs, 10, 86_400_000);
   checkInt('idleTimeoutMs', c.idleTimeoutMs, 10, 86_400_000);
   checkInt('maxDurationMs', c.maxDurationMs, 100, 7 * 86_400_000);
   checkInt('flowLowWaterMs', c.flowLowWaterMs, 0, 600_000);
@@ -271,6 +275,7 @@ export const GATEWAY_SETTINGS: readonly Setting[] = [
   { key: 'tlsCertFile', flag: 'tls-cert', env: 'VOXGATE_TLS_CERT', kind: 'path', help: 'PEM certificate chain (wss://)' },
   { key: 'tlsKeyFile', flag: 'tls-key', env: 'VOXGATE_TLS_KEY', kind: 'path', help: 'PEM private key (wss://)' },
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', help: LOG_LEVELS.join(' | ') },
+  { key: 'startTimeoutMs', flag: 'start-timeout-ms', env: 'VOXGATE_START_TIMEOUT_MS', kind: 'int', help: 'session.start deadline' },
   { key: 'idleTimeoutMs', flag: 'idle-timeout-ms', env: 'VOXGATE_IDLE_TIMEOUT_MS', kind: 'int', help: 'idle timeout' },
   { key: 'maxDurationMs', flag: 'max-duration-ms', env: 'VOXGATE_MAX_DURATION_MS', kind: 'int', help: 'max session length' },
   { key: 'flowHighWaterMs', flag: 'flow-high-water-ms', env: 'VOXGATE_FLOW_HIGH_WATER_MS', kind: 'int', help: 'flow.pause above' },

@@ -1,7 +1,8 @@
 /**
  * The Protocol v1 state machine of ONE socket (docs/protocol.md sections 2-8): connected -> started -> ending ->
  * closed. It validates client messages (src/protocol/validate.ts), feeds audio to a {@link SessionPipelinePort},
- * runs the idle and max-duration timers, and ends the session per section 2 ("How a session ends on a fatal error").
+ * keeps the start, idle and max-duration deadlines ({@link SessionTimers}), and ends the session per section 2
+ * ("How a session ends on a fatal error").
  * What it delegates, deciding only when: session.start checks and session.started (session-start.ts), pipeline
  * events -> transcript / speech messages ({@link TranscriptSender}), and flow.pause / flow.resume / GW_ERR_BACKLOG
  * ({@link FlowControl}).
@@ -28,6 +29,7 @@ import type { GatewayMetrics } from './metrics.js';
 import type { PipelineEvent, SessionPipelinePort, SessionServices } from './session-pipeline-port.js';
 import { acceptSessionStart, sessionStartedMessage } from './session-start.js';
 import { SessionStatsCounter } from './session-stats.js';
+import { SessionTimers } from './session-timers.js';
 import { TextRateLimiter } from './text-rate-limit.js';
 import { TranscriptSender } from './transcript-sender.js';
 
@@ -61,8 +63,7 @@ export class Session {
   private outcome: string | null = null;
   /** Created with the pipeline at session.start. */
   private transcripts: TranscriptSender | null = null;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private maxDurationTimer: NodeJS.Timeout | undefined;
+  private readonly timers: SessionTimers;
   private readonly stats: SessionStatsCounter;
   private readonly flow: FlowControl;
   private readonly textBudget: TextRateLimiter;
@@ -86,7 +87,19 @@ export class Session {
       metrics: this.m,
     });
     this.m?.sessionsActive.inc();
-    this.armIdle();
+    const { limits } = deps;
+    this.timers = new SessionTimers(limits, {
+      onStartTimeout: () => this.guard(() => {
+        if (this.state === 'connected') {
+          this.fail(new GatewayError('GW_ERR_START_TIMEOUT', `no session.start within ${limits.startTimeoutMs} ms`));
+        }
+      }),
+      // The client obeying flow.pause sends nothing; that is not idleness.
+      onIdleTimeout: () => this.guard(() => (this.flow.paused ? this.timers.touch()
+        : this.fail(new GatewayError('GW_ERR_IDLE_TIMEOUT', `no audio and no ping for ${limits.idleTimeoutMs} ms`)))),
+      onMaxDuration: () => void this.endWithFinal('GW_ERR_MAX_DURATION', 'max_duration',
+        `session reached its maximum duration of ${limits.maxDurationMs} ms`),
+    });
     this.log.debug({ remote: conn.remoteAddress }, 'connection opened');
   }
 
@@ -157,7 +170,7 @@ export class Session {
       return;
     }
     if (msg.type === 'ping') {
-      this.armIdle();
+      this.timers.touch();
       this.send(msg.id === undefined ? { type: 'pong' } : { type: 'pong', id: msg.id });
       return;
     }
@@ -205,10 +218,7 @@ export class Session {
     });
     this.state = 'started';
     this.send(sessionStartedMessage(this.id, config, services, limits));
-    this.maxDurationTimer = setTimeout(() => {
-      void this.endWithFinal('GW_ERR_MAX_DURATION', 'max_duration',
-        `session reached its maximum duration of ${limits.maxDurationMs} ms`);
-    }, limits.maxDurationMs).unref();
+    this.timers.started();
     this.log.info({ encoding: config.encoding, sample_rate_hz: config.sampleRateHz, channels: config.channels,
       chunk_ms: config.chunkMs, hotwords: config.hotwords.length, denoise: config.denoise }, 'session started');
   }
@@ -246,7 +256,7 @@ export class Session {
       throw new GatewayError('GW_ERR_PARTIAL_SAMPLE', `binary frame must be a multiple of ${frameBytes} bytes `
         + `(${config.encoding}, ${config.channels} channel(s)), got ${bytes.byteLength}`);
     }
-    this.armIdle();
+    this.timers.touch();
     this.stats.bytesReceived += bytes.byteLength;
     this.stats.framesReceived++;
     if (bytes.byteLength === 0) return;
@@ -363,23 +373,8 @@ export class Session {
     }
   }
 
-  private armIdle(): void {
-    clearTimeout(this.idleTimer);
-    if (this.state === 'ending' || this.state === 'closed') return;
-    this.idleTimer = setTimeout(() => this.guard(() => {
-      // The client obeying flow.pause sends nothing; that is not idleness.
-      if (this.flow.paused) {
-        this.armIdle();
-        return;
-      }
-      this.fail(new GatewayError('GW_ERR_IDLE_TIMEOUT',
-        `no audio and no ping for ${this.deps.limits.idleTimeoutMs} ms`));
-    }), this.deps.limits.idleTimeoutMs).unref();
-  }
-
   private clearTimers(): void {
-    clearTimeout(this.idleTimer);
-    clearTimeout(this.maxDurationTimer);
+    this.timers.stop();
     this.flow.stop();
   }
 

@@ -282,6 +282,28 @@ describe.each(['uws', 'ws'] as const)('gateway over %s (scripted pipeline)', (tr
     await second.end();
   });
 
+  it('start timeout: a socket that only pings gets GW_ERR_START_TIMEOUT, close 4006, and frees its slot', async () => {
+    const { gw, url } = await start(transport, { maxSessions: 1, startTimeoutMs: 200 });
+    const lingerer = await connect(gw.port, '/v1/stream');
+    const box = inbox(lingerer);
+    const lingererClosed = closed(lingerer);
+    const t0 = Date.now();
+    const pinger = setInterval(() => lingerer.send(JSON.stringify({ type: 'ping' })), 40);
+    try {
+      expect(await lingererClosed).toEqual({ code: 4006, reason: 'GW_ERR_START_TIMEOUT' });
+    } finally {
+      clearInterval(pinger);
+    }
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+    let msg = await box.next();
+    while (msg.type === 'pong') msg = await box.next();
+    expect(msg).toEqual({ type: 'error', code: 'GW_ERR_START_TIMEOUT', fatal: true,
+      message: 'no session.start within 200 ms' });
+    await until(() => gw.sessionCount() === 0, 2000, 'slot freed');
+    const next = await VoxgateClient.connect(url, { start: { audio: START_16K.audio } });
+    await next.end();
+  });
+
   it('drain: open utterance finalised (reason shutdown), error, session.ended, close 1001; new upgrades 503', async () => {
     const { gw, url, services } = await start(transport, {}, 300);
     const client = await VoxgateClient.connect(url, { start: { audio: START_16K.audio } });

@@ -260,6 +260,28 @@ describe('Session state machine', () => {
     expect(close.code).toBe(4001);
   });
 
+  it('start timeout: pings do not extend it -> GW_ERR_START_TIMEOUT, close 4006; session.start in time disarms it',
+    async () => {
+      const late = open({ startTimeoutMs: 60, idleTimeoutMs: 1000 });
+      for (let i = 0; i < 2; i++) {
+        late.s.sendJson({ type: 'ping' });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(late.errors()).toHaveLength(0);
+      const close = await late.s.closed;
+      expect(late.msgs).toEqual([{ type: 'pong' }, { type: 'pong' }, expect.objectContaining({ type: 'error',
+        code: 'GW_ERR_START_TIMEOUT', fatal: true, message: 'no session.start within 60 ms' })]);
+      expect(close.code).toBe(4006);
+
+      const started = open({ startTimeoutMs: 30 });
+      started.s.sendJson(START_16K);
+      await new Promise((r) => setTimeout(r, 90));
+      expect(started.errors()).toHaveLength(0);
+      expect(started.closeInfo()).toBeUndefined();
+      started.s.abandon();
+      await started.s.closed;
+    });
+
   it('max duration: the open utterance is finalised first, then GW_ERR_MAX_DURATION and close 4002', async () => {
     const t = open({ maxDurationMs: 60 });
     t.s.sendJson(START_16K);
