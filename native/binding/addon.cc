@@ -130,6 +130,7 @@ class CtcDecoderWrap : public Napi::ObjectWrap<CtcDecoderWrap> {
                            InstanceMethod<&CtcDecoderWrap::DecodeChunk>("decodeChunk"),
                            InstanceMethod<&CtcDecoderWrap::Current>("current"),
                            InstanceMethod<&CtcDecoderWrap::Finalize>("finalize"),
+                           InstanceMethod<&CtcDecoderWrap::FinalAlternatives>("finalAlternatives"),
                            InstanceMethod<&CtcDecoderWrap::Reset>("reset"),
                            InstanceMethod<&CtcDecoderWrap::SetHotwords>("setHotwords"),
                            InstanceAccessor<&CtcDecoderWrap::FramesDecoded>("framesDecoded"),
@@ -203,6 +204,30 @@ class CtcDecoderWrap : public Napi::ObjectWrap<CtcDecoderWrap> {
     }
   }
 
+  // finalAlternatives(scores: Float64Array) -> ArrayBuffer of Int32 [count, length_0 .. length_{count-1}, tokens of
+  // each, concatenated]; scores[i] gets alternative i's score. scores must hold beamSize values (every hypothesis).
+  Napi::Value FinalAlternatives(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto scores = TypedArg<double>(info, 0, napi_float64_array, "scores must be a Float64Array(beamSize)");
+    if (scores.ElementLength() < static_cast<size_t>(search_->options().beam_size)) {
+      ThrowCoded(env, "scores must be a Float64Array(beamSize)");
+    }
+    const std::vector<voxgate::CtcAlternative> alts = search_->FinalAlternatives();
+    size_t total = 1 + alts.size();
+    for (const auto& a : alts) total += a.tokens.size();
+    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, total * 4);
+    auto* out = static_cast<int32_t*>(buffer.Data());
+    out[0] = static_cast<int32_t>(alts.size());
+    size_t pos = 1 + alts.size();
+    for (size_t i = 0; i < alts.size(); ++i) {
+      out[1 + i] = static_cast<int32_t>(alts[i].tokens.size());
+      if (!alts[i].tokens.empty()) std::memcpy(out + pos, alts[i].tokens.data(), alts[i].tokens.size() * 4);
+      pos += alts[i].tokens.size();
+      scores[i] = alts[i].score;
+    }
+    return buffer;
+  }
+
   void Reset(const Napi::CallbackInfo&) { search_->Reset(); }
 
   // setHotwords(tokenIds: Int32Array (all phrases concatenated), lengths: Int32Array, boosts: Float64Array)
@@ -252,7 +277,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(data);  // deleted by Node when the environment goes
   exports.Set("CtcDecoder", CtcDecoderWrap::Define(env));
   exports.Set("TokenLm", token_lm);
-  exports.Set("abiVersion", Napi::Number::New(env, 3));
+  exports.Set("abiVersion", Napi::Number::New(env, 4));
   return exports;
 }
 

@@ -332,13 +332,34 @@ CtcSearchResult CtcPrefixBeamSearch::Current() const {
   return MakeResult(best, RankScore(best), static_cast<int32_t>(stable));
 }
 
+double CtcPrefixBeamSearch::FinalScore(const Hyp& h) const {
+  double s = LogAddExp(h.pb, h.pnb) + h.ctx + graph_.Finalize(h.ctx_state) + h.lm;
+  if (options_.lm) s += options_.lm_weight * options_.lm->FinalLogProb(h.lm_state);
+  return s;
+}
+
+std::vector<CtcAlternative> CtcPrefixBeamSearch::FinalAlternatives() const {
+  std::vector<std::pair<double, size_t>> ranked;
+  ranked.reserve(beam_.size());
+  for (size_t i = 0; i < beam_.size(); ++i) ranked.emplace_back(FinalScore(beam_[i]), i);
+  std::sort(ranked.begin(), ranked.end(), [this](const auto& x, const auto& y) {
+    if (x.first != y.first) return x.first > y.first;
+    return beam_[x.second].key < beam_[y.second].key;
+  });
+  std::vector<CtcAlternative> out(ranked.size());
+  for (size_t k = 0; k < ranked.size(); ++k) {
+    out[k].tokens = beam_[ranked[k].second].tokens;
+    out[k].score = ranked[k].first;
+  }
+  return out;
+}
+
 CtcSearchResult CtcPrefixBeamSearch::Finalize() {
   size_t best = 0;
   double best_score = kNegInf;
   for (size_t i = 0; i < beam_.size(); ++i) {
     const Hyp& h = beam_[i];
-    double s = LogAddExp(h.pb, h.pnb) + h.ctx + graph_.Finalize(h.ctx_state) + h.lm;
-    if (options_.lm) s += options_.lm_weight * options_.lm->FinalLogProb(h.lm_state);
+    const double s = FinalScore(h);
     if (i == 0 || s > best_score || (s == best_score && h.key < beam_[best].key)) {
       best = i;
       best_score = s;

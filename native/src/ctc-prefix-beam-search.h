@@ -49,6 +49,12 @@ struct CtcSearchResult {
   int64_t frames_decoded = 0;
 };
 
+/// One live hypothesis ranked as Finalize() ranks them (n-best lists).
+struct CtcAlternative {
+  std::vector<int32_t> tokens;
+  double score = 0;  // Finalize()'s score: unfinished hotword bonuses removed, LM end-of-utterance added
+};
+
 class CtcPrefixBeamSearch {
  public:
   explicit CtcPrefixBeamSearch(const CtcSearchOptions& options);  // throws DecoderError
@@ -62,6 +68,10 @@ class CtcPrefixBeamSearch {
   /// Best hypothesis with unfinished hotword bonuses removed and the LM's end-of-utterance score added; then resets
   /// for the next utterance.
   CtcSearchResult Finalize();
+
+  /// Every live hypothesis with the score Finalize() would give it, best first (ties by key), so element 0 is what
+  /// Finalize() returns. Read-only: call it before Finalize().
+  std::vector<CtcAlternative> FinalAlternatives() const;
 
   /// Clears the search state (hotwords stay).
   void Reset();
@@ -100,6 +110,7 @@ class CtcPrefixBeamSearch {
   void SortBeam();
   void InsertTop(double score);
   CtcSearchResult MakeResult(const Hyp& h, double score, int32_t stable) const;
+  double FinalScore(const Hyp& h) const;
 
   CtcSearchOptions options_;
   ContextGraph graph_;

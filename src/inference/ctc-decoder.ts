@@ -69,6 +69,12 @@ export interface CtcDecodeResult {
   isFinal: boolean;
 }
 
+/** One hypothesis of an n-best list: its tokens and the score `finalize()` would give it. */
+export interface CtcAlternative {
+  tokens: Int32Array;
+  score: number;
+}
+
 /** A word with timings (ms from the utterance start) and confidence (mean token posterior). */
 export interface CtcWord {
   word: string;
@@ -84,6 +90,11 @@ export interface CtcSearch {
   current(): CtcDecodeResult;
   /** The final best hypothesis; then the state is reset for the next utterance (hotwords stay). */
   finalize(): CtcDecodeResult;
+  /**
+   * Every live hypothesis with the score `finalize()` would give it, best first (ties by prefix key): element 0 is
+   * what `finalize()` returns. Read-only, so call it before `finalize()`. Distinct token sequences may share a text.
+   */
+  finalAlternatives(): CtcAlternative[];
   reset(): void;
   /** Replaces the hotwords; live beams are rescored as if the new list had applied from the utterance start. */
   setHotwords(hotwords: readonly Hotword[]): void;
@@ -167,9 +178,11 @@ export class CtcDecoder implements CtcSearch {
   readonly options: Readonly<CtcDecoderOptions>;
   readonly #native: NativeCtcDecoder;
   readonly #scalars = new Float64Array(4);
+  readonly #altScores: Float64Array;
 
   constructor(options: Partial<CtcDecoderOptions> & { vocabSize: number }) {
     this.options = Object.freeze(validateCtcDecoderOptions(options));
+    this.#altScores = new Float64Array(this.options.beamSize);
     const { CtcDecoder: Native } = loadNativeAddon();
     const { lm, ...plain } = this.options;
     try {
@@ -197,6 +210,25 @@ export class CtcDecoder implements CtcSearch {
     } catch (e) {
       throw decoderError(e);
     }
+  }
+
+  finalAlternatives(): CtcAlternative[] {
+    let buffer: ArrayBuffer;
+    try {
+      buffer = this.#native.finalAlternatives(this.#altScores);
+    } catch (e) {
+      throw decoderError(e);
+    }
+    const ints = new Int32Array(buffer);
+    const count = ints[0]!;
+    const out: CtcAlternative[] = [];
+    let pos = 1 + count;
+    for (let i = 0; i < count; i++) {
+      const n = ints[1 + i]!;
+      out.push({ tokens: ints.slice(pos, pos + n), score: this.#altScores[i]! });
+      pos += n;
+    }
+    return out;
   }
 
   #result(buffer: ArrayBuffer, isFinal: boolean): CtcDecodeResult {

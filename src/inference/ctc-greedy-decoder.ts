@@ -10,7 +10,8 @@
  * Emitted tokens never change, so every token is stable.
  */
 import { GatewayError } from '../protocol/errors.js';
-import { checkLogProbs, validateVocabulary, type CtcDecodeResult, type CtcSearch, type Hotword } from './ctc-decoder.js';
+import { checkLogProbs, validateVocabulary, type CtcAlternative, type CtcDecodeResult, type CtcSearch,
+  type Hotword } from './ctc-decoder.js';
 
 export interface CtcGreedyDecoderOptions {
   /** Columns of the log-prob matrix (tokens incl. blank). */
@@ -73,6 +74,12 @@ export class CtcGreedyDecoder implements CtcSearch {
     const r = this.#result(true);
     this.reset();
     return r;
+  }
+
+  /** Greedy search holds one hypothesis. */
+  finalAlternatives(): CtcAlternative[] {
+    const r = this.#result(true);
+    return [{ tokens: r.tokens, score: r.score }];
   }
 
   reset(): void {

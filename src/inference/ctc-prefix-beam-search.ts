@@ -14,7 +14,7 @@
  */
 import { GatewayError } from '../protocol/errors.js';
 import { checkLogProbs, validateCtcDecoderOptions } from './ctc-decoder.js';
-import type { CtcDecodeResult, CtcDecoderOptions, CtcSearch, Hotword } from './ctc-decoder.js';
+import type { CtcAlternative, CtcDecodeResult, CtcDecoderOptions, CtcSearch, Hotword } from './ctc-decoder.js';
 
 function logAddExp(a: number, b: number): number {
   if (a < b) [a, b] = [b, a];
@@ -329,13 +329,23 @@ export class CtcPrefixBeamSearch implements CtcSearch {
     return this.#result(best, rankScore(best), stable, false);
   }
 
-  finalize(): CtcDecodeResult {
+  #finalScore(h: Hyp): number {
     const { lm, lmWeight } = this.options;
+    const s = logAddExp(h.pb, h.pnb) + h.ctx + this.#graph.finalize(h.ctxState) + h.lm;
+    return lm === undefined ? s : s + lmWeight * lm.finalLogProb[h.lmState]!;
+  }
+
+  finalAlternatives(): CtcAlternative[] {
+    return this.#beam.map((h) => ({ h, score: this.#finalScore(h) }))
+      .sort((x, y) => (x.score !== y.score ? y.score - x.score : x.h.key - y.h.key))
+      .map(({ h, score }) => ({ tokens: Int32Array.from(h.tokens), score }));
+  }
+
+  finalize(): CtcDecodeResult {
     let best = 0;
     let bestScore = -Infinity;
     this.#beam.forEach((h, i) => {
-      let s = logAddExp(h.pb, h.pnb) + h.ctx + this.#graph.finalize(h.ctxState) + h.lm;
-      if (lm !== undefined) s += lmWeight * lm.finalLogProb[h.lmState]!;
+      const s = this.#finalScore(h);
       if (i === 0 || s > bestScore || (s === bestScore && h.key < this.#beam[best]!.key)) {
         best = i;
         bestScore = s;

@@ -38,6 +38,8 @@ export interface NativeCtcDecoder {
   decodeChunk(logProbs: Float32Array, frames: number, vocabSize: number, scalars: Float64Array): ArrayBuffer;
   current(scalars: Float64Array): ArrayBuffer;
   finalize(scalars: Float64Array): ArrayBuffer;
+  /** Int32 [count, lengths..., tokens...] of every live hypothesis, best first; `scores[i]` gets their final scores. */
+  finalAlternatives(scores: Float64Array): ArrayBuffer;
   reset(): void;
   /** tokenIds: all phrases concatenated; lengths[i]: tokens of phrase i; boosts[i]: per-token bonus of phrase i. */
   setHotwords(tokenIds: Int32Array, lengths: Int32Array, boosts: Float64Array): void;
@@ -55,7 +57,7 @@ export interface NativeAddon {
 }
 
 const BINARY = 'build/Release/voxgate_native.node';
-const ABI_VERSION = 3;
+const ABI_VERSION = 4;
 
 let cached: NativeAddon | undefined;
 

@@ -3,7 +3,7 @@
  *
  * Endpoint `ws://HOST:PORT/v1/stream`, one session per socket. Text frames carry one JSON object with a `type`;
  * binary frames carry audio in the format negotiated by `session.start`. Wire field names are snake_case with units
- * (`sample_rate_hz`, `chunk_ms`); internal types ({@link SessionConfig}) are camelCase with units.
+ * (`sample_rate_hz`, `chunk_ms`); the normalised internal types (session-config.ts) are camelCase with units.
  */
 import type { ErrorMessage, GwErrorCode } from './errors.js';
 
@@ -353,39 +353,3 @@ export const SERVER_MESSAGE_TYPES: readonly ServerMessageType[] = [
   'session.started', 'speech.started', 'speech.stopped', 'transcript.partial', 'transcript.final', 'error',
   'flow.pause', 'flow.resume', 'session.updated', 'pong', 'session.ended',
 ];
-
-// ---------------------------------------------------------------------------------------------------------------
-// Internal, normalised
-
-export interface Hotword {
-  /** Trimmed, whitespace collapsed, NFC, lower case. */
-  phrase: string;
-  boost: number;
-}
-
-/** session.start with every default applied (camelCase, units in names). */
-export interface SessionConfig {
-  encoding: AudioEncoding;
-  sampleRateHz: number;
-  channels: 1 | 2;
-  interimResults: boolean;
-  /** null when chunkMs was given explicitly. */
-  latency: LatencyPreset | null;
-  chunkMs: number;
-  silenceMs: number;
-  maxUtteranceMs: number;
-  hotwords: Hotword[];
-  denoise: DenoiseMode;
-  minConfidence: number;
-  numerals: boolean;
-  multichannel: boolean;
-  language: string | null;
-  model: string | null;
-}
-
-/** A validated session.update: only the present fields change. */
-export interface SessionUpdate {
-  hotwords?: Hotword[];
-  silenceMs?: number;
-  maxUtteranceMs?: number;
-}

@@ -17,10 +17,10 @@ import { GatewayError, type GwErrorCode } from './errors.js';
 import {
   AUDIO_ENCODINGS, CLIENT_MESSAGE_TYPES, DENOISE_MODES, LATENCY_CHUNK_MS, PROTOCOL_LIMITS as L, SERVER_MESSAGE_TYPES,
   SESSION_DEFAULTS,
-  type AudioEncoding, type ClientMessage, type EndpointingParams, type Hotword, type LatencyPreset,
-  type PingMessage, type ServerMessage, type SessionConfig, type SessionStartMessage, type SessionUpdate,
-  type SessionUpdateMessage,
+  type AudioEncoding, type ClientMessage, type EndpointingParams, type LatencyPreset, type PingMessage,
+  type ServerMessage, type SessionStartMessage, type SessionUpdateMessage,
 } from './messages.js';
+import type { Hotword, SessionConfig, SessionUpdate } from './session-config.js';
 
 type Obj = Record<string, unknown>;
 

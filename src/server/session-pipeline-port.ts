@@ -3,7 +3,7 @@
  * as structural types. session.ts codes against these only, so the protocol state machine does not load the model;
  * speech-engine.ts is the one place that plugs the real SessionPipeline / EncoderPool in.
  */
-import type { SessionConfig } from '../protocol/messages.js';
+import type { SessionConfig } from '../protocol/session-config.js';
 import type { SessionPipelinePort } from '../stream/pipeline-event.js';
 
 export type { PipelineEvent, PipelineWord, SessionPipelinePort } from '../stream/pipeline-event.js';

@@ -6,8 +6,9 @@
  */
 import { GatewayError, toGatewayError } from '../protocol/errors.js';
 import {
-  PROTOCOL_LIMITS, PROTOCOL_VERSION, type SessionConfig, type SessionStartedMessage, type SessionStartMessage,
+  PROTOCOL_LIMITS, PROTOCOL_VERSION, type SessionStartedMessage, type SessionStartMessage,
 } from '../protocol/messages.js';
+import type { SessionConfig } from '../protocol/session-config.js';
 import { normaliseSessionStart, quoteValue } from '../protocol/validate.js';
 import type { SessionLimitsConfig } from './config.js';
 import type { SessionPipelinePort, SessionServices } from './session-pipeline-port.js';

@@ -15,8 +15,9 @@ import { performance } from 'node:perf_hooks';
 import type { Subscription } from 'rxjs';
 import { CLOSE_CODES, GatewayError, toGatewayError, type GwErrorCode } from '../protocol/errors.js';
 import type {
-  ClientMessage, FinalReason, ServerMessage, SessionConfig, SessionStartMessage, SessionUpdateMessage,
+  ClientMessage, FinalReason, ServerMessage, SessionStartMessage, SessionUpdateMessage,
 } from '../protocol/messages.js';
+import type { SessionConfig } from '../protocol/session-config.js';
 import {
   applySessionUpdate, bytesPerSampleFrame, normaliseSessionUpdate, parseClientMessage,
 } from '../protocol/validate.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { EncoderShards, type EncoderShardsStats } from '../inference/encoder-shards.js';
 import { loadModelInfo, type ModelInfo } from '../inference/nemo-ctc-model.js';
 import { TOKEN_LM_FILE, TokenLm } from '../inference/token-lm.js';
-import type { SessionConfig } from '../protocol/messages.js';
+import type { SessionConfig } from '../protocol/session-config.js';
 import type { DecoderKind } from '../stream/ctc-decode.js';
 import { MultichannelPipeline } from '../stream/multichannel-pipeline.js';
 import { SessionPipeline } from '../stream/session-pipeline.js';

@@ -14,7 +14,8 @@
 import { merge, type Observable } from 'rxjs';
 import { map } from 'rxjs/operators';
 import { GatewayError } from '../protocol/errors.js';
-import type { FinalReason, Hotword, SessionConfig } from '../protocol/messages.js';
+import type { FinalReason } from '../protocol/messages.js';
+import type { Hotword, SessionConfig } from '../protocol/session-config.js';
 import { sampleFrameBytes } from './decode-audio.js';
 import type { PipelineEvent, SessionPipelinePort } from './pipeline-event.js';
 

@@ -3,7 +3,8 @@
  * surface a per-session pipeline offers the server (SessionPipeline and MultichannelPipeline both have it).
  */
 import type { Observable } from 'rxjs';
-import type { FinalReason, Hotword } from '../protocol/messages.js';
+import type { FinalReason } from '../protocol/messages.js';
+import type { Hotword } from '../protocol/session-config.js';
 
 export interface PipelineWord {
   word: string;

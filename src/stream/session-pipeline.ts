@@ -29,7 +29,8 @@
  */
 import { BehaviorSubject, Observable, Subject, type Subscription } from 'rxjs';
 import { GatewayError } from '../protocol/errors.js';
-import type { FinalReason, Hotword, SessionConfig } from '../protocol/messages.js';
+import type { FinalReason } from '../protocol/messages.js';
+import type { Hotword, SessionConfig } from '../protocol/session-config.js';
 import { hotwordsFromPhrases, type Hotword as DecoderHotword } from '../inference/ctc-decoder.js';
 import { ctcDecode, DECODER_KINDS, type DecoderKind, type LmFusion } from './ctc-decode.js';
 import { decodeAudio, sampleFrameBytes } from './decode-audio.js';

@@ -84,7 +84,17 @@ describe('native == TypeScript reference', () => {
           expectSame(native.current(), ref.current(), 1e-4);
         }
       }
-      expectSame(native.finalize(), ref.finalize(), 1e-4);
+      // The n-best list: the same hypotheses in the same order, and its head is what finalize() returns.
+      const alts = native.finalAlternatives();
+      const refAlts = ref.finalAlternatives();
+      expect(alts.map((x) => [...x.tokens])).toEqual(refAlts.map((x) => [...x.tokens]));
+      alts.forEach((x, i) => expect(Math.abs(x.score - refAlts[i]!.score)).toBeLessThanOrEqual(1e-4));
+      for (let i = 1; i < alts.length; i++) expect(alts[i]!.score).toBeLessThanOrEqual(alts[i - 1]!.score);
+      const best = native.finalize();
+      expectSame(best, ref.finalize(), 1e-4);
+      expect([...alts[0]!.tokens]).toEqual([...best.tokens]);
+      expect(alts[0]!.score).toBe(best.score);
+      expect(native.finalAlternatives().map((x) => x.tokens.length)).toEqual([0]); // reset: the empty prefix only
     }
   });
 });

@@ -90,9 +90,14 @@ describe('native binding under random arguments', () => {
         if (k === 2) boosts = oddArray(r, 2, 'f64');
         apply = (d) => d.setHotwords(ids as Int32Array, lengths as Int32Array, boosts as Float64Array);
         mutates = true;
-      } else if (op === 2) {
-        const sc = r() < 0.7 ? scalars() : oddArray(r, 4, 'f64');
-        apply = (d) => d.current(sc as Float64Array);
+      } else if (op === 2) { // the read-only calls: current, and the n-best list (its scores need beamSize slots)
+        if (r() < 0.5) {
+          const sc = r() < 0.7 ? scalars() : oddArray(r, 4, 'f64');
+          apply = (d) => d.current(sc as Float64Array);
+        } else {
+          const sc = r() < 0.7 ? new Float64Array(8) : pick(r, [new Float64Array(3), oddArray(r, 8, 'f64')]);
+          apply = (d) => d.finalAlternatives(sc as Float64Array);
+        }
       } else if (op === 3) {
         const o = { vocabSize: r() < 0.5 ? V : pick(r, ODD_NUMBERS), blankId: pick(r, [0, 0, -1, V, 1.5]),
           beamSize: pick(r, [1, 8, 0, 1e6, Number.NaN]), tokenThreshold: pick(r, [10, ...ODD_NUMBERS]),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GatewayError, type GwErrorCode } from '../../src/protocol/errors.js';
-import { PROTOCOL_LIMITS, type SessionConfig, type SessionStartMessage } from '../../src/protocol/messages.js';
+import { PROTOCOL_LIMITS, type SessionStartMessage } from '../../src/protocol/messages.js';
+import type { SessionConfig } from '../../src/protocol/session-config.js';
 import {
   applySessionUpdate, audioBytesToMs, bytesPerSampleFrame, normaliseSessionStart, normaliseSessionUpdate,
   parseClientMessage, parseServerMessage, sessionConfigToStart, validateClientMessage,

@@ -4,7 +4,8 @@
  * with the real model is exercised by test/integration/.
  */
 import { Observable, Subject } from 'rxjs';
-import type { FinalReason, Hotword, ServerMessage, SessionConfig } from '../../src/protocol/messages.js';
+import type { FinalReason, ServerMessage } from '../../src/protocol/messages.js';
+import type { Hotword, SessionConfig } from '../../src/protocol/session-config.js';
 import { GatewayError } from '../../src/protocol/errors.js';
 import { audioBytesToMs } from '../../src/protocol/validate.js';
 import type { PipelineEvent, SessionPipelinePort } from '../../src/server/session-pipeline-port.js';

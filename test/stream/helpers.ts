@@ -6,7 +6,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { lastValueFrom, toArray } from 'rxjs';
 import { expect } from 'vitest';
-import { SESSION_DEFAULTS, type SessionConfig } from '../../src/protocol/messages.js';
+import { SESSION_DEFAULTS } from '../../src/protocol/messages.js';
+import type { SessionConfig } from '../../src/protocol/session-config.js';
 import type { PipelineEvent } from '../../src/stream/pipeline-event.js';
 import type { SessionPipeline } from '../../src/stream/session-pipeline.js';
 import type {
