@@ -80,7 +80,7 @@ async function transcribe(args: string[]): Promise<number> {
     args, allowPositionals: true, strict: true,
     options: {
       url: { type: 'string' }, 'api-key': { type: 'string' }, realtime: { type: 'boolean' }, json: { type: 'boolean' },
-      numerals: { type: 'boolean' }, multichannel: { type: 'boolean' },
+      numerals: { type: 'boolean' }, multichannel: { type: 'boolean' }, alternatives: { type: 'string' },
       ...SESSION_OPTIONS, ...IN_PROCESS_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },

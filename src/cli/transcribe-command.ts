@@ -4,7 +4,7 @@
  */
 import { GatewayError } from '../protocol/errors.js';
 import {
-  DENOISE_MODES, LATENCY_CHUNK_MS, SESSION_DEFAULTS, type DenoiseMode, type LatencyPreset, type ServerMessage,
+  DENOISE_MODES, LATENCY_CHUNK_MS, PROTOCOL_LIMITS, SESSION_DEFAULTS, type DenoiseMode, type LatencyPreset, type ServerMessage,
   type SessionStartMessage,
 } from '../protocol/messages.js';
 import { gatewayConfigFromSources } from '../server/config.js';
@@ -53,6 +53,8 @@ Options:
   --realtime             send at 1x speed (default: up to 50x real time, paused by the server's flow control)
   --numerals             print finals with numbers as digits (session.start numerals: formatted_text)
   --multichannel         transcribe each channel of a stereo file on its own (lines start with ch0 / ch1)
+  --alternatives N       print up to N texts per final (its n-best list, with each text's share of the beam), N in
+                         [1, ${PROTOCOL_LIMITS.maxAlternatives}] (session.start alternatives)
 ${SESSION_HELP}${IN_PROCESS_HELP}  --json                 print every server message as one JSON line instead
   -h, --help             this help
 `;
@@ -64,6 +66,7 @@ export interface TranscribeFlags extends InProcessFlags, SessionFlags {
   json?: boolean | undefined;
   numerals?: boolean | undefined;
   multichannel?: boolean | undefined;
+  alternatives?: string | undefined;
 }
 
 function usage(message: string): GatewayError {
@@ -122,6 +125,9 @@ function printer(out: NodeJS.WriteStream, json: boolean): (msg: ServerMessage) =
       if (tty && partialShown) out.write('\r\x1b[2K');
       partialShown = false;
       out.write(`[${ch}${seconds(msg.start_ms)}-${seconds(msg.end_ms)}] ${msg.formatted_text ?? msg.text}\n`);
+      (msg.alternatives ?? []).slice(1).forEach((a, i) => {
+        out.write(`  alt ${i + 2} (${a.confidence.toFixed(2)}): ${a.formatted_text ?? a.text}\n`);
+      });
     } else if (msg.type === 'error') {
       if (tty && partialShown) out.write('\n');
       partialShown = false;
@@ -139,10 +145,20 @@ export async function loadInProcessEngine(flags: InProcessFlags): Promise<Speech
   return loadSpeechEngine(config);
 }
 
+/** --alternatives N -> session.start alternatives (an integer in the protocol's range). */
+function alternativesFlag(value: string | undefined): { alternatives?: number } {
+  if (value === undefined) return {};
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > PROTOCOL_LIMITS.maxAlternatives) {
+    throw usage(`--alternatives must be an integer in [1, ${PROTOCOL_LIMITS.maxAlternatives}], got "${value}"`);
+  }
+  return { alternatives: n };
+}
+
 export async function runTranscribe(file: string, flags: TranscribeFlags): Promise<number> {
   const wav = await readWavFile(file);
   const start = { ...startFieldsFor(wav, startExtras(flags)), ...(flags.numerals === true ? { numerals: true } : {}),
-    ...(flags.multichannel === true ? { multichannel: true } : {}) };
+    ...(flags.multichannel === true ? { multichannel: true } : {}), ...alternativesFlag(flags.alternatives) };
   let closeEngine: (() => Promise<void>) | undefined;
   try {
     let channel: TranscriptionChannel;

@@ -40,6 +40,8 @@ export const PROTOCOL_LIMITS = {
   maxHotwordChars: 100,
   minHotwordBoost: 0,
   maxHotwordBoost: 20,
+  /** Most `session.start.alternatives` (texts in a final's n-best list). */
+  maxAlternatives: 10,
   /** Largest text or binary frame the server accepts (bytes). */
   maxFrameBytes: 1024 * 1024,
   /** Longest `language` / `model` string. */
@@ -77,6 +79,7 @@ export const SESSION_DEFAULTS = {
   minConfidence: 0.15,
   numerals: false,
   multichannel: false,
+  alternatives: 1,
 } as const;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -128,6 +131,8 @@ export interface SessionStartMessage {
   numerals?: boolean;
   /** Default false; needs audio.channels 2: each channel is transcribed on its own, and events carry `channel`. */
   multichannel?: boolean;
+  /** Integer in [1, 10], default 1: above 1, finals carry `alternatives`, their n-best list of distinct texts. */
+  alternatives?: number;
   /** BCP-47 tag; the server rejects languages its model does not serve. */
   language?: string;
   /** Model name; the server rejects a model it does not serve. */
@@ -193,6 +198,7 @@ export interface SessionStartedMessage {
   min_confidence: number;
   numerals: boolean;
   multichannel: boolean;
+  alternatives: number;
   language: string | null;
   /** Server limits that apply to this session (ms unless named otherwise). */
   limits: SessionLimits;
@@ -269,9 +275,23 @@ export interface TranscriptFinalMessage extends ChannelField {
   reason: FinalReason;
   /** Only with session.start `numerals`: `text` with numbers as digits (inference/numerals.ts); words keep theirs. */
   formatted_text?: string;
+  /** Only when session.start `alternatives` > 1 (and the utterance was not rejected): distinct texts, best first. */
+  alternatives?: TranscriptAlternative[];
   /** Only on an utterance rejected by `min_confidence` (then text is "", words [] and confidence 0): what the model
    *  heard and its confidence. */
   rejected?: { text: string; confidence: number };
+}
+
+/**
+ * One text of a final's n-best list. The first is the final's `text`. Ordered by the score of the best hypothesis
+ * spelling each text (the score that picked the final); `confidence` is the share of the decoder's beam that spells
+ * it (all hypotheses' scores normalised to sum to 1), so it need not fall monotonically and the list's sum is <= 1.
+ */
+export interface TranscriptAlternative {
+  text: string;
+  confidence: number;
+  /** Only with session.start `numerals`. */
+  formatted_text?: string;
 }
 
 /** Stop sending audio: unprocessed audio passed the high-water mark. */

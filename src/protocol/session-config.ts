@@ -27,6 +27,8 @@ export interface SessionConfig {
   minConfidence: number;
   numerals: boolean;
   multichannel: boolean;
+  /** Texts in a final's n-best list; 1: none. */
+  alternatives: number;
   language: string | null;
   model: string | null;
 }

@@ -138,7 +138,7 @@ function validateHotwords(ctx: Ctx, v: unknown): Hotword[] | undefined {
 }
 
 const START_KEYS = ['type', 'audio', 'interim_results', 'latency', 'chunk_ms', 'endpointing', 'hotwords', 'denoise',
-  'min_confidence', 'numerals', 'multichannel', 'language', 'model'] as const;
+  'min_confidence', 'numerals', 'multichannel', 'alternatives', 'language', 'model'] as const;
 const LANGUAGE_RE = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
 const MODEL_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -192,6 +192,11 @@ function validateSessionStart(o: Obj): SessionStartMessage {
   const numerals = optBool(ctx, o, 'numerals');
   const multichannel = optBool(ctx, o, 'multichannel');
   if (multichannel === true && a.channels !== 2) fail(ctx, 'GW_ERR_BAD_MESSAGE', 'multichannel', 'false with one channel', true);
+  const alternatives = o.alternatives;
+  if (alternatives !== undefined && (!isNum(alternatives) || !Number.isInteger(alternatives) || alternatives < 1
+    || alternatives > L.maxAlternatives)) {
+    fail(ctx, 'GW_ERR_BAD_MESSAGE', 'alternatives', `an integer in [1, ${L.maxAlternatives}]`, alternatives);
+  }
   const language = optTag(ctx, o, 'language', LANGUAGE_RE, 'a BCP-47 language tag');
   const model = optTag(ctx, o, 'model', MODEL_RE, 'a model name [A-Za-z0-9._-]');
 
@@ -204,6 +209,7 @@ function validateSessionStart(o: Obj): SessionStartMessage {
   if (minConfidence !== undefined) msg.min_confidence = minConfidence as number;
   if (numerals !== undefined) msg.numerals = numerals;
   if (multichannel !== undefined) msg.multichannel = multichannel;
+  if (alternatives !== undefined) msg.alternatives = alternatives as number;
   if (language !== undefined) msg.language = language;
   if (model !== undefined) msg.model = model;
   return msg;
@@ -288,6 +294,7 @@ export function normaliseSessionStart(msg: SessionStartMessage): SessionConfig {
     minConfidence: m.min_confidence ?? SESSION_DEFAULTS.minConfidence,
     numerals: m.numerals ?? SESSION_DEFAULTS.numerals,
     multichannel: m.multichannel ?? SESSION_DEFAULTS.multichannel,
+    alternatives: m.alternatives ?? SESSION_DEFAULTS.alternatives,
     language: m.language ?? null,
     model: m.model ?? null,
   };
@@ -327,6 +334,7 @@ export function sessionConfigToStart(config: SessionConfig): SessionStartMessage
     min_confidence: config.minConfidence,
     numerals: config.numerals,
     multichannel: config.multichannel,
+    alternatives: config.alternatives,
   };
   if (config.latency === null) msg.chunk_ms = config.chunkMs;
   else msg.latency = config.latency;

@@ -60,6 +60,7 @@ export function sessionStartedMessage(sessionId: string, config: SessionConfig, 
     min_confidence: config.minConfidence,
     numerals: config.numerals,
     multichannel: config.multichannel,
+    alternatives: config.alternatives,
     language: config.language ?? services.language,
     limits: {
       max_frame_bytes: limits.maxFrameBytes,

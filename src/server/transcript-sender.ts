@@ -9,7 +9,7 @@
  * partial of the same utterance is not sent; a final clears that memory.
  */
 import { formatNumerals } from '../inference/numerals.js';
-import type { ServerMessage } from '../protocol/messages.js';
+import type { ServerMessage, TranscriptAlternative } from '../protocol/messages.js';
 import type { SendResult } from '../transports/transport.js';
 import type { LatencyMonitor } from './latency-monitor.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -81,6 +81,7 @@ export class TranscriptSender {
           confidence: ev.confidence, start_ms: Math.round(ev.startMs), end_ms: Math.round(ev.endMs),
           latency_ms: latencyMs, reason: ev.reason,
           ...(this.deps.numerals ? { formatted_text: formatNumerals(ev.words.map((w) => w.word)) } : {}),
+          ...(ev.alternatives ? { alternatives: ev.alternatives.map((a) => this.alternative(a)) } : {}),
           ...(ev.rejected ? { rejected: ev.rejected } : {}) });
         this.lastPartial.delete(partialKey);
         stats.finalsSent++;
@@ -96,6 +97,11 @@ export class TranscriptSender {
         break;
       }
     }
+  }
+
+  private alternative(a: { text: string; confidence: number }): TranscriptAlternative {
+    if (!this.deps.numerals) return { text: a.text, confidence: a.confidence };
+    return { text: a.text, confidence: a.confidence, formatted_text: formatNumerals(a.text === '' ? [] : a.text.split(' ')) };
   }
 
   /** Send time minus the arrival of the newest audio the result depends on, ms (0 when that is unknown). */

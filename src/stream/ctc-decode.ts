@@ -15,7 +15,8 @@
  *   committed stable words the utterance is no longer rejected (a hotword update or a later chunk can make the best
  *   hypothesis less confident, but stable words are a promise). Why: the energy VAD opens an
  *   utterance on a click or a breath, and the search (LM and token bonus) fills it with a letter at a confidence a
- *   real word rarely has ("n", 0.016).
+ *   real word rarely has ("n", 0.016). With `alternatives` > 1 a kept final also carries its n-best list of
+ *   distinct texts (inference/n-best.ts), read from the beam just before it is finalised.
  * Utterance ids count utterances: 0, 1, 2, ...
  * `startMs` / `endMs` are the audio the model was fed for the utterance (pre-roll and trailing silence included);
  * words lie inside. `newestArrivalMs` is the arrival of the newest audio in the chunk (partial) or of the audio that
@@ -28,6 +29,7 @@ import {
   type Hotword as DecoderHotword,
 } from '../inference/ctc-decoder.js';
 import { CtcGreedyDecoder } from '../inference/ctc-greedy-decoder.js';
+import { nBestTexts } from '../inference/n-best.js';
 import { FRAME_MS } from './endpoint.js';
 import { statefulOperator, type EncodedItem, type StreamModelInfo } from './stream-items.js';
 import type { PipelineEvent } from './pipeline-event.js';
@@ -45,6 +47,8 @@ export interface CtcDecodeOptions {
   interimResults: boolean;
   /** An utterance whose every word is less confident than this gets a rejected (empty) final; 0: never. */
   minConfidence: number;
+  /** Texts in a final's n-best list; 1 (default): none. */
+  alternatives?: number;
   hotwords$: Observable<readonly DecoderHotword[]>;
   /** Shallow fusion with a token LM (weights default to the decoder's); absent: none. */
   lm?: LmFusion;
@@ -115,6 +119,7 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
             return;
           }
           case 'utterance.end': {
+            const alternatives = (options.alternatives ?? 1) > 1 ? decoder.finalAlternatives() : null;
             const r = decoder.finalize();
             const startMs = startFrame * FRAME_MS, endMs = item.endFrame * FRAME_MS;
             const text = ctcText(r.tokens, model.tokens, sep);
@@ -133,7 +138,8 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
             if (stableText === '' && isNoise(words)) {
               emit({ ...base, text: '', words: [], confidence: 0, rejected: { text, confidence } });
             } else {
-              emit({ ...base, text, words, confidence });
+              emit({ ...base, text, words, confidence, ...(alternatives === null ? {}
+                : { alternatives: nBestTexts(alternatives, options.alternatives!, model.tokens, sep) }) });
             }
             return;
           }

@@ -33,6 +33,8 @@ export type PipelineEvent = ChannelTag & (
   | {
     kind: 'final'; utteranceId: number; text: string; words: PipelineWord[]; confidence: number; startMs: number;
     endMs: number; reason: FinalReason; newestArrivalMs: number;
+    /** With session.start `alternatives` > 1, on kept finals: distinct texts, best first (the first is `text`). */
+    alternatives?: { text: string; confidence: number }[];
     /** Set when the utterance was rejected as noise (then text '', no words, confidence 0): what was heard. */
     rejected?: { text: string; confidence: number };
   });

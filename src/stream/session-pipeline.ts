@@ -31,7 +31,8 @@ import { BehaviorSubject, Observable, Subject, type Subscription } from 'rxjs';
 import { GatewayError } from '../protocol/errors.js';
 import type { FinalReason } from '../protocol/messages.js';
 import type { Hotword, SessionConfig } from '../protocol/session-config.js';
-import { hotwordsFromPhrases, type Hotword as DecoderHotword } from '../inference/ctc-decoder.js';
+import type { Hotword as DecoderHotword } from '../inference/ctc-decoder.js';
+import { hotwordsFromPhrases } from '../inference/hotword-tokens.js';
 import { ctcDecode, DECODER_KINDS, type DecoderKind, type LmFusion } from './ctc-decode.js';
 import { decodeAudio, sampleFrameBytes } from './decode-audio.js';
 import { denoise } from './denoise.js';
@@ -179,7 +180,8 @@ export class SessionPipeline {
         complete: () => subscriber.complete(),
       })),
       ctcDecode({ model, decoder: deps.decoder ?? 'beam', beamSize: deps.beamSize ?? DEFAULT_PIPELINE_DEPS.beamSize,
-        interimResults: config.interimResults, minConfidence: config.minConfidence, hotwords$: this.#hotwords,
+        interimResults: config.interimResults, minConfidence: config.minConfidence,
+        alternatives: config.alternatives, hotwords$: this.#hotwords,
         ...(deps.lm ? { lm: deps.lm } : {}) }),
     ).subscribe({
       next: (e) => {

@@ -148,12 +148,17 @@ describe('voxgate eval / transcribe with the real model', () => {
     try {
       const url = `ws://127.0.0.1:${gw.port}/v1/stream`;
       const fixture = speechFixtures()[0]!;
-      const out = await run(process.execPath, [...CLI, 'transcribe', fixture.file, '--url', url, '--latency', 'low'],
-        { cwd: tmpdir() });
+      const out = await run(process.execPath, [...CLI, 'transcribe', fixture.file, '--url', url, '--latency', 'low',
+        '--alternatives', '3'], { cwd: tmpdir() });
       const lines = out.stdout.trim().split('\n');
       expect(lines.length).toBeGreaterThanOrEqual(1);
-      expect(lines[lines.length - 1]).toMatch(/^\[\d+\.\d\d-\d+\.\d\d\] /); // a final line
-      for (const l of lines) expect(l).toMatch(/^(partial \d+: |\[\d+\.\d\d-\d+\.\d\d\] )/);
+      const finalAt = lines.map((l) => l.startsWith('[')).lastIndexOf(true);
+      expect(lines[finalAt]).toMatch(/^\[\d+\.\d\d-\d+\.\d\d\] /); // a final line, then its other readings
+      expect(lines.slice(finalAt + 1).map((l) => l.slice(0, 8))).toEqual(['  alt 2 ', '  alt 3 '].slice(0, lines.length - finalAt - 1));
+      for (const l of lines) expect(l).toMatch(/^(partial \d+: |\[\d+\.\d\d-\d+\.\d\d\] |  alt [23] \((0|1)\.\d\d\): )/);
+      const badFlag = await run(process.execPath, [...CLI, 'transcribe', fixture.file, '--url', url, '--alternatives', '11'],
+        { cwd: tmpdir() }).catch((e: { code: number; stderr: string }) => e);
+      expect(badFlag).toMatchObject({ code: 1, stderr: expect.stringContaining('--alternatives must be an integer in [1, 10], got "11"') });
 
       const dir = mkdtempSync(path.join(tmpdir(), 'voxgate-eval-'));
       const manifest = path.join(dir, 'MANIFEST.tsv');

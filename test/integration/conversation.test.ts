@@ -66,6 +66,8 @@ interface Conversation {
   maxUtteranceMs: number;
   numerals: boolean;
   multichannel: boolean;
+  /** session.start's alternatives (1: none asked). */
+  alternatives: number;
   pings: number;
   updates: number;
   frames: number;
@@ -80,7 +82,8 @@ async function converse(url: string, seed: number): Promise<Conversation> {
   const wire = toWire(parseWav(encodeWav(speechWithPauses(r, seed), 16000, 1, 'pcm_s16le')), f);
   // options added after the seeds were chosen come from their own generator, so each seed keeps its conversation
   const extra = rng(seed + 7777);
-  const start = { ...randomStart(r, f, words), numerals: extra() < 0.5, multichannel: f.channels === 2 && extra() < 0.7 };
+  const start = { ...randomStart(r, f, words), numerals: extra() < 0.5, multichannel: f.channels === 2 && extra() < 0.7,
+    alternatives: extra() < 0.5 ? int(extra, 2, 5) : 1 };
   const client = await VoxgateClient.connect(url, { start });
   const msgs: ServerMessage[] = [];
   client.onMessage((m) => msgs.push(m));
@@ -110,7 +113,7 @@ async function converse(url: string, seed: number): Promise<Conversation> {
   const close = await client.closed;
   expect(close.code).toBe(1000);
   return { msgs, maxUtteranceMs: start.endpointing!.max_utterance_ms!, numerals: start.numerals,
-    multichannel: start.multichannel, pings, updates, frames,
+    multichannel: start.multichannel, alternatives: start.alternatives, pings, updates, frames,
     audioMs: Math.round((wire.byteLength / frameBytes / f.sampleRateHz) * 1000) };
 }
 
@@ -139,6 +142,12 @@ describe.each(['uws', 'ws'] as const)('valid conversations over %s', (transport)
       expect(types.filter((t) => t === 'speech.started'), what).toHaveLength(finals.length);
       for (const fin of finals) expect(fin.end_ms - fin.start_ms, what).toBeLessThanOrEqual(c.maxUtteranceMs);
       for (const fin of finals) expect('formatted_text' in fin, what).toBe(c.numerals);
+      for (const fin of finals) {
+        const alts = fin.alternatives ?? [];
+        expect(alts.length > 0, what).toBe(c.alternatives > 1 && fin.rejected === undefined);
+        expect(alts.length, what).toBeLessThanOrEqual(c.alternatives);
+        if (alts.length > 0) expect(alts[0]!.text, what).toBe(fin.text);
+      }
       const channels = new Set(c.msgs.filter((m) => m.type === 'speech.started').map((m) => m.channel));
       expect([...channels].every((ch) => (c.multichannel ? ch === 0 || ch === 1 : ch === undefined)), what).toBe(true);
       finalsWithText += finals.filter((m) => m.text !== '').length;

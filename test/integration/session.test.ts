@@ -58,17 +58,26 @@ describe.each(['uws', 'ws'] as const)('real model over %s', (transport) => {
     expect(result.ended.stats.frames_received).toBe([...wavChunks(wav, 50)].length);
   }, 60_000);
 
-  it('numerals: session.started echoes it, every final carries formatted_text, the display form of its words', async () => {
-    const entry = speechFixtures().find((e) => e.set === 'an4')!;
-    const wav = loadWav(entry);
-    const client = await VoxgateClient.connect(url, { start: { ...startFieldsFor(wav), numerals: true } });
-    expect(client.started.numerals).toBe(true);
-    const msgs: ServerMessage[] = [];
-    await streamWav(client, wav, { onMessage: (m) => msgs.push(m) });
-    const finals = checkTranscriptOrder(msgs);
-    expect(finals.length).toBeGreaterThanOrEqual(1);
-    for (const f of finals) expect(f.formatted_text).toBe(formatNumerals(f.words.map((w) => w.word)));
-  }, 60_000);
+  it('numerals and alternatives: session.started echoes them, finals carry formatted_text and an n-best list',
+    async () => {
+      const entry = speechFixtures().find((e) => e.set === 'an4')!;
+      const wav = loadWav(entry);
+      const client = await VoxgateClient.connect(url, { start: { ...startFieldsFor(wav), numerals: true, alternatives: 3 } });
+      expect(client.started).toMatchObject({ numerals: true, alternatives: 3 });
+      const msgs: ServerMessage[] = [];
+      await streamWav(client, wav, { onMessage: (m) => msgs.push(m) });
+      const finals = checkTranscriptOrder(msgs).filter((f) => f.rejected === undefined);
+      expect(finals.length).toBeGreaterThanOrEqual(1);
+      for (const f of finals) {
+        expect(f.formatted_text).toBe(formatNumerals(f.words.map((w) => w.word)));
+        const alts = f.alternatives!;
+        expect(alts.length).toBeGreaterThanOrEqual(1);
+        expect(alts.length).toBeLessThanOrEqual(3);
+        expect(alts[0]).toMatchObject({ text: f.text, formatted_text: f.formatted_text });
+        for (const a of alts) expect(a.formatted_text).toBe(formatNumerals(a.text.split(' ').filter(Boolean)));
+        expect(alts.reduce((sum, a) => sum + a.confidence, 0)).toBeLessThanOrEqual(1 + 1e-9);
+      }
+    }, 60_000);
 
   it('multichannel: each channel of a stereo call is transcribed as that channel alone, events tagged with it', async () => {
     const [a, b] = ['asterisk', 'an4'].map((set) => loadWav(speechFixtures().find((e) => e.set === set)!));

@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
 
 import { GatewayError } from '../../src/protocol/errors.js';
-import { CtcDecoder, hotwordsFromPhrases, type CtcSearch } from '../../src/inference/ctc-decoder.js';
+import { CtcDecoder, type CtcSearch } from '../../src/inference/ctc-decoder.js';
+import { hotwordsFromPhrases } from '../../src/inference/hotword-tokens.js';
 import { CtcPrefixBeamSearch } from '../../src/inference/ctc-prefix-beam-search.js';
 import { loadNativeAddon } from '../../src/inference/native-addon.js';
 import { TOKENS, V, handBuilt, idsOf } from './ctc-fixtures.js';

@@ -42,6 +42,7 @@ export function validStart(r: Rand): Record<string, unknown> {
   if (r() < 0.2) m.min_confidence = r();
   if (r() < 0.2) m.numerals = r() < 0.5;
   if (r() < 0.3 && (m.audio as { channels: number }).channels === 2) m.multichannel = true;
+  if (r() < 0.2) m.alternatives = int(r, 1, 10);
   return m;
 }
 

@@ -88,7 +88,7 @@ describe('session.start validation', () => {
     expect(normaliseSessionStart(msg as SessionStartMessage)).toEqual<SessionConfig>({
       encoding: 'pcm_s16le', sampleRateHz: 16000, channels: 1, interimResults: true, latency: 'balanced', chunkMs: 320,
       silenceMs: 500, maxUtteranceMs: 15000, hotwords: [], denoise: 'off', minConfidence: 0.15, numerals: false,
-      multichannel: false, language: null, model: null,
+      multichannel: false, alternatives: 1, language: null, model: null,
     });
   });
 
@@ -97,13 +97,14 @@ describe('session.start validation', () => {
       type: 'session.start', audio: { encoding: 'mulaw', sample_rate_hz: 8000, channels: 2 }, interim_results: false,
       chunk_ms: 1280, endpointing: { silence_ms: 100, max_utterance_ms: 60000 },
       hotwords: [{ phrase: '  Voxgate   Cloud ', boost: 20 }, { phrase: 'kaldi' }], denoise: 'spectral',
-      min_confidence: 0, numerals: true, multichannel: true, language: 'en-US', model: 'nemo-ctc.int8',
+      min_confidence: 0, numerals: true, multichannel: true, alternatives: 10, language: 'en-US', model: 'nemo-ctc.int8',
     };
     const config = normaliseSessionStart(parseClientMessage(JSON.stringify(full)) as SessionStartMessage);
     expect(config).toEqual<SessionConfig>({
       encoding: 'mulaw', sampleRateHz: 8000, channels: 2, interimResults: false, latency: null, chunkMs: 1280,
       silenceMs: 100, maxUtteranceMs: 60000, hotwords: [{ phrase: 'voxgate cloud', boost: 20 }, { phrase: 'kaldi', boost: 2 }],
-      denoise: 'spectral', minConfidence: 0, numerals: true, multichannel: true, language: 'en-US', model: 'nemo-ctc.int8',
+      denoise: 'spectral', minConfidence: 0, numerals: true, multichannel: true, alternatives: 10, language: 'en-US',
+      model: 'nemo-ctc.int8',
     });
   });
 
@@ -161,6 +162,10 @@ describe('session.start validation', () => {
     ['numerals not a boolean', { numerals: 'yes' }, 'GW_ERR_BAD_MESSAGE', 'numerals'],
     ['multichannel with one channel', { multichannel: true }, 'GW_ERR_BAD_MESSAGE',
       'multichannel must be false with one channel, got true'],
+    ['alternatives 0', { alternatives: 0 }, 'GW_ERR_BAD_MESSAGE', 'alternatives must be an integer in [1, 10], got 0'],
+    ['alternatives 11', { alternatives: 11 }, 'GW_ERR_BAD_MESSAGE', 'alternatives must be an integer in [1, 10], got 11'],
+    ['alternatives 2.5', { alternatives: 2.5 }, 'GW_ERR_BAD_MESSAGE', 'alternatives must be an integer in [1, 10], got 2.5'],
+    ['alternatives a string', { alternatives: '3' }, 'GW_ERR_BAD_MESSAGE', 'got "3"'],
     ['language bad', { language: 'english!' }, 'GW_ERR_BAD_MESSAGE', 'language'],
     ['language number', { language: 1 }, 'GW_ERR_BAD_MESSAGE', 'language'],
     ['model bad', { model: '../etc/passwd' }, 'GW_ERR_BAD_MESSAGE', 'model'],

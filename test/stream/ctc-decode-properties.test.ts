@@ -6,7 +6,8 @@
  */
 import { BehaviorSubject, Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { hotwordsFromPhrases, type Hotword } from '../../src/inference/ctc-decoder.js';
+import type { Hotword } from '../../src/inference/ctc-decoder.js';
+import { hotwordsFromPhrases } from '../../src/inference/hotword-tokens.js';
 import { ctcDecode } from '../../src/stream/ctc-decode.js';
 import type { PipelineEvent } from '../../src/stream/pipeline-event.js';
 import type { EncodedItem } from '../../src/stream/stream-items.js';

@@ -94,8 +94,8 @@ export function interleaveS16(left: Uint8Array, right: Uint8Array): Uint8Array {
 export function sessionConfig(o: Partial<SessionConfig> = {}): SessionConfig {
   return {
     encoding: 'pcm_s16le', sampleRateHz: 16000, channels: 1, interimResults: true, latency: 'balanced',
-    chunkMs: 320, silenceMs: 500, maxUtteranceMs: 15000, hotwords: [], denoise: 'off', minConfidence: SESSION_DEFAULTS.minConfidence, numerals: false, multichannel: false, language: null,
-    model: null, ...o,
+    chunkMs: 320, silenceMs: 500, maxUtteranceMs: 15000, hotwords: [], denoise: 'off', minConfidence: SESSION_DEFAULTS.minConfidence, numerals: false, multichannel: false,
+    alternatives: 1, language: null, model: null, ...o,
   };
 }
 

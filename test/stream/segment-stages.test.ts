@@ -2,7 +2,8 @@
 import { BehaviorSubject, Subject, from, lastValueFrom, of, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/protocol/errors.js';
-import { hotwordsFromPhrases, type Hotword } from '../../src/inference/ctc-decoder.js';
+import type { Hotword } from '../../src/inference/ctc-decoder.js';
+import { hotwordsFromPhrases } from '../../src/inference/hotword-tokens.js';
 import { ctcDecode, wholeWordPrefix } from '../../src/stream/ctc-decode.js';
 import { encode } from '../../src/stream/encode.js';
 import { endpoint, type EndpointSettings } from '../../src/stream/endpoint.js';

@@ -124,6 +124,25 @@ describe.skipIf(!HAVE_MODEL)('SessionPipeline on the real model', () => {
     }
   }, 30_000);
 
+  it('alternatives: each final carries distinct texts, its own first, beam shares summing to <= 1; nothing else changes',
+    async () => {
+      const plain = noArrival(await runPipeline(new SessionPipeline(sessionConfig(), deps), two(), 1600));
+      const nBest = noArrival(await runPipeline(new SessionPipeline(sessionConfig({ alternatives: 4 }), deps), two(), 1600));
+      const finals = finalsOf(nBest);
+      expect(finals).toHaveLength(2);
+      for (const f of finals) {
+        const alts = f.alternatives!;
+        expect(alts.length).toBeGreaterThan(1); // a real utterance leaves several readings in a beam of 16
+        expect(alts.length).toBeLessThanOrEqual(4);
+        expect(alts[0]!.text).toBe(f.text);
+        expect(new Set(alts.map((a) => a.text)).size).toBe(alts.length);
+        for (const a of alts) expect(a.confidence).toBeGreaterThan(0);
+        expect(alts.reduce((sum, a) => sum + a.confidence, 0)).toBeLessThanOrEqual(1 + 1e-9);
+      }
+      expect(nBest.map((e) => (e.kind === 'final' ? { ...e, alternatives: undefined } : e)))
+        .toEqual(plain.map((e) => (e.kind === 'final' ? { ...e, alternatives: undefined } : e)));
+    }, 30_000);
+
   it('finalize() mid-utterance gives a final with reason finalize; interim_results false gives no partials',
     async () => {
       const p = new SessionPipeline(sessionConfig({ interimResults: false }), deps);
