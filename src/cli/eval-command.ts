@@ -2,6 +2,8 @@
  * `voxgate eval MANIFEST.tsv`: transcribes every file of a manifest (`set<TAB>path<TAB>reference`, paths relative to
  * the manifest) through the full pipeline, in-process by default (one shared encoder pool, `--concurrency` sessions
  * at a time, batched by the pool) or against a server (`--url`), and prints the corpus WER per set and overall.
+ * With `--alternatives N` it also prints the oracle WER of the finals' n-best lists: how far a client that picks the
+ * right reading among N (an intent matcher) could get, which says whether the lists are worth asking for.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,10 +12,12 @@ import type { SessionServices } from '../server/session-pipeline-port.js';
 import { openLocalChannel, openRemoteChannel } from './channel.js';
 import { startFieldsFor, streamWav } from './stream-wav.js';
 import {
-  IN_PROCESS_HELP, loadInProcessEngine, SESSION_HELP, startExtras, type InProcessFlags, type SessionFlags,
+  alternativesFlag, IN_PROCESS_HELP, loadInProcessEngine, SESSION_HELP, startExtras, type InProcessFlags,
+  type SessionFlags,
 } from './transcribe-command.js';
+import type { TranscriptFinalMessage } from '../protocol/messages.js';
 import { readWavFile } from './wav.js';
-import { WerAccumulator } from './wer.js';
+import { normaliseTranscript, WerAccumulator, wordEdits } from './wer.js';
 
 export const EVAL_HELP = `Usage: voxgate eval MANIFEST.tsv [options]
 
@@ -26,6 +30,8 @@ Options:
   --url URL              transcribe through a server instead of in-process
   --api-key KEY          API key for --url
   --concurrency N        sessions at a time (default 4)
+  --alternatives N       ask for N-best lists (session.start alternatives) and add the oracle WER: each file's
+                         hypothesis built from the reading of each final that best matches the reference
 ${SESSION_HELP}${IN_PROCESS_HELP}  -h, --help             this help
 `;
 
@@ -59,25 +65,32 @@ export interface EvalFlags extends InProcessFlags, SessionFlags {
   url?: string | undefined;
   'api-key'?: string | undefined;
   concurrency?: string | undefined;
+  alternatives?: string | undefined;
 }
 
 export interface EvalResult {
   perSet: Map<string, WerAccumulator>;
   overall: WerAccumulator;
+  /** Only with alternatives > 1: the same over the oracle hypotheses. */
+  oraclePerSet?: Map<string, WerAccumulator>;
+  oracleOverall?: WerAccumulator;
   hypotheses: { path: string; hypothesis: string }[];
 }
 
 /** Transcribes every entry (in manifest order in the result) on `services` or `url`. */
 export async function evaluate(entries: readonly ManifestEntry[], target: { services?: SessionServices; url?: string;
-  apiKey?: string }, options: { concurrency: number; extras: ReturnType<typeof startExtras> }): Promise<EvalResult> {
+  apiKey?: string }, options: { concurrency: number; extras: ReturnType<typeof startExtras>; alternatives?: number },
+): Promise<EvalResult> {
   const hyps: string[] = new Array<string>(entries.length).fill('');
+  const oracles: string[] = new Array<string>(entries.length).fill('');
+  const nBest = (options.alternatives ?? 1) > 1;
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < entries.length) {
       const i = next++;
       const entry = entries[i]!;
       const wav = await readWavFile(entry.file);
-      const start = startFieldsFor(wav, options.extras);
+      const start = { ...startFieldsFor(wav, options.extras), ...(nBest ? { alternatives: options.alternatives } : {}) };
       const channel = target.url !== undefined ? await openRemoteChannel(target.url, start, target.apiKey)
         : await openLocalChannel(target.services!, start);
       const result = await streamWav(channel, wav);
@@ -85,6 +98,7 @@ export async function evaluate(entries: readonly ManifestEntry[], target: { serv
         throw new GatewayError(result.ended.error_code ?? 'GW_ERR_INTERNAL', `${entry.path}: session ended with an error`);
       }
       hyps[i] = result.text;
+      if (nBest) oracles[i] = oracleHypothesis(entry.reference, result.finals);
     }
   };
   await Promise.all(Array.from({ length: Math.min(options.concurrency, entries.length) }, worker));
@@ -95,29 +109,63 @@ export async function evaluate(entries: readonly ManifestEntry[], target: { serv
     perSet.get(e.set)!.add(e.reference, hyps[i]!);
     overall.add(e.reference, hyps[i]!);
   });
-  return { perSet, overall, hypotheses: entries.map((e, i) => ({ path: e.path, hypothesis: hyps[i]! })) };
+  const hypotheses = entries.map((e, i) => ({ path: e.path, hypothesis: hyps[i]! }));
+  if (!nBest) return { perSet, overall, hypotheses };
+  const oraclePerSet = new Map<string, WerAccumulator>();
+  const oracleOverall = new WerAccumulator();
+  entries.forEach((e, i) => {
+    if (!oraclePerSet.has(e.set)) oraclePerSet.set(e.set, new WerAccumulator());
+    oraclePerSet.get(e.set)!.add(e.reference, oracles[i]!);
+    oracleOverall.add(e.reference, oracles[i]!);
+  });
+  return { perSet, overall, hypotheses, oraclePerSet, oracleOverall };
 }
 
-/** The WER table as data (WER as a fraction). */
+/**
+ * The file's hypothesis with each final replaced by the reading of its n-best list that fits the reference best:
+ * one pass over the finals in order, each choosing the reading that minimises the whole file's word errors given
+ * the choices so far and the others' first readings (exact for the usual one final per file; a close upper bound
+ * on the true oracle otherwise, which would try every combination).
+ */
+export function oracleHypothesis(reference: string, finals: readonly TranscriptFinalMessage[]): string {
+  const ref = normaliseTranscript(reference);
+  const readings = finals.map((f) => (f.alternatives ?? [{ text: f.text }]).map((a) => a.text));
+  const chosen = readings.map((r) => r[0] ?? '');
+  const errors = (): number => wordEdits(ref, normaliseTranscript(chosen.join(' '))).errors;
+  readings.forEach((options, u) => {
+    let best = options[0] ?? '', bestErrors = Infinity;
+    for (const text of options) {
+      chosen[u] = text;
+      const e = errors();
+      if (e < bestErrors) [best, bestErrors] = [text, e];
+    }
+    chosen[u] = best;
+  });
+  return chosen.filter((t) => t !== '').join(' ');
+}
+
+/** The WER table as data (WER as a fraction); with n-best lists each entry also has `oracle_wer`. */
 export function werReport(result: EvalResult): { sets: Record<string, WerFigures>; overall: WerFigures } {
-  const figures = (a: WerAccumulator): WerFigures =>
-    ({ files: a.files, words: a.referenceWords, errors: a.errors, wer: a.wer });
+  const figures = (a: WerAccumulator, oracle: WerAccumulator | undefined): WerFigures =>
+    ({ files: a.files, words: a.referenceWords, errors: a.errors, wer: a.wer,
+      ...(oracle === undefined ? {} : { oracle_wer: oracle.wer }) });
   const sets = Object.fromEntries([...result.perSet.entries()].sort(([a], [b]) => a.localeCompare(b))
-    .map(([set, acc]) => [set, figures(acc)]));
-  return { sets, overall: figures(result.overall) };
+    .map(([set, acc]) => [set, figures(acc, result.oraclePerSet?.get(set))]));
+  return { sets, overall: figures(result.overall, result.oracleOverall) };
 }
 
-export interface WerFigures { files: number; words: number; errors: number; wer: number }
+export interface WerFigures { files: number; words: number; errors: number; wer: number; oracle_wer?: number }
 
 export function formatWerTable(result: EvalResult): string {
   const rows = [...result.perSet.entries()].sort(([a], [b]) => a.localeCompare(b))
-    .map(([set, acc]) => [set, acc]) as [string, WerAccumulator][];
-  rows.push(['overall', result.overall]);
+    .map(([set, acc]) => [set, acc, result.oraclePerSet?.get(set)]) as [string, WerAccumulator, WerAccumulator?][];
+  rows.push(['overall', result.overall, result.oracleOverall]);
   const width = Math.max(8, ...rows.map(([s]) => s.length));
-  const lines = [`${'set'.padEnd(width)}  files  words   WER`];
-  for (const [set, acc] of rows) {
+  const percent = (a: WerAccumulator): string => `${(a.wer * 100).toFixed(1).padStart(5)}%`;
+  const lines = [`${'set'.padEnd(width)}  files  words   WER${result.oracleOverall ? '   oracle' : ''}`];
+  for (const [set, acc, oracle] of rows) {
     lines.push(`${set.padEnd(width)}  ${String(acc.files).padStart(5)}  ${String(acc.referenceWords).padStart(5)}  `
-      + `${(acc.wer * 100).toFixed(1).padStart(5)}%`);
+      + `${percent(acc)}${oracle ? `   ${percent(oracle)}` : ''}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -128,15 +176,17 @@ export async function runEval(manifestPath: string, flags: EvalFlags): Promise<n
     throw new GatewayError('GW_ERR_BAD_CONFIG', `--concurrency must be an integer in [1, 256], got "${flags.concurrency}"`);
   }
   const extras = startExtras(flags);
+  const { alternatives } = alternativesFlag(flags.alternatives);
+  const options = { concurrency, extras, ...(alternatives === undefined ? {} : { alternatives }) };
   const entries = parseManifest(await readFile(manifestPath, 'utf8'), manifestPath);
   let result: EvalResult;
   if (flags.url !== undefined) {
     result = await evaluate(entries, { url: flags.url, ...(flags['api-key'] === undefined ? {} : { apiKey: flags['api-key'] }) },
-      { concurrency, extras });
+      options);
   } else {
     const engine = await loadInProcessEngine(flags);
     try {
-      result = await evaluate(entries, { services: engine }, { concurrency, extras });
+      result = await evaluate(entries, { services: engine }, options);
     } finally {
       await engine.close();
     }

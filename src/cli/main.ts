@@ -98,7 +98,7 @@ async function evalCommand(args: string[]): Promise<number> {
     args, allowPositionals: true, strict: true,
     options: {
       out: { type: 'string' }, json: { type: 'string' }, url: { type: 'string' }, 'api-key': { type: 'string' },
-      concurrency: { type: 'string' }, ...SESSION_OPTIONS, ...IN_PROCESS_OPTIONS,
+      concurrency: { type: 'string' }, alternatives: { type: 'string' }, ...SESSION_OPTIONS, ...IN_PROCESS_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
   });

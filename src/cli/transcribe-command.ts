@@ -146,7 +146,7 @@ export async function loadInProcessEngine(flags: InProcessFlags): Promise<Speech
 }
 
 /** --alternatives N -> session.start alternatives (an integer in the protocol's range). */
-function alternativesFlag(value: string | undefined): { alternatives?: number } {
+export function alternativesFlag(value: string | undefined): { alternatives?: number } {
   if (value === undefined) return {};
   const n = Number(value);
   if (!/^\d+$/.test(value.trim()) || n < 1 || n > PROTOCOL_LIMITS.maxAlternatives) {

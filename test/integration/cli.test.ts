@@ -11,7 +11,8 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { rng } from '../../bench/bench-random.js';
-import { evaluate, formatWerTable, parseManifest } from '../../src/cli/eval-command.js';
+import { evaluate, formatWerTable, oracleHypothesis, parseManifest, werReport } from '../../src/cli/eval-command.js';
+import type { TranscriptFinalMessage } from '../../src/protocol/messages.js';
 import { encodeWav, parseWav, wavChunks } from '../../src/cli/wav.js';
 import { GatewayError } from '../../src/protocol/errors.js';
 import { normaliseTranscript, wer, WerAccumulator, wordEdits } from '../../src/cli/wer.js';
@@ -90,6 +91,16 @@ describe('wer', () => {
     acc.add('c d e f', '');
     expect(acc.wer).toBeCloseTo(4 / 6);
   });
+
+  it('oracle hypothesis: each final takes the reading that fits the reference best, in order', () => {
+    const final = (...texts: string[]) => ({ text: texts[0]!,
+      alternatives: texts.map((text) => ({ text, confidence: 0.1 })) }) as TranscriptFinalMessage;
+    expect(oracleHypothesis('call me at nine', [final('cold me', 'call me', 'call', 'all me'), final('at nine', 'add nine')]))
+      .toBe('call me at nine');
+    expect(oracleHypothesis('b c', [final('a'), final('b c', 'b'), final('', 'c')])).toBe('a b c'); // 'a': one reading
+    expect(oracleHypothesis('yes', [{ text: 'yeah' } as TranscriptFinalMessage])).toBe('yeah'); // no list: the text
+    expect(oracleHypothesis('anything', [])).toBe('');
+  });
 });
 
 describe('voxgate eval / transcribe with the real model', () => {
@@ -106,6 +117,12 @@ describe('voxgate eval / transcribe with the real model', () => {
       const table = formatWerTable(result);
       expect(table).toMatch(/^set\s+files\s+words\s+WER$/m);
       expect(table).toMatch(/^overall\s+\d+\s+\d+\s+[\d.]+%$/m);
+      // n-best lists change no transcript, and their oracle can only be as good or better
+      const nBest = await evaluate(fixtures, { services: engine }, { concurrency: 2, extras: {}, alternatives: 4 });
+      expect(nBest.hypotheses).toEqual(result.hypotheses);
+      expect(nBest.oracleOverall!.wer).toBeLessThanOrEqual(nBest.overall.wer);
+      expect(formatWerTable(nBest)).toMatch(/^overall\s+\d+\s+\d+\s+[\d.]+%\s+[\d.]+%$/m);
+      expect(werReport(nBest).overall).toMatchObject({ wer: result.overall.wer, oracle_wer: nBest.oracleOverall!.wer });
     } finally {
       await engine.close();
     }
