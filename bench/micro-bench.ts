@@ -2,7 +2,7 @@
  * Micro-benchmarks of the per-session hot path: DSP stages (ms of wall time per second of audio, best of N, fed in
  * 20 ms chunks as a session would) and the native CTC prefix beam search (CPU µs per decoder per second of audio,
  * 200 decoders interleaved chunk by chunk as the gateway runs them, at the serving beam width; without and with the
- * shipped token LM)
+ * shipped token LM, and with a 5-text n-best list read at every final, i.e. once per second of audio: the worst case)
  * next to the TypeScript reference and the greedy (best-path) decoder.
  *
  *   npx tsx bench/micro-bench.ts [--runs N] [--json FILE]
@@ -19,6 +19,7 @@ import { SpectralSubtractor } from '../src/dsp/spectral-subtraction.js';
 import { CtcDecoder, type CtcSearch, type Hotword } from '../src/inference/ctc-decoder.js';
 import { CtcGreedyDecoder } from '../src/inference/ctc-greedy-decoder.js';
 import { CtcPrefixBeamSearch } from '../src/inference/ctc-prefix-beam-search.js';
+import { nBestTexts } from '../src/inference/n-best.js';
 import { TOKEN_LM_FILE, TokenLm } from '../src/inference/token-lm.js';
 import { defaultModelDir } from '../src/server/config.js';
 import { DEFAULT_PIPELINE_DEPS } from '../src/stream/session-pipeline.js';
@@ -57,8 +58,13 @@ function hotwords(count: number, rand: () => number): Hotword[] {
   }));
 }
 
-/** CPU µs per decoder per second of audio (decoders interleaved chunk by chunk, then finalised), best of `reps`. */
-function decoderUs(make: () => CtcSearch, inputs: readonly Float32Array[], hot: readonly Hotword[], reps: number): number {
+/** Token strings for the n-best texts: blank, separator, apostrophe, a-z (the shipped model's layout). */
+const TOKENS = ['<blk>', '▁', "'", ...'abcdefghijklmnopqrstuvwxyz'].slice(0, V);
+
+/** CPU µs per decoder per second of audio (decoders interleaved chunk by chunk, then finalised, with an n-best list
+ * of `alternatives` texts read first when > 1), best of `reps`. */
+function decoderUs(make: () => CtcSearch, inputs: readonly Float32Array[], hot: readonly Hotword[], reps: number,
+  alternatives = 1): number {
   let best = Infinity;
   for (let r = 0; r < reps; r++) {
     const decoders = inputs.map(() => make());
@@ -68,7 +74,10 @@ function decoderUs(make: () => CtcSearch, inputs: readonly Float32Array[], hot: 
       const n = Math.min(DECODE_CHUNK_FRAMES, DECODE_FRAMES - at);
       decoders.forEach((d, i) => d.decodeChunk(inputs[i]!.subarray(at * V, (at + n) * V), n));
     }
-    for (const d of decoders) d.finalize();
+    for (const d of decoders) {
+      if (alternatives > 1) nBestTexts(d.finalAlternatives(), alternatives, TOKENS, 1);
+      d.finalize();
+    }
     const used = process.cpuUsage(t0);
     best = Math.min(best, (used.user + used.system) / decoders.length);
   }
@@ -106,6 +115,7 @@ function main(argv: readonly string[]): void {
     native_peaky_token_lm: us(decoderUs(nativeLm, peaky, [], reps)),
     native_flat_token_lm: us(decoderUs(nativeLm, flat, [], reps)),
     native_flat_token_lm_50_hotwords: us(decoderUs(nativeLm, flat, hot, reps)),
+    native_flat_token_lm_5_alternatives: us(decoderUs(nativeLm, flat, [], reps, 5)),
     reference_peaky: us(decoderUs(reference, refInputs(peaky), [], 3)),
     reference_peaky_50_hotwords: us(decoderUs(reference, refInputs(peaky), hot, 3)),
     reference_flat: us(decoderUs(reference, refInputs(flat), [], 3)),
