@@ -15,9 +15,9 @@ import { WebSocket, type RawData } from 'ws';
 import { GatewayError, isGwErrorCode, type GwErrorCode } from '../src/protocol/errors.js';
 import {
   PROTOCOL_LIMITS, STREAM_PATH,
-  type ClientMessage, type EndpointingParams, type ErrorMessage, type HotwordParam, type PongMessage,
+  type ClientMessage, type ErrorMessage, type PongMessage,
   type ServerMessage, type SessionEndedMessage, type SessionStartMessage, type SessionStartedMessage,
-  type SessionUpdatedMessage,
+  type SessionUpdatedMessage, type SessionUpdateMessage,
 } from '../src/protocol/messages.js';
 import { bytesPerSampleFrame, parseServerMessage, validateClientMessage } from '../src/protocol/validate.js';
 
@@ -161,7 +161,7 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
   }
 
   /** session.update; resolves with `session.updated`, rejects with the server's non-fatal error. */
-  update(params: { hotwords?: HotwordParam[]; endpointing?: EndpointingParams }): Promise<SessionUpdatedMessage> {
+  update(params: Omit<SessionUpdateMessage, 'type'>): Promise<SessionUpdatedMessage> {
     const msg = validateClientMessage({ type: 'session.update', ...params });
     return new Promise((resolve, reject) => {
       this.sendJson(msg);

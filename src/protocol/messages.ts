@@ -146,6 +146,10 @@ export interface SessionUpdateMessage {
   hotwords?: HotwordParam[];
   /** Only the given fields change. */
   endpointing?: EndpointingParams;
+  /** As in session.start; from the audio not yet decoded on. */
+  min_confidence?: number;
+  numerals?: boolean;
+  alternatives?: number;
 }
 
 /** Finalise the open utterance now (a `transcript.final` follows if any speech was pending). */
@@ -312,6 +316,10 @@ export interface SessionUpdatedMessage {
   /** Number of hotwords in effect after the update. */
   hotwords: number;
   endpointing: Required<EndpointingParams>;
+  /** Values in effect after the update. */
+  min_confidence: number;
+  numerals: boolean;
+  alternatives: number;
 }
 
 export interface PongMessage {

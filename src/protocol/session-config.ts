@@ -38,4 +38,7 @@ export interface SessionUpdate {
   hotwords?: Hotword[];
   silenceMs?: number;
   maxUtteranceMs?: number;
+  minConfidence?: number;
+  numerals?: boolean;
+  alternatives?: number;
 }

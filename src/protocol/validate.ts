@@ -185,18 +185,9 @@ function validateSessionStart(o: Obj): SessionStartMessage {
     endpointing?.max_utterance_ms ?? SESSION_DEFAULTS.maxUtteranceMs);
   const hotwords = validateHotwords(ctx, o.hotwords);
   const denoise = optEnum(ctx, o, 'denoise', DENOISE_MODES);
-  const minConfidence = o.min_confidence;
-  if (minConfidence !== undefined && (!isNum(minConfidence) || minConfidence < 0 || minConfidence > 1)) {
-    fail(ctx, 'GW_ERR_BAD_MESSAGE', 'min_confidence', 'a number in [0, 1]', minConfidence);
-  }
-  const numerals = optBool(ctx, o, 'numerals');
+  const output = validateOutputFields(ctx, o);
   const multichannel = optBool(ctx, o, 'multichannel');
   if (multichannel === true && a.channels !== 2) fail(ctx, 'GW_ERR_BAD_MESSAGE', 'multichannel', 'false with one channel', true);
-  const alternatives = o.alternatives;
-  if (alternatives !== undefined && (!isNum(alternatives) || !Number.isInteger(alternatives) || alternatives < 1
-    || alternatives > L.maxAlternatives)) {
-    fail(ctx, 'GW_ERR_BAD_MESSAGE', 'alternatives', `an integer in [1, ${L.maxAlternatives}]`, alternatives);
-  }
   const language = optTag(ctx, o, 'language', LANGUAGE_RE, 'a BCP-47 language tag');
   const model = optTag(ctx, o, 'model', MODEL_RE, 'a model name [A-Za-z0-9._-]');
 
@@ -206,24 +197,38 @@ function validateSessionStart(o: Obj): SessionStartMessage {
   if (endpointing !== undefined) msg.endpointing = endpointing;
   if (hotwords !== undefined) msg.hotwords = hotwords;
   if (denoise !== undefined) msg.denoise = denoise;
-  if (minConfidence !== undefined) msg.min_confidence = minConfidence as number;
-  if (numerals !== undefined) msg.numerals = numerals;
+  Object.assign(msg, output);
   if (multichannel !== undefined) msg.multichannel = multichannel;
-  if (alternatives !== undefined) msg.alternatives = alternatives as number;
   if (language !== undefined) msg.language = language;
   if (model !== undefined) msg.model = model;
   return msg;
 }
 
+/** The fields that shape transcripts and may change mid-stream (session.start and session.update alike). */
+function validateOutputFields(ctx: Ctx, o: Obj): Pick<SessionStartMessage, 'min_confidence' | 'numerals' | 'alternatives'> {
+  const out: Pick<SessionStartMessage, 'min_confidence' | 'numerals' | 'alternatives'> = {};
+  const minConfidence = o.min_confidence;
+  if (minConfidence !== undefined && (!isNum(minConfidence) || minConfidence < 0 || minConfidence > 1)) {
+    fail(ctx, 'GW_ERR_BAD_MESSAGE', 'min_confidence', 'a number in [0, 1]', minConfidence);
+  }
+  const numerals = optBool(ctx, o, 'numerals');
+  const alternatives = optIntRange(ctx, o, 'alternatives', 'alternatives', 1, L.maxAlternatives);
+  if (minConfidence !== undefined) out.min_confidence = minConfidence as number;
+  if (numerals !== undefined) out.numerals = numerals;
+  if (alternatives !== undefined) out.alternatives = alternatives;
+  return out;
+}
+
 function validateSessionUpdate(o: Obj): SessionUpdateMessage {
   const ctx: Ctx = { type: 'session.update', fatal: false };
-  checkKeys(ctx, o, ['type', 'hotwords', 'endpointing']);
+  checkKeys(ctx, o, ['type', 'hotwords', 'endpointing', 'min_confidence', 'numerals', 'alternatives']);
   const msg: SessionUpdateMessage = { type: 'session.update' };
   const hotwords = validateHotwords(ctx, o.hotwords);
   const endpointing = validateEndpointing(ctx, o.endpointing);
+  const output = validateOutputFields(ctx, o);
   if (hotwords !== undefined) msg.hotwords = hotwords;
   if (endpointing !== undefined) msg.endpointing = endpointing;
-  return msg;
+  return Object.assign(msg, output);
 }
 
 function validatePing(o: Obj): PingMessage {
@@ -307,6 +312,9 @@ export function normaliseSessionUpdate(msg: SessionUpdateMessage): SessionUpdate
   if (m.hotwords !== undefined) out.hotwords = m.hotwords as Hotword[];
   if (m.endpointing?.silence_ms !== undefined) out.silenceMs = m.endpointing.silence_ms;
   if (m.endpointing?.max_utterance_ms !== undefined) out.maxUtteranceMs = m.endpointing.max_utterance_ms;
+  if (m.min_confidence !== undefined) out.minConfidence = m.min_confidence;
+  if (m.numerals !== undefined) out.numerals = m.numerals;
+  if (m.alternatives !== undefined) out.alternatives = m.alternatives;
   return out;
 }
 
@@ -317,6 +325,9 @@ export function applySessionUpdate(config: SessionConfig, update: SessionUpdate)
     hotwords: update.hotwords ?? config.hotwords,
     silenceMs: update.silenceMs ?? config.silenceMs,
     maxUtteranceMs: update.maxUtteranceMs ?? config.maxUtteranceMs,
+    minConfidence: update.minConfidence ?? config.minConfidence,
+    numerals: update.numerals ?? config.numerals,
+    alternatives: update.alternatives ?? config.alternatives,
   };
   checkSilenceBelowMax({ type: 'session.update', fatal: false }, next.silenceMs, next.maxUtteranceMs);
   return next;

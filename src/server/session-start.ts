@@ -1,15 +1,17 @@
 /**
  * The `session.start` negotiation of one session (docs/protocol.md section 3): checks a session.start against the
- * model this server serves, creates the session's pipeline, and builds the `session.started` answer. Pure apart from
- * `createPipeline`; split out of session.ts so the state machine only decides *when* a start is allowed and wires the
- * result in, while what is accepted and what is answered lives here.
+ * model this server serves, creates the session's pipeline, and builds the `session.started` answer; and the
+ * `session.update` that changes it mid-stream. Pure apart from the pipeline calls; split out of session.ts so the
+ * state machine only decides *when* a start or update is allowed and wires the result in, while what is accepted
+ * and what is answered lives here.
  */
 import { GatewayError, toGatewayError } from '../protocol/errors.js';
 import {
-  PROTOCOL_LIMITS, PROTOCOL_VERSION, type SessionStartedMessage, type SessionStartMessage,
+  PROTOCOL_LIMITS, PROTOCOL_VERSION, type SessionStartedMessage, type SessionStartMessage, type SessionUpdatedMessage,
+  type SessionUpdateMessage,
 } from '../protocol/messages.js';
 import type { SessionConfig } from '../protocol/session-config.js';
-import { normaliseSessionStart, quoteValue } from '../protocol/validate.js';
+import { applySessionUpdate, normaliseSessionStart, normaliseSessionUpdate, quoteValue } from '../protocol/validate.js';
 import type { SessionLimitsConfig } from './config.js';
 import type { SessionPipelinePort, SessionServices } from './session-pipeline-port.js';
 
@@ -40,6 +42,26 @@ export function acceptSessionStart(msg: SessionStartMessage, services: SessionSe
     const err = toGatewayError(e);
     throw err.fatal ? err : new GatewayError(err.code, `session.start: ${err.message}`, { fatal: true, cause: e });
   }
+}
+
+/**
+ * `session.update`: validates it, hands what changed to the pipeline (hotwords first: a list it refuses leaves
+ * everything as it was) and returns the new config with its `session.updated` answer. Throws non-fatal errors.
+ */
+export function acceptSessionUpdate(msg: SessionUpdateMessage, config: SessionConfig, pipeline: SessionPipelinePort):
+  { config: SessionConfig; reply: SessionUpdatedMessage } {
+  const patch = normaliseSessionUpdate(msg);
+  const next = applySessionUpdate(config, patch);
+  if (patch.hotwords !== undefined) pipeline.updateHotwords(patch.hotwords);
+  if (patch.silenceMs !== undefined || patch.maxUtteranceMs !== undefined) {
+    pipeline.updateEndpointing({ silenceMs: next.silenceMs, maxUtteranceMs: next.maxUtteranceMs });
+  }
+  if (patch.minConfidence !== undefined || patch.alternatives !== undefined) {
+    pipeline.updateDecoding({ minConfidence: next.minConfidence, alternatives: next.alternatives });
+  }
+  return { config: next, reply: { type: 'session.updated', hotwords: next.hotwords.length,
+    endpointing: { silence_ms: next.silenceMs, max_utterance_ms: next.maxUtteranceMs },
+    min_confidence: next.minConfidence, numerals: next.numerals, alternatives: next.alternatives } };
 }
 
 /** The `session.started` answer: the negotiated config with defaults applied, and the limits the server enforces. */

@@ -18,9 +18,7 @@ import type {
   ClientMessage, FinalReason, ServerMessage, SessionStartMessage, SessionUpdateMessage,
 } from '../protocol/messages.js';
 import type { SessionConfig } from '../protocol/session-config.js';
-import {
-  applySessionUpdate, bytesPerSampleFrame, normaliseSessionUpdate, parseClientMessage,
-} from '../protocol/validate.js';
+import { bytesPerSampleFrame, parseClientMessage } from '../protocol/validate.js';
 import type { Connection, SendResult } from '../transports/transport.js';
 import type { SessionLimitsConfig } from './config.js';
 import { FlowControl } from './flow-control.js';
@@ -28,7 +26,7 @@ import type { Logger } from './logger.js';
 import type { LatencyMonitor } from './latency-monitor.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { PipelineEvent, SessionPipelinePort, SessionServices } from './session-pipeline-port.js';
-import { acceptSessionStart, sessionStartedMessage } from './session-start.js';
+import { acceptSessionStart, acceptSessionUpdate, sessionStartedMessage } from './session-start.js';
 import { SessionStatsCounter } from './session-stats.js';
 import { SessionTimers } from './session-timers.js';
 import { TextRateLimiter } from './text-rate-limit.js';
@@ -225,15 +223,10 @@ export class Session {
   }
 
   private update(msg: SessionUpdateMessage): void {
-    const patch = normaliseSessionUpdate(msg);
-    const next = applySessionUpdate(this.config!, patch);
-    if (patch.hotwords !== undefined) this.pipeline!.updateHotwords(patch.hotwords);
-    if (patch.silenceMs !== undefined || patch.maxUtteranceMs !== undefined) {
-      this.pipeline!.updateEndpointing({ silenceMs: next.silenceMs, maxUtteranceMs: next.maxUtteranceMs });
-    }
-    this.config = next;
-    this.send({ type: 'session.updated', hotwords: next.hotwords.length,
-      endpointing: { silence_ms: next.silenceMs, max_utterance_ms: next.maxUtteranceMs } });
+    const { config, reply } = acceptSessionUpdate(msg, this.config!, this.pipeline!);
+    this.config = config;
+    this.transcripts!.update({ numerals: config.numerals });
+    this.send(reply);
   }
 
   private onAudio(bytes: Uint8Array): void {

@@ -33,13 +33,20 @@ export interface TranscriptSenderDeps {
   numerals: boolean;
 }
 
+/** Deps that `session.update` may change; from the next message sent on. */
+export type TranscriptSenderSettings = Pick<TranscriptSenderDeps, 'numerals'>;
+
 export class TranscriptSender {
   /** Sequence number of the next transcript message; advances only when one is sent. */
   private seq = 0;
   /** Per channel (-1 without multichannel): the last partial sent, so that an unchanged text is not sent again. */
   private readonly lastPartial = new Map<number, { utteranceId: number; text: string }>();
 
-  constructor(private readonly deps: TranscriptSenderDeps) {}
+  constructor(private deps: TranscriptSenderDeps) {}
+
+  update(settings: TranscriptSenderSettings): void {
+    this.deps = { ...this.deps, ...settings };
+  }
 
   /** Sends what `ev` maps to (possibly nothing). Throws only what `send` throws. */
   send(ev: PipelineEvent): void {

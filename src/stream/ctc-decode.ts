@@ -21,7 +21,8 @@
  * `startMs` / `endMs` are the audio the model was fed for the utterance (pre-roll and trailing silence included);
  * words lie inside. `newestArrivalMs` is the arrival of the newest audio in the chunk (partial) or of the audio that
  * ended the utterance (final). Speech events pass through. Hotword lists from `hotwords$` apply at once (live beams
- * are rescored as if the new list had applied from the utterance start). Decoder failures: GW_ERR_DECODER.
+ * are rescored as if the new list had applied from the utterance start), and so do `settings$` values (the next
+ * chunk's partial and the next final use them). Decoder failures: GW_ERR_DECODER.
  */
 import type { Observable, OperatorFunction } from 'rxjs';
 import {
@@ -49,9 +50,17 @@ export interface CtcDecodeOptions {
   minConfidence: number;
   /** Texts in a final's n-best list; 1 (default): none. */
   alternatives?: number;
+  /** Later values of minConfidence / alternatives (session.update); each applies from the next chunk decoded. */
+  settings$?: Observable<DecodeSettings>;
   hotwords$: Observable<readonly DecoderHotword[]>;
   /** Shallow fusion with a token LM (weights default to the decoder's); absent: none. */
   lm?: LmFusion;
+}
+
+/** The decoding settings a session may change mid-stream. */
+export interface DecodeSettings {
+  minConfidence: number;
+  alternatives: number;
 }
 
 /** A token LM shared by every session and its weights (inference/ctc-decoder.ts CtcDecoderOptions). */
@@ -77,17 +86,21 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
       : new CtcDecoder({ vocabSize: model.vocabSize, blankId: model.blankId, separatorId: sep,
         beamSize: options.beamSize, ...options.lm });
     const hotwordsSub = options.hotwords$.subscribe((h) => decoder.setHotwords(h));
+    let settings: DecodeSettings = { minConfidence: options.minConfidence, alternatives: options.alternatives ?? 1 };
+    const settingsSub = options.settings$?.subscribe((s) => {
+      settings = s;
+    });
     let id = -1; // id of the open utterance
     let startFrame = 0, endFrame = 0;
     let prevText = '', stableText = '';
     /** Noise: words, none of which reaches minConfidence (never when minConfidence is 0). */
     const isNoise = (words: readonly { confidence: number }[]): boolean =>
-      words.length > 0 && words.every((w) => w.confidence < options.minConfidence);
+      words.length > 0 && words.every((w) => w.confidence < settings.minConfidence);
     /** A partial that would be rejected as noise if the utterance ended now waits: a click must not flash a letter
      * (voice bots barge in on partials). It goes out as soon as a word reaches minConfidence, or the final comes.
      * With rejection off no word list is built for it (this runs after every chunk). */
     const heldBack = (r: CtcDecodeResult): boolean =>
-      options.minConfidence > 0 && isNoise(ctcWords(r, model.tokens, sep, model.frameMs));
+      settings.minConfidence > 0 && isNoise(ctcWords(r, model.tokens, sep, model.frameMs));
 
     const partial = (r: CtcDecodeResult, arrivalMs: number, emit: (e: PipelineEvent) => void): void => {
       const text = ctcText(r.tokens, model.tokens, sep);
@@ -119,7 +132,8 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
             return;
           }
           case 'utterance.end': {
-            const alternatives = (options.alternatives ?? 1) > 1 ? decoder.finalAlternatives() : null;
+            const nBest = settings.alternatives;
+            const alternatives = nBest > 1 ? decoder.finalAlternatives() : null;
             const r = decoder.finalize();
             const startMs = startFrame * FRAME_MS, endMs = item.endFrame * FRAME_MS;
             const text = ctcText(r.tokens, model.tokens, sep);
@@ -139,7 +153,7 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
               emit({ ...base, text: '', words: [], confidence: 0, rejected: { text, confidence } });
             } else {
               emit({ ...base, text, words, confidence, ...(alternatives === null ? {}
-                : { alternatives: nBestTexts(alternatives, options.alternatives!, model.tokens, sep) }) });
+                : { alternatives: nBestTexts(alternatives, nBest, model.tokens, sep) }) });
             }
             return;
           }
@@ -149,6 +163,7 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
       },
       teardown() {
         hotwordsSub.unsubscribe();
+        settingsSub?.unsubscribe();
       },
     };
   }, 'GW_ERR_DECODER');

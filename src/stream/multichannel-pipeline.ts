@@ -84,6 +84,10 @@ export class MultichannelPipeline implements SessionPipelinePort {
     for (const p of this.#channels) p.updateEndpointing(e);
   }
 
+  updateDecoding(d: { minConfidence: number; alternatives: number }): void {
+    for (const p of this.#channels) p.updateDecoding(d);
+  }
+
   backlogMs(): number {
     return Math.max(this.#channels[0].backlogMs(), this.#channels[1].backlogMs());
   }

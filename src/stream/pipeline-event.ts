@@ -54,6 +54,8 @@ export interface SessionPipelinePort {
   end(reason?: FinalReason): Promise<void>;
   updateHotwords(hotwords: Hotword[]): void;
   updateEndpointing(e: { silenceMs: number; maxUtteranceMs: number }): void;
+  /** session.update's min_confidence / alternatives, from the audio not yet decoded on. */
+  updateDecoding(d: { minConfidence: number; alternatives: number }): void;
   /** Audio pushed but not yet run through the model, ms. */
   backlogMs(): number;
   /** Abandons the session (fatal error, socket closed without session.end): tears the stages down, frees the encoder. */

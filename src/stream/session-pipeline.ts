@@ -33,7 +33,7 @@ import type { FinalReason } from '../protocol/messages.js';
 import type { Hotword, SessionConfig } from '../protocol/session-config.js';
 import type { Hotword as DecoderHotword } from '../inference/ctc-decoder.js';
 import { hotwordsFromPhrases } from '../inference/hotword-tokens.js';
-import { ctcDecode, DECODER_KINDS, type DecoderKind, type LmFusion } from './ctc-decode.js';
+import { ctcDecode, DECODER_KINDS, type DecodeSettings, type DecoderKind, type LmFusion } from './ctc-decode.js';
 import { decodeAudio, sampleFrameBytes } from './decode-audio.js';
 import { denoise } from './denoise.js';
 import { createEncodeMeter, encode } from './encode.js';
@@ -120,6 +120,7 @@ export class SessionPipeline {
   readonly #output = new Subject<PipelineEvent>();
   readonly #hotwords: BehaviorSubject<readonly DecoderHotword[]>;
   readonly #endpointing: BehaviorSubject<EndpointSettings>;
+  readonly #decoding: BehaviorSubject<DecodeSettings>;
   readonly #meter = createEncodeMeter();
   readonly #subscription: Subscription;
   readonly #done: Promise<void>;
@@ -152,6 +153,7 @@ export class SessionPipeline {
     }
     this.#hotwords = new BehaviorSubject<readonly DecoderHotword[]>(this.#toDecoderHotwords(config.hotwords));
     this.#endpointing = new BehaviorSubject({ silenceMs: config.silenceMs, maxUtteranceMs: config.maxUtteranceMs });
+    this.#decoding = new BehaviorSubject({ minConfidence: config.minConfidence, alternatives: config.alternatives });
     this.events$ = this.#output.asObservable();
     this.#done = new Promise<void>((resolve, reject) => {
       this.#output.subscribe({ complete: resolve, error: reject });
@@ -181,7 +183,7 @@ export class SessionPipeline {
       })),
       ctcDecode({ model, decoder: deps.decoder ?? 'beam', beamSize: deps.beamSize ?? DEFAULT_PIPELINE_DEPS.beamSize,
         interimResults: config.interimResults, minConfidence: config.minConfidence,
-        alternatives: config.alternatives, hotwords$: this.#hotwords,
+        alternatives: config.alternatives, settings$: this.#decoding, hotwords$: this.#hotwords,
         ...(deps.lm ? { lm: deps.lm } : {}) }),
     ).subscribe({
       next: (e) => {
@@ -266,6 +268,12 @@ export class SessionPipeline {
   updateEndpointing(e: { silenceMs: number; maxUtteranceMs: number }): void {
     const settings = { silenceMs: e.silenceMs, maxUtteranceMs: e.maxUtteranceMs };
     this.#pacer.submit([{ samples: 0, run: () => this.#endpointing.next(settings) }]);
+  }
+
+  /** New min_confidence / alternatives; like hotwords they apply to the audio not yet decoded. */
+  updateDecoding(d: DecodeSettings): void {
+    const settings = { minConfidence: d.minConfidence, alternatives: d.alternatives };
+    this.#pacer.submit([{ samples: 0, run: () => this.#decoding.next(settings) }]);
   }
 
   /**

@@ -50,7 +50,8 @@ function baseMessage(r: Rand): Record<string, unknown> {
   switch (int(r, 0, 5)) {
     case 0: return validStart(r);
     case 1: return { type: 'session.update', ...(r() < 0.7 ? { hotwords: hotwords(r) } : {}),
-      ...(r() < 0.5 ? { endpointing: { silence_ms: int(r, 100, 900) } } : {}) };
+      ...(r() < 0.5 ? { endpointing: { silence_ms: int(r, 100, 900) } } : {}),
+      ...(r() < 0.2 ? { numerals: r() < 0.5, alternatives: int(r, 1, 10), min_confidence: r() } : {}) };
     case 2: return { type: 'ping', id: String(int(r, 0, 1e6)) };
     case 3: return { type: 'session.finalize' };
     case 4: return { type: 'session.end' };

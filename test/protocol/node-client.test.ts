@@ -105,7 +105,8 @@ describe('VoxgateClient', () => {
       ws.on('message', (d, isBinary) => {
         if (isBinary) return;
         const m = parseClientMessage(d.toString());
-        if (m.type === 'session.update') send({ type: 'session.updated', hotwords: m.hotwords?.length ?? 0, endpointing: { silence_ms: 500, max_utterance_ms: 15000 } });
+        if (m.type === 'session.update') send({ type: 'session.updated', hotwords: m.hotwords?.length ?? 0, endpointing: { silence_ms: 500, max_utterance_ms: 15000 },
+          min_confidence: 0.15, numerals: false, alternatives: 1 });
         if (m.type === 'ping') send({ type: 'pong', ...(m.id === undefined ? {} : { id: m.id }) });
         if (m.type === 'session.end') {
           send({ type: 'transcript.final', utterance_id: 0, seq: 0, text: 'hi', words: [], confidence: 1, start_ms: 0, end_ms: 40, latency_ms: 1, reason: 'session_end' });

@@ -11,7 +11,7 @@ import type { ClientMessage } from '../../src/protocol/messages.js';
 import { normaliseSessionStart, parseClientMessage, sessionConfigToStart } from '../../src/protocol/validate.js';
 import { textFrame } from './fuzz-frames.js';
 
-const FRAMES = 10_000;
+const FRAMES = 15_000;
 
 /** The `type` a frame claims, when it is JSON with one (decides whether a schema error is fatal). */
 function claimedType(text: string): unknown {

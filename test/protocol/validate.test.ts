@@ -239,6 +239,13 @@ describe('session.update', () => {
     expect(base.hotwords).toEqual([{ phrase: 'old', boost: 2 }]);
   });
 
+  it('changes min_confidence, numerals and alternatives, each alone', () => {
+    const u = update({ min_confidence: 0, numerals: true, alternatives: 4 });
+    expect(u).toEqual({ minConfidence: 0, numerals: true, alternatives: 4 });
+    expect(applySessionUpdate(base, u)).toEqual({ ...base, minConfidence: 0, numerals: true, alternatives: 4 });
+    expect(applySessionUpdate(base, update({ alternatives: 2 }))).toEqual({ ...base, alternatives: 2 });
+  });
+
   it('clears hotwords with []; an empty update changes nothing', () => {
     expect(applySessionUpdate(base, update({ hotwords: [] })).hotwords).toEqual([]);
     expect(applySessionUpdate(base, update({}))).toEqual(base);
@@ -250,6 +257,9 @@ describe('session.update', () => {
     [{ endpointing: { silence_ms: 6000 } }, 'GW_ERR_BAD_MESSAGE'],
     [{ audio: AUDIO }, 'GW_ERR_BAD_MESSAGE'],
     [{ interim_results: false }, 'GW_ERR_BAD_MESSAGE'],
+    [{ alternatives: 0 }, 'GW_ERR_BAD_MESSAGE'],
+    [{ min_confidence: -0.1 }, 'GW_ERR_BAD_MESSAGE'],
+    [{ numerals: 1 }, 'GW_ERR_BAD_MESSAGE'],
   ])('%j -> %s, non-fatal', (fields, code) => {
     const e = thrown(() => parseClientMessage(JSON.stringify({ type: 'session.update', ...fields })));
     expect(e.code).toBe(code);

@@ -37,6 +37,7 @@ export class ScriptedPipeline implements SessionPipelinePort {
   lastArrivalMs = 0;
   hotwords: Hotword[];
   endpointing: { silenceMs: number; maxUtteranceMs: number };
+  decoding: { minConfidence: number; alternatives: number };
   endReason: FinalReason | undefined;
   finalizeCalls = 0;
   private words: string[] = [];
@@ -47,6 +48,7 @@ export class ScriptedPipeline implements SessionPipelinePort {
   constructor(readonly config: SessionConfig, private readonly options: ScriptedOptions = {}) {
     this.hotwords = config.hotwords;
     this.endpointing = { silenceMs: config.silenceMs, maxUtteranceMs: config.maxUtteranceMs };
+    this.decoding = { minConfidence: config.minConfidence, alternatives: config.alternatives };
   }
 
   pushAudio(bytes: Uint8Array, arrivalMs: number): void {
@@ -120,6 +122,10 @@ export class ScriptedPipeline implements SessionPipelinePort {
 
   updateEndpointing(e: { silenceMs: number; maxUtteranceMs: number }): void {
     this.endpointing = e;
+  }
+
+  updateDecoding(d: { minConfidence: number; alternatives: number }): void {
+    this.decoding = d;
   }
 
   backlogMs(): number {

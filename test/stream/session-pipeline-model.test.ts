@@ -141,6 +141,22 @@ describe.skipIf(!HAVE_MODEL)('SessionPipeline on the real model', () => {
       }
       expect(nBest.map((e) => (e.kind === 'final' ? { ...e, alternatives: undefined } : e)))
         .toEqual(plain.map((e) => (e.kind === 'final' ? { ...e, alternatives: undefined } : e)));
+      // asked for mid-stream (session.update) once the first final is out: only the second final has a list
+      const p = new SessionPipeline(sessionConfig(), deps);
+      const late: PipelineEvent[] = [];
+      const firstFinal = new Promise<void>((resolve) => p.events$.subscribe((e) => {
+        late.push(e);
+        if (e.kind === 'final') resolve();
+      }));
+      const bytes = two();
+      const gapEnd = 2 * Math.round((500 + clip('asterisk').samples.length / 16 + 900) * 16); // inside the 1 s gap
+      for (let o = 0; o < gapEnd; o += 1600) p.pushAudio(bytes.subarray(o, Math.min(gapEnd, o + 1600)), 0);
+      await firstFinal;
+      p.updateDecoding({ minConfidence: 0.15, alternatives: 4 });
+      for (let o = gapEnd; o < bytes.length; o += 1600) p.pushAudio(bytes.subarray(o, Math.min(bytes.length, o + 1600)), 0);
+      await p.end();
+      expect(finalsOf(late).map((f) => f.alternatives?.length ?? 0)).toEqual([0, finals[1]!.alternatives!.length]);
+      expect(finalsOf(late)[1]!.alternatives).toEqual(finals[1]!.alternatives);
     }, 30_000);
 
   it('finalize() mid-utterance gives a final with reason finalize; interim_results false gives no partials',
