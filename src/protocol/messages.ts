@@ -46,6 +46,8 @@ export const PROTOCOL_LIMITS = {
   maxFrameBytes: 1024 * 1024,
   /** Longest `language` / `model` string. */
   maxTagChars: 64,
+  /** Longest `session.start.tag` (UTF-16 code units). */
+  maxSessionTagChars: 128,
   /** Longest `ping.id` string. */
   maxPingIdChars: 128,
   /**
@@ -133,6 +135,9 @@ export interface SessionStartMessage {
   multichannel?: boolean;
   /** Integer in [1, 10], default 1: above 1, finals carry `alternatives`, their n-best list of distinct texts. */
   alternatives?: number;
+  /** 1-128 characters, no control characters: the client's own id for the session (a bridge's call id), put on
+   *  every server log line of the session and echoed in session.started. */
+  tag?: string;
   /** BCP-47 tag; the server rejects languages its model does not serve. */
   language?: string;
   /** Model name; the server rejects a model it does not serve. */
@@ -203,6 +208,8 @@ export interface SessionStartedMessage {
   numerals: boolean;
   multichannel: boolean;
   alternatives: number;
+  /** session.start's tag, or null. */
+  tag: string | null;
   language: string | null;
   /** Server limits that apply to this session (ms unless named otherwise). */
   limits: SessionLimits;

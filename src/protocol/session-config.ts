@@ -29,6 +29,8 @@ export interface SessionConfig {
   multichannel: boolean;
   /** Texts in a final's n-best list; 1: none. */
   alternatives: number;
+  /** The client's id for the session (logs), or null. */
+  tag: string | null;
   language: string | null;
   model: string | null;
 }

@@ -138,7 +138,9 @@ function validateHotwords(ctx: Ctx, v: unknown): Hotword[] | undefined {
 }
 
 const START_KEYS = ['type', 'audio', 'interim_results', 'latency', 'chunk_ms', 'endpointing', 'hotwords', 'denoise',
-  'min_confidence', 'numerals', 'multichannel', 'alternatives', 'language', 'model'] as const;
+  'min_confidence', 'numerals', 'multichannel', 'alternatives', 'tag', 'language', 'model'] as const;
+/** A session tag: no C0/C1 control characters and no line or paragraph separators (it goes into log lines). */
+const SESSION_TAG_RE = /^[^\p{Cc}\u2028\u2029]+$/u;
 const LANGUAGE_RE = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
 const MODEL_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -188,6 +190,10 @@ function validateSessionStart(o: Obj): SessionStartMessage {
   const output = validateOutputFields(ctx, o);
   const multichannel = optBool(ctx, o, 'multichannel');
   if (multichannel === true && a.channels !== 2) fail(ctx, 'GW_ERR_BAD_MESSAGE', 'multichannel', 'false with one channel', true);
+  const tag = o.tag;
+  if (tag !== undefined && (typeof tag !== 'string' || tag.length > L.maxSessionTagChars || !SESSION_TAG_RE.test(tag))) {
+    fail(ctx, 'GW_ERR_BAD_MESSAGE', 'tag', `1 to ${L.maxSessionTagChars} characters without control characters`, tag);
+  }
   const language = optTag(ctx, o, 'language', LANGUAGE_RE, 'a BCP-47 language tag');
   const model = optTag(ctx, o, 'model', MODEL_RE, 'a model name [A-Za-z0-9._-]');
 
@@ -199,6 +205,7 @@ function validateSessionStart(o: Obj): SessionStartMessage {
   if (denoise !== undefined) msg.denoise = denoise;
   Object.assign(msg, output);
   if (multichannel !== undefined) msg.multichannel = multichannel;
+  if (tag !== undefined) msg.tag = tag as string;
   if (language !== undefined) msg.language = language;
   if (model !== undefined) msg.model = model;
   return msg;
@@ -300,6 +307,7 @@ export function normaliseSessionStart(msg: SessionStartMessage): SessionConfig {
     numerals: m.numerals ?? SESSION_DEFAULTS.numerals,
     multichannel: m.multichannel ?? SESSION_DEFAULTS.multichannel,
     alternatives: m.alternatives ?? SESSION_DEFAULTS.alternatives,
+    tag: m.tag ?? null,
     language: m.language ?? null,
     model: m.model ?? null,
   };
@@ -349,6 +357,7 @@ export function sessionConfigToStart(config: SessionConfig): SessionStartMessage
   };
   if (config.latency === null) msg.chunk_ms = config.chunkMs;
   else msg.latency = config.latency;
+  if (config.tag !== null) msg.tag = config.tag;
   if (config.language !== null) msg.language = config.language;
   if (config.model !== null) msg.model = config.model;
   return msg;

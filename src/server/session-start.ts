@@ -83,6 +83,7 @@ export function sessionStartedMessage(sessionId: string, config: SessionConfig, 
     numerals: config.numerals,
     multichannel: config.multichannel,
     alternatives: config.alternatives,
+    tag: config.tag,
     language: config.language ?? services.language,
     limits: {
       max_frame_bytes: limits.maxFrameBytes,

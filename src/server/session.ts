@@ -66,7 +66,8 @@ export class Session {
   private readonly stats: SessionStatsCounter;
   private readonly flow: FlowControl;
   private readonly textBudget: TextRateLimiter;
-  private readonly log: Logger;
+  /** Carries session_id (and the account, from the gateway); from session.start on also the client's tag. */
+  private log: Logger;
   private readonly now: () => number;
   private readonly m: GatewayMetrics | undefined;
 
@@ -201,6 +202,7 @@ export class Session {
     const { config, pipeline } = acceptSessionStart(msg, services);
     this.config = config;
     this.pipeline = pipeline;
+    if (config.tag !== null) this.log = this.log.child({ tag: config.tag });
     this.transcripts = new TranscriptSender({ send: (out, droppable) => this.send(out, droppable),
       isClosed: () => this.conn.closed, now: this.now, stats: this.stats, metrics: this.m, latency: this.deps.latency,
       interimResults: config.interimResults, numerals: config.numerals });

@@ -88,7 +88,7 @@ describe('session.start validation', () => {
     expect(normaliseSessionStart(msg as SessionStartMessage)).toEqual<SessionConfig>({
       encoding: 'pcm_s16le', sampleRateHz: 16000, channels: 1, interimResults: true, latency: 'balanced', chunkMs: 320,
       silenceMs: 500, maxUtteranceMs: 15000, hotwords: [], denoise: 'off', minConfidence: 0.15, numerals: false,
-      multichannel: false, alternatives: 1, language: null, model: null,
+      multichannel: false, alternatives: 1, tag: null, language: null, model: null,
     });
   });
 
@@ -97,14 +97,15 @@ describe('session.start validation', () => {
       type: 'session.start', audio: { encoding: 'mulaw', sample_rate_hz: 8000, channels: 2 }, interim_results: false,
       chunk_ms: 1280, endpointing: { silence_ms: 100, max_utterance_ms: 60000 },
       hotwords: [{ phrase: '  Voxgate   Cloud ', boost: 20 }, { phrase: 'kaldi' }], denoise: 'spectral',
-      min_confidence: 0, numerals: true, multichannel: true, alternatives: 10, language: 'en-US', model: 'nemo-ctc.int8',
+      min_confidence: 0, numerals: true, multichannel: true, alternatives: 10, tag: 'CA1f2e · queue "billing"',
+      language: 'en-US', model: 'nemo-ctc.int8',
     };
     const config = normaliseSessionStart(parseClientMessage(JSON.stringify(full)) as SessionStartMessage);
     expect(config).toEqual<SessionConfig>({
       encoding: 'mulaw', sampleRateHz: 8000, channels: 2, interimResults: false, latency: null, chunkMs: 1280,
       silenceMs: 100, maxUtteranceMs: 60000, hotwords: [{ phrase: 'voxgate cloud', boost: 20 }, { phrase: 'kaldi', boost: 2 }],
-      denoise: 'spectral', minConfidence: 0, numerals: true, multichannel: true, alternatives: 10, language: 'en-US',
-      model: 'nemo-ctc.int8',
+      denoise: 'spectral', minConfidence: 0, numerals: true, multichannel: true, alternatives: 10,
+      tag: 'CA1f2e · queue "billing"', language: 'en-US', model: 'nemo-ctc.int8',
     });
   });
 
@@ -166,6 +167,11 @@ describe('session.start validation', () => {
     ['alternatives 11', { alternatives: 11 }, 'GW_ERR_BAD_MESSAGE', 'alternatives must be an integer in [1, 10], got 11'],
     ['alternatives 2.5', { alternatives: 2.5 }, 'GW_ERR_BAD_MESSAGE', 'alternatives must be an integer in [1, 10], got 2.5'],
     ['alternatives a string', { alternatives: '3' }, 'GW_ERR_BAD_MESSAGE', 'got "3"'],
+    ['tag empty', { tag: '' }, 'GW_ERR_BAD_MESSAGE', 'tag must be 1 to 128 characters without control characters, got ""'],
+    ['tag too long', { tag: 'x'.repeat(129) }, 'GW_ERR_BAD_MESSAGE', 'tag must be 1 to 128 characters'],
+    ['tag with a newline', { tag: 'call\n{"level":"fatal"}' }, 'GW_ERR_BAD_MESSAGE', 'tag must be'],
+    ['tag with a line separator', { tag: 'a\u2028b' }, 'GW_ERR_BAD_MESSAGE', 'tag must be'],
+    ['tag a number', { tag: 42 }, 'GW_ERR_BAD_MESSAGE', 'tag must be'],
     ['language bad', { language: 'english!' }, 'GW_ERR_BAD_MESSAGE', 'language'],
     ['language number', { language: 1 }, 'GW_ERR_BAD_MESSAGE', 'language'],
     ['model bad', { model: '../etc/passwd' }, 'GW_ERR_BAD_MESSAGE', 'model'],

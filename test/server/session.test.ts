@@ -3,6 +3,7 @@
  * gateway runs per socket) with a scripted pipeline: every error path gets its stable code, fatal ones end with the
  * registry's close code, and the transcript numbering / flow control follow docs/protocol.md.
  */
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type {
   ErrorMessage, FlowPauseMessage, ServerMessage, SessionEndedMessage, TranscriptFinalMessage, TranscriptPartialMessage,
@@ -276,6 +277,24 @@ describe('Session state machine', () => {
     expect(t.errors()).toEqual([expect.objectContaining({ code: 'GW_ERR_IDLE_TIMEOUT', fatal: true })]);
     expect(t.last()).toMatchObject({ type: 'session.ended', error_code: 'GW_ERR_IDLE_TIMEOUT' });
     expect(close.code).toBe(4001);
+  });
+
+  it('tag: echoed in session.started and on every log line of the session from session.start on', async () => {
+    const chunks: string[] = [];
+    const destination = new Writable({ write(chunk: Buffer, _enc, cb) { chunks.push(chunk.toString()); cb(); } });
+    const s = new LocalSession({ services: scriptedServices(), logger: createLogger({ level: 'debug', destination }) });
+    const msgs: ServerMessage[] = [];
+    s.onMessage((m) => msgs.push(m));
+    s.sendJson({ ...START_16K, tag: 'CA5f7 queue=billing' });
+    s.sendJson({ type: 'session.update', alternatives: 0 }); // a non-fatal error: logged at debug
+    s.sendJson({ type: 'session.end' });
+    await s.closed;
+    expect(msgs[0]).toMatchObject({ type: 'session.started', tag: 'CA5f7 queue=billing' });
+    const lines = chunks.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const fromStart = lines.slice(lines.findIndex((l) => l['msg'] === 'session started'));
+    expect(fromStart.map((l) => l['msg'])).toEqual(['session started', 'non-fatal error', 'session closed']);
+    for (const l of fromStart) expect(l).toMatchObject({ session_id: (msgs[0] as { session_id: string }).session_id,
+      tag: 'CA5f7 queue=billing' });
   });
 
   it('start timeout: pings do not extend it -> GW_ERR_START_TIMEOUT, close 4006; session.start in time disarms it',
