@@ -1,9 +1,14 @@
 /**
  * The normalised, internal form of a session's configuration: `session.start` with every default applied
- * (validate.ts `normaliseSessionStart`) and `session.update` patches. camelCase with units in names; the wire
- * shapes are in messages.ts.
+ * (`normaliseSessionStart`), `session.update` patches (`normaliseSessionUpdate`, `applySessionUpdate`) and the way
+ * back to the wire (`sessionConfigToStart`). camelCase with units in names; the wire shapes are in messages.ts, the
+ * checks in validate.ts (every conversion here validates first, so hand-built objects are safe).
  */
-import type { AudioEncoding, DenoiseMode, LatencyPreset } from './messages.js';
+import {
+  LATENCY_CHUNK_MS, SESSION_DEFAULTS, type AudioEncoding, type DenoiseMode, type LatencyPreset, type SessionStartMessage,
+  type SessionUpdateMessage,
+} from './messages.js';
+import { checkSilenceBelowMax, validateSessionStart, validateSessionUpdate } from './validate.js';
 
 export interface Hotword {
   /** Trimmed, whitespace collapsed, NFC, lower case. */
@@ -43,4 +48,79 @@ export interface SessionUpdate {
   minConfidence?: number;
   numerals?: boolean;
   alternatives?: number;
+}
+
+/** session.start -> SessionConfig with every default applied. Validates again (safe on hand-built objects). */
+export function normaliseSessionStart(msg: SessionStartMessage): SessionConfig {
+  const m = validateSessionStart(msg as unknown as Record<string, unknown>);
+  const latency = m.chunk_ms === undefined ? (m.latency ?? SESSION_DEFAULTS.latency) : null;
+  return {
+    encoding: m.audio.encoding,
+    sampleRateHz: m.audio.sample_rate_hz,
+    channels: m.audio.channels,
+    interimResults: m.interim_results ?? SESSION_DEFAULTS.interimResults,
+    latency,
+    chunkMs: m.chunk_ms ?? LATENCY_CHUNK_MS[latency ?? SESSION_DEFAULTS.latency],
+    silenceMs: m.endpointing?.silence_ms ?? SESSION_DEFAULTS.silenceMs,
+    maxUtteranceMs: m.endpointing?.max_utterance_ms ?? SESSION_DEFAULTS.maxUtteranceMs,
+    hotwords: (m.hotwords ?? []) as Hotword[],
+    denoise: m.denoise ?? SESSION_DEFAULTS.denoise,
+    minConfidence: m.min_confidence ?? SESSION_DEFAULTS.minConfidence,
+    numerals: m.numerals ?? SESSION_DEFAULTS.numerals,
+    multichannel: m.multichannel ?? SESSION_DEFAULTS.multichannel,
+    alternatives: m.alternatives ?? SESSION_DEFAULTS.alternatives,
+    tag: m.tag ?? null,
+    language: m.language ?? null,
+    model: m.model ?? null,
+  };
+}
+
+/** session.update -> the validated patch (non-fatal errors). Apply it with {@link applySessionUpdate}. */
+export function normaliseSessionUpdate(msg: SessionUpdateMessage): SessionUpdate {
+  const m = validateSessionUpdate(msg as unknown as Record<string, unknown>);
+  const out: SessionUpdate = {};
+  if (m.hotwords !== undefined) out.hotwords = m.hotwords as Hotword[];
+  if (m.endpointing?.silence_ms !== undefined) out.silenceMs = m.endpointing.silence_ms;
+  if (m.endpointing?.max_utterance_ms !== undefined) out.maxUtteranceMs = m.endpointing.max_utterance_ms;
+  if (m.min_confidence !== undefined) out.minConfidence = m.min_confidence;
+  if (m.numerals !== undefined) out.numerals = m.numerals;
+  if (m.alternatives !== undefined) out.alternatives = m.alternatives;
+  return out;
+}
+
+/** Returns a new config with the patch applied; throws BAD_MESSAGE (non-fatal) if silence_ms >= max_utterance_ms. */
+export function applySessionUpdate(config: SessionConfig, update: SessionUpdate): SessionConfig {
+  const next: SessionConfig = {
+    ...config,
+    hotwords: update.hotwords ?? config.hotwords,
+    silenceMs: update.silenceMs ?? config.silenceMs,
+    maxUtteranceMs: update.maxUtteranceMs ?? config.maxUtteranceMs,
+    minConfidence: update.minConfidence ?? config.minConfidence,
+    numerals: update.numerals ?? config.numerals,
+    alternatives: update.alternatives ?? config.alternatives,
+  };
+  checkSilenceBelowMax({ type: 'session.update', fatal: false }, next.silenceMs, next.maxUtteranceMs);
+  return next;
+}
+
+/** The session.start that normalises to `config` (normaliseSessionStart(sessionConfigToStart(c)) deep-equals c). */
+export function sessionConfigToStart(config: SessionConfig): SessionStartMessage {
+  const msg: SessionStartMessage = {
+    type: 'session.start',
+    audio: { encoding: config.encoding, sample_rate_hz: config.sampleRateHz, channels: config.channels },
+    interim_results: config.interimResults,
+    endpointing: { silence_ms: config.silenceMs, max_utterance_ms: config.maxUtteranceMs },
+    hotwords: config.hotwords.map((h) => ({ phrase: h.phrase, boost: h.boost })),
+    denoise: config.denoise,
+    min_confidence: config.minConfidence,
+    numerals: config.numerals,
+    multichannel: config.multichannel,
+    alternatives: config.alternatives,
+  };
+  if (config.latency === null) msg.chunk_ms = config.chunkMs;
+  else msg.latency = config.latency;
+  if (config.tag !== null) msg.tag = config.tag;
+  if (config.language !== null) msg.language = config.language;
+  if (config.model !== null) msg.model = config.model;
+  return msg;
 }

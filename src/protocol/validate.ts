@@ -20,12 +20,12 @@ import {
   type AudioEncoding, type ClientMessage, type EndpointingParams, type LatencyPreset, type PingMessage,
   type ServerMessage, type SessionStartMessage, type SessionUpdateMessage,
 } from './messages.js';
-import type { Hotword, SessionConfig, SessionUpdate } from './session-config.js';
+import type { Hotword } from './session-config.js';
 
 type Obj = Record<string, unknown>;
 
 /** Where we are: message type (for the error text) and whether errors end the session. */
-interface Ctx { type: string; fatal: boolean }
+export interface Ctx { type: string; fatal: boolean }
 
 /** JSON-ish rendering of a bad value for error messages, at most ~80 characters. */
 export function quoteValue(v: unknown): string {
@@ -98,7 +98,8 @@ function validateEndpointing(ctx: Ctx, v: unknown): EndpointingParams | undefine
   return out;
 }
 
-function checkSilenceBelowMax(ctx: Ctx, silenceMs: number, maxUtteranceMs: number): void {
+/** silence_ms must stay below max_utterance_ms (also after a session.update changed one of them). */
+export function checkSilenceBelowMax(ctx: Ctx, silenceMs: number, maxUtteranceMs: number): void {
   if (silenceMs >= maxUtteranceMs) {
     throw new GatewayError('GW_ERR_BAD_MESSAGE', `${ctx.type}: endpointing.silence_ms (${silenceMs}) must be less `
       + `than endpointing.max_utterance_ms (${maxUtteranceMs})`, { fatal: ctx.fatal });
@@ -144,7 +145,8 @@ const SESSION_TAG_RE = /^[^\p{Cc}\u2028\u2029]+$/u;
 const LANGUAGE_RE = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
 const MODEL_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-function validateSessionStart(o: Obj): SessionStartMessage {
+/** session.start's checks (all errors fatal); `normaliseSessionStart` (session-config.ts) runs them again. */
+export function validateSessionStart(o: Obj): SessionStartMessage {
   const ctx: Ctx = { type: 'session.start', fatal: true };
   checkKeys(ctx, o, START_KEYS);
   const a = o.audio;
@@ -226,7 +228,8 @@ function validateOutputFields(ctx: Ctx, o: Obj): Pick<SessionStartMessage, 'min_
   return out;
 }
 
-function validateSessionUpdate(o: Obj): SessionUpdateMessage {
+/** session.update's checks (errors non-fatal). */
+export function validateSessionUpdate(o: Obj): SessionUpdateMessage {
   const ctx: Ctx = { type: 'session.update', fatal: false };
   checkKeys(ctx, o, ['type', 'hotwords', 'endpointing', 'min_confidence', 'numerals', 'alternatives']);
   const msg: SessionUpdateMessage = { type: 'session.update' };
@@ -286,81 +289,6 @@ export function parseClientMessage(text: string): ClientMessage {
     throw new GatewayError('GW_ERR_BAD_JSON', `invalid JSON: ${(e as Error).message}`, { cause: e });
   }
   return validateClientMessage(value);
-}
-
-/** session.start -> SessionConfig with every default applied. Validates again (safe on hand-built objects). */
-export function normaliseSessionStart(msg: SessionStartMessage): SessionConfig {
-  const m = validateSessionStart(msg as unknown as Obj);
-  const latency = m.chunk_ms === undefined ? (m.latency ?? SESSION_DEFAULTS.latency) : null;
-  return {
-    encoding: m.audio.encoding,
-    sampleRateHz: m.audio.sample_rate_hz,
-    channels: m.audio.channels,
-    interimResults: m.interim_results ?? SESSION_DEFAULTS.interimResults,
-    latency,
-    chunkMs: m.chunk_ms ?? LATENCY_CHUNK_MS[latency ?? SESSION_DEFAULTS.latency],
-    silenceMs: m.endpointing?.silence_ms ?? SESSION_DEFAULTS.silenceMs,
-    maxUtteranceMs: m.endpointing?.max_utterance_ms ?? SESSION_DEFAULTS.maxUtteranceMs,
-    hotwords: (m.hotwords ?? []) as Hotword[],
-    denoise: m.denoise ?? SESSION_DEFAULTS.denoise,
-    minConfidence: m.min_confidence ?? SESSION_DEFAULTS.minConfidence,
-    numerals: m.numerals ?? SESSION_DEFAULTS.numerals,
-    multichannel: m.multichannel ?? SESSION_DEFAULTS.multichannel,
-    alternatives: m.alternatives ?? SESSION_DEFAULTS.alternatives,
-    tag: m.tag ?? null,
-    language: m.language ?? null,
-    model: m.model ?? null,
-  };
-}
-
-/** session.update -> the validated patch (non-fatal errors). Apply it with {@link applySessionUpdate}. */
-export function normaliseSessionUpdate(msg: SessionUpdateMessage): SessionUpdate {
-  const m = validateSessionUpdate(msg as unknown as Obj);
-  const out: SessionUpdate = {};
-  if (m.hotwords !== undefined) out.hotwords = m.hotwords as Hotword[];
-  if (m.endpointing?.silence_ms !== undefined) out.silenceMs = m.endpointing.silence_ms;
-  if (m.endpointing?.max_utterance_ms !== undefined) out.maxUtteranceMs = m.endpointing.max_utterance_ms;
-  if (m.min_confidence !== undefined) out.minConfidence = m.min_confidence;
-  if (m.numerals !== undefined) out.numerals = m.numerals;
-  if (m.alternatives !== undefined) out.alternatives = m.alternatives;
-  return out;
-}
-
-/** Returns a new config with the patch applied; throws BAD_MESSAGE (non-fatal) if silence_ms >= max_utterance_ms. */
-export function applySessionUpdate(config: SessionConfig, update: SessionUpdate): SessionConfig {
-  const next: SessionConfig = {
-    ...config,
-    hotwords: update.hotwords ?? config.hotwords,
-    silenceMs: update.silenceMs ?? config.silenceMs,
-    maxUtteranceMs: update.maxUtteranceMs ?? config.maxUtteranceMs,
-    minConfidence: update.minConfidence ?? config.minConfidence,
-    numerals: update.numerals ?? config.numerals,
-    alternatives: update.alternatives ?? config.alternatives,
-  };
-  checkSilenceBelowMax({ type: 'session.update', fatal: false }, next.silenceMs, next.maxUtteranceMs);
-  return next;
-}
-
-/** The session.start that normalises to `config` (normaliseSessionStart(sessionConfigToStart(c)) deep-equals c). */
-export function sessionConfigToStart(config: SessionConfig): SessionStartMessage {
-  const msg: SessionStartMessage = {
-    type: 'session.start',
-    audio: { encoding: config.encoding, sample_rate_hz: config.sampleRateHz, channels: config.channels },
-    interim_results: config.interimResults,
-    endpointing: { silence_ms: config.silenceMs, max_utterance_ms: config.maxUtteranceMs },
-    hotwords: config.hotwords.map((h) => ({ phrase: h.phrase, boost: h.boost })),
-    denoise: config.denoise,
-    min_confidence: config.minConfidence,
-    numerals: config.numerals,
-    multichannel: config.multichannel,
-    alternatives: config.alternatives,
-  };
-  if (config.latency === null) msg.chunk_ms = config.chunkMs;
-  else msg.latency = config.latency;
-  if (config.tag !== null) msg.tag = config.tag;
-  if (config.language !== null) msg.language = config.language;
-  if (config.model !== null) msg.model = config.model;
-  return msg;
 }
 
 const BYTES_PER_SAMPLE: Readonly<Record<AudioEncoding, number>> = { pcm_s16le: 2, pcm_f32le: 4, mulaw: 1, alaw: 1 };

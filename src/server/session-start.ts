@@ -10,8 +10,10 @@ import {
   PROTOCOL_LIMITS, PROTOCOL_VERSION, type SessionStartedMessage, type SessionStartMessage, type SessionUpdatedMessage,
   type SessionUpdateMessage,
 } from '../protocol/messages.js';
-import type { SessionConfig } from '../protocol/session-config.js';
-import { applySessionUpdate, normaliseSessionStart, normaliseSessionUpdate, quoteValue } from '../protocol/validate.js';
+import {
+  applySessionUpdate, normaliseSessionStart, normaliseSessionUpdate, type SessionConfig,
+} from '../protocol/session-config.js';
+import { quoteValue } from '../protocol/validate.js';
 import type { SessionLimitsConfig } from './config.js';
 import type { SessionPipelinePort, SessionServices } from './session-pipeline-port.js';
 

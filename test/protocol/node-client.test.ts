@@ -9,7 +9,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { VoxgateClient } from '../../clients/node-client.js';
 import { GatewayError } from '../../src/protocol/errors.js';
 import type { ServerMessage, SessionStartMessage } from '../../src/protocol/messages.js';
-import { normaliseSessionStart, parseClientMessage } from '../../src/protocol/validate.js';
+import { normaliseSessionStart } from '../../src/protocol/session-config.js';
+import { parseClientMessage } from '../../src/protocol/validate.js';
 
 const AUDIO = { encoding: 'pcm_s16le', sample_rate_hz: 16000, channels: 1 } as const;
 const STATS = {

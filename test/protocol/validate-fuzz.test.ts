@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { rng } from '../../bench/bench-random.js';
 import { GW_ERRORS, isGatewayError, isGwErrorCode } from '../../src/protocol/errors.js';
 import type { ClientMessage } from '../../src/protocol/messages.js';
-import { normaliseSessionStart, parseClientMessage, sessionConfigToStart } from '../../src/protocol/validate.js';
+import { normaliseSessionStart, sessionConfigToStart } from '../../src/protocol/session-config.js';
+import { parseClientMessage } from '../../src/protocol/validate.js';
 import { textFrame } from './fuzz-frames.js';
 
 const FRAMES = 15_000;

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { GatewayError, type GwErrorCode } from '../../src/protocol/errors.js';
 import { PROTOCOL_LIMITS, type SessionStartMessage } from '../../src/protocol/messages.js';
-import type { SessionConfig } from '../../src/protocol/session-config.js';
 import {
-  applySessionUpdate, audioBytesToMs, bytesPerSampleFrame, normaliseSessionStart, normaliseSessionUpdate,
-  parseClientMessage, parseServerMessage, sessionConfigToStart, validateClientMessage,
+  applySessionUpdate, normaliseSessionStart, normaliseSessionUpdate, sessionConfigToStart, type SessionConfig,
+} from '../../src/protocol/session-config.js';
+import {
+  audioBytesToMs, bytesPerSampleFrame, parseClientMessage, parseServerMessage, validateClientMessage,
 } from '../../src/protocol/validate.js';
 
 const AUDIO = { encoding: 'pcm_s16le', sample_rate_hz: 16000, channels: 1 };

@@ -4,12 +4,15 @@
  * with the real model is exercised by test/integration/.
  */
 import { Observable, Subject } from 'rxjs';
-import type { FinalReason, ServerMessage } from '../../src/protocol/messages.js';
+import type { ErrorMessage, FinalReason, ServerMessage } from '../../src/protocol/messages.js';
 import type { Hotword, SessionConfig } from '../../src/protocol/session-config.js';
 import { GatewayError } from '../../src/protocol/errors.js';
 import { audioBytesToMs } from '../../src/protocol/validate.js';
 import type { PipelineEvent, SessionPipelinePort } from '../../src/server/session-pipeline-port.js';
+import type { SessionLimitsConfig } from '../../src/server/config.js';
 import type { GatewayServices } from '../../src/server/gateway.js';
+import { LocalSession } from '../../src/server/local-session.js';
+import { createMetrics } from '../../src/server/metrics.js';
 
 export interface ScriptedOptions {
   /**
@@ -191,4 +194,21 @@ export async function until(pred: () => boolean, timeoutMs = 3000, what = 'condi
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** A LocalSession (the Session class without a socket) on scripted services, with its messages recorded. */
+export function openLocal(limits: Partial<SessionLimitsConfig> = {}, services: ScriptedServices = scriptedServices()) {
+  const metrics = createMetrics({ defaultMetrics: false });
+  const s = new LocalSession({ services, limits, metrics });
+  const msgs: ServerMessage[] = [];
+  s.onMessage((m) => msgs.push(m));
+  let close: { code: number; reason: string } | undefined;
+  void s.closed.then((c) => { close = c; });
+  return {
+    s, msgs, services, metrics,
+    pipeline: () => services.created[services.created.length - 1]!,
+    closeInfo: () => close,
+    errors: () => msgs.filter((m): m is ErrorMessage => m.type === 'error'),
+    last: () => msgs[msgs.length - 1]!,
+  };
 }

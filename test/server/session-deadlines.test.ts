@@ -1,0 +1,57 @@
+/**
+ * The session's three deadlines (src/server/session-timers.ts, docs/protocol.md section 8) on the state machine, with
+ * a scripted pipeline and short limits: start (session.start in time), idle (audio or ping), maximum duration.
+ */
+import { describe, expect, it } from 'vitest';
+import { openLocal as open, pcm16, START_16K, types } from './helpers.js';
+
+describe('Session deadlines', () => {
+  it('idle timeout: no audio and no ping -> GW_ERR_IDLE_TIMEOUT, close 4001; pings keep it alive', async () => {
+    const t = open({ idleTimeoutMs: 80 });
+    t.s.sendJson(START_16K);
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 40));
+      t.s.sendJson({ type: 'ping' });
+    }
+    expect(t.errors()).toHaveLength(0);
+    const close = await t.s.closed;
+    expect(t.errors()).toEqual([expect.objectContaining({ code: 'GW_ERR_IDLE_TIMEOUT', fatal: true })]);
+    expect(t.last()).toMatchObject({ type: 'session.ended', error_code: 'GW_ERR_IDLE_TIMEOUT' });
+    expect(close.code).toBe(4001);
+  });
+
+  it('start timeout: pings do not extend it -> GW_ERR_START_TIMEOUT, close 4006; session.start in time disarms it',
+    async () => {
+      const late = open({ startTimeoutMs: 60, idleTimeoutMs: 1000 });
+      for (let i = 0; i < 2; i++) {
+        late.s.sendJson({ type: 'ping' });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(late.errors()).toHaveLength(0);
+      const close = await late.s.closed;
+      expect(late.msgs).toEqual([{ type: 'pong' }, { type: 'pong' }, expect.objectContaining({ type: 'error',
+        code: 'GW_ERR_START_TIMEOUT', fatal: true, message: 'no session.start within 60 ms' })]);
+      expect(close.code).toBe(4006);
+
+      const started = open({ startTimeoutMs: 30 });
+      started.s.sendJson(START_16K);
+      await new Promise((r) => setTimeout(r, 90));
+      expect(started.errors()).toHaveLength(0);
+      expect(started.closeInfo()).toBeUndefined();
+      started.s.abandon();
+      await started.s.closed;
+    });
+
+  it('max duration: the open utterance is finalised first, then GW_ERR_MAX_DURATION and close 4002', async () => {
+    const t = open({ maxDurationMs: 60 });
+    t.s.sendJson(START_16K);
+    t.s.sendAudio(pcm16(40));
+    t.pipeline().emitPartial('open words', 'open');
+    const close = await t.s.closed;
+    expect(types(t.msgs)).toEqual(['session.started', 'speech.started', 'transcript.partial', 'speech.stopped',
+      'transcript.final', 'error', 'session.ended']);
+    expect(t.msgs[4]).toMatchObject({ reason: 'max_duration', text: 'open words', seq: 1 });
+    expect(t.msgs[5]).toMatchObject({ code: 'GW_ERR_MAX_DURATION', fatal: true });
+    expect(close.code).toBe(4002);
+  });
+});
