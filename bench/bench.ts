@@ -14,7 +14,7 @@
  * Without --url the gateway runs in a child process started here (`serve --port 0`), one fresh process per N.
  * Real time means: p99 chunk processing delay <= 200 ms, where a chunk's processing delay is the `latency_ms` of the
  * partial or final it produced (protocol: newest covered audio frame's arrival -> message sent), no flow.pause, no
- * dropped partials and no failed session. Word latency: see load-session.ts.
+ * dropped partials and no failed session. Word latency and speech-onset latency: see load-session.ts.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -62,6 +62,8 @@ export interface BenchResult {
   realtime: boolean;
   chunk_delay_ms: Rounded;
   final_latency_ms: Rounded;
+  /** Sending the frame that holds a speech onset -> speech.started arrives (load-session.ts). */
+  speech_started_latency_ms: Rounded;
   end_drain_ms: { p50: number | null; max: number | null };
   flow_pauses: number;
   inbound_backlog_ms_p99_bucket: number | null;
@@ -203,7 +205,7 @@ interface ServerSide {
 function summarise(n: number, o: Options, wire: LoadWire, results: SessionResult[], s: ServerSide): BenchResult {
   const flat = (f: (r: SessionResult) => number[]): number[] => results.flatMap(f);
   const partials = flat((r) => r.partialLatencyMs), finals = flat((r) => r.finalLatencyMs);
-  const words = flat((r) => r.wordLatencyMs);
+  const words = flat((r) => r.wordLatencyMs), onsets = flat((r) => r.speechStartedLatencyMs);
   const chunkDelays = [...partials, ...finals];
   const drains = results.map((r) => r.endDrainMs).filter((x): x is number => x !== null);
   const errors: Record<string, number> = {};
@@ -224,6 +226,7 @@ function summarise(n: number, o: Options, wire: LoadWire, results: SessionResult
       failed === 0,
     chunk_delay_ms: r1(percentiles(chunkDelays)),
     final_latency_ms: r1(percentiles(finals)),
+    speech_started_latency_ms: r1(percentiles(onsets)),
     end_drain_ms: { p50: round(percentile(drains, 50), 1), max: round(Math.max(...drains), 1) },
     flow_pauses: flowPauses,
     inbound_backlog_ms_p99_bucket: round(s.backlogP99Ms, 0),
@@ -255,6 +258,7 @@ function print(r: BenchResult): void {
     `  partial latency      ${p(r.partial_latency_ms)}   (${r.partials} partials)`,
     `  final latency        ${p(r.final_latency_ms)}   (${r.finals} finals)`,
     `  word -> partial      ${p(r.word_latency_ms)}   (${r.words} words)`,
+    `  onset -> speech.started ${p(r.speech_started_latency_ms)}`,
     `  chunk delay          ${p(r.chunk_delay_ms)}   (limit p99 <= ${REALTIME_CHUNK_DELAY_MS} ms)`,
     `  end drain            p50 ${r.end_drain_ms.p50 ?? '-'} / max ${r.end_drain_ms.max ?? '-'} ms`,
     `  dropped partials     ${r.dropped_partials}    flow pauses ${r.flow_pauses}    failed sessions ${r.sessions_failed}`,

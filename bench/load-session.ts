@@ -7,6 +7,10 @@
  * Word-to-partial latency: for word i of a final, the audio sample at the word's end (end_ms - 1) was sent at wall
  * time T (this client records every frame's send time); the latency runs from T to the arrival of the first message
  * of that utterance (partial, else the final itself) whose first i + 1 words equal the final's first i + 1 words.
+ *
+ * Speech-onset latency (what a voice bot's barge-in waits for): from sending the frame that holds the sample at
+ * speech.started's `audio_ms` to the arrival of speech.started. It includes the VAD's onset debouncing (30 ms) and
+ * the wait for the rest of that frame, as a client experiences it.
  */
 import { WebSocket } from 'ws';
 import type { ServerMessage, SessionStats, TranscriptFinalMessage } from '../src/protocol/messages.js';
@@ -30,6 +34,7 @@ export interface SessionResult {
   /** latency_ms of every transcript.final. */
   finalLatencyMs: number[];
   wordLatencyMs: number[];
+  speechStartedLatencyMs: number[];
   flowPauses: number;
   /** Error code (wire `error` codes, or BENCH_* for client-side failures) -> count. */
   errors: Record<string, number>;
@@ -46,7 +51,8 @@ const words = (text: string): string[] => (text === '' ? [] : text.split(' '));
 
 export class LoadSession {
   readonly result: SessionResult = {
-    partialLatencyMs: [], finalLatencyMs: [], wordLatencyMs: [], flowPauses: 0, errors: {}, stats: null,
+    partialLatencyMs: [], finalLatencyMs: [], wordLatencyMs: [], speechStartedLatencyMs: [], flowPauses: 0, errors: {},
+    stats: null,
     endDrainMs: null, closeCode: null, framesSent: 0,
   };
   /** Resolves when the socket is closed (or given up on). */
@@ -159,6 +165,11 @@ export class LoadSession {
         this.remember(msg.channel ?? -1, msg.utterance_id, msg.text, atMs);
         this.wordLatencies(msg);
         break;
+      case 'speech.started': {
+        const sentAt = this.sendTimes[Math.floor(msg.audio_ms / this.o.wire.frameMs)];
+        if (sentAt !== undefined && sentAt > 0) r.speechStartedLatencyMs.push(atMs - sentAt);
+        break;
+      }
       case 'flow.pause':
         r.flowPauses++;
         this.paused = true;
