@@ -36,9 +36,13 @@ export const SESSION_HELP = `  --latency PRESET       low | balanced | accurate 
   --denoise MODE         off | spectral (default: off)
   --min-confidence C     reject utterances none of whose words reaches confidence C, in [0, 1] (default:
                          ${SESSION_DEFAULTS.minConfidence}; 0: keep every utterance)
+  --background-rejection-db DB
+                         leave out of finals the unsure words DB below the session's loudest (background talkers),
+                         in [0, ${PROTOCOL_LIMITS.maxBackgroundRejectionDb}] (default: 0, off)
 `;
 export const SESSION_OPTIONS = {
   latency: { type: 'string' }, denoise: { type: 'string' }, 'min-confidence': { type: 'string' },
+  'background-rejection-db': { type: 'string' },
 } as const;
 export type SessionFlags = { [K in keyof typeof SESSION_OPTIONS]?: string | undefined };
 
@@ -73,7 +77,7 @@ function usage(message: string): GatewayError {
   return new GatewayError('GW_ERR_BAD_CONFIG', message);
 }
 
-export type StartExtras = Pick<SessionStartMessage, 'latency' | 'denoise' | 'min_confidence'>;
+export type StartExtras = Pick<SessionStartMessage, 'latency' | 'denoise' | 'min_confidence' | 'background_rejection_db'>;
 
 /** session.start extras from --latency / --denoise / --min-confidence (validated against the protocol's values). */
 export function startExtras(flags: SessionFlags): StartExtras {
@@ -96,6 +100,14 @@ export function startExtras(flags: SessionFlags): StartExtras {
       throw usage(`--min-confidence must be a number in [0, 1], got "${flags['min-confidence']}"`);
     }
     out.min_confidence = c;
+  }
+  const db = flags['background-rejection-db'];
+  if (db !== undefined) {
+    const v = Number(db);
+    if (db.trim() === '' || !(v >= 0 && v <= PROTOCOL_LIMITS.maxBackgroundRejectionDb)) {
+      throw usage(`--background-rejection-db must be a number in [0, ${PROTOCOL_LIMITS.maxBackgroundRejectionDb}], got "${db}"`);
+    }
+    out.background_rejection_db = v;
   }
   return out;
 }

@@ -201,3 +201,35 @@ export class FbankExtractor {
     }
   }
 }
+
+/**
+ * A level per frame of log-mel features as `FbankExtractor` emits them (`bins` per row, natural log): `10 log10` of
+ * the frame's energy, estimated from its mel energies with the pre-emphasis undone per bin (each bin divided by the
+ * filter's power gain at its centre), so that vowels weigh as they do in the waveform. For comparisons between
+ * frames (stream/background-gate.ts); the reference is arbitrary.
+ */
+export function fbankFrameLevelsDb(logMel: Float32Array, frames: number, bins: number = FBANK_NUM_BINS): Float32Array {
+  const gain = deemphasis();
+  const out = new Float32Array(frames);
+  for (let f = 0; f < frames; f++) {
+    let sum = 0;
+    for (let k = 0; k < bins; k++) sum += Math.exp(logMel[f * bins + k]!) * gain[k]!;
+    out[f] = 10 * Math.log10(sum + 1e-20);
+  }
+  return out;
+}
+
+let DEEMPHASIS: Float64Array | null = null;
+
+/** 1 / |1 - PREEMPH e^{-jw}|^2 at each mel bin's centre frequency. */
+function deemphasis(): Float64Array {
+  if (DEEMPHASIS !== null) return DEEMPHASIS;
+  const melLow = melScale(LOW_HZ), delta = (melScale(HIGH_HZ) - melLow) / (FBANK_NUM_BINS + 1);
+  DEEMPHASIS = new Float64Array(FBANK_NUM_BINS);
+  for (let m = 0; m < FBANK_NUM_BINS; m++) {
+    const hz = 700 * (Math.exp((melLow + (m + 1) * delta) / 1127) - 1);
+    const w = (2 * Math.PI * hz) / FBANK_SAMPLE_RATE_HZ;
+    DEEMPHASIS[m] = 1 / (1 + PREEMPH * PREEMPH - 2 * PREEMPH * Math.cos(w));
+  }
+  return DEEMPHASIS;
+}

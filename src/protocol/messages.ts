@@ -42,6 +42,8 @@ export const PROTOCOL_LIMITS = {
   maxHotwordBoost: 20,
   /** Most `session.start.alternatives` (texts in a final's n-best list). */
   maxAlternatives: 10,
+  /** Largest `background_rejection_db`. */
+  maxBackgroundRejectionDb: 40,
   /** Largest text or binary frame the server accepts (bytes). */
   maxFrameBytes: 1024 * 1024,
   /** Longest `language` / `model` string. */
@@ -82,6 +84,7 @@ export const SESSION_DEFAULTS = {
   numerals: false,
   multichannel: false,
   alternatives: 1,
+  backgroundRejectionDb: 0,
 } as const;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -135,6 +138,9 @@ export interface SessionStartMessage {
   multichannel?: boolean;
   /** Integer in [1, 10], default 1: above 1, finals carry `alternatives`, their n-best list of distinct texts. */
   alternatives?: number;
+  /** In [0, 40] dB, default 0 (off): finals leave out words this far below the session's loudest word that the model
+   *  is unsure of (background talkers; stream/background-gate.ts). */
+  background_rejection_db?: number;
   /** 1-128 characters, no control characters: the client's own id for the session (a bridge's call id), put on
    *  every server log line of the session and echoed in session.started. */
   tag?: string;
@@ -155,6 +161,7 @@ export interface SessionUpdateMessage {
   min_confidence?: number;
   numerals?: boolean;
   alternatives?: number;
+  background_rejection_db?: number;
 }
 
 /** Finalise the open utterance now (a `transcript.final` follows if any speech was pending). */
@@ -208,6 +215,7 @@ export interface SessionStartedMessage {
   numerals: boolean;
   multichannel: boolean;
   alternatives: number;
+  background_rejection_db: number;
   /** session.start's tag, or null. */
   tag: string | null;
   language: string | null;
@@ -327,6 +335,7 @@ export interface SessionUpdatedMessage {
   min_confidence: number;
   numerals: boolean;
   alternatives: number;
+  background_rejection_db: number;
 }
 
 export interface PongMessage {

@@ -34,6 +34,8 @@ export interface SessionConfig {
   multichannel: boolean;
   /** Texts in a final's n-best list; 1: none. */
   alternatives: number;
+  /** Background-talker rejection threshold, dB; 0: off. */
+  backgroundRejectionDb: number;
   /** The client's id for the session (logs), or null. */
   tag: string | null;
   language: string | null;
@@ -48,6 +50,7 @@ export interface SessionUpdate {
   minConfidence?: number;
   numerals?: boolean;
   alternatives?: number;
+  backgroundRejectionDb?: number;
 }
 
 /** session.start -> SessionConfig with every default applied. Validates again (safe on hand-built objects). */
@@ -69,6 +72,7 @@ export function normaliseSessionStart(msg: SessionStartMessage): SessionConfig {
     numerals: m.numerals ?? SESSION_DEFAULTS.numerals,
     multichannel: m.multichannel ?? SESSION_DEFAULTS.multichannel,
     alternatives: m.alternatives ?? SESSION_DEFAULTS.alternatives,
+    backgroundRejectionDb: m.background_rejection_db ?? SESSION_DEFAULTS.backgroundRejectionDb,
     tag: m.tag ?? null,
     language: m.language ?? null,
     model: m.model ?? null,
@@ -85,6 +89,7 @@ export function normaliseSessionUpdate(msg: SessionUpdateMessage): SessionUpdate
   if (m.min_confidence !== undefined) out.minConfidence = m.min_confidence;
   if (m.numerals !== undefined) out.numerals = m.numerals;
   if (m.alternatives !== undefined) out.alternatives = m.alternatives;
+  if (m.background_rejection_db !== undefined) out.backgroundRejectionDb = m.background_rejection_db;
   return out;
 }
 
@@ -98,6 +103,7 @@ export function applySessionUpdate(config: SessionConfig, update: SessionUpdate)
     minConfidence: update.minConfidence ?? config.minConfidence,
     numerals: update.numerals ?? config.numerals,
     alternatives: update.alternatives ?? config.alternatives,
+    backgroundRejectionDb: update.backgroundRejectionDb ?? config.backgroundRejectionDb,
   };
   checkSilenceBelowMax({ type: 'session.update', fatal: false }, next.silenceMs, next.maxUtteranceMs);
   return next;
@@ -116,6 +122,7 @@ export function sessionConfigToStart(config: SessionConfig): SessionStartMessage
     numerals: config.numerals,
     multichannel: config.multichannel,
     alternatives: config.alternatives,
+    background_rejection_db: config.backgroundRejectionDb,
   };
   if (config.latency === null) msg.chunk_ms = config.chunkMs;
   else msg.latency = config.latency;

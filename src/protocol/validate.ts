@@ -139,7 +139,8 @@ function validateHotwords(ctx: Ctx, v: unknown): Hotword[] | undefined {
 }
 
 const START_KEYS = ['type', 'audio', 'interim_results', 'latency', 'chunk_ms', 'endpointing', 'hotwords', 'denoise',
-  'min_confidence', 'numerals', 'multichannel', 'alternatives', 'tag', 'language', 'model'] as const;
+  'min_confidence', 'numerals', 'multichannel', 'alternatives', 'background_rejection_db', 'tag', 'language',
+  'model'] as const;
 /** A session tag: no C0/C1 control characters and no line or paragraph separators (it goes into log lines). */
 const SESSION_TAG_RE = /^[^\p{Cc}\u2028\u2029]+$/u;
 const LANGUAGE_RE = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
@@ -214,24 +215,31 @@ export function validateSessionStart(o: Obj): SessionStartMessage {
 }
 
 /** The fields that shape transcripts and may change mid-stream (session.start and session.update alike). */
-function validateOutputFields(ctx: Ctx, o: Obj): Pick<SessionStartMessage, 'min_confidence' | 'numerals' | 'alternatives'> {
-  const out: Pick<SessionStartMessage, 'min_confidence' | 'numerals' | 'alternatives'> = {};
+type OutputFields = Pick<SessionStartMessage, 'min_confidence' | 'numerals' | 'alternatives' | 'background_rejection_db'>;
+function validateOutputFields(ctx: Ctx, o: Obj): OutputFields {
+  const out: OutputFields = {};
   const minConfidence = o.min_confidence;
   if (minConfidence !== undefined && (!isNum(minConfidence) || minConfidence < 0 || minConfidence > 1)) {
     fail(ctx, 'GW_ERR_BAD_MESSAGE', 'min_confidence', 'a number in [0, 1]', minConfidence);
   }
   const numerals = optBool(ctx, o, 'numerals');
   const alternatives = optIntRange(ctx, o, 'alternatives', 'alternatives', 1, L.maxAlternatives);
+  const background = o.background_rejection_db;
+  if (background !== undefined && (!isNum(background) || background < 0 || background > L.maxBackgroundRejectionDb)) {
+    fail(ctx, 'GW_ERR_BAD_MESSAGE', 'background_rejection_db', `a number in [0, ${L.maxBackgroundRejectionDb}]`, background);
+  }
   if (minConfidence !== undefined) out.min_confidence = minConfidence as number;
   if (numerals !== undefined) out.numerals = numerals;
   if (alternatives !== undefined) out.alternatives = alternatives;
+  if (background !== undefined) out.background_rejection_db = background as number;
   return out;
 }
 
 /** session.update's checks (errors non-fatal). */
 export function validateSessionUpdate(o: Obj): SessionUpdateMessage {
   const ctx: Ctx = { type: 'session.update', fatal: false };
-  checkKeys(ctx, o, ['type', 'hotwords', 'endpointing', 'min_confidence', 'numerals', 'alternatives']);
+  checkKeys(ctx, o, ['type', 'hotwords', 'endpointing', 'min_confidence', 'numerals', 'alternatives',
+    'background_rejection_db']);
   const msg: SessionUpdateMessage = { type: 'session.update' };
   const hotwords = validateHotwords(ctx, o.hotwords);
   const endpointing = validateEndpointing(ctx, o.endpointing);

@@ -58,12 +58,14 @@ export function acceptSessionUpdate(msg: SessionUpdateMessage, config: SessionCo
   if (patch.silenceMs !== undefined || patch.maxUtteranceMs !== undefined) {
     pipeline.updateEndpointing({ silenceMs: next.silenceMs, maxUtteranceMs: next.maxUtteranceMs });
   }
-  if (patch.minConfidence !== undefined || patch.alternatives !== undefined) {
-    pipeline.updateDecoding({ minConfidence: next.minConfidence, alternatives: next.alternatives });
+  if (patch.minConfidence !== undefined || patch.alternatives !== undefined || patch.backgroundRejectionDb !== undefined) {
+    pipeline.updateDecoding({ minConfidence: next.minConfidence, alternatives: next.alternatives,
+      backgroundRejectionDb: next.backgroundRejectionDb });
   }
   return { config: next, reply: { type: 'session.updated', hotwords: next.hotwords.length,
     endpointing: { silence_ms: next.silenceMs, max_utterance_ms: next.maxUtteranceMs },
-    min_confidence: next.minConfidence, numerals: next.numerals, alternatives: next.alternatives } };
+    min_confidence: next.minConfidence, numerals: next.numerals, alternatives: next.alternatives,
+    background_rejection_db: next.backgroundRejectionDb } };
 }
 
 /** The `session.started` answer: the negotiated config with defaults applied, and the limits the server enforces. */
@@ -85,6 +87,7 @@ export function sessionStartedMessage(sessionId: string, config: SessionConfig, 
     numerals: config.numerals,
     multichannel: config.multichannel,
     alternatives: config.alternatives,
+    background_rejection_db: config.backgroundRejectionDb,
     tag: config.tag,
     language: config.language ?? services.language,
     limits: {

@@ -15,8 +15,10 @@
  *   committed stable words the utterance is no longer rejected (a hotword update or a later chunk can make the best
  *   hypothesis less confident, but stable words are a promise). Why: the energy VAD opens an
  *   utterance on a click or a breath, and the search (LM and token bonus) fills it with a letter at a confidence a
- *   real word rarely has ("n", 0.016). With `alternatives` > 1 a kept final also carries its n-best list of
- *   distinct texts (inference/n-best.ts), read from the beam just before it is finalised.
+ *   real word rarely has ("n", 0.016). With `backgroundRejectionDb` > 0 a final leaves out words of quieter
+ *   background talkers (background-gate.ts; never stable ones; none left: rejected the same way). With
+ *   `alternatives` > 1 a kept final also carries its n-best list of distinct texts (inference/n-best.ts), read from
+ *   the beam just before it is finalised, its first entry the final's text.
  * Utterance ids count utterances: 0, 1, 2, ...
  * `startMs` / `endMs` are the audio the model was fed for the utterance (pre-roll and trailing silence included);
  * words lie inside. `newestArrivalMs` is the arrival of the newest audio in the chunk (partial) or of the audio that
@@ -30,7 +32,8 @@ import {
   type Hotword as DecoderHotword,
 } from '../inference/ctc-decoder.js';
 import { CtcGreedyDecoder } from '../inference/ctc-greedy-decoder.js';
-import { nBestTexts } from '../inference/n-best.js';
+import { nBestTexts, type NBestText } from '../inference/n-best.js';
+import { BackgroundGate } from './background-gate.js';
 import { FRAME_MS } from './endpoint.js';
 import { statefulOperator, type EncodedItem, type StreamModelInfo } from './stream-items.js';
 import type { PipelineEvent } from './pipeline-event.js';
@@ -50,7 +53,9 @@ export interface CtcDecodeOptions {
   minConfidence: number;
   /** Texts in a final's n-best list; 1 (default): none. */
   alternatives?: number;
-  /** Later values of minConfidence / alternatives (session.update); each applies from the next chunk decoded. */
+  /** Words this far below the session's loudest that the model is unsure of are left out of finals; 0 (default): off. */
+  backgroundRejectionDb?: number;
+  /** Later values of the settings above (session.update); each applies from the next chunk decoded. */
   settings$?: Observable<DecodeSettings>;
   hotwords$: Observable<readonly DecoderHotword[]>;
   /** Shallow fusion with a token LM (weights default to the decoder's); absent: none. */
@@ -61,6 +66,8 @@ export interface CtcDecodeOptions {
 export interface DecodeSettings {
   minConfidence: number;
   alternatives: number;
+  /** background-gate.ts threshold, dB; 0: off. */
+  backgroundRejectionDb: number;
 }
 
 /** A token LM shared by every session and its weights (inference/ctc-decoder.ts CtcDecoderOptions). */
@@ -77,6 +84,13 @@ export function wholeWordPrefix(tokens: Int32Array, n: number, pieces: readonly 
   return 0;
 }
 
+/** The n-best list with the final's text first: the decoder's best reading, or what background rejection left of it
+ * (then a reading equal to that text further down is dropped, so that texts stay distinct). */
+function withFinalText(list: NBestText[], text: string): NBestText[] {
+  if (list[0]?.text === text) return list;
+  return [{ text, confidence: list[0]?.confidence ?? 0 }, ...list.slice(1).filter((a) => a.text !== text)];
+}
+
 export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedItem, PipelineEvent> {
   const { model } = options;
   const sep = model.separatorId;
@@ -86,7 +100,9 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
       : new CtcDecoder({ vocabSize: model.vocabSize, blankId: model.blankId, separatorId: sep,
         beamSize: options.beamSize, ...options.lm });
     const hotwordsSub = options.hotwords$.subscribe((h) => decoder.setHotwords(h));
-    let settings: DecodeSettings = { minConfidence: options.minConfidence, alternatives: options.alternatives ?? 1 };
+    let settings: DecodeSettings = { minConfidence: options.minConfidence, alternatives: options.alternatives ?? 1,
+      backgroundRejectionDb: options.backgroundRejectionDb ?? 0 };
+    const background = new BackgroundGate();
     const settingsSub = options.settings$?.subscribe((s) => {
       settings = s;
     });
@@ -122,10 +138,12 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
             return;
           case 'utterance.start':
             startFrame = endFrame = item.startFrame;
+            background.startUtterance(item.startFrame);
             id++;
             prevText = stableText = '';
             return;
           case 'logprobs': {
+            if (item.levels) background.addLevels(item.levels.firstFrame, item.levels.db);
             const r = decoder.decodeChunk(item.logProbs, item.frames, item.vocabSize);
             endFrame = item.endFrame;
             if (options.interimResults) partial(r, item.arrivalMs, emit);
@@ -136,24 +154,31 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
             const alternatives = nBest > 1 ? decoder.finalAlternatives() : null;
             const r = decoder.finalize();
             const startMs = startFrame * FRAME_MS, endMs = item.endFrame * FRAME_MS;
-            const text = ctcText(r.tokens, model.tokens, sep);
-            const words = ctcWords(r, model.tokens, sep, model.frameMs).map((w) => ({
+            const heard = ctcText(r.tokens, model.tokens, sep);
+            const all = ctcWords(r, model.tokens, sep, model.frameMs).map((w) => ({
               word: w.word,
               startMs: Math.min(endMs, startMs + w.startMs),
               endMs: Math.min(endMs, startMs + w.endMs),
               confidence: w.confidence,
             }));
+            // Stable words were promised never to change: an utterance that committed some is not taken back.
+            const noise = stableText === '' && isNoise(all);
+            // Background talkers, judged against the loudest word of the kept utterances (a click rejected as noise
+            // sets no reference); never a word that a partial committed.
+            const keep = noise ? [] : background.decide(all, settings.backgroundRejectionDb,
+              stableText === '' ? 0 : stableText.split(' ').length);
+            const words = all.filter((_, i) => keep[i]);
+            const text = words.length === all.length ? heard : words.map((w) => w.word).join(' ');
             let sum = 0;
             for (let k = 0; k < r.probs.length; k++) sum += r.probs[k]!;
             const confidence = r.probs.length > 0 ? sum / r.probs.length : 0;
             const base = { kind: 'final', utteranceId: id, startMs, endMs, reason: item.reason,
               newestArrivalMs: item.arrivalMs } as const;
-            // Stable words were promised never to change: an utterance that committed some is not taken back.
-            if (stableText === '' && isNoise(words)) {
-              emit({ ...base, text: '', words: [], confidence: 0, rejected: { text, confidence } });
+            if (noise || (stableText === '' && all.length > 0 && words.length === 0)) {
+              emit({ ...base, text: '', words: [], confidence: 0, rejected: { text: heard, confidence } });
             } else {
               emit({ ...base, text, words, confidence, ...(alternatives === null ? {}
-                : { alternatives: nBestTexts(alternatives, nBest, model.tokens, sep) }) });
+                : { alternatives: withFinalText(nBestTexts(alternatives, nBest, model.tokens, sep), text) }) });
             }
             return;
           }

@@ -17,7 +17,7 @@
  * `pendingMs`: it was never transcribed).
  */
 import { Observable, type OperatorFunction } from 'rxjs';
-import { FBANK_NUM_BINS } from '../dsp/fbank.js';
+import { FBANK_NUM_BINS, fbankFrameLevelsDb } from '../dsp/fbank.js';
 import { GatewayError, toGatewayError } from '../protocol/errors.js';
 import { FRAME_MS } from './endpoint.js';
 import type { EncodedItem, SegmentItem, StreamEncoder, StreamEncoderStream, StreamModelInfo } from './stream-items.js';
@@ -58,6 +58,7 @@ interface ChunkJob {
   newMs: number;
   endFrame: number;
   arrivalMs: number;
+  levels: { firstFrame: number; db: Float32Array };
 }
 
 type Job = ChunkJob | Exclude<EncodedItem, { kind: 'logprobs' }>;
@@ -103,7 +104,8 @@ export function encode(options: EncodeOptions): OperatorFunction<SegmentItem, En
         for (let f = real; f < frames; f++) feats.copyWithin(f * D, (real - 1) * D, real * D);
         const newFrames = Math.min(consumed, real);
         const job: ChunkJob = { kind: 'chunk', feats, frames, newMs: newFrames * FRAME_MS,
-          endFrame: accFirst + newFrames, arrivalMs: accArrival[real - 1]! };
+          endFrame: accFirst + newFrames, arrivalMs: accArrival[real - 1]!,
+          levels: { firstFrame: accFirst, db: fbankFrameLevelsDb(acc, real, D) } };
         acc.copyWithin(0, consumed * D, accLen * D);
         accArrival.copyWithin(0, consumed, accLen);
         accLen -= consumed;
@@ -155,7 +157,7 @@ export function encode(options: EncodeOptions): OperatorFunction<SegmentItem, En
             meter.pendingMs -= job.newMs;
             queue.shift();
             subscriber.next({ kind: 'logprobs', logProbs: res.logProbs, frames: res.frames, vocabSize: res.vocabSize,
-              endFrame: job.endFrame, arrivalMs: job.arrivalMs });
+              endFrame: job.endFrame, arrivalMs: job.arrivalMs, levels: job.levels });
           } else {
             queue.shift();
             if (job.kind === 'utterance.end') stream!.reset();

@@ -16,6 +16,7 @@ import { map } from 'rxjs/operators';
 import { GatewayError } from '../protocol/errors.js';
 import type { FinalReason } from '../protocol/messages.js';
 import type { Hotword, SessionConfig } from '../protocol/session-config.js';
+import type { DecodeSettings } from './ctc-decode.js';
 import { sampleFrameBytes } from './decode-audio.js';
 import type { PipelineEvent, SessionPipelinePort } from './pipeline-event.js';
 
@@ -84,7 +85,7 @@ export class MultichannelPipeline implements SessionPipelinePort {
     for (const p of this.#channels) p.updateEndpointing(e);
   }
 
-  updateDecoding(d: { minConfidence: number; alternatives: number }): void {
+  updateDecoding(d: DecodeSettings): void {
     for (const p of this.#channels) p.updateDecoding(d);
   }
 

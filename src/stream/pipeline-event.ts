@@ -5,6 +5,7 @@
 import type { Observable } from 'rxjs';
 import type { FinalReason } from '../protocol/messages.js';
 import type { Hotword } from '../protocol/session-config.js';
+import type { DecodeSettings } from './ctc-decode.js';
 
 export interface PipelineWord {
   word: string;
@@ -54,8 +55,8 @@ export interface SessionPipelinePort {
   end(reason?: FinalReason): Promise<void>;
   updateHotwords(hotwords: Hotword[]): void;
   updateEndpointing(e: { silenceMs: number; maxUtteranceMs: number }): void;
-  /** session.update's min_confidence / alternatives, from the audio not yet decoded on. */
-  updateDecoding(d: { minConfidence: number; alternatives: number }): void;
+  /** session.update's min_confidence / alternatives / background_rejection_db, from the audio not yet decoded on. */
+  updateDecoding(d: DecodeSettings): void;
   /** Audio pushed but not yet run through the model, ms. */
   backlogMs(): number;
   /** Abandons the session (fatal error, socket closed without session.end): tears the stages down, frees the encoder. */

@@ -153,7 +153,8 @@ export class SessionPipeline {
     }
     this.#hotwords = new BehaviorSubject<readonly DecoderHotword[]>(this.#toDecoderHotwords(config.hotwords));
     this.#endpointing = new BehaviorSubject({ silenceMs: config.silenceMs, maxUtteranceMs: config.maxUtteranceMs });
-    this.#decoding = new BehaviorSubject({ minConfidence: config.minConfidence, alternatives: config.alternatives });
+    this.#decoding = new BehaviorSubject<DecodeSettings>({ minConfidence: config.minConfidence,
+      alternatives: config.alternatives, backgroundRejectionDb: config.backgroundRejectionDb });
     this.events$ = this.#output.asObservable();
     this.#done = new Promise<void>((resolve, reject) => {
       this.#output.subscribe({ complete: resolve, error: reject });
@@ -183,7 +184,8 @@ export class SessionPipeline {
       })),
       ctcDecode({ model, decoder: deps.decoder ?? 'beam', beamSize: deps.beamSize ?? DEFAULT_PIPELINE_DEPS.beamSize,
         interimResults: config.interimResults, minConfidence: config.minConfidence,
-        alternatives: config.alternatives, settings$: this.#decoding, hotwords$: this.#hotwords,
+        alternatives: config.alternatives, backgroundRejectionDb: config.backgroundRejectionDb, settings$: this.#decoding,
+        hotwords$: this.#hotwords,
         ...(deps.lm ? { lm: deps.lm } : {}) }),
     ).subscribe({
       next: (e) => {
@@ -270,9 +272,9 @@ export class SessionPipeline {
     this.#pacer.submit([{ samples: 0, run: () => this.#endpointing.next(settings) }]);
   }
 
-  /** New min_confidence / alternatives; like hotwords they apply to the audio not yet decoded. */
+  /** New min_confidence / alternatives / background rejection; like hotwords they apply to audio not yet decoded. */
   updateDecoding(d: DecodeSettings): void {
-    const settings = { minConfidence: d.minConfidence, alternatives: d.alternatives };
+    const settings = { ...d };
     this.#pacer.submit([{ samples: 0, run: () => this.#decoding.next(settings) }]);
   }
 

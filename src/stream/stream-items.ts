@@ -106,6 +106,8 @@ export interface LogProbsItem {
   /** Exclusive end (fbank frame) of the real audio whose outputs this chunk completes. */
   endFrame: number;
   arrivalMs: number;
+  /** Level of each real fbank frame the chunk read (dsp/fbank.ts fbankFrameLevelsDb), from frame `firstFrame` on. */
+  levels?: { firstFrame: number; db: Float32Array };
 }
 
 /** Output of `encode`, input of `ctcDecode`. */

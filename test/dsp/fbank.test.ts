@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FbankExtractor, fbankFrameCount } from '../../src/dsp/fbank.js';
-import { FIXTURES, chunks, maxAbsDiff, randomSizes, readF32, runStream } from './helpers.js';
+import { FbankExtractor, fbankFrameCount, fbankFrameLevelsDb } from '../../src/dsp/fbank.js';
+import { FIXTURES, chunks, maxAbsDiff, randomSizes, readF32, runStream, sine } from './helpers.js';
 
 interface FixtureIndex {
   signals: { name: string; samples: number; frames: number; wav: string; fbank: string; fbank64: string }[];
@@ -70,5 +70,20 @@ describe('FbankExtractor streaming', () => {
     const out = runStream(new FbankExtractor(), [new Float32Array(16000)]);
     expect(out.length).toBe(100 * 80);
     for (const v of out) expect(v).toBeCloseTo(Math.log(1.1920928955078125e-7), 5);
+  });
+});
+
+describe('fbankFrameLevelsDb', () => {
+  /** Median level of the frames of a 1 s tone. */
+  const level = (freqHz: number, amp: number): number => {
+    const rows = runStream(new FbankExtractor(), [sine(16000, freqHz, 16000, amp)]);
+    const levels = [...fbankFrameLevelsDb(rows, rows.length / 80)].sort((a, b) => a - b);
+    return levels[levels.length >> 1]!;
+  };
+
+  it('follows the waveform energy: 20 dB per factor 10 of amplitude, about the same at 300 Hz and 3 kHz', () => {
+    expect(level(440, 0.5) - level(440, 0.05)).toBeCloseTo(20, 0);
+    // the pre-emphasis (about 19 dB more gain at 3 kHz than at 300 Hz in the mel energies) is undone per bin
+    expect(Math.abs(level(300, 0.3) - level(3000, 0.3))).toBeLessThan(2);
   });
 });

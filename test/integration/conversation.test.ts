@@ -83,7 +83,7 @@ async function converse(url: string, seed: number): Promise<Conversation> {
   // options added after the seeds were chosen come from their own generator, so each seed keeps its conversation
   const extra = rng(seed + 7777);
   const start = { ...randomStart(r, f, words), numerals: extra() < 0.5, multichannel: f.channels === 2 && extra() < 0.7,
-    alternatives: extra() < 0.5 ? int(extra, 2, 5) : 1 };
+    alternatives: extra() < 0.5 ? int(extra, 2, 5) : 1, background_rejection_db: extra() < 0.3 ? 12 : 0 };
   const client = await VoxgateClient.connect(url, { start });
   const msgs: ServerMessage[] = [];
   client.onMessage((m) => msgs.push(m));

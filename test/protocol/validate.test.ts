@@ -89,7 +89,7 @@ describe('session.start validation', () => {
     expect(normaliseSessionStart(msg as SessionStartMessage)).toEqual<SessionConfig>({
       encoding: 'pcm_s16le', sampleRateHz: 16000, channels: 1, interimResults: true, latency: 'balanced', chunkMs: 320,
       silenceMs: 500, maxUtteranceMs: 15000, hotwords: [], denoise: 'off', minConfidence: 0.15, numerals: false,
-      multichannel: false, alternatives: 1, tag: null, language: null, model: null,
+      multichannel: false, alternatives: 1, backgroundRejectionDb: 0, tag: null, language: null, model: null,
     });
   });
 
@@ -98,7 +98,8 @@ describe('session.start validation', () => {
       type: 'session.start', audio: { encoding: 'mulaw', sample_rate_hz: 8000, channels: 2 }, interim_results: false,
       chunk_ms: 1280, endpointing: { silence_ms: 100, max_utterance_ms: 60000 },
       hotwords: [{ phrase: '  Voxgate   Cloud ', boost: 20 }, { phrase: 'kaldi' }], denoise: 'spectral',
-      min_confidence: 0, numerals: true, multichannel: true, alternatives: 10, tag: 'CA1f2e · queue "billing"',
+      min_confidence: 0, numerals: true, multichannel: true, alternatives: 10, background_rejection_db: 12.5,
+      tag: 'CA1f2e · queue "billing"',
       language: 'en-US', model: 'nemo-ctc.int8',
     };
     const config = normaliseSessionStart(parseClientMessage(JSON.stringify(full)) as SessionStartMessage);
@@ -106,7 +107,7 @@ describe('session.start validation', () => {
       encoding: 'mulaw', sampleRateHz: 8000, channels: 2, interimResults: false, latency: null, chunkMs: 1280,
       silenceMs: 100, maxUtteranceMs: 60000, hotwords: [{ phrase: 'voxgate cloud', boost: 20 }, { phrase: 'kaldi', boost: 2 }],
       denoise: 'spectral', minConfidence: 0, numerals: true, multichannel: true, alternatives: 10,
-      tag: 'CA1f2e · queue "billing"', language: 'en-US', model: 'nemo-ctc.int8',
+      backgroundRejectionDb: 12.5, tag: 'CA1f2e · queue "billing"', language: 'en-US', model: 'nemo-ctc.int8',
     });
   });
 
@@ -168,6 +169,9 @@ describe('session.start validation', () => {
     ['alternatives 11', { alternatives: 11 }, 'GW_ERR_BAD_MESSAGE', 'alternatives must be an integer in [1, 10], got 11'],
     ['alternatives 2.5', { alternatives: 2.5 }, 'GW_ERR_BAD_MESSAGE', 'alternatives must be an integer in [1, 10], got 2.5'],
     ['alternatives a string', { alternatives: '3' }, 'GW_ERR_BAD_MESSAGE', 'got "3"'],
+    ['background_rejection_db over 40', { background_rejection_db: 41 }, 'GW_ERR_BAD_MESSAGE',
+      'background_rejection_db must be a number in [0, 40], got 41'],
+    ['background_rejection_db negative', { background_rejection_db: -1 }, 'GW_ERR_BAD_MESSAGE', 'got -1'],
     ['tag empty', { tag: '' }, 'GW_ERR_BAD_MESSAGE', 'tag must be 1 to 128 characters without control characters, got ""'],
     ['tag too long', { tag: 'x'.repeat(129) }, 'GW_ERR_BAD_MESSAGE', 'tag must be 1 to 128 characters'],
     ['tag with a newline', { tag: 'call\n{"level":"fatal"}' }, 'GW_ERR_BAD_MESSAGE', 'tag must be'],
@@ -247,9 +251,10 @@ describe('session.update', () => {
   });
 
   it('changes min_confidence, numerals and alternatives, each alone', () => {
-    const u = update({ min_confidence: 0, numerals: true, alternatives: 4 });
-    expect(u).toEqual({ minConfidence: 0, numerals: true, alternatives: 4 });
-    expect(applySessionUpdate(base, u)).toEqual({ ...base, minConfidence: 0, numerals: true, alternatives: 4 });
+    const u = update({ min_confidence: 0, numerals: true, alternatives: 4, background_rejection_db: 12 });
+    expect(u).toEqual({ minConfidence: 0, numerals: true, alternatives: 4, backgroundRejectionDb: 12 });
+    expect(applySessionUpdate(base, u)).toEqual({ ...base, minConfidence: 0, numerals: true, alternatives: 4,
+      backgroundRejectionDb: 12 });
     expect(applySessionUpdate(base, update({ alternatives: 2 }))).toEqual({ ...base, alternatives: 2 });
   });
 
@@ -267,6 +272,7 @@ describe('session.update', () => {
     [{ alternatives: 0 }, 'GW_ERR_BAD_MESSAGE'],
     [{ min_confidence: -0.1 }, 'GW_ERR_BAD_MESSAGE'],
     [{ numerals: 1 }, 'GW_ERR_BAD_MESSAGE'],
+    [{ background_rejection_db: 'high' }, 'GW_ERR_BAD_MESSAGE'],
   ])('%j -> %s, non-fatal', (fields, code) => {
     const e = thrown(() => parseClientMessage(JSON.stringify({ type: 'session.update', ...fields })));
     expect(e.code).toBe(code);

@@ -10,6 +10,7 @@ import { GatewayError } from '../../src/protocol/errors.js';
 import { audioBytesToMs } from '../../src/protocol/validate.js';
 import type { PipelineEvent, SessionPipelinePort } from '../../src/server/session-pipeline-port.js';
 import type { SessionLimitsConfig } from '../../src/server/config.js';
+import type { DecodeSettings } from '../../src/stream/ctc-decode.js';
 import type { GatewayServices } from '../../src/server/gateway.js';
 import { LocalSession } from '../../src/server/local-session.js';
 import { createMetrics } from '../../src/server/metrics.js';
@@ -40,7 +41,7 @@ export class ScriptedPipeline implements SessionPipelinePort {
   lastArrivalMs = 0;
   hotwords: Hotword[];
   endpointing: { silenceMs: number; maxUtteranceMs: number };
-  decoding: { minConfidence: number; alternatives: number };
+  decoding: DecodeSettings;
   endReason: FinalReason | undefined;
   finalizeCalls = 0;
   private words: string[] = [];
@@ -51,7 +52,8 @@ export class ScriptedPipeline implements SessionPipelinePort {
   constructor(readonly config: SessionConfig, private readonly options: ScriptedOptions = {}) {
     this.hotwords = config.hotwords;
     this.endpointing = { silenceMs: config.silenceMs, maxUtteranceMs: config.maxUtteranceMs };
-    this.decoding = { minConfidence: config.minConfidence, alternatives: config.alternatives };
+    this.decoding = { minConfidence: config.minConfidence, alternatives: config.alternatives,
+      backgroundRejectionDb: config.backgroundRejectionDb };
   }
 
   pushAudio(bytes: Uint8Array, arrivalMs: number): void {
@@ -127,7 +129,7 @@ export class ScriptedPipeline implements SessionPipelinePort {
     this.endpointing = e;
   }
 
-  updateDecoding(d: { minConfidence: number; alternatives: number }): void {
+  updateDecoding(d: DecodeSettings): void {
     this.decoding = d;
   }
 

@@ -178,7 +178,7 @@ describe('Session state machine', () => {
     t.s.sendJson(START_16K);
     t.s.sendJson({ type: 'session.update', hotwords: [{ phrase: 'alpha', boost: 3 }], endpointing: { silence_ms: 800 } });
     expect(t.last()).toEqual({ type: 'session.updated', hotwords: 1, endpointing: { silence_ms: 800, max_utterance_ms: 15000 },
-      min_confidence: 0.15, numerals: false, alternatives: 1 });
+      min_confidence: 0.15, numerals: false, alternatives: 1, background_rejection_db: 0 });
     expect(t.pipeline().hotwords).toEqual([{ phrase: 'alpha', boost: 3 }]);
     expect(t.pipeline().endpointing).toEqual({ silenceMs: 800, maxUtteranceMs: 15000 });
     t.s.sendJson({ type: 'session.update', endpointing: { max_utterance_ms: 1000, silence_ms: 1000 } });
@@ -197,14 +197,17 @@ describe('Session state machine', () => {
     t.s.sendAudio(pcm16(40));
     t.pipeline().emitFinal('silence', 'two four');
     t.s.sendJson({ type: 'session.update', numerals: true, alternatives: 3, min_confidence: 0.4 });
-    expect(t.last()).toMatchObject({ type: 'session.updated', min_confidence: 0.4, numerals: true, alternatives: 3 });
-    expect(t.pipeline().decoding).toEqual({ minConfidence: 0.4, alternatives: 3 });
+    expect(t.last()).toMatchObject({ type: 'session.updated', min_confidence: 0.4, numerals: true, alternatives: 3,
+      background_rejection_db: 0 });
+    expect(t.pipeline().decoding).toEqual({ minConfidence: 0.4, alternatives: 3, backgroundRejectionDb: 0 });
+    t.s.sendJson({ type: 'session.update', background_rejection_db: 12 });
+    expect(t.pipeline().decoding).toEqual({ minConfidence: 0.4, alternatives: 3, backgroundRejectionDb: 12 });
     t.s.sendAudio(pcm16(40));
     t.pipeline().emitFinal('silence', 'two four');
     const finals = t.msgs.filter((m): m is TranscriptFinalMessage => m.type === 'transcript.final');
     expect(finals.map((f) => f.formatted_text)).toEqual([undefined, '24']);
     t.s.sendJson({ type: 'session.update', numerals: false });
-    expect(t.pipeline().decoding).toEqual({ minConfidence: 0.4, alternatives: 3 }); // unchanged: not re-sent
+    expect(t.pipeline().decoding).toEqual({ minConfidence: 0.4, alternatives: 3, backgroundRejectionDb: 12 }); // unchanged
     t.s.abandon();
   });
 

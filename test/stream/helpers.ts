@@ -95,7 +95,7 @@ export function sessionConfig(o: Partial<SessionConfig> = {}): SessionConfig {
   return {
     encoding: 'pcm_s16le', sampleRateHz: 16000, channels: 1, interimResults: true, latency: 'balanced',
     chunkMs: 320, silenceMs: 500, maxUtteranceMs: 15000, hotwords: [], denoise: 'off', minConfidence: SESSION_DEFAULTS.minConfidence, numerals: false, multichannel: false,
-    alternatives: 1, tag: null, language: null, model: null, ...o,
+    alternatives: 1, backgroundRejectionDb: 0, tag: null, language: null, model: null, ...o,
   };
 }
 

@@ -152,11 +152,31 @@ describe.skipIf(!HAVE_MODEL)('SessionPipeline on the real model', () => {
       const gapEnd = 2 * Math.round((500 + clip('asterisk').samples.length / 16 + 900) * 16); // inside the 1 s gap
       for (let o = 0; o < gapEnd; o += 1600) p.pushAudio(bytes.subarray(o, Math.min(gapEnd, o + 1600)), 0);
       await firstFinal;
-      p.updateDecoding({ minConfidence: 0.15, alternatives: 4 });
+      p.updateDecoding({ minConfidence: 0.15, alternatives: 4, backgroundRejectionDb: 0 });
       for (let o = gapEnd; o < bytes.length; o += 1600) p.pushAudio(bytes.subarray(o, Math.min(bytes.length, o + 1600)), 0);
       await p.end();
       expect(finalsOf(late).map((f) => f.alternatives?.length ?? 0)).toEqual([0, finals[1]!.alternatives!.length]);
       expect(finalsOf(late)[1]!.alternatives).toEqual(finals[1]!.alternatives);
+    }, 30_000);
+
+  it('background_rejection_db: a talker 20 dB below the first loses its unsure words; the first talker keeps all',
+    async () => {
+      const quietAn4 = clip('an4').samples.map((x) => x * 0.1);
+      const bytes = toS16(concat([seconds(0.5), clip('asterisk').samples, seconds(1), quietAn4, seconds(0.8)]));
+      const run = async (db: number) => finalsOf(noArrival(await runPipeline(new SessionPipeline(
+        sessionConfig({ backgroundRejectionDb: db, interimResults: false }), deps), bytes, 1600)));
+      const [plain, gated] = [await run(0), await run(12)];
+      expect(plain.map((f) => f.words.length).every((n) => n > 0)).toBe(true);
+      expect(gated[0]).toEqual(plain[0]); // the loud talker: nothing dropped
+      expect(gated[1]!.words.length).toBeLessThan(plain[1]!.words.length);
+      // what is left is a subsequence of what was heard; with nothing left the utterance is rejected, as noise is
+      const heard = plain[1]!.words.map((w) => w.word);
+      let at = 0;
+      for (const w of gated[1]!.words) {
+        at = heard.indexOf(w.word, at) + 1;
+        expect(at).toBeGreaterThan(0);
+      }
+      if (gated[1]!.words.length === 0) expect(gated[1]!.rejected).toEqual({ text: plain[1]!.text, confidence: plain[1]!.confidence });
     }, 30_000);
 
   it('finalize() mid-utterance gives a final with reason finalize; interim_results false gives no partials',

@@ -1,0 +1,53 @@
+/**
+ * BackgroundGate (src/stream/background-gate.ts): which words of a final are taken for background talkers.
+ */
+import { describe, expect, it } from 'vitest';
+import { BACKGROUND_MAX_CONFIDENCE, BackgroundGate, WORD_PAD_FRAMES } from '../../src/stream/background-gate.js';
+
+/** A gate over one utterance starting at session frame `first`, with `levels[i]` the level of frame first + i. */
+function gateWith(first: number, levels: number[]): BackgroundGate {
+  const g = new BackgroundGate();
+  g.startUtterance(first);
+  // in two overlapping pieces, as chunks deliver them (the overlap repeats values)
+  const cut = Math.floor(levels.length / 2);
+  g.addLevels(first, Float32Array.from(levels.slice(0, cut + 3)));
+  g.addLevels(first + cut, Float32Array.from(levels.slice(cut)));
+  return g;
+}
+
+describe('BackgroundGate', () => {
+  // frames 100..399 of the session: a loud word at 1.2-1.6 s (60 dB), a quiet one at 3.0-3.4 s (40 dB), floor 20 dB
+  const levels = Array.from({ length: 300 }, (_, i) => (i >= 20 && i < 60 ? 60 : i >= 200 && i < 240 ? 40 : 20));
+  const loud = { startMs: 1200, endMs: 1600, confidence: 0.5 };
+  const quiet = { startMs: 3000, endMs: 3400, confidence: 0.5 };
+
+  it('measures a word at the peak of its frames widened by the pad', () => {
+    const g = gateWith(100, levels);
+    expect(g.wordLevelDb(loud)).toBe(60);
+    expect(g.wordLevelDb(quiet)).toBe(40);
+    // a word whose span ends just before the quiet one's frames still sees them through the pad
+    expect(g.wordLevelDb({ startMs: 2700, endMs: 3000 - WORD_PAD_FRAMES * 10 + 10 })).toBe(40);
+    expect(g.wordLevelDb({ startMs: 2700, endMs: 3000 - WORD_PAD_FRAMES * 10 })).toBe(20);
+    expect(g.wordLevelDb({ startMs: 9000, endMs: 9400 })).toBe(-Infinity); // frames never seen
+  });
+
+  it('drops an unsure word far below the session peak; keeps it when sure, protected, close enough or off', () => {
+    expect(gateWith(100, levels).decide([loud, quiet], 12, 0)).toEqual([true, false]);
+    expect(gateWith(100, levels).decide([loud, quiet], 25, 0)).toEqual([true, true]); // 20 dB below: within 25
+    expect(gateWith(100, levels).decide([loud, quiet], 0, 0)).toEqual([true, true]);
+    expect(gateWith(100, levels).decide([loud, { ...quiet, confidence: BACKGROUND_MAX_CONFIDENCE }], 12, 0))
+      .toEqual([true, true]);
+    expect(gateWith(100, levels).decide([quiet, loud], 12, 1)).toEqual([true, true]); // a committed first word stays
+    expect(gateWith(100, levels).decide([loud, { startMs: 9000, endMs: 9400, confidence: 0.1 }], 12, 0))
+      .toEqual([true, true]); // unknown level: no evidence
+  });
+
+  it('keeps the session peak across utterances, from every word, dropped ones included; it only rises', () => {
+    const g = gateWith(100, levels);
+    expect(g.decide([quiet], 12, 0)).toEqual([true]); // alone, the quiet word is the loudest so far
+    g.decide([loud], 12, 0);
+    g.startUtterance(1000);
+    g.addLevels(1000, Float32Array.from({ length: 100 }, () => 45));
+    expect(g.decide([{ startMs: 10100, endMs: 10300, confidence: 0.5 }], 12, 0)).toEqual([false]); // 45 < 60 - 12
+  });
+});
