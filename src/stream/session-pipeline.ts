@@ -172,6 +172,7 @@ export class SessionPipeline {
       encode({
         encoder: deps.encoder, model, chunkFrames: config.chunkMs / model.frameMs, meter: this.#meter,
         maxPendingMs: deps.maxPendingMs ?? DEFAULT_PIPELINE_DEPS.maxPendingMs, now: this.#now,
+        wantLevels: () => this.#decoding.value.backgroundRejectionDb > 0,
       }),
       (source) => new Observable((subscriber) => source.subscribe({
         next: (item) => {
