@@ -102,6 +102,16 @@ export async function evaluate(entries: readonly ManifestEntry[], target: { serv
     }
   };
   await Promise.all(Array.from({ length: Math.min(options.concurrency, entries.length) }, worker));
+  const hypotheses = entries.map((e, i) => ({ path: e.path, hypothesis: hyps[i]! }));
+  const { perSet, overall } = scoreCorpus(entries, hyps);
+  if (!nBest) return { perSet, overall, hypotheses };
+  const oracle = scoreCorpus(entries, oracles);
+  return { perSet, overall, hypotheses, oraclePerSet: oracle.perSet, oracleOverall: oracle.overall };
+}
+
+/** Corpus WER per set and overall of one hypothesis per entry. */
+function scoreCorpus(entries: readonly ManifestEntry[], hyps: readonly string[]):
+  { perSet: Map<string, WerAccumulator>; overall: WerAccumulator } {
   const perSet = new Map<string, WerAccumulator>();
   const overall = new WerAccumulator();
   entries.forEach((e, i) => {
@@ -109,16 +119,7 @@ export async function evaluate(entries: readonly ManifestEntry[], target: { serv
     perSet.get(e.set)!.add(e.reference, hyps[i]!);
     overall.add(e.reference, hyps[i]!);
   });
-  const hypotheses = entries.map((e, i) => ({ path: e.path, hypothesis: hyps[i]! }));
-  if (!nBest) return { perSet, overall, hypotheses };
-  const oraclePerSet = new Map<string, WerAccumulator>();
-  const oracleOverall = new WerAccumulator();
-  entries.forEach((e, i) => {
-    if (!oraclePerSet.has(e.set)) oraclePerSet.set(e.set, new WerAccumulator());
-    oraclePerSet.get(e.set)!.add(e.reference, oracles[i]!);
-    oracleOverall.add(e.reference, oracles[i]!);
-  });
-  return { perSet, overall, hypotheses, oraclePerSet, oracleOverall };
+  return { perSet, overall };
 }
 
 /**

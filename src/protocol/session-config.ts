@@ -6,7 +6,7 @@
  */
 import {
   LATENCY_CHUNK_MS, SESSION_DEFAULTS, type AudioEncoding, type DenoiseMode, type LatencyPreset, type SessionStartMessage,
-  type SessionUpdateMessage,
+  type SessionStartedMessage, type SessionUpdateMessage,
 } from './messages.js';
 import { checkSilenceBelowMax, validateSessionStart, validateSessionUpdate } from './validate.js';
 
@@ -95,18 +95,19 @@ export function normaliseSessionUpdate(msg: SessionUpdateMessage): SessionUpdate
 
 /** Returns a new config with the patch applied; throws BAD_MESSAGE (non-fatal) if silence_ms >= max_utterance_ms. */
 export function applySessionUpdate(config: SessionConfig, update: SessionUpdate): SessionConfig {
-  const next: SessionConfig = {
-    ...config,
-    hotwords: update.hotwords ?? config.hotwords,
-    silenceMs: update.silenceMs ?? config.silenceMs,
-    maxUtteranceMs: update.maxUtteranceMs ?? config.maxUtteranceMs,
-    minConfidence: update.minConfidence ?? config.minConfidence,
-    numerals: update.numerals ?? config.numerals,
-    alternatives: update.alternatives ?? config.alternatives,
-    backgroundRejectionDb: update.backgroundRejectionDb ?? config.backgroundRejectionDb,
-  };
+  // SessionUpdate's fields are SessionConfig's: the present ones replace them
+  const present = Object.entries(update).filter(([, v]) => v !== undefined);
+  const next: SessionConfig = { ...config, ...(Object.fromEntries(present) as Partial<SessionConfig>) };
   checkSilenceBelowMax({ type: 'session.update', fatal: false }, next.silenceMs, next.maxUtteranceMs);
   return next;
+}
+
+/** The options that shape a session's transcripts, as session.start and session.started spell them. */
+export function outputOptionsToWire(config: SessionConfig): Pick<SessionStartedMessage, 'denoise' | 'min_confidence'
+  | 'numerals' | 'multichannel' | 'alternatives' | 'background_rejection_db'> {
+  return { denoise: config.denoise, min_confidence: config.minConfidence, numerals: config.numerals,
+    multichannel: config.multichannel, alternatives: config.alternatives,
+    background_rejection_db: config.backgroundRejectionDb };
 }
 
 /** The session.start that normalises to `config` (normaliseSessionStart(sessionConfigToStart(c)) deep-equals c). */
@@ -117,12 +118,7 @@ export function sessionConfigToStart(config: SessionConfig): SessionStartMessage
     interim_results: config.interimResults,
     endpointing: { silence_ms: config.silenceMs, max_utterance_ms: config.maxUtteranceMs },
     hotwords: config.hotwords.map((h) => ({ phrase: h.phrase, boost: h.boost })),
-    denoise: config.denoise,
-    min_confidence: config.minConfidence,
-    numerals: config.numerals,
-    multichannel: config.multichannel,
-    alternatives: config.alternatives,
-    background_rejection_db: config.backgroundRejectionDb,
+    ...outputOptionsToWire(config),
   };
   if (config.latency === null) msg.chunk_ms = config.chunkMs;
   else msg.latency = config.latency;

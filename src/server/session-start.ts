@@ -11,7 +11,7 @@ import {
   type SessionUpdateMessage,
 } from '../protocol/messages.js';
 import {
-  applySessionUpdate, normaliseSessionStart, normaliseSessionUpdate, type SessionConfig,
+  applySessionUpdate, normaliseSessionStart, normaliseSessionUpdate, outputOptionsToWire, type SessionConfig,
 } from '../protocol/session-config.js';
 import { quoteValue } from '../protocol/validate.js';
 import type { SessionLimitsConfig } from './config.js';
@@ -82,12 +82,7 @@ export function sessionStartedMessage(sessionId: string, config: SessionConfig, 
     interim_results: config.interimResults,
     endpointing: { silence_ms: config.silenceMs, max_utterance_ms: config.maxUtteranceMs },
     hotwords: config.hotwords.length,
-    denoise: config.denoise,
-    min_confidence: config.minConfidence,
-    numerals: config.numerals,
-    multichannel: config.multichannel,
-    alternatives: config.alternatives,
-    background_rejection_db: config.backgroundRejectionDb,
+    ...outputOptionsToWire(config),
     tag: config.tag,
     language: config.language ?? services.language,
     limits: {
