@@ -94,22 +94,22 @@ export function startExtras(flags: SessionFlags): StartExtras {
     }
     out.denoise = flags.denoise as DenoiseMode;
   }
-  if (flags['min-confidence'] !== undefined) {
-    const c = Number(flags['min-confidence']);
-    if (flags['min-confidence'].trim() === '' || !(c >= 0 && c <= 1)) {
-      throw usage(`--min-confidence must be a number in [0, 1], got "${flags['min-confidence']}"`);
-    }
-    out.min_confidence = c;
-  }
-  const db = flags['background-rejection-db'];
-  if (db !== undefined) {
-    const v = Number(db);
-    if (db.trim() === '' || !(v >= 0 && v <= PROTOCOL_LIMITS.maxBackgroundRejectionDb)) {
-      throw usage(`--background-rejection-db must be a number in [0, ${PROTOCOL_LIMITS.maxBackgroundRejectionDb}], got "${db}"`);
-    }
-    out.background_rejection_db = v;
-  }
+  const confidence = numberFlag('min-confidence', flags['min-confidence'], 0, 1);
+  if (confidence !== undefined) out.min_confidence = confidence;
+  const db = numberFlag('background-rejection-db', flags['background-rejection-db'], 0,
+    PROTOCOL_LIMITS.maxBackgroundRejectionDb);
+  if (db !== undefined) out.background_rejection_db = db;
   return out;
+}
+
+/** A flag that must be a number in [min, max]; GW_ERR_BAD_CONFIG quoting it otherwise. */
+function numberFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const v = Number(value);
+  if (value.trim() === '' || !(v >= min && v <= max)) {
+    throw usage(`--${name} must be a number in [${min}, ${max}], got "${value}"`);
+  }
+  return v;
 }
 
 function seconds(ms: number): string {

@@ -98,6 +98,14 @@ export interface CtcSearch {
   readonly framesDecoded: number;
 }
 
+/** log(e^a + e^b) without overflow; -Infinity is log 0. The order of operations of the native search's LogAddExp
+ * (the TypeScript reference must match it bit for bit). */
+export function logAddExp(a: number, b: number): number {
+  if (a < b) [a, b] = [b, a];
+  if (b === -Infinity) return a;
+  return a + Math.log1p(Math.exp(b - a));
+}
+
 function isInt(x: unknown): x is number {
   return typeof x === 'number' && Number.isInteger(x);
 }

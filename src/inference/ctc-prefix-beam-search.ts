@@ -13,14 +13,8 @@
  * lmWeight x log P_lm(end | prefix). Keys are 53-bit hashes of (parent key, token) so they fit a double.
  */
 import { GatewayError } from '../protocol/errors.js';
-import { checkLogProbs, validateCtcDecoderOptions } from './ctc-decoder.js';
+import { checkLogProbs, logAddExp, validateCtcDecoderOptions } from './ctc-decoder.js';
 import type { CtcAlternative, CtcDecodeResult, CtcDecoderOptions, CtcSearch, Hotword } from './ctc-decoder.js';
-
-function logAddExp(a: number, b: number): number {
-  if (a < b) [a, b] = [b, a];
-  if (b === -Infinity) return a;
-  return a + Math.log1p(Math.exp(b - a));
-}
 
 function fmix32(h: number): number {
   h ^= h >>> 16;

@@ -8,17 +8,12 @@
  * scores - logsumexp of all scores); the scores include hotword and LM terms, so this is the decoder's belief,
  * not a calibrated probability. Grouping can lift a later text's share above an earlier one's.
  */
-import { ctcText, type CtcAlternative } from './ctc-decoder.js';
+import { ctcText, logAddExp, type CtcAlternative } from './ctc-decoder.js';
 
 export interface NBestText {
   text: string;
   /** In [0, 1]; the list sums to at most 1. */
   confidence: number;
-}
-
-function logAddExp(a: number, b: number): number {
-  const hi = Math.max(a, b);
-  return hi === -Infinity ? -Infinity : hi + Math.log1p(Math.exp(Math.min(a, b) - hi));
 }
 
 /** Up to `count` distinct texts of `alternatives` (best first, as finalAlternatives returns them). */

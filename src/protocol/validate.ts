@@ -76,6 +76,13 @@ function optIntRange(ctx: Ctx, o: Obj, key: string, path: string, min: number, m
   return v;
 }
 
+function optNumRange(ctx: Ctx, o: Obj, key: string, min: number, max: number): number | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (!isNum(v) || v < min || v > max) fail(ctx, 'GW_ERR_BAD_MESSAGE', key, `a number in [${min}, ${max}]`, v);
+  return v;
+}
+
 function optTag(ctx: Ctx, o: Obj, key: string, pattern: RegExp, what: string): string | undefined {
   const v = o[key];
   if (v === undefined) return undefined;
@@ -218,20 +225,14 @@ export function validateSessionStart(o: Obj): SessionStartMessage {
 type OutputFields = Pick<SessionStartMessage, 'min_confidence' | 'numerals' | 'alternatives' | 'background_rejection_db'>;
 function validateOutputFields(ctx: Ctx, o: Obj): OutputFields {
   const out: OutputFields = {};
-  const minConfidence = o.min_confidence;
-  if (minConfidence !== undefined && (!isNum(minConfidence) || minConfidence < 0 || minConfidence > 1)) {
-    fail(ctx, 'GW_ERR_BAD_MESSAGE', 'min_confidence', 'a number in [0, 1]', minConfidence);
-  }
+  const minConfidence = optNumRange(ctx, o, 'min_confidence', 0, 1);
   const numerals = optBool(ctx, o, 'numerals');
   const alternatives = optIntRange(ctx, o, 'alternatives', 'alternatives', 1, L.maxAlternatives);
-  const background = o.background_rejection_db;
-  if (background !== undefined && (!isNum(background) || background < 0 || background > L.maxBackgroundRejectionDb)) {
-    fail(ctx, 'GW_ERR_BAD_MESSAGE', 'background_rejection_db', `a number in [0, ${L.maxBackgroundRejectionDb}]`, background);
-  }
-  if (minConfidence !== undefined) out.min_confidence = minConfidence as number;
+  const background = optNumRange(ctx, o, 'background_rejection_db', 0, L.maxBackgroundRejectionDb);
+  if (minConfidence !== undefined) out.min_confidence = minConfidence;
   if (numerals !== undefined) out.numerals = numerals;
   if (alternatives !== undefined) out.alternatives = alternatives;
-  if (background !== undefined) out.background_rejection_db = background as number;
+  if (background !== undefined) out.background_rejection_db = background;
   return out;
 }
 

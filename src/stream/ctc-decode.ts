@@ -51,11 +51,8 @@ export interface CtcDecodeOptions {
   interimResults: boolean;
   /** An utterance whose every word is less confident than this gets a rejected (empty) final; 0: never. */
   minConfidence: number;
-  /** Texts in a final's n-best list; 1 (default): none. */
-  alternatives?: number;
-  /** Words this far below the session's loudest that the model is unsure of are left out of finals; 0 (default): off. */
-  backgroundRejectionDb?: number;
-  /** Later values of the settings above (session.update); each applies from the next chunk decoded. */
+  /** The session's decoding settings, current and later values (a BehaviorSubject: session.update changes them);
+   *  each applies from the next chunk decoded. Without it: `minConfidence`, no n-best lists, no background rejection. */
   settings$?: Observable<DecodeSettings>;
   hotwords$: Observable<readonly DecoderHotword[]>;
   /** Shallow fusion with a token LM (weights default to the decoder's); absent: none. */
@@ -65,8 +62,10 @@ export interface CtcDecodeOptions {
 /** The decoding settings a session may change mid-stream. */
 export interface DecodeSettings {
   minConfidence: number;
+  /** Texts in a final's n-best list; 1: none. */
   alternatives: number;
-  /** background-gate.ts threshold, dB; 0: off. */
+  /** Words this far below the session's loudest that the model is unsure of are left out of finals
+   *  (background-gate.ts), dB; 0: off. */
   backgroundRejectionDb: number;
 }
 
@@ -100,8 +99,7 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
       : new CtcDecoder({ vocabSize: model.vocabSize, blankId: model.blankId, separatorId: sep,
         beamSize: options.beamSize, ...options.lm });
     const hotwordsSub = options.hotwords$.subscribe((h) => decoder.setHotwords(h));
-    let settings: DecodeSettings = { minConfidence: options.minConfidence, alternatives: options.alternatives ?? 1,
-      backgroundRejectionDb: options.backgroundRejectionDb ?? 0 };
+    let settings: DecodeSettings = { minConfidence: options.minConfidence, alternatives: 1, backgroundRejectionDb: 0 };
     const background = new BackgroundGate();
     const settingsSub = options.settings$?.subscribe((s) => {
       settings = s;

@@ -184,8 +184,7 @@ export class SessionPipeline {
         complete: () => subscriber.complete(),
       })),
       ctcDecode({ model, decoder: deps.decoder ?? 'beam', beamSize: deps.beamSize ?? DEFAULT_PIPELINE_DEPS.beamSize,
-        interimResults: config.interimResults, minConfidence: config.minConfidence,
-        alternatives: config.alternatives, backgroundRejectionDb: config.backgroundRejectionDb, settings$: this.#decoding,
+        interimResults: config.interimResults, minConfidence: config.minConfidence, settings$: this.#decoding,
         hotwords$: this.#hotwords,
         ...(deps.lm ? { lm: deps.lm } : {}) }),
     ).subscribe({
