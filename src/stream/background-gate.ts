@@ -1,18 +1,20 @@
 /**
- * Background-talker rejection for finals (session.start `background_rejection_db`, 0: off).
+ * Background-talker rejection for partials and finals (session.start `background_rejection_db`, 0: off).
  *
  * Why: on a call-centre headset the caller or agent is the loudest voice; colleagues and a TV behind them reach the
  * microphone 10-20 dB lower, and the model transcribes them too (10 dB babble on the held-out split: 46.4% WER
  * against 28.1% clean, partly words of the other talkers). A word whose level is more than `thresholdDb` below
  * the loudest word of the session so far, and that the model is not sure of (confidence below
- * {@link BACKGROUND_MAX_CONFIDENCE}), is taken for a background talker and left out of the final. Both conditions
+ * {@link BACKGROUND_MAX_CONFIDENCE}), is taken for a background talker and left out of partials and the final. Both conditions
  * matter: by level alone quiet fricatives and spelled letters of the main talker go too (model card, session 15).
  *
  * A word's level is the peak level of the fbank frames (10 ms) over its span widened by {@link WORD_PAD_FRAMES}
  * frames each side, because CTC places a word's tokens late and its 40 ms timings are coarse. Levels are
  * dsp/fbank.ts `fbankFrameLevelsDb` (summed mel energies in dB): only differences matter. The session peak is over
  * every word of every final judged so far, the dropped ones included (a loud word is never background; ctc-decode.ts
- * does not show it utterances rejected as noise), and it only rises.
+ * does not show it utterances rejected as noise), and it only rises. A partial is judged against that peak raised by
+ * its own words (not kept: the final decides whether they count), and a word's decision is frozen once a partial
+ * commits it as stable_text, so that what a client was promised stays a prefix of every later text.
  */
 
 /** Words at least this confident are kept whatever their level. */
@@ -65,14 +67,17 @@ export class BackgroundGate {
   }
 
   /**
-   * Which words of a final to keep: `keep[i]` false for background words. The first `protectedWords` are always kept
-   * (a partial promised them as stable_text). Raises the session peak with every word's level first.
+   * Which words to keep: `keep[i]` false for background words. Words `i < frozen.length` take `frozen[i]`, the
+   * decision made when a partial committed them as stable_text (a promise: it never changes). The reference is the
+   * session peak raised by these words' levels; `commitPeak` (a final) keeps that raise, a partial only looks.
    */
-  decide(words: readonly TimedWord[], thresholdDb: number, protectedWords: number): boolean[] {
+  decide(words: readonly TimedWord[], thresholdDb: number, frozen: readonly boolean[] = [], commitPeak = true): boolean[] {
     const levels = words.map((w) => this.wordLevelDb(w));
-    for (const l of levels) this.#peakDb = Math.max(this.#peakDb, l);
+    let peak = this.#peakDb;
+    for (const l of levels) peak = Math.max(peak, l);
+    if (commitPeak) this.#peakDb = peak;
     // a word whose frames are unknown (levels arrive with the chunks) is kept: no evidence it is background
-    return words.map((w, i) => i < protectedWords || thresholdDb <= 0 || w.confidence >= BACKGROUND_MAX_CONFIDENCE
-      || levels[i] === -Infinity || !(levels[i]! < this.#peakDb - thresholdDb));
+    return words.map((w, i) => i < frozen.length ? frozen[i]! : thresholdDb <= 0
+      || w.confidence >= BACKGROUND_MAX_CONFIDENCE || levels[i] === -Infinity || !(levels[i]! < peak - thresholdDb));
   }
 }

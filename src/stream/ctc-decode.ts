@@ -36,7 +36,7 @@ import { nBestTexts, type NBestText } from '../inference/n-best.js';
 import { BackgroundGate } from './background-gate.js';
 import { FRAME_MS } from './endpoint.js';
 import { statefulOperator, type EncodedItem, type StreamModelInfo } from './stream-items.js';
-import type { PipelineEvent } from './pipeline-event.js';
+import type { PipelineEvent, PipelineWord } from './pipeline-event.js';
 
 /** `beam`: prefix beam search with hotwords and LM; `greedy`: best path (no hotwords, no LM). */
 export const DECODER_KINDS = ['beam', 'greedy'] as const;
@@ -107,6 +107,10 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
     let id = -1; // id of the open utterance
     let startFrame = 0, endFrame = 0;
     let prevText = '', stableText = '';
+    /** The heard words a partial committed (stable_text before background rejection), and whether each was kept:
+     * decisions frozen with the promise, so stable_text stays a prefix of every later text. */
+    let heardStable = '';
+    let frozen: boolean[] = [];
     /** Noise: words, none of which reaches minConfidence (never when minConfidence is 0). */
     const isNoise = (words: readonly { confidence: number }[]): boolean =>
       words.length > 0 && words.every((w) => w.confidence < settings.minConfidence);
@@ -115,14 +119,38 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
      * With rejection off no word list is built for it (this runs after every chunk). */
     const heldBack = (r: CtcDecodeResult): boolean =>
       settings.minConfidence > 0 && isNoise(ctcWords(r, model.tokens, sep, model.frameMs));
+    /** The hypothesis' words with session times, inside the utterance's audio up to `endMs`. */
+    const sessionWords = (r: CtcDecodeResult, endMs: number): PipelineWord[] => {
+      const startMs = startFrame * FRAME_MS;
+      return ctcWords(r, model.tokens, sep, model.frameMs).map((w) => ({ word: w.word,
+        startMs: Math.min(endMs, startMs + w.startMs), endMs: Math.min(endMs, startMs + w.endMs),
+        confidence: w.confidence }));
+    };
 
     const partial = (r: CtcDecodeResult, arrivalMs: number, emit: (e: PipelineEvent) => void): void => {
-      const text = ctcText(r.tokens, model.tokens, sep);
-      if (text === prevText || heldBack(r)) return;
-      prevText = text;
+      const heard = ctcText(r.tokens, model.tokens, sep);
+      // background rejection also applies while decisions it froze earlier stand (it may be switched off mid-way)
+      const gating = settings.backgroundRejectionDb > 0 || frozen.includes(false);
+      if ((!gating && heard === prevText) || heldBack(r)) return;
       const stable = ctcText(r.tokens.subarray(0, wholeWordPrefix(r.tokens, r.stablePrefixLength, model.tokens, sep)),
         model.tokens, sep);
-      if (stable.length > stableText.length && (text === stable || text.startsWith(stable + ' '))) stableText = stable;
+      const grows = stable.length > heardStable.length && (heard === stable || heard.startsWith(stable + ' '));
+      let text = heard, kept: PipelineWord[] | null = null, keep: boolean[] = [];
+      if (gating) {
+        const words = sessionWords(r, endFrame * FRAME_MS);
+        keep = background.decide(words, settings.backgroundRejectionDb, frozen, false);
+        kept = words.filter((_, i) => keep[i]);
+        text = kept.map((w) => w.word).join(' ');
+        if (text === prevText) return;
+      }
+      prevText = text;
+      if (grows) {
+        const n = stable.split(' ').length;
+        frozen = kept === null ? frozen.concat(new Array<boolean>(n - frozen.length).fill(true)) : keep.slice(0, n);
+        heardStable = stable;
+        // the kept words among the first n are a prefix of the kept words
+        stableText = kept === null ? stable : kept.slice(0, frozen.filter((k) => k).length).map((w) => w.word).join(' ');
+      }
       emit({ kind: 'partial', utteranceId: id, text, stableText, startMs: startFrame * FRAME_MS,
         endMs: endFrame * FRAME_MS, newestArrivalMs: arrivalMs });
     };
@@ -138,7 +166,8 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
             startFrame = endFrame = item.startFrame;
             background.startUtterance(item.startFrame);
             id++;
-            prevText = stableText = '';
+            prevText = stableText = heardStable = '';
+            frozen = [];
             return;
           case 'logprobs': {
             if (item.levels) background.addLevels(item.levels.firstFrame, item.levels.db);
@@ -153,18 +182,12 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
             const r = decoder.finalize();
             const startMs = startFrame * FRAME_MS, endMs = item.endFrame * FRAME_MS;
             const heard = ctcText(r.tokens, model.tokens, sep);
-            const all = ctcWords(r, model.tokens, sep, model.frameMs).map((w) => ({
-              word: w.word,
-              startMs: Math.min(endMs, startMs + w.startMs),
-              endMs: Math.min(endMs, startMs + w.endMs),
-              confidence: w.confidence,
-            }));
+            const all = sessionWords(r, endMs);
             // Stable words were promised never to change: an utterance that committed some is not taken back.
             const noise = stableText === '' && isNoise(all);
             // Background talkers, judged against the loudest word of the kept utterances (a click rejected as noise
-            // sets no reference); never a word that a partial committed.
-            const keep = noise ? [] : background.decide(all, settings.backgroundRejectionDb,
-              stableText === '' ? 0 : stableText.split(' ').length);
+            // sets no reference); words a partial committed keep the decision made then.
+            const keep = noise ? [] : background.decide(all, settings.backgroundRejectionDb, frozen);
             const words = all.filter((_, i) => keep[i]);
             const text = words.length === all.length ? heard : words.map((w) => w.word).join(' ');
             let sum = 0;

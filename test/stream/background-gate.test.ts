@@ -31,23 +31,36 @@ describe('BackgroundGate', () => {
     expect(g.wordLevelDb({ startMs: 9000, endMs: 9400 })).toBe(-Infinity); // frames never seen
   });
 
-  it('drops an unsure word far below the session peak; keeps it when sure, protected, close enough or off', () => {
-    expect(gateWith(100, levels).decide([loud, quiet], 12, 0)).toEqual([true, false]);
-    expect(gateWith(100, levels).decide([loud, quiet], 25, 0)).toEqual([true, true]); // 20 dB below: within 25
-    expect(gateWith(100, levels).decide([loud, quiet], 0, 0)).toEqual([true, true]);
-    expect(gateWith(100, levels).decide([loud, { ...quiet, confidence: BACKGROUND_MAX_CONFIDENCE }], 12, 0))
+  it('drops an unsure word far below the session peak; keeps it when sure, close enough or off', () => {
+    expect(gateWith(100, levels).decide([loud, quiet], 12)).toEqual([true, false]);
+    expect(gateWith(100, levels).decide([loud, quiet], 25)).toEqual([true, true]); // 20 dB below: within 25
+    expect(gateWith(100, levels).decide([loud, quiet], 0)).toEqual([true, true]);
+    expect(gateWith(100, levels).decide([loud, { ...quiet, confidence: BACKGROUND_MAX_CONFIDENCE }], 12))
       .toEqual([true, true]);
-    expect(gateWith(100, levels).decide([quiet, loud], 12, 1)).toEqual([true, true]); // a committed first word stays
-    expect(gateWith(100, levels).decide([loud, { startMs: 9000, endMs: 9400, confidence: 0.1 }], 12, 0))
+    expect(gateWith(100, levels).decide([loud, { startMs: 9000, endMs: 9400, confidence: 0.1 }], 12))
       .toEqual([true, true]); // unknown level: no evidence
+  });
+
+  it('takes the decisions frozen for committed words as they are, whatever the levels and the threshold', () => {
+    expect(gateWith(100, levels).decide([quiet, loud], 12, [true])).toEqual([true, true]);
+    expect(gateWith(100, levels).decide([loud, loud], 12, [false])).toEqual([false, true]);
+    expect(gateWith(100, levels).decide([quiet, quiet], 0, [false])).toEqual([false, true]); // off: the rest stays
+  });
+
+  it('judges a partial against the peak raised by its own words without keeping the raise', () => {
+    const g = gateWith(100, levels);
+    expect(g.decide([loud, quiet], 12, [], false)).toEqual([true, false]);
+    expect(g.decide([quiet], 12, [], false)).toEqual([true]); // the loud word of the partial did not count
+    g.decide([loud], 12); // a final does
+    expect(g.decide([quiet], 12, [], false)).toEqual([false]);
   });
 
   it('keeps the session peak across utterances, from every word, dropped ones included; it only rises', () => {
     const g = gateWith(100, levels);
-    expect(g.decide([quiet], 12, 0)).toEqual([true]); // alone, the quiet word is the loudest so far
-    g.decide([loud], 12, 0);
+    expect(g.decide([quiet], 12)).toEqual([true]); // alone, the quiet word is the loudest so far
+    g.decide([loud], 12);
     g.startUtterance(1000);
     g.addLevels(1000, Float32Array.from({ length: 100 }, () => 45));
-    expect(g.decide([{ startMs: 10100, endMs: 10300, confidence: 0.5 }], 12, 0)).toEqual([false]); // 45 < 60 - 12
+    expect(g.decide([{ startMs: 10100, endMs: 10300, confidence: 0.5 }], 12)).toEqual([false]); // 45 < 60 - 12
   });
 });

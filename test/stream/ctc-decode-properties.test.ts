@@ -1,14 +1,14 @@
 /**
  * Property test of the ctcDecode stage's promises to clients (docs/protocol.md section 5) on random posteriors,
- * with hotword lists replaced between chunks, the shipped token LM on or off, and every min_confidence regime:
- * one final per utterance, stable text whole words that never shrink and that later partials and the final start
+ * with hotword lists replaced between chunks, the shipped token LM on or off, every min_confidence regime, and
+ * background rejection over random frame levels, switched on and off mid-utterance: one final per utterance, stable text whole words that never shrink and that later partials and the final start
  * with, no partial repeating its predecessor.
  */
 import { BehaviorSubject, Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { Hotword } from '../../src/inference/ctc-decoder.js';
 import { hotwordsFromPhrases } from '../../src/inference/hotword-tokens.js';
-import { ctcDecode } from '../../src/stream/ctc-decode.js';
+import { ctcDecode, type DecodeSettings } from '../../src/stream/ctc-decode.js';
 import type { PipelineEvent } from '../../src/stream/pipeline-event.js';
 import type { EncodedItem } from '../../src/stream/stream-items.js';
 import { TOKENS, peakyLogProbs, rng, shippedTokenLm } from '../native/ctc-fixtures.js';
@@ -34,8 +34,12 @@ describe('ctcDecode on random posteriors and hotword updates', () => {
       const input = new Subject<EncodedItem>();
       const events: PipelineEvent[] = [];
       const minConfidence = [0, 0.15, 0.3, 0.5][Math.floor(rand() * 4)]!;
+      const rejectionDb = (): number => [0, 0, 3, 6, 12][Math.floor(rand() * 5)]!;
+      const settings$ = new BehaviorSubject<DecodeSettings>({ minConfidence, alternatives: 1,
+        backgroundRejectionDb: rejectionDb() });
       input.pipe(ctcDecode({
         model: FAKE_MODEL, beamSize: 1 + Math.floor(rand() * 8), interimResults: true, minConfidence, hotwords$,
+        settings$,
         ...(rand() < 0.5 ? { lm: { lm } } : {}),
       })).subscribe({ next: (e) => events.push(e), error: (e: unknown) => { throw e; } });
       const utterances = 1 + Math.floor(rand() * 3);
@@ -46,9 +50,11 @@ describe('ctcDecode on random posteriors and hotword updates', () => {
         for (let c = 0; c < chunks; c++) {
           const frames = 1 + Math.floor(rand() * 8);
           const { logProbs } = peakyLogProbs(frames, rand, [0.1, 0.4, 0.7][Math.floor(rand() * 3)]);
+          const levels = { firstFrame: frame, db: Float32Array.from({ length: 4 * frames }, () => 20 + 50 * rand()) };
           frame += 4 * frames;
-          input.next({ kind: 'logprobs', logProbs, frames, vocabSize: 29, endFrame: frame, arrivalMs: frame });
+          input.next({ kind: 'logprobs', logProbs, frames, vocabSize: 29, endFrame: frame, arrivalMs: frame, levels });
           if (rand() < 0.3) hotwords$.next(randomHotwords(rand));
+          if (rand() < 0.2) settings$.next({ ...settings$.value, backgroundRejectionDb: rejectionDb() });
         }
         input.next({ kind: 'utterance.end', reason: 'silence', endFrame: frame, arrivalMs: frame });
       }
