@@ -11,6 +11,7 @@ a bank of real fbank of white / pink / brown noise, and the telephony channel's 
 
 Usage: python3 -m voxgate_train.feature_pack [--out cache/accel] [--shard-hours 4.0 --first-shard-hours 2.4]
   [--init runs/main/ckpt.pt]   (also writes init.pt: that checkpoint's weights, fp32, with its counters)
+  [--max-hours H]              (only the first H hours: training/README.md's CPU smoke test of the accelerator path)
 Shards are ordered real speech first, then synthetic, so an accelerator run that starts on shard 0 and receives the
 rest while it trains sees the real speech longest.
 """
@@ -90,6 +91,8 @@ def main() -> None:
     ap.add_argument("--first-shard-hours", type=float, default=2.4, help="shard 0 travels with init.pt")
     ap.add_argument("--init", default=None, help="a train.py checkpoint whose weights start the accelerator run")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--max-hours", type=float, default=None,
+                    help="pack only the first this many hours (a smoke test of the accelerator path on the CPU)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -106,8 +109,11 @@ def main() -> None:
         ck = torch.load(args.init)
         torch.save({"model": ck["model"], "state": ck["state"], "config": ck["config"]}, out / "init.pt")
         print(f"init.pt: weights of {args.init} at step {ck['state']['step']}", flush=True)
-    groups, cur, cur_s, limit = [], [], 0.0, args.first_shard_hours * 3600
+    groups, cur, cur_s, limit, total_s = [], [], 0.0, args.first_shard_hours * 3600, 0.0
     for u in real + synth:
+        total_s += u.length / SAMPLE_RATE_HZ
+        if args.max_hours is not None and total_s > args.max_hours * 3600:
+            break
         if cur and cur_s + u.length / SAMPLE_RATE_HZ > limit:
             groups.append(cur)
             cur, cur_s, limit = [], 0.0, args.shard_hours * 3600
