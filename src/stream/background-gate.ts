@@ -5,8 +5,9 @@
  * microphone 10-20 dB lower, and the model transcribes them too (10 dB babble on the held-out split: 46.4% WER
  * against 28.1% clean, partly words of the other talkers). A word whose level is more than `thresholdDb` below
  * the loudest word of the session so far, and that the model is not sure of (confidence below
- * {@link BACKGROUND_MAX_CONFIDENCE}), is taken for a background talker and left out of partials and the final. Both conditions
- * matter: by level alone quiet fricatives and spelled letters of the main talker go too (model card, session 15).
+ * {@link BACKGROUND_MAX_CONFIDENCE}), is taken for a background talker and left out of partials and the final. Both
+ * conditions matter: by level alone quiet fricatives and spelled letters of the main talker go too (model card,
+ * session 15).
  *
  * A word's level is the peak level of the fbank frames (10 ms) over its span widened by {@link WORD_PAD_FRAMES}
  * frames each side, because CTC places a word's tokens late and its 40 ms timings are coarse. Levels are
@@ -71,7 +72,8 @@ export class BackgroundGate {
    * decision made when a partial committed them as stable_text (a promise: it never changes). The reference is the
    * session peak raised by these words' levels; `commitPeak` (a final) keeps that raise, a partial only looks.
    */
-  decide(words: readonly TimedWord[], thresholdDb: number, frozen: readonly boolean[] = [], commitPeak = true): boolean[] {
+  decide(words: readonly TimedWord[], thresholdDb: number, frozen: readonly boolean[] = [], commitPeak = true):
+    boolean[] {
     const levels = words.map((w) => this.wordLevelDb(w));
     let peak = this.#peakDb;
     for (const l of levels) peak = Math.max(peak, l);

@@ -15,8 +15,9 @@
  *   committed stable words the utterance is no longer rejected (a hotword update or a later chunk can make the best
  *   hypothesis less confident, but stable words are a promise). Why: the energy VAD opens an
  *   utterance on a click or a breath, and the search (LM and token bonus) fills it with a letter at a confidence a
- *   real word rarely has ("n", 0.016). With `backgroundRejectionDb` > 0 a final leaves out words of quieter
- *   background talkers (background-gate.ts; never stable ones; none left: rejected the same way). With
+ *   real word rarely has ("n", 0.016). With `backgroundRejectionDb` > 0 partials and the final leave out words of
+ *   quieter background talkers (background-gate.ts; a word's decision freezes when a partial commits it as stable,
+ *   so stable text stays a prefix; none left in the final: rejected the same way). With
  *   `alternatives` > 1 a kept final also carries its n-best list of distinct texts (inference/n-best.ts), read from
  *   the beam just before it is finalised, its first entry the final's text.
  * Utterance ids count utterances: 0, 1, 2, ...
@@ -149,7 +150,8 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
         frozen = kept === null ? frozen.concat(new Array<boolean>(n - frozen.length).fill(true)) : keep.slice(0, n);
         heardStable = stable;
         // the kept words among the first n are a prefix of the kept words
-        stableText = kept === null ? stable : kept.slice(0, frozen.filter((k) => k).length).map((w) => w.word).join(' ');
+        stableText = kept === null ? stable
+          : kept.slice(0, frozen.filter((k) => k).length).map((w) => w.word).join(' ');
       }
       emit({ kind: 'partial', utteranceId: id, text, stableText, startMs: startFrame * FRAME_MS,
         endMs: endFrame * FRAME_MS, newestArrivalMs: arrivalMs });

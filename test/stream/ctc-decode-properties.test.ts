@@ -1,8 +1,9 @@
 /**
  * Property test of the ctcDecode stage's promises to clients (docs/protocol.md section 5) on random posteriors,
  * with hotword lists replaced between chunks, the shipped token LM on or off, every min_confidence regime, and
- * background rejection over random frame levels, switched on and off mid-utterance: one final per utterance, stable text whole words that never shrink and that later partials and the final start
- * with, no partial repeating its predecessor.
+ * background rejection over random frame levels, switched on and off mid-utterance: one final per utterance,
+ * stable text whole words that never shrink and that later partials and the final start with, no partial repeating
+ * its predecessor.
  */
 import { BehaviorSubject, Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
