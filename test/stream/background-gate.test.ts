@@ -2,7 +2,9 @@
  * BackgroundGate (src/stream/background-gate.ts): which words of a final are taken for background talkers.
  */
 import { describe, expect, it } from 'vitest';
-import { BACKGROUND_MAX_CONFIDENCE, BackgroundGate, WORD_PAD_FRAMES } from '../../src/stream/background-gate.js';
+import {
+  BACKGROUND_MAX_CONFIDENCE, BackgroundGate, REFERENCE_MIN_WORDS, WORD_PAD_FRAMES,
+} from '../../src/stream/background-gate.js';
 
 /** A gate over one utterance starting at session frame `first`, with `levels[i]` the level of frame first + i. */
 function gateWith(first: number, levels: number[]): BackgroundGate {
@@ -55,12 +57,31 @@ describe('BackgroundGate', () => {
     expect(g.decide([quiet], 12, [], false)).toEqual([false]);
   });
 
-  it('keeps the session peak across utterances, from every word, dropped ones included; it only rises', () => {
+  it('keeps the session peak across utterances, from every word, dropped ones included (while few words were kept)', () => {
     const g = gateWith(100, levels);
     expect(g.decide([quiet], 12)).toEqual([true]); // alone, the quiet word is the loudest so far
     g.decide([loud], 12);
     g.startUtterance(1000);
     g.addLevels(1000, Float32Array.from({ length: 100 }, () => 45));
     expect(g.decide([{ startMs: 10100, endMs: 10300, confidence: 0.5 }], 12)).toEqual([false]); // 45 < 60 - 12
+  });
+  it('a shouted word does not raise the reference for the rest of the call once enough words were kept', () => {
+    // one utterance per word, 1 s apart: word k at frames 100 k .. 100 k + 40, floor 20 dB
+    const g = new BackgroundGate();
+    const say = (k: number, db: number, confidence = 0.5): boolean => {
+      g.startUtterance(100 * k);
+      g.addLevels(100 * k, Float32Array.from({ length: 100 }, (_, i) => (i < 40 ? db : 20)));
+      return g.decide([{ startMs: 1000 * k, endMs: 1000 * k + 400, confidence }], 12)[0]!;
+    };
+    for (let k = 0; k < REFERENCE_MIN_WORDS; k++) expect(say(k, 50)).toBe(true);
+    expect(say(REFERENCE_MIN_WORDS, 80, 0.95)).toBe(true); // the shout, sure of itself
+    expect(say(REFERENCE_MIN_WORDS + 1, 45)).toBe(true); // 35 dB below the shout, 5 below the talker: kept
+    expect(say(REFERENCE_MIN_WORDS + 2, 30)).toBe(false); // 20 dB below the talker: background
+    // before that many words were kept, the loudest word is the reference (as a fresh call's first words need)
+    const early = new BackgroundGate();
+    early.startUtterance(0);
+    early.addLevels(0, Float32Array.from({ length: 300 }, (_, i) => (i < 40 ? 80 : i >= 200 && i < 240 ? 60 : 20)));
+    expect(early.decide([{ startMs: 0, endMs: 400, confidence: 0.95 }, { startMs: 2000, endMs: 2400, confidence: 0.5 }],
+      12)).toEqual([true, false]);
   });
 });
