@@ -84,6 +84,8 @@ def main() -> None:
     ap.add_argument("--branch-from", default=None, help="start a new run from runs/<this>/ckpt.pt (cooldown branch)")
     ap.add_argument("--cooldown-steps", type=int, default=0, help="anneal over this many steps, then stop (0: off)")
     ap.add_argument("--cooldown-final", type=float, default=0.1, help="learning-rate factor at the cooldown's end")
+    ap.add_argument("--oversample", action="append", default=[], metavar="SET=K",
+                    help="draw this set's training utterances K times per epoch (repeatable)")
     args = ap.parse_args()
     if args.snapshots < 1:
         ap.error(f"--snapshots must be >= 1, got {args.snapshots}")
@@ -127,6 +129,12 @@ def main() -> None:
     store = AudioStore()
     train_utts = load_utterances("train")
     real_train = [u for u in train_utts if u.source == "real"]
+    for spec in args.oversample:
+        name, _, times = spec.partition("=")
+        extra = [u for u in train_utts if u.set == name]
+        if not extra or not times.isdigit() or int(times) < 1:
+            raise SystemExit(f"--oversample {spec}: want SET=K with a training set's name and K >= 1")
+        train_utts += extra * (int(times) - 1)
     if state["step"] == 0:
         model.feat_mean, model.feat_istd = compute_cmvn(real_train, store, random.Random(0))
     print(f"{len(train_utts)} training utterances "
