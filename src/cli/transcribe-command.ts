@@ -37,8 +37,8 @@ export const SESSION_HELP = `  --latency PRESET       low | balanced | accurate 
   --min-confidence C     reject utterances none of whose words reaches confidence C, in [0, 1] (default:
                          ${SESSION_DEFAULTS.minConfidence}; 0: keep every utterance)
   --background-rejection-db DB
-                         leave out of finals the unsure words DB below the session's loudest (background talkers),
-                         in [0, ${PROTOCOL_LIMITS.maxBackgroundRejectionDb}] (default: 0, off)
+                         leave out of partials and finals the unsure words DB below the session's reference level
+                         (background talkers), in [0, ${PROTOCOL_LIMITS.maxBackgroundRejectionDb}] (default: 0, off)
 `;
 export const SESSION_OPTIONS = {
   latency: { type: 'string' }, denoise: { type: 'string' }, 'min-confidence': { type: 'string' },

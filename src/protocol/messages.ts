@@ -138,8 +138,8 @@ export interface SessionStartMessage {
   multichannel?: boolean;
   /** Integer in [1, 10], default 1: above 1, finals carry `alternatives`, their n-best list of distinct texts. */
   alternatives?: number;
-  /** In [0, 40] dB, default 0 (off): finals leave out words this far below the session's loudest word that the model
-   *  is unsure of (background talkers; stream/background-gate.ts). */
+  /** In [0, 40] dB, default 0 (off): partials and finals leave out words this far below the session's reference level
+   *  that the model is unsure of (background talkers; stream/background-gate.ts). */
   background_rejection_db?: number;
   /** 1-128 characters, no control characters: the client's own id for the session (a bridge's call id), put on
    *  every server log line of the session and echoed in session.started. */

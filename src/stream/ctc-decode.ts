@@ -65,8 +65,8 @@ export interface DecodeSettings {
   minConfidence: number;
   /** Texts in a final's n-best list; 1: none. */
   alternatives: number;
-  /** Words this far below the session's loudest that the model is unsure of are left out of finals
-   *  (background-gate.ts), dB; 0: off. */
+  /** Words this far below the session's reference level that the model is unsure of are left out of partials and
+   *  finals (background-gate.ts), dB; 0: off. */
   backgroundRejectionDb: number;
 }
 
@@ -136,22 +136,21 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
       const stable = ctcText(r.tokens.subarray(0, wholeWordPrefix(r.tokens, r.stablePrefixLength, model.tokens, sep)),
         model.tokens, sep);
       const grows = stable.length > heardStable.length && (heard === stable || heard.startsWith(stable + ' '));
-      let text = heard, kept: PipelineWord[] | null = null, keep: boolean[] = [];
+      let text = heard, keep: boolean[] | null = null;
       if (gating) {
         const words = sessionWords(r, endFrame * FRAME_MS);
-        keep = background.decide(words, settings.backgroundRejectionDb, frozen, false);
-        kept = words.filter((_, i) => keep[i]);
-        text = kept.map((w) => w.word).join(' ');
+        const decided = background.decide(words, settings.backgroundRejectionDb, frozen, false);
+        text = words.filter((_, i) => decided[i]).map((w) => w.word).join(' ');
         if (text === prevText) return;
+        keep = decided;
       }
       prevText = text;
       if (grows) {
-        const n = stable.split(' ').length;
-        frozen = kept === null ? frozen.concat(new Array<boolean>(n - frozen.length).fill(true)) : keep.slice(0, n);
+        // without gating no decision froze a word out, so every stable word is kept
+        const stableWords = stable.split(' ');
+        frozen = keep?.slice(0, stableWords.length) ?? new Array<boolean>(stableWords.length).fill(true);
         heardStable = stable;
-        // the kept words among the first n are a prefix of the kept words
-        stableText = kept === null ? stable
-          : kept.slice(0, frozen.filter((k) => k).length).map((w) => w.word).join(' ');
+        stableText = stableWords.filter((_, i) => frozen[i]).join(' ');
       }
       emit({ kind: 'partial', utteranceId: id, text, stableText, startMs: startFrame * FRAME_MS,
         endMs: endFrame * FRAME_MS, newestArrivalMs: arrivalMs });
@@ -187,8 +186,8 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
             const all = sessionWords(r, endMs);
             // Stable words were promised never to change: an utterance that committed some is not taken back.
             const noise = stableText === '' && isNoise(all);
-            // Background talkers, judged against the loudest word of the kept utterances (a click rejected as noise
-            // sets no reference); words a partial committed keep the decision made then.
+            // Background talkers, judged against the session's reference level (a click rejected as noise adds
+            // nothing to it); words a partial committed keep the decision made then.
             const keep = noise ? [] : background.decide(all, settings.backgroundRejectionDb, frozen);
             const words = all.filter((_, i) => keep[i]);
             const text = words.length === all.length ? heard : words.map((w) => w.word).join(' ');
