@@ -11,8 +11,9 @@
  * Messages are handled strictly in order (a promise chain), so a `drop` never races a batch that is still running.
  *
  * Caches: a stream's state is a view into the previous run's output tensors (no scatter copy); a batch gathers the
- * states of its streams into (B, ...) inputs (zeros for a new or reset stream). With B = 1 and a whole-buffer view the
- * previous output is fed back as is. A failed run leaves every cache as it was before the batch.
+ * states of its streams into (B, ...) inputs (zeros for a new or reset stream). When the batch is the previous call's
+ * streams in the same order (always so at B = 1), that output is fed back as is. A failed run leaves every cache as
+ * it was before the batch.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
@@ -62,17 +63,37 @@ function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
 }
 
-/** (B, ...) cache input from per-stream views; reuses a whole previous output when B = 1. */
-function gather(items: RunItem[], pick: (s: StreamState) => Float32Array, size: number): Float32Array {
-  if (items.length === 1) {
-    const s = items[0]!.reset ? undefined : states.get(items[0]!.streamId);
-    const v = s === undefined ? undefined : pick(s);
-    if (v !== undefined && v.byteOffset === 0 && v.length === v.buffer.byteLength / 4) return v;
+/**
+ * A previous output tensor, whole, when the batch is exactly the streams of that call in the same order (every
+ * B = 1 call after the first, and repeated batches of the same streams): it is fed back as is, no copy.
+ */
+function reusableOutput(items: RunItem[], pick: (s: StreamState) => Float32Array, size: number): Float32Array | null {
+  let whole: Float32Array | null = null;
+  for (let b = 0; b < items.length; b++) {
+    const s = items[b]!.reset ? undefined : states.get(items[b]!.streamId);
+    if (s === undefined) return null;
+    const v = pick(s);
+    if (v.byteOffset !== b * size * 4 || v.length !== size) return null;
+    if (b === 0) {
+      if (v.buffer.byteLength !== items.length * size * 4) return null;
+      whole = new Float32Array(v.buffer);
+    } else if (v.buffer !== whole!.buffer) {
+      return null;
+    }
   }
-  const out = new Float32Array(items.length * size); // zero-filled: new / reset streams start from zeros
+  return whole;
+}
+
+/** (B, ...) cache input from per-stream views. */
+function gather(items: RunItem[], pick: (s: StreamState) => Float32Array, size: number): Float32Array {
+  const whole = reusableOutput(items, pick, size);
+  if (whole !== null) return whole;
+  // Uninitialised memory (a zero-filled array would write the whole batch twice): every row is set below.
+  const out = new Float32Array(Buffer.allocUnsafeSlow(items.length * size * 4).buffer, 0, items.length * size);
   items.forEach((it, b) => {
     const s = it.reset ? undefined : states.get(it.streamId);
     if (s !== undefined) out.set(pick(s), b * size);
+    else out.fill(0, b * size, (b + 1) * size); // a new or reset stream starts from zeros
   });
   return out;
 }

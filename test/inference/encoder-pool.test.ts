@@ -147,6 +147,40 @@ describe('EncoderPool batching', () => {
     expect(maxAbsDiff(r[3]!.logProbs, ref2.logProbs)).toBe(0);
     s.close();
   }, 20_000);
+
+  // The worker feeds a call's output back whole when the next batch is the same streams in the same order, and
+  // gathers rows otherwise (reordered, partial, or with a reset stream): every path must carry each stream's caches.
+  it('repeated, reordered, partial and reset batches give the same log-probs as each stream alone', async () => {
+    const W = 4 * 4 + 3;
+    const window = (k: number, i: number) => feats.subarray((16 * k + 5 * i) * FEAT_DIM, (16 * k + 5 * i + W) * FEAT_DIM);
+    // Steps: which streams run (in submission order, hence batch order), and which reset first.
+    const steps: Array<{ order: number[]; reset?: number }> = [
+      { order: [0, 1, 2] }, { order: [0, 1, 2] }, { order: [0, 1, 2] }, { order: [2, 0, 1] }, { order: [0, 1, 2], reset: 1 },
+      { order: [0, 2] }, { order: [0, 1, 2] },
+    ];
+    const alone = [0, 1, 2].map(() => pool.openStream());
+    // One stream per call: run them one by one through the same steps.
+    const ref: Float32Array[][] = [[], [], []];
+    for (const [k, step] of steps.entries()) {
+      if (step.reset !== undefined) alone[step.reset]!.reset();
+      for (const i of step.order) ref[i]!.push((await alone[i]!.run(window(k, i), W)).logProbs);
+    }
+    alone.forEach((s) => s.close());
+    // Together: each step's runs are submitted at once, so each step is one model call of its streams in order.
+    const streams = [0, 1, 2].map(() => pool.openStream());
+    const got: Float32Array[][] = [[], [], []];
+    const before = pool.stats();
+    for (const [k, step] of steps.entries()) {
+      if (step.reset !== undefined) streams[step.reset]!.reset();
+      await Promise.all(step.order.map((i) => streams[i]!.run(window(k, i), W).then((o) => got[i]!.push(o.logProbs))));
+    }
+    expect(pool.stats().batches - before.batches).toBe(steps.length);
+    streams.forEach((s) => s.close());
+    for (let i = 0; i < 3; i++) {
+      expect(got[i]!.length).toBe(ref[i]!.length);
+      got[i]!.forEach((lp, j) => expect(maxAbsDiff(lp, ref[i]![j]!)).toBeLessThanOrEqual(1e-5));
+    }
+  }, 20_000);
 });
 
 describe('EncoderPool int8', () => {
