@@ -8,14 +8,14 @@
  *        [--batches 1,8,32]
  *        (or node dist/bench/encoder-bench.js after `npx tsc -p tsconfig.build.json`)
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FbankExtractor } from '../src/dsp/fbank.js';
 import { EncoderPool } from '../src/inference/encoder-pool.js';
 import { chunkFeatureFrames, loadModelInfo } from '../src/inference/nemo-ctc-model.js';
-import { concat, fbankLikeFeatures } from './bench-random.js';
+import { fbankLikeFeatures } from './bench-random.js';
 import { argValue, percentile, table } from './bench-stats.js';
-import { readWav16 } from './speech-corpus.js';
+import { fixtureSpeech } from './speech-corpus.js';
 
 const FEAT_DIM = 80;
 
@@ -41,17 +41,6 @@ async function chunkTimings(pool: EncoderPool, C: number, batch: number, iters: 
   }
   streams.forEach((s) => s.close());
   return ms;
-}
-
-/** Real speech for the RTF: the committed test clips, concatenated. */
-function speech(): Float32Array {
-  const dir = join(process.cwd(), 'test/fixtures/speech');
-  const parts: Float32Array[] = [];
-  for (const line of readFileSync(join(dir, 'MANIFEST.tsv'), 'utf8').split('\n')) {
-    const file = line.split('\t')[1];
-    if (file) parts.push(readWav16(readFileSync(join(dir, file)), file).samples);
-  }
-  return concat(parts);
 }
 
 async function realTimeFactor(pool: EncoderPool, samples: Float32Array): Promise<{ encoder: number; withFbank: number }> {
@@ -85,7 +74,7 @@ async function main(): Promise<void> {
   if (batches.some((b) => !Number.isInteger(b) || b < 1 || b > 256)) {
     throw new Error(`--batches must list integers in [1, 256], got ${argValue(argv, 'batches')}`);
   }
-  const samples = speech();
+  const samples = fixtureSpeech();
   const rows: string[][] = [['model', 'C (ms)', 'batch', 'ms / call', 'ms / chunk', 'chunks / s']];
   const rtf: string[][] = [['model', 'RTF encoder', 'RTF fbank+encoder', 'audio s']];
   for (const precision of ['int8', 'fp32'] as const) {

@@ -22,7 +22,7 @@
  * both; the table keeps each configuration's best round.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { FbankExtractor, FBANK_NUM_BINS } from '../src/dsp/fbank.js';
@@ -33,7 +33,7 @@ import { chunkFeatureFrames, loadModelInfo, type ModelInfo } from '../src/infere
 import { defaultModelDir } from '../src/server/config.js';
 import { concat } from './bench-random.js';
 import { argValue, percentile, round, table } from './bench-stats.js';
-import { readWav16 } from './speech-corpus.js';
+import { fixtureSpeech } from './speech-corpus.js';
 
 const TICK_SAMPLES = 800; // 50 ms at 16 kHz
 const PAD_SAMPLES = 12_800; // 0.8 s of silence, as the sherpa parity test pads
@@ -41,18 +41,6 @@ const CHUNK_FRAMES = 4; // 160 ms of 40 ms output frames
 const MAX_BATCH = 32;
 
 interface RunResult { wallMs: number; cpuMs: number; tickMs: number[]; meanBatch: number; texts: string[] }
-
-/** The committed real-speech fixtures back to back, plus the silence both sides end on. */
-function fixtureAudio(): Float32Array {
-  const dir = join(process.cwd(), 'test/fixtures/speech');
-  const parts: Float32Array[] = [];
-  for (const line of readFileSync(join(dir, 'MANIFEST.tsv'), 'utf8').split('\n')) {
-    const file = line.split('\t')[1];
-    if (file) parts.push(readWav16(readFileSync(join(dir, file)), file).samples);
-  }
-  parts.push(new Float32Array(PAD_SAMPLES));
-  return concat(parts);
-}
 
 /** One of our streams: features accumulate; every full window (sherpa's strict rule, start + W < T) is run. */
 class OurStream {
@@ -149,7 +137,7 @@ async function main(): Promise<void> {
     throw new Error(`--streams must list positive integers and --rounds be >= 1, got ${argv.join(' ')}`);
   }
   const info = loadModelInfo(argValue(argv, 'model-dir') ?? defaultModelDir(), { precision });
-  const audio = fixtureAudio();
+  const audio = concat([fixtureSpeech(), new Float32Array(PAD_SAMPLES)]);
   const dir = mkdtempSync(join(tmpdir(), 'voxgate-peer-'));
   const audioFile = join(dir, 'audio.f32');
   writeFileSync(audioFile, new Uint8Array(audio.buffer, audio.byteOffset, audio.byteLength));

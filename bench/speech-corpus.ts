@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Resampler } from '../src/dsp/resampler.js';
+import { concat } from './bench-random.js';
 
 export const CORPUS_RATE_HZ = 16000;
 
@@ -96,6 +97,20 @@ export function loadSpeechCorpus(options: SpeechCorpusOptions): SpeechCorpus {
     o += p.length + gap;
   }
   return { samples, clips: parts.length, dir };
+}
+
+/**
+ * The committed test clips (test/fixtures/speech, 16 kHz) back to back with no gaps, as floats: the fixed real speech
+ * the encoder benchmarks time.
+ */
+export function fixtureSpeech(): Float32Array {
+  const dir = join(process.cwd(), 'test/fixtures/speech');
+  const parts: Float32Array[] = [];
+  for (const line of readFileSync(join(dir, 'MANIFEST.tsv'), 'utf8').split('\n')) {
+    const file = line.split('\t')[1];
+    if (file) parts.push(to16k(readWav16(readFileSync(join(dir, file)), file)));
+  }
+  return concat(parts);
 }
 
 /** `count` samples of the loop starting at `offset` (wrapping), as little-endian pcm_s16le bytes. */
