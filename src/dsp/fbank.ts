@@ -49,6 +49,13 @@ function melScale(hz: number): number {
   return 1127 * Math.log(1 + hz / 700);
 }
 
+/** The mel axis the filters tile: FBANK_NUM_BINS + 2 equally spaced points from `melLow`, `delta` apart; filter m
+ *  spans points m .. m + 2 and peaks at point m + 1. */
+function melGrid(): { melLow: number; delta: number } {
+  const melLow = melScale(LOW_HZ);
+  return { melLow, delta: (melScale(HIGH_HZ) - melLow) / (FBANK_NUM_BINS + 1) };
+}
+
 /** Mel triangles exactly as torchaudio's `get_mel_banks` (vtln off), FFT bins 0..255 (Nyquist weight 0). */
 function melBanks(): MelBanks {
   if (MEL !== null) return MEL;
@@ -59,8 +66,7 @@ function melBanks(): MelBanks {
   }
   const numFftBins = FFT_SIZE / 2;
   const binWidthHz = FBANK_SAMPLE_RATE_HZ / FFT_SIZE;
-  const melLow = melScale(LOW_HZ), melHigh = melScale(HIGH_HZ);
-  const delta = (melHigh - melLow) / (FBANK_NUM_BINS + 1);
+  const { melLow, delta } = melGrid();
   const binStart = new Int32Array(FBANK_NUM_BINS);
   const binLen = new Int32Array(FBANK_NUM_BINS);
   const weightOffset = new Int32Array(FBANK_NUM_BINS);
@@ -224,7 +230,7 @@ let DEEMPHASIS: Float64Array | null = null;
 /** 1 / |1 - PREEMPH e^{-jw}|^2 at each mel bin's centre frequency. */
 function deemphasis(): Float64Array {
   if (DEEMPHASIS !== null) return DEEMPHASIS;
-  const melLow = melScale(LOW_HZ), delta = (melScale(HIGH_HZ) - melLow) / (FBANK_NUM_BINS + 1);
+  const { melLow, delta } = melGrid();
   DEEMPHASIS = new Float64Array(FBANK_NUM_BINS);
   for (let m = 0; m < FBANK_NUM_BINS; m++) {
     const hz = 700 * (Math.exp((melLow + (m + 1) * delta) / 1127) - 1);
