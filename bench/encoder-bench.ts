@@ -10,8 +10,8 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { FbankExtractor } from '../src/dsp/fbank.js';
 import { EncoderPool } from '../src/inference/encoder-pool.js';
+import { loadNativeAddon } from '../src/inference/native-addon.js';
 import { chunkFeatureFrames, loadModelInfo } from '../src/inference/nemo-ctc-model.js';
 import { fbankLikeFeatures } from './bench-random.js';
 import { argValue, percentile, table } from './bench-stats.js';
@@ -46,7 +46,7 @@ async function chunkTimings(pool: EncoderPool, C: number, batch: number, iters: 
 async function realTimeFactor(pool: EncoderPool, samples: Float32Array): Promise<{ encoder: number; withFbank: number }> {
   const C = 4, T = chunkFeatureFrames(pool.info, C);
   const t0 = performance.now();
-  const fb = new FbankExtractor();
+  const fb = new (loadNativeAddon().FbankExtractor)(); // what the gateway's fbank stage runs
   const a = fb.push(samples), b = fb.flush();
   const feats = new Float32Array(a.length + b.length);
   feats.set(a);

@@ -1,6 +1,7 @@
 /**
  * Micro-benchmarks of the per-session hot path: DSP stages (ms of wall time per second of audio, best of N, fed in
- * 20 ms chunks as a session would) and the native CTC prefix beam search (CPU µs per decoder per second of audio,
+ * 20 ms chunks as a session would; `fbank` is the native extractor the gateway runs, `fbank_typescript` its
+ * reference in dsp/fbank.ts) and the native CTC prefix beam search (CPU µs per decoder per second of audio,
  * 200 decoders interleaved chunk by chunk as the gateway runs them, at the serving beam width; without and with the
  * shipped token LM, and with a 5-text n-best list read at every final, i.e. once per second of audio: the worst case)
  * next to the TypeScript reference and the greedy (best-path) decoder.
@@ -18,6 +19,7 @@ import { Resampler } from '../src/dsp/resampler.js';
 import { SpectralSubtractor } from '../src/dsp/spectral-subtraction.js';
 import { CtcDecoder, type CtcSearch, type Hotword } from '../src/inference/ctc-decoder.js';
 import { CtcGreedyDecoder } from '../src/inference/ctc-greedy-decoder.js';
+import { loadNativeAddon } from '../src/inference/native-addon.js';
 import { CtcPrefixBeamSearch } from '../src/inference/ctc-prefix-beam-search.js';
 import { nBestTexts } from '../src/inference/n-best.js';
 import { TOKEN_LM_FILE, TokenLm } from '../src/inference/token-lm.js';
@@ -88,7 +90,8 @@ function main(argv: readonly string[]): void {
   const runs = Number(argValue(argv, 'runs') ?? 20);
   const jsonPath = argValue(argv, 'json');
   const dsp: Record<string, number | null> = {};
-  dsp.fbank = round(msPerAudioSecond(new FbankExtractor(), 16000, runs), 3);
+  dsp.fbank = round(msPerAudioSecond(new (loadNativeAddon().FbankExtractor)(), 16000, runs), 3);
+  dsp.fbank_typescript = round(msPerAudioSecond(new FbankExtractor(), 16000, runs), 3);
   for (const rate of INPUT_RATES_HZ) {
     dsp[`resampler_${rate}`] = round(msPerAudioSecond(new Resampler({ inputRateHz: rate }), rate, runs), 3);
   }

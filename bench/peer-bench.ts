@@ -5,7 +5,7 @@
  * fixtures back to back plus 0.8 s of silence, so both sides run exactly the same chunks (test/inference/
  * sherpa-parity.test.ts) and must print the same text for every stream: the bench checks that before it reports.
  *
- * Ours: FbankExtractor on the calling thread, EncoderShards (W worker threads, one ONNX Runtime session each, one
+ * Ours: the gateway's native fbank extractor on the calling thread, EncoderShards (W worker threads, one ONNX Runtime session each, one
  * intra-op thread, up to 32 chunks per model call), CtcGreedyDecoder. Sherpa: its C++ fbank, one ONNX Runtime session
  * with T intra-op threads, `decodeStreams` over every ready stream (bench/sherpa-load.cjs, a child process); and
  * "2 processes": two such single-threaded children side by side, half the streams each, which is how sherpa would
@@ -25,9 +25,10 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { FbankExtractor, FBANK_NUM_BINS } from '../src/dsp/fbank.js';
+import { FBANK_NUM_BINS } from '../src/dsp/fbank.js';
 import { ctcText } from '../src/inference/ctc-decoder.js';
 import { CtcGreedyDecoder } from '../src/inference/ctc-greedy-decoder.js';
+import { loadNativeAddon } from '../src/inference/native-addon.js';
 import { EncoderShards } from '../src/inference/encoder-shards.js';
 import { chunkFeatureFrames, loadModelInfo, type ModelInfo } from '../src/inference/nemo-ctc-model.js';
 import { defaultModelDir } from '../src/server/config.js';
@@ -47,7 +48,7 @@ interface RunResult { wallMs: number; cpuMs: number; tickMs: number[]; meanBatch
 
 /** One of our streams: features accumulate; every full window (sherpa's strict rule, start + W < T) is run. */
 class OurStream {
-  private readonly fbank = new FbankExtractor();
+  private readonly fbank = new (loadNativeAddon().FbankExtractor)();
   /** Feature frames not yet consumed: the next window starts at frame 0. */
   private feats = new Float32Array(0);
   private readonly decoder: CtcGreedyDecoder;

@@ -13,39 +13,10 @@
 #include "../src/context-graph.h"
 #include "../src/ctc-prefix-beam-search.h"
 #include "../src/token-lm.h"
+#include "binding-util.h"
 
+namespace voxgate_binding {
 namespace {
-
-constexpr const char* kDecoderError = "GW_ERR_DECODER";
-
-[[noreturn]] void ThrowCoded(Napi::Env env, const std::string& message) {
-  Napi::Error err = Napi::Error::New(env, message);
-  err.Value().Set("code", Napi::String::New(env, kDecoderError));
-  throw err;
-}
-
-double NumberOption(Napi::Env env, const Napi::Object& o, const char* name, double fallback) {
-  Napi::Value v = o.Get(name);
-  if (v.IsUndefined()) return fallback;
-  if (!v.IsNumber()) ThrowCoded(env, std::string(name) + " must be a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
-
-int32_t IntOption(Napi::Env env, const Napi::Object& o, const char* name, double fallback) {
-  const double d = NumberOption(env, o, name, fallback);
-  if (!(std::floor(d) == d) || d < -2147483648.0 || d > 2147483647.0) {
-    ThrowCoded(env, std::string(name) + " must be an integer, got " + std::to_string(d));
-  }
-  return static_cast<int32_t>(d);
-}
-
-template <typename T>
-Napi::TypedArrayOf<T> TypedArg(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* what) {
-  if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != type) {
-    ThrowCoded(info.Env(), std::string(what));
-  }
-  return info[i].As<Napi::TypedArrayOf<T>>();
-}
 
 // A result crosses as one ArrayBuffer (tokens | frames | probs, n x 4 bytes each) plus four scalars written into
 // the caller's Float64Array [score, stablePrefixLength, trailingBlankFrames, framesDecoded]: one allocation and no
@@ -270,14 +241,20 @@ class CtcDecoderWrap : public Napi::ObjectWrap<CtcDecoderWrap> {
   std::unique_ptr<voxgate::CtcPrefixBeamSearch> search_;
 };
 
+}  // namespace
+}  // namespace voxgate_binding
+
+namespace {
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function token_lm = TokenLmWrap::Define(env);
-  auto* data = new AddonData();
+  Napi::Function token_lm = voxgate_binding::TokenLmWrap::Define(env);
+  auto* data = new voxgate_binding::AddonData();
   data->token_lm = Napi::Persistent(token_lm);
   env.SetInstanceData(data);  // deleted by Node when the environment goes
-  exports.Set("CtcDecoder", CtcDecoderWrap::Define(env));
+  exports.Set("CtcDecoder", voxgate_binding::CtcDecoderWrap::Define(env));
   exports.Set("TokenLm", token_lm);
-  exports.Set("abiVersion", Napi::Number::New(env, 4));
+  exports.Set("FbankExtractor", voxgate_binding::DefineFbankExtractor(env));
+  exports.Set("abiVersion", Napi::Number::New(env, 5));
   return exports;
 }
 

@@ -11,8 +11,10 @@
  * Reflection at the start is known at once, so `push` emits every frame whose window ends within the samples seen;
  * the last one or two frames read reflected samples past the end and come out of `flush`.
  *
- * Speed: one instance per session, all buffers preallocated; a frame is a 512-point real FFT plus a sparse mel
- * product (each FFT bin feeds at most two mel bins). Output rows are row-major `frames x 80` Float32.
+ * This is the reference implementation, held to torchaudio by the fixture tests; the gateway's fbank stage runs its
+ * compiled twin, native/src/kaldi-fbank.cc, which repeats every step in the same order (equal output, a third of the
+ * CPU: `npm run bench:micro`). Change both together. A frame is a 512-point real FFT plus a sparse mel product (each
+ * FFT bin feeds at most two mel bins), with all buffers preallocated. Output rows are row-major `frames x 80` Float32.
  */
 import { RealFft } from './fft.js';
 

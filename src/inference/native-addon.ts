@@ -46,8 +46,20 @@ export interface NativeCtcDecoder {
   readonly framesDecoded: number;
 }
 
+/**
+ * native/binding/fbank-binding.cc `FbankExtractor`: native/src/kaldi-fbank.cc, the compiled twin of dsp/fbank.ts
+ * `FbankExtractor` with the same methods and output (to float32 rounding). A bad argument throws GW_ERR_INTERNAL.
+ */
+export interface NativeFbankExtractor {
+  push(samples: Float32Array): Float32Array;
+  flush(): Float32Array;
+  reset(): void;
+  readonly framesEmitted: number;
+}
+
 export interface NativeAddon {
   CtcDecoder: new (options: NativeCtcDecoderOptions) => NativeCtcDecoder;
+  FbankExtractor: new () => NativeFbankExtractor;
   TokenLm: new (
     header: { vocabSize: number; blankId: number; startState: number },
     arcStart: Int32Array, backoffState: Int32Array, backoffLogWeight: Float32Array, finalLogProb: Float32Array,
@@ -57,7 +69,7 @@ export interface NativeAddon {
 }
 
 const BINARY = 'build/Release/voxgate_native.node';
-const ABI_VERSION = 4;
+const ABI_VERSION = 5;
 
 let cached: NativeAddon | undefined;
 
