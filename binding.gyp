@@ -4,10 +4,11 @@
       "target_name": "voxgate_native",
       "sources": [
         "native/binding/addon.cc",
-        "native/binding/fbank-binding.cc",
+        "native/binding/dsp-binding.cc",
         "native/src/context-graph.cc",
         "native/src/ctc-prefix-beam-search.cc",
         "native/src/kaldi-fbank.cc",
+        "native/src/polyphase-resampler.cc",
         "native/src/token-lm.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

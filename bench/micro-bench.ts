@@ -1,10 +1,10 @@
 /**
  * Micro-benchmarks of the per-session hot path: DSP stages (ms of wall time per second of audio, best of N, fed in
- * 20 ms chunks as a session would; `fbank` is the native extractor the gateway runs, `fbank_typescript` its
- * reference in dsp/fbank.ts) and the native CTC prefix beam search (CPU µs per decoder per second of audio,
- * 200 decoders interleaved chunk by chunk as the gateway runs them, at the serving beam width; without and with the
- * shipped token LM, and with a 5-text n-best list read at every final, i.e. once per second of audio: the worst case)
- * next to the TypeScript reference and the greedy (best-path) decoder.
+ * 20 ms chunks as a session would; `fbank` and `resampler_<rate>` are the native stages the gateway runs,
+ * `*_typescript*` their references in dsp/; 16 kHz input is a copy) and the native CTC prefix beam search (CPU µs
+ * per decoder per second of audio, 200 decoders interleaved chunk by chunk as the gateway runs them, at the serving
+ * beam width; without and with the shipped token LM, and with a 5-text n-best list read at every final, i.e. once
+ * per second of audio: the worst case) next to the TypeScript reference and the greedy (best-path) decoder.
  *
  *   npx tsx bench/micro-bench.ts [--runs N] [--json FILE]
  *
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 
 import { EnergyVad } from '../src/dsp/energy-vad.js';
 import { FbankExtractor } from '../src/dsp/fbank.js';
-import { Resampler } from '../src/dsp/resampler.js';
+import { polyphaseBank, Resampler } from '../src/dsp/resampler.js';
 import { SpectralSubtractor } from '../src/dsp/spectral-subtraction.js';
 import { CtcDecoder, type CtcSearch, type Hotword } from '../src/inference/ctc-decoder.js';
 import { CtcGreedyDecoder } from '../src/inference/ctc-greedy-decoder.js';
@@ -93,7 +93,13 @@ function main(argv: readonly string[]): void {
   dsp.fbank = round(msPerAudioSecond(new (loadNativeAddon().FbankExtractor)(), 16000, runs), 3);
   dsp.fbank_typescript = round(msPerAudioSecond(new FbankExtractor(), 16000, runs), 3);
   for (const rate of INPUT_RATES_HZ) {
-    dsp[`resampler_${rate}`] = round(msPerAudioSecond(new Resampler({ inputRateHz: rate }), rate, runs), 3);
+    const bank = rate === 16000 ? null : polyphaseBank(rate, 16000);
+    const stage = bank === null ? new Resampler({ inputRateHz: rate })
+      : new (loadNativeAddon().Resampler)(bank.up, bank.down, bank.halfTaps, bank.taps);
+    dsp[`resampler_${rate}`] = round(msPerAudioSecond(stage, rate, runs), 3);
+  }
+  for (const rate of INPUT_RATES_HZ.filter((r) => r !== 16000)) {
+    dsp[`resampler_typescript_${rate}`] = round(msPerAudioSecond(new Resampler({ inputRateHz: rate }), rate, runs), 3);
   }
   dsp.spectral_subtraction = round(msPerAudioSecond(new SpectralSubtractor(), 16000, runs), 3);
   dsp.energy_vad = round(msPerAudioSecond(new EnergyVad(), 16000, runs), 3);

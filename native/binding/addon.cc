@@ -254,7 +254,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("CtcDecoder", voxgate_binding::CtcDecoderWrap::Define(env));
   exports.Set("TokenLm", token_lm);
   exports.Set("FbankExtractor", voxgate_binding::DefineFbankExtractor(env));
-  exports.Set("abiVersion", Napi::Number::New(env, 5));
+  exports.Set("Resampler", voxgate_binding::DefineResampler(env));
+  exports.Set("abiVersion", Napi::Number::New(env, 6));
   return exports;
 }
 

@@ -41,8 +41,9 @@ Napi::TypedArrayOf<T> TypedArg(const Napi::CallbackInfo& info, size_t i, napi_ty
   return info[i].As<Napi::TypedArrayOf<T>>();
 }
 
-// The fbank extractor class (fbank-binding.cc).
+// The DSP classes (dsp-binding.cc).
 Napi::Function DefineFbankExtractor(Napi::Env env);
+Napi::Function DefineResampler(Napi::Env env);
 
 }  // namespace voxgate_binding
 

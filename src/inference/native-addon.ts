@@ -47,7 +47,7 @@ export interface NativeCtcDecoder {
 }
 
 /**
- * native/binding/fbank-binding.cc `FbankExtractor`: native/src/kaldi-fbank.cc, the compiled twin of dsp/fbank.ts
+ * native/binding/dsp-binding.cc `FbankExtractor`: native/src/kaldi-fbank.cc, the compiled twin of dsp/fbank.ts
  * `FbankExtractor` with the same methods and output (to float32 rounding). A bad argument throws GW_ERR_INTERNAL.
  */
 export interface NativeFbankExtractor {
@@ -57,9 +57,21 @@ export interface NativeFbankExtractor {
   readonly framesEmitted: number;
 }
 
+/**
+ * native/binding/dsp-binding.cc `Resampler`: native/src/polyphase-resampler.cc running a bank designed by
+ * dsp/resampler.ts `polyphaseBank` (`new Resampler(bank.up, bank.down, bank.halfTaps, bank.taps)`), the compiled
+ * twin of dsp/resampler.ts `Resampler` with equal output. A bad argument throws GW_ERR_INTERNAL.
+ */
+export interface NativeResampler {
+  push(input: Float32Array): Float32Array;
+  flush(): Float32Array;
+  reset(): void;
+}
+
 export interface NativeAddon {
   CtcDecoder: new (options: NativeCtcDecoderOptions) => NativeCtcDecoder;
   FbankExtractor: new () => NativeFbankExtractor;
+  Resampler: new (up: number, down: number, halfTaps: number, taps: Float32Array) => NativeResampler;
   TokenLm: new (
     header: { vocabSize: number; blankId: number; startState: number },
     arcStart: Int32Array, backoffState: Int32Array, backoffLogWeight: Float32Array, finalLogProb: Float32Array,
@@ -69,7 +81,7 @@ export interface NativeAddon {
 }
 
 const BINARY = 'build/Release/voxgate_native.node';
-const ABI_VERSION = 5;
+const ABI_VERSION = 6;
 
 let cached: NativeAddon | undefined;
 

@@ -1,23 +1,29 @@
 /**
- * Stage 2: source-rate samples -> 16 kHz (dsp/resampler.ts, band-limited polyphase, zero phase).
+ * Stage 2: source-rate samples -> 16 kHz (band-limited polyphase, zero phase).
  *
- * One `Resampler` per subscription; equal rates pass the samples through untouched (no copy). Output produced while
- * consuming chunk x carries x's arrival (it needed x's lookahead). On `end` the tail (the last ~J input samples) is
- * flushed with the end item's arrival before the end item is forwarded; `finalize` does not flush (the stream stays
- * continuous, so a finalize never changes later audio), which leaves at most the filter lookahead (<= 5.3 ms at 8 kHz)
- * of pre-finalize audio for the next utterance.
+ * The filter bank is designed by dsp/resampler.ts `polyphaseBank` and run by the native resampler
+ * (native/src/polyphase-resampler.cc), the compiled twin of dsp/resampler.ts `Resampler`: equal output (test/native/
+ * native-resampler.test.ts) at a third to a half of the main-thread cost, which matters for 8 kHz telephony calls
+ * (docs/benchmarks.md). One resampler per subscription; equal rates pass the samples through untouched (no copy).
+ * Output produced while consuming chunk x carries x's arrival (it needed x's lookahead). On `end` the tail (the last
+ * ~J input samples) is flushed with the end item's arrival before the end item is forwarded; `finalize` does not
+ * flush (the stream stays continuous, so a finalize never changes later audio), which leaves at most the filter
+ * lookahead (<= 5.3 ms at 8 kHz) of pre-finalize audio for the next utterance.
  */
 import type { OperatorFunction } from 'rxjs';
-import { Resampler } from '../dsp/resampler.js';
+import { DEFAULT_RESAMPLER_OPTIONS, polyphaseBank, validateResamplerOptions } from '../dsp/resampler.js';
+import { loadNativeAddon } from '../inference/native-addon.js';
 import { statefulOperator, type ControlItem, type SamplesItem } from './stream-items.js';
 
 export const MODEL_SAMPLE_RATE_HZ = 16000;
 
 export function resample(inputRateHz: number): OperatorFunction<SamplesItem | ControlItem, SamplesItem | ControlItem> {
   return statefulOperator(() => {
-    const resampler = inputRateHz === MODEL_SAMPLE_RATE_HZ
+    validateResamplerOptions({ ...DEFAULT_RESAMPLER_OPTIONS, inputRateHz, outputRateHz: MODEL_SAMPLE_RATE_HZ });
+    const bank = inputRateHz === MODEL_SAMPLE_RATE_HZ ? null : polyphaseBank(inputRateHz, MODEL_SAMPLE_RATE_HZ);
+    const resampler = bank === null
       ? null
-      : new Resampler({ inputRateHz, outputRateHz: MODEL_SAMPLE_RATE_HZ });
+      : new (loadNativeAddon().Resampler)(bank.up, bank.down, bank.halfTaps, bank.taps);
     return {
       next(item, emit) {
         if (resampler === null) {

@@ -1,0 +1,171 @@
+// See polyphase-resampler.h. Every loop mirrors src/dsp/resampler.ts step for step (products and sums in double,
+// four accumulators combined as a0 + a1 + (a2 + a3)), so the outputs are equal, not just close; the reasons for
+// each step are documented there.
+#include "polyphase-resampler.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+namespace voxgate {
+
+PolyphaseResampler::PolyphaseResampler(int32_t up, int32_t down, int32_t half_taps, const float* taps,
+                                       size_t num_taps)
+    : up_(up), down_(down), half_taps_(half_taps) {
+  if (up < 1 || up > 48000 || down < 1 || down > 48000 || (up == 1 && down == 1)) {
+    throw ResamplerError("resampler factors must be in [1, 48000] and not both 1, got up " + std::to_string(up) +
+                         ", down " + std::to_string(down));
+  }
+  // The unrolled loops read 2J taps in fours, so J is even.
+  if (half_taps < 2 || half_taps > 4096 || half_taps % 2 != 0) {
+    throw ResamplerError("halfTaps must be even in [2, 4096], got " + std::to_string(half_taps));
+  }
+  const size_t want = static_cast<size_t>(up) * 2 * static_cast<size_t>(half_taps);
+  if (num_taps != want) {
+    throw ResamplerError("taps must hold up x 2 halfTaps = " + std::to_string(want) + " values, got " +
+                         std::to_string(num_taps));
+  }
+  taps_.assign(taps, taps + num_taps);
+  buf_.assign(4096 + static_cast<size_t>(half_taps), 0.0f);
+  Reset();
+}
+
+void PolyphaseResampler::Reset() {
+  input_count_ = 0;
+  n0_ = 0;
+  phi_ = 0;
+  buf_start_ = -half_taps_;
+  buf_len_ = static_cast<size_t>(half_taps_);
+  std::fill(buf_.begin(), buf_.begin() + half_taps_, 0.0f);
+}
+
+void PolyphaseResampler::Push(const float* input, size_t n, std::vector<float>* out) {
+  Append(input, n);
+  input_count_ += static_cast<int64_t>(n);
+  Emit(input_count_ - 1 - half_taps_, false, out);
+}
+
+void PolyphaseResampler::Flush(std::vector<float>* out) {
+  Append(nullptr, static_cast<size_t>(half_taps_));  // zeros after the end
+  Emit(input_count_ - 1, true, out);
+  Reset();
+}
+
+void PolyphaseResampler::Append(const float* input, size_t n) {
+  // Drop history no longer needed: the next output reads from n0 - (J - 1).
+  const int64_t keep_from = n0_ - (half_taps_ - 1);
+  const int64_t drop = std::min<int64_t>(keep_from - buf_start_, static_cast<int64_t>(buf_len_));
+  if (drop > 0) {
+    std::memmove(buf_.data(), buf_.data() + drop, (buf_len_ - static_cast<size_t>(drop)) * sizeof(float));
+    buf_len_ -= static_cast<size_t>(drop);
+    buf_start_ += drop;
+  }
+  if (buf_len_ + n > buf_.size()) buf_.resize(std::max(2 * buf_.size(), buf_len_ + n));
+  if (input == nullptr) {
+    std::fill(buf_.begin() + static_cast<std::ptrdiff_t>(buf_len_),
+              buf_.begin() + static_cast<std::ptrdiff_t>(buf_len_ + n), 0.0f);
+  } else if (n > 0) {
+    std::memcpy(buf_.data() + buf_len_, input, n * sizeof(float));
+  }
+  buf_len_ += n;
+}
+
+void PolyphaseResampler::Emit(int64_t last_n0, bool final, std::vector<float>* out) {
+  const int64_t limit = final ? input_count_ - 1 : last_n0;
+  if (n0_ > limit) return;
+  // Count outputs: phases advance by M per output in the L-upsampled domain (the numerator is >= 0 here).
+  const int64_t pos0 = n0_ * up_ + phi_;
+  const int64_t count = ((limit + 1) * up_ - 1 - pos0) / down_ + 1;
+  const size_t at = out->size();
+  out->resize(at + static_cast<size_t>(count));
+  float* y = out->data() + at;
+  if (up_ == 1) {
+    int64_t c = n0_ - buf_start_;
+    for (int64_t k = 0; k < count; ++k, c += down_) y[k] = static_cast<float>(CentredSum(c));
+    n0_ += count * down_;
+    return;
+  }
+  if (up_ == 2 && down_ == 1) {
+    int64_t c = n0_ - buf_start_;
+    int32_t phi = phi_;
+    for (int64_t k = 0; k < count; ++k) {
+      if (phi == 0) {
+        y[k] = static_cast<float>(CentredSum(c));
+        phi = 1;
+      } else {
+        y[k] = static_cast<float>(DoubledOddSum(c));
+        phi = 0;
+        ++c;
+      }
+    }
+    n0_ += (phi_ + count) >> 1;
+    phi_ = static_cast<int32_t>((phi_ + count) & 1);
+    return;
+  }
+  const int64_t step_n = down_ / up_;
+  const int32_t step_phi = down_ % up_;
+  int64_t n0 = n0_;
+  int32_t phi = phi_;
+  for (int64_t k = 0; k < count; ++k) {
+    y[k] = static_cast<float>(BranchSum(n0 - (half_taps_ - 1) - buf_start_, phi));
+    n0 += step_n;
+    phi += step_phi;
+    if (phi >= up_) {
+      phi -= up_;
+      ++n0;
+    }
+  }
+  n0_ = n0;
+  phi_ = phi;
+}
+
+// Branch `phi` over buf[base .. base + 2J).
+double PolyphaseResampler::BranchSum(int64_t base, int32_t phi) const {
+  const float* x = buf_.data() + base;
+  const float* h = taps_.data() + static_cast<size_t>(phi) * 2 * half_taps_;
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  for (int32_t j = 0; j < 2 * half_taps_; j += 4) {
+    a0 += static_cast<double>(x[j]) * h[j];
+    a1 += static_cast<double>(x[j + 1]) * h[j + 1];
+    a2 += static_cast<double>(x[j + 2]) * h[j + 2];
+    a3 += static_cast<double>(x[j + 3]) * h[j + 3];
+  }
+  return a0 + a1 + (a2 + a3);
+}
+
+// Branch 0 folded around buffer index c: h0 x[c] + sum_{i=1}^{J-1} h_i (x[c + i] + x[c - i]).
+double PolyphaseResampler::CentredSum(int64_t c) const {
+  const float* x = buf_.data() + c;
+  const float* h = taps_.data() + (half_taps_ - 1);
+  const int32_t n = half_taps_ - 1;
+  const int32_t n4 = n - (n % 4);
+  double a0 = static_cast<double>(h[0]) * x[0], a1 = 0, a2 = 0, a3 = 0;
+  int32_t i = 1;
+  for (; i <= n4; i += 4) {
+    a0 += static_cast<double>(h[i]) * (static_cast<double>(x[i]) + x[-i]);
+    a1 += static_cast<double>(h[i + 1]) * (static_cast<double>(x[i + 1]) + x[-i - 1]);
+    a2 += static_cast<double>(h[i + 2]) * (static_cast<double>(x[i + 2]) + x[-i - 2]);
+    a3 += static_cast<double>(h[i + 3]) * (static_cast<double>(x[i + 3]) + x[-i - 3]);
+  }
+  for (; i <= n; ++i) a0 += static_cast<double>(h[i]) * (static_cast<double>(x[i]) + x[-i]);
+  return a0 + a1 + (a2 + a3);
+}
+
+// Doubling's branch 1 (halfway between c and c + 1), symmetric: pairs x[c + m] with x[c + 1 - m], m = 1 .. J.
+double PolyphaseResampler::DoubledOddSum(int64_t c) const {
+  const float* x = buf_.data() + c;
+  const float* h = taps_.data() + 2 * half_taps_ + half_taps_ - 1;  // tap of offset m at h[m]
+  const int32_t m4 = half_taps_ - (half_taps_ % 4);
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  int32_t m = 1;
+  for (; m + 3 <= m4; m += 4) {
+    a0 += static_cast<double>(h[m]) * (static_cast<double>(x[m]) + x[1 - m]);
+    a1 += static_cast<double>(h[m + 1]) * (static_cast<double>(x[m + 1]) + x[-m]);
+    a2 += static_cast<double>(h[m + 2]) * (static_cast<double>(x[m + 2]) + x[-m - 1]);
+    a3 += static_cast<double>(h[m + 3]) * (static_cast<double>(x[m + 3]) + x[-m - 2]);
+  }
+  for (; m <= half_taps_; ++m) a0 += static_cast<double>(h[m]) * (static_cast<double>(x[m]) + x[1 - m]);
+  return a0 + a1 + (a2 + a3);
+}
+
+}  // namespace voxgate

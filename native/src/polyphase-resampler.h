@@ -1,0 +1,57 @@
+// Streaming rational polyphase resampler, the C++ twin of src/dsp/resampler.ts `Resampler` (the reference, which
+// designs the Kaiser-windowed sinc bank and documents the streaming rule). This class takes the bank as designed
+// there (L, M, J and the L x 2J taps) and runs the same filtering: same buffer, same output count, same sums in the
+// same order in double precision, so its output equals the TypeScript one exactly (test/native/native-resampler.test.ts).
+//
+// Why a twin: telephony audio (8 kHz, 20 ms frames) is resampled on the gateway's main thread for every call, and
+// the resampler was the largest share of that thread under telephony load (docs/benchmarks.md, session 13).
+#ifndef VOXGATE_POLYPHASE_RESAMPLER_H_
+#define VOXGATE_POLYPHASE_RESAMPLER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <vector>
+
+namespace voxgate {
+
+class ResamplerError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+class PolyphaseResampler {
+ public:
+  // up = L, down = M (coprime, not both 1), half_taps = J (even, >= 2), taps: L x 2J, branch-major. Throws
+  // ResamplerError when they do not fit together.
+  PolyphaseResampler(int32_t up, int32_t down, int32_t half_taps, const float* taps, size_t num_taps);
+
+  // Appends `n` input samples and appends every output computable so far to `out`.
+  void Push(const float* input, size_t n, std::vector<float>* out);
+
+  // Appends the tail (input past the end is zero), then resets for a new stream.
+  void Flush(std::vector<float>* out);
+
+  // Forgets the stream (history is zeros again).
+  void Reset();
+
+ private:
+  void Append(const float* input, size_t n);  // input null: n zeros
+  void Emit(int64_t last_n0, bool final, std::vector<float>* out);
+  double CentredSum(int64_t c) const;
+  double BranchSum(int64_t base, int32_t phi) const;
+  double DoubledOddSum(int64_t c) const;
+
+  int32_t up_, down_, half_taps_;
+  std::vector<float> taps_;
+  std::vector<float> buf_;  // buf_[0] is absolute input sample buf_start_; buf_len_ of them are valid
+  int64_t buf_start_ = 0;
+  size_t buf_len_ = 0;
+  int64_t input_count_ = 0;
+  int64_t n0_ = 0;  // next output k: t_k = n0 + phi / L
+  int32_t phi_ = 0;
+};
+
+}  // namespace voxgate
+
+#endif  // VOXGATE_POLYPHASE_RESAMPLER_H_
