@@ -1,5 +1,6 @@
 // Thin node-addon-api layer over native/src: typed arrays in and out, errors as Napi::Error with a `code`.
 // Loaded only by src/inference/native-addon.ts. Calls are synchronous: one 160 ms chunk takes microseconds.
+// This file holds the decoder and the token LM and registers every class; the DSP classes are in dsp-binding.cc.
 #include <napi.h>
 
 #include <cmath>
