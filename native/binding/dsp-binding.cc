@@ -9,6 +9,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "../src/kaldi-fbank.h"
@@ -45,14 +46,22 @@ class FbankExtractorWrap : public Napi::ObjectWrap<FbankExtractorWrap> {
   Napi::Value Push(const Napi::CallbackInfo& info) {
     auto samples = TypedArg<float>(info, 0, napi_float32_array, "samples must be a Float32Array", kInternalError);
     scratch_.clear();
-    fbank_.Push(samples.Data(), samples.ElementLength(), &scratch_);
+    try {
+      fbank_.Push(samples.Data(), samples.ElementLength(), &scratch_);
+    } catch (const std::exception& e) {  // out of memory: an error for this session, never an abort
+      ThrowCoded(info.Env(), std::string("fbank failure: ") + e.what(), kInternalError);
+    }
     return Frames(info.Env());
   }
 
   // flush() -> Float32Array: the frames that read the reflected end of the signal; then a new stream starts.
   Napi::Value Flush(const Napi::CallbackInfo& info) {
     scratch_.clear();
-    fbank_.Flush(&scratch_);
+    try {
+      fbank_.Flush(&scratch_);
+    } catch (const std::exception& e) {
+      ThrowCoded(info.Env(), std::string("fbank failure: ") + e.what(), kInternalError);
+    }
     return Frames(info.Env());
   }
 
@@ -104,14 +113,22 @@ class ResamplerWrap : public Napi::ObjectWrap<ResamplerWrap> {
   Napi::Value Push(const Napi::CallbackInfo& info) {
     auto input = TypedArg<float>(info, 0, napi_float32_array, "input must be a Float32Array", kInternalError);
     scratch_.clear();
-    resampler_->Push(input.Data(), input.ElementLength(), &scratch_);
+    try {
+      resampler_->Push(input.Data(), input.ElementLength(), &scratch_);
+    } catch (const std::exception& e) {  // out of memory: an error for this session, never an abort
+      ThrowCoded(info.Env(), std::string("resampler failure: ") + e.what(), kInternalError);
+    }
     return CopyOut(info.Env(), scratch_);
   }
 
   // flush() -> Float32Array: the tail (input past the end is zero); then a new stream starts.
   Napi::Value Flush(const Napi::CallbackInfo& info) {
     scratch_.clear();
-    resampler_->Flush(&scratch_);
+    try {
+      resampler_->Flush(&scratch_);
+    } catch (const std::exception& e) {
+      ThrowCoded(info.Env(), std::string("resampler failure: ") + e.what(), kInternalError);
+    }
     return CopyOut(info.Env(), scratch_);
   }
 
