@@ -15,11 +15,11 @@ import { join } from 'node:path';
 
 import { EnergyVad } from '../src/dsp/energy-vad.js';
 import { FbankExtractor } from '../src/dsp/fbank.js';
-import { polyphaseBank, Resampler } from '../src/dsp/resampler.js';
+import { Resampler } from '../src/dsp/resampler.js';
 import { SpectralSubtractor } from '../src/dsp/spectral-subtraction.js';
 import { CtcDecoder, type CtcSearch, type Hotword } from '../src/inference/ctc-decoder.js';
 import { CtcGreedyDecoder } from '../src/inference/ctc-greedy-decoder.js';
-import { loadNativeAddon } from '../src/inference/native-addon.js';
+import { createNativeResampler, loadNativeAddon } from '../src/inference/native-addon.js';
 import { CtcPrefixBeamSearch } from '../src/inference/ctc-prefix-beam-search.js';
 import { nBestTexts } from '../src/inference/n-best.js';
 import { TOKEN_LM_FILE, TokenLm } from '../src/inference/token-lm.js';
@@ -93,9 +93,7 @@ function main(argv: readonly string[]): void {
   dsp.fbank = round(msPerAudioSecond(new (loadNativeAddon().FbankExtractor)(), 16000, runs), 3);
   dsp.fbank_typescript = round(msPerAudioSecond(new FbankExtractor(), 16000, runs), 3);
   for (const rate of INPUT_RATES_HZ) {
-    const bank = rate === 16000 ? null : polyphaseBank(rate, 16000);
-    const stage = bank === null ? new Resampler({ inputRateHz: rate })
-      : new (loadNativeAddon().Resampler)(bank.up, bank.down, bank.halfTaps, bank.taps);
+    const stage = rate === 16000 ? new Resampler({ inputRateHz: rate }) : createNativeResampler(rate, 16000);
     dsp[`resampler_${rate}`] = round(msPerAudioSecond(stage, rate, runs), 3);
   }
   for (const rate of INPUT_RATES_HZ.filter((r) => r !== 16000)) {

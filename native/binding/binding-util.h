@@ -24,9 +24,12 @@ inline double NumberOption(Napi::Env env, const Napi::Object& o, const char* nam
   return v.As<Napi::Number>().DoubleValue();
 }
 
+// True for a whole number that fits an int32 (false for NaN and infinities).
+inline bool IsInt32(double d) { return std::floor(d) == d && d >= -2147483648.0 && d <= 2147483647.0; }
+
 inline int32_t IntOption(Napi::Env env, const Napi::Object& o, const char* name, double fallback) {
   const double d = NumberOption(env, o, name, fallback);
-  if (!(std::floor(d) == d) || d < -2147483648.0 || d > 2147483647.0) {
+  if (!IsInt32(d)) {
     ThrowCoded(env, std::string(name) + " must be an integer, got " + std::to_string(d));
   }
   return static_cast<int32_t>(d);

@@ -21,9 +21,18 @@ namespace {
 
 constexpr const char* kInternalError = "GW_ERR_INTERNAL";
 
-Napi::Float32Array CopyOut(Napi::Env env, const std::vector<float>& v) {
-  Napi::Float32Array out = Napi::Float32Array::New(env, v.size());
-  if (!v.empty()) std::memcpy(out.Data(), v.data(), v.size() * sizeof(float));
+// Runs `step`, which appends a call's output to `scratch`, and returns that output as a new Float32Array the caller
+// owns. A C++ exception from the core (out of memory) becomes an error for this session, never an abort.
+template <typename Step>
+Napi::Float32Array RunToJs(Napi::Env env, const char* what, std::vector<float>* scratch, Step&& step) {
+  scratch->clear();
+  try {
+    step();
+  } catch (const std::exception& e) {
+    ThrowCoded(env, std::string(what) + " failure: " + e.what(), kInternalError);
+  }
+  Napi::Float32Array out = Napi::Float32Array::New(env, scratch->size());
+  if (!scratch->empty()) std::memcpy(out.Data(), scratch->data(), scratch->size() * sizeof(float));
   return out;
 }
 
@@ -45,24 +54,13 @@ class FbankExtractorWrap : public Napi::ObjectWrap<FbankExtractorWrap> {
   // push(samples: Float32Array) -> Float32Array (a new array the caller owns; empty when no frame completed)
   Napi::Value Push(const Napi::CallbackInfo& info) {
     auto samples = TypedArg<float>(info, 0, napi_float32_array, "samples must be a Float32Array", kInternalError);
-    scratch_.clear();
-    try {
-      fbank_.Push(samples.Data(), samples.ElementLength(), &scratch_);
-    } catch (const std::exception& e) {  // out of memory: an error for this session, never an abort
-      ThrowCoded(info.Env(), std::string("fbank failure: ") + e.what(), kInternalError);
-    }
-    return Frames(info.Env());
+    return RunToJs(info.Env(), "fbank", &scratch_,
+                   [&] { fbank_.Push(samples.Data(), samples.ElementLength(), &scratch_); });
   }
 
   // flush() -> Float32Array: the frames that read the reflected end of the signal; then a new stream starts.
   Napi::Value Flush(const Napi::CallbackInfo& info) {
-    scratch_.clear();
-    try {
-      fbank_.Flush(&scratch_);
-    } catch (const std::exception& e) {
-      ThrowCoded(info.Env(), std::string("fbank failure: ") + e.what(), kInternalError);
-    }
-    return Frames(info.Env());
+    return RunToJs(info.Env(), "fbank", &scratch_, [&] { fbank_.Flush(&scratch_); });
   }
 
   void Reset(const Napi::CallbackInfo&) { fbank_.Reset(); }
@@ -70,8 +68,6 @@ class FbankExtractorWrap : public Napi::ObjectWrap<FbankExtractorWrap> {
   Napi::Value FramesEmitted(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(fbank_.frames_emitted()));
   }
-
-  Napi::Float32Array Frames(Napi::Env env) { return CopyOut(env, scratch_); }
 
   voxgate::KaldiFbank fbank_;
   std::vector<float> scratch_;
@@ -91,11 +87,13 @@ class ResamplerWrap : public Napi::ObjectWrap<ResamplerWrap> {
   // new Resampler(up, down, halfTaps, taps: Float32Array)
   explicit ResamplerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ResamplerWrap>(info) {
     Napi::Env env = info.Env();
+    const char* names[3] = {"up", "down", "halfTaps"};
     int32_t ints[3];
     for (size_t i = 0; i < 3; ++i) {
       const double d = info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : NAN;
-      if (!(std::floor(d) == d) || d < -2147483648.0 || d > 2147483647.0) {
-        ThrowCoded(env, "Resampler(up, down, halfTaps, taps): up, down and halfTaps must be integers", kInternalError);
+      if (!IsInt32(d)) {
+        ThrowCoded(env, std::string("Resampler(up, down, halfTaps, taps): ") + names[i] + " must be an integer, got " +
+                            std::to_string(d), kInternalError);
       }
       ints[i] = static_cast<int32_t>(d);
     }
@@ -112,24 +110,13 @@ class ResamplerWrap : public Napi::ObjectWrap<ResamplerWrap> {
   // push(input: Float32Array) -> Float32Array (a new array the caller owns)
   Napi::Value Push(const Napi::CallbackInfo& info) {
     auto input = TypedArg<float>(info, 0, napi_float32_array, "input must be a Float32Array", kInternalError);
-    scratch_.clear();
-    try {
-      resampler_->Push(input.Data(), input.ElementLength(), &scratch_);
-    } catch (const std::exception& e) {  // out of memory: an error for this session, never an abort
-      ThrowCoded(info.Env(), std::string("resampler failure: ") + e.what(), kInternalError);
-    }
-    return CopyOut(info.Env(), scratch_);
+    return RunToJs(info.Env(), "resampler", &scratch_,
+                   [&] { resampler_->Push(input.Data(), input.ElementLength(), &scratch_); });
   }
 
   // flush() -> Float32Array: the tail (input past the end is zero); then a new stream starts.
   Napi::Value Flush(const Napi::CallbackInfo& info) {
-    scratch_.clear();
-    try {
-      resampler_->Flush(&scratch_);
-    } catch (const std::exception& e) {
-      ThrowCoded(info.Env(), std::string("resampler failure: ") + e.what(), kInternalError);
-    }
-    return CopyOut(info.Env(), scratch_);
+    return RunToJs(info.Env(), "resampler", &scratch_, [&] { resampler_->Flush(&scratch_); });
   }
 
   void Reset(const Napi::CallbackInfo&) { resampler_->Reset(); }

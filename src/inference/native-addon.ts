@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { DEFAULT_RESAMPLER_OPTIONS, polyphaseBank, validateResamplerOptions } from '../dsp/resampler.js';
 import { GatewayError } from '../protocol/errors.js';
 
 export interface NativeCtcDecoderOptions {
@@ -48,7 +49,7 @@ export interface NativeCtcDecoder {
 
 /**
  * native/binding/dsp-binding.cc `FbankExtractor`: native/src/kaldi-fbank.cc, the compiled twin of dsp/fbank.ts
- * `FbankExtractor` with the same methods and output (to float32 rounding). A bad argument throws GW_ERR_INTERNAL.
+ * `FbankExtractor` with the same methods and equal output. A bad argument throws GW_ERR_INTERNAL.
  */
 export interface NativeFbankExtractor {
   push(samples: Float32Array): Float32Array;
@@ -121,4 +122,14 @@ export function loadNativeAddon(): NativeAddon {
   }
   cached = addon;
   return addon;
+}
+
+/**
+ * A native resampler between two different rates, running the bank dsp/resampler.ts designs for them; the rates are
+ * validated there (GW_ERR_BAD_CONFIG). Equal rates need no resampler: callers pass the samples through.
+ */
+export function createNativeResampler(inputRateHz: number, outputRateHz: number): NativeResampler {
+  validateResamplerOptions({ ...DEFAULT_RESAMPLER_OPTIONS, inputRateHz, outputRateHz });
+  const bank = polyphaseBank(inputRateHz, outputRateHz);
+  return new (loadNativeAddon().Resampler)(bank.up, bank.down, bank.halfTaps, bank.taps);
 }

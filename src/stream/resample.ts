@@ -11,19 +11,16 @@
  * lookahead (<= 5.3 ms at 8 kHz) of pre-finalize audio for the next utterance.
  */
 import type { OperatorFunction } from 'rxjs';
-import { DEFAULT_RESAMPLER_OPTIONS, polyphaseBank, validateResamplerOptions } from '../dsp/resampler.js';
-import { loadNativeAddon } from '../inference/native-addon.js';
+import { createNativeResampler } from '../inference/native-addon.js';
 import { statefulOperator, type ControlItem, type SamplesItem } from './stream-items.js';
 
 export const MODEL_SAMPLE_RATE_HZ = 16000;
 
 export function resample(inputRateHz: number): OperatorFunction<SamplesItem | ControlItem, SamplesItem | ControlItem> {
   return statefulOperator(() => {
-    validateResamplerOptions({ ...DEFAULT_RESAMPLER_OPTIONS, inputRateHz, outputRateHz: MODEL_SAMPLE_RATE_HZ });
-    const bank = inputRateHz === MODEL_SAMPLE_RATE_HZ ? null : polyphaseBank(inputRateHz, MODEL_SAMPLE_RATE_HZ);
-    const resampler = bank === null
+    const resampler = inputRateHz === MODEL_SAMPLE_RATE_HZ
       ? null
-      : new (loadNativeAddon().Resampler)(bank.up, bank.down, bank.halfTaps, bank.taps);
+      : createNativeResampler(inputRateHz, MODEL_SAMPLE_RATE_HZ);
     return {
       next(item, emit) {
         if (resampler === null) {

@@ -40,14 +40,16 @@ export function randomSizes(seed: number, count: number, max: number): number[] 
   return Array.from({ length: count }, () => Math.floor(r() * (max + 1)));
 }
 
+type StreamStage = { push(x: Float32Array): Float32Array; flush(): Float32Array };
+
+/** Any streaming stage: feeds the chunks; each push's output, then the flush's. */
+export function pushAll(stage: StreamStage, parts: Float32Array[]): Float32Array[] {
+  return [...parts.map((p) => stage.push(p)), stage.flush()];
+}
+
 /** Any streaming stage: feeds the chunks, concatenates push outputs and the flush. */
-export function runStream(
-  stage: { push(x: Float32Array): Float32Array; flush(): Float32Array },
-  parts: Float32Array[],
-): Float32Array {
-  const outs = parts.map((p) => stage.push(p));
-  outs.push(stage.flush());
-  return concat(outs);
+export function runStream(stage: StreamStage, parts: Float32Array[]): Float32Array {
+  return concat(pushAll(stage, parts));
 }
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

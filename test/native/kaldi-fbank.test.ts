@@ -7,7 +7,9 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FbankExtractor, fbankFrameCount } from '../../src/dsp/fbank.js';
 import { loadNativeAddon, type NativeFbankExtractor } from '../../src/inference/native-addon.js';
-import { FIXTURES, chunks, gaussian, maxAbsDiff, randomSizes, readF32, rng, runStream, sine } from '../dsp/helpers.js';
+import {
+  FIXTURES, chunks, concat, gaussian, maxAbsDiff, pushAll, randomSizes, readF32, rng, runStream, sine,
+} from '../dsp/helpers.js';
 
 const native = (): NativeFbankExtractor => new (loadNativeAddon().FbankExtractor)();
 
@@ -16,23 +18,10 @@ interface FixtureIndex {
 }
 const index = JSON.parse(readFileSync(new URL('fbank/index.json', FIXTURES), 'utf8')) as FixtureIndex;
 
-/** Output of `stage` for `x` fed in `parts`, plus the frame count each push returned. */
+/** Output of `stage` for the `parts`, plus the frame count each push (and the flush) returned. */
 function feed(stage: NativeFbankExtractor | FbankExtractor, parts: Float32Array[]): { out: Float32Array; counts: number[] } {
-  const counts: number[] = [];
-  const outs = parts.map((p) => {
-    const o = stage.push(p);
-    counts.push(o.length / 80);
-    return o;
-  });
-  const tail = stage.flush();
-  counts.push(tail.length / 80);
-  const out = new Float32Array(outs.reduce((n, o) => n + o.length, tail.length));
-  let at = 0;
-  for (const o of [...outs, tail]) {
-    out.set(o, at);
-    at += o.length;
-  }
-  return { out, counts };
+  const outs = pushAll(stage, parts);
+  return { out: concat(outs), counts: outs.map((o) => o.length / 80) };
 }
 
 describe('native fbank against torchaudio.compliance.kaldi.fbank and dsp/fbank.ts', () => {

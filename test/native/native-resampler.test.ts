@@ -6,18 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Resampler, polyphaseBank } from '../../src/dsp/resampler.js';
-import { loadNativeAddon, type NativeResampler } from '../../src/inference/native-addon.js';
-import { chunks, gaussian, randomSizes, rng, sine } from '../dsp/helpers.js';
+import { createNativeResampler, loadNativeAddon } from '../../src/inference/native-addon.js';
+import { chunks, gaussian, pushAll, randomSizes, rng, sine } from '../dsp/helpers.js';
 
-const native = (inHz: number, outHz: number): NativeResampler => {
-  const b = polyphaseBank(inHz, outHz);
-  return new (loadNativeAddon().Resampler)(b.up, b.down, b.halfTaps, b.taps);
-};
-
-/** Each push's output, then the flush's. */
-function feed(r: NativeResampler | Resampler, parts: Float32Array[]): Float32Array[] {
-  return [...parts.map((p) => r.push(p)), r.flush()];
-}
 
 function signal(n: number, rateHz: number, seed: number): Float32Array {
   const tone = sine(n, 0.31 * rateHz, rateHz, 0.4);
@@ -37,13 +28,13 @@ describe('native resampler equals dsp/resampler.ts (property: any signal, any ch
   for (const [inHz, outHz] of PAIRS) {
     it(`${inHz} -> ${outHz} Hz`, () => {
       const x = signal(Math.round(inHz * 1.3), inHz, inHz);
-      const nat = native(inHz, outHz);
+      const nat = createNativeResampler(inHz, outHz);
       for (let trial = 0; trial < 4; trial++) {
         // Frames of 20 ms as telephony sends them, then random sizes with empty pushes.
         const sizes = trial === 0 ? [Math.round(inHz / 50)] : randomSizes(Math.floor(r() * 1e9), 11, 3000);
         const parts = chunks(x, sizes);
-        const want = feed(new Resampler({ inputRateHz: inHz, outputRateHz: outHz }), parts);
-        const got = feed(nat, parts); // the same instance: flush resets it for the next stream
+        const want = pushAll(new Resampler({ inputRateHz: inHz, outputRateHz: outHz }), parts);
+        const got = pushAll(nat, parts); // the same instance: flush resets it for the next stream
         expect(got.map((o) => o.length)).toEqual(want.map((o) => o.length));
         got.forEach((o, i) => expect(o).toEqual(want[i]));
       }
@@ -54,13 +45,14 @@ describe('native resampler equals dsp/resampler.ts (property: any signal, any ch
     for (const [inHz, outHz] of PAIRS) {
       for (const n of [0, 1, 2, 7, 50]) {
         const x = signal(n, inHz, n + 1);
-        expect(feed(native(inHz, outHz), [x])).toEqual(feed(new Resampler({ inputRateHz: inHz, outputRateHz: outHz }), [x]));
+        const want = pushAll(new Resampler({ inputRateHz: inHz, outputRateHz: outHz }), [x]);
+        expect(pushAll(createNativeResampler(inHz, outHz), [x])).toEqual(want);
       }
-      const nat = native(inHz, outHz);
+      const nat = createNativeResampler(inHz, outHz);
       nat.push(signal(999, inHz, 3));
       nat.reset();
       const x = signal(2000, inHz, 4);
-      expect(feed(nat, [x])).toEqual(feed(new Resampler({ inputRateHz: inHz, outputRateHz: outHz }), [x]));
+      expect(pushAll(nat, [x])).toEqual(pushAll(new Resampler({ inputRateHz: inHz, outputRateHz: outHz }), [x]));
     }
   });
 });
@@ -95,13 +87,13 @@ describe('native resampler binding', () => {
   });
 
   it('rejects a push of anything but a Float32Array and keeps its stream intact', () => {
-    const nat = native(8000, 16000);
+    const nat = createNativeResampler(8000, 16000);
     const x = signal(4000, 8000, 9);
     const first = nat.push(x.subarray(0, 1600));
     for (const v of [undefined, 3, [0.1], new Float64Array(8), new Int16Array(8)]) {
       expect(codeOf(() => nat.push(v as unknown as Float32Array))).toBe('GW_ERR_INTERNAL');
     }
-    const rest = feed(nat, [x.subarray(1600)]);
-    expect([first, ...rest]).toEqual(feed(new Resampler({ inputRateHz: 8000 }), [x.subarray(0, 1600), x.subarray(1600)]));
+    const rest = pushAll(nat, [x.subarray(1600)]);
+    expect([first, ...rest]).toEqual(pushAll(new Resampler({ inputRateHz: 8000 }), [x.subarray(0, 1600), x.subarray(1600)]));
   });
 });
