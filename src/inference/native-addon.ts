@@ -105,7 +105,7 @@ export function loadNativeAddon(): NativeAddon {
   if (found === undefined) {
     throw new GatewayError(
       'GW_ERR_DECODER',
-      `native addon not found (tried ${paths.join(', ')}); build it with \`npx node-gyp rebuild\` in the repository root`,
+      `native addon not found (tried ${paths.join(', ')}); build it with \`npm run install\` (node-gyp rebuild) in the repository root`,
     );
   }
   const require = createRequire(import.meta.url);
