@@ -62,3 +62,20 @@ export interface SessionPipelinePort {
   /** Abandons the session (fatal error, socket closed without session.end): tears the stages down, frees the encoder. */
   dispose(): void;
 }
+
+/**
+ * `e` with every time past `audioMs` moved back to it (the same object when none is). Why: at the end of the stream
+ * the fbank's last frame reads the reflected end of the signal, and its nominal end (frames x 10 ms) lies up to 5 ms
+ * past the last sample received, so a final ending there (and its speech.stopped, its last word) would claim audio
+ * the client never sent. Earlier times are never past the audio received when they are emitted.
+ */
+export function clampToAudio(e: PipelineEvent, audioMs: number): PipelineEvent {
+  if (e.kind === 'speech.started' || e.kind === 'speech.stopped') {
+    return e.audioMs > audioMs ? { ...e, audioMs } : e;
+  }
+  if (e.endMs <= audioMs) return e;
+  const at = (ms: number): number => Math.min(ms, audioMs);
+  return e.kind === 'partial' ? { ...e, startMs: at(e.startMs), endMs: audioMs }
+    : { ...e, startMs: at(e.startMs), endMs: audioMs,
+      words: e.words.map((w) => ({ ...w, startMs: at(w.startMs), endMs: at(w.endMs) })) };
+}

@@ -40,7 +40,7 @@ import { createEncodeMeter, encode } from './encode.js';
 import { endpoint, type EndpointSettings } from './endpoint.js';
 import { fbank } from './fbank.js';
 import { InputPacer } from './input-pacer.js';
-import type { PipelineEvent } from './pipeline-event.js';
+import { clampToAudio, type PipelineEvent } from './pipeline-event.js';
 import { resample } from './resample.js';
 import type { AudioBytesItem, ControlItem, StreamEncoder, StreamModelInfo } from './stream-items.js';
 import { vad, VAD_MODES, type VadMode } from './vad.js';
@@ -195,7 +195,7 @@ export class SessionPipeline {
           this.#counts.finals++;
           this.#counts.utterances = e.utteranceId + 1;
         }
-        this.#output.next(e);
+        this.#output.next(clampToAudio(e, this.audioMs()));
       },
       error: (e: unknown) => {
         this.#failed = true;

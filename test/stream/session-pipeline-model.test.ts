@@ -232,6 +232,29 @@ describe.skipIf(!HAVE_MODEL)('SessionPipeline on the real model', () => {
     expect(pipelineErrors / clips.length).toBeLessThanOrEqual(directErrors / clips.length + 0.15);
   }, 40_000);
 
+  it('speech open at the end of a stream that stops mid-frame: no time lies past the last sample', async () => {
+    // 120 samples (7.5 ms) into the last 10 ms frame: the fbank's last frame reads the reflected end of signal, and
+    // its nominal end (frame count x 10 ms) lies 2.5 ms past the audio; end_ms must still not pass audio_ms.
+    for (const c of clips) {
+      const padded = concat([seconds(0.5), c.samples]);
+      const audio = padded.subarray(0, Math.floor(padded.length / 160) * 160 - 40);
+      const audioMs = audio.length / 16;
+      const events = await runPipeline(new SessionPipeline(sessionConfig(), deps), toS16(audio), 1600);
+      const final = finalsOf(events).at(-1)!;
+      expect(final.reason, c.set).toBe('session_end');
+      for (const e of events) {
+        if (e.kind === 'speech.started' || e.kind === 'speech.stopped') {
+          expect(e.audioMs, c.set).toBeLessThanOrEqual(audioMs);
+        } else {
+          expect(e.endMs, `${c.set} ${e.kind}`).toBeLessThanOrEqual(audioMs);
+          for (const w of e.kind === 'final' ? e.words : []) expect(w.endMs, c.set).toBeLessThanOrEqual(audioMs);
+        }
+      }
+      expect(final.endMs, c.set).toBe(audioMs);
+      checkOrder(events);
+    }
+  }, 30_000);
+
   it('latency fields: newestArrivalMs is the arrival of a frame that was pushed, never later than the message', async () => {
     const arrivals: number[] = [];
     const p = new SessionPipeline(sessionConfig({ chunkMs: 160 }), deps);
