@@ -124,7 +124,7 @@ function cardinal(w: readonly string[], i: number): NumberSpan | null {
   return { value: total + g.value, ordinal: g.ordinal, end: g.end };
 }
 
-/** Digits of a run of two or more digit words at i ("oh" = 0, "double"/"triple" X), or null. */
+/** Digits of a run of digit words at i spelling two or more digits ("oh" = 0, "double"/"triple" X), or null. */
 function digitRun(w: readonly string[], i: number): { digits: string; end: number } | null {
   const digitAt = (k: number): string | null => (has(UNITS, w[k]) ? String(UNITS[w[k]]) : w[k] === 'oh' ? '0' : null);
   let digits = '';
@@ -142,9 +142,10 @@ function digitRun(w: readonly string[], i: number): { digits: string; end: numbe
   }
   // "one eight hundred": the digit before "hundred" or a scale belongs to that cardinal
   if (words >= 2 && (w[j] === 'hundred' || has(SCALES, w[j])) && w[lastStart] !== 'oh' && lastStart === j - 1) {
-    return words - 1 >= 2 ? { digits: digits.slice(0, -1), end: lastStart } : null;
+    return digits.length - 1 >= 2 ? { digits: digits.slice(0, -1), end: lastStart } : null;
   }
-  return words >= 2 && digits.length >= 2 ? { digits, end: j } : null;
+  // two digits make a string, also when one word spells them ("double seven" -> 77)
+  return digits.length >= 2 ? { digits, end: j } : null;
 }
 
 function ordinalSuffix(n: number): string {

@@ -9,6 +9,10 @@ describe('formatNumerals', () => {
     ['my pin is four oh seven two', 'my pin is 4072'],
     ['call five five five oh one two three', 'call 5550123'],
     ['double seven triple nine', '77999'],
+    // one repeated digit is a digit string too (docs/protocol.md formatted_text: `double seven` -> `77`)
+    ['double seven', '77'],
+    ['room triple five please', 'room 555 please'],
+    ['double seven eight hundred', '77 800'],
     ['one eight hundred', '1 800'],
     ['one eight hundred five five five', '1 800 555'],
     ['eight hundred five dollars', '$805'],
