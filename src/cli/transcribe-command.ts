@@ -83,7 +83,7 @@ export type StartExtras = Pick<SessionStartMessage, 'latency' | 'denoise' | 'min
 export function startExtras(flags: SessionFlags): StartExtras {
   const out: StartExtras = {};
   if (flags.latency !== undefined) {
-    if (!(flags.latency in LATENCY_CHUNK_MS)) {
+    if (!Object.hasOwn(LATENCY_CHUNK_MS, flags.latency)) { // not `in`: "toString" is in every object
       throw usage(`--latency must be one of ${Object.keys(LATENCY_CHUNK_MS).join('|')}, got "${flags.latency}"`);
     }
     out.latency = flags.latency as LatencyPreset;

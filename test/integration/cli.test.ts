@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { rng } from '../../bench/bench-random.js';
+import { startExtras } from '../../src/cli/transcribe-command.js';
 import { evaluate, formatWerTable, oracleHypothesis, parseManifest, werReport } from '../../src/cli/eval-command.js';
 import type { TranscriptFinalMessage } from '../../src/protocol/messages.js';
 import { encodeWav, parseWav, wavChunks } from '../../src/cli/wav.js';
@@ -74,6 +75,20 @@ describe('wav reader', () => {
       expect(audio.data.byteOffset + audio.data.byteLength).toBeLessThanOrEqual(bytes.byteOffset + bytes.byteLength);
       expect(audio.frameBytes).toBe((audio.encoding === 'pcm_s16le' ? 2 : 4) * audio.channels);
       expect([...wavChunks(audio, 50)].reduce((a, c) => a + c.byteLength, 0)).toBe(audio.data.byteLength);
+    }
+  });
+});
+
+describe('session flags', () => {
+  it('takes the presets and ranges the protocol takes, and refuses anything else with GW_ERR_BAD_CONFIG quoting it', () => {
+    expect(startExtras({ latency: 'low', denoise: 'spectral', 'min-confidence': '0.2' }))
+      .toEqual({ latency: 'low', denoise: 'spectral', min_confidence: 0.2 });
+    const bad = [{ latency: 'toString' }, { latency: 'fast' }, { denoise: 'constructor' }, { 'min-confidence': '' },
+      { 'min-confidence': '2' }, { 'background-rejection-db': 'NaN' }];
+    for (const flags of bad) {
+      const value = Object.values(flags)[0]!;
+      expect(() => startExtras(flags), value).toThrow(expect.objectContaining({ code: 'GW_ERR_BAD_CONFIG',
+        message: expect.stringContaining(`"${value}"`) }));
     }
   });
 });
