@@ -91,7 +91,9 @@ export class FlowControl {
       this.pauseSeen = false;
       this.deps.ping(pausePayload(this.pauseNumber));
       this.pollTimer = setInterval(() => this.poll(), FLOW_POLL_MS).unref();
-    } else if (this.pausedNow && backlog < flowLowWaterMs) {
+    } else if (this.pausedNow && (backlog < flowLowWaterMs || backlog <= 0)) {
+      // An empty backlog always resumes: with a low-water mark of 0 (valid config) `< 0` never held, so the client
+      // stayed paused, and never idle, until the maximum duration.
       this.pausedNow = false;
       clearInterval(this.pollTimer);
       this.deps.send({ type: 'flow.resume', buffered_ms: Math.round(backlog) });

@@ -125,6 +125,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     onMessage(conn, data, isBinary) {
       sessions.get(conn)?.handleMessage(data, isBinary);
     },
+    onFrameTooLarge(conn, err) {
+      sessions.get(conn)?.handleError(err);
+    },
     onDrain() { /* partials are dropped while backpressured; nothing is queued server-side to refill */ },
     onPong(conn, payload) {
       sessions.get(conn)?.handlePong(payload);

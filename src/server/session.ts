@@ -58,6 +58,12 @@ export class Session {
   private subscription: Subscription | null = null;
   private eventsDone: Promise<void> = Promise.resolve();
   private ending: Promise<void> | null = null;
+  /**
+   * Resolves when the pipeline is released (fatal error or socket closed). A disposed pipeline never completes, so
+   * `finish` also waits for this: else a client leaving mid-finalisation held `shutdown()` (the drain) to its deadline.
+   */
+  private readonly released: Promise<void>;
+  private markReleased: () => void = () => undefined;
   /** Set when the server decided how the session ends (before closing); `abandoned` if the client closed first. */
   private outcome: string | null = null;
   /** Created with the pipeline at session.start. */
@@ -75,6 +81,7 @@ export class Session {
     this.now = deps.now ?? (() => performance.now());
     this.m = deps.metrics;
     this.log = deps.logger.child({ session_id: this.id });
+    this.released = new Promise((resolve) => { this.markReleased = resolve; });
     this.stats = new SessionStatsCounter(this.now());
     this.textBudget = new TextRateLimiter(this.now());
     this.flow = new FlowControl({
@@ -116,6 +123,11 @@ export class Session {
     } catch (e) {
       this.fail(toGatewayError(e));
     }
+  }
+
+  /** A fatal error the transport detected (a frame over the limit): ends the session as any other. Never throws. */
+  handleError(err: GatewayError): void {
+    this.fail(err);
   }
 
   /** A pong from the client's WebSocket stack (flow control's acknowledgement of flow.pause). Never throws. */
@@ -319,7 +331,7 @@ export class Session {
     this.state = 'ending';
     this.clearTimers();
     try {
-      await this.pipeline!.end(reason);
+      await Promise.race([this.pipeline!.end(reason), this.released]);
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<void>((resolve) => {
         timer = setTimeout(() => {
@@ -327,7 +339,7 @@ export class Session {
           resolve();
         }, EVENTS_COMPLETE_TIMEOUT_MS).unref();
       });
-      await Promise.race([this.eventsDone, timeout]).finally(() => clearTimeout(timer));
+      await Promise.race([this.eventsDone, timeout, this.released]).finally(() => clearTimeout(timer));
     } catch (e) {
       this.fail(toGatewayError(e, 'GW_ERR_INFERENCE'));
       return false;
@@ -376,6 +388,7 @@ export class Session {
 
   /** Stops listening to the pipeline and frees it (idempotent; harmless after a clean end). */
   private release(): void {
+    this.markReleased();
     this.subscription?.unsubscribe();
     try {
       this.pipeline?.dispose();

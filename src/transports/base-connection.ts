@@ -14,6 +14,8 @@ export abstract class BaseConnection implements Connection {
   private backpressured = false;
   private gone = false;
   private closeTimer: NodeJS.Timeout | undefined;
+  /** A close this side started (close()): what `onClose` reports, as uWebSockets.js itself does. */
+  private ownClose: { code: number; reason: string } | undefined;
 
   constructor(
     readonly id: string,
@@ -62,9 +64,10 @@ export abstract class BaseConnection implements Connection {
     if (this.closed) return;
     this.closed = true;
     if (this.gone) return;
+    this.ownClose = { code, reason: truncateReason(reason) };
     this.closeTimer = setTimeout(() => this.terminate(), this.options.closeTimeoutMs);
     this.closeTimer.unref();
-    this.carrierEnd(code, truncateReason(reason));
+    this.carrierEnd(code, this.ownClose.reason);
   }
 
   ping(payload: Uint8Array): void {
@@ -83,7 +86,9 @@ export abstract class BaseConnection implements Connection {
     if (this.closed) return;
     if (bytes.byteLength > this.options.maxPayloadBytes) {
       const msg = `frame of ${bytes.byteLength} bytes exceeds maxPayloadBytes ${this.options.maxPayloadBytes}`;
-      this.send(JSON.stringify(new GatewayError('GW_ERR_FRAME_TOO_LARGE', msg).toErrorMessage()));
+      const err = new GatewayError('GW_ERR_FRAME_TOO_LARGE', msg);
+      if (this.handler.onFrameTooLarge !== undefined) this.handler.onFrameTooLarge(this, err);
+      else this.send(JSON.stringify(err.toErrorMessage()));
       this.close(CLOSE_CODES.MESSAGE_TOO_BIG, 'frame too large');
       return;
     }
@@ -110,13 +115,16 @@ export abstract class BaseConnection implements Connection {
 
   /**
    * Carrier event: the socket is gone (no carrier call is allowed after this). Calls `onClose` once, from a
-   * microtask, because uWebSockets.js reports the close synchronously from inside `end()`.
+   * microtask, because uWebSockets.js reports the close synchronously from inside `end()`. After our own `close()`
+   * it reports our code on both carriers: `ws` gives the peer's echo, or 1006 when a peer that does not read (a slow
+   * consumer, the very case of 4004) never answers, and the session then counted that as `abandoned`.
    */
   protected carrierClosed(code: number, reason: string): void {
     if (this.gone) return;
     this.gone = true;
     this.closed = true;
     if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
-    queueMicrotask(() => this.handler.onClose(this, code, reason));
+    const reported = this.ownClose ?? { code, reason };
+    queueMicrotask(() => this.handler.onClose(this, reported.code, reported.reason));
   }
 }

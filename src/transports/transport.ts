@@ -13,10 +13,11 @@
  *   connection is closed with `CLOSE_CODES.SLOW_CONSUMER` (4004).
  *
  * Inbound frame limit: a frame (text or binary) larger than `maxPayloadBytes` is answered with the wire error
- * `GW_ERR_FRAME_TOO_LARGE` and a close with 1009. The carrier itself is configured with a ceiling of
- * `2 * maxPayloadBytes` ({@link carrierMaxPayloadBytes}) so that such frames can still be received and answered;
- * a frame above the ceiling is cut off by the carrier: `ws` closes with 1009 (no `error` message), uWebSockets.js
- * drops the TCP connection (the client sees 1006). Either way only that connection ends.
+ * `GW_ERR_FRAME_TOO_LARGE` (by the handler's `onFrameTooLarge` when it has one) and a close with 1009. The carrier
+ * itself is configured with a ceiling of `2 * maxPayloadBytes` ({@link carrierMaxPayloadBytes}) so that such frames
+ * can still be received and answered; a frame above the ceiling is cut off by the carrier: `ws` closes with 1009
+ * (no `error` message), uWebSockets.js drops the TCP connection (the client sees 1006). Either way only that
+ * connection ends.
  */
 import { GatewayError, type GwErrorCode } from '../protocol/errors.js';
 
@@ -114,11 +115,20 @@ export interface ConnectionHandler {
    * `close()`.
    */
   onMessage(conn: Connection, data: Uint8Array | string, isBinary: boolean): void;
+  /**
+   * Optional: a frame over `maxPayloadBytes` arrived (not delivered). The handler answers it and closes with
+   * `err.closeCode` (a started session sends `session.ended` first, docs/protocol.md section 2); the transport
+   * closes with 1009 afterwards if it did not. Without it the transport sends the `error` and closes itself.
+   */
+  onFrameTooLarge?(conn: Connection, err: GatewayError): void;
   /** The connection left the backpressured state (see module doc). */
   onDrain(conn: Connection): void;
   /** A pong arrived (the echo of a `ping`, or an unsolicited one). Not called after `close()`. */
   onPong(conn: Connection, payload: Uint8Array): void;
-  /** Exactly once per opened connection. `code` is 1005 when the peer sent none, 1006 for an abnormal drop. */
+  /**
+   * Exactly once per opened connection. After the server's `close()`, that call's code and reason; else the peer's:
+   * `code` is 1005 when the peer sent none, 1006 for an abnormal drop.
+   */
   onClose(conn: Connection, code: number, reason: string): void;
 }
 

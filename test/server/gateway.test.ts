@@ -13,7 +13,7 @@ import type { GatewayError } from '../../src/protocol/errors.js';
 import type { ServerMessage } from '../../src/protocol/messages.js';
 import { resolveGatewayConfig, type GatewayConfig } from '../../src/server/config.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
-import { closed, connect, refusedUpgrade } from '../transports/helpers.js';
+import { clientSocket, closed, connect, refusedUpgrade } from '../transports/helpers.js';
 import { pcm16, scriptedServices, START_16K, until } from './helpers.js';
 
 const gateways: Gateway[] = [];
@@ -192,6 +192,26 @@ describe.each(['uws', 'ws'] as const)('gateway over %s (scripted pipeline)', (tr
     expect(metrics).toContain('voxgate_sessions_total{reason="client_end"} 1');
   });
 
+  it('a frame over 1 MiB ends a started session as every fatal error does: error, session.ended, close 1009', async () => {
+    const { gw } = await start(transport);
+    const ws = await connect(gw.port, '/v1/stream');
+    const box = inbox(ws);
+    ws.send(JSON.stringify(START_16K));
+    expect(await box.next()).toMatchObject({ type: 'session.started' });
+    ws.send(pcm16(100));
+    while ((await box.next()).type !== 'transcript.partial'); // the audio is decoded: nothing else is on its way
+    const done = closed(ws);
+    const tail: ServerMessage[] = [];
+    ws.on('message', (data: Buffer) => tail.push(JSON.parse(data.toString()) as ServerMessage));
+    ws.send(new Uint8Array(1024 * 1024 + 2));
+    expect((await done).code).toBe(1009);
+    expect(tail).toEqual([expect.objectContaining({ type: 'error', code: 'GW_ERR_FRAME_TOO_LARGE', fatal: true }),
+      expect.objectContaining({ type: 'session.ended', reason: 'error', error_code: 'GW_ERR_FRAME_TOO_LARGE',
+        stats: expect.objectContaining({ bytes_received: 3200, frames_received: 1 }) })]);
+    await until(() => gw.sessionCount() === 0, 2000, 'session closed');
+    expect(await gw.metrics.metricsText()).toContain('voxgate_errors_total{code="GW_ERR_FRAME_TOO_LARGE"} 1');
+  });
+
   it('API keys: missing or wrong key -> 401 GW_ERR_UNAUTHORIZED; header and query keys are accepted', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'voxgate-keys-'));
     const file = path.join(dir, 'keys.txt');
@@ -328,6 +348,50 @@ describe.each(['uws', 'ws'] as const)('gateway over %s (scripted pipeline)', (tr
     expect(tail[2]).toMatchObject({ reason: 'error', error_code: 'GW_ERR_SHUTTING_DOWN' });
     expect(services.closedCalls).toBe(1);
     expect(await upgradeStatus(gw.port)).toBe('refused'); // stopped listening after the drain
+  });
+
+  it('drain: a client that leaves while its session is being finalised does not hold the drain to its deadline',
+    async () => {
+      // The pipeline's end() takes 1.5 s; the client goes 50 ms into the drain. A released (disposed) pipeline never
+      // completes events$ (the real one's end() never settles either): waiting for it held the drain for 6 s.
+      const { gw, services } = await start(transport, { drainTimeoutMs: 6000 }, 1500);
+      const ws = await connect(gw.port, '/v1/stream');
+      const box = inbox(ws);
+      ws.send(JSON.stringify(START_16K));
+      expect(await box.next()).toMatchObject({ type: 'session.started' });
+      ws.send(pcm16(100));
+      await until(() => services.created[0]?.backlogMs() === 0, 2000, 'audio decoded');
+      const t0 = Date.now();
+      const draining = gw.drain();
+      await new Promise((r) => setTimeout(r, 50));
+      ws.close(1000, 'bye');
+      await draining;
+      expect(Date.now() - t0).toBeLessThan(1000);
+      expect(services.created[0]!.disposed).toBe(true);
+    });
+
+  it('a slow consumer that never reads again is counted as GW_ERR_SLOW_CONSUMER (4004), not as abandoned', async () => {
+    const { gw, services } = await start(transport, { outboundSoftLimitBytes: 16 * 1024,
+      outboundHardLimitBytes: 64 * 1024 });
+    const ws = await connect(gw.port, '/v1/stream');
+    const box = inbox(ws);
+    ws.send(JSON.stringify(START_16K));
+    expect(await box.next()).toMatchObject({ type: 'session.started' });
+    ws.send(pcm16(20));
+    await until(() => services.created[0]?.backlogMs() === 0, 2000, 'audio decoded');
+    clientSocket(ws).pause();
+    // Finals are never dropped: 64 KiB ones fill the kernel's buffers, then the server's, past the hard limit.
+    const p = services.created[0]!;
+    const word = 'a'.repeat(64 * 1024);
+    for (let i = 0; i < 1024 && !p.disposed; i++) {
+      p.emitFinal('silence', word);
+      await new Promise((r) => setImmediate(r));
+    }
+    ws.terminate(); // the consumer never read again: no close frame comes back (ws then reported 1006)
+    await until(() => gw.sessionCount() === 0, 3000, 'session closed');
+    const metrics = await gw.metrics.metricsText();
+    expect(metrics).toContain('voxgate_errors_total{code="GW_ERR_SLOW_CONSUMER"} 1');
+    expect(metrics).toContain('voxgate_sessions_total{reason="GW_ERR_SLOW_CONSUMER"} 1');
   });
 });
 

@@ -240,6 +240,17 @@ describe('Session state machine', () => {
     expect(close.code).toBe(4003);
   });
 
+  it('flow control: a low-water mark of 0 resumes once the backlog is empty', async () => {
+    const t = open({ flowHighWaterMs: 200, flowLowWaterMs: 0, backlogLimitMs: 500 });
+    t.s.sendJson(START_16K);
+    t.s.sendAudio(pcm16(250));
+    expect(t.last()).toEqual({ type: 'flow.pause', buffered_ms: 250 });
+    t.pipeline().backlog = 0; // everything decoded; the client obeys the pause and sends nothing
+    await until(() => t.last().type === 'flow.resume', 1000, 'flow.resume');
+    expect(t.last()).toEqual({ type: 'flow.resume', buffered_ms: 0 });
+    t.s.abandon();
+  });
+
   it('flow control: audio past the in-flight cap (twice the hard limit) is refused whatever the client saw', async () => {
     const t = open({ flowHighWaterMs: 200, flowLowWaterMs: 50, backlogLimitMs: 500 });
     t.s.sendJson(START_16K);
