@@ -55,6 +55,8 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
 
   private readonly ws: WebSocket;
   private readonly frameBytes: number;
+  /** Largest audio frame sent: the server's `limits.max_frame_bytes`, cut to whole sample frames. */
+  private readonly maxAudioFrameBytes: number;
   private isPaused = false;
   private isClosed = false;
   private ending = false;
@@ -74,6 +76,8 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
     this.started = started;
     this.closed = closed;
     this.frameBytes = bytesPerSampleFrame(started.audio.encoding, started.audio.channels);
+    const maxFrameBytes = started.limits?.max_frame_bytes ?? PROTOCOL_LIMITS.maxFrameBytes;
+    this.maxAudioFrameBytes = Math.max(this.frameBytes, maxFrameBytes - (maxFrameBytes % this.frameBytes));
     ws.on('message', (data, isBinary) => this.handleFrame(data, isBinary));
     void closed.then((info) => this.handleClose(info));
   }
@@ -137,8 +141,9 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
   get paused(): boolean { return this.isPaused; }
 
   /**
-   * Sends audio in the negotiated format. Waits while the server has paused the flow, splits frames over 1 MiB on
-   * sample-frame boundaries, and resolves once the bytes are handed to the OS. The caller may reuse `bytes` after.
+   * Sends audio in the negotiated format. Waits while the server has paused the flow, splits frames over the
+   * server's `limits.max_frame_bytes` (1 MiB by default) on sample-frame boundaries, and resolves once the bytes are
+   * handed to the OS. The caller may reuse `bytes` after.
    * Throws GW_ERR_PARTIAL_SAMPLE locally for a length that is not a whole number of sample frames.
    */
   async sendAudio(bytes: Uint8Array | ArrayBuffer): Promise<void> {
@@ -147,7 +152,7 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
       throw new GatewayError('GW_ERR_PARTIAL_SAMPLE',
         `audio length must be a multiple of ${this.frameBytes} bytes, got ${view.byteLength}`);
     }
-    const step = PROTOCOL_LIMITS.maxFrameBytes - (PROTOCOL_LIMITS.maxFrameBytes % this.frameBytes);
+    const step = this.maxAudioFrameBytes;
     this.assertOpen();
     for (let off = 0; off < view.byteLength; off += step) {
       while (this.isPaused) await new Promise<void>((resolve, reject) => this.resumeWaiters.push({ resolve, reject }));
@@ -172,10 +177,11 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
   /** session.finalize: the open utterance (if any) gets its final. */
   finalize(): void { this.sendJson({ type: 'session.finalize' }); }
 
-  /** ping; resolves with the matching pong. */
+  /** ping; resolves with the matching pong. Rejects an invalid `id` locally (the server's error would not say which
+   *  message it answers). */
   ping(id: string | number = `p${this.nextPingId++}`): Promise<PongMessage> {
     return new Promise((resolve, reject) => {
-      this.sendJson({ type: 'ping', id }, true);
+      this.sendJson(validateClientMessage({ type: 'ping', id }), true);
       this.pingWaiters.set(id, { resolve, reject });
     });
   }

@@ -218,7 +218,8 @@ export interface SessionStartedMessage {
   background_rejection_db: number;
   /** session.start's tag, or null. */
   tag: string | null;
-  language: string | null;
+  /** session.start's language, else the model's. */
+  language: string;
   /** Server limits that apply to this session (ms unless named otherwise). */
   limits: SessionLimits;
 }
@@ -296,8 +297,8 @@ export interface TranscriptFinalMessage extends ChannelField {
   formatted_text?: string;
   /** Only when session.start `alternatives` > 1 (and the utterance was not rejected): distinct texts, best first. */
   alternatives?: TranscriptAlternative[];
-  /** Only on an utterance rejected by `min_confidence` (then text is "", words [] and confidence 0): what the model
-   *  heard and its confidence. */
+  /** Only on a rejected utterance, by `min_confidence` or `background_rejection_db` (then text is "", words [] and
+   *  confidence 0): what the model heard and its confidence. */
   rejected?: { text: string; confidence: number };
 }
 
@@ -358,7 +359,7 @@ export interface SessionStats {
   /** Interim partials dropped because the client read slowly. */
   partials_dropped: number;
   finals_sent: number;
-  /** Finals rejected by min_confidence (counted in finals_sent too). */
+  /** Finals of rejected utterances, by min_confidence or background_rejection_db (counted in finals_sent too). */
   finals_rejected: number;
   flow_pauses: number;
   /** Wall-clock session length, ms. */

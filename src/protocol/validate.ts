@@ -27,11 +27,19 @@ type Obj = Record<string, unknown>;
 /** Where we are: message type (for the error text) and whether errors end the session. */
 export interface Ctx { type: string; fatal: boolean }
 
-/** JSON-ish rendering of a bad value for error messages, at most ~80 characters. */
+/**
+ * JSON-ish rendering of a bad value for error messages, at most ~80 characters. Never throws: a 1 MiB frame can nest
+ * arrays 500,000 deep, past the stack of both JSON.stringify and Array.prototype.toString (which `String(v)` calls).
+ */
 export function quoteValue(v: unknown): string {
   if (v === undefined) return 'nothing';
   let s: string;
-  try { s = JSON.stringify(v) ?? String(v); } catch { s = String(v); }
+  try {
+    s = JSON.stringify(v) ?? String(v);
+  } catch {
+    s = Array.isArray(v) ? '[...] (nested too deeply to quote)'
+      : typeof v === 'object' && v !== null ? '{...} (nested too deeply to quote)' : String(v);
+  }
   if (typeof v === 'number' && !Number.isFinite(v)) s = String(v);
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
@@ -269,12 +277,12 @@ export function validateClientMessage(value: unknown): ClientMessage {
   if (!isObj(value)) {
     throw new GatewayError('GW_ERR_BAD_JSON', `message must be a JSON object, got ${quoteValue(value)}`);
   }
-  const type = value.type;
-  if (typeof type !== 'string' || !CLIENT_MESSAGE_TYPES.includes(type as ClientMessage['type'])) {
+  const type = clientMessageType(value);
+  if (type === undefined) {
     throw new GatewayError('GW_ERR_UNKNOWN_TYPE',
-      `type must be one of ${CLIENT_MESSAGE_TYPES.join(', ')}, got ${quoteValue(type)}`);
+      `type must be one of ${CLIENT_MESSAGE_TYPES.join(', ')}, got ${quoteValue(value.type)}`);
   }
-  switch (type as ClientMessage['type']) {
+  switch (type) {
     case 'session.start': return validateSessionStart(value);
     case 'session.update': return validateSessionUpdate(value);
     case 'ping': return validatePing(value);
@@ -285,19 +293,31 @@ export function validateClientMessage(value: unknown): ClientMessage {
   }
 }
 
-/** Parses one text frame. Throws GatewayError: FRAME_TOO_LARGE, BAD_JSON, then as {@link validateClientMessage}. */
-export function parseClientMessage(text: string): ClientMessage {
+/**
+ * The `type` of a parsed text frame when it names a client message, whatever its other fields: the server applies
+ * the session-state rules (docs/protocol.md section 2) by type before it validates the fields.
+ */
+export function clientMessageType(value: unknown): ClientMessage['type'] | undefined {
+  const type = isObj(value) ? value.type : undefined;
+  return CLIENT_MESSAGE_TYPES.find((t) => t === type);
+}
+
+/** The JSON value of one text frame, not yet validated. Throws GatewayError FRAME_TOO_LARGE or BAD_JSON. */
+export function parseClientJson(text: string): unknown {
   // A string with more UTF-16 units than the byte limit is certainly over it; the transport checks exact bytes.
   if (text.length > L.maxFrameBytes) {
     throw new GatewayError('GW_ERR_FRAME_TOO_LARGE', `text frame must be at most ${L.maxFrameBytes} bytes, got more`);
   }
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
     throw new GatewayError('GW_ERR_BAD_JSON', `invalid JSON: ${(e as Error).message}`, { cause: e });
   }
-  return validateClientMessage(value);
+}
+
+/** Parses one text frame. Throws GatewayError: FRAME_TOO_LARGE, BAD_JSON, then as {@link validateClientMessage}. */
+export function parseClientMessage(text: string): ClientMessage {
+  return validateClientMessage(parseClientJson(text));
 }
 
 const BYTES_PER_SAMPLE: Readonly<Record<AudioEncoding, number>> = { pcm_s16le: 2, pcm_f32le: 4, mulaw: 1, alaw: 1 };

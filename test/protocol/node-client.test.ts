@@ -63,7 +63,7 @@ async function fakeServer(script: Script): Promise<Fake> {
           type: 'session.started', session_id: 's1', protocol_version: 1, model: 'fake', audio: start.audio,
           chunk_ms: 320, latency: 'balanced', interim_results: true, endpointing: { silence_ms: 500, max_utterance_ms: 15000 },
           hotwords: 0, denoise: 'off', min_confidence: 0.15, numerals: false, multichannel: false, alternatives: 1,
-          background_rejection_db: 0, tag: null, language: null, limits: { max_frame_bytes: 1 << 20, idle_timeout_ms: 30000, max_duration_ms: 3600000, flow_high_water_ms: 2000,
+          background_rejection_db: 0, tag: null, language: 'en', limits: { max_frame_bytes: 1 << 20, idle_timeout_ms: 30000, max_duration_ms: 3600000, flow_high_water_ms: 2000,
             flow_low_water_ms: 500, backlog_limit_ms: 10000, text_frames_burst: 60, text_frames_per_second: 30,
             text_chars_per_second: 262144 },
         });

@@ -51,6 +51,21 @@ describe('parseClientMessage: framing', () => {
     expect(e.closeCode).toBe(1009);
   });
 
+  it('answers deeply nested JSON with the schema error, not a stack overflow (the frame is 1 MiB at most)', () => {
+    const deep = (open: string, close: string, n: number): string => open.repeat(n) + close.repeat(n);
+    for (const [text, code] of [
+      [`{"type":"ping","id":${deep('[', ']', 200_000)}}`, 'GW_ERR_BAD_MESSAGE'],
+      [deep('[', ']', 200_000), 'GW_ERR_BAD_JSON'],
+      [`{"type":"session.update","min_confidence":${deep('{"a":', '}', 50_000).replace('{"a":}', '{"a":1}')}}`,
+        'GW_ERR_BAD_MESSAGE'],
+    ] as const) {
+      const e = thrown(() => parseClientMessage(text));
+      expect(e.code).toBe(code);
+      expect(e.fatal).toBe(false);
+      expect(e.message.length).toBeLessThan(300);
+    }
+  });
+
   it('quotes the bad type', () => {
     expect(thrown(() => parseClientMessage('{"type":"session.stop"}')).message).toContain('"session.stop"');
   });
