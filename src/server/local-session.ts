@@ -88,9 +88,11 @@ export class LocalSession {
     this.session.handleMessage(JSON.stringify(msg), false);
   }
 
-  /** Binary audio; split at the frame limit on sample boundaries of `frameBytes`. The bytes are copied. */
+  /** Binary audio; split at the frame limit on sample boundaries of `frameBytes` (empty: one empty frame, as a socket
+   *  client can send). The bytes are copied. */
   sendAudio(bytes: Uint8Array, frameBytes = 4): void {
     const step = PROTOCOL_LIMITS.maxFrameBytes - (PROTOCOL_LIMITS.maxFrameBytes % frameBytes);
+    if (bytes.byteLength === 0) this.session.handleMessage(new Uint8Array(0), true);
     for (let off = 0; off < bytes.byteLength; off += step) {
       this.session.handleMessage(bytes.slice(off, Math.min(off + step, bytes.byteLength)), true);
     }

@@ -18,7 +18,7 @@ import type {
   ClientMessage, FinalReason, ServerMessage, SessionStartMessage, SessionUpdateMessage,
 } from '../protocol/messages.js';
 import type { SessionConfig } from '../protocol/session-config.js';
-import { bytesPerSampleFrame, parseClientMessage } from '../protocol/validate.js';
+import { bytesPerSampleFrame, clientMessageType, parseClientJson, validateClientMessage } from '../protocol/validate.js';
 import type { Connection, SendResult } from '../transports/transport.js';
 import type { SessionLimitsConfig } from './config.js';
 import { FlowControl } from './flow-control.js';
@@ -58,12 +58,12 @@ export class Session {
   private subscription: Subscription | null = null;
   private eventsDone: Promise<void> = Promise.resolve();
   private ending: Promise<void> | null = null;
+  private markReleased!: () => void;
   /**
    * Resolves when the pipeline is released (fatal error or socket closed). A disposed pipeline never completes, so
    * `finish` also waits for this: else a client leaving mid-finalisation held `shutdown()` (the drain) to its deadline.
    */
-  private readonly released: Promise<void>;
-  private markReleased: () => void = () => undefined;
+  private readonly released = new Promise<void>((resolve) => { this.markReleased = resolve; });
   /** Set when the server decided how the session ends (before closing); `abandoned` if the client closed first. */
   private outcome: string | null = null;
   /** Created with the pipeline at session.start. */
@@ -81,7 +81,6 @@ export class Session {
     this.now = deps.now ?? (() => performance.now());
     this.m = deps.metrics;
     this.log = deps.logger.child({ session_id: this.id });
-    this.released = new Promise((resolve) => { this.markReleased = resolve; });
     this.stats = new SessionStatsCounter(this.now());
     this.textBudget = new TextRateLimiter(this.now());
     this.flow = new FlowControl({
@@ -110,9 +109,7 @@ export class Session {
     this.log.debug({ remote: conn.remoteAddress }, 'connection opened');
   }
 
-  get currentState(): SessionState {
-    return this.state;
-  }
+  get currentState(): SessionState { return this.state; }
 
   /** One inbound frame from the transport. Never throws. */
   handleMessage(data: Uint8Array | string, isBinary: boolean): void {
@@ -126,9 +123,7 @@ export class Session {
   }
 
   /** A fatal error the transport detected (a frame over the limit): ends the session as any other. Never throws. */
-  handleError(err: GatewayError): void {
-    this.fail(err);
-  }
+  handleError(err: GatewayError): void { this.fail(err); }
 
   /** A pong from the client's WebSocket stack (flow control's acknowledgement of flow.pause). Never throws. */
   handlePong(payload: Uint8Array): void {
@@ -176,37 +171,37 @@ export class Session {
     if (overBudget !== null) return this.fail(overBudget);
     let msg: ClientMessage;
     try {
-      msg = parseClientMessage(text);
+      const value = parseClientJson(text);
+      // The state decides before the fields do (docs/protocol.md section 2): a broken session.start on a started
+      // session is the non-fatal ALREADY_STARTED, not a fatal BAD_MESSAGE that would throw its transcripts away.
+      const refused = this.refusedInState(clientMessageType(value));
+      if (refused !== null) return this.fail(refused);
+      msg = validateClientMessage(value);
     } catch (e) {
       this.fail(toGatewayError(e));
       return;
     }
-    if (msg.type === 'ping') {
-      this.timers.touch();
-      this.send(msg.id === undefined ? { type: 'pong' } : { type: 'pong', id: msg.id });
-      return;
-    }
-    if (this.state === 'ending') {
-      this.fail(new GatewayError('GW_ERR_SESSION_ENDED', `${msg.type} after session.end is discarded`));
-      return;
-    }
-    if (msg.type === 'session.start') {
-      if (this.state === 'started') {
-        this.fail(new GatewayError('GW_ERR_ALREADY_STARTED', 'session.start on a started session is ignored'));
-      } else {
-        this.start(msg);
-      }
-      return;
-    }
-    if (this.state !== 'started') {
-      this.fail(new GatewayError('GW_ERR_NOT_STARTED', `${msg.type} before session.start`));
-      return;
-    }
     switch (msg.type) {
+      case 'ping':
+        this.timers.touch();
+        this.send(msg.id === undefined ? { type: 'pong' } : { type: 'pong', id: msg.id });
+        break;
+      case 'session.start': this.start(msg); break;
       case 'session.update': this.update(msg); break;
       case 'session.finalize': this.pipeline?.finalize(); break;
       case 'session.end': this.endByClient(); break;
     }
+  }
+
+  /** The session-state rule for a message of `type` (undefined: no client type), or null when it may go on. */
+  private refusedInState(type: ClientMessage['type'] | undefined): GatewayError | null {
+    if (type === undefined || type === 'ping') return null; // ping: every state; no type: the validator answers
+    if (this.state === 'ending') return new GatewayError('GW_ERR_SESSION_ENDED', `${type} after session.end is discarded`);
+    if (type === 'session.start') {
+      return this.state === 'started'
+        ? new GatewayError('GW_ERR_ALREADY_STARTED', 'session.start on a started session is ignored') : null;
+    }
+    return this.state === 'started' ? null : new GatewayError('GW_ERR_NOT_STARTED', `${type} before session.start`);
   }
 
   private start(msg: SessionStartMessage): void {
@@ -250,8 +245,9 @@ export class Session {
     }
     if (this.state === 'ending') {
       // Closing (session.end, drain or max duration): the audio is not transcribed, so it is counted in
-      // session.ended's bytes_discarded and the first such frame gets an error: never lost silently.
-      if (this.stats.bytesDiscarded === 0) {
+      // session.ended's bytes_discarded and the first such frame gets an error: never lost silently. An empty frame
+      // carries no audio to lose, so it neither gets the error nor uses it up.
+      if (this.stats.bytesDiscarded === 0 && bytes.byteLength > 0) {
         this.fail(new GatewayError('GW_ERR_SESSION_ENDED', 'audio after the session began closing is not transcribed'
           + ' (counted in session.ended stats.bytes_discarded)'));
       }

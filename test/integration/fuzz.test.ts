@@ -19,7 +19,9 @@ import { startFieldsFor, streamWav } from '../../src/cli/stream-wav.js';
 import type { WavAudio } from '../../src/cli/wav.js';
 import { GW_ERRORS, isGatewayError, isGwErrorCode, type GatewayError } from '../../src/protocol/errors.js';
 import { PROTOCOL_LIMITS, type ServerMessage } from '../../src/protocol/messages.js';
-import { bytesPerSampleFrame, parseClientMessage, parseServerMessage } from '../../src/protocol/validate.js';
+import {
+  bytesPerSampleFrame, clientMessageType, parseClientJson, parseClientMessage, parseServerMessage,
+} from '../../src/protocol/validate.js';
 import type { Gateway } from '../../src/server/gateway.js';
 import { int, type Rand, textFrame, validStart } from '../protocol/fuzz-frames.js';
 import { connect } from '../transports/helpers.js';
@@ -79,6 +81,15 @@ async function expectError(inbox: Inbox, what: string, err: Pick<GatewayError, '
 }
 
 /** One connection of a fuzz client, until it closes or has used `budget` actions; returns the actions used. */
+/** The client message type a text frame names, valid fields or not (undefined: no JSON or no such type). */
+function namedType(text: string): string | undefined {
+  try {
+    return clientMessageType(parseClientJson(text));
+  } catch {
+    return undefined;
+  }
+}
+
 async function fuzzConnection(port: number, r: Rand, seed: number, budget: number, cov: Coverage,
   wav: WavAudio): Promise<number> {
   const ws = await connect(port, '/v1/stream');
@@ -138,6 +149,16 @@ async function fuzzConnection(port: number, r: Rand, seed: number, budget: numbe
       invalid = e;
     }
     ws.send(text);
+    // The session's state is judged before the fields, by the type the frame names (docs/protocol.md section 2).
+    const type = namedType(text);
+    if (type === 'session.start' && frameBytes > 0) {
+      await expectError(inbox, what, { code: 'GW_ERR_ALREADY_STARTED', fatal: false }, true);
+      continue;
+    }
+    if (type !== undefined && type !== 'ping' && type !== 'session.start' && frameBytes === 0) {
+      await expectError(inbox, what, { code: 'GW_ERR_NOT_STARTED', fatal: true }, false);
+      return i + 1;
+    }
     if (invalid !== undefined) {
       await expectError(inbox, what, invalid, frameBytes > 0);
       if (invalid.fatal) return i + 1;
@@ -146,13 +167,7 @@ async function fuzzConnection(port: number, r: Rand, seed: number, budget: numbe
     const msg = parsed!;
     if (msg.type === 'ping') {
       expect(await inbox.reply(what), what).toEqual(msg.id === undefined ? { type: 'pong' } : { type: 'pong', id: msg.id });
-    } else if (msg.type === 'session.start' && frameBytes > 0) {
-      await expectError(inbox, what, { code: 'GW_ERR_ALREADY_STARTED', fatal: false }, true);
-    } else if (frameBytes === 0) {
-      if (msg.type !== 'session.start') {
-        await expectError(inbox, what, { code: 'GW_ERR_NOT_STARTED', fatal: true }, false);
-        return i + 1;
-      }
+    } else if (msg.type === 'session.start') {
       const reply = await inbox.reply(what);
       if (reply.type === 'error') {
         // The model refuses a hotword it cannot spell, or a model / language it is not: fatal in session.start.

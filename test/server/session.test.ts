@@ -61,6 +61,8 @@ describe('Session state machine', () => {
   it.each([
     ['audio before session.start', (t: ReturnType<typeof open>) => t.s.sendAudio(pcm16(20)), 'GW_ERR_NOT_STARTED'],
     ['session.end before session.start', (t: ReturnType<typeof open>) => t.s.sendJson({ type: 'session.end' }), 'GW_ERR_NOT_STARTED'],
+    ['a broken session.update before session.start (the state rule comes first)', (t: ReturnType<typeof open>) =>
+      t.s.sendJson({ type: 'session.update', hotwords: 7 }), 'GW_ERR_NOT_STARTED'],
     ['an unsupported encoding', (t: ReturnType<typeof open>) => t.s.sendJson({ type: 'session.start',
       audio: { encoding: 'opus', sample_rate_hz: 16000, channels: 1 } }), 'GW_ERR_UNSUPPORTED_ENCODING'],
     ['an unknown field in session.start', (t: ReturnType<typeof open>) => t.s.sendJson({ ...START_16K, interim_result: false }),
@@ -78,6 +80,25 @@ describe('Session state machine', () => {
     expect(t.msgs).toEqual([expect.objectContaining({ type: 'error', code, fatal: true })]);
     expect(close.code).toBe(4000);
   });
+
+  it('state rules come before field checks: a broken session.start on a started or ending session is not fatal',
+    async () => {
+      const t = open();
+      t.s.sendJson(START_16K);
+      t.s.sendAudio(pcm16(100));
+      t.s.sendJson({ type: 'session.start' }); // no audio field: a fatal BAD_MESSAGE for an unstarted session
+      t.s.sendJson({ type: 'session.update', hotwords: 7 }); // the state allows it: the field check answers
+      t.pipeline().emitPartial('hello', '');
+      t.s.sendJson({ type: 'session.end' });
+      t.s.sendJson({ type: 'session.start', audio: 5 });
+      t.s.sendJson({ type: 'session.finalize', extra: 1 });
+      const close = await t.s.closed;
+      expect(t.errors().map((e) => [e.code, e.fatal])).toEqual([['GW_ERR_ALREADY_STARTED', false],
+        ['GW_ERR_BAD_HOTWORD', false], ['GW_ERR_SESSION_ENDED', false], ['GW_ERR_SESSION_ENDED', false]]);
+      expect(t.last()).toMatchObject({ type: 'session.ended', reason: 'client_end', audio_ms: 100 });
+      expect(t.msgs.filter((m) => m.type === 'transcript.final')).toEqual([expect.objectContaining({ text: 'hello' })]);
+      expect(close.code).toBe(1000);
+    });
 
   it('a second session.start is ignored with GW_ERR_ALREADY_STARTED; the first configuration stays', async () => {
     const t = open();
@@ -119,6 +140,7 @@ describe('Session state machine', () => {
     p.emitPartial('again', '');
     t.s.sendJson({ type: 'session.end' });
     t.s.sendJson({ type: 'session.finalize' });
+    t.s.sendAudio(new Uint8Array(0)); // no audio to lose: no error, and the next frame still gets one
     t.s.sendAudio(pcm16(20));
     t.s.sendAudio(pcm16(20)); // a second late frame: counted, no second error
     const close = await t.s.closed;
