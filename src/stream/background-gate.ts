@@ -66,6 +66,9 @@ export class BackgroundGate {
       grown.set(this.#levels.subarray(0, this.#count));
       this.#levels = grown;
     }
+    // Frames before `at` that no chunk covered (rejection turned on mid-utterance: earlier chunks carried no levels)
+    // are unknown; left as they were, they held an earlier utterance's levels.
+    if (at > this.#count) this.#levels.fill(-Infinity, this.#count, at);
     this.#levels.set(levelsDb, at);
     this.#count = Math.max(this.#count, end);
   }

@@ -43,6 +43,19 @@ describe('BackgroundGate', () => {
       .toEqual([true, true]); // unknown level: no evidence
   });
 
+  it('frames whose levels never came (rejection turned on mid-utterance) are unknown, not an earlier utterance\'s',
+    () => {
+      const g = gateWith(100, levels);
+      g.decide([loud, quiet], 12);
+      // the next utterance starts at frame 500; levels arrive only from frame 800 (the chunks before carried none)
+      g.startUtterance(500);
+      g.addLevels(800, new Float32Array(100).fill(60));
+      const early = { startMs: 7000, endMs: 7400, confidence: 0.5 }; // at the rows the quiet word had (40 dB)
+      expect(g.wordLevelDb(early)).toBe(-Infinity);
+      expect(g.decide([early], 12, [], false)).toEqual([true]); // no evidence it is background
+      expect(g.wordLevelDb({ startMs: 7000, endMs: 8000 - 10 * WORD_PAD_FRAMES + 10 })).toBe(60);
+    });
+
   it('takes the decisions frozen for committed words as they are, whatever the levels and the threshold', () => {
     expect(gateWith(100, levels).decide([quiet, loud], 12, [true])).toEqual([true, true]);
     expect(gateWith(100, levels).decide([loud, loud], 12, [false])).toEqual([false, true]);
