@@ -12,6 +12,11 @@
  *   the floor then tracks the noise: it falls fast toward quieter frames (floorDb += floorFall (e - floorDb)) and
  *   rises at most floorRiseDbPerSec otherwise, so it settles on the noise level between words and re-learns a
  *   louder noise within seconds; it starts at the first frame's energy;
+ *   digital silence (frames below DIGITAL_SILENCE_DB: a muted microphone, a call on hold, a carrier's idle
+ *   codes) says nothing about the room's noise, so it leaves the floor where it is, and a stream that starts with it
+ *   begins at minSpeechDb - thresholdDb, the highest floor that still decides nothing (minSpeechDb is the stricter
+ *   bound below it). Followed down to -100 dB, the floor took ~14 s at 3 dB/s to climb back to a -50 dB room,
+ *   all of it "speech", so no utterance ended in between;
  *   hysteresis: speech starts after `onsetFrames` consecutive candidates and ends after `hangoverFrames`
  *   consecutive non-candidates. `isSpeech[i]` is the state after frame i (causal: the onset frames themselves are
  *   reported once the run is long enough, from the frame that completes it).
@@ -48,6 +53,12 @@ export const DEFAULT_ENERGY_VAD_OPTIONS: Readonly<EnergyVadOptions> = {
   floorRiseDbPerSec: 3,
   floorFall: 0.3,
 };
+
+/**
+ * Frames at or below this level (dBFS) are digital silence, not a room: 16-bit audio's own quantisation noise is
+ * about -101 dBFS, a quiet room through a headset -70 to -60 dBFS.
+ */
+export const DIGITAL_SILENCE_DB = -90;
 
 function check(ok: boolean, name: string, rule: string, v: number): void {
   if (!ok) throw new GatewayError('GW_ERR_BAD_CONFIG', `${name} must be ${rule}, got ${v}`);
@@ -162,10 +173,13 @@ export class EnergyVad {
   private decide(meanSquare: number, res: EnergyVadFrames, i: number): void {
     const o = this.options;
     const e = 10 * Math.log10(meanSquare + 1e-10);
-    if (Number.isNaN(this.floorDb)) this.floorDb = e;
+    const digitalSilence = e <= DIGITAL_SILENCE_DB;
+    if (Number.isNaN(this.floorDb)) this.floorDb = digitalSilence ? Math.max(e, o.minSpeechDb - o.thresholdDb) : e;
     const candidate = e > this.floorDb + o.thresholdDb && e > o.minSpeechDb;
-    this.floorDb = e < this.floorDb ? this.floorDb + o.floorFall * (e - this.floorDb)
-      : Math.min(e, this.floorDb + this.riseDbPerFrame);
+    if (!digitalSilence) {
+      this.floorDb = e < this.floorDb ? this.floorDb + o.floorFall * (e - this.floorDb)
+        : Math.min(e, this.floorDb + this.riseDbPerFrame);
+    }
     if (candidate) {
       this.speechRun++;
       this.silenceRun = 0;

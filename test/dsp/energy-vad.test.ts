@@ -78,6 +78,23 @@ describe('EnergyVad', () => {
     for (const e of energyDb) expect(e).toBeCloseTo(-100, 3);
   });
 
+  it('digital silence (a muted microphone, a call on hold) leaves the noise floor where the room put it', () => {
+    // Room noise at -50 dBFS, louder than minSpeechDb (-55). Followed down to the zeros' -100 dB, the floor took ~14 s
+    // at 3 dB/s to climb back to the room, every frame of it "speech": no utterance could end in between.
+    const room = (seed: number) => gaussian(10 * 16000, seed, Math.pow(10, -50 / 20));
+    const zeros = new Float32Array(10 * 16000);
+    const speechMs = (d: number[]) => d.filter((s) => s === 1).length * 10;
+    // muted mid-call: after the unmute the same room is still no speech
+    const muted = runVad(new EnergyVad(), [room(11), zeros, room(12)]).isSpeech;
+    expect(speechMs(muted)).toBe(0);
+    // a stream that starts muted learns the room as from -64 dB (minSpeechDb - thresholdDb): within ~2 s
+    const late = runVad(new EnergyVad(), [zeros, room(11)]).isSpeech.slice(1000);
+    expect(late.lastIndexOf(1) * 10).toBeLessThan(2500);
+    // and speech right after the zeros is caught as fast as before (floor below minSpeechDb - thresholdDb)
+    const tone = runVad(new EnergyVad(), [zeros, sine(8000, 440, 16000, 0.01)]).isSpeech.slice(1000);
+    expect(tone.indexOf(1)).toBe(2);
+  });
+
   it('hysteresis: onset after 3 frames, offset after the 300 ms hangover', () => {
     const quiet = gaussian(16000, 5, 0.001);
     const burst = sine(8000, 440, 16000, 0.3);

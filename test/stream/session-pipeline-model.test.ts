@@ -13,7 +13,7 @@ import { loadModelInfo, type ModelInfo } from '../../src/inference/nemo-ctc-mode
 import type { PipelineEvent } from '../../src/stream/pipeline-event.js';
 import { SessionPipeline, type PipelineDeps } from '../../src/stream/session-pipeline.js';
 import {
-  HAVE_MODEL, MODEL_DIR, checkOrder, concat, runPipeline, seconds, sessionConfig, speechClips, toS16,
+  HAVE_MODEL, MODEL_DIR, checkOrder, concat, noise, runPipeline, seconds, sessionConfig, speechClips, toS16,
 } from './helpers.js';
 
 /** Word error rate of `hyp` against `ref` (Levenshtein over words / reference words). */
@@ -231,6 +231,21 @@ describe.skipIf(!HAVE_MODEL)('SessionPipeline on the real model', () => {
     }
     expect(pipelineErrors / clips.length).toBeLessThanOrEqual(directErrors / clips.length + 0.15);
   }, 40_000);
+
+  it('10 s of digital silence (a muted microphone) before speech in a -50 dBFS room: each utterance still ends on '
+    + 'silence, as without the silence', async () => {
+    const room = concat([seconds(0.5), clip('asterisk').samples, seconds(1.5), clip('an4').samples, seconds(0.8)]);
+    const hum = noise(room.length, 5, Math.pow(10, -50 / 20));
+    for (let i = 0; i < room.length; i++) room[i] = room[i]! + hum[i]!;
+    const withLead = new Float32Array(10 * 16000 + room.length); // exact zeros first (no noise bed)
+    withLead.set(room, 10 * 16000);
+    const kinds = (events: PipelineEvent[]) => checkOrder(events).filter((k) => k !== 'partial');
+    const plain = await runPipeline(new SessionPipeline(sessionConfig(), deps), toS16(room), 1600);
+    const afterSilence = await runPipeline(new SessionPipeline(sessionConfig(), deps), toS16(withLead), 1600);
+    expect(finalsOf(plain).map((f) => f.reason)).toEqual(['silence', 'silence']);
+    expect(kinds(afterSilence)).toEqual(kinds(plain));
+    expect(finalsOf(afterSilence).map((f) => f.reason)).toEqual(['silence', 'silence']);
+  }, 30_000);
 
   it('speech open at the end of a stream that stops mid-frame: no time lies past the last sample', async () => {
     // 120 samples (7.5 ms) into the last 10 ms frame: the fbank's last frame reads the reflected end of signal, and
