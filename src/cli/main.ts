@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { GatewayError, isGatewayError } from '../protocol/errors.js';
 import { DEFAULT_GATEWAY_CONFIG, defaultModelDir, GATEWAY_SETTINGS, gatewayConfigFromSources } from '../server/config.js';
-import { startGateway } from '../server/gateway.js';
+import { startGateway, type Gateway } from '../server/gateway.js';
 import { createLogger } from '../server/logger.js';
 import { EVAL_HELP, runEval } from './eval-command.js';
 import { IN_PROCESS_OPTIONS, runTranscribe, SESSION_OPTIONS, TRANSCRIBE_HELP } from './transcribe-command.js';
@@ -47,7 +47,10 @@ async function serve(args: string[]): Promise<number> {
   // catch their own errors; anything reaching here is logged loudly instead of crashing the process.
   process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception (process kept alive)'));
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection (process kept alive)'));
-  const gateway = await startGateway(config, { logger: log });
+  // The handlers go in before the model loads (seconds): Node's default action for these signals ends the process by
+  // the signal, so a rollout's SIGTERM or a key rotation's SIGHUP during the load killed the server unlogged.
+  let gateway: Gateway | null = null;
+  let reloadWhenReady = false;
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalled) {
@@ -56,6 +59,8 @@ async function serve(args: string[]): Promise<number> {
     }
     signalled = true;
     log.info({ signal }, 'signal received');
+    // Still loading: upgrades get 503 until the model is ready, so no session is open and there is nothing to drain.
+    if (gateway === null) process.exit(0);
     const deadline = setTimeout(() => {
       log.error('drain did not finish before its hard deadline; exiting');
       process.exit(1);
@@ -66,12 +71,17 @@ async function serve(args: string[]): Promise<number> {
       process.exit(1);
     });
   };
+  // Key rotation without a restart: open sessions keep running, new upgrades see the new file. During the load the
+  // file was read already (before listening), maybe before the rotation: read it again once the gateway is up.
+  const onHangup = (): void => {
+    if (gateway === null) reloadWhenReady = true;
+    else gateway.reloadApiKeys().catch((err: unknown) => log.error({ err }, 'API keys not reloaded; the old keys stay'));
+  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  // Key rotation without a restart: open sessions keep running, new upgrades see the new file.
-  process.on('SIGHUP', () => {
-    gateway.reloadApiKeys().catch((err: unknown) => log.error({ err }, 'API keys not reloaded; the old keys stay'));
-  });
+  process.on('SIGHUP', onHangup);
+  gateway = await startGateway(config, { logger: log });
+  if (reloadWhenReady) onHangup();
   return new Promise<number>(() => { /* runs until a signal */ });
 }
 

@@ -304,6 +304,8 @@ function parseSetting(s: Setting, raw: string, source: string): unknown {
     if (!/^-?(\d+\.?\d*|\.\d+)$/.test(raw.trim())) throw bad(`${source} must be a number, got ${JSON.stringify(raw)}`);
     return Number(raw);
   }
+  // path.resolve('') is the working directory: an empty `--model "$DIR"` must not name a directory nobody gave
+  if (s.kind === 'path' && raw.trim() === '') throw bad(`${source} must be a path, got ${JSON.stringify(raw)}`);
   if (s.kind === 'path') return path.resolve(raw);
   return raw;
 }

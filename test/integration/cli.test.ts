@@ -2,7 +2,7 @@
  * The `voxgate` CLI: WAV reading, WER, in-process eval over the real model, and the real binary (via tsx) against a
  * real server.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { rng } from '../../bench/bench-random.js';
 import { startExtras } from '../../src/cli/transcribe-command.js';
 import { evaluate, formatWerTable, oracleHypothesis, parseManifest, werReport } from '../../src/cli/eval-command.js';
@@ -206,6 +207,71 @@ describe('voxgate eval / transcribe with the real model', () => {
       expect(readFileSync(hyps, 'utf8')).toMatch(new RegExp(`^${fixture.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\t.*\n$`));
     } finally {
       await gw.close();
+    }
+  }, 60_000);
+});
+
+/** `voxgate serve` as a child process on 127.0.0.1:`port`, its JSON log lines as they come. */
+function serveProcess(port: number, extra: string[]) {
+  const child = spawn(process.execPath, [...CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), ...extra],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  let done = false;
+  void exited.then(() => { done = true; });
+  const msgs = (): string[] => out.split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { msg: string }).msg);
+  /** Resolves once a log line says `msg`, or the process is gone (the caller asserts which). */
+  const until = async (msg: string): Promise<void> => {
+    for (let t = 0; t < 600 && !msgs().includes(msg) && !done; t++) await new Promise((r) => setTimeout(r, 50));
+  };
+  return { child, exited, msgs, until, isDone: () => done };
+}
+
+/** The HTTP status an upgrade with this key gets: 101 when the socket opens. */
+function upgradeStatus(port: number, key: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream`, { headers: { authorization: `Bearer ${key}` } });
+    ws.on('open', () => { ws.close(); resolve(101); });
+    ws.on('unexpected-response', (_req, res) => { res.destroy(); resolve(res.statusCode ?? 0); });
+    ws.on('error', reject);
+  });
+}
+
+describe('voxgate serve: signals while the model loads', () => {
+  // Node's default action for SIGTERM / SIGINT / SIGHUP ends the process by that signal; the model takes seconds
+  it('SIGHUP during the load re-reads the key file once ready instead of killing the server', async () => {
+    const keys = path.join(mkdtempSync(path.join(tmpdir(), 'voxgate-keys-')), 'keys.txt');
+    writeFileSync(keys, 'old-key-1\n');
+    const gw = serveProcess(18160, ['--api-keys', keys]);
+    try {
+      await gw.until('listening');
+      expect(gw.msgs()).not.toContain('model loaded, ready');
+      writeFileSync(keys, 'new-key-2\n'); // rotated while the model loads
+      gw.child.kill('SIGHUP');
+      await gw.until('API keys reloaded');
+      expect(gw.isDone()).toBe(false);
+      expect(await upgradeStatus(18160, 'new-key-2')).toBe(101);
+      expect(await upgradeStatus(18160, 'old-key-1')).toBe(401);
+      gw.child.kill('SIGTERM');
+      expect(await gw.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      gw.child.kill('SIGKILL');
+    }
+  }, 60_000);
+
+  it('SIGTERM during the load exits 0 at once (no session can be open yet), logging the signal', async () => {
+    const gw = serveProcess(18161, []);
+    try {
+      await gw.until('listening');
+      gw.child.kill('SIGTERM');
+      expect(await gw.exited).toEqual({ code: 0, signal: null });
+      expect(gw.msgs()).toContain('signal received');
+      expect(gw.msgs()).not.toContain('model loaded, ready');
+    } finally {
+      gw.child.kill('SIGKILL');
     }
   }, 60_000);
 });

@@ -80,4 +80,12 @@ describe('gateway config', () => {
     expect(badConfig(() => gatewayConfigFromSources({}, { VOXGATE_MAX_SESSIONS_PER_KEY: '3' })))
       .toContain('maxSessionsPerKey needs apiKeysFile');
   });
+
+  it('refuses an empty path flag instead of taking it for the working directory', () => {
+    // `--model "$DIR"` with DIR unset: path.resolve('') is the cwd, so the error quoted a directory nobody named
+    for (const flags of [{ model: '' }, { 'api-keys': '' }, { 'tls-cert': '', 'tls-key': 'key.pem' }]) {
+      const flag = Object.keys(flags)[0]!;
+      expect(badConfig(() => gatewayConfigFromSources(flags, {}))).toBe(`--${flag} must be a path, got ""`);
+    }
+  });
 });
