@@ -103,7 +103,7 @@ export interface HttpResponseInit {
 /** A plain GET endpoint on the WebSocket port (`/healthz`, `/readyz`, `/metrics`). */
 export type HttpRoute = (req: HttpRequestInfo) => Promise<HttpResponseInit> | HttpResponseInit;
 
-/** Routes by exact path. Unknown paths get 404, other methods than GET 405, a throwing route 500. */
+/** Routes by exact path. Unknown paths get 404, other methods than GET and HEAD 405, a throwing route 500. */
 export type HttpRoutes = Readonly<Record<string, HttpRoute>>;
 
 /** Callbacks of one transport. Exceptions thrown by them are not caught by the transport. */
@@ -287,14 +287,20 @@ export function truncateReason(reason: string): string {
 const NOT_FOUND: HttpResponseInit = { status: 404, headers: { 'content-type': 'text/plain' }, body: 'not found\n' };
 
 /**
- * Runs the route for a plain HTTP request: 404 for an unknown path, 405 for a method other than GET, 500 when the
- * route throws or rejects (the response then carries only the error code, never a stack).
+ * Runs the route for a plain HTTP request: 404 for an unknown path, 405 for a method other than GET and HEAD, 500 when
+ * the route throws or rejects (the response then carries only the error code, never a stack). HEAD gets GET's status
+ * and headers without a body: load balancers' health checks often probe with HEAD.
  */
 export async function dispatchHttpRoute(routes: HttpRoutes, req: HttpRequestInfo): Promise<HttpResponseInit> {
+  const response = await routeResponse(routes, req);
+  return req.method === 'HEAD' ? { ...response, body: '' } : response;
+}
+
+async function routeResponse(routes: HttpRoutes, req: HttpRequestInfo): Promise<HttpResponseInit> {
   const route = Object.prototype.hasOwnProperty.call(routes, req.path) ? routes[req.path] : undefined;
   if (route === undefined) return NOT_FOUND;
-  if (req.method !== 'GET') {
-    return { status: 405, headers: { allow: 'GET', 'content-type': 'text/plain' }, body: 'method not allowed\n' };
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    return { status: 405, headers: { allow: 'GET, HEAD', 'content-type': 'text/plain' }, body: 'method not allowed\n' };
   }
   try {
     return await route(req);

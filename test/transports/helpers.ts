@@ -1,4 +1,5 @@
 /** Test doubles that are real: an echo handler on real servers and real `ws` clients. */
+import { connect as tcpConnect } from 'node:net';
 import { WebSocket } from 'ws';
 import type { Connection, ConnectionHandler, GateDecision, UpgradeGate, UpgradeInfo, UpgradeRequest } from '../../src/transports/index.js';
 
@@ -97,4 +98,18 @@ export async function until(cond: () => boolean, timeoutMs = 2000): Promise<void
 /** The client's net.Socket (to pause reading and create outbound backpressure on the server). */
 export function clientSocket(ws: WebSocket): { pause(): void; resume(): void } {
   return (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+}
+
+/** Writes `request` on a fresh TCP connection and resolves with every byte the server sent until it closed (2 s). */
+export function rawHttp(port: number, request: string): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = tcpConnect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    const done = (): void => { clearTimeout(timer); sock.destroy(); resolve(Buffer.concat(chunks).toString('latin1')); };
+    const timer = setTimeout(done, 2000);
+    sock.on('data', (d: Buffer) => chunks.push(d));
+    sock.on('error', () => undefined);
+    sock.on('close', done);
+    sock.write(request);
+  });
 }

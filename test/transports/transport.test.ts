@@ -13,7 +13,9 @@ import {
   type TransportOptions,
   type TransportServer,
 } from '../../src/transports/index.js';
-import { clientSocket, closed, connect, echoHandler, nextMessage, refusedUpgrade, testGate, until } from './helpers.js';
+import {
+  clientSocket, closed, connect, echoHandler, nextMessage, rawHttp, refusedUpgrade, testGate, until,
+} from './helpers.js';
 
 const routes: HttpRoutes = {
   '/healthz': () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' }),
@@ -160,7 +162,14 @@ describe.each(['uws', 'ws'] as const)('%s transport', (kind) => {
     expect(metrics.headers.get('content-type')).toContain('version=0.0.4');
     expect(await metrics.text()).toBe('voxgate_up 1\n');
     expect((await fetch(`${base}/nope`)).status).toBe(404);
-    expect((await fetch(`${base}/healthz`, { method: 'POST', body: 'x' })).status).toBe(405);
+    const post = await fetch(`${base}/healthz`, { method: 'POST', body: 'x' });
+    expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
+    // HEAD (load balancers' health probes): GET's status and headers, and not one byte of body on the wire
+    const head = await rawHttp(port, 'HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(head.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+    expect(head.endsWith('\r\n\r\n')).toBe(true);
+    expect((await rawHttp(port, 'HEAD /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).split('\r\n')[0])
+      .toBe('HTTP/1.1 404 Not Found');
     const boom = await fetch(`${base}/boom`);
     expect(boom.status).toBe(500);
     expect(JSON.parse(await boom.text()).code).toBe('GW_ERR_INTERNAL');
