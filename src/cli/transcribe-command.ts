@@ -7,7 +7,7 @@ import {
   DENOISE_MODES, LATENCY_CHUNK_MS, PROTOCOL_LIMITS, SESSION_DEFAULTS, type DenoiseMode, type LatencyPreset, type ServerMessage,
   type SessionStartMessage,
 } from '../protocol/messages.js';
-import { gatewayConfigFromSources } from '../server/config.js';
+import { GATEWAY_SETTINGS, gatewayConfigFromSources, type GatewayConfig } from '../server/config.js';
 import type { SpeechEngine } from '../server/speech-engine.js';
 import { openLocalChannel, openRemoteChannel, type TranscriptionChannel } from './channel.js';
 import { startFieldsFor, streamWav } from './stream-wav.js';
@@ -148,13 +148,23 @@ function printer(out: NodeJS.WriteStream, json: boolean): (msg: ServerMessage) =
   };
 }
 
-/** The in-process engine of `transcribe` / `eval`: the server's configuration (flags over env over defaults) with
- * the IN_PROCESS_OPTIONS flags. Loaded on demand, so `--url` runs never touch ONNX Runtime. */
+/** Settings the in-process engine reads (server/speech-engine.ts): a listening or admission setting in the
+ *  environment (PORT, VOXGATE_MAX_SESSIONS_PER_KEY) does not apply to a CLI run, so it must not fail one. */
+const ENGINE_SETTINGS: ReadonlySet<string> = new Set(['modelDir', 'precision', 'intraOpThreads', 'encoderWorkers',
+  'maxBatch', 'batchWindowMs', 'beamSize', 'decoder', 'vad', 'lmWeight', 'lmTokenBonus']);
+
+/** The in-process engine's configuration: the IN_PROCESS_OPTIONS flags over the engine's settings from `env`. */
+export function inProcessConfig(flags: InProcessFlags, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const engineEnv = Object.fromEntries(GATEWAY_SETTINGS.filter((s) => ENGINE_SETTINGS.has(s.key))
+    .map((s) => [s.env, env[s.env]]));
+  return gatewayConfigFromSources(Object.fromEntries(
+    Object.keys(IN_PROCESS_OPTIONS).map((k) => [k, flags[k as keyof InProcessFlags]])), engineEnv);
+}
+
+/** The in-process engine of `transcribe` / `eval`, loaded on demand, so `--url` runs never touch ONNX Runtime. */
 export async function loadInProcessEngine(flags: InProcessFlags): Promise<SpeechEngine> {
-  const config = gatewayConfigFromSources(Object.fromEntries(
-    Object.keys(IN_PROCESS_OPTIONS).map((k) => [k, flags[k as keyof InProcessFlags]])));
   const { loadSpeechEngine } = await import('../server/speech-engine.js');
-  return loadSpeechEngine(config);
+  return loadSpeechEngine(inProcessConfig(flags));
 }
 
 /** --alternatives N -> session.start alternatives (an integer in the protocol's range). */

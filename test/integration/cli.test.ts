@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { rng } from '../../bench/bench-random.js';
-import { startExtras } from '../../src/cli/transcribe-command.js';
+import { inProcessConfig, startExtras } from '../../src/cli/transcribe-command.js';
 import { evaluate, formatWerTable, oracleHypothesis, parseManifest, werReport } from '../../src/cli/eval-command.js';
 import type { TranscriptFinalMessage } from '../../src/protocol/messages.js';
 import { encodeWav, parseWav, wavChunks } from '../../src/cli/wav.js';
@@ -91,6 +91,16 @@ describe('session flags', () => {
       expect(() => startExtras(flags), value).toThrow(expect.objectContaining({ code: 'GW_ERR_BAD_CONFIG',
         message: expect.stringContaining(`"${value}"`) }));
     }
+  });
+});
+
+describe('in-process engine settings', () => {
+  it('take the engine\'s settings from the environment, flags first, and ignore the listening ones', () => {
+    const env = { PORT: '70000', VOXGATE_MAX_SESSIONS_PER_KEY: '3', VOXGATE_BEAM_SIZE: '4', VOXGATE_LM_WEIGHT: '0.5',
+      VOXGATE_PRECISION: 'fp32' };
+    const config = inProcessConfig({ precision: 'int8' }, env);
+    expect(config).toMatchObject({ beamSize: 4, lmWeight: 0.5, precision: 'int8' });
+    expect(() => inProcessConfig({}, { VOXGATE_BEAM_SIZE: '0' })).toThrow(/beamSize must be/); // still checked
   });
 });
 
