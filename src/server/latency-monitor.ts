@@ -38,6 +38,6 @@ export class LatencyMonitor {
     }
     if (recent.length === 0) return 0;
     recent.sort((a, b) => a - b);
-    return recent[Math.min(recent.length - 1, Math.floor(0.9 * recent.length))]!;
+    return recent[Math.ceil(0.9 * recent.length) - 1]!; // nearest rank: of 10 samples the 9th, not the largest
   }
 }

@@ -7,12 +7,18 @@ describe('LatencyMonitor', () => {
     const m = new LatencyMonitor();
     expect(m.p90(0)).toBe(0);
     for (let k = 1; k <= 100; k++) m.record(k, 1000); // 1 .. 100 ms
-    expect(m.p90(1000)).toBe(91);
+    expect(m.p90(1000)).toBe(90);
     m.record(5000, 3000); // one slow transcript does not make an overload
     expect(m.p90(3000)).toBe(91);
     expect(m.p90(1000 + LATENCY_WINDOW_MS)).toBe(91); // still inside
     expect(m.p90(1001 + LATENCY_WINDOW_MS)).toBe(5000); // only the slow one is left
     expect(m.p90(3001 + LATENCY_WINDOW_MS)).toBe(0); // the load went: admit again without waiting for transcripts
+  });
+
+  it('nearest rank: of ten samples the ninth, never the largest', () => {
+    const m = new LatencyMonitor();
+    for (let k = 1; k <= 10; k++) m.record(k * 100, 0);
+    expect(m.p90(0)).toBe(900);
   });
 
   it('keeps a bounded number of samples, newest first', () => {
