@@ -106,6 +106,14 @@ void CtcPrefixBeamSearch::DecodeChunk(const float* log_probs, size_t length, int
                          std::to_string(i % v) + ") is " + (std::isnan(x) ? "NaN" : "+Infinity"));
     }
   }
+  // A row without a finite value is no posterior: every path would die and the beam would collapse onto whichever
+  // candidate has the smallest key, appending an arbitrary token and ignoring the rest of the utterance.
+  for (int64_t f = 0; f < frames; ++f) {
+    const float* row = log_probs + f * v;
+    if (std::none_of(row, row + v, [](float x) { return x > -std::numeric_limits<float>::infinity(); })) {
+      throw DecoderError("logProbs frame " + std::to_string(f) + " is -Infinity for every token");
+    }
+  }
   for (int64_t f = 0; f < frames; ++f) DecodeFrame(log_probs + f * v);
 }
 

@@ -153,7 +153,8 @@ export function validateCtcDecoderOptions(o: Partial<CtcDecoderOptions> & { voca
 
 /**
  * The input checks every TypeScript search makes (the native one makes the same): a Float32Array of exactly
- * frames x vocabSize values, the decoder's vocabulary, no NaN or +Infinity. Throws GW_ERR_DECODER.
+ * frames x vocabSize values, the decoder's vocabulary, no NaN or +Infinity, no frame that is -Infinity throughout.
+ * Throws GW_ERR_DECODER.
  */
 export function checkLogProbs(logProbs: Float32Array, frames: number, vocabSize: number, decoderVocabSize: number): void {
   const fail = (m: string): never => {
@@ -169,6 +170,12 @@ export function checkLogProbs(logProbs: Float32Array, frames: number, vocabSize:
     if (Number.isNaN(x) || x === Infinity) {
       fail(`logProbs[${i}] (frame ${Math.floor(i / v)}, token ${i % v}) is ${Number.isNaN(x) ? 'NaN' : '+Infinity'}`);
     }
+  }
+  // A row without a finite value is no posterior: every path would die and the beam would collapse onto whichever
+  // candidate has the smallest key, appending an arbitrary token and ignoring the rest of the utterance.
+  for (let f = 0; f < frames; f++) {
+    const row = logProbs.subarray(f * v, (f + 1) * v);
+    if (!row.some((x) => x > -Infinity)) fail(`logProbs frame ${f} is -Infinity for every token`);
   }
 }
 

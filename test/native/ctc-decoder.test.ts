@@ -127,6 +127,21 @@ describe.each(engines)('CTC prefix beam search on hand-built matrices (%s)', (_n
     fresh.decodeChunk(m, 2);
     expect(d.finalize()).toEqual(fresh.finalize());
   });
+
+  it('rejects a frame with no finite log-prob instead of spelling hash-order garbage', () => {
+    // A row of -Infinity is no posterior: every path dies, and the beam used to collapse onto the candidate with the
+    // smallest prefix key, appending an arbitrary token ("hi" -> "hz") and ignoring the rest of the utterance.
+    const d = make();
+    d.decodeChunk(handBuilt(['h:.9', 'i:.9', '-:.9']), 3);
+    const dead = new Float32Array(2 * V).fill(-Infinity);
+    dead.set(handBuilt(['-:.9']));
+    expect(() => d.decodeChunk(dead, 2)).toThrow(expect.objectContaining({ code: 'GW_ERR_DECODER',
+      message: expect.stringMatching(/frame 1 .*-Infinity/) }));
+    const rest = handBuilt(['-:.9', 'y:.9', 'o:.9', '-:.9']);
+    const r = d.decodeChunk(rest, 4);
+    expect(text(r.tokens)).toBe('hiyo');
+    expect(r.framesDecoded).toBe(7);
+  });
 });
 
 describe('CtcDecoder wrapper', () => {
