@@ -43,6 +43,8 @@ export interface SessionResult {
   endDrainMs: number | null;
   closeCode: number | null;
   framesSent: number;
+  /** session.started -> session.end sent (or the socket's end, if first), ms; 0 if it never started streaming. */
+  streamMs: number;
 }
 
 interface Seen { atMs: number; words: string[] }
@@ -53,7 +55,7 @@ export class LoadSession {
   readonly result: SessionResult = {
     partialLatencyMs: [], finalLatencyMs: [], wordLatencyMs: [], speechStartedLatencyMs: [], flowPauses: 0, errors: {},
     stats: null,
-    endDrainMs: null, closeCode: null, framesSent: 0,
+    endDrainMs: null, closeCode: null, framesSent: 0, streamMs: 0,
   };
   /** Resolves when the socket is closed (or given up on). */
   readonly done: Promise<SessionResult>;
@@ -130,6 +132,7 @@ export class LoadSession {
     if (r.framesSent === this.totalFrames) {
       this.ws.send(JSON.stringify({ type: 'session.end' }));
       this.endSentAtMs = performance.now();
+      r.streamMs = this.endSentAtMs - this.streamStartMs;
       this.armTimeout('BENCH_END_TIMEOUT');
     }
   }
@@ -238,6 +241,7 @@ export class LoadSession {
 
   private finish(): void {
     if (this.finished) return;
+    if (this.streaming) this.result.streamMs = performance.now() - this.streamStartMs;
     this.finished = true;
     this.clearTimeout();
     this.resolveDone(this.result);

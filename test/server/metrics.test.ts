@@ -36,4 +36,13 @@ describe('metrics', () => {
     m.stop();
     other.stop();
   });
+
+  it('reports the event loop\'s delay beyond the sampling interval, not the interval itself', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    await m.metricsText(); // resets the histogram
+    await new Promise((r) => setTimeout(r, 400)); // an idle loop: ~40 ticks of the 10 ms timer, each ~10.1 ms apart
+    const p50 = /voxgate_event_loop_delay_seconds\{stat="p50"\} (\S+)/.exec(await m.metricsText())?.[1];
+    expect(Number(p50)).toBeLessThan(0.008); // the interval itself read 0.0101
+    m.stop();
+  });
 });
