@@ -14,7 +14,8 @@
  * measured 65.8-66.2 dB at the stopband edge; tests require >= 60 dB at every supported rate). For integer
  * decimation (L = 1: 32 and 48 kHz) the single branch is symmetric and folded, halving the multiplies; so are both
  * branches of doubling (L = 2, M = 1: 8 kHz telephony, 16% of the main thread at 70 calls; -23% per output). Banks are
- * built once per rate pair and cached module-wide (11025 -> 16000, the largest, is 640 x 84 Float32 taps, 215 kB).
+ * built once per rate pair and cached module-wide, up to {@link MAX_CACHED_TAPS} (the common rates' are small: 11025 ->
+ * 16000 is 640 x 84 Float32 taps, 215 kB; a rate coprime with 16 kHz is not: 47999 -> 16000 is 16000 x 248, 15.9 MB).
  *
  * Streaming rule (exact): samples before the stream start are zeros. `push` emits output k as soon as the input
  * sample floor(t_k) + J has arrived (lookahead J input samples: 42 at 8 kHz = 5.3 ms, 124 at 48 kHz = 2.6 ms).
@@ -74,7 +75,15 @@ export interface PolyphaseBank {
   readonly cutoffHz: number;
 }
 
+/**
+ * Most Float32 taps the bank cache holds (16 MB), the least recently used bank out first. A client may name any integer
+ * rate, and an unbounded cache kept one bank per rate ever named, up to 15.9 MB each: under session churn with 5% of
+ * the sessions on random rates a gateway grew ~100 MB per 400 sessions (`npm run bench:churn`).
+ */
+const MAX_CACHED_TAPS = 4 * 1024 * 1024;
+/** Banks by rate pair, least recently used first (a Map iterates in insertion order). */
 const BANKS = new Map<string, PolyphaseBank>();
+let cachedTaps = 0;
 
 function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b];
@@ -107,7 +116,11 @@ export function polyphaseBank(
 ): PolyphaseBank {
   const key = `${inputRateHz}:${outputRateHz}:${stopbandDb}`;
   const cached = BANKS.get(key);
-  if (cached !== undefined) return cached;
+  if (cached !== undefined) {
+    BANKS.delete(key);
+    BANKS.set(key, cached);
+    return cached;
+  }
   const g = gcd(inputRateHz, outputRateHz);
   const up = outputRateHz / g, down = inputRateHz / g;
   const edgeHz = Math.min(inputRateHz, outputRateHz) / 2;
@@ -139,6 +152,12 @@ export function polyphaseBank(
   }
   const bank: PolyphaseBank = { up, down, halfTaps, taps, cutoffHz };
   BANKS.set(key, bank);
+  cachedTaps += taps.length;
+  for (const [k, b] of BANKS) {
+    if (cachedTaps <= MAX_CACHED_TAPS || b === bank) break;
+    BANKS.delete(k);
+    cachedTaps -= b.taps.length;
+  }
   return bank;
 }
 
