@@ -133,6 +133,7 @@ export class EncoderPool {
   private failed: GatewayError | null = null;
   private closing: Promise<void> | null = null;
   private idleWaiters: Array<() => void> = [];
+  private cacheWaiters: Array<(streams: number) => void> = [];
   private readonly maxBatch: number;
   private readonly batchWindowMs: number;
   private readonly onBatch: ((rows: number, ms: number) => void) | undefined;
@@ -194,6 +195,18 @@ export class EncoderPool {
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     worker.postMessage({ type: 'crash' } satisfies ToWorker);
     return exited;
+  }
+
+  /**
+   * @internal Tests and `npm run bench:churn`: how many streams' caches the worker holds once it has handled every
+   * message sent before (a closed stream's are dropped); 0 while no worker runs.
+   */
+  cachedStreams(): Promise<number> {
+    if (!this.host.ready || this.closing) return Promise.resolve(0);
+    return new Promise((resolve) => {
+      this.cacheWaiters.push(resolve);
+      this.host.post({ type: 'caches' });
+    });
   }
 
   /** Rejects queued runs, lets the batch in flight finish, releases the session and stops the worker. */
@@ -331,11 +344,14 @@ export class EncoderPool {
     } else if (msg.type === 'failed' && this.inflight?.batchId === msg.batchId) {
       const jobs = this.settle(false);
       for (const [s, j] of jobs) j.reject(inferenceError(`encoder failed for stream ${s.id}: ${msg.message}`));
+    } else if (msg.type === 'caches') {
+      this.cacheWaiters.shift()?.(msg.streams);
     }
   }
 
   /** The started worker exited: a crash, or the end of `close()` (which may leave a batch to reject). */
   private onExit(code: number, cause: unknown): void {
+    for (const w of this.cacheWaiters.splice(0)) w(0); // the caches died with the worker
     if (!this.closing) {
       this.onCrash(code, cause);
     } else {

@@ -5,9 +5,10 @@
  * Protocol (structured clone; feature and log-prob buffers are transferred, never copied across threads):
  *   main -> worker  {type: 'run', batchId, frames, items: [{streamId, reset, feats: ArrayBuffer (T x 80)}]}
  *                   {type: 'drop', streamId}   {type: 'close'}   {type: 'crash'} (tests: EncoderPool.simulateCrash)
+ *                   {type: 'caches'} (tests, bench:churn: EncoderPool.cachedStreams)
  *   worker -> main  {type: 'ready', inputNames, outputNames} | {type: 'init-error', message}
  *                   {type: 'done', batchId, outFrames, logProbs: ArrayBuffer[] (T' x V each)}
- *                   {type: 'failed', batchId, message} | {type: 'closed'}
+ *                   {type: 'failed', batchId, message} | {type: 'closed'} | {type: 'caches', streams}
  * Messages are handled strictly in order (a promise chain), so a `drop` never races a batch that is still running.
  *
  * Caches: a stream's state is a view into the previous run's output tensors (no scatter copy); a batch gathers the
@@ -37,14 +38,16 @@ export type ToWorker =
   | { type: 'run'; batchId: number; frames: number; items: RunItem[] }
   | { type: 'drop'; streamId: number }
   | { type: 'close' }
-  | { type: 'crash' };
+  | { type: 'crash' }
+  | { type: 'caches' };
 
 export type FromWorker =
   | { type: 'ready'; inputNames: readonly string[]; outputNames: readonly string[] }
   | { type: 'init-error'; message: string }
   | { type: 'done'; batchId: number; outFrames: number; logProbs: ArrayBuffer[] }
   | { type: 'failed'; batchId: number; message: string }
-  | { type: 'closed' };
+  | { type: 'closed' }
+  | { type: 'caches'; streams: number };
 
 interface StreamState {
   channel: Float32Array;
@@ -161,6 +164,9 @@ async function handle(msg: ToWorker): Promise<void> {
       return;
     case 'drop':
       states.delete(msg.streamId);
+      return;
+    case 'caches':
+      send({ type: 'caches', streams: states.size });
       return;
     case 'close':
       states.clear();

@@ -148,6 +148,26 @@ describe('EncoderPool batching', () => {
     s.close();
   }, 20_000);
 
+  // A gateway runs for weeks: every closed stream's caches must leave the worker (npm run bench:churn watches this too).
+  it('the worker frees a stream\'s caches on close, also with its run in flight, and on a reset', async () => {
+    const W = 4 * 4 + 3, chunk = feats.subarray(0, W * FEAT_DIM);
+    const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    const base = await pool.cachedStreams();
+    const a = pool.openStream(), b = pool.openStream();
+    await Promise.all([a.run(chunk, W), b.run(chunk, W)]);
+    expect(await pool.cachedStreams()).toBe(base + 2);
+    a.reset(); // nothing queued after it: the caches go at once
+    await turn();
+    expect(await pool.cachedStreams()).toBe(base + 1);
+    const inFlight = b.run(chunk, W);
+    await turn(); // dispatched
+    b.close();
+    await inFlight;
+    expect(await pool.cachedStreams()).toBe(base);
+    a.close();
+    expect(await pool.cachedStreams()).toBe(base);
+  }, 20_000);
+
   // The worker feeds a call's output back whole when the next batch is the same streams in the same order, and
   // gathers rows otherwise (reordered, partial, or with a reset stream): every path must carry each stream's caches.
   it('repeated, reordered, partial and reset batches give the same log-probs as each stream alone', async () => {
