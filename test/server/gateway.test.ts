@@ -7,14 +7,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { VoxgateClient } from '../../clients/node-client.js';
 import type { GatewayError } from '../../src/protocol/errors.js';
 import type { ServerMessage } from '../../src/protocol/messages.js';
 import { resolveGatewayConfig, type GatewayConfig } from '../../src/server/config.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
 import { clientSocket, closed, connect, refusedUpgrade } from '../transports/helpers.js';
-import { pcm16, scriptedServices, START_16K, until } from './helpers.js';
+import { inbox, pcm16, scriptedServices, START_16K, until, upgradeStatus } from './helpers.js';
 
 const gateways: Gateway[] = [];
 afterEach(async () => {
@@ -27,34 +26,6 @@ async function start(transport: 'uws' | 'ws', overrides: Partial<GatewayConfig> 
   const gw = await startGateway(config, { services });
   gateways.push(gw);
   return { gw, services, url: `ws://127.0.0.1:${gw.port}/v1/stream` };
-}
-
-/** Buffers every text message of a raw socket from now on; `next()` takes them in order. */
-function inbox(ws: WebSocket): { next: () => Promise<ServerMessage> } {
-  const queue: ServerMessage[] = [];
-  const waiters: ((m: ServerMessage) => void)[] = [];
-  ws.on('message', (data: Buffer) => {
-    const msg = JSON.parse(data.toString()) as ServerMessage;
-    const w = waiters.shift();
-    if (w) w(msg);
-    else queue.push(msg);
-  });
-  return {
-    next: () => {
-      const m = queue.shift();
-      return m !== undefined ? Promise.resolve(m) : new Promise((resolve) => waiters.push(resolve));
-    },
-  };
-}
-
-/** HTTP status of a refused upgrade, or 'refused' when nothing listens any more. */
-function upgradeStatus(port: number): Promise<number | 'refused'> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream`);
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => { ws.terminate(); reject(new Error('upgrade unexpectedly accepted')); });
-    ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); res.resume(); });
-    ws.once('error', () => resolve('refused'));
-  });
 }
 
 async function httpGet(port: number, p: string): Promise<{ status: number; body: string; type: string | null }> {

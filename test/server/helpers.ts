@@ -4,6 +4,7 @@
  * with the real model is exercised by test/integration/.
  */
 import { Observable, Subject } from 'rxjs';
+import { WebSocket } from 'ws';
 import type { ErrorMessage, FinalReason, ServerMessage } from '../../src/protocol/messages.js';
 import type { Hotword, SessionConfig } from '../../src/protocol/session-config.js';
 import { GatewayError } from '../../src/protocol/errors.js';
@@ -213,4 +214,32 @@ export function openLocal(limits: Partial<SessionLimitsConfig> = {}, services: S
     errors: () => msgs.filter((m): m is ErrorMessage => m.type === 'error'),
     last: () => msgs[msgs.length - 1]!,
   };
+}
+
+/** Buffers every text message of a raw socket from now on; `next()` takes them in order. */
+export function inbox(ws: WebSocket): { next: () => Promise<ServerMessage> } {
+  const queue: ServerMessage[] = [];
+  const waiters: ((m: ServerMessage) => void)[] = [];
+  ws.on('message', (data: Buffer) => {
+    const msg = JSON.parse(data.toString()) as ServerMessage;
+    const w = waiters.shift();
+    if (w) w(msg);
+    else queue.push(msg);
+  });
+  return {
+    next: () => {
+      const m = queue.shift();
+      return m !== undefined ? Promise.resolve(m) : new Promise((resolve) => waiters.push(resolve));
+    },
+  };
+}
+
+/** HTTP status of a refused upgrade, or 'refused' when nothing listens any more. */
+export function upgradeStatus(port: number): Promise<number | 'refused'> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream`);
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => { ws.terminate(); reject(new Error('upgrade unexpectedly accepted')); });
+    ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); res.resume(); });
+    ws.once('error', () => resolve('refused'));
+  });
 }
