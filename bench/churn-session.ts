@@ -69,7 +69,6 @@ export function makeSpecs(n: number, seed: number, transports: readonly ('uws' |
   });
 }
 
-
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
