@@ -99,20 +99,21 @@ void CtcPrefixBeamSearch::DecodeChunk(const float* log_probs, size_t length, int
     throw DecoderError("logProbs has " + std::to_string(length) + " values, expected frames x vocab = " +
                        std::to_string(frames) + " x " + std::to_string(v));
   }
-  for (size_t i = 0; i < length; ++i) {
-    const float x = log_probs[i];
-    if (std::isnan(x) || x == std::numeric_limits<float>::infinity()) {
-      throw DecoderError("logProbs[" + std::to_string(i) + "] (frame " + std::to_string(i / v) + ", token " +
-                         std::to_string(i % v) + ") is " + (std::isnan(x) ? "NaN" : "+Infinity"));
-    }
-  }
-  // A row without a finite value is no posterior: every path would die and the beam would collapse onto whichever
-  // candidate has the smallest key, appending an arbitrary token and ignoring the rest of the utterance.
+  // Every value a log-probability (no NaN or +Infinity), and every frame with one above -Infinity: a row without
+  // one is no posterior, every path would die and the beam would collapse onto whichever candidate has the smallest
+  // key, appending an arbitrary token and ignoring the rest of the utterance.
+  constexpr float kInf = std::numeric_limits<float>::infinity();
   for (int64_t f = 0; f < frames; ++f) {
-    const float* row = log_probs + f * v;
-    if (std::none_of(row, row + v, [](float x) { return x > -std::numeric_limits<float>::infinity(); })) {
-      throw DecoderError("logProbs frame " + std::to_string(f) + " is -Infinity for every token");
+    bool any_finite = false;
+    for (int32_t t = 0; t < v; ++t) {
+      const float x = log_probs[f * v + t];
+      if (std::isnan(x) || x == kInf) {
+        throw DecoderError("logProbs[" + std::to_string(f * v + t) + "] (frame " + std::to_string(f) + ", token " +
+                           std::to_string(t) + ") is " + (std::isnan(x) ? "NaN" : "+Infinity"));
+      }
+      any_finite = any_finite || x > -kInf;
     }
+    if (!any_finite) throw DecoderError("logProbs frame " + std::to_string(f) + " is -Infinity for every token");
   }
   for (int64_t f = 0; f < frames; ++f) DecodeFrame(log_probs + f * v);
 }

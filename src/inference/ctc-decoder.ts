@@ -165,17 +165,19 @@ export function checkLogProbs(logProbs: Float32Array, frames: number, vocabSize:
   if (vocabSize !== v) fail(`vocab size mismatch: decoder has ${v}, chunk has ${vocabSize}`);
   if (!Number.isInteger(frames) || frames < 0) fail(`frames must be a non-negative integer, got ${frames}`);
   if (logProbs.length !== frames * v) fail(`logProbs has ${logProbs.length} values, expected frames x vocab = ${frames} x ${v}`);
-  for (let i = 0; i < logProbs.length; i++) {
-    const x = logProbs[i]!;
-    if (Number.isNaN(x) || x === Infinity) {
-      fail(`logProbs[${i}] (frame ${Math.floor(i / v)}, token ${i % v}) is ${Number.isNaN(x) ? 'NaN' : '+Infinity'}`);
-    }
-  }
-  // A row without a finite value is no posterior: every path would die and the beam would collapse onto whichever
-  // candidate has the smallest key, appending an arbitrary token and ignoring the rest of the utterance.
+  // Every value a log-probability (no NaN or +Infinity), and every frame with one above -Infinity: a row without one
+  // is no posterior, every path would die and the beam would collapse onto whichever candidate has the smallest key,
+  // appending an arbitrary token and ignoring the rest of the utterance.
   for (let f = 0; f < frames; f++) {
-    const row = logProbs.subarray(f * v, (f + 1) * v);
-    if (!row.some((x) => x > -Infinity)) fail(`logProbs frame ${f} is -Infinity for every token`);
+    let anyFinite = false;
+    for (let t = 0; t < v; t++) {
+      const x = logProbs[f * v + t]!;
+      if (Number.isNaN(x) || x === Infinity) {
+        fail(`logProbs[${f * v + t}] (frame ${f}, token ${t}) is ${Number.isNaN(x) ? 'NaN' : '+Infinity'}`);
+      }
+      anyFinite ||= x > -Infinity;
+    }
+    if (!anyFinite) fail(`logProbs frame ${f} is -Infinity for every token`);
   }
 }
 
