@@ -6,31 +6,15 @@
  * `limits.max_frame_bytes` that `session.started` announces, not at the protocol's default.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { VoxgateClient } from '../../clients/node-client.js';
 import { startFieldsFor } from '../../src/cli/stream-wav.js';
-import type { ServerMessage } from '../../src/protocol/messages.js';
 import type { Gateway } from '../../src/server/gateway.js';
+import { inbox, START_16K } from '../server/helpers.js';
+import { connect } from '../transports/helpers.js';
 import { longestFixture, repeatPcm, startRealGateway } from './helpers.js';
 
 /** Below the 1 MiB default, so that the client's frame size is the announced one. */
 const MAX_FRAME_BYTES = 64 * 1024;
-
-/** The next `count` text messages of a raw socket, in order. */
-function nextMessages(ws: WebSocket, count: number): Promise<ServerMessage[]> {
-  return new Promise((resolve, reject) => {
-    const out: ServerMessage[] = [];
-    const onMessage = (data: Buffer): void => {
-      out.push(JSON.parse(data.toString('utf8')) as ServerMessage);
-      if (out.length === count) {
-        ws.off('message', onMessage);
-        resolve(out);
-      }
-    };
-    ws.on('message', onMessage);
-    ws.once('close', (code) => reject(new Error(`closed ${code} after ${JSON.stringify(out)}`)));
-  });
-}
 
 describe.each(['uws', 'ws'] as const)('protocol conformance over %s', (transport) => {
   let gw: Gateway;
@@ -44,19 +28,15 @@ describe.each(['uws', 'ws'] as const)('protocol conformance over %s', (transport
   });
 
   it('a deeply nested field value gets a non-fatal GW_ERR_BAD_MESSAGE and the session goes on', async () => {
-    const ws = new WebSocket(url);
-    await new Promise((resolve) => ws.once('open', resolve));
-    const started = nextMessages(ws, 1);
-    ws.send(JSON.stringify({ type: 'session.start',
-      audio: { encoding: 'pcm_s16le', sample_rate_hz: 16000, channels: 1 } }));
-    expect((await started)[0]!.type).toBe('session.started');
+    const ws = await connect(gw.port, '/v1/stream');
+    const box = inbox(ws);
+    ws.send(JSON.stringify(START_16K));
+    expect((await box.next()).type).toBe('session.started');
     // 20 KB of text: 10,000 nested arrays overflow the stack of JSON.stringify and of String() alike
-    const replies = nextMessages(ws, 2);
     ws.send(`{"type":"ping","id":${'['.repeat(10_000)}${']'.repeat(10_000)}}`);
     ws.send(JSON.stringify({ type: 'ping', id: 1 }));
-    const [error, pong] = await replies;
-    expect(error).toMatchObject({ type: 'error', code: 'GW_ERR_BAD_MESSAGE', fatal: false });
-    expect(pong).toEqual({ type: 'pong', id: 1 });
+    expect(await box.next()).toMatchObject({ type: 'error', code: 'GW_ERR_BAD_MESSAGE', fatal: false });
+    expect(await box.next()).toEqual({ type: 'pong', id: 1 });
     ws.close();
   }, 30_000);
 

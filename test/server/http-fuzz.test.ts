@@ -9,7 +9,6 @@
  * about the HTTP layer; test/integration/ runs the real model).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,29 +17,12 @@ import { VoxgateClient } from '../../clients/node-client.js';
 import { resolveGatewayConfig } from '../../src/server/config.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
 import { int, pick, type Rand } from '../protocol/fuzz-frames.js';
+import { rawExchange } from '../transports/helpers.js';
 import { pcm16, scriptedServices, START_16K } from './helpers.js';
 
 const KEY = 'secret-key-1';
 const REQUESTS = 150;
 const WS_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
-
-/** Sends `bytes` on a fresh TCP connection, half-closes, resolves with what came back (or '' on a reset). */
-function rawExchange(port: number, bytes: Uint8Array | string): Promise<string> {
-  return new Promise((resolve) => {
-    const sock = tcpConnect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    const done = (): void => { clearTimeout(timer); sock.destroy(); resolve(Buffer.concat(chunks).toString('latin1')); };
-    // a 101 keeps the socket open; what matters is the status line, which comes first
-    const timer = setTimeout(done, 1500);
-    sock.on('data', (d: Buffer) => {
-      chunks.push(d);
-      if (Buffer.concat(chunks).includes('\r\n\r\n')) done();
-    });
-    sock.on('error', () => undefined);
-    sock.on('close', done);
-    sock.write(bytes, () => sock.end());
-  });
-}
 
 function status(response: string): number | null {
   const m = /^HTTP\/1\.[01] (\d{3})/.exec(response);
@@ -119,7 +101,7 @@ describe.each(['uws', 'ws'] as const)('HTTP fuzz over %s', (transport) => {
     const all = Array.from({ length: REQUESTS }, () => request(r));
     for (let i = 0; i < all.length; i += 15) {
       await Promise.all(all.slice(i, i + 15).map(async (req) => {
-        const response = await rawExchange(gw.port, req.bytes);
+        const response = await rawExchange(gw.port, req.bytes, { until: 'head', timeoutMs: 1500 });
         const s = status(response);
         if (s === 426) expect(response, req.what).toMatch(/\r\nsec-websocket-version: 13\r\n/i);
         seen.set(String(s), (seen.get(String(s)) ?? 0) + 1);

@@ -100,16 +100,24 @@ export function clientSocket(ws: WebSocket): { pause(): void; resume(): void } {
   return (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
 }
 
-/** Writes `request` on a fresh TCP connection and resolves with every byte the server sent until it closed (2 s). */
-export function rawHttp(port: number, request: string): Promise<string> {
+/**
+ * Writes `bytes` on a fresh TCP connection, half-closes, and resolves with what came back ('' on a reset): everything
+ * until the server closes, or with `until: 'head'` only up to the end of the response head (a 101 keeps the socket
+ * open; the status line comes first); what arrived by then after `timeoutMs`.
+ */
+export function rawExchange(port: number, bytes: Uint8Array | string,
+  { until = 'close', timeoutMs = 2000 }: { until?: 'head' | 'close'; timeoutMs?: number } = {}): Promise<string> {
   return new Promise((resolve) => {
     const sock = tcpConnect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
     const done = (): void => { clearTimeout(timer); sock.destroy(); resolve(Buffer.concat(chunks).toString('latin1')); };
-    const timer = setTimeout(done, 2000);
-    sock.on('data', (d: Buffer) => chunks.push(d));
+    const timer = setTimeout(done, timeoutMs);
+    sock.on('data', (d: Buffer) => {
+      chunks.push(d);
+      if (until === 'head' && Buffer.concat(chunks).includes('\r\n\r\n')) done();
+    });
     sock.on('error', () => undefined);
     sock.on('close', done);
-    sock.write(request);
+    sock.write(bytes, () => sock.end());
   });
 }

@@ -14,7 +14,7 @@ import {
   type TransportServer,
 } from '../../src/transports/index.js';
 import {
-  clientSocket, closed, connect, echoHandler, nextMessage, rawHttp, refusedUpgrade, testGate, until,
+  clientSocket, closed, connect, echoHandler, nextMessage, rawExchange, refusedUpgrade, testGate, until,
 } from './helpers.js';
 
 const routes: HttpRoutes = {
@@ -165,10 +165,10 @@ describe.each(['uws', 'ws'] as const)('%s transport', (kind) => {
     const post = await fetch(`${base}/healthz`, { method: 'POST', body: 'x' });
     expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
     // HEAD (load balancers' health probes): GET's status and headers, and not one byte of body on the wire
-    const head = await rawHttp(port, 'HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const head = await rawExchange(port, 'HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(head.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
     expect(head.endsWith('\r\n\r\n')).toBe(true);
-    expect((await rawHttp(port, 'HEAD /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).split('\r\n')[0])
+    expect((await rawExchange(port, 'HEAD /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).split('\r\n')[0])
       .toBe('HTTP/1.1 404 Not Found');
     const boom = await fetch(`${base}/boom`);
     expect(boom.status).toBe(500);
