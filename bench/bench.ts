@@ -32,6 +32,8 @@ import { loadSpeechCorpus } from './speech-corpus.js';
 
 const REALTIME_CHUNK_DELAY_MS = 200;
 const TICK_MS = 5;
+/** The client's event-loop monitor samples every this many ms; the histogram's gaps include it. */
+const CLIENT_LOOP_RESOLUTION_MS = 10;
 const BACKLOG_METRIC = 'voxgate_inbound_backlog_seconds';
 const BATCH_METRIC = 'voxgate_encoder_batch_size';
 const RUN_METRIC = 'voxgate_encoder_run_seconds';
@@ -133,7 +135,7 @@ async function runOnce(n: number, o: Options, wire: LoadWire): Promise<BenchResu
       url, wire, offsetSamples: Math.floor(rand() * wire.loopSamples), durationMs: o.durationS * 1000,
       latency: o.latency, timeoutMs: 15_000,
     }));
-    const clientLoop = monitorEventLoopDelay({ resolution: 10 });
+    const clientLoop = monitorEventLoopDelay({ resolution: CLIENT_LOOP_RESOLUTION_MS });
     await new Promise((r) => setTimeout(r, 500)); // let the idle server settle before the baseline
     const baseMetrics = (await server.loopDelay()).metrics; // this scrape also resets the loop-delay histogram
     const base = server.sample(baseMetrics);
@@ -173,8 +175,9 @@ async function runOnce(n: number, o: Options, wire: LoadWire): Promise<BenchResu
         histogramBuckets(loop.metrics, BACKLOG_METRIC), 0.99),
       cpuMs: end.cpuMs - base.cpuMs, wallMs: loadEnd - t0, baseRss: base.rssBytes, peakRss,
       ...encoderBetween(baseMetrics, loop.metrics),
-      // as the server's figure (metrics.ts): the delay beyond the 10 ms sampling interval the histogram includes
-      clientLoopP99Ms: clientLoop.count > 0 ? Math.max(0, clientLoop.percentile(99) / 1e6 - 10) : Number.NaN,
+      // as the server's figure (metrics.ts): the delay beyond the sampling interval the histogram includes
+      clientLoopP99Ms: clientLoop.count > 0
+        ? Math.max(0, clientLoop.percentile(99) / 1e6 - CLIENT_LOOP_RESOLUTION_MS) : Number.NaN,
     });
   } finally {
     await server.stop();

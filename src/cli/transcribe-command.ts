@@ -8,7 +8,7 @@ import {
   type SessionStartMessage,
 } from '../protocol/messages.js';
 import { GATEWAY_SETTINGS, gatewayConfigFromSources, type GatewayConfig } from '../server/config.js';
-import type { SpeechEngine } from '../server/speech-engine.js';
+import type { SpeechEngine, SpeechEngineOptions } from '../server/speech-engine.js';
 import { openLocalChannel, openRemoteChannel, type TranscriptionChannel } from './channel.js';
 import { startFieldsFor, streamWav } from './stream-wav.js';
 import { readWavFile } from './wav.js';
@@ -150,7 +150,7 @@ function printer(out: NodeJS.WriteStream, json: boolean): (msg: ServerMessage) =
 
 /** Settings the in-process engine reads (server/speech-engine.ts): a listening or admission setting in the
  *  environment (PORT, VOXGATE_MAX_SESSIONS_PER_KEY) does not apply to a CLI run, so it must not fail one. */
-const ENGINE_SETTINGS: ReadonlySet<string> = new Set(['modelDir', 'precision', 'intraOpThreads', 'encoderWorkers',
+const ENGINE_SETTINGS: ReadonlySet<string> = new Set<keyof SpeechEngineOptions>(['modelDir', 'precision', 'intraOpThreads', 'encoderWorkers',
   'maxBatch', 'batchWindowMs', 'beamSize', 'decoder', 'vad', 'lmWeight', 'lmTokenBonus']);
 
 /** The in-process engine's configuration: the IN_PROCESS_OPTIONS flags over the engine's settings from `env`. */
