@@ -20,7 +20,8 @@
  *        [--transport both|uws|ws] [--warmup 100] [--odd-rates 0.05]
  * (--speed: pacing of the clients that are not fast uploaders, x real time; --odd-rates: the share of sessions that
  * name a random sample rate in [8000, 48000] instead of a common one: each new rate needs its own resampler filter
- * bank, up to 16 MB; src/dsp/resampler.ts's cache of them is bounded at 16 MB since this tool found it was not.)
+ * bank, up to 0.5 MB (16 MB before interpolated banks); src/dsp/resampler.ts's cache of them is bounded at 16 MB
+ * since this tool found it was not.)
  * Heap figures are taken after a full gc (exposed here: encoder workers refuse a process started with --expose-gc).
  */
 import { createHook } from 'node:async_hooks';

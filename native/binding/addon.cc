@@ -256,7 +256,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("TokenLm", token_lm);
   exports.Set("FbankExtractor", voxgate_binding::DefineFbankExtractor(env));
   exports.Set("Resampler", voxgate_binding::DefineResampler(env));
-  exports.Set("abiVersion", Napi::Number::New(env, 6));
+  exports.Set("abiVersion", Napi::Number::New(env, 7));
   return exports;
 }
 

@@ -1,7 +1,7 @@
 // The DSP twins behind the interfaces of their TypeScript references:
 //   new FbankExtractor(): native/src/kaldi-fbank.h as src/dsp/fbank.ts `FbankExtractor` (push(Float32Array) ->
 //     Float32Array of frames x 80, flush(), reset(), framesEmitted);
-//   new Resampler(up, down, halfTaps, taps: Float32Array): native/src/polyphase-resampler.h running a bank designed
+//   new Resampler(up, down, halfTaps, tablePhases, taps: Float32Array): native/src/polyphase-resampler.h running a bank designed
 //     by src/dsp/resampler.ts `polyphaseBank` (push(Float32Array) -> Float32Array, flush(), reset()).
 // Errors carry GW_ERR_INTERNAL: the only callers are the gateway's own stages, so a bad argument is a bug, not bad
 // input.
@@ -84,22 +84,22 @@ class ResamplerWrap : public Napi::ObjectWrap<ResamplerWrap> {
                        });
   }
 
-  // new Resampler(up, down, halfTaps, taps: Float32Array)
+  // new Resampler(up, down, halfTaps, tablePhases, taps: Float32Array)
   explicit ResamplerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ResamplerWrap>(info) {
     Napi::Env env = info.Env();
-    const char* names[3] = {"up", "down", "halfTaps"};
-    int32_t ints[3];
-    for (size_t i = 0; i < 3; ++i) {
+    const char* names[4] = {"up", "down", "halfTaps", "tablePhases"};
+    int32_t ints[4];
+    for (size_t i = 0; i < 4; ++i) {
       const double d = info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : NAN;
       if (!IsInt32(d)) {
-        ThrowCoded(env, std::string("Resampler(up, down, halfTaps, taps): ") + names[i] + " must be an integer, got " +
+        ThrowCoded(env, std::string("Resampler(up, down, halfTaps, tablePhases, taps): ") + names[i] + " must be an integer, got " +
                             std::to_string(d), kInternalError);
       }
       ints[i] = static_cast<int32_t>(d);
     }
-    auto taps = TypedArg<float>(info, 3, napi_float32_array, "taps must be a Float32Array", kInternalError);
+    auto taps = TypedArg<float>(info, 4, napi_float32_array, "taps must be a Float32Array", kInternalError);
     try {
-      resampler_ = std::make_unique<voxgate::PolyphaseResampler>(ints[0], ints[1], ints[2], taps.Data(),
+      resampler_ = std::make_unique<voxgate::PolyphaseResampler>(ints[0], ints[1], ints[2], ints[3], taps.Data(),
                                                                  taps.ElementLength());
     } catch (const std::exception& e) {
       ThrowCoded(env, e.what(), kInternalError);

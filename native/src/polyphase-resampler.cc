@@ -9,9 +9,9 @@
 
 namespace voxgate {
 
-PolyphaseResampler::PolyphaseResampler(int32_t up, int32_t down, int32_t half_taps, const float* taps,
-                                       size_t num_taps)
-    : up_(up), down_(down), half_taps_(half_taps) {
+PolyphaseResampler::PolyphaseResampler(int32_t up, int32_t down, int32_t half_taps, int32_t table_phases,
+                                       const float* taps, size_t num_taps)
+    : up_(up), down_(down), half_taps_(half_taps), table_phases_(table_phases) {
   if (up < 1 || up > 48000 || down < 1 || down > 48000 || (up == 1 && down == 1)) {
     throw ResamplerError("resampler factors must be in [1, 48000] and not both 1, got up " + std::to_string(up) +
                          ", down " + std::to_string(down));
@@ -20,10 +20,15 @@ PolyphaseResampler::PolyphaseResampler(int32_t up, int32_t down, int32_t half_ta
   if (half_taps < 2 || half_taps > 4096 || half_taps % 2 != 0) {
     throw ResamplerError("halfTaps must be even in [2, 4096], got " + std::to_string(half_taps));
   }
-  const size_t want = static_cast<size_t>(up) * 2 * static_cast<size_t>(half_taps);
+  // The bank designs P = 512; the cap keeps phi * P and the row index far inside their types.
+  if (table_phases < 0 || table_phases > 4096) {
+    throw ResamplerError("tablePhases must be in [0, 4096], got " + std::to_string(table_phases));
+  }
+  const size_t rows = table_phases == 0 ? static_cast<size_t>(up) : static_cast<size_t>(table_phases) + 1;
+  const size_t want = rows * 2 * static_cast<size_t>(half_taps);
   if (num_taps != want) {
-    throw ResamplerError("taps must hold up x 2 halfTaps = " + std::to_string(want) + " values, got " +
-                         std::to_string(num_taps));
+    throw ResamplerError(std::string(table_phases == 0 ? "taps must hold up" : "taps must hold (tablePhases + 1)") +
+                         " x 2 halfTaps = " + std::to_string(want) + " values, got " + std::to_string(num_taps));
   }
   taps_.assign(taps, taps + num_taps);
   buf_.assign(4096 + static_cast<size_t>(half_taps), 0.0f);
@@ -107,7 +112,17 @@ void PolyphaseResampler::Emit(int64_t last_n0, bool final, std::vector<float>* o
   int64_t n0 = n0_;
   int32_t phi = phi_;
   for (int64_t k = 0; k < count; ++k) {
-    y[k] = static_cast<float>(BranchSum(n0 - (half_taps_ - 1) - buf_start_, phi));
+    const int64_t base = n0 - (half_taps_ - 1) - buf_start_;
+    if (table_phases_ == 0) {
+      y[k] = static_cast<float>(BranchSum(base, phi));
+    } else {
+      // Rows r and r + 1 around phase phi / L, the weight an exact rational rounded once, as in the TypeScript.
+      const int64_t scaled = static_cast<int64_t>(phi) * table_phases_;
+      const int32_t r = static_cast<int32_t>(scaled / up_);
+      const double weight = static_cast<double>(scaled - static_cast<int64_t>(r) * up_) / up_;
+      const double s0 = BranchSum(base, r);
+      y[k] = static_cast<float>(s0 + weight * (BranchSum(base, r + 1) - s0));
+    }
     n0 += step_n;
     phi += step_phi;
     if (phi >= up_) {
@@ -119,10 +134,10 @@ void PolyphaseResampler::Emit(int64_t last_n0, bool final, std::vector<float>* o
   phi_ = phi;
 }
 
-// Branch `phi` over buf[base .. base + 2J).
-double PolyphaseResampler::BranchSum(int64_t base, int32_t phi) const {
+// Row `row` of the bank over buf[base .. base + 2J).
+double PolyphaseResampler::BranchSum(int64_t base, int32_t row) const {
   const float* x = buf_.data() + base;
-  const float* h = taps_.data() + static_cast<size_t>(phi) * 2 * half_taps_;
+  const float* h = taps_.data() + static_cast<size_t>(row) * 2 * half_taps_;
   double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
   for (int32_t j = 0; j < 2 * half_taps_; j += 4) {
     a0 += static_cast<double>(x[j]) * h[j];

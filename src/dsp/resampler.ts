@@ -13,9 +13,16 @@
  * begins at the lower Nyquist (no aliasing, no imaging); J follows Kaiser's formula for `stopbandDb` (default 66 dB,
  * measured 65.8-66.2 dB at the stopband edge; tests require >= 60 dB at every supported rate). For integer
  * decimation (L = 1: 32 and 48 kHz) the single branch is symmetric and folded, halving the multiplies; so are both
- * branches of doubling (L = 2, M = 1: 8 kHz telephony, 16% of the main thread at 70 calls; -23% per output). Banks are
- * built once per rate pair and cached module-wide, up to {@link MAX_CACHED_TAPS} (the common rates' are small: 11025 ->
- * 16000 is 640 x 84 Float32 taps, 215 kB; a rate coprime with 16 kHz is not: 47999 -> 16000 is 16000 x 248, 15.9 MB).
+ * branches of doubling (L = 2, M = 1: 8 kHz telephony, 16% of the main thread at 70 calls; -23% per output).
+ *
+ * Banks are built once per rate pair and cached module-wide, up to {@link MAX_CACHED_TAPS}. Every rate browsers and
+ * telephony use has L <= 640 (11025 -> 16000: 640 x 84 Float32 taps, 215 kB). A rate nearly coprime with the output
+ * has a huge L: 47999 -> 16000 has L = 16000, exact branches 16000 x 248 taps (15.9 MB per session, 0.3 s of design
+ * on the main thread). So above {@link MAX_EXACT_PHASES} the bank holds {@link INTERPOLATED_PHASES} + 1 rows designed
+ * at phase offsets r / P, and each output blends the two rows around its exact phase phi / L linearly. Output times
+ * stay exact (t_k = k M / L: rounding phases to a coarser grid instead would change the rate, by up to 7.5e-4); the
+ * taps differ from the exact design only by the sinc's linear-interpolation error (stopband measured in
+ * test/dsp/resampler.test.ts); each output costs two branch sums.
  *
  * Streaming rule (exact): samples before the stream start are zeros. `push` emits output k as soon as the input
  * sample floor(t_k) + J has arrived (lookahead J input samples: 42 at 8 kHz = 5.3 ms, 124 at 48 kHz = 2.6 ms).
@@ -69,7 +76,13 @@ export interface PolyphaseBank {
   readonly down: number;
   /** Half length J: branch phi holds taps for input offsets -(J-1) .. +J around floor(t_k). */
   readonly halfTaps: number;
-  /** L x 2J taps, branch-major: taps[phi * 2J + (i + J - 1)] weighs x[floor(t_k) + i]. */
+  /**
+   * 0: `taps` holds the L exact branches. Above 0 (only when L > {@link MAX_EXACT_PHASES}): `taps` holds this many + 1
+   * rows, row r designed for the phase offset r / tablePhases, and branch phi is the linear blend of the two rows
+   * around phi / L (see the file comment).
+   */
+  readonly tablePhases: number;
+  /** Rows of 2J taps, row-major: taps[row * 2J + (i + J - 1)] weighs x[floor(t_k) + i]. */
   readonly taps: Float32Array;
   /** Cutoff (-6 dB) frequency in Hz. */
   readonly cutoffHz: number;
@@ -77,10 +90,15 @@ export interface PolyphaseBank {
 
 /**
  * Most Float32 taps the bank cache holds (16 MB), the least recently used bank out first. A client may name any integer
- * rate, and an unbounded cache kept one bank per rate ever named, up to 15.9 MB each: under session churn with 5% of
- * the sessions on random rates a gateway grew ~100 MB per 400 sessions (`npm run bench:churn`).
+ * rate, and an unbounded cache kept one bank per rate ever named (then up to 15.9 MB each, before interpolated banks):
+ * under session churn with 5% of the sessions on random rates a gateway grew ~100 MB per 400 sessions
+ * (`npm run bench:churn`). Banks are now at most 0.5 MB, so the bound holds 32 or more.
  */
 const MAX_CACHED_TAPS = 4 * 1024 * 1024;
+/** Largest L designed as exact branches (11025 -> 16000, the largest of the common rates, is 640). */
+export const MAX_EXACT_PHASES = 640;
+/** Rows per input sample of an interpolated bank (P): the blend's error is measured, not assumed (tests). */
+export const INTERPOLATED_PHASES = 512;
 /** Banks by rate pair, least recently used first (a Map iterates in insertion order). */
 const BANKS = new Map<string, PolyphaseBank>();
 let cachedTaps = 0;
@@ -133,24 +151,28 @@ export function polyphaseBank(
   const beta = kaiserBeta(stopbandDb);
   const i0Beta = besselI0(beta);
   const width = 2 * halfTaps;
-  const taps = new Float32Array(up * width);
+  const tablePhases = up > MAX_EXACT_PHASES ? INTERPOLATED_PHASES : 0;
+  const rows = tablePhases === 0 ? up : tablePhases + 1;
+  const taps = new Float32Array(rows * width);
   const fcNorm = (2 * cutoffHz) / inputRateHz;
-  for (let phi = 0; phi < up; phi++) {
+  const row = new Float64Array(width);
+  for (let r = 0; r < rows; r++) {
+    const phase = tablePhases === 0 ? r / up : r / tablePhases; // fraction of an input sample past floor(t_k)
     let sum = 0;
-    const row = new Float64Array(width);
     for (let j = 0; j < width; j++) {
       const i = j - (halfTaps - 1); // input offset from floor(t_k)
-      const t = i - phi / up; // input-sample distance from t_k
-      const r = t / halfTaps;
-      const w = Math.abs(r) >= 1 ? 0 : besselI0(beta * Math.sqrt(1 - r * r)) / i0Beta;
+      const t = i - phase; // input-sample distance from t_k
+      const q = t / halfTaps;
+      const w = Math.abs(q) >= 1 ? 0 : besselI0(beta * Math.sqrt(1 - q * q)) / i0Beta;
       const x = fcNorm * t;
       const sinc = x === 0 ? 1 : Math.sin(Math.PI * x) / (Math.PI * x);
       row[j] = fcNorm * sinc * w;
       sum += row[j]!;
     }
-    for (let j = 0; j < width; j++) taps[phi * width + j] = row[j]! / sum;
+    // Unit DC gain per row, so a blend of two rows has it too.
+    for (let j = 0; j < width; j++) taps[r * width + j] = row[j]! / sum;
   }
-  const bank: PolyphaseBank = { up, down, halfTaps, taps, cutoffHz };
+  const bank: PolyphaseBank = { up, down, halfTaps, tablePhases, taps, cutoffHz };
   BANKS.set(key, bank);
   cachedTaps += taps.length;
   for (const [k, b] of BANKS) {
@@ -240,15 +262,13 @@ export class Resampler {
 
   /** Emits every output k with floor(t_k) <= lastN0 (and, when final, t_k < inputCount). */
   private emit(lastN0: number, final = false): Float32Array {
-    const { up, down, halfTaps, taps } = this.bank!;
+    const { up, down, halfTaps, tablePhases } = this.bank!;
     const limit = final ? this.inputCount - 1 : lastN0;
     if (this.n0 > limit) return new Float32Array(0);
     // Count outputs: phases advance by M per output in the L-upsampled domain.
     const pos0 = this.n0 * up + this.phi;
     const count = Math.floor(((limit + 1) * up - 1 - pos0) / down) + 1;
     const out = new Float32Array(count);
-    const width = 2 * halfTaps;
-    const buf = this.buf;
     let n0 = this.n0, phi = this.phi;
     const stepN = Math.floor(down / up), stepPhi = down % up;
     if (up === 1) {
@@ -264,18 +284,19 @@ export class Resampler {
     }
     for (let k = 0; k < count; k++) {
       // Buffer-relative, forced to int32: absolute positions pass the Smi range after ~6 h at 48 kHz, and a double
-      // index costs a conversion per load in the loop below.
+      // index costs a conversion per load.
       const base = (n0 - (halfTaps - 1) - this.bufStart) | 0;
-      const t0 = phi * width;
-      // Four independent accumulators: breaks the add dependency chain (~3x faster in V8).
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-      for (let j = 0; j < width; j += 4) {
-        a0 += buf[base + j]! * taps[t0 + j]!;
-        a1 += buf[base + j + 1]! * taps[t0 + j + 1]!;
-        a2 += buf[base + j + 2]! * taps[t0 + j + 2]!;
-        a3 += buf[base + j + 3]! * taps[t0 + j + 3]!;
+      if (tablePhases === 0) {
+        out[k] = this.branchSum(base, phi);
+      } else {
+        // Rows r and r + 1 around phase phi / L; phi * P < 2^26, so the quotient and the weight are exact rationals
+        // rounded once, as in the native twin.
+        const scaled = phi * tablePhases;
+        const r = Math.floor(scaled / up);
+        const weight = (scaled - r * up) / up;
+        const s0 = this.branchSum(base, r);
+        out[k] = s0 + weight * (this.branchSum(base, r + 1) - s0);
       }
-      out[k] = a0 + a1 + (a2 + a3);
       n0 += stepN;
       phi += stepPhi;
       if (phi >= up) {
@@ -286,6 +307,23 @@ export class Resampler {
     this.n0 = n0;
     this.phi = phi;
     return out;
+  }
+
+  /** Row `row` of the bank over buf[base .. base + 2J). */
+  private branchSum(base: number, row: number): number {
+    const { halfTaps, taps } = this.bank!;
+    const buf = this.buf;
+    const width = 2 * halfTaps;
+    const t0 = row * width;
+    // Four independent accumulators: breaks the add dependency chain (~3x faster in V8).
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (let j = 0; j < width; j += 4) {
+      a0 += buf[base + j]! * taps[t0 + j]!;
+      a1 += buf[base + j + 1]! * taps[t0 + j + 1]!;
+      a2 += buf[base + j + 2]! * taps[t0 + j + 2]!;
+      a3 += buf[base + j + 3]! * taps[t0 + j + 3]!;
+    }
+    return a0 + a1 + (a2 + a3);
   }
 
   /**

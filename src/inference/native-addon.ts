@@ -60,7 +60,7 @@ export interface NativeFbankExtractor {
 
 /**
  * native/binding/dsp-binding.cc `Resampler`: native/src/polyphase-resampler.cc running a bank designed by
- * dsp/resampler.ts `polyphaseBank` (`new Resampler(bank.up, bank.down, bank.halfTaps, bank.taps)`), the compiled
+ * dsp/resampler.ts `polyphaseBank` (`new Resampler(bank.up, bank.down, bank.halfTaps, bank.tablePhases, bank.taps)`), the compiled
  * twin of dsp/resampler.ts `Resampler` with equal output. A bad argument throws GW_ERR_INTERNAL.
  */
 export interface NativeResampler {
@@ -72,7 +72,7 @@ export interface NativeResampler {
 export interface NativeAddon {
   CtcDecoder: new (options: NativeCtcDecoderOptions) => NativeCtcDecoder;
   FbankExtractor: new () => NativeFbankExtractor;
-  Resampler: new (up: number, down: number, halfTaps: number, taps: Float32Array) => NativeResampler;
+  Resampler: new (up: number, down: number, halfTaps: number, tablePhases: number, taps: Float32Array) => NativeResampler;
   TokenLm: new (
     header: { vocabSize: number; blankId: number; startState: number },
     arcStart: Int32Array, backoffState: Int32Array, backoffLogWeight: Float32Array, finalLogProb: Float32Array,
@@ -82,7 +82,7 @@ export interface NativeAddon {
 }
 
 const BINARY = 'build/Release/voxgate_native.node';
-const ABI_VERSION = 6;
+const ABI_VERSION = 7;
 
 let cached: NativeAddon | undefined;
 
@@ -131,5 +131,5 @@ export function loadNativeAddon(): NativeAddon {
 export function createNativeResampler(inputRateHz: number, outputRateHz: number): NativeResampler {
   validateResamplerOptions({ ...DEFAULT_RESAMPLER_OPTIONS, inputRateHz, outputRateHz });
   const bank = polyphaseBank(inputRateHz, outputRateHz);
-  return new (loadNativeAddon().Resampler)(bank.up, bank.down, bank.halfTaps, bank.taps);
+  return new (loadNativeAddon().Resampler)(bank.up, bank.down, bank.halfTaps, bank.tablePhases, bank.taps);
 }

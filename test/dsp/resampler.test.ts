@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/protocol/errors.js';
-import { Resampler, polyphaseBank } from '../../src/dsp/resampler.js';
+import { MAX_EXACT_PHASES, Resampler, polyphaseBank, type PolyphaseBank } from '../../src/dsp/resampler.js';
 import { chunks, gaussian, randomSizes, runStream, sine } from './helpers.js';
 
 const RATES = [8000, 11025, 22050, 24000, 32000, 44100, 48000];
+/** Rates nearly coprime with 16 kHz (L = 16000): their banks are interpolated (`tablePhases` > 0). */
+const ODD_RATES = [8001, 15999, 44099, 47999];
 
 /** Least-squares fit of a sine at `freqHz` over out[from, to); returns [fitted power, residual power]. */
 function fitSine(y: Float32Array, freqHz: number, rateHz: number, from: number, to: number): [number, number] {
@@ -33,6 +35,20 @@ function power(y: Float32Array, from: number, to: number): number {
 
 const db = (r: number): number => 10 * Math.log10(r);
 
+/** Branch phi's 2J taps as the bank defines them: an exact row, or the blend of the two rows around phi / L. */
+function branchTaps(b: PolyphaseBank, phi: number): Float64Array {
+  const width = 2 * b.halfTaps;
+  const out = new Float64Array(width);
+  const scaled = b.tablePhases === 0 ? phi : phi * b.tablePhases;
+  const r = b.tablePhases === 0 ? phi : Math.floor(scaled / b.up);
+  const w = b.tablePhases === 0 ? 0 : (scaled - r * b.up) / b.up;
+  for (let j = 0; j < width; j++) {
+    const lo = b.taps[r * width + j]!;
+    out[j] = w === 0 ? lo : lo + w * (b.taps[(r + 1) * width + j]! - lo);
+  }
+  return out;
+}
+
 /**
  * Attenuation (dB, positive) of the bank's prototype at `freqHz`, relative to DC: the taps of all L branches
  * interleaved are the prototype sampled at L x Fin (branch phi, tap j sits at t = j - (J - 1) - phi / L inputs).
@@ -43,14 +59,14 @@ function attenuationDb(rate: number, freqHz: number): number {
   const w = (2 * Math.PI * freqHz) / rate;
   let re = 0, im = 0;
   for (let phi = 0; phi < b.up; phi++) {
+    const h = branchTaps(b, phi);
     // e^{-i w t} by recurrence along the row: one sin/cos pair per branch.
     const t0 = -(b.halfTaps - 1) - phi / b.up;
     let cr = Math.cos(w * t0), ci = -Math.sin(w * t0);
     const sr = Math.cos(w), si = -Math.sin(w);
     for (let j = 0; j < width; j++) {
-      const h = b.taps[phi * width + j]!;
-      re += h * cr;
-      im += h * ci;
+      re += h[j]! * cr;
+      im += h[j]! * ci;
       const nr = cr * sr - ci * si;
       ci = cr * si + ci * sr;
       cr = nr;
@@ -62,7 +78,8 @@ function attenuationDb(rate: number, freqHz: number): number {
 describe('Resampler quality', () => {
   it('filter response: >= 60 dB everywhere from the stopband edge (min(in, out) / 2) to 2x beyond it', () => {
     const row: string[] = [];
-    for (const rate of RATES) {
+    // Of the odd rates, the lowest and the highest (L = 16000 branches each, the slowest to sum).
+    for (const rate of [...RATES, 8001, 47999]) {
       const edge = Math.min(rate, 16000) / 2;
       let worst = Infinity;
       for (let k = 0; k <= 120; k++) {
@@ -75,7 +92,7 @@ describe('Resampler quality', () => {
     console.info(`resampler minimum stopband attenuation: ${row.join(', ')}`);
   });
 
-  for (const rate of RATES) {
+  for (const rate of [...RATES, ...ODD_RATES]) {
     it(`${rate} -> 16000: stopband >= 60 dB, images/aliases >= 60 dB down, passband flat`, () => {
       const n = Math.round(rate * 0.2);
       const edge = Math.min(rate, 16000) / 2;
@@ -111,7 +128,7 @@ describe('Resampler quality', () => {
 });
 
 describe('Resampler streaming', () => {
-  for (const rate of RATES) {
+  for (const rate of [...RATES, 8001, 47999]) {
     it(`${rate}: chunking never changes the output; length is ceil(N * out / in)`, () => {
       const x = gaussian(rate, rate, 0.2); // 1 s
       const whole = runStream(new Resampler({ inputRateHz: rate }), [x]);
@@ -134,19 +151,21 @@ describe('Resampler streaming', () => {
     });
   }
 
-  it.each([...RATES.map((r) => [r, 16000]), [24000, 48000]])(
-    '%i -> %i equals the polyphase sum computed directly (folded paths: decimation and doubling)', (inRate, outRate) => {
+  it.each([...[...RATES, ...ODD_RATES].map((r) => [r, 16000]), [24000, 48000]])(
+    '%i -> %i equals the polyphase sum computed directly (folded paths, interpolated banks)', (inRate, outRate) => {
       const x = gaussian(3001, 9, 0.3);
       const y = runStream(new Resampler({ inputRateHz: inRate, outputRateHz: outRate }), chunks(x, [333]));
-      const { up, down, halfTaps, taps } = polyphaseBank(inRate, outRate);
+      const bank = polyphaseBank(inRate, outRate);
+      const { up, down, halfTaps } = bank;
       const width = 2 * halfTaps;
       let worst = 0;
       for (let k = 0; k < y.length; k++) {
         const n0 = Math.floor((k * down) / up), phi = (k * down) % up;
+        const h = branchTaps(bank, phi);
         let sum = 0;
         for (let j = 0; j < width; j++) {
           const n = n0 - (halfTaps - 1) + j;
-          if (n >= 0 && n < x.length) sum += taps[phi * width + j]! * x[n]!;
+          if (n >= 0 && n < x.length) sum += h[j]! * x[n]!;
         }
         worst = Math.max(worst, Math.abs(sum - y[k]!));
       }
@@ -172,6 +191,18 @@ describe('Resampler streaming', () => {
     expect(polyphaseBank(11025, 16000)).toBe(polyphaseBank(11025, 16000));
     expect(polyphaseBank(11025, 16000).up).toBe(640);
     expect(polyphaseBank(11025, 16000).down).toBe(441);
+  });
+
+  it('designs exact branches up to L = 640 and an interpolated table beyond (47999 -> 16000: 0.5 MB, not 15.9 MB)', () => {
+    const exact = polyphaseBank(11025, 16000);
+    expect(exact.tablePhases).toBe(0);
+    expect(exact.taps.length).toBe(640 * 2 * exact.halfTaps);
+    const odd = polyphaseBank(47999, 16000);
+    expect([odd.up, odd.down]).toEqual([16000, 47999]);
+    expect(odd.tablePhases).toBeGreaterThan(0);
+    expect(odd.tablePhases).toBeLessThanOrEqual(MAX_EXACT_PHASES);
+    expect(odd.taps.length).toBe((odd.tablePhases + 1) * 2 * odd.halfTaps);
+    expect(odd.taps.byteLength).toBeLessThan(600 * 1024);
   });
 
   it('validates rates, quoting the bad value', () => {

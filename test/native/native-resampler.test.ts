@@ -21,6 +21,8 @@ function signal(n: number, rateHz: number, seed: number): Float32Array {
 const PAIRS: [number, number][] = [
   [8000, 16000], [11025, 16000], [12000, 16000], [22050, 16000], [24000, 16000], [32000, 16000], [44100, 16000],
   [48000, 16000], [16000, 48000], [44100, 48000], [24000, 48000],
+  // Rates nearly coprime with the output: interpolated banks (tablePhases > 0).
+  [8001, 16000], [47999, 16000], [16000, 47999],
 ];
 
 describe('native resampler equals dsp/resampler.ts (property: any signal, any chunking)', () => {
@@ -59,7 +61,9 @@ describe('native resampler equals dsp/resampler.ts (property: any signal, any ch
 
 describe('native resampler binding', () => {
   const b = polyphaseBank(8000, 16000);
-  const make = (...args: unknown[]): unknown => new (loadNativeAddon().Resampler)(...(args as [number, number, number, Float32Array]));
+  const make = (...args: unknown[]): unknown =>
+    new (loadNativeAddon().Resampler)(...(args as [number, number, number, number, Float32Array]));
+  const odd = polyphaseBank(47999, 16000);
   const codeOf = (f: () => unknown): string | undefined => {
     try {
       f();
@@ -71,19 +75,27 @@ describe('native resampler binding', () => {
   };
 
   it('rejects a bank whose parts do not fit, and non-numbers, with GW_ERR_INTERNAL', () => {
+    expect(codeOf(() => make(b.up, b.down, b.halfTaps, 0, b.taps))).toBeUndefined();
+    expect(codeOf(() => make(odd.up, odd.down, odd.halfTaps, odd.tablePhases, odd.taps))).toBeUndefined();
     const bad: unknown[][] = [
-      [0, 1, b.halfTaps, b.taps],
-      [1, 1, b.halfTaps, b.taps],
-      [b.up, b.down, b.halfTaps + 1, b.taps],
-      [b.up, b.down, 0, new Float32Array(0)],
-      [b.up, b.down, b.halfTaps, b.taps.subarray(1)],
-      [b.up, b.down, b.halfTaps, new Float64Array(b.taps)],
-      [b.up, 1.5, b.halfTaps, b.taps],
-      ['2', b.down, b.halfTaps, b.taps],
-      [b.up, b.down, b.halfTaps],
-      [2 ** 40, b.down, b.halfTaps, b.taps],
+      [0, 1, b.halfTaps, 0, b.taps],
+      [1, 1, b.halfTaps, 0, b.taps],
+      [b.up, b.down, b.halfTaps + 1, 0, b.taps],
+      [b.up, b.down, 0, 0, new Float32Array(0)],
+      [b.up, b.down, b.halfTaps, 0, b.taps.subarray(1)],
+      [b.up, b.down, b.halfTaps, 0, new Float64Array(b.taps)],
+      [b.up, 1.5, b.halfTaps, 0, b.taps],
+      ['2', b.down, b.halfTaps, 0, b.taps],
+      [b.up, b.down, b.halfTaps, 0],
+      [2 ** 40, b.down, b.halfTaps, 0, b.taps],
+      // An interpolated bank's row count is tablePhases + 1, whatever L is.
+      [odd.up, odd.down, odd.halfTaps, 0, odd.taps],
+      [odd.up, odd.down, odd.halfTaps, odd.tablePhases + 1, odd.taps],
+      [odd.up, odd.down, odd.halfTaps, -1, odd.taps],
+      [odd.up, odd.down, odd.halfTaps, 1e6, odd.taps],
+      [odd.up, odd.down, odd.halfTaps, 0.5, odd.taps],
     ];
-    for (const args of bad) expect(codeOf(() => make(...args)), JSON.stringify(args.slice(0, 3))).toBe('GW_ERR_INTERNAL');
+    for (const args of bad) expect(codeOf(() => make(...args)), JSON.stringify(args.slice(0, 4))).toBe('GW_ERR_INTERNAL');
   });
 
   it('rejects a push of anything but a Float32Array and keeps its stream intact', () => {
