@@ -1,5 +1,6 @@
 /**
- * Small typed Node client for voxgate Protocol v1 (docs/protocol.md). Imports only `src/protocol/*` and `ws`.
+ * Small typed Node client for voxgate Protocol v1 (docs/protocol.md). Imports only `src/protocol/*`, `ws` and its
+ * own modules here.
  *
  * ```ts
  * const client = await VoxgateClient.connect('ws://localhost:8080/v1/stream', {
@@ -12,14 +13,19 @@
  * ```
  */
 import { WebSocket, type RawData } from 'ws';
-import { GatewayError, isGwErrorCode, type GwErrorCode } from '../src/protocol/errors.js';
+import { GatewayError } from '../src/protocol/errors.js';
 import {
   PROTOCOL_LIMITS, STREAM_PATH,
-  type ClientMessage, type ErrorMessage, type PongMessage,
+  type ClientMessage, type PongMessage,
   type ServerMessage, type SessionEndedMessage, type SessionStartMessage, type SessionStartedMessage,
   type SessionUpdatedMessage, type SessionUpdateMessage,
 } from '../src/protocol/messages.js';
 import { bytesPerSampleFrame, parseServerMessage, validateClientMessage } from '../src/protocol/validate.js';
+import { ReplyTracker, type Pending } from './reply-tracker.js';
+import { TextBudget } from './text-budget.js';
+import { errorFromMessage, rawToString, upgradeError } from './wire.js';
+
+export { errorFromMessage };
 
 export interface VoxgateClientOptions {
   apiKey?: string;
@@ -37,13 +43,11 @@ export interface CloseInfo { code: number; reason: string }
 
 type Listener = (msg: ServerMessage) => void;
 interface Waiter<T> { resolve: (v: T) => void; reject: (e: GatewayError) => void }
+/** What the client sends, in the order the caller asked: a control message keeps its place in the audio stream. */
+type Outbound = { kind: 'audio'; bytes: Uint8Array; done: Waiter<void> } | { kind: 'text'; text: string; track: Pending };
 
-/** Turns a wire `error` message into a GatewayError (unknown codes from newer servers become GW_ERR_INTERNAL). */
-export function errorFromMessage(msg: ErrorMessage): GatewayError {
-  const code: GwErrorCode = isGwErrorCode(msg.code) ? msg.code : 'GW_ERR_INTERNAL';
-  return new GatewayError(code, code === msg.code ? msg.message : `${String(msg.code)}: ${msg.message}`,
-    { fatal: msg.fatal });
-}
+/** Id prefix of the client's own pings (after session.finalize / session.end, and to acknowledge audio). */
+const PROBE_ID = 'voxgate-client-probe-';
 
 export class VoxgateClient implements AsyncIterable<ServerMessage> {
   /** The server's `session.started`. */
@@ -55,18 +59,33 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
 
   private readonly ws: WebSocket;
   private readonly frameBytes: number;
-  /** Largest audio frame sent: the server's `limits.max_frame_bytes`, cut to whole sample frames. */
+  /** Largest audio frame sent: under the server's `limits.max_frame_bytes` and the unacknowledged-audio window. */
   private readonly maxAudioFrameBytes: number;
+  /**
+   * Most audio bytes sent but not yet acknowledged (by the answer to a later text frame, which the server gives on
+   * arrival, after any flow.pause that audio caused). A flow.pause reaches the client only after the audio in flight
+   * arrived, and the server refuses in-flight audio past twice `backlog_limit_ms`: half the room between the
+   * high-water mark and the limit keeps even an unpaced uploader well inside both.
+   */
+  private readonly windowBytes: number;
+  private readonly budget: TextBudget;
+  private readonly replies = new ReplyTracker();
+  private readonly outbox: Outbound[] = [];
+  private pumping = false;
+  private wake: (() => void) | null = null;
+  private probeWanted = false;
+  private sentBytes = 0;
+  private ackedBytes = 0;
+  /** Audio bytes sent before the latest ping: its answer acknowledges them. */
+  private coveredBytes = 0;
   private isPaused = false;
   private isClosed = false;
   private ending = false;
   private lastFatal: GatewayError | null = null;
-  private resumeWaiters: Waiter<void>[] = [];
-  private updateWaiters: Waiter<SessionUpdatedMessage>[] = [];
-  private readonly pingWaiters = new Map<string | number, Waiter<PongMessage>>();
   private endWaiter: Waiter<SessionEndedMessage> | null = null;
   private endPromise: Promise<SessionEndedMessage> | null = null;
   private nextPingId = 0;
+  private nextProbeId = 0;
   private readonly queue: ServerMessage[] = [];
   private readers: Waiter<IteratorResult<ServerMessage>>[] = [];
   private readonly listeners = new Set<Listener>();
@@ -76,8 +95,15 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
     this.started = started;
     this.closed = closed;
     this.frameBytes = bytesPerSampleFrame(started.audio.encoding, started.audio.channels);
-    const maxFrameBytes = started.limits?.max_frame_bytes ?? PROTOCOL_LIMITS.maxFrameBytes;
-    this.maxAudioFrameBytes = Math.max(this.frameBytes, maxFrameBytes - (maxFrameBytes % this.frameBytes));
+    const limits = started.limits as Partial<SessionStartedMessage['limits']> | undefined;
+    const maxFrameBytes = limits?.max_frame_bytes ?? PROTOCOL_LIMITS.maxFrameBytes;
+    const highWaterMs = limits?.flow_high_water_ms ?? 2000;
+    const windowMs = ((limits?.backlog_limit_ms ?? 10_000) - highWaterMs) / 2;
+    const bytesPerMs = (started.audio.sample_rate_hz * this.frameBytes) / 1000;
+    const wholeFrames = (n: number): number => Math.max(this.frameBytes, n - (n % this.frameBytes));
+    this.windowBytes = wholeFrames(Math.floor(windowMs * bytesPerMs));
+    this.maxAudioFrameBytes = Math.min(wholeFrames(maxFrameBytes), this.windowBytes);
+    this.budget = new TextBudget(limits, performance.now());
     ws.on('message', (data, isBinary) => this.handleFrame(data, isBinary));
     void closed.then((info) => this.handleClose(info));
   }
@@ -141,9 +167,9 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
   get paused(): boolean { return this.isPaused; }
 
   /**
-   * Sends audio in the negotiated format. Waits while the server has paused the flow, splits frames over the
-   * server's `limits.max_frame_bytes` (1 MiB by default) on sample-frame boundaries, and resolves once the bytes are
-   * handed to the OS. The caller may reuse `bytes` after.
+   * Sends audio in the negotiated format, after everything asked for before it. Waits while the server has paused
+   * the flow, cuts frames under the server's `limits.max_frame_bytes` on sample-frame boundaries, and resolves once
+   * the bytes are handed to the OS (rejects if the session closes first). The caller may reuse `bytes` after.
    * Throws GW_ERR_PARTIAL_SAMPLE locally for a length that is not a whole number of sample frames.
    */
   async sendAudio(bytes: Uint8Array | ArrayBuffer): Promise<void> {
@@ -152,46 +178,51 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
       throw new GatewayError('GW_ERR_PARTIAL_SAMPLE',
         `audio length must be a multiple of ${this.frameBytes} bytes, got ${view.byteLength}`);
     }
-    const step = this.maxAudioFrameBytes;
     this.assertOpen();
-    for (let off = 0; off < view.byteLength; off += step) {
-      while (this.isPaused) await new Promise<void>((resolve, reject) => this.resumeWaiters.push({ resolve, reject }));
-      this.assertOpen();
-      const part = view.subarray(off, Math.min(off + step, view.byteLength));
-      await new Promise<void>((resolve, reject) => this.ws.send(part, { binary: true }, (err) => {
-        if (err) reject(this.closedError(err));
-        else resolve();
-      }));
+    const parts: Promise<void>[] = [];
+    for (let off = 0; off < view.byteLength; off += this.maxAudioFrameBytes) {
+      const part = view.subarray(off, Math.min(off + this.maxAudioFrameBytes, view.byteLength));
+      parts.push(new Promise((resolve, reject) => this.enqueue({ kind: 'audio', bytes: part, done: { resolve, reject } })));
     }
+    await Promise.all(parts);
   }
 
-  /** session.update; resolves with `session.updated`, rejects with the server's non-fatal error. */
+  /** session.update; resolves with `session.updated`, rejects with the server's non-fatal error (a schema error, or
+   *  GW_ERR_RATE_LIMITED if the server refused it unread). */
   update(params: Omit<SessionUpdateMessage, 'type'>): Promise<SessionUpdatedMessage> {
     const msg = validateClientMessage({ type: 'session.update', ...params });
     return new Promise((resolve, reject) => {
-      this.sendJson(msg);
-      this.updateWaiters.push({ resolve, reject });
+      this.assertOpen();
+      this.enqueueText(msg, { kind: 'update', settle: (answer, err) => (err === null
+        ? resolve(answer as SessionUpdatedMessage) : reject(err)) });
     });
   }
 
-  /** session.finalize: the open utterance (if any) gets its final. */
-  finalize(): void { this.sendJson({ type: 'session.finalize' }); }
+  /** session.finalize: the open utterance (if any) gets its final. Re-sent if the server refused it unread. */
+  finalize(): void {
+    this.assertOpen();
+    this.sendSilent({ type: 'session.finalize' });
+  }
 
-  /** ping; resolves with the matching pong. Rejects an invalid `id` locally (the server's error would not say which
-   *  message it answers). */
+  /** ping; resolves with its pong, rejects with GW_ERR_RATE_LIMITED if the server refused it unread. Rejects an
+   *  invalid `id` locally (the server's error would not say which message it answers). */
   ping(id: string | number = `p${this.nextPingId++}`): Promise<PongMessage> {
     return new Promise((resolve, reject) => {
-      this.sendJson(validateClientMessage({ type: 'ping', id }), true);
-      this.pingWaiters.set(id, { resolve, reject });
+      const msg = validateClientMessage({ type: 'ping', id });
+      this.assertOpen(true);
+      this.enqueueText(msg, { kind: 'ping', id, settle: (answer, err) => (err === null
+        ? resolve(answer as PongMessage) : reject(err)) });
     });
   }
 
-  /** session.end; resolves with `session.ended` (the server then closes with 1000). */
+  /** session.end (after all audio asked for before it); resolves with `session.ended` (the server then closes with
+   *  1000). */
   end(): Promise<SessionEndedMessage> {
     if (this.endPromise === null) {
-      this.sendJson({ type: 'session.end' });
-      this.ending = true;
+      this.assertOpen();
       this.endPromise = new Promise((resolve, reject) => { this.endWaiter = { resolve, reject }; });
+      this.sendSilent({ type: 'session.end' });
+      this.ending = true;
     }
     return this.endPromise;
   }
@@ -218,9 +249,88 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
     };
   }
 
-  private sendJson(msg: ClientMessage, allowWhileEnding = false): void {
-    this.assertOpen(allowWhileEnding);
-    this.ws.send(JSON.stringify(msg));
+  /** A frame the server does not answer; if it refuses it unread, it goes again (the caller has no answer to wait
+   *  for, and session.end's promise waits for session.ended). */
+  private sendSilent(msg: ClientMessage, front = false): void {
+    const track: Pending = { kind: 'silent', settle: (_, err) => {
+      if (err?.code === 'GW_ERR_RATE_LIMITED' && !this.isClosed) this.sendSilent(msg, true);
+    } };
+    this.enqueue({ kind: 'text', text: JSON.stringify(msg), track }, front);
+  }
+
+  private enqueueText(msg: ClientMessage, track: Pending): void {
+    this.enqueue({ kind: 'text', text: JSON.stringify(msg), track });
+  }
+
+  private enqueue(item: Outbound, front = false): void {
+    if (front) this.outbox.unshift(item);
+    else this.outbox.push(item);
+    void this.pump();
+  }
+
+  /** Wakes the pump after a change it may wait on (flow, acknowledgements, answers, close). */
+  private poke(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  /** The one sender: the outbox in order, audio while not paused and inside the window, text inside the budget. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (!this.isClosed) {
+        const item = this.outbox[0];
+        let waitMs: number | null = null; // null: until poked
+        if (this.probeWanted) {
+          waitMs = this.sendText(`{"type":"ping","id":"${PROBE_ID}${this.nextProbeId}"}`, null);
+        } else if (item === undefined) {
+          return;
+        } else if (item.kind === 'audio') {
+          if (!this.isPaused && this.sentBytes + item.bytes.byteLength - this.ackedBytes <= this.windowBytes) {
+            this.outbox.shift();
+            this.sentBytes += item.bytes.byteLength;
+            this.ws.send(item.bytes, { binary: true }, (e) => (e ? item.done.reject(this.closedError(e)) : item.done.resolve()));
+            continue;
+          }
+          if (!this.isPaused && this.coveredBytes < this.sentBytes) this.probeWanted = true;
+          if (this.probeWanted) continue;
+        } else if (!this.replies.holdsText) {
+          waitMs = this.sendText(item.text, item.track);
+          if (waitMs === 0) this.outbox.shift();
+        }
+        if (waitMs === 0) continue;
+        await new Promise<void>((resolve) => {
+          const timer = waitMs === null ? undefined : setTimeout(() => this.poke(), waitMs);
+          this.wake = () => { clearTimeout(timer); resolve(); };
+        });
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Sends a text frame if the budget has room (returns 0), else returns the ms to wait. `track` null: a probe. */
+  private sendText(text: string, track: Pending | null): number {
+    const waitMs = this.budget.take(text.length, performance.now());
+    if (waitMs > 0) return waitMs;
+    const mark = this.sentBytes;
+    this.coveredBytes = mark;
+    if (track === null) {
+      this.probeWanted = false;
+      track = { kind: 'ping', id: `${PROBE_ID}${this.nextProbeId++}`, probe: true, settle: () => {} };
+    }
+    const { settle } = track;
+    this.replies.add({ ...track, settle: (answer, err) => {
+      if (track.kind !== 'silent') this.ackedBytes = Math.max(this.ackedBytes, mark); // answered on arrival
+      settle(answer, err);
+      this.poke();
+    } });
+    this.ws.send(text);
+    // A silent frame is followed by a ping, whose answer tells whether the server took it.
+    if (track.kind === 'silent') this.probeWanted = true;
+    return 0;
   }
 
   private assertOpen(allowWhileEnding = false): void {
@@ -245,21 +355,20 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
     }
     switch (msg.type) {
       case 'flow.pause': this.isPaused = true; break;
-      case 'flow.resume': this.resume(); break;
-      case 'session.updated': this.updateWaiters.shift()?.resolve(msg); break;
-      case 'pong': {
-        const key = msg.id ?? '';
-        this.pingWaiters.get(key)?.resolve(msg);
-        this.pingWaiters.delete(key);
-        break;
-      }
+      case 'flow.resume': this.isPaused = false; this.poke(); break;
+      case 'session.updated': this.replies.answered(msg); break;
+      // The client's own pings are its business, not the caller's.
+      case 'pong': if (this.replies.answered(msg)?.probe === true) return; break;
       case 'session.ended': this.endWaiter?.resolve(msg); break;
       case 'error': {
         const err = errorFromMessage(msg);
         if (err.fatal) this.lastFatal = err;
+        else if (err.code === 'GW_ERR_RATE_LIMITED') {
+          if (this.replies.refused(err)) this.probeWanted = true;
+          this.poke();
         // The client validates updates locally, so a non-fatal schema error answers the oldest pending update.
-        else if (err.code === 'GW_ERR_BAD_MESSAGE' || err.code === 'GW_ERR_BAD_HOTWORD') {
-          this.updateWaiters.shift()?.reject(err);
+        } else if (err.code === 'GW_ERR_BAD_MESSAGE' || err.code === 'GW_ERR_BAD_HOTWORD') {
+          this.replies.answered(msg, err);
         }
         break;
       }
@@ -271,42 +380,18 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
     else this.queue.push(msg);
   }
 
-  private resume(): void {
-    this.isPaused = false;
-    const waiters = this.resumeWaiters;
-    this.resumeWaiters = [];
-    for (const w of waiters) w.resolve();
-  }
-
   private handleClose(info: CloseInfo): void {
     this.isClosed = true;
     const err = this.lastFatal ?? new GatewayError('GW_ERR_INTERNAL', `socket closed (${info.code} ${info.reason})`);
-    for (const w of this.resumeWaiters) w.reject(err);
-    for (const w of this.updateWaiters) w.reject(err);
-    for (const w of this.pingWaiters.values()) w.reject(err);
+    // Nothing queued is dropped silently: every part of audio not sent rejects its sendAudio.
+    for (const item of this.outbox.splice(0)) {
+      if (item.kind === 'audio') item.done.reject(err);
+      else item.track.settle(null, err);
+    }
+    this.replies.close(err);
     this.endWaiter?.reject(err); // no-op if session.ended already resolved it
-    this.resumeWaiters = [];
-    this.updateWaiters = [];
-    this.pingWaiters.clear();
+    this.poke();
     for (const r of this.readers) r.resolve({ value: undefined, done: true });
     this.readers = [];
   }
-}
-
-function rawToString(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
-}
-
-/** Maps a rejected upgrade (401 / 429 / 503 / ...) to a GatewayError, preferring the `code` of the JSON body. */
-function upgradeError(status: number, body: string): GatewayError {
-  let code: GwErrorCode = status === 401 ? 'GW_ERR_UNAUTHORIZED' : status === 503 ? 'GW_ERR_TOO_MANY_SESSIONS'
-    : status === 429 ? 'GW_ERR_KEY_SESSION_LIMIT' : 'GW_ERR_INTERNAL';
-  let message = `upgrade rejected with HTTP ${status}`;
-  try {
-    const parsed = JSON.parse(body) as { code?: unknown; message?: unknown };
-    if (isGwErrorCode(parsed.code)) code = parsed.code;
-    if (typeof parsed.message === 'string') message += `: ${parsed.message}`;
-  } catch { /* non-JSON body: keep the status-derived code */ }
-  return new GatewayError(code, message);
 }

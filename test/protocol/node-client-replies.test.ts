@@ -1,0 +1,92 @@
+/**
+ * ReplyTracker (clients/reply-tracker.ts): which sent text frame an anonymous GW_ERR_RATE_LIMITED refuses. The
+ * client paces itself under the announced budget, so the real gateway does not refuse it; these are the orders of
+ * answers the server can produce when frames reach it bunched (docs/protocol.md section 6).
+ */
+import { describe, expect, it } from 'vitest';
+import { ReplyTracker, type Pending } from '../../clients/reply-tracker.js';
+import { GatewayError } from '../../src/protocol/errors.js';
+import type { ServerMessage } from '../../src/protocol/messages.js';
+
+const REFUSAL = new GatewayError('GW_ERR_RATE_LIMITED', 'text frame discarded unread');
+const UPDATED: ServerMessage = { type: 'session.updated', hotwords: 0, endpointing: { silence_ms: 500, max_utterance_ms: 15000 },
+  min_confidence: 0.15, numerals: false, alternatives: 1, background_rejection_db: 0 };
+const pong = (id: string): ServerMessage => ({ type: 'pong', id });
+
+/** A pending frame that records how it settled: the answer's type, `taken`, or the error code. */
+function frame(kind: Pending['kind'], id?: string): Pending & { outcome: string | null } {
+  const p: Pending & { outcome: string | null } = { kind, outcome: null, ...(id === undefined ? {} : { id }),
+    settle: (answer, err) => {
+      expect(p.outcome).toBeNull(); // settles once
+      p.outcome = err?.code ?? answer?.type ?? 'taken';
+    } };
+  return p;
+}
+
+describe('ReplyTracker', () => {
+  it('a refusal with a ping or update first in line is that frame\'s', () => {
+    const t = new ReplyTracker();
+    const [u, p] = [frame('update'), frame('ping', 'a')];
+    t.add(u);
+    t.add(p);
+    expect(t.refused(REFUSAL)).toBe(false);
+    expect(u.outcome).toBe('GW_ERR_RATE_LIMITED');
+    expect(t.answered(pong('a'))).toBe(p);
+    expect(p.outcome).toBe('pong');
+  });
+
+  it('pings with one id are answered in the order sent', () => {
+    const t = new ReplyTracker();
+    const [a, b] = [frame('ping', 'x'), frame('ping', 'x')];
+    t.add(a);
+    t.add(b);
+    expect(t.answered(pong('x'))).toBe(a);
+    expect(b.outcome).toBeNull();
+    expect(t.answered(pong('x'))).toBe(b);
+  });
+
+  it('a silent frame alone in line: the refusal is its own', () => {
+    const t = new ReplyTracker();
+    const f = frame('silent');
+    t.add(f);
+    expect(t.holdsText).toBe(true);
+    expect(t.refused(REFUSAL)).toBe(false);
+    expect(f.outcome).toBe('GW_ERR_RATE_LIMITED');
+    expect(t.holdsText).toBe(false);
+  });
+
+  it('silent frame, then its ping: the ping\'s pong after one refusal says the silent frame was refused', () => {
+    const t = new ReplyTracker();
+    const [f, b] = [frame('silent'), frame('ping', 'b')];
+    t.add(f);
+    t.add(b);
+    expect(t.refused(REFUSAL)).toBe(true); // the silent frame's, or the ping's: not known yet
+    expect(f.outcome).toBeNull();
+    t.answered(pong('b'));
+    expect([f.outcome, b.outcome]).toEqual(['GW_ERR_RATE_LIMITED', 'pong']);
+  });
+
+  it('silent frame, then its ping, refused: the next ping\'s pong says the silent frame was taken', () => {
+    const t = new ReplyTracker();
+    const [f, b, b2] = [frame('silent'), frame('ping', 'b'), frame('ping', 'b2')];
+    t.add(f);
+    t.add(b);
+    expect(t.refused(REFUSAL)).toBe(true);
+    t.add(b2); // the client's answer to "not known yet": one more ping
+    t.answered(pong('b2'));
+    expect([f.outcome, b.outcome, b2.outcome]).toEqual(['taken', 'GW_ERR_RATE_LIMITED', 'pong']);
+  });
+
+  it('an update\'s schema error answers the oldest update; close settles the rest', () => {
+    const t = new ReplyTracker();
+    const [u1, u2, f] = [frame('update'), frame('update'), frame('silent')];
+    [u1, u2, f].forEach((p) => t.add(p));
+    t.answered({ type: 'error', code: 'GW_ERR_BAD_HOTWORD', message: 'x', fatal: false },
+      new GatewayError('GW_ERR_BAD_HOTWORD', 'x'));
+    expect(u1.outcome).toBe('GW_ERR_BAD_HOTWORD');
+    t.answered(UPDATED);
+    expect(u2.outcome).toBe('session.updated');
+    t.close(new GatewayError('GW_ERR_INTERNAL', 'socket closed'));
+    expect(f.outcome).toBe('GW_ERR_INTERNAL');
+  });
+});
