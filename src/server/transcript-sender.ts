@@ -6,7 +6,7 @@
  *
  * Rules kept here: partials are droppable under outbound backpressure (counted in `partials_dropped`, unless the
  * socket had already closed) and a dropped partial does not use up a `seq`; a partial whose text equals the previous
- * partial of the same utterance is not sent; a final clears that memory.
+ * partial of the same utterance is not sent; a final clears that memory. Only what was sent is counted as sent.
  */
 import { formatNumerals } from '../inference/numerals.js';
 import type { ServerMessage, TranscriptAlternative } from '../protocol/messages.js';
@@ -82,7 +82,8 @@ export class TranscriptSender {
       }
       case 'final': {
         const latencyMs = this.latencyMs(ev.newestArrivalMs);
-        this.deps.send({ type: 'transcript.final', ...channel, utterance_id: ev.utteranceId, seq: this.seq++, text: ev.text,
+        const result = this.deps.send({ type: 'transcript.final', ...channel, utterance_id: ev.utteranceId, seq: this.seq,
+          text: ev.text,
           words: ev.words.map((w) => ({ word: w.word, start_ms: Math.round(w.startMs), end_ms: Math.round(w.endMs),
             confidence: w.confidence })),
           confidence: ev.confidence, start_ms: Math.round(ev.startMs), end_ms: Math.round(ev.endMs),
@@ -90,6 +91,10 @@ export class TranscriptSender {
           ...(this.deps.numerals ? { formatted_text: formatNumerals(ev.words.map((w) => w.word)) } : {}),
           ...(ev.alternatives ? { alternatives: ev.alternatives.map((a) => this.alternative(a)) } : {}),
           ...(ev.rejected ? { rejected: ev.rejected } : {}) });
+        // A final is never dropped for backpressure: refused means the socket closed (maybe by this very send, at the
+        // hard limit), so it was not sent and is not counted as sent.
+        if (result === 'dropped') break;
+        this.seq++;
         this.lastPartial.delete(partialKey);
         stats.finalsSent++;
         m?.finalsTotal.inc();

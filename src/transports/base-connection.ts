@@ -13,9 +13,9 @@ export abstract class BaseConnection implements Connection {
   closed = false;
   private backpressured = false;
   private gone = false;
+  /** `onClose` was queued; it is reported once, by whichever of close() and the carrier's close comes first. */
+  private reported = false;
   private closeTimer: NodeJS.Timeout | undefined;
-  /** A close this side started (close()): what `onClose` reports, as uWebSockets.js itself does. */
-  private ownClose: { code: number; reason: string } | undefined;
 
   constructor(
     readonly id: string,
@@ -56,18 +56,26 @@ export abstract class BaseConnection implements Connection {
     return 'sent';
   }
 
+  /** 0 once closed: after close() `ws` still holds the unsent bytes until the socket goes, uWebSockets.js does not. */
   bufferedAmount(): number {
-    return this.gone ? 0 : this.carrierBufferedAmount();
+    return this.closed ? 0 : this.carrierBufferedAmount();
   }
 
+  /**
+   * Reports `onClose` with this code right away (from a microtask), not when the carrier's closing handshake ends:
+   * uWebSockets.js ends the socket inside `end()`, but `ws` waits for the peer's echo, which a slow consumer (the very
+   * case of 4004) never sends, so the session's pipeline ran on for `closeTimeoutMs`; the session also counted the
+   * 1006 that followed as `abandoned`.
+   */
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
     if (this.gone) return;
-    this.ownClose = { code, reason: truncateReason(reason) };
+    const truncated = truncateReason(reason);
+    this.report(code, truncated);
     this.closeTimer = setTimeout(() => this.terminate(), this.options.closeTimeoutMs);
     this.closeTimer.unref();
-    this.carrierEnd(code, this.ownClose.reason);
+    this.carrierEnd(code, truncated);
   }
 
   ping(payload: Uint8Array): void {
@@ -114,17 +122,21 @@ export abstract class BaseConnection implements Connection {
   }
 
   /**
-   * Carrier event: the socket is gone (no carrier call is allowed after this). Calls `onClose` once, from a
-   * microtask, because uWebSockets.js reports the close synchronously from inside `end()`. After our own `close()`
-   * it reports our code on both carriers: `ws` gives the peer's echo, or 1006 when a peer that does not read (a slow
-   * consumer, the very case of 4004) never answers, and the session then counted that as `abandoned`.
+   * Carrier event: the socket is gone (no carrier call is allowed after this). Reports `onClose` unless our own
+   * `close()` already did.
    */
   protected carrierClosed(code: number, reason: string): void {
     if (this.gone) return;
     this.gone = true;
     this.closed = true;
     if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
-    const reported = this.ownClose ?? { code, reason };
-    queueMicrotask(() => this.handler.onClose(this, reported.code, reported.reason));
+    this.report(code, reason);
+  }
+
+  /** Queues `onClose` once; from a microtask because uWebSockets.js reports the close from inside `end()`. */
+  private report(code: number, reason: string): void {
+    if (this.reported) return;
+    this.reported = true;
+    queueMicrotask(() => this.handler.onClose(this, code, reason));
   }
 }

@@ -43,9 +43,9 @@ export interface Connection {
   /** Outbound bytes queued in user space (not yet accepted by the kernel). 0 once closed. */
   bufferedAmount(): number;
   /**
-   * Starts the closing handshake with `code` and `reason` (UTF-8, cut to 123 bytes). Idempotent. The carrier's
-   * close is followed by `onClose`, which is never called synchronously from inside `close()`. If the peer does not
-   * complete the handshake within `closeTimeoutMs` the socket is destroyed.
+   * Starts the closing handshake with `code` and `reason` (UTF-8, cut to 123 bytes). Idempotent. `onClose` follows
+   * at once (from a microtask, never synchronously from inside `close()`), without waiting for the handshake. If the
+   * peer does not complete the handshake within `closeTimeoutMs` the socket is destroyed.
    */
   close(code: number, reason: string): void;
   /** True once `close()` was called or the carrier reported the socket closed. */
@@ -126,8 +126,9 @@ export interface ConnectionHandler {
   /** A pong arrived (the echo of a `ping`, or an unsolicited one). Not called after `close()`. */
   onPong(conn: Connection, payload: Uint8Array): void;
   /**
-   * Exactly once per opened connection. After the server's `close()`, that call's code and reason; else the peer's:
-   * `code` is 1005 when the peer sent none, 1006 for an abnormal drop.
+   * Exactly once per opened connection. After the server's `close()`, that call's code and reason, right after the
+   * call (the socket may still be flushing); else the peer's: `code` is 1005 when the peer sent none, 1006 for an
+   * abnormal drop.
    */
   onClose(conn: Connection, code: number, reason: string): void;
 }

@@ -5,7 +5,8 @@
  *   before any handshake; other requests go to the {@link HttpRoutes}.
  * - `perMessageDeflate: false`, `maxPayload` = the carrier ceiling (see transport.ts), client tracking off (the
  *   server keeps its own set).
- * - ws has no 'drain' event: the underlying net.Socket's 'drain' drives `onDrain`.
+ * - ws has no 'drain' event: each send's write callback drives `onDrain`. The net.Socket's own 'drain' never came
+ *   while less than its 16 KiB write buffer was held, so with a smaller `highWaterMarkBytes` `onDrain` never fired.
  * - Keepalive: every `idleTimeoutS / 2` a ping; a peer that answered neither ping nor sent anything for a whole
  *   period is terminated (ws README "How to detect and close broken connections").
  */
@@ -13,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { WebSocketServer, type RawData, type ServerOptions, type WebSocket } from 'ws';
 import { CLOSE_CODES, GatewayError } from '../protocol/errors.js';
 import {
   carrierMaxPayloadBytes,
@@ -32,6 +33,15 @@ import {
   type UpgradeRequest,
 } from './transport.js';
 import { BaseConnection } from './base-connection.js';
+
+/** The close code ws sends for each protocol error it detects (ws lib/receiver.js); the others get 1002. */
+const WS_ERROR_CLOSE_CODES: Readonly<Record<string, number>> = {
+  WS_ERR_INVALID_UTF8: 1007,
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CLOSE_CODES.MESSAGE_TOO_BIG,
+  WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: CLOSE_CODES.MESSAGE_TOO_BIG,
+  WS_ERR_TOO_MANY_BUFFERED_PARTS: CLOSE_CODES.POLICY_VIOLATION,
+};
+const WS_PROTOCOL_ERROR_CLOSE_CODE = 1002;
 
 /** The keepalive's pings carry nothing (uWebSockets.js's automatic ones do not either). */
 const KEEPALIVE_PAYLOAD = new Uint8Array(0);
@@ -56,15 +66,19 @@ class WsConnection extends BaseConnection {
       this.alive = true;
       this.ponged(data);
     });
-    // Protocol errors (frame above the ceiling, bad UTF-8, bad opcode): ws already closes with the right code.
-    ws.on('error', () => undefined);
+    // Protocol errors (frame above the ceiling, bad UTF-8, bad opcode): ws has already sent its close frame, but
+    // without our close() its own 30 s timeout held a peer that never answers, and the session ran on until then.
+    ws.on('error', (err: Error & { code?: string }) => {
+      this.close(WS_ERROR_CLOSE_CODES[err.code ?? ''] ?? WS_PROTOCOL_ERROR_CLOSE_CODE, err.message);
+    });
     ws.on('close', (code: number, reason: Buffer) => this.carrierClosed(code, reason.toString('utf8')));
-    const socket = (ws as unknown as { _socket: Duplex })._socket;
-    socket.on('drain', () => this.writable());
   }
 
+  /** ws calls it once the frame is handed to the kernel (or with an error once the socket is gone). */
+  private readonly flushed = (): void => this.writable();
+
   protected carrierSend(data: string | Uint8Array, isBinary: boolean): 'ok' | 'dropped' {
-    this.ws.send(data, { binary: isBinary, compress: false });
+    this.ws.send(data, { binary: isBinary, compress: false }, this.flushed);
     return 'ok';
   }
 
@@ -118,12 +132,17 @@ export class WsServer implements TransportServer {
     private readonly gate: UpgradeGate,
     private readonly routes: HttpRoutes,
   ) {
-    this.wss = new WebSocketServer({
+    const wsOptions: ServerOptions & { closeTimeout: number } = {
       noServer: true,
       maxPayload: carrierMaxPayloadBytes(options),
       perMessageDeflate: false,
       clientTracking: false,
-    });
+      // The closing handshakes ws runs itself (the peer's close frame, a protocol error) get our budget, not ws's
+      // 30 s: a peer that closes but does not read never receives the echo. (websockets/ws#2308, in the locked 8.23;
+      // not yet in @types/ws.)
+      closeTimeout: options.closeTimeoutMs,
+    };
+    this.wss = new WebSocketServer(wsOptions);
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.request(req, res);
     this.http = options.tls === null ? createServer(onRequest)
       : createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest);

@@ -136,6 +136,21 @@ describe.each(['uws', 'ws'] as const)('%s transport', (kind) => {
     bystander.close();
   });
 
+  it('a frame the carrier refuses (bad UTF-8) from a peer that never reads: onClose within closeTimeoutMs', async () => {
+    const { handler, port } = await start(kind); // closeTimeoutMs 500
+    const client = await connect(port);
+    await until(() => handler.events.opened.length === 1);
+    const { conn } = handler.events.opened[0]!;
+    clientSocket(client).pause(); // never reads the server's close frame, so never answers it
+    client.send(Buffer.from([0x7b, 0xff, 0x7d]), { binary: false });
+    await until(() => handler.events.closes.length === 1, 2000);
+    // ws closes with 1007 (section 1); uWS drops the connection
+    expect(handler.events.closes[0]!.code).toBe(kind === 'ws' ? 1007 : 1006);
+    expect(conn.closed).toBe(true);
+    expect(handler.events.messages).toHaveLength(0);
+    client.terminate();
+  });
+
   it('answers rejected upgrades with the gate status and JSON error before the handshake', async () => {
     const { handler, port } = await start(kind);
     const unauthorised = await refusedUpgrade(port, '/v1/stream');
@@ -210,6 +225,25 @@ describe.each(['uws', 'ws'] as const)('%s transport', (kind) => {
     expect(conn.send('after drain', { droppable: true })).toBe('sent');
   });
 
+  it('drains also with a high-water mark below the socket\'s own write buffer (16 KiB in Node)', async () => {
+    const { handler, port } = await start(kind, { highWaterMarkBytes: 1024, maxBackpressureBytes: 64 * 1024 * 1024 });
+    handler.echo = false;
+    const client = await connect(port);
+    await until(() => handler.events.opened.length === 1);
+    const conn = handler.events.opened[0]!.conn;
+    clientSocket(client).pause();
+    const chunk = new Uint8Array(2048);
+    let result = conn.send(chunk);
+    for (let i = 0; result === 'sent' && i < 100_000; i++) {
+      if (i % 16 === 0) await new Promise((r) => setImmediate(r)); // let the kernel buffers fill
+      result = conn.send(chunk);
+    }
+    expect(result).toBe('buffered');
+    clientSocket(client).resume();
+    await until(() => handler.events.drains.length === 1, 3000);
+    expect(conn.bufferedAmount()).toBeLessThanOrEqual(512);
+  });
+
   it('closes a slow consumer with 4004 at the hard outbound limit', async () => {
     const { handler, port } = await start(kind, { highWaterMarkBytes: 64 * 1024, maxBackpressureBytes: 1024 * 1024 });
     handler.echo = false;
@@ -226,9 +260,30 @@ describe.each(['uws', 'ws'] as const)('%s transport', (kind) => {
     }
     expect(result).toBe('dropped');
     expect(conn.closed).toBe(true);
+    expect(conn.bufferedAmount()).toBe(0); // the Connection contract: 0 once closed (ws still holds the bytes)
     clientSocket(client).resume();
     expect((await done).code).toBe(CLOSE_CODES.SLOW_CONSUMER);
     await until(() => handler.events.closes.length === 1);
+  });
+
+  it('a peer that closes while not reading: onClose with its code within closeTimeoutMs', async () => {
+    const { handler, port } = await start(kind, { highWaterMarkBytes: 64 * 1024, maxBackpressureBytes: 256 * 1024 * 1024 });
+    handler.echo = false;
+    const client = await connect(port);
+    await until(() => handler.events.opened.length === 1);
+    const conn = handler.events.opened[0]!.conn;
+    clientSocket(client).pause(); // so the server's echo of the close frame never leaves its buffer
+    const chunk = new Uint8Array(64 * 1024);
+    let result = conn.send(chunk);
+    for (let i = 0; result === 'sent' && i < 4096; i++) {
+      await new Promise((r) => setImmediate(r));
+      result = conn.send(chunk);
+    }
+    expect(result).toBe('buffered');
+    client.close(1000, 'bye');
+    await until(() => handler.events.closes.length === 1, 2000); // closeTimeoutMs is 500
+    expect(handler.events.closes[0]).toMatchObject({ code: 1000, reason: 'bye' });
+    client.terminate();
   });
 
   it('close() ends open connections with 1001 and stops listening', async () => {
