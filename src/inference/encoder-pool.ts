@@ -26,37 +26,13 @@ import { FBANK_NUM_BINS } from '../dsp/fbank.js';
 import { GatewayError } from '../protocol/errors.js';
 import type { FromWorker, RunItem, ToWorker } from './encoder-worker.js';
 import { EncoderWorkerHost, inferenceError, MAX_RESTARTS } from './encoder-worker-host.js';
+import {
+  DEFAULT_ENCODER_POOL_OPTIONS, validateEncoderPoolOptions, type EncoderPoolOptions,
+} from './encoder-pool-options.js';
 import type { ModelInfo } from './nemo-ctc-model.js';
 
-export interface EncoderPoolOptions {
-  model: ModelInfo;
-  /** ONNX Runtime intra-op threads of the one session (default 1). */
-  intraOpThreads?: number;
-  /** Most chunks stacked into one model call (default 32). */
-  maxBatch?: number;
-  /** Extra wait (ms) after the first ready chunk to fill a batch; 0 = next event-loop turn (default 0). */
-  batchWindowMs?: number;
-  /** Called after every successful model call with its batch size and wall time (ms), e.g. to feed metrics. */
-  onBatch?: (rows: number, ms: number) => void;
-}
-
-export const DEFAULT_ENCODER_POOL_OPTIONS = { intraOpThreads: 1, maxBatch: 32, batchWindowMs: 0 } as const;
-
-export function validateEncoderPoolOptions(o: EncoderPoolOptions): void {
-  const bad = (m: string): never => {
-    throw new GatewayError('GW_ERR_BAD_CONFIG', m);
-  };
-  const { intraOpThreads = 1, maxBatch = 32, batchWindowMs = 0 } = o;
-  if (!Number.isInteger(intraOpThreads) || intraOpThreads < 1 || intraOpThreads > 64) {
-    bad(`intraOpThreads must be an integer in [1, 64], got ${intraOpThreads}`);
-  }
-  if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 256) {
-    bad(`maxBatch must be an integer in [1, 256], got ${maxBatch}`);
-  }
-  if (!Number.isFinite(batchWindowMs) || batchWindowMs < 0 || batchWindowMs > 50) {
-    bad(`batchWindowMs must be in [0, 50], got ${batchWindowMs}`);
-  }
-}
+// Callers import the options with the pool.
+export { DEFAULT_ENCODER_POOL_OPTIONS, validateEncoderPoolOptions, type EncoderPoolOptions };
 
 /** One chunk's encoder output. `logProbs` is `frames x vocabSize` row-major natural-log posteriors, owned by the caller. */
 export interface EncoderOutput {
@@ -318,7 +294,6 @@ export class EncoderPool {
 
   private settle(ok: boolean): Array<[PoolStream, RunJob, boolean]> {
     const jobs = this.inflight?.jobs ?? [];
-    if (ok && this.inflight) this.onBatch?.(jobs.length, performance.now() - this.inflight.startedMs);
     this.inflight = null;
     for (const [s, , wasReset] of jobs) {
       s.busy = false;
@@ -337,10 +312,14 @@ export class EncoderPool {
 
   private onMessage(msg: FromWorker): void {
     if (msg.type === 'done' && this.inflight?.batchId === msg.batchId) {
+      const ms = performance.now() - this.inflight.startedMs;
       const jobs = this.settle(true);
       jobs.forEach(([, j], i) => j.resolve({
         logProbs: new Float32Array(msg.logProbs[i]!), frames: msg.outFrames, vocabSize: this.info.vocabSize,
       }));
+      // Last, once the pool and the batch are settled: a callback that throws (an uncaught exception, which the
+      // gateway survives) must not leave the batch in flight forever, stalling every stream and close().
+      this.onBatch?.(jobs.length, ms);
     } else if (msg.type === 'failed' && this.inflight?.batchId === msg.batchId) {
       const jobs = this.settle(false);
       for (const [s, j] of jobs) j.reject(inferenceError(`encoder failed for stream ${s.id}: ${msg.message}`));

@@ -56,6 +56,8 @@ function spawnWorker(workerData: EncoderWorkerData): Worker {
 export class EncoderWorkerHost {
   private current!: Worker;
   private readyNow = false;
+  /** The current worker's start handshake while it runs (close() waits for it). */
+  private starting: Promise<void> | null = null;
   private restarts: number[] = [];
 
   constructor(private readonly workerData: EncoderWorkerData, private readonly events: EncoderWorkerEvents) {}
@@ -79,7 +81,7 @@ export class EncoderWorkerHost {
     const worker = spawnWorker(this.workerData);
     this.current = worker;
     let lastError: unknown;
-    return new Promise<void>((resolve, reject) => {
+    const handshake = new Promise<void>((resolve, reject) => {
       let started = false;
       worker.on('message', (msg: FromWorker) => {
         if (msg.type === 'ready') {
@@ -107,6 +109,12 @@ export class EncoderWorkerHost {
         this.events.onExit(code, lastError);
       });
     });
+    this.starting = handshake;
+    const settled = (): void => {
+      if (this.starting === handshake) this.starting = null;
+    };
+    handshake.then(settled, settled);
+    return handshake;
   }
 
   /**
@@ -126,10 +134,14 @@ export class EncoderWorkerHost {
   }
 
   /**
-   * Asks a ready worker to release its session (waiting at most CLOSE_TIMEOUT_MS for `closed` or its exit), then
-   * terminates it. Call with no batch in flight.
+   * Lets a start in progress (a restart after a crash) finish, asks a ready worker to release its session (waiting at
+   * most CLOSE_TIMEOUT_MS for `closed` or its exit), then terminates it. Call with no batch in flight.
    */
   async close(): Promise<void> {
+    // Terminating a worker while it loads the model (inside onnxruntime-node's native code) aborts the whole process
+    // (a C++ Napi::Error thrown in the dying environment: std::terminate): a gateway draining just after a worker
+    // crash would die with SIGABRT. A failed start needs nothing more: its worker is terminated or gone.
+    await this.starting?.catch(() => undefined);
     const worker = this.current;
     if (this.readyNow) {
       const closed = new Promise<void>((resolve) => {

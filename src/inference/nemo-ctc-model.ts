@@ -14,6 +14,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { FBANK_SAMPLE_RATE_HZ, FBANK_SHIFT_SAMPLES } from '../dsp/fbank.js';
 import { GatewayError } from '../protocol/errors.js';
 
 /**
@@ -69,7 +70,8 @@ export interface ModelInfo {
 
 export const MIN_CHUNK_MS = 80;
 export const MAX_CHUNK_MS = 1280;
-const FEATURE_SHIFT_MS = 10;
+/** The shift of the fbank frames the gateway computes (10 ms). */
+const FEATURE_SHIFT_MS = (1000 * FBANK_SHIFT_SAMPLES) / FBANK_SAMPLE_RATE_HZ;
 
 function badConfig(message: string): GatewayError {
   return new GatewayError('GW_ERR_BAD_CONFIG', message);
@@ -205,8 +207,9 @@ function metaInt(meta: Record<string, string>, key: string, onnxPath: string, fa
     if (fallback !== undefined) return fallback;
     throw badConfig(`${onnxPath}: ONNX metadata key ${JSON.stringify(key)} is missing`);
   }
+  // Decimal digits only: Number() would read "" and " " as 0 and "0x13" as 19.
   const v = Number(raw);
-  if (!Number.isInteger(v) || v < 0) {
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(v)) {
     throw badConfig(`${onnxPath}: ONNX metadata ${key} must be a non-negative integer, got ${JSON.stringify(raw)}`);
   }
   return v;
@@ -222,7 +225,12 @@ export function validateNemoCtcModelOptions(o: NemoCtcModelOptions): void {
 function autoPrecision(dir: string, hasInt8: boolean): 'int8' | 'fp32' {
   const file = join(dir, 'default-precision.txt');
   if (!existsSync(file)) return hasInt8 ? 'int8' : 'fp32';
-  const said = readFileSync(file, 'utf8').trim();
+  let said: string;
+  try {
+    said = readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    throw new GatewayError('GW_ERR_BAD_CONFIG', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
+  }
   if (said !== 'int8' && said !== 'fp32') throw badConfig(`${file} must say "int8" or "fp32", got ${JSON.stringify(said)}`);
   return said;
 }
@@ -265,6 +273,12 @@ export function loadModelInfo(modelDir: string,
   for (const [k, s] of [['cache_last_channel', cacheChannelShape], ['cache_last_time', cacheTimeShape]] as const) {
     if (s.some((d) => d <= 0)) throw badConfig(`${onnxPath}: ${k} dims must be positive, got [${s.join(', ')}]`);
   }
+  // A model trained on another frame shift would get features it never saw and report wrong timestamps.
+  const frameShiftMs = int('frame_shift_ms', FEATURE_SHIFT_MS);
+  if (frameShiftMs !== FEATURE_SHIFT_MS) {
+    throw badConfig(`${onnxPath}: frame_shift_ms must be ${FEATURE_SHIFT_MS} (the gateway's fbank shift), `
+      + `got ${frameShiftMs}`);
+  }
   const rightContextFeatureFrames = int('right_context_feature_frames', 3);
   const windowSize = int('window_size');
   const chunkShift = int('chunk_shift');
@@ -282,7 +296,7 @@ export function loadModelInfo(modelDir: string,
     separatorId: tokens.indexOf('▁'),
     vocabSize,
     subsamplingFactor,
-    frameMs: subsamplingFactor * int('frame_shift_ms', FEATURE_SHIFT_MS),
+    frameMs: subsamplingFactor * frameShiftMs,
     rightContextFeatureFrames,
     cacheChannelShape,
     cacheTimeShape,

@@ -119,7 +119,41 @@ describe('loadModelInfo (real model)', () => {
     writeFileSync(junk, Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x7f, 0x01]));
     badConfig(() => readOnnxMetadata(junk), /junk\.onnx is not a valid ONNX model/);
   });
+
+  it('an unreadable default-precision.txt fails with GW_ERR_BAD_CONFIG naming it', () => {
+    const dir = join(tmp, 'precision-dir');
+    modelDirWithoutInt8(dir);
+    mkdirSync(join(dir, 'default-precision.txt')); // exists, but reading it fails (EISDIR)
+    badConfig(() => loadModelInfo(dir, { precision: 'auto' }), /cannot read .*default-precision\.txt/);
+  });
+
+  // The gateway's features are fixed 10 ms fbank frames, and a metadata value is a decimal string (sherpa's reading).
+  it.each([
+    ['frame_shift_ms', '20', /frame_shift_ms must be 10 .*got 20/],
+    ['frame_shift_ms', '0', /frame_shift_ms must be 10 .*got 0/],
+    ['cache_last_time_dim3', '', /cache_last_time_dim3 must be a non-negative integer, got ""/],
+    ['right_context_feature_frames', '', /right_context_feature_frames must be a non-negative integer, got ""/],
+    ['vocab_size', ' 28 ', /vocab_size must be a non-negative integer, got " 28 "/],
+    ['window_size', '0x13', /window_size must be a non-negative integer, got "0x13"/],
+  ])('refuses ONNX metadata %s = %j, quoting it', (key, value, quote) => {
+    const dir = join(tmp, `meta-${key}-${value.length}`);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(join(MODEL_DIR, 'tokens.txt'), join(dir, 'tokens.txt'));
+    const meta = { ...readOnnxMetadata(join(MODEL_DIR, 'model.onnx')), [key]: value };
+    writeFileSync(join(dir, 'model.onnx'), onnxWithMetadataOnly(meta));
+    expect(readOnnxMetadata(join(dir, 'model.onnx'))).toEqual(meta);
+    badConfig(() => loadModelInfo(dir, { precision: 'fp32' }), quote);
+  });
 });
+
+/** A ModelProto holding only metadata_props (field 14: key = field 1, value = field 2): all loadModelInfo reads. */
+function onnxWithMetadataOnly(meta: Record<string, string>): Buffer {
+  const varint = (n: number): number[] => (n < 128 ? [n] : [(n & 127) | 128, ...varint(Math.floor(n / 128))]);
+  const field = (tag: number, bytes: Buffer): Buffer => Buffer.concat([Buffer.from([tag, ...varint(bytes.length)]), bytes]);
+  return Buffer.concat(Object.entries(meta).map(([k, v]) =>
+    field(14 * 8 + 2, Buffer.concat([field(1 * 8 + 2, Buffer.from(k)), field(2 * 8 + 2, Buffer.from(v))]))));
+}
 
 /** A model dir with tokens.txt (a copy) and model.onnx only (a symlink to the real fp32 file). */
 function modelDirWithoutInt8(dir: string): void {

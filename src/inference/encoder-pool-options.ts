@@ -1,0 +1,33 @@
+/** EncoderPool's options (encoder-pool.ts), their defaults and their check. */
+import { GatewayError } from '../protocol/errors.js';
+import type { ModelInfo } from './nemo-ctc-model.js';
+
+export interface EncoderPoolOptions {
+  model: ModelInfo;
+  /** ONNX Runtime intra-op threads of the one session (default 1). */
+  intraOpThreads?: number;
+  /** Most chunks stacked into one model call (default 32). */
+  maxBatch?: number;
+  /** Extra wait (ms) after the first ready chunk to fill a batch; 0 = next event-loop turn (default 0). */
+  batchWindowMs?: number;
+  /** Called after every successful model call with its batch size and wall time (ms), e.g. to feed metrics. */
+  onBatch?: (rows: number, ms: number) => void;
+}
+
+export const DEFAULT_ENCODER_POOL_OPTIONS = { intraOpThreads: 1, maxBatch: 32, batchWindowMs: 0 } as const;
+
+export function validateEncoderPoolOptions(o: EncoderPoolOptions): void {
+  const bad = (m: string): never => {
+    throw new GatewayError('GW_ERR_BAD_CONFIG', m);
+  };
+  const { intraOpThreads = 1, maxBatch = 32, batchWindowMs = 0 } = o;
+  if (!Number.isInteger(intraOpThreads) || intraOpThreads < 1 || intraOpThreads > 64) {
+    bad(`intraOpThreads must be an integer in [1, 64], got ${intraOpThreads}`);
+  }
+  if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 256) {
+    bad(`maxBatch must be an integer in [1, 256], got ${maxBatch}`);
+  }
+  if (!Number.isFinite(batchWindowMs) || batchWindowMs < 0 || batchWindowMs > 50) {
+    bad(`batchWindowMs must be in [0, 50], got ${batchWindowMs}`);
+  }
+}
