@@ -9,6 +9,10 @@ ContextGraph::ContextGraph() : nodes_(1), row_of_(1, -1) {}
 
 namespace {
 constexpr size_t kMaxMemoSteps = size_t{1} << 15;  // 512 KiB of memoised transitions per graph
+// Why a cap: a boost near 1e308 (finite, so callers accept it) overflows a phrase's node_score to +-inf, and a
+// mismatch then scores inf - inf = NaN, which no beam can rank. 1e6 nats per token already outweighs any acoustic
+// score (tens of nats; the protocol allows 20), and sums of it over any phrase or utterance stay finite.
+constexpr double kMaxBoost = 1e6;
 }  // namespace
 
 ContextGraph::ContextGraph(const std::vector<std::vector<int32_t>>& phrases, const std::vector<double>& boosts,
@@ -16,6 +20,7 @@ ContextGraph::ContextGraph(const std::vector<std::vector<int32_t>>& phrases, con
     : nodes_(1), vocab_size_(vocab_size) {
   // 1. Trie. A node shared by several phrases takes the largest boost among them.
   for (size_t i = 0; i < phrases.size(); ++i) {
+    const double boost = std::clamp(boosts[i], -kMaxBoost, kMaxBoost);
     int32_t node = 0;
     for (int32_t token : phrases[i]) {
       int32_t child = Child(node, token);
@@ -23,13 +28,13 @@ ContextGraph::ContextGraph(const std::vector<std::vector<int32_t>>& phrases, con
         child = static_cast<int32_t>(nodes_.size());
         Node n;
         n.token = token;
-        n.token_score = boosts[i];
+        n.token_score = boost;
         nodes_.push_back(std::move(n));
         auto& next = nodes_[node].next;
         auto pos = std::lower_bound(next.begin(), next.end(), std::make_pair(token, int32_t{-1}));
         next.insert(pos, {token, child});
       } else {
-        nodes_[child].token_score = std::max(nodes_[child].token_score, boosts[i]);
+        nodes_[child].token_score = std::max(nodes_[child].token_score, boost);
       }
       node = child;
     }

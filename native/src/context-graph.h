@@ -27,8 +27,8 @@ class ContextGraph {
   /// An empty graph (root only): every step scores 0.
   ContextGraph();
 
-  /// phrases[i] are token ids in [0, vocab_size) (non-empty), boosts[i] the per-token bonus of phrase i.
-  /// Validation is the caller's.
+  /// phrases[i] are token ids in [0, vocab_size) (non-empty), boosts[i] the per-token bonus of phrase i (finite;
+  /// clamped to +-1e6 so that no score overflows). Validation is the caller's.
   ContextGraph(const std::vector<std::vector<int32_t>>& phrases, const std::vector<double>& boosts,
                int32_t vocab_size);
 

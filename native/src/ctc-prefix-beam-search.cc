@@ -64,8 +64,10 @@ CtcPrefixBeamSearch::CtcPrefixBeamSearch(const CtcSearchOptions& options) : opti
                        std::to_string(options.lm->blank_id()) + ", the decoder " + std::to_string(options.vocab_size) +
                        " and " + std::to_string(options.blank_id));
   }
-  if (!std::isfinite(options.lm_token_bonus)) {
-    throw DecoderError("lmTokenBonus must be finite, got " + std::to_string(options.lm_token_bonus));
+  // Bounded, not just finite: a bonus near 1e308 sums to +Infinity within two tokens, and a candidate with an
+  // acoustic -Infinity then scores NaN, which the beam cannot rank. 1e6 nats per token is beyond any useful bonus.
+  if (!(std::fabs(options.lm_token_bonus) <= 1e6)) {
+    throw DecoderError("lmTokenBonus must be a number in [-1e6, 1e6], got " + std::to_string(options.lm_token_bonus));
   }
   Reset();
 }

@@ -36,7 +36,7 @@ struct CtcSearchOptions {
   /// Optional shared token LM (same vocab size and blank id); null: no fusion.
   std::shared_ptr<const TokenLm> lm;
   double lm_weight = 0.6;       // >= 0
-  double lm_token_bonus = 0.5;  // finite, nats per emitted token
+  double lm_token_bonus = 0.5;  // in [-1e6, 1e6], nats per emitted token
 };
 
 struct CtcSearchResult {

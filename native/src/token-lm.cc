@@ -23,8 +23,12 @@ TokenLm::TokenLm(TokenLmTables tables) : t_(std::move(tables)) {
   if (t_.arc_next.size() != a || t_.arc_log_prob.size() != a) Bad("arc tables differ in length");
   if (t_.start_state < 0 || static_cast<size_t>(t_.start_state) >= s) Bad("start state out of range");
   if (t_.arc_start[0] != 0 || static_cast<size_t>(t_.arc_start[s]) != a) Bad("arc_start does not span the arcs");
+  // Monotone first, over all states: only then does every state's arc range lie in [0, a) (a state's range is read
+  // below before a later decrease would be seen).
   for (size_t i = 0; i < s; ++i) {
     if (t_.arc_start[i + 1] < t_.arc_start[i]) Bad("arc_start decreases at state " + std::to_string(i));
+  }
+  for (size_t i = 0; i < s; ++i) {
     const int32_t b = t_.backoff_state[i];
     // Backoff goes to a shorter history, which the builder numbers lower: a chain always reaches state 0.
     if (i == 0 ? b != -1 : (b < 0 || static_cast<size_t>(b) >= i)) {

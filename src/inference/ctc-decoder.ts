@@ -139,8 +139,10 @@ export function validateCtcDecoderOptions(o: Partial<CtcDecoderOptions> & { voca
   if (typeof r.lmWeight !== 'number' || !(r.lmWeight >= 0) || !Number.isFinite(r.lmWeight)) {
     bad(`lmWeight must be a finite number >= 0, got ${String(r.lmWeight)}`);
   }
-  if (typeof r.lmTokenBonus !== 'number' || !Number.isFinite(r.lmTokenBonus)) {
-    bad(`lmTokenBonus must be a finite number, got ${String(r.lmTokenBonus)}`);
+  // Bounded, not just finite: a bonus near 1e308 sums to +Infinity within two tokens and scores NaN against an
+  // acoustic -Infinity (the native search refuses it too).
+  if (typeof r.lmTokenBonus !== 'number' || !(Math.abs(r.lmTokenBonus) <= 1e6)) {
+    bad(`lmTokenBonus must be a number in [-1e6, 1e6], got ${String(r.lmTokenBonus)}`);
   }
   if (r.lm !== undefined) {
     if (!(r.lm instanceof TokenLm)) bad('lm must be a TokenLm');

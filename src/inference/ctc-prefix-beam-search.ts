@@ -45,6 +45,9 @@ interface CtxNode {
   next: Map<number, number>;
 }
 
+/** Largest hotword boost magnitude the automaton uses (larger ones are clamped, as in native/src/context-graph.cc). */
+const MAX_BOOST = 1e6;
+
 /** Aho-Corasick hotword automaton with icefall/sherpa strict-mode scores (see native/src/context-graph.h). */
 export class ContextGraph {
   readonly #nodes: CtxNode[] = [];
@@ -56,15 +59,17 @@ export class ContextGraph {
     const nodes = this.#nodes;
     nodes.push(node(0));
     phrases.forEach((phrase, i) => {
+      // As native: a boost near 1e308 would overflow a phrase's running score and make NaN scores.
+      const boost = Math.min(Math.max(boosts[i]!, -MAX_BOOST), MAX_BOOST);
       let u = 0;
       for (const token of phrase) {
         let child = nodes[u]!.next.get(token);
         if (child === undefined) {
           child = nodes.length;
-          nodes.push(node(boosts[i]!));
+          nodes.push(node(boost));
           nodes[u]!.next.set(token, child);
         } else {
-          nodes[child]!.tokenScore = Math.max(nodes[child]!.tokenScore, boosts[i]!);
+          nodes[child]!.tokenScore = Math.max(nodes[child]!.tokenScore, boost);
         }
         u = child;
       }

@@ -133,8 +133,11 @@ export class TokenLm {
     }
     if (this.startState >= s) bad(`start state ${this.startState} out of range`);
     if (this.arcStart[0] !== 0 || this.arcStart[s] !== a) bad('arc_start does not span the arcs');
+    // Monotone first, over all states, as native/src/token-lm.cc checks it (same error for the same file).
     for (let i = 0; i < s; i++) {
       if (this.arcStart[i + 1]! < this.arcStart[i]!) bad(`arc_start decreases at state ${i}`);
+    }
+    for (let i = 0; i < s; i++) {
       const b = this.backoffState[i]!;
       if (i === 0 ? b !== -1 : b < 0 || b >= i) bad(`backoff state of state ${i} is ${b}`);
       const finalOk = Number.isFinite(this.finalLogProb[i]!) && this.finalLogProb[i]! <= 0;

@@ -25,6 +25,21 @@ describe.each(engines)('CTC prefix beam search on hand-built matrices (%s)', (_n
     expect(text(decodeAll(make(), ['h:.9', 'e:.9', 'l:.9', 'l:.9', 'o:.9']).final.tokens)).toBe('helo');
   });
 
+  it('a huge but finite boost is clamped (1e6 per token): no NaN score, and both engines agree', () => {
+    // Found by native/fuzz: 1e308 per token overflowed a phrase's running bonus, and a mismatch scored inf - inf.
+    const rows = ['c:.9', '-:.9', 'c:.9', '-:.9', 'c:.9', 'a:.9'];
+    const d = make();
+    d.setHotwords([{ tokenIds: idsOf('ccc'), boost: 1e308 }]);
+    d.decodeChunk(handBuilt(rows), rows.length);
+    expect(d.finalAlternatives().some((alt) => Number.isNaN(alt.score))).toBe(false);
+    const clamped = make();
+    clamped.setHotwords([{ tokenIds: idsOf('ccc'), boost: 1e6 }]);
+    clamped.decodeChunk(handBuilt(rows), rows.length);
+    const r = d.finalize();
+    expect(text(r.tokens)).toBe('ccca');
+    expect(r.score).toBe(clamped.finalize().score);
+  });
+
   it('lets a hotword rescue a weaker path and keeps the bonus of a completed phrase', () => {
     const rows = ['k:.7 c:.2', 'a:.9', 't:.9'];
     const plain = decodeAll(make(), rows).final;
