@@ -12,7 +12,7 @@ import type { SessionServices } from '../server/session-pipeline-port.js';
 import { openLocalChannel, openRemoteChannel } from './channel.js';
 import { startFieldsFor, streamWav } from './stream-wav.js';
 import {
-  alternativesFlag, IN_PROCESS_HELP, loadInProcessEngine, SESSION_HELP, startExtras, type InProcessFlags,
+  alternativesFlag, IN_PROCESS_HELP, loadInProcessEngine, SESSION_HELP, startExtras, urlFlag, type InProcessFlags,
   type SessionFlags,
 } from './transcribe-command.js';
 import type { TranscriptFinalMessage } from '../protocol/messages.js';
@@ -176,10 +176,18 @@ export async function runEval(manifestPath: string, flags: EvalFlags): Promise<n
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
     throw new GatewayError('GW_ERR_BAD_CONFIG', `--concurrency must be an integer in [1, 256], got "${flags.concurrency}"`);
   }
+  urlFlag(flags.url);
   const extras = startExtras(flags);
   const { alternatives } = alternativesFlag(flags.alternatives);
   const options = { concurrency, extras, ...(alternatives === undefined ? {} : { alternatives }) };
-  const entries = parseManifest(await readFile(manifestPath, 'utf8'), manifestPath);
+  let manifest: string;
+  try {
+    manifest = await readFile(manifestPath, 'utf8');
+  } catch (e) {
+    throw new GatewayError('GW_ERR_BAD_CONFIG', `cannot read manifest ${JSON.stringify(manifestPath)}: ${(e as Error).message}`,
+      { cause: e });
+  }
+  const entries = parseManifest(manifest, manifestPath);
   let result: EvalResult;
   if (flags.url !== undefined) {
     result = await evaluate(entries, { url: flags.url, ...(flags['api-key'] === undefined ? {} : { apiKey: flags['api-key'] }) },

@@ -17,7 +17,7 @@ import { readWavFile } from './wav.js';
 export const IN_PROCESS_HELP = `  --model DIR            model directory for the in-process pipeline (default: as \`serve\`)
   --precision P          int8 | fp32 | auto (in-process; default: auto)
   --beam-size N          CTC beam width (in-process; default: the server's, 16)
-  --vad MODE             energy | off (in-process; off: no VAD, whole file is one utterance up to 15 s)
+  --vad MODE             energy | off (in-process; off: no VAD, utterances are cut only every 15 s)
   --lm-weight W          token LM scale (in-process; default: the server's, 0.8; 0: no LM)
   --lm-token-bonus B     token LM bonus per token (in-process; default: the server's, 0.5)
   --decoder KIND         beam | greedy (in-process; default: the server's, beam; greedy: best path as the PyTorch
@@ -177,7 +177,25 @@ export function alternativesFlag(value: string | undefined): { alternatives?: nu
   return { alternatives: n };
 }
 
+/** Schemes the WebSocket client connects with (`ws` also takes http: / https: as ws: / wss:). */
+const URL_SCHEMES: readonly string[] = ['ws:', 'wss:', 'http:', 'https:'];
+
+/**
+ * --url, checked before anything else runs: `ws` threw a bare "Invalid URL" (GW_ERR_INTERNAL, the value unquoted)
+ * for `--url localhost:8080`, and only after the file was read.
+ */
+export function urlFlag(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  let scheme = '';
+  try {
+    scheme = new URL(value).protocol;
+  } catch { /* not a URL */ }
+  if (!URL_SCHEMES.includes(scheme)) throw usage(`--url must be a ws:// or wss:// URL, got ${JSON.stringify(value)}`);
+  return value;
+}
+
 export async function runTranscribe(file: string, flags: TranscribeFlags): Promise<number> {
+  urlFlag(flags.url);
   const wav = await readWavFile(file);
   const start = { ...startFieldsFor(wav, startExtras(flags)), ...(flags.numerals === true ? { numerals: true } : {}),
     ...(flags.multichannel === true ? { multichannel: true } : {}), ...alternativesFlag(flags.alternatives) };

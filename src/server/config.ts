@@ -18,6 +18,7 @@
  * | --beam-size N | VOXGATE_BEAM_SIZE | pipeline default (16) |
  * | --decoder beam\|greedy | VOXGATE_DECODER | beam (greedy: best path, no hotwords, no LM; for parity checks) |
  * | --start-timeout-ms, --idle-timeout-ms, --max-duration-ms, --drain-timeout-ms | VOXGATE_START_TIMEOUT_MS, ... | 10000, 30000, 3600000, 10000 |
+ * | (every flag: GATEWAY_SETTINGS below; README.md "Configuration" documents them all, test/protocol/docs.test.ts checks it) | | |
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -224,9 +225,11 @@ export function validateGatewayConfig(c: GatewayConfig): GatewayConfig {
       + `got ${c.outboundHardLimitBytes}`);
   }
   checkInt('drainTimeoutMs', c.drainTimeoutMs, 0, 600_000);
-  if (c.intraOpThreads !== undefined) checkInt('intraOpThreads', c.intraOpThreads, 1, 256);
+  // The encoder pool's own ranges (inference/encoder-pool-options.ts): the pool checks them only
+  // when the model loads, after the port is open, so a wider range here let the server start listening and then die.
+  if (c.intraOpThreads !== undefined) checkInt('intraOpThreads', c.intraOpThreads, 1, 64);
   checkInt('encoderWorkers', c.encoderWorkers, 1, MAX_ENCODER_WORKERS);
-  if (c.maxBatch !== undefined) checkInt('maxBatch', c.maxBatch, 1, 1024);
+  if (c.maxBatch !== undefined) checkInt('maxBatch', c.maxBatch, 1, 256);
   checkInt('batchWindowMs', c.batchWindowMs, 0, 50);
   if (c.beamSize !== undefined) checkInt('beamSize', c.beamSize, 1, 256);
   checkOneOf('vad', c.vad, VAD_MODES);
@@ -266,7 +269,7 @@ export const GATEWAY_SETTINGS: readonly Setting[] = [
   { key: 'transport', flag: 'transport', env: 'VOXGATE_TRANSPORT', kind: 'string', help: 'uws | ws' },
   { key: 'modelDir', flag: 'model', env: 'VOXGATE_MODEL', kind: 'path', help: 'model directory' },
   { key: 'precision', flag: 'precision', env: 'VOXGATE_PRECISION', kind: 'string', help: 'int8 | fp32 | auto' },
-  { key: 'maxSessions', flag: 'max-sessions', env: 'VOXGATE_MAX_SESSIONS', kind: 'int', help: 'concurrent sessions' },
+  { key: 'maxSessions', flag: 'max-sessions', env: 'VOXGATE_MAX_SESSIONS', kind: 'int', help: 'open sockets (started or not)' },
   { key: 'overloadLatencyMs', flag: 'overload-latency-ms', env: 'VOXGATE_OVERLOAD_LATENCY_MS', kind: 'int',
     help: 'refuse new sessions while transcripts lag this much (p90, 5 s; 0: off)' },
   { key: 'apiKeysFile', flag: 'api-keys', env: 'VOXGATE_API_KEYS', kind: 'path', help: 'file with one API key per line (after a key: name=ACCOUNT max_sessions=N)' },
@@ -319,12 +322,27 @@ export function gatewayConfigFromSources(
   env: NodeJS.ProcessEnv = process.env,
 ): GatewayConfig {
   const overrides: Record<string, unknown> = {};
+  /** Where each given value came from (`--port`, `PORT`), to name it in an error. */
+  const sources = new Map<string, string>();
   for (const s of GATEWAY_SETTINGS) {
     const fromFlag = flags[s.flag];
     const fromEnv = env[s.env];
-    if (fromFlag !== undefined) overrides[s.key] = parseSetting(s, fromFlag, `--${s.flag}`);
-    else if (fromEnv !== undefined && fromEnv !== '') overrides[s.key] = parseSetting(s, fromEnv, s.env);
+    const [raw, source] = fromFlag !== undefined ? [fromFlag, `--${s.flag}`]
+      : fromEnv !== undefined && fromEnv !== '' ? [fromEnv, s.env] : [undefined, ''];
+    if (raw === undefined) continue;
+    overrides[s.key] = parseSetting(s, raw, source);
+    sources.set(s.key, source);
   }
-  if (typeof overrides.logLevel === 'string') overrides.logLevel = overrides.logLevel.toLowerCase();
-  return resolveGatewayConfig(overrides as Partial<GatewayConfig>);
+  // levels are case-insensitive; a bad one is quoted as given
+  const level = typeof overrides.logLevel === 'string' ? overrides.logLevel.toLowerCase() : undefined;
+  if (LOG_LEVELS.includes(level as LogLevel)) overrides.logLevel = level;
+  try {
+    return resolveGatewayConfig(overrides as Partial<GatewayConfig>);
+  } catch (e) {
+    // validateGatewayConfig names the config field first ("maxSessions must be ..."): say which flag or variable
+    // gave the value, which is what the operator typed
+    const source = e instanceof GatewayError ? sources.get(/^(\w+) /.exec(e.message)?.[1] ?? '') : undefined;
+    if (source === undefined) throw e;
+    throw new GatewayError('GW_ERR_BAD_CONFIG', `${source}: ${(e as Error).message}`, { cause: e });
+  }
 }

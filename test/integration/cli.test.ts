@@ -94,6 +94,26 @@ describe('session flags', () => {
   });
 });
 
+describe('bad values on the command line', () => {
+  const fails = (args: string[]) => run(process.execPath, [...CLI, ...args], { cwd: ROOT, timeout: 30_000 })
+    .then(() => { throw new Error(`voxgate ${args.join(' ')} succeeded`); }, (e: { code: number; stderr: string }) => e);
+
+  it('a --url that is not a WebSocket URL is a configuration error quoting it, before any file is read', async () => {
+    const wav = speechFixtures()[0]!.file;
+    expect(await fails(['transcribe', wav, '--url', 'notaurl'])).toMatchObject({ code: 1,
+      stderr: 'voxgate: GW_ERR_BAD_CONFIG: --url must be a ws:// or wss:// URL, got "notaurl"\n' });
+    expect(await fails(['transcribe', 'no-such.wav', '--url', 'ftp://localhost/v1/stream'])).toMatchObject({ code: 1,
+      stderr: expect.stringContaining('--url must be a ws:// or wss:// URL, got "ftp://localhost/v1/stream"') });
+    expect(await fails(['eval', 'no-such.tsv', '--url', 'localhost:8080'])).toMatchObject({ code: 1,
+      stderr: expect.stringContaining('--url must be a ws:// or wss:// URL, got "localhost:8080"') });
+  }, 60_000);
+
+  it('a manifest that cannot be read is a configuration error naming it, not an internal one', async () => {
+    expect(await fails(['eval', 'no-such.tsv', '--url', 'ws://127.0.0.1:1/v1/stream'])).toMatchObject({ code: 1,
+      stderr: expect.stringMatching(/^voxgate: GW_ERR_BAD_CONFIG: cannot read manifest "no-such\.tsv": ENOENT/) });
+  }, 30_000);
+});
+
 describe('in-process engine settings', () => {
   it('take the engine\'s settings from the environment, flags first, and ignore the listening ones', () => {
     const env = { PORT: '70000', VOXGATE_MAX_SESSIONS_PER_KEY: '3', VOXGATE_BEAM_SIZE: '4', VOXGATE_LM_WEIGHT: '0.5',

@@ -1,14 +1,29 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { EVAL_HELP } from '../../src/cli/eval-command.js';
+import { TRANSCRIBE_HELP } from '../../src/cli/transcribe-command.js';
+import { DEFAULT_ENCODER_POOL_OPTIONS } from '../../src/inference/encoder-pool-options.js';
 import { CLOSE_CODES, GatewayError, GW_ERROR_CODES, GW_ERRORS } from '../../src/protocol/errors.js';
 import { LATENCY_CHUNK_MS, PROTOCOL_LIMITS as L, SESSION_DEFAULTS as D } from '../../src/protocol/messages.js';
 import { normaliseSessionStart, sessionConfigToStart } from '../../src/protocol/session-config.js';
 import { parseClientMessage } from '../../src/protocol/validate.js';
-import { DEFAULT_GATEWAY_CONFIG, DEFAULT_SESSION_LIMITS } from '../../src/server/config.js';
+import {
+  DEFAULT_GATEWAY_CONFIG, DEFAULT_SESSION_LIMITS, defaultModelDir, GATEWAY_SETTINGS, gatewayConfigFromSources, packageRoot,
+  resolveGatewayConfig, type GatewayConfig,
+} from '../../src/server/config.js';
+import { startGateway } from '../../src/server/gateway.js';
 import { acceptSessionUpdate, sessionStartedMessage } from '../../src/server/session-start.js';
 import { SessionStatsCounter } from '../../src/server/session-stats.js';
+import { DEFAULT_PIPELINE_DEPS } from '../../src/stream/session-pipeline.js';
+import { scriptedServices } from '../server/helpers.js';
 
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const architecture = readFileSync(new URL('../../docs/architecture.md', import.meta.url), 'utf8');
 
 /** Rows of the error table between the error-table markers. */
 function errorRows(): Map<string, string[]> {
@@ -45,6 +60,48 @@ function acceptedFields(type: string): string[] {
   throw new Error(`no allowed-field list for ${type}`);
 }
 
+/** Cells of a markdown table row (`\\|` inside a cell is not a separator). */
+function cells(line: string): string[] {
+  return line.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim());
+}
+
+/** Body rows (header and separator left out) of the first table after `marker` in `text`. */
+function tableAfter(text: string, marker: string): string[][] {
+  expect(text, marker).toContain(marker);
+  const lines = text.split(marker)[1]!.split('\n');
+  const first = lines.findIndex((l) => l.startsWith('|'));
+  const rows: string[][] = [];
+  for (let i = first + 2; i < lines.length && lines[i]!.startsWith('|'); i++) rows.push(cells(lines[i]!));
+  return rows;
+}
+
+/** The backticked words of a cell. */
+const ticked = (cell: string): string[] => [...cell.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+
+/** The GW_ERR_BAD_CONFIG message `flags` get, or null when they are valid. */
+function configError(flags: Record<string, string>): string | null {
+  try {
+    gatewayConfigFromSources(flags, {});
+    return null;
+  } catch (e) {
+    expect(e).toMatchObject({ code: 'GW_ERR_BAD_CONFIG' });
+    return (e as Error).message;
+  }
+}
+
+/** Every metric voxgate registers (README "Endpoints" and docs/protocol.md section 10): `name{labels}` -> type. */
+async function gatewayMetrics(): Promise<Map<string, string>> {
+  const gw = await startGateway(resolveGatewayConfig({ host: '127.0.0.1', port: 0, transport: 'ws', logLevel: 'silent' }),
+    { services: scriptedServices() });
+  try {
+    const metrics = gw.metrics.registry.getMetricsAsArray() as unknown as { name: string; type: string; labelNames: string[] }[];
+    return new Map(metrics.filter((m) => m.name.startsWith('voxgate_')).map((m) =>
+      [m.labelNames.length === 0 ? m.name : `${m.name}{${m.labelNames.join(',')}}`, m.type]));
+  } finally {
+    await gw.close();
+  }
+}
+
 /** 1 234 567 as the document writes numbers of five digits or more. */
 const spaced = (n: number): string => (n >= 10000 ? n.toLocaleString('en-US').replace(/,/g, ' ') : String(n));
 
@@ -64,6 +121,33 @@ describe('docs/protocol.md', () => {
 
   it('documents every close code', () => {
     for (const code of Object.values(CLOSE_CODES)) expect(doc).toMatch(new RegExp(`^\\| ${code} \\|`, 'm'));
+  });
+
+  it('has exactly the close codes the server uses in its close-code table', () => {
+    const documented = tableAfter(doc, '\nClose codes:\n').map(([code]) => Number(code)).sort();
+    // 1007 is the ws carrier's own answer to a text frame that is not UTF-8 (section 1), not one of CLOSE_CODES
+    expect(documented).toEqual([...new Set([...Object.values(CLOSE_CODES), 1007])].sort());
+  });
+
+  it('gives session.started the limits the server sends, and its example is what the server answers', () => {
+    const section11 = doc.split('## 11. Example')[1]!;
+    const start = parseClientMessage(/^> (\{"type":"session\.start".*)$/m.exec(section11)![1]!);
+    const example = JSON.parse(/^< (\{"type":"session\.started".*)$/m.exec(section11)![1]!) as { session_id: string };
+    const config = normaliseSessionStart(start as Parameters<typeof normaliseSessionStart>[0]);
+    const sent = sessionStartedMessage(example.session_id, config, { modelName: path.basename(defaultModelDir()),
+      language: 'en', createPipeline: () => { throw new Error('unused'); } }, DEFAULT_SESSION_LIMITS);
+    expect(example).toEqual(sent);
+    const limits = row(section('### `session.started`'), '`limits`')[2]!;
+    expect(ticked(limits).filter((k) => k !== 'limits').sort()).toEqual(Object.keys(sent.limits).sort());
+  });
+
+  it('lists every metric with its labels and type', async () => {
+    const metrics = await gatewayMetrics();
+    const documented = new Map<string, string>();
+    for (const [names, type] of tableAfter(doc, 'Metrics (names are stable; labels as shown):')) {
+      for (const name of ticked(names!)) documented.set(name, type!);
+    }
+    expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(metrics));
   });
 
   it('has a row for every session.start field and every session.started field the server sends', () => {
@@ -165,5 +249,116 @@ describe('docs/protocol.md', () => {
     expect(row(timeouts, 'maximum session duration')[1]).toMatch(
       new RegExp(`^${DEFAULT_SESSION_LIMITS.maxDurationMs / 3_600_000} h `));
     expect(doc).toContain(`**1 MiB** (${spaced(L.maxFrameBytes)} bytes)`);
+  });
+});
+
+describe('README.md', () => {
+  const settings = tableAfter(readme, '## Configuration (`voxgate serve`)');
+
+  it('documents every serve flag with its environment variable, and no other', () => {
+    const documented = settings.flatMap(([flags, envs]) => {
+      const f = ticked(flags!);
+      const e = ticked(envs!);
+      expect(e.length, flags).toBe(f.length);
+      return f.map((flag, i) => [flag, e[i]]);
+    });
+    expect(documented.sort()).toEqual(GATEWAY_SETTINGS.map((s) => [`--${s.flag}`, s.env]).sort());
+  });
+
+  it('gives each flag the default the code has', () => {
+    const defaults: Partial<Record<keyof GatewayConfig, unknown>> = DEFAULT_GATEWAY_CONFIG;
+    /** Settings whose default is left to the component that uses them (undefined in the config). */
+    const componentDefaults: Partial<Record<keyof GatewayConfig, number>> = {
+      intraOpThreads: DEFAULT_ENCODER_POOL_OPTIONS.intraOpThreads, maxBatch: DEFAULT_ENCODER_POOL_OPTIONS.maxBatch,
+      beamSize: DEFAULT_PIPELINE_DEPS.beamSize,
+    };
+    for (const s of GATEWAY_SETTINGS) {
+      const cell = settings.find(([flags]) => ticked(flags!).includes(`--${s.flag}`))![2]!;
+      const plain = cell.replace(/`/g, '');
+      const d = defaults[s.key];
+      if (s.key === 'modelDir') expect(plain).toBe(`${path.relative(packageRoot(), defaultModelDir())} under the package root`);
+      else if (s.key === 'encoderWorkers') {
+        expect(plain).toMatch(/\(1 on a 1-core machine\)$/);
+        if (availableParallelism() > 1) expect(plain).toMatch(new RegExp(`^${String(d)} `));
+      } else if (d === undefined) expect(plain, s.flag).toMatch(new RegExp(`\\(${componentDefaults[s.key]}\\)$`));
+      else if (d === null) expect(plain, s.flag).toBe('none');
+      else expect(plain, s.flag).toBe(String(d));
+    }
+  });
+
+  it('gives each flag the range or the values the validation takes', () => {
+    for (const s of GATEWAY_SETTINGS) {
+      const cell = settings.find(([flags]) => ticked(flags!).includes(`--${s.flag}`))![3]!;
+      if (s.kind === 'int' || s.kind === 'number') {
+        const range = /in \[(-?[\d.]+), (-?[\d.]+)\]/.exec(configError({ [s.flag]: '1000000000000' }) ?? '');
+        expect(range, s.flag).not.toBeNull();
+        expect(cell.split(/[ ,]/)[0], s.flag).toBe(`${range![1]}..${range![2]}`);
+      } else {
+        const values = /one of ([^,]+), got/.exec(configError({ [s.flag]: 'zz-no-such-value' }) ?? '');
+        if (values === null) expect(cell, s.flag).not.toContain('`');
+        else expect(ticked(cell).sort(), s.flag).toEqual(values[1]!.split('|').sort());
+      }
+    }
+  });
+
+  it('gives transcribe and eval the options their --help lists', () => {
+    const commands = tableAfter(readme, '## CLI reference');
+    for (const [command, help] of [['transcribe', TRANSCRIBE_HELP], ['eval', EVAL_HELP]] as const) {
+      const usage = commands.find(([c]) => c!.startsWith(`\`voxgate ${command} `))![0]!;
+      const documented = new Set(usage.match(/--[a-z-]+/g));
+      const options = new Set(help.match(/^ {2}--[a-z-]+/gm)!.map((o) => o.trim()));
+      options.delete('--help');
+      expect([...documented].sort(), command).toEqual([...options].sort());
+    }
+  });
+
+  it('lists every metric /metrics serves', async () => {
+    const line = readme.split('\n').find((l) => l.startsWith('| `GET /metrics` |'))!;
+    const documented = ticked(cells(line)[1]!).filter((m) => m.startsWith('voxgate_'));
+    expect(documented.sort()).toEqual([...(await gatewayMetrics()).keys()].sort());
+  });
+});
+
+describe('docs/architecture.md', () => {
+  /** The text of the section whose heading is or names `dir`, up to the next level-2 heading. */
+  const sectionOf = (dir: string): string => {
+    const part = architecture.split('\n## ').find((p) => {
+      const heading = p.split('\n')[0]!;
+      return heading.startsWith(`${dir} `) || heading === dir || heading.includes(`(${dir})`);
+    });
+    expect(part, dir).toBeDefined();
+    return part!;
+  };
+  /** Names `file` (a header may go with its source: `x.cc/.h`). */
+  const names = (text: string, file: string): boolean =>
+    text.includes(file) || (file.endsWith('.h') && text.includes(file.replace(/\.h$/, '.cc/.h')));
+  const sources = (dir: string): string[] => readdirSync(path.join(ROOT, dir)).filter((f) => /\.(ts|cjs|cc|h|sh)$/.test(f));
+
+  it('describes every source file in its layer\'s section', () => {
+    for (const layer of readdirSync(path.join(ROOT, 'src'))) {
+      const text = sectionOf(`src/${layer}/`);
+      for (const file of sources(`src/${layer}`)) expect(names(text, file), `src/${layer}/${file}`).toBe(true);
+    }
+  });
+
+  it('describes every file of clients/, bench/ and the native addon', () => {
+    for (const [dir, section] of [['clients', 'clients/'], ['bench', 'bench/'], ['native', 'native/'],
+      ['native/src', 'native/'], ['native/binding', 'native/']] as const) {
+      const text = sectionOf(section);
+      for (const file of sources(dir)) expect(names(text, file), `${dir}/${file}`).toBe(true);
+    }
+  });
+});
+
+describe('the docs', () => {
+  it('name only files that exist', () => {
+    for (const [name, text] of [['README.md', readme], ['docs/protocol.md', doc], ['docs/architecture.md', architecture]]) {
+      const paths = [...text!.matchAll(/[\w./-]+\/[\w.-]+\.(?:ts|cjs|cc|h|sh|md|py|tsv|wav)\b/g)].map((m) => m[0])
+        .filter((p) => !p.startsWith('../') && !p.includes('...'));
+      expect(paths.length).toBeGreaterThan(0);
+      for (const p of paths) {
+        expect(existsSync(path.join(ROOT, p)) || existsSync(path.join(ROOT, 'src', p)), `${name}: ${p}`).toBe(true);
+      }
+    }
   });
 });

@@ -1,6 +1,8 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { validateEncoderPoolOptions, type EncoderPoolOptions } from '../../src/inference/encoder-pool-options.js';
+import { validateEncoderShardsOptions, type EncoderShardsOptions } from '../../src/inference/encoder-shards.js';
 import {
   DEFAULT_GATEWAY_CONFIG, defaultModelDir, gatewayConfigFromSources, packageRoot, resolveGatewayConfig,
 } from '../../src/server/config.js';
@@ -87,5 +89,40 @@ describe('gateway config', () => {
       const flag = Object.keys(flags)[0]!;
       expect(badConfig(() => gatewayConfigFromSources(flags, {}))).toBe(`--${flag} must be a path, got ""`);
     }
+  });
+
+  it('names the flag or environment variable a bad value came from, and quotes the value as given', () => {
+    expect(badConfig(() => gatewayConfigFromSources({ 'max-sessions': '0' }, {})))
+      .toBe('--max-sessions: maxSessions must be an integer in [1, 100000], got 0');
+    expect(badConfig(() => gatewayConfigFromSources({}, { VOXGATE_MAX_SESSIONS: '0' })))
+      .toBe('VOXGATE_MAX_SESSIONS: maxSessions must be an integer in [1, 100000], got 0');
+    expect(badConfig(() => gatewayConfigFromSources({ 'log-level': 'LOUD' }, {}))).toMatch(/^--log-level: .*, got "LOUD"$/);
+    expect(badConfig(() => gatewayConfigFromSources({}, { LOG_LEVEL: 'Loud' }))).toMatch(/^LOG_LEVEL: .*, got "Loud"$/);
+    expect(badConfig(() => gatewayConfigFromSources({ 'flow-low-water-ms': '3000' }, {})))
+      .toMatch(/^--flow-low-water-ms: flowLowWaterMs must be below flowHighWaterMs \(2000\), got 3000$/);
+    expect(badConfig(() => gatewayConfigFromSources({}, { VOXGATE_MAX_SESSIONS_PER_KEY: '3' })))
+      .toMatch(/^VOXGATE_MAX_SESSIONS_PER_KEY: maxSessionsPerKey needs apiKeysFile/);
+    // a value nobody gave is not blamed on a flag
+    expect(badConfig(() => resolveGatewayConfig({ maxSessions: 0 }))).toMatch(/^maxSessions must be/);
+  });
+
+  it('takes exactly the encoder settings the encoder pool takes, so a bad one stops the server before it listens', () => {
+    // the pool validates its options only once the model loads, after the port is open
+    const range = (flag: string): [number, number] => {
+      const m = /in \[(\d+), (\d+)\]/.exec(badConfig(() => gatewayConfigFromSources({ [flag]: '1000000' }, {})))!;
+      return [Number(m[1]), Number(m[2])];
+    };
+    const pool = (o: Partial<EncoderPoolOptions>) => () => validateEncoderPoolOptions(o as EncoderPoolOptions);
+    for (const [flag, key] of [['threads', 'intraOpThreads'], ['max-batch', 'maxBatch'], ['batch-window-ms', 'batchWindowMs']]) {
+      const [min, max] = range(flag!);
+      expect(pool({ [key!]: min }), `${flag} ${min}`).not.toThrow();
+      expect(pool({ [key!]: max }), `${flag} ${max}`).not.toThrow();
+      expect(pool({ [key!]: max + 1 }), `${flag} ${max + 1}`).toThrow();
+    }
+    const [min, max] = range('encoder-workers');
+    const shards = (workers: number) => () => validateEncoderShardsOptions({ workers } as EncoderShardsOptions);
+    expect(shards(min)).not.toThrow();
+    expect(shards(max)).not.toThrow();
+    expect(shards(max + 1)).toThrow();
   });
 });
