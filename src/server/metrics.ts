@@ -110,7 +110,8 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
     partialsSentTotal: new Counter({ name: 'voxgate_partials_sent_total', help: 'transcript.partial sent.', registers }),
     finalsTotal: new Counter({ name: 'voxgate_finals_total', help: 'transcript.final sent.', registers }),
     finalsRejectedTotal: new Counter({ name: 'voxgate_finals_rejected_total',
-      help: 'transcript.final of utterances rejected as noise (min_confidence), also in voxgate_finals_total.',
+      help: 'transcript.final of utterances rejected as noise (min_confidence) or as background speech '
+        + '(background_rejection_db), also in voxgate_finals_total.',
       registers }),
     flowPausesTotal: new Counter({ name: 'voxgate_flow_pauses_total', help: 'flow.pause sent.', registers }),
     inboundBacklogSeconds: new Histogram({
