@@ -40,6 +40,8 @@ export interface FlowControlDeps {
   ping: (payload: Uint8Array) => void;
   /** Ends the session with GW_ERR_BACKLOG; also gets anything a poll throws (as a GatewayError). */
   fail: (err: GatewayError) => void;
+  /** `flow.resume` was sent: the client may send again. */
+  resumed: () => void;
   stats: SessionStatsCounter;
   metrics: GatewayMetrics | undefined;
 }
@@ -97,6 +99,7 @@ export class FlowControl {
       this.pausedNow = false;
       clearInterval(this.pollTimer);
       this.deps.send({ type: 'flow.resume', buffered_ms: Math.round(backlog) });
+      this.deps.resumed();
     }
   }
 

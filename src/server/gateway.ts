@@ -5,8 +5,8 @@
  *
  * Drain (SIGTERM, docs/protocol.md section 8): stop admitting (new upgrades 503 GW_ERR_SHUTTING_DOWN, /readyz 503),
  * every open session transcribes what it holds and finalises (reason `shutdown`), gets GW_ERR_SHUTTING_DOWN and
- * `session.ended`, and is closed with 1001; after `drainTimeoutMs` the rest are closed with 1001 regardless; then the
- * encoder pool closes.
+ * `session.ended`, and is closed with 1001; after `drainTimeoutMs` the rest get GW_ERR_SHUTTING_DOWN and `session.ended`
+ * at once and are closed with 1001 regardless; then the encoder pool closes.
  */
 import { Gauge } from 'prom-client';
 import { CLOSE_CODES, toGatewayError } from '../protocol/errors.js';
@@ -289,6 +289,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       const shutdowns = Promise.allSettled([...sessions.values()].map((s) => s.shutdown()));
       await Promise.race([shutdowns, deadline]);
       clearTimeout(timer);
+      // Told why, and how much was transcribed, rather than only cut off with 1001 (and counted as abandoned).
+      for (const session of sessions.values()) session.drainDeadlinePassed();
     }
     await transport.close();
     phase = 'closed';

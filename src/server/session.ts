@@ -20,6 +20,7 @@ import type {
 import type { SessionConfig } from '../protocol/session-config.js';
 import { bytesPerSampleFrame, clientMessageType, parseClientJson, validateClientMessage } from '../protocol/validate.js';
 import type { Connection, SendResult } from '../transports/transport.js';
+import { carrierCloseOutcome } from './close-outcome.js';
 import type { SessionLimitsConfig } from './config.js';
 import { FlowControl } from './flow-control.js';
 import type { Logger } from './logger.js';
@@ -28,11 +29,10 @@ import type { GatewayMetrics } from './metrics.js';
 import type { PipelineEvent, SessionPipelinePort, SessionServices } from './session-pipeline-port.js';
 import { acceptSessionStart, acceptSessionUpdate, sessionStartedMessage } from './session-start.js';
 import { SessionStatsCounter } from './session-stats.js';
+import { refusedInState, type SessionState } from './session-state.js';
 import { SessionTimers } from './session-timers.js';
 import { TextRateLimiter } from './text-rate-limit.js';
 import { TranscriptSender } from './transcript-sender.js';
-
-export type SessionState = 'connected' | 'started' | 'ending' | 'closed';
 
 export interface SessionDeps {
   services: SessionServices;
@@ -89,6 +89,8 @@ export class Session {
       send: (msg) => this.send(msg),
       ping: (payload) => this.conn.ping(payload),
       fail: (err) => this.fail(err),
+      // The time held by flow.pause was not idleness: the client gets the whole idle allowance from flow.resume.
+      resumed: () => this.timers.touch(),
       stats: this.stats,
       metrics: this.m,
     });
@@ -139,10 +141,10 @@ export class Session {
       this.release();
       let outcome = this.outcome;
       if (outcome === null) {
-        // Closed by the transport itself (limits it enforces) or by the client.
-        outcome = code === CLOSE_CODES.SLOW_CONSUMER ? 'GW_ERR_SLOW_CONSUMER'
-          : code === CLOSE_CODES.MESSAGE_TOO_BIG ? 'GW_ERR_FRAME_TOO_LARGE' : 'abandoned';
-        if (outcome !== 'abandoned') this.m?.countError(outcome as GwErrorCode);
+        // Closed by the transport itself (limits it enforces, broken frames) or by the client.
+        const carrier = carrierCloseOutcome(code);
+        if (carrier !== 'abandoned') this.m?.countError(carrier);
+        outcome = carrier;
       }
       this.m?.sessionsActive.dec();
       this.m?.sessionsTotal.inc({ reason: outcome });
@@ -164,6 +166,12 @@ export class Session {
     return this.endWithFinal('GW_ERR_SHUTTING_DOWN', 'shutdown', 'server is shutting down');
   }
 
+  /** The drain's deadline passed before this session finished: it ends now (error, `session.ended`, 1001). */
+  drainDeadlinePassed(): void {
+    this.fail(new GatewayError('GW_ERR_SHUTTING_DOWN', 'server is shutting down; the drain deadline passed before '
+      + 'this session finished (session.ended stats.processed_audio_ms says how much was transcribed)'));
+  }
+
   // --- Inbound ---------------------------------------------------------------------------------------------
 
   private onText(text: string): void {
@@ -172,9 +180,8 @@ export class Session {
     let msg: ClientMessage;
     try {
       const value = parseClientJson(text);
-      // The state decides before the fields do (docs/protocol.md section 2): a broken session.start on a started
-      // session is the non-fatal ALREADY_STARTED, not a fatal BAD_MESSAGE that would throw its transcripts away.
-      const refused = this.refusedInState(clientMessageType(value));
+      // The state decides before the fields do (session-state.ts).
+      const refused = refusedInState(this.state, clientMessageType(value));
       if (refused !== null) return this.fail(refused);
       msg = validateClientMessage(value);
     } catch (e) {
@@ -191,17 +198,6 @@ export class Session {
       case 'session.finalize': this.pipeline?.finalize(); break;
       case 'session.end': this.endByClient(); break;
     }
-  }
-
-  /** The session-state rule for a message of `type` (undefined: no client type), or null when it may go on. */
-  private refusedInState(type: ClientMessage['type'] | undefined): GatewayError | null {
-    if (type === undefined || type === 'ping') return null; // ping: every state; no type: the validator answers
-    if (this.state === 'ending') return new GatewayError('GW_ERR_SESSION_ENDED', `${type} after session.end is discarded`);
-    if (type === 'session.start') {
-      return this.state === 'started'
-        ? new GatewayError('GW_ERR_ALREADY_STARTED', 'session.start on a started session is ignored') : null;
-    }
-    return this.state === 'started' ? null : new GatewayError('GW_ERR_NOT_STARTED', `${type} before session.start`);
   }
 
   private start(msg: SessionStartMessage): void {

@@ -3,7 +3,7 @@
  * a scripted pipeline and short limits: start (session.start in time), idle (audio or ping), maximum duration.
  */
 import { describe, expect, it } from 'vitest';
-import { openLocal as open, pcm16, START_16K, types } from './helpers.js';
+import { openLocal as open, pcm16, START_16K, types, until } from './helpers.js';
 
 describe('Session deadlines', () => {
   it('idle timeout: no audio and no ping -> GW_ERR_IDLE_TIMEOUT, close 4001; pings keep it alive', async () => {
@@ -18,6 +18,25 @@ describe('Session deadlines', () => {
     expect(t.errors()).toEqual([expect.objectContaining({ code: 'GW_ERR_IDLE_TIMEOUT', fatal: true })]);
     expect(t.last()).toMatchObject({ type: 'session.ended', error_code: 'GW_ERR_IDLE_TIMEOUT' });
     expect(close.code).toBe(4001);
+  });
+
+  it('idle timeout: a client held by flow.pause gets the whole idle allowance again from flow.resume', async () => {
+    const idleTimeoutMs = 300;
+    const t = open({ idleTimeoutMs, flowHighWaterMs: 200, flowLowWaterMs: 50, backlogLimitMs: 500 });
+    t.s.sendJson(START_16K);
+    t.s.sendAudio(pcm16(250)); // the last audio: the client obeys flow.pause and sends nothing more
+    expect(t.last()).toMatchObject({ type: 'flow.pause' });
+    await new Promise((r) => setTimeout(r, idleTimeoutMs - 50));
+    t.pipeline().backlog = 0;
+    await until(() => t.last().type === 'flow.resume', 1000, 'flow.resume');
+    const resumedAt = Date.now();
+    // Past the idle deadline counted from the last audio, but the time paused is not idleness.
+    await new Promise((r) => setTimeout(r, idleTimeoutMs / 2));
+    expect(t.errors()).toHaveLength(0);
+    const close = await t.s.closed;
+    expect(t.errors()).toEqual([expect.objectContaining({ code: 'GW_ERR_IDLE_TIMEOUT' })]);
+    expect(close.code).toBe(4001);
+    expect(Date.now() - resumedAt).toBeGreaterThanOrEqual(idleTimeoutMs - 20);
   });
 
   it('start timeout: pings do not extend it -> GW_ERR_START_TIMEOUT, close 4006; session.start in time disarms it',
