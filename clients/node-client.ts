@@ -15,31 +15,18 @@
 import { WebSocket, type RawData } from 'ws';
 import { GatewayError } from '../src/protocol/errors.js';
 import {
-  PROTOCOL_LIMITS, STREAM_PATH,
-  type ClientMessage, type PongMessage,
-  type ServerMessage, type SessionEndedMessage, type SessionStartMessage, type SessionStartedMessage,
-  type SessionUpdatedMessage, type SessionUpdateMessage,
+  PROTOCOL_LIMITS, type ClientMessage, type PongMessage, type ServerMessage, type SessionEndedMessage,
+  type SessionStartedMessage, type SessionUpdatedMessage, type SessionUpdateMessage,
 } from '../src/protocol/messages.js';
 import { bytesPerSampleFrame, parseServerMessage, validateClientMessage } from '../src/protocol/validate.js';
+import { openSession, type CloseInfo, type VoxgateClientOptions } from './handshake.js';
+import { MessageStream } from './message-stream.js';
 import { ReplyTracker, type Pending } from './reply-tracker.js';
 import { TextBudget } from './text-budget.js';
-import { errorFromMessage, rawToString, upgradeError } from './wire.js';
+import { errorFromMessage, rawToString } from './wire.js';
 
 export { errorFromMessage };
-
-export interface VoxgateClientOptions {
-  apiKey?: string;
-  /** Where the key travels: `Authorization: Bearer` header (default) or `?api_key=` query parameter. */
-  apiKeyIn?: 'header' | 'query';
-  /** session.start fields (validated locally before connecting). */
-  start: Omit<SessionStartMessage, 'type'>;
-  /** How long to wait for `session.started`, ms. Default 10000. */
-  startTimeoutMs?: number;
-  /** For wss:// to a server whose certificate the system does not trust (self-signed): its PEM certificate. */
-  ca?: string | Buffer;
-}
-
-export interface CloseInfo { code: number; reason: string }
+export type { CloseInfo, VoxgateClientOptions };
 
 type Listener = (msg: ServerMessage) => void;
 interface Waiter<T> { resolve: (v: T) => void; reject: (e: GatewayError) => void }
@@ -49,6 +36,13 @@ type Outbound = { kind: 'audio'; bytes: Uint8Array; done: Waiter<void> } | { kin
 /** Id prefix of the client's own pings (after session.finalize / session.end, and to acknowledge audio). */
 const PROBE_ID = 'voxgate-client-probe-';
 
+/**
+ * One session. Server messages reach the caller two ways: `onMessage` listeners get every one, and the async
+ * iterator gets those that arrive while it is active (from the start of a `for await` until it is left or the socket
+ * closes), kept until asked for. Nothing is kept while no iterator is active, so a caller that only listens holds no
+ * messages however long the session runs; a caller that iterates starts its `for await` before it sends what it
+ * wants the answers to (as in the example above).
+ */
 export class VoxgateClient implements AsyncIterable<ServerMessage> {
   /** The server's `session.started`. */
   readonly started: SessionStartedMessage;
@@ -82,12 +76,13 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
   private isClosed = false;
   private ending = false;
   private lastFatal: GatewayError | null = null;
+  /** The server's GW_ERR_SESSION_ENDED: its session is ending (drain, max duration) and refuses every update. */
+  private serverEnding: GatewayError | null = null;
   private endWaiter: Waiter<SessionEndedMessage> | null = null;
   private endPromise: Promise<SessionEndedMessage> | null = null;
   private nextPingId = 0;
   private nextProbeId = 0;
-  private readonly queue: ServerMessage[] = [];
-  private readers: Waiter<IteratorResult<ServerMessage>>[] = [];
+  private readonly messages = new MessageStream();
   private readonly listeners = new Set<Listener>();
 
   private constructor(ws: WebSocket, started: SessionStartedMessage, closed: Promise<CloseInfo>) {
@@ -113,54 +108,7 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
    * the upgrade's 401 / 429 / 503 code, the server's fatal error for a bad start, or a local validation error.
    */
   static async connect(url: string, options: VoxgateClientOptions): Promise<VoxgateClient> {
-    const start = validateClientMessage({ type: 'session.start', ...options.start }) as SessionStartMessage;
-    const target = new URL(url);
-    if (target.pathname === '/' || target.pathname === '') target.pathname = STREAM_PATH;
-    const headers: Record<string, string> = {};
-    if (options.apiKey !== undefined) {
-      if (options.apiKeyIn === 'query') target.searchParams.set('api_key', options.apiKey);
-      else headers.authorization = `Bearer ${options.apiKey}`;
-    }
-    const ws = new WebSocket(target, { headers, perMessageDeflate: false, ...(options.ca === undefined ? {} : { ca: options.ca }) });
-    const closed = new Promise<CloseInfo>((resolve) => {
-      ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
-    });
-    return new Promise<VoxgateClient>((resolve, reject) => {
-      const fail = (e: GatewayError): void => { clearTimeout(timer); ws.terminate(); reject(e); };
-      const timer = setTimeout(() => fail(new GatewayError('GW_ERR_INTERNAL',
-        `no session.started within ${options.startTimeoutMs ?? 10000} ms`)), options.startTimeoutMs ?? 10000);
-      ws.once('unexpected-response', (_req, res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => { if (body.length < 4096) body += chunk; });
-        res.on('end', () => fail(upgradeError(res.statusCode ?? 0, body)));
-      });
-      ws.on('error', (err) => fail(
-        new GatewayError('GW_ERR_INTERNAL', `connect failed: ${err.message}`, { cause: err })));
-      ws.once('open', () => ws.send(JSON.stringify(start)));
-      ws.once('message', (data, isBinary) => {
-        let msg: ServerMessage;
-        try {
-          if (isBinary) throw new GatewayError('GW_ERR_INTERNAL', 'server sent a binary frame before session.started');
-          msg = parseServerMessage(rawToString(data));
-        } catch (e) {
-          fail(e as GatewayError);
-          return;
-        }
-        if (msg.type === 'session.started') {
-          clearTimeout(timer);
-          ws.removeAllListeners('error');
-          ws.on('error', () => { /* surfaced through 'close' -> closed / rejected waiters */ });
-          resolve(new VoxgateClient(ws, msg, closed));
-        } else if (msg.type === 'error') {
-          fail(errorFromMessage(msg));
-        } else {
-          fail(new GatewayError('GW_ERR_INTERNAL', `expected session.started, got ${msg.type}`));
-        }
-      });
-      void closed.then(({ code, reason }) => fail(new GatewayError('GW_ERR_INTERNAL',
-        `socket closed before session.started (${code} ${reason})`)));
-    });
+    return openSession(url, options, (ws, started, closed) => new VoxgateClient(ws, started, closed));
   }
 
   /** True between `flow.pause` and `flow.resume`. */
@@ -187,12 +135,13 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
     await Promise.all(parts);
   }
 
-  /** session.update; resolves with `session.updated`, rejects with the server's non-fatal error (a schema error, or
-   *  GW_ERR_RATE_LIMITED if the server refused it unread). */
+  /** session.update; resolves with `session.updated`, rejects with the server's non-fatal error (a schema error,
+   *  GW_ERR_RATE_LIMITED if the server refused it unread, GW_ERR_SESSION_ENDED once the server's session is ending). */
   update(params: Omit<SessionUpdateMessage, 'type'>): Promise<SessionUpdatedMessage> {
     const msg = validateClientMessage({ type: 'session.update', ...params });
     return new Promise((resolve, reject) => {
       this.assertOpen();
+      if (this.serverEnding !== null) throw this.serverEnding;
       this.enqueueText(msg, { kind: 'update', settle: (answer, err) => (err === null
         ? resolve(answer as SessionUpdatedMessage) : reject(err)) });
     });
@@ -236,18 +185,12 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
     return () => this.listeners.delete(listener);
   }
 
-  /** Every server message after `session.started`, in order; completes when the socket closes. One consumer. */
-  [Symbol.asyncIterator](): AsyncIterator<ServerMessage> {
-    return {
-      next: () => {
-        const msg = this.queue.shift();
-        if (msg !== undefined) return Promise.resolve({ value: msg, done: false });
-        if (this.isClosed) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve, reject) => this.readers.push({ resolve, reject }));
-      },
-      return: () => Promise.resolve({ value: undefined, done: true }),
-    };
-  }
+  /**
+   * The server messages that arrive while the iterator is active, in order: from its start (a `for await` begins)
+   * until it is left or the socket closes, every one. None is kept while no iterator is active: what arrives then
+   * goes only to `onMessage` listeners (so a listener-only caller holds no messages). One consumer.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<ServerMessage> { return this.messages[Symbol.asyncIterator](); }
 
   /** A frame the server does not answer; if it refuses it unread, it goes again (the caller has no answer to wait
    *  for, and session.end's promise waits for session.ended). */
@@ -369,15 +312,30 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
         // The client validates updates locally, so a non-fatal schema error answers the oldest pending update.
         } else if (err.code === 'GW_ERR_BAD_MESSAGE' || err.code === 'GW_ERR_BAD_HOTWORD') {
           this.replies.answered(msg, err);
+        } else if (err.code === 'GW_ERR_SESSION_ENDED') {
+          this.onServerEnding(err);
         }
+        // No other non-fatal error answers this client: it validates locally and sends session.start once.
         break;
       }
       default: break;
     }
     for (const l of this.listeners) l(msg);
-    const reader = this.readers.shift();
-    if (reader) reader.resolve({ value: msg, done: false });
-    else this.queue.push(msg);
+    this.messages.push(msg);
+  }
+
+  /** Updates not answered yet, sent or not, would all be refused: they reject now, not when the socket closes. */
+  private onServerEnding(err: GatewayError): void {
+    this.serverEnding = err;
+    this.replies.ending(err);
+    for (let i = this.outbox.length - 1; i >= 0; i--) {
+      const item = this.outbox[i]!;
+      if (item.kind === 'text' && item.track.kind === 'update') {
+        this.outbox.splice(i, 1);
+        item.track.settle(null, err);
+      }
+    }
+    this.poke();
   }
 
   private handleClose(info: CloseInfo): void {
@@ -391,7 +349,6 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
     this.replies.close(err);
     this.endWaiter?.reject(err); // no-op if session.ended already resolved it
     this.poke();
-    for (const r of this.readers) r.resolve({ value: undefined, done: true });
-    this.readers = [];
+    this.messages.end();
   }
 }

@@ -6,6 +6,11 @@
  * waiting, except when that one is unanswered by nature: then only the next answer tells (the frames before it that
  * expect an answer and got none were refused; the refusals left over were the silent frame's). The client keeps at
  * most one silent frame waiting and follows it with a ping, so that answer always comes and always tells.
+ *
+ * Once the server's session is ending (drain, max duration, session.end), it answers every text frame but `ping`
+ * with GW_ERR_SESSION_ENDED, and also the first audio frame with audio: so that error does not say which frame it
+ * answers either. It need not: answers come in the order frames arrive, so a frame still waiting when it comes
+ * reaches the server after the change and gets the same (a silent one that arrived before has no answer to lose).
  */
 import { GatewayError } from '../src/protocol/errors.js';
 import type { ServerMessage } from '../src/protocol/messages.js';
@@ -23,7 +28,7 @@ export interface Pending {
 }
 
 export class ReplyTracker {
-  private readonly waiting: Pending[] = [];
+  private waiting: Pending[] = [];
   /** Refusals that arrived while a silent frame led: placed when the next answer arrives. */
   private unplaced: GatewayError[] = [];
 
@@ -61,6 +66,15 @@ export class ReplyTracker {
     for (const p of before) if (p.kind === 'silent') p.settle(null, noAnswer(p));
     target.settle(err === null ? msg : null, err);
     return target;
+  }
+
+  /** A GW_ERR_SESSION_ENDED: every update and silent frame waiting is refused with it; pings still get pongs. A
+   *  refused one's GW_ERR_RATE_LIMITED, if the server discarded it unread instead, is then placed on a later frame:
+   *  only a ping can be waiting then, and a ping is not worth the client's care while the session ends. */
+  ending(err: GatewayError): void {
+    const refused = this.waiting.filter((p) => p.kind !== 'ping');
+    this.waiting = this.waiting.filter((p) => p.kind === 'ping');
+    for (const p of refused) p.settle(null, err);
   }
 
   /** The socket closed: nothing waiting will be answered. */

@@ -12,8 +12,8 @@ import type { SessionServices } from '../server/session-pipeline-port.js';
 import { openLocalChannel, openRemoteChannel } from './channel.js';
 import { startFieldsFor, streamWav } from './stream-wav.js';
 import {
-  alternativesFlag, IN_PROCESS_HELP, loadInProcessEngine, SESSION_HELP, startExtras, urlFlag, type InProcessFlags,
-  type SessionFlags,
+  alternativesFlag, IN_PROCESS_HELP, loadInProcessEngine, numberFlag, SESSION_HELP, startExtras, urlFlag,
+  type InProcessFlags, type SessionFlags,
 } from './transcribe-command.js';
 import type { TranscriptFinalMessage } from '../protocol/messages.js';
 import { readWavFile } from './wav.js';
@@ -172,10 +172,7 @@ export function formatWerTable(result: EvalResult): string {
 }
 
 export async function runEval(manifestPath: string, flags: EvalFlags): Promise<number> {
-  const concurrency = flags.concurrency === undefined ? 4 : Number(flags.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
-    throw new GatewayError('GW_ERR_BAD_CONFIG', `--concurrency must be an integer in [1, 256], got "${flags.concurrency}"`);
-  }
+  const concurrency = numberFlag('concurrency', flags.concurrency, 'integer', 1, 256) ?? 4;
   urlFlag(flags.url);
   const extras = startExtras(flags);
   const { alternatives } = alternativesFlag(flags.alternatives);

@@ -1,6 +1,9 @@
 /**
  * Streams one WAV through a {@link TranscriptionChannel} in 50 ms frames (optionally paced at real time) and
- * collects the finals. Shared by `voxgate transcribe` and `voxgate eval`.
+ * collects the finals. Shared by `voxgate transcribe` and `voxgate eval`. Unpaced, it sends as fast as the channel
+ * takes frames: the socket client holds audio while paused and past its unacknowledged-audio window
+ * (clients/node-client.ts), the in-process channel while paused, so even an unpaced upload stays inside the
+ * server's backlog limit.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServerMessage, SessionEndedMessage, TranscriptFinalMessage } from '../protocol/messages.js';
@@ -9,21 +12,11 @@ import { wavChunks, type WavAudio } from './wav.js';
 
 /** Frame length the CLI sends, ms. */
 export const CLI_FRAME_MS = 50;
-
-/**
- * Fastest pace (x real time) of a non-realtime upload. flow.pause only helps if the sender notices it before it has
- * written much more: an unpaced sender hands seconds of audio to the kernel's socket buffers (on loopback, all of it)
- * before the first flow.pause can arrive, and then trips GW_ERR_BACKLOG. At 50x, 10 ms of reaction time is 500 ms
- * of audio in flight, well inside the default 8 s between high-water mark and hard limit.
- */
-export const DEFAULT_MAX_SPEED = 50;
 const CATCH_UP_MS = 100;
 
 export interface StreamWavOptions {
-  /** Pace frames at 1x (a live source). Default false: up to `maxSpeed`, paused by flow control. */
+  /** Pace frames at 1x (a live source). Default false: unpaced, held only by flow control. */
   realtime?: boolean;
-  /** Upper bound of the upload pace, x real time (default {@link DEFAULT_MAX_SPEED}; Infinity: unpaced). */
-  maxSpeed?: number;
   onMessage?: (msg: ServerMessage) => void;
 }
 
@@ -47,18 +40,17 @@ export async function streamWav(channel: TranscriptionChannel, wav: WavAudio, op
     options.onMessage?.(m);
   });
   try {
-    const speed = options.realtime === true ? 1 : options.maxSpeed ?? DEFAULT_MAX_SPEED;
     // Pace from the previous send, not from the start: after a flow.pause the sender must not burst to "catch up"
     // (at most CATCH_UP_MS of lag is made up, so timer jitter does not slow a realtime stream down).
     let nextAt = performance.now();
     for (const chunk of wavChunks(wav, CLI_FRAME_MS)) {
-      if (Number.isFinite(speed)) {
+      if (options.realtime === true) {
         const wait = nextAt - performance.now();
         if (wait > 1) await sleep(wait);
       }
       await channel.sendAudio(chunk);
       const chunkMs = (chunk.byteLength / wav.frameBytes / wav.sampleRateHz) * 1000;
-      nextAt = Math.max(nextAt, performance.now() - CATCH_UP_MS) + chunkMs / speed;
+      nextAt = Math.max(nextAt, performance.now() - CATCH_UP_MS) + chunkMs;
     }
     const ended = await channel.end();
     return { finals, ended, text: finals.map((f) => f.text).filter((t) => t !== '').join(' ') };

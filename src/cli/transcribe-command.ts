@@ -7,7 +7,7 @@ import {
   DENOISE_MODES, LATENCY_CHUNK_MS, PROTOCOL_LIMITS, SESSION_DEFAULTS, type DenoiseMode, type LatencyPreset, type ServerMessage,
   type SessionStartMessage,
 } from '../protocol/messages.js';
-import { GATEWAY_SETTINGS, gatewayConfigFromSources, type GatewayConfig } from '../server/config.js';
+import { DECIMAL_SYNTAX, GATEWAY_SETTINGS, gatewayConfigFromSources, type GatewayConfig } from '../server/config.js';
 import type { SpeechEngine, SpeechEngineOptions } from '../server/speech-engine.js';
 import { openLocalChannel, openRemoteChannel, type TranscriptionChannel } from './channel.js';
 import { startFieldsFor, streamWav } from './stream-wav.js';
@@ -54,7 +54,7 @@ partial results and finals as they come.
 Options:
   --url URL              server to use, e.g. ws://localhost:8080/v1/stream (default: in-process pipeline)
   --api-key KEY          API key for --url (Authorization: Bearer)
-  --realtime             send at 1x speed (default: up to 50x real time, paused by the server's flow control)
+  --realtime             send at 1x speed (default: as fast as the server's flow control lets it)
   --numerals             print finals with numbers as digits (session.start numerals: formatted_text)
   --multichannel         transcribe each channel of a stereo file on its own (lines start with ch0 / ch1)
   --alternatives N       print up to N texts per final (its n-best list, with each text's share of the beam), N in
@@ -94,20 +94,26 @@ export function startExtras(flags: SessionFlags): StartExtras {
     }
     out.denoise = flags.denoise as DenoiseMode;
   }
-  const confidence = numberFlag('min-confidence', flags['min-confidence'], 0, 1);
+  const confidence = numberFlag('min-confidence', flags['min-confidence'], 'number', 0, 1);
   if (confidence !== undefined) out.min_confidence = confidence;
-  const db = numberFlag('background-rejection-db', flags['background-rejection-db'], 0,
+  const db = numberFlag('background-rejection-db', flags['background-rejection-db'], 'number', 0,
     PROTOCOL_LIMITS.maxBackgroundRejectionDb);
   if (db !== undefined) out.background_rejection_db = db;
   return out;
 }
 
-/** A flag that must be a number in [min, max]; GW_ERR_BAD_CONFIG quoting it otherwise. */
-function numberFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
+/**
+ * A flag that must be a number (`integer`: digits only) in [min, max], in plain decimals as `serve` takes them
+ * (config.ts DECIMAL_SYNTAX): `Number()` alone took `0x10`, `1e1` and ` 5`. GW_ERR_BAD_CONFIG naming the flag and
+ * quoting the value otherwise.
+ */
+export function numberFlag(name: string, value: string | undefined, kind: keyof typeof DECIMAL_SYNTAX, min: number,
+  max: number): number | undefined {
   if (value === undefined) return undefined;
   const v = Number(value);
-  if (value.trim() === '' || !(v >= min && v <= max)) {
-    throw usage(`--${name} must be a number in [${min}, ${max}], got "${value}"`);
+  if (!DECIMAL_SYNTAX[kind].test(value) || !(v >= min && v <= max)) {
+    throw usage(`--${name} must be ${kind === 'integer' ? 'an integer' : 'a number'} in [${min}, ${max}], `
+      + `got ${JSON.stringify(value)}`);
   }
   return v;
 }
@@ -169,12 +175,8 @@ export async function loadInProcessEngine(flags: InProcessFlags): Promise<Speech
 
 /** --alternatives N -> session.start alternatives (an integer in the protocol's range). */
 export function alternativesFlag(value: string | undefined): { alternatives?: number } {
-  if (value === undefined) return {};
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || n < 1 || n > PROTOCOL_LIMITS.maxAlternatives) {
-    throw usage(`--alternatives must be an integer in [1, ${PROTOCOL_LIMITS.maxAlternatives}], got "${value}"`);
-  }
-  return { alternatives: n };
+  const n = numberFlag('alternatives', value, 'integer', 1, PROTOCOL_LIMITS.maxAlternatives);
+  return n === undefined ? {} : { alternatives: n };
 }
 
 /** Schemes the WebSocket client connects with (`ws` also takes http: / https: as ws: / wss:). */

@@ -298,13 +298,19 @@ export const GATEWAY_SETTINGS: readonly Setting[] = [
   { key: 'lmTokenBonus', flag: 'lm-token-bonus', env: 'VOXGATE_LM_TOKEN_BONUS', kind: 'number', help: 'token LM bonus per token' },
 ];
 
+/**
+ * How every number on voxgate's command lines and in its environment is spelt: plain decimals. `Number()` alone takes
+ * `0x10`, `1e1` and `Infinity`, which nobody means for a port or a threshold. (Settings are trimmed first here.)
+ */
+export const DECIMAL_SYNTAX = { integer: /^-?\d+$/, number: /^-?(\d+\.?\d*|\.\d+)$/ } as const;
+
 function parseSetting(s: Setting, raw: string, source: string): unknown {
   if (s.kind === 'int') {
-    if (!/^-?\d+$/.test(raw.trim())) throw bad(`${source} must be an integer, got ${JSON.stringify(raw)}`);
+    if (!DECIMAL_SYNTAX.integer.test(raw.trim())) throw bad(`${source} must be an integer, got ${JSON.stringify(raw)}`);
     return Number(raw);
   }
   if (s.kind === 'number') {
-    if (!/^-?(\d+\.?\d*|\.\d+)$/.test(raw.trim())) throw bad(`${source} must be a number, got ${JSON.stringify(raw)}`);
+    if (!DECIMAL_SYNTAX.number.test(raw.trim())) throw bad(`${source} must be a number, got ${JSON.stringify(raw)}`);
     return Number(raw);
   }
   // path.resolve('') is the working directory: an empty `--model "$DIR"` must not name a directory nobody gave

@@ -12,15 +12,17 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { rng } from '../../bench/bench-random.js';
-import { inProcessConfig, startExtras } from '../../src/cli/transcribe-command.js';
-import { evaluate, formatWerTable, oracleHypothesis, parseManifest, werReport } from '../../src/cli/eval-command.js';
-import type { TranscriptFinalMessage } from '../../src/protocol/messages.js';
+import { alternativesFlag, inProcessConfig, startExtras } from '../../src/cli/transcribe-command.js';
+import { evaluate, formatWerTable, oracleHypothesis, parseManifest, runEval, werReport } from '../../src/cli/eval-command.js';
+import type { ServerMessage, TranscriptFinalMessage } from '../../src/protocol/messages.js';
 import { encodeWav, parseWav, wavChunks } from '../../src/cli/wav.js';
 import { GatewayError } from '../../src/protocol/errors.js';
 import { normaliseTranscript, wer, WerAccumulator, wordEdits } from '../../src/cli/wer.js';
 import { loadSpeechEngine } from '../../src/server/speech-engine.js';
 import { pick } from '../protocol/fuzz-frames.js';
-import { corpusWer, MAX_WER, MODEL_DIR, ROOT, speechFixtures, startRealGateway } from './helpers.js';
+import {
+  corpusWer, longestFixture, MAX_WER, MODEL_DIR, repeatPcm, ROOT, speechFixtures, startRealGateway,
+} from './helpers.js';
 
 const run = promisify(execFile);
 // tsx's loader by absolute URL, so the CLI can run from any working directory (as `npm start` must).
@@ -92,6 +94,28 @@ describe('session flags', () => {
         message: expect.stringContaining(`"${value}"`) }));
     }
   });
+
+  it('numbers are plain decimals, as `serve` takes them: hex, exponents, signs and blanks are refused naming the flag',
+    async () => {
+      expect(startExtras({ 'min-confidence': '.5', 'background-rejection-db': '12' }))
+        .toEqual({ min_confidence: 0.5, background_rejection_db: 12 });
+      expect(alternativesFlag('3')).toEqual({ alternatives: 3 });
+      // Each value is in its flag's range: only its spelling is wrong (Number() reads every one of them).
+      const cases: [string, string[], (value: string) => Promise<unknown>][] = [
+        ['min-confidence', ['0x0', '1e-1', ' 0.5', '0.5 ', '+0.5'], async (v) => startExtras({ 'min-confidence': v })],
+        ['background-rejection-db', ['0x10', '1e1', ' 5', '5 ', '+5'],
+          async (v) => startExtras({ 'background-rejection-db': v })],
+        ['alternatives', ['0x2', '1e0', ' 5', '5 ', '2.0'], async (v) => alternativesFlag(v)],
+        ['concurrency', ['0x10', '1e1', ' 5', '5 ', '4.0'], (v) => runEval('never-read.tsv', { concurrency: v })],
+      ];
+      for (const [flag, values, parse] of cases) {
+        for (const value of values) {
+          const message = new RegExp(`^--${flag} must be .*, got "${value.replace('+', '\\+')}"$`);
+          await expect(parse(value), `--${flag} ${JSON.stringify(value)}`).rejects
+            .toMatchObject({ code: 'GW_ERR_BAD_CONFIG', message: expect.stringMatching(message) });
+        }
+      }
+    });
 });
 
 describe('bad values on the command line', () => {
@@ -107,6 +131,11 @@ describe('bad values on the command line', () => {
     expect(await fails(['eval', 'no-such.tsv', '--url', 'localhost:8080'])).toMatchObject({ code: 1,
       stderr: expect.stringContaining('--url must be a ws:// or wss:// URL, got "localhost:8080"') });
   }, 60_000);
+
+  it('a number flag in another syntax is a configuration error naming the flag and quoting the value', async () => {
+    expect(await fails(['eval', 'no-such.tsv', '--concurrency', '0x10'])).toMatchObject({ code: 1,
+      stderr: 'voxgate: GW_ERR_BAD_CONFIG: --concurrency must be an integer in [1, 256], got "0x10"\n' });
+  }, 30_000);
 
   it('a manifest that cannot be read is a configuration error naming it, not an internal one', async () => {
     expect(await fails(['eval', 'no-such.tsv', '--url', 'ws://127.0.0.1:1/v1/stream'])).toMatchObject({ code: 1,
@@ -239,6 +268,30 @@ describe('voxgate eval / transcribe with the real model', () => {
       await gw.close();
     }
   }, 60_000);
+});
+
+describe('voxgate transcribe --url of a long file', () => {
+  it('without --realtime: 60 s go unpaced, held only by flow control, and all of it is transcribed', async () => {
+    const { wav } = longestFixture();
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'voxgate-long-')), 'long.wav');
+    const pcm = repeatPcm(wav, 60_000);
+    const samples = Float32Array.from({ length: pcm.byteLength / 2 },
+      (_, i) => new DataView(pcm.buffer, pcm.byteOffset).getInt16(2 * i, true) / 32768);
+    writeFileSync(file, encodeWav(samples, wav.sampleRateHz));
+    const gw = await startRealGateway('uws'); // serve's default carrier
+    try {
+      const url = `ws://127.0.0.1:${gw.port}/v1/stream`;
+      const out = await run(process.execPath, [...CLI, 'transcribe', file, '--url', url, '--json'],
+        { cwd: tmpdir(), maxBuffer: 64 << 20 });
+      const msgs = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as ServerMessage);
+      expect(msgs.filter((m) => m.type === 'error')).toEqual([]);
+      expect(msgs.some((m) => m.type === 'flow.pause')).toBe(true);
+      expect(msgs[msgs.length - 1]).toMatchObject({ type: 'session.ended', reason: 'client_end', audio_ms: 60_000,
+        stats: { processed_audio_ms: 60_000, bytes_discarded: 0 } });
+    } finally {
+      await gw.close();
+    }
+  }, 120_000);
 });
 
 /** `voxgate serve` as a child process on 127.0.0.1:`port`, its JSON log lines as they come. */

@@ -9,6 +9,7 @@ import { GatewayError } from '../../src/protocol/errors.js';
 import type { ServerMessage } from '../../src/protocol/messages.js';
 
 const REFUSAL = new GatewayError('GW_ERR_RATE_LIMITED', 'text frame discarded unread');
+const ENDING = new GatewayError('GW_ERR_SESSION_ENDED', 'session.update after session.end is discarded');
 const UPDATED: ServerMessage = { type: 'session.updated', hotwords: 0, endpointing: { silence_ms: 500, max_utterance_ms: 15000 },
   min_confidence: 0.15, numerals: false, alternatives: 1, background_rejection_db: 0 };
 const pong = (id: string): ServerMessage => ({ type: 'pong', id });
@@ -88,5 +89,19 @@ describe('ReplyTracker', () => {
     expect(u2.outcome).toBe('session.updated');
     t.close(new GatewayError('GW_ERR_INTERNAL', 'socket closed'));
     expect(f.outcome).toBe('GW_ERR_INTERNAL');
+  });
+
+  it('the server\'s session ending settles every update and silent frame waiting with its error; pings go on', () => {
+    const t = new ReplyTracker();
+    const [u1, f, p, u2] = [frame('update'), frame('silent'), frame('ping', 'p'), frame('update')];
+    [u1, f, p, u2].forEach((x) => t.add(x));
+    t.ending(ENDING);
+    expect([u1.outcome, f.outcome, u2.outcome]).toEqual(['GW_ERR_SESSION_ENDED', 'GW_ERR_SESSION_ENDED',
+      'GW_ERR_SESSION_ENDED']);
+    expect(t.holdsText).toBe(false);
+    expect(p.outcome).toBeNull();
+    t.ending(ENDING); // the same error for a later frame (or for audio): nothing left to place it on
+    expect(t.answered(pong('p'))).toBe(p);
+    expect(p.outcome).toBe('pong');
   });
 });

@@ -1,0 +1,83 @@
+/**
+ * The Node client's opening of a session (clients/node-client.ts): the upgrade, `session.start` and the wait for
+ * `session.started`, each way it can fail mapped to a GatewayError.
+ */
+import { WebSocket } from 'ws';
+import { GatewayError } from '../src/protocol/errors.js';
+import {
+  STREAM_PATH, type ServerMessage, type SessionStartMessage, type SessionStartedMessage,
+} from '../src/protocol/messages.js';
+import { parseServerMessage, validateClientMessage } from '../src/protocol/validate.js';
+import { errorFromMessage, rawToString, upgradeError } from './wire.js';
+
+export interface VoxgateClientOptions {
+  apiKey?: string;
+  /** Where the key travels: `Authorization: Bearer` header (default) or `?api_key=` query parameter. */
+  apiKeyIn?: 'header' | 'query';
+  /** session.start fields (validated locally before connecting). */
+  start: Omit<SessionStartMessage, 'type'>;
+  /** How long to wait for `session.started`, ms. Default 10000. */
+  startTimeoutMs?: number;
+  /** For wss:// to a server whose certificate the system does not trust (self-signed): its PEM certificate. */
+  ca?: string | Buffer;
+}
+
+export interface CloseInfo { code: number; reason: string }
+
+/**
+ * Opens a socket, sends `session.start` and resolves with what `build` makes of it once `session.started` arrives.
+ * Rejects with a GatewayError: the upgrade's 401 / 429 / 503 code, the server's fatal error for a bad start, or a
+ * local validation error. `build` runs inside the handler of `session.started`, not a promise turn later: `ws` emits
+ * the messages of one socket read back to back, so one right behind it would otherwise find no listener.
+ */
+export async function openSession<T>(url: string, options: VoxgateClientOptions,
+  build: (ws: WebSocket, started: SessionStartedMessage, closed: Promise<CloseInfo>) => T): Promise<T> {
+  const start = validateClientMessage({ type: 'session.start', ...options.start }) as SessionStartMessage;
+  const target = new URL(url);
+  if (target.pathname === '/' || target.pathname === '') target.pathname = STREAM_PATH;
+  const headers: Record<string, string> = {};
+  if (options.apiKey !== undefined) {
+    if (options.apiKeyIn === 'query') target.searchParams.set('api_key', options.apiKey);
+    else headers.authorization = `Bearer ${options.apiKey}`;
+  }
+  const ws = new WebSocket(target, { headers, perMessageDeflate: false, ...(options.ca === undefined ? {} : { ca: options.ca }) });
+  const closed = new Promise<CloseInfo>((resolve) => {
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+  });
+  return new Promise<T>((resolve, reject) => {
+    const fail = (e: GatewayError): void => { clearTimeout(timer); ws.terminate(); reject(e); };
+    const timer = setTimeout(() => fail(new GatewayError('GW_ERR_INTERNAL',
+      `no session.started within ${options.startTimeoutMs ?? 10000} ms`)), options.startTimeoutMs ?? 10000);
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => { if (body.length < 4096) body += chunk; });
+      res.on('end', () => fail(upgradeError(res.statusCode ?? 0, body)));
+    });
+    ws.on('error', (err) => fail(
+      new GatewayError('GW_ERR_INTERNAL', `connect failed: ${err.message}`, { cause: err })));
+    ws.once('open', () => ws.send(JSON.stringify(start)));
+    ws.once('message', (data, isBinary) => {
+      let msg: ServerMessage;
+      try {
+        if (isBinary) throw new GatewayError('GW_ERR_INTERNAL', 'server sent a binary frame before session.started');
+        msg = parseServerMessage(rawToString(data));
+      } catch (e) {
+        fail(e as GatewayError);
+        return;
+      }
+      if (msg.type === 'session.started') {
+        clearTimeout(timer);
+        ws.removeAllListeners('error');
+        ws.on('error', () => { /* surfaced through 'close' -> closed / rejected waiters */ });
+        resolve(build(ws, msg, closed));
+      } else if (msg.type === 'error') {
+        fail(errorFromMessage(msg));
+      } else {
+        fail(new GatewayError('GW_ERR_INTERNAL', `expected session.started, got ${msg.type}`));
+      }
+    });
+    void closed.then(({ code, reason }) => fail(new GatewayError('GW_ERR_INTERNAL',
+      `socket closed before session.started (${code} ${reason})`)));
+  });
+}
