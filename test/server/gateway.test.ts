@@ -13,7 +13,7 @@ import type { ServerMessage } from '../../src/protocol/messages.js';
 import { resolveGatewayConfig, type GatewayConfig } from '../../src/server/config.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
 import { clientSocket, closed, connect, refusedUpgrade } from '../transports/helpers.js';
-import { inbox, pcm16, scriptedServices, START_16K, until, upgradeStatus } from './helpers.js';
+import { inbox, pcm16, scriptedServices, START_16K, startedSession, until, upgradeStatus } from './helpers.js';
 
 const gateways: Gateway[] = [];
 afterEach(async () => {
@@ -326,12 +326,7 @@ describe.each(['uws', 'ws'] as const)('gateway over %s (scripted pipeline)', (tr
       // The pipeline's end() takes 1.5 s; the client goes 50 ms into the drain. A released (disposed) pipeline never
       // completes events$ (the real one's end() never settles either): waiting for it held the drain for 6 s.
       const { gw, services } = await start(transport, { drainTimeoutMs: 6000 }, 1500);
-      const ws = await connect(gw.port, '/v1/stream');
-      const box = inbox(ws);
-      ws.send(JSON.stringify(START_16K));
-      expect(await box.next()).toMatchObject({ type: 'session.started' });
-      ws.send(pcm16(100));
-      await until(() => services.created[0]?.backlogMs() === 0, 2000, 'audio decoded');
+      const { ws } = await startedSession(gw.port, services, 100, connect);
       const t0 = Date.now();
       const draining = gw.drain();
       await new Promise((r) => setTimeout(r, 50));
@@ -344,12 +339,7 @@ describe.each(['uws', 'ws'] as const)('gateway over %s (scripted pipeline)', (tr
   it('a slow consumer that never reads again is counted as GW_ERR_SLOW_CONSUMER (4004), not as abandoned', async () => {
     const { gw, services } = await start(transport, { outboundSoftLimitBytes: 16 * 1024,
       outboundHardLimitBytes: 64 * 1024 });
-    const ws = await connect(gw.port, '/v1/stream');
-    const box = inbox(ws);
-    ws.send(JSON.stringify(START_16K));
-    expect(await box.next()).toMatchObject({ type: 'session.started' });
-    ws.send(pcm16(20));
-    await until(() => services.created[0]?.backlogMs() === 0, 2000, 'audio decoded');
+    const { ws } = await startedSession(gw.port, services, 20, connect);
     clientSocket(ws).pause();
     // Finals are never dropped: 64 KiB ones fill the kernel's buffers, then the server's, past the hard limit.
     const p = services.created[0]!;

@@ -234,6 +234,23 @@ export function inbox(ws: WebSocket): { next: () => Promise<ServerMessage> } {
   };
 }
 
+/**
+ * A started session on a gateway serving scripted pipelines: connect, `session.start` (16 kHz PCM), `audioMs` of
+ * audio, and wait until the (first) pipeline has decoded it. The socket's messages after `session.started` are in
+ * `box`.
+ */
+export async function startedSession(port: number, services: ScriptedServices, audioMs: number,
+  connect: (port: number, path: string) => Promise<WebSocket>) {
+  const ws = await connect(port, '/v1/stream');
+  const box = inbox(ws);
+  ws.send(JSON.stringify(START_16K));
+  const started = await box.next();
+  if (started.type !== 'session.started') throw new Error(`expected session.started, got ${JSON.stringify(started)}`);
+  ws.send(pcm16(audioMs));
+  await until(() => services.created[0]?.backlogMs() === 0, 2000, 'audio decoded');
+  return { ws, box };
+}
+
 /** HTTP status of a refused upgrade, or 'refused' when nothing listens any more. */
 export function upgradeStatus(port: number): Promise<number | 'refused'> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream`);

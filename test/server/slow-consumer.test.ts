@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { resolveGatewayConfig } from '../../src/server/config.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
 import { clientSocket, closed, connect } from '../transports/helpers.js';
-import { inbox, pcm16, scriptedServices, START_16K, until } from './helpers.js';
+import { scriptedServices, startedSession } from './helpers.js';
 
 const gateways: Gateway[] = [];
 afterEach(async () => {
@@ -16,25 +16,20 @@ afterEach(async () => {
 /** The transport's default closing-handshake timeout, which a peer that never reads always runs into. */
 const CLOSE_TIMEOUT_MS = 5000;
 
-async function startedSession(transport: 'uws' | 'ws') {
+async function slowReaderSession(transport: 'uws' | 'ws') {
   const services = scriptedServices({ auto: true });
   const config = resolveGatewayConfig({ host: '127.0.0.1', port: 0, transport, logLevel: 'silent',
     outboundSoftLimitBytes: 16 * 1024, outboundHardLimitBytes: 64 * 1024 });
   const gw = await startGateway(config, { services });
   gateways.push(gw);
-  const ws = await connect(gw.port, '/v1/stream');
-  const box = inbox(ws);
-  ws.send(JSON.stringify(START_16K));
-  expect(await box.next()).toMatchObject({ type: 'session.started' });
-  ws.send(pcm16(20));
-  await until(() => services.created[0]?.backlogMs() === 0, 2000, 'audio decoded');
+  const { ws } = await startedSession(gw.port, services, 20, connect);
   return { gw, ws, pipeline: services.created[0]! };
 }
 
 describe.each(['uws', 'ws'] as const)('slow consumer over %s', (transport) => {
   it('stops the pipeline as soon as the server closes it with 4004, not when the peer\'s close handshake ends',
     async () => {
-      const { gw, ws, pipeline } = await startedSession(transport);
+      const { gw, ws, pipeline } = await slowReaderSession(transport);
       const clientClosed = closed(ws);
       let finalsReceived = 0;
       ws.on('message', (data: Buffer) => {
