@@ -193,7 +193,8 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
             const text = words.length === all.length ? heard : words.map((w) => w.word).join(' ');
             let sum = 0;
             for (let k = 0; k < r.probs.length; k++) sum += r.probs[k]!;
-            const confidence = r.probs.length > 0 ? sum / r.probs.length : 0;
+            // a final without words (no token, or word separators alone) has confidence 0, as promised for empty text
+            const confidence = all.length > 0 ? sum / r.probs.length : 0;
             const base = { kind: 'final', utteranceId: id, startMs, endMs, reason: item.reason,
               newestArrivalMs: item.arrivalMs } as const;
             if (noise || (stableText === '' && all.length > 0 && words.length === 0)) {

@@ -12,7 +12,8 @@
  *     the silent frames are still forwarded so the model can emit late tokens), or
  *   - when one more frame would make it longer than `maxUtteranceMs` of audio, pre-roll included (reason
  *     `max_utterance`; at 15000 ms that is exactly 1,500 frames, at 3081 ms 308 frames), or
- *   - on a `finalize` item (reason `finalize`) or the `end` item (its reason), at the current stream position.
+ *   - on a `finalize` item (reason `finalize`) or the `end` item (its reason), at the current stream position
+ *     (`speech.stopped` at the first frame of the trailing non-speech run, if the stream is in one).
  *   `speech.stopped` always precedes `utterance.end`. If speech goes on after a max_utterance or finalize cut, the next
  *   speech frame opens the next utterance right away (contiguous audio, no overlap).
  * Endpointing settings come from `settings$` (latest value wins, applies from the next frame).
@@ -134,7 +135,9 @@ export function endpoint(
           onBlock(item, emit);
           return;
         }
-        if (open) close(item.kind === 'end' ? item.reason : 'finalize', nextFrame, item.arrivalMs, emit);
+        // speech.stopped where speech stopped: at the first frame of a trailing non-speech run, as a silence
+        // endpoint would put it (a client that finalizes 300 ms after its last word did not speak until then)
+        if (open) close(item.kind === 'end' ? item.reason : 'finalize', nextFrame - silenceRun, item.arrivalMs, emit);
         if (item.kind === 'end') {
           nextFrame = 0;
           ringLen = 0;

@@ -22,6 +22,8 @@ export class InputPacer {
   #head = 0;
   #queuedSamples = 0;
   #scheduled: NodeJS.Immediate | undefined;
+  /** clear() calls so far: submit sees whether the job it ran cleared the pacer. */
+  #clears = 0;
 
   /** `onError`: what a job threw (the pacer stops; the owner fails the session). */
   constructor(private readonly onError: (e: unknown) => void) {}
@@ -39,7 +41,14 @@ export class InputPacer {
     let k = 0;
     if (this.#head === this.#jobs.length && jobs.length > 0) {
       k = 1;
-      if (!this.#runJob(jobs[0]!)) return;
+      const clears = this.#clears;
+      this.#runJob(jobs[0]!);
+      if (this.#clears !== clears) {
+        // It threw, or its events ended the session (a handler called clear(): a slow client's socket given up):
+        // the rest of its frame is dropped like the queue, never run, its audio still unprocessed.
+        for (; k < jobs.length; k++) this.#queuedSamples += jobs[k]!.samples;
+        return;
+      }
     }
     for (; k < jobs.length; k++) {
       this.#jobs.push(jobs[k]!);
@@ -53,6 +62,7 @@ export class InputPacer {
    * was received and never transcribed, and the session's processed_audio_ms must not claim it.
    */
   clear(): void {
+    this.#clears++;
     clearImmediate(this.#scheduled);
     this.#scheduled = undefined;
     this.#jobs = [];

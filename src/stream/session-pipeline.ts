@@ -218,12 +218,14 @@ export class SessionPipeline {
       throw new GatewayError('GW_ERR_PARTIAL_SAMPLE',
         `binary frame of ${bytes.length} bytes is not a whole number of ${this.#frameBytes}-byte sample frames`);
     }
-    if (this.#failed) return;
+    // An empty frame (a keep-alive) carries no audio: it must not become the newest audio a final's latency is
+    // measured from, nor wait behind large frames' slices as a job.
+    if (this.#failed || bytes.length === 0) return;
     this.#samples += bytes.length / this.#frameBytes;
     this.#lastArrivalMs = arrivalMs;
     const sliceBytes = Math.max(1, Math.round((this.#sampleRateHz * DSP_SLICE_MS) / 1000)) * this.#frameBytes;
     const jobs = [];
-    for (let off = 0; off < bytes.length || off === 0; off += sliceBytes) {
+    for (let off = 0; off < bytes.length; off += sliceBytes) {
       const slice = bytes.subarray(off, Math.min(bytes.length, off + sliceBytes));
       jobs.push({ samples: slice.length / this.#frameBytes, run: () => {
         const t0 = this.#now();

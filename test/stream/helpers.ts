@@ -5,11 +5,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { lastValueFrom, toArray } from 'rxjs';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { EncoderPool } from '../../src/inference/encoder-pool.js';
+import { loadModelInfo } from '../../src/inference/nemo-ctc-model.js';
 import { SESSION_DEFAULTS } from '../../src/protocol/messages.js';
 import type { SessionConfig } from '../../src/protocol/session-config.js';
 import type { PipelineEvent } from '../../src/stream/pipeline-event.js';
-import type { SessionPipeline } from '../../src/stream/session-pipeline.js';
+import type { PipelineDeps, SessionPipeline } from '../../src/stream/session-pipeline.js';
 import type {
   EncoderRunResult, StreamEncoder, StreamEncoderStream, StreamModelInfo,
 } from '../../src/stream/stream-items.js';
@@ -213,4 +215,20 @@ export function checkOrder(events: PipelineEvent[]): string[] {
     }
   }
   return events.map((e) => e.kind).filter((k, i, a) => !(k === 'partial' && a[i - 1] === 'partial'));
+}
+
+/**
+ * For a describe block on the real model: a beforeAll that loads the shipped model (`auto` precision) into one encoder
+ * pool of one thread and hands the pipeline's deps to `use`, and an afterAll that closes the pool.
+ */
+export function onRealModel(use: (deps: PipelineDeps) => void): void {
+  let pool: EncoderPool | undefined;
+  beforeAll(async () => {
+    const model = loadModelInfo(MODEL_DIR, { precision: 'auto' });
+    pool = await EncoderPool.create({ model, intraOpThreads: 1 });
+    use({ encoder: pool, model });
+  }, 30_000);
+  afterAll(async () => {
+    await pool?.close();
+  });
 }

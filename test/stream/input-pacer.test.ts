@@ -40,4 +40,20 @@ describe('InputPacer', () => {
     await turn();
     expect(ran).toEqual(['x', 'y']);
   });
+
+  it('a first job that clears the pacer (the session abandoned from its own events) or throws drops the rest of its '
+    + 'submit unrun, still counted', async () => {
+    const ran: string[] = [];
+    const pacer = new InputPacer(() => undefined);
+    const abandon = () => {
+      ran.push('a');
+      pacer.clear();
+    };
+    pacer.submit([{ samples: 1, run: abandon }, { samples: 5, run: () => ran.push('b') }]);
+    pacer.submit([{ samples: 1, run: () => { throw new Error('boom'); } }, { samples: 7, run: () => ran.push('c') }]);
+    await turn();
+    await turn();
+    expect(ran).toEqual(['a']);
+    expect(pacer.queuedSamples).toBe(12);
+  });
 });

@@ -4,16 +4,14 @@
  * asserts exact text: chunking invariance compares the pipeline with itself, endpointing asserts structure, and the
  * onset check compares the pipeline's WER with a direct whole-clip decode of the same model. Skipped without a model.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FbankExtractor } from '../../src/dsp/fbank.js';
 import { encodeMulawSamples } from '../../src/dsp/g711.js';
 import { CtcDecoder, ctcText } from '../../src/inference/ctc-decoder.js';
-import { EncoderPool } from '../../src/inference/encoder-pool.js';
-import { loadModelInfo, type ModelInfo } from '../../src/inference/nemo-ctc-model.js';
 import type { PipelineEvent } from '../../src/stream/pipeline-event.js';
 import { SessionPipeline, type PipelineDeps } from '../../src/stream/session-pipeline.js';
 import {
-  HAVE_MODEL, MODEL_DIR, checkOrder, concat, noise, runPipeline, seconds, sessionConfig, speechClips, toS16,
+  HAVE_MODEL, checkOrder, concat, noise, runPipeline, seconds, sessionConfig, speechClips, onRealModel, toS16,
 } from './helpers.js';
 
 /** Word error rate of `hyp` against `ref` (Levenshtein over words / reference words). */
@@ -57,22 +55,13 @@ const noArrival = (events: PipelineEvent[]) => events.map((e) => ('newestArrival
   ? { ...e, newestArrivalMs: 0 } : e));
 
 describe.skipIf(!HAVE_MODEL)('SessionPipeline on the real model', () => {
-  let model: ModelInfo;
-  let pool: EncoderPool;
   let deps: PipelineDeps;
+  onRealModel((d) => (deps = d));
   const clips = HAVE_MODEL ? speechClips() : [];
   const clip = (set: string) => clips.find((c) => c.set === set)!;
   const two = () => toS16(concat([seconds(0.5), clip('asterisk').samples, seconds(1), clip('an4').samples,
     seconds(0.8)]));
 
-  beforeAll(async () => {
-    model = loadModelInfo(MODEL_DIR, { precision: 'auto' });
-    pool = await EncoderPool.create({ model, intraOpThreads: 1 });
-    deps = { encoder: pool, model };
-  }, 30_000);
-  afterAll(async () => {
-    await pool?.close();
-  });
 
   it('input chunking never changes the output: 20 x 50 ms == 1 s == one frame (partials and finals)', async () => {
     const bytes = two();
@@ -217,15 +206,15 @@ describe.skipIf(!HAVE_MODEL)('SessionPipeline on the real model', () => {
       const feats = new Float32Array(a.length + b.length);
       feats.set(a);
       feats.set(b, a.length);
-      const s = pool.openStream();
-      const dec = new CtcDecoder({ vocabSize: model.vocabSize, blankId: model.blankId, separatorId: model.separatorId });
+      const s = deps.encoder.openStream();
+      const dec = new CtcDecoder({ vocabSize: deps.model.vocabSize, blankId: deps.model.blankId, separatorId: deps.model.separatorId });
       const T = feats.length / 80, C = 8;
       for (let f = 0; f + 4 * C + 3 <= T; f += 4 * C) {
         const r = await s.run(feats.slice(f * 80, (f + 4 * C + 3) * 80), 4 * C + 3);
         dec.decodeChunk(r.logProbs, r.frames, r.vocabSize);
       }
       s.close();
-      const direct = ctcText(dec.finalize().tokens, model.tokens, model.separatorId);
+      const direct = ctcText(dec.finalize().tokens, deps.model.tokens, deps.model.separatorId);
       pipelineErrors += wer(c.reference, text);
       directErrors += wer(c.reference, direct);
     }
