@@ -46,8 +46,9 @@ export async function openSession<T>(url: string, options: VoxgateClientOptions,
   });
   return new Promise<T>((resolve, reject) => {
     const fail = (e: GatewayError): void => { clearTimeout(timer); ws.terminate(); reject(e); };
-    const timer = setTimeout(() => fail(new GatewayError('GW_ERR_INTERNAL',
-      `no session.started within ${options.startTimeoutMs ?? 10000} ms`)), options.startTimeoutMs ?? 10000);
+    const timeoutMs = options.startTimeoutMs ?? 10000;
+    const timer = setTimeout(() => fail(new GatewayError('GW_ERR_INTERNAL', `no session.started within ${timeoutMs} ms`)),
+      timeoutMs);
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
       res.setEncoding('utf8');

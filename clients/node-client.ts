@@ -227,7 +227,12 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
         const item = this.outbox[0];
         let waitMs: number | null = null; // null: until poked
         if (this.probeWanted) {
-          waitMs = this.sendText(`{"type":"ping","id":"${PROBE_ID}${this.nextProbeId}"}`, null);
+          const id = `${PROBE_ID}${this.nextProbeId}`;
+          waitMs = this.sendText(JSON.stringify({ type: 'ping', id }), { kind: 'ping', id, probe: true, settle: () => {} });
+          if (waitMs === 0) {
+            this.probeWanted = false;
+            this.nextProbeId++;
+          }
         } else if (item === undefined) {
           return;
         } else if (item.kind === 'audio') {
@@ -254,16 +259,12 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
     }
   }
 
-  /** Sends a text frame if the budget has room (returns 0), else returns the ms to wait. `track` null: a probe. */
-  private sendText(text: string, track: Pending | null): number {
+  /** Sends a text frame if the budget has room (returns 0), else returns the ms to wait. */
+  private sendText(text: string, track: Pending): number {
     const waitMs = this.budget.take(text.length, performance.now());
     if (waitMs > 0) return waitMs;
     const mark = this.sentBytes;
     this.coveredBytes = mark;
-    if (track === null) {
-      this.probeWanted = false;
-      track = { kind: 'ping', id: `${PROBE_ID}${this.nextProbeId++}`, probe: true, settle: () => {} };
-    }
     const { settle } = track;
     this.replies.add({ ...track, settle: (answer, err) => {
       if (track.kind !== 'silent') this.ackedBytes = Math.max(this.ackedBytes, mark); // answered on arrival

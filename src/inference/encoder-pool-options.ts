@@ -16,18 +16,22 @@ export interface EncoderPoolOptions {
 
 export const DEFAULT_ENCODER_POOL_OPTIONS = { intraOpThreads: 1, maxBatch: 32, batchWindowMs: 0 } as const;
 
+/** Largest values the pool takes (server/config.ts checks the same before the port opens). */
+export const ENCODER_POOL_MAX = { intraOpThreads: 64, maxBatch: 256, batchWindowMs: 50 } as const;
+
 export function validateEncoderPoolOptions(o: EncoderPoolOptions): void {
   const bad = (m: string): never => {
     throw new GatewayError('GW_ERR_BAD_CONFIG', m);
   };
   const { intraOpThreads = 1, maxBatch = 32, batchWindowMs = 0 } = o;
-  if (!Number.isInteger(intraOpThreads) || intraOpThreads < 1 || intraOpThreads > 64) {
-    bad(`intraOpThreads must be an integer in [1, 64], got ${intraOpThreads}`);
+  const max = ENCODER_POOL_MAX;
+  if (!Number.isInteger(intraOpThreads) || intraOpThreads < 1 || intraOpThreads > max.intraOpThreads) {
+    bad(`intraOpThreads must be an integer in [1, ${max.intraOpThreads}], got ${intraOpThreads}`);
   }
-  if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 256) {
-    bad(`maxBatch must be an integer in [1, 256], got ${maxBatch}`);
+  if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > max.maxBatch) {
+    bad(`maxBatch must be an integer in [1, ${max.maxBatch}], got ${maxBatch}`);
   }
-  if (!Number.isFinite(batchWindowMs) || batchWindowMs < 0 || batchWindowMs > 50) {
-    bad(`batchWindowMs must be in [0, 50], got ${batchWindowMs}`);
+  if (!Number.isFinite(batchWindowMs) || batchWindowMs < 0 || batchWindowMs > max.batchWindowMs) {
+    bad(`batchWindowMs must be in [0, ${max.batchWindowMs}], got ${batchWindowMs}`);
   }
 }

@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { GatewayError } from '../protocol/errors.js';
 import { PROTOCOL_LIMITS } from '../protocol/messages.js';
 import { DEFAULT_CTC_DECODER_OPTIONS } from '../inference/ctc-decoder.js';
+import { ENCODER_POOL_MAX } from '../inference/encoder-pool-options.js';
 import { MAX_ENCODER_WORKERS } from '../inference/encoder-shards.js';
 import { DECODER_KINDS, type DecoderKind } from '../stream/ctc-decode.js';
 import { VAD_MODES, type VadMode } from '../stream/vad.js';
@@ -225,12 +226,12 @@ export function validateGatewayConfig(c: GatewayConfig): GatewayConfig {
       + `got ${c.outboundHardLimitBytes}`);
   }
   checkInt('drainTimeoutMs', c.drainTimeoutMs, 0, 600_000);
-  // The encoder pool's own ranges (inference/encoder-pool-options.ts): the pool checks them only
-  // when the model loads, after the port is open, so a wider range here let the server start listening and then die.
-  if (c.intraOpThreads !== undefined) checkInt('intraOpThreads', c.intraOpThreads, 1, 64);
+  // The encoder pool's own ranges: the pool checks them only when the model loads, after the port is open, so a
+  // wider range here let the server start listening and then die.
+  if (c.intraOpThreads !== undefined) checkInt('intraOpThreads', c.intraOpThreads, 1, ENCODER_POOL_MAX.intraOpThreads);
   checkInt('encoderWorkers', c.encoderWorkers, 1, MAX_ENCODER_WORKERS);
-  if (c.maxBatch !== undefined) checkInt('maxBatch', c.maxBatch, 1, 256);
-  checkInt('batchWindowMs', c.batchWindowMs, 0, 50);
+  if (c.maxBatch !== undefined) checkInt('maxBatch', c.maxBatch, 1, ENCODER_POOL_MAX.maxBatch);
+  checkInt('batchWindowMs', c.batchWindowMs, 0, ENCODER_POOL_MAX.batchWindowMs);
   if (c.beamSize !== undefined) checkInt('beamSize', c.beamSize, 1, 256);
   checkOneOf('vad', c.vad, VAD_MODES);
   checkOneOf('decoder', c.decoder, DECODER_KINDS);
