@@ -7,7 +7,19 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { loadNativeAddon } from '../../src/inference/native-addon.js';
+import { loadNativeAddon, type NativeCtcDecoder } from '../../src/inference/native-addon.js';
+
+/** Decodes `frames` rows of `lp`, then reads the n-best scores (a beam of `beamSize`) and finalizes: no score is NaN. */
+function expectNoNaNScore(decoder: NativeCtcDecoder, lp: Float32Array, frames: number, v: number, beamSize: number): void {
+  const scalars = new Float64Array(4);
+  decoder.decodeChunk(lp, frames, v, scalars);
+  expect(Number.isNaN(scalars[0])).toBe(false);
+  const scores = new Float64Array(beamSize);
+  decoder.finalAlternatives(scores);
+  expect(Array.from(scores).some(Number.isNaN)).toBe(false);
+  decoder.finalize(scalars);
+  expect(Number.isNaN(scalars[0])).toBe(false);
+}
 
 describe('native cores: libFuzzer findings', () => {
   it('TokenLm rejects an arc_start that overshoots the arcs before reading any arc', () => {
@@ -33,14 +45,7 @@ describe('native cores: libFuzzer findings', () => {
     const peaks = [1, 0, 1, 0, 1, 0, 1, 2];
     const lp = new Float32Array(peaks.length * v).fill(Math.log(0.05));
     peaks.forEach((t, f) => { lp[f * v + t] = Math.log(0.85); });
-    const scalars = new Float64Array(4);
-    decoder.decodeChunk(lp, peaks.length, v, scalars);
-    expect(Number.isNaN(scalars[0])).toBe(false);
-    const scores = new Float64Array(4);
-    decoder.finalAlternatives(scores);
-    expect(Array.from(scores).some(Number.isNaN)).toBe(false);
-    decoder.finalize(scalars);
-    expect(Number.isNaN(scalars[0])).toBe(false);
+    expectNoNaNScore(decoder, lp, peaks.length, v, 4);
   });
 
   it('an LM token bonus large enough to overflow is rejected, a large one decodes without NaN', () => {
@@ -64,14 +69,7 @@ describe('native cores: libFuzzer findings', () => {
         expect((e as Error).message).toMatch(/lmTokenBonus/);
         continue;
       }
-      const scalars = new Float64Array(4);
-      decoder.decodeChunk(lp, 4, v, scalars);
-      expect(Number.isNaN(scalars[0])).toBe(false);
-      const scores = new Float64Array(20);
-      decoder.finalAlternatives(scores);
-      expect(Array.from(scores).some(Number.isNaN)).toBe(false);
-      decoder.finalize(scalars);
-      expect(Number.isNaN(scalars[0])).toBe(false);
+      expectNoNaNScore(decoder, lp, 4, v, 20);
     }
   });
 });
