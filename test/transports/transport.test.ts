@@ -38,6 +38,15 @@ async function start(kind: TransportKind, options: Partial<TransportOptions> = {
   return { server, handler, port };
 }
 
+/** A server that does not echo, with one client connected and open on it: what the backpressure tests start from. */
+async function openedQuiet(kind: TransportKind, options: Partial<TransportOptions>) {
+  const { handler, port } = await start(kind, options);
+  handler.echo = false;
+  const client = await connect(port);
+  await until(() => handler.events.opened.length === 1);
+  return { handler, client, conn: handler.events.opened[0]!.conn };
+}
+
 describe.each(['uws', 'ws'] as const)('%s transport', (kind) => {
   it('reports its kind and whether the native uWS binary runs', async () => {
     const { server, port } = await start(kind);
@@ -191,11 +200,7 @@ describe.each(['uws', 'ws'] as const)('%s transport', (kind) => {
   });
 
   it('reports outbound backpressure, drops droppable sends, drains after the reader resumes', async () => {
-    const { handler, port } = await start(kind, { highWaterMarkBytes: 64 * 1024, maxBackpressureBytes: 256 * 1024 * 1024 });
-    handler.echo = false;
-    const client = await connect(port);
-    await until(() => handler.events.opened.length === 1);
-    const conn = handler.events.opened[0]!.conn;
+    const { handler, client, conn } = await openedQuiet(kind, { highWaterMarkBytes: 64 * 1024, maxBackpressureBytes: 256 * 1024 * 1024 });
     let received = 0;
     client.on('message', (d: Buffer) => (received += d.byteLength));
     clientSocket(client).pause();
@@ -226,11 +231,7 @@ describe.each(['uws', 'ws'] as const)('%s transport', (kind) => {
   });
 
   it('drains also with a high-water mark below the socket\'s own write buffer (16 KiB in Node)', async () => {
-    const { handler, port } = await start(kind, { highWaterMarkBytes: 1024, maxBackpressureBytes: 64 * 1024 * 1024 });
-    handler.echo = false;
-    const client = await connect(port);
-    await until(() => handler.events.opened.length === 1);
-    const conn = handler.events.opened[0]!.conn;
+    const { handler, client, conn } = await openedQuiet(kind, { highWaterMarkBytes: 1024, maxBackpressureBytes: 64 * 1024 * 1024 });
     clientSocket(client).pause();
     const chunk = new Uint8Array(2048);
     let result = conn.send(chunk);
@@ -245,11 +246,7 @@ describe.each(['uws', 'ws'] as const)('%s transport', (kind) => {
   });
 
   it('closes a slow consumer with 4004 at the hard outbound limit', async () => {
-    const { handler, port } = await start(kind, { highWaterMarkBytes: 64 * 1024, maxBackpressureBytes: 1024 * 1024 });
-    handler.echo = false;
-    const client = await connect(port);
-    await until(() => handler.events.opened.length === 1);
-    const conn = handler.events.opened[0]!.conn;
+    const { handler, client, conn } = await openedQuiet(kind, { highWaterMarkBytes: 64 * 1024, maxBackpressureBytes: 1024 * 1024 });
     const done = closed(client);
     clientSocket(client).pause();
     const chunk = new Uint8Array(128 * 1024);
@@ -267,11 +264,7 @@ describe.each(['uws', 'ws'] as const)('%s transport', (kind) => {
   });
 
   it('a peer that closes while not reading: onClose with its code within closeTimeoutMs', async () => {
-    const { handler, port } = await start(kind, { highWaterMarkBytes: 64 * 1024, maxBackpressureBytes: 256 * 1024 * 1024 });
-    handler.echo = false;
-    const client = await connect(port);
-    await until(() => handler.events.opened.length === 1);
-    const conn = handler.events.opened[0]!.conn;
+    const { handler, client, conn } = await openedQuiet(kind, { highWaterMarkBytes: 64 * 1024, maxBackpressureBytes: 256 * 1024 * 1024 });
     clientSocket(client).pause(); // so the server's echo of the close frame never leaves its buffer
     const chunk = new Uint8Array(64 * 1024);
     let result = conn.send(chunk);
