@@ -60,8 +60,9 @@ export interface NativeFbankExtractor {
 
 /**
  * native/binding/dsp-binding.cc `Resampler`: native/src/polyphase-resampler.cc running a bank designed by
- * dsp/resampler.ts `polyphaseBank` (`new Resampler(bank.up, bank.down, bank.halfTaps, bank.tablePhases, bank.taps)`), the compiled
- * twin of dsp/resampler.ts `Resampler` with equal output. A bad argument throws GW_ERR_INTERNAL.
+ * dsp/resampler.ts `polyphaseBank` (`new Resampler(bank.up, bank.down, bank.halfTaps, bank.tablePhases,
+ * bank.taps)`), the compiled twin of dsp/resampler.ts `Resampler` with equal output. A bad argument throws
+ * GW_ERR_INTERNAL.
  */
 export interface NativeResampler {
   push(input: Float32Array): Float32Array;
