@@ -24,7 +24,7 @@
 import type { Worker } from 'node:worker_threads';
 import { FBANK_NUM_BINS } from '../dsp/fbank.js';
 import { GatewayError } from '../protocol/errors.js';
-import type { FromWorker, RunItem, ToWorker } from './encoder-worker.js';
+import type { CacheReport, FromWorker, RunItem, ToWorker } from './encoder-worker.js';
 import { EncoderWorkerHost, inferenceError, MAX_RESTARTS } from './encoder-worker-host.js';
 import {
   DEFAULT_ENCODER_POOL_OPTIONS, validateEncoderPoolOptions, type EncoderPoolOptions,
@@ -109,7 +109,7 @@ export class EncoderPool {
   private failed: GatewayError | null = null;
   private closing: Promise<void> | null = null;
   private idleWaiters: Array<() => void> = [];
-  private cacheWaiters: Array<(streams: number) => void> = [];
+  private cacheWaiters: Array<(report: CacheReport) => void> = [];
   private readonly maxBatch: number;
   private readonly batchWindowMs: number;
   private readonly onBatch: ((rows: number, ms: number) => void) | undefined;
@@ -175,14 +175,19 @@ export class EncoderPool {
 
   /**
    * @internal Tests and `npm run bench:churn`: how many streams' caches the worker holds once it has handled every
-   * message sent before (a closed stream's are dropped); 0 while no worker runs.
+   * message sent before (a closed stream's are dropped), and the bytes they keep alive; 0 while no worker runs.
    */
-  cachedStreams(): Promise<number> {
-    if (!this.host.ready || this.closing) return Promise.resolve(0);
+  cacheReport(): Promise<CacheReport> {
+    if (!this.host.ready || this.closing) return Promise.resolve({ streams: 0, bytes: 0 });
     return new Promise((resolve) => {
       this.cacheWaiters.push(resolve);
       this.host.post({ type: 'caches' });
     });
+  }
+
+  /** @internal The `streams` of {@link cacheReport}. */
+  async cachedStreams(): Promise<number> {
+    return (await this.cacheReport()).streams;
   }
 
   /** Rejects queued runs, lets the batch in flight finish, releases the session and stops the worker. */
@@ -324,13 +329,13 @@ export class EncoderPool {
       const jobs = this.settle(false);
       for (const [s, j] of jobs) j.reject(inferenceError(`encoder failed for stream ${s.id}: ${msg.message}`));
     } else if (msg.type === 'caches') {
-      this.cacheWaiters.shift()?.(msg.streams);
+      this.cacheWaiters.shift()?.({ streams: msg.streams, bytes: msg.bytes });
     }
   }
 
   /** The started worker exited: a crash, or the end of `close()` (which may leave a batch to reject). */
   private onExit(code: number, cause: unknown): void {
-    for (const w of this.cacheWaiters.splice(0)) w(0); // the caches died with the worker
+    for (const w of this.cacheWaiters.splice(0)) w({ streams: 0, bytes: 0 }); // the caches died with the worker
     if (!this.closing) {
       this.onCrash(code, cause);
     } else {

@@ -16,7 +16,10 @@
  *     (`speech.stopped` at the first frame of the trailing non-speech run, if the stream is in one).
  *   `speech.stopped` always precedes `utterance.end`. If speech goes on after a max_utterance or finalize cut, the next
  *   speech frame opens the next utterance right away (contiguous audio, no overlap).
- * Endpointing settings come from `settings$` (latest value wins, applies from the next frame).
+ * Endpointing settings come from `settings$` (latest value wins, applies from the next frame). A `maxUtteranceMs`
+ * lowered to what the open utterance already holds, or less, cuts it when the value arrives, at the frame boundary the
+ * stream is at (reason `max_utterance`): one more frame would pass the new maximum. `settings$` emits between items
+ * (the pipeline changes settings between pushes, in order with the audio: session-pipeline.ts).
  */
 import type { Observable, OperatorFunction } from 'rxjs';
 import { FBANK_NUM_BINS } from '../dsp/fbank.js';
@@ -47,16 +50,15 @@ export function endpoint(
   const o = { ...DEFAULT_ENDPOINT_OPTIONS, ...options };
   const capacity = Math.round(o.preRollMs / FRAME_MS) + o.onsetFrames;
   const D = FBANK_NUM_BINS;
-  return statefulOperator(() => {
+  return statefulOperator((emitNow) => {
     let settings: EndpointSettings = { silenceMs: 500, maxUtteranceMs: 15000 };
-    const settingsSub = settings$.subscribe((s) => {
-      settings = s;
-    });
     // Idle ring of the newest frames: slot (ringFirst + k) % capacity holds frame ringFirstFrame + k.
     const ring = new Float32Array(capacity * D);
     const ringArrival = new Float64Array(capacity);
     let ringFirst = 0, ringLen = 0, ringFirstFrame = 0;
-    let open = false, startFrame = 0, silenceRun = 0, nextFrame = 0;
+    let open = false, startFrame = 0, silenceRun = 0, nextFrame = 0, lastArrivalMs = 0;
+    /** One more frame would make the open utterance (frames startFrame .. nextFrame - 1) longer than the maximum. */
+    const isFull = (): boolean => (nextFrame + 1 - startFrame) * FRAME_MS > settings.maxUtteranceMs;
 
     const emitRing = (emit: (s: SegmentItem) => void): void => {
       let k = 0;
@@ -82,8 +84,14 @@ export function endpoint(
       ringLen = 0;
     };
 
+    const settingsSub = settings$.subscribe((s) => {
+      settings = s;
+      if (open && isFull()) close('max_utterance', nextFrame, lastArrivalMs, emitNow);
+    });
+
     const onBlock = (b: FrameBlockItem, emit: (s: SegmentItem) => void): void => {
       const speech = b.speech!;
+      lastArrivalMs = b.arrivalMs;
       let runStart = 0; // first row of b not yet forwarded
       const flushRun = (end: number): void => {
         if (end > runStart) {
@@ -120,7 +128,7 @@ export function endpoint(
         if (silenceRun * FRAME_MS >= settings.silenceMs) {
           flushRun(k + 1);
           close('silence', i - silenceRun + 1, b.arrivalMs, emit);
-        } else if ((i + 2 - startFrame) * FRAME_MS > settings.maxUtteranceMs) { // one more frame would pass it
+        } else if (isFull()) {
           flushRun(k + 1);
           close('max_utterance', i + 1, b.arrivalMs, emit);
         }

@@ -59,7 +59,10 @@ export interface SessionPipelinePort {
   updateDecoding(d: DecodeSettings): void;
   /** Audio pushed but not yet run through the model, ms. */
   backlogMs(): number;
-  /** Abandons the session (fatal error, socket closed without session.end): tears the stages down, frees the encoder. */
+  /**
+   * Abandons the session (fatal error, socket closed without session.end): tears the stages down, frees the encoder;
+   * an `end()` pending or called later rejects at once with GW_ERR_SESSION_ENDED (nothing was flushed).
+   */
   dispose(): void;
 }
 

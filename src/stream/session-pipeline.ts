@@ -25,7 +25,9 @@
  * Errors: `pushAudio` throws GatewayError synchronously for a frame that splits a sample (GW_ERR_PARTIAL_SAMPLE) and
  * for audio after `end()` (GW_ERR_SESSION_ENDED); everything else (encoder GW_ERR_INFERENCE, decoder GW_ERR_DECODER,
  * backlog) errors `events$`, after which pushes are ignored. `dispose()` abandons the session (socket closed
- * without session.end): it tears the stages down and frees the encoder stream.
+ * without session.end): it tears the stages down and frees the encoder stream; events$ then never completes, so an
+ * `end()` not yet settled, or called later, rejects at once with GW_ERR_SESSION_ENDED: nothing was flushed, and
+ * resolving would tell the caller its transcript is complete.
  */
 import { BehaviorSubject, Observable, Subject, type Subscription } from 'rxjs';
 import { GatewayError } from '../protocol/errors.js';
@@ -124,6 +126,8 @@ export class SessionPipeline {
   readonly #meter = createEncodeMeter();
   readonly #subscription: Subscription;
   readonly #done: Promise<void>;
+  /** Rejects #done (a no-op once events$ completed or failed). */
+  readonly #abandon: (e: GatewayError) => void;
   readonly #frameBytes: number;
   readonly #sampleRateHz: number;
   readonly #model: StreamModelInfo;
@@ -156,9 +160,12 @@ export class SessionPipeline {
     this.#decoding = new BehaviorSubject<DecodeSettings>({ minConfidence: config.minConfidence,
       alternatives: config.alternatives, backgroundRejectionDb: config.backgroundRejectionDb });
     this.events$ = this.#output.asObservable();
+    let abandon!: (e: GatewayError) => void;
     this.#done = new Promise<void>((resolve, reject) => {
       this.#output.subscribe({ complete: resolve, error: reject });
+      abandon = reject;
     });
+    this.#abandon = abandon;
     this.#done.catch(() => undefined); // observed through end() / events$; never an unhandled rejection
     this.#pacer = new InputPacer((e) => this.#input.error(e));
     let decodeStart = 0;
@@ -246,7 +253,8 @@ export class SessionPipeline {
 
   /**
    * No more audio: flushes every stage, emits the last final (reason `reason`) if an utterance is open, completes
-   * events$. Resolves when events$ completes, rejects with its error. Idempotent.
+   * events$. Resolves when events$ completes, rejects with its error; after `dispose()` (also one that comes while
+   * this waits) rejects at once with GW_ERR_SESSION_ENDED unless events$ had completed already. Idempotent.
    */
   end(reason: FinalReason = 'session_end'): Promise<void> {
     if (!this.#ended) {
@@ -268,7 +276,10 @@ export class SessionPipeline {
     this.#pacer.submit([{ samples: 0, run: () => this.#hotwords.next(list) }]);
   }
 
-  /** New endpointing values; they apply from the next 10 ms frame after the audio pushed so far. */
+  /**
+   * New endpointing values; they apply from the next 10 ms frame after the audio pushed so far. A `maxUtteranceMs` the
+   * open utterance already reaches ends it at once, at that frame boundary (reason `max_utterance`; endpoint.ts).
+   */
   updateEndpointing(e: { silenceMs: number; maxUtteranceMs: number }): void {
     const settings = { silenceMs: e.silenceMs, maxUtteranceMs: e.maxUtteranceMs };
     this.#pacer.submit([{ samples: 0, run: () => this.#endpointing.next(settings) }]);
@@ -315,6 +326,7 @@ export class SessionPipeline {
     this.#ended = true;
     this.#pacer.clear();
     this.#subscription.unsubscribe();
+    this.#abandon(new GatewayError('GW_ERR_SESSION_ENDED', 'the session was abandoned (dispose) before its end'));
   }
 
   #toDecoderHotwords(hotwords: readonly Hotword[]): DecoderHotword[] {

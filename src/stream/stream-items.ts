@@ -165,19 +165,21 @@ export interface StageHandlers<I, O> {
 }
 
 /**
- * Builds an operator whose state lives in the subscribe closure: `setup()` runs once per subscription and returns the
- * handlers. Anything a handler throws becomes an error notification (wrapped into a GatewayError with `errorCode`);
- * teardown runs exactly once however the subscription ends.
+ * Builds an operator whose state lives in the subscribe closure: `setup(emit)` runs once per subscription and returns
+ * the handlers; `emit` is also there for a stage that must emit between items, on a change of its own settings (a
+ * lowered maximum utterance length in endpoint.ts). Anything a handler throws becomes an error notification (wrapped
+ * into a GatewayError with `errorCode`); teardown runs exactly once however the subscription ends.
  */
 export function statefulOperator<I, O>(
-  setup: () => StageHandlers<I, O>,
+  setup: (emit: (o: O) => void) => StageHandlers<I, O>,
   errorCode: Parameters<typeof toGatewayError>[1] = 'GW_ERR_INTERNAL',
 ): OperatorFunction<I, O> {
   return (source) =>
     new Observable<O>((subscriber) => {
+      const emit = (o: O): void => subscriber.next(o);
       let handlers: StageHandlers<I, O>;
       try {
-        handlers = setup();
+        handlers = setup(emit);
       } catch (e) {
         subscriber.error(toGatewayError(e, errorCode));
         return undefined;
@@ -188,7 +190,6 @@ export function statefulOperator<I, O>(
         released = true;
         handlers.teardown?.();
       };
-      const emit = (o: O): void => subscriber.next(o);
       const fail = (e: unknown): void => {
         release();
         subscriber.error(toGatewayError(e, errorCode));

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EncoderPool } from '../../src/inference/encoder-pool.js';
+import { EncoderPool, type EncoderStream } from '../../src/inference/encoder-pool.js';
 import { loadModelInfo, type ModelInfo } from '../../src/inference/nemo-ctc-model.js';
 import { GatewayError } from '../../src/protocol/errors.js';
 import {
@@ -166,6 +166,36 @@ describe('EncoderPool batching', () => {
     expect(await pool.cachedStreams()).toBe(base);
     a.close();
     expect(await pool.cachedStreams()).toBe(base);
+  }, 20_000);
+
+  // An idle stream must keep its own caches alive, not the whole (B, ...) output of the call it last ran in (at
+  // maxBatch 32 that is 32 streams' worth, 26 MB, for one stream waiting for its next chunk).
+  it('a stream\'s caches keep only its own rows alive, whatever its batch mates did since', async () => {
+    const W = 4 * 4 + 3, chunk = feats.subarray(0, W * FEAT_DIM);
+    const count = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+    const perStream = 4 * (count(fp32.cacheChannelShape) + count(fp32.cacheTimeShape));
+    const base = await pool.cacheReport();
+    const held = async (): Promise<number> => ((await pool.cacheReport()).bytes - base.bytes) / perStream;
+    const oneCall = async (streams: EncoderStream[]): Promise<void> => {
+      const before = pool.stats().batches;
+      await Promise.all(streams.map((s) => s.run(chunk, W)));
+      expect(pool.stats().batches - before).toBe(1);
+    };
+    const [a, b, c, d] = [0, 1, 2, 3].map(() => pool.openStream()) as [EncoderStream, EncoderStream, EncoderStream,
+      EncoderStream];
+    await oneCall([a, b, c, d]);
+    expect(await held()).toBe(4);
+    await oneCall([b, c]); // a and d wait
+    expect(await held()).toBe(4);
+    c.close();
+    d.close();
+    expect(await held()).toBe(2);
+    b.close();
+    expect(await held()).toBe(1);
+    await oneCall([a]);
+    expect(await held()).toBe(1);
+    a.close();
+    expect(await held()).toBe(0);
   }, 20_000);
 
   // The worker feeds a call's output back whole when the next batch is the same streams in the same order, and

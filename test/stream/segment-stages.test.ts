@@ -1,4 +1,4 @@
-/** Operator tests of endpoint, encode and ctcDecode: segmentation rules, window geometry, ordering, errors, teardown. */
+/** Operator tests of encode and ctcDecode: window geometry, ordering, errors, teardown (endpoint: endpoint.test.ts). */
 import { BehaviorSubject, Subject, from, lastValueFrom, of, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/protocol/errors.js';
@@ -6,114 +6,14 @@ import type { Hotword } from '../../src/inference/ctc-decoder.js';
 import { hotwordsFromPhrases } from '../../src/inference/hotword-tokens.js';
 import { ctcDecode, wholeWordPrefix } from '../../src/stream/ctc-decode.js';
 import { encode } from '../../src/stream/encode.js';
-import { endpoint, type EndpointSettings } from '../../src/stream/endpoint.js';
 import type { PipelineEvent } from '../../src/stream/pipeline-event.js';
 import type {
-  ControlItem, EncodedItem, FrameBlockItem, SegmentItem, StreamEncoder, StreamEncoderStream,
+  ControlItem, EncodedItem, SegmentItem, StreamEncoder, StreamEncoderStream,
 } from '../../src/stream/stream-items.js';
 import { TOKENS, idsOf } from '../native/ctc-fixtures.js';
 import { FAKE_MODEL } from './helpers.js';
 
-/** Frame blocks whose row i is filled with the value i (so frames can be traced), speech flags from `speech`. */
-function blocks(speech: number[], blockFrames: number, arrival = (k: number) => k): FrameBlockItem[] {
-  const out: FrameBlockItem[] = [];
-  for (let f = 0, k = 0; f < speech.length; f += blockFrames, k++) {
-    const n = Math.min(blockFrames, speech.length - f);
-    const feats = new Float32Array(n * 80);
-    for (let j = 0; j < n; j++) feats.fill(f + j, j * 80, (j + 1) * 80);
-    out.push({ kind: 'frames', feats, frames: n, firstFrame: f, samples: new Float32Array(0),
-      speech: Uint8Array.from(speech.slice(f, f + n)), arrivalMs: arrival(k) });
-  }
-  return out;
-}
-
-const pattern = (...runs: [number, number][]): number[] => runs.flatMap(([v, n]) => new Array<number>(n).fill(v));
 const END: ControlItem = { kind: 'end', reason: 'session_end', arrivalMs: 1e6 };
-
-/** Segment items with utterance.frames expanded to one `f<frame>` entry per frame (block-size independent). */
-function flatten(items: SegmentItem[]): string[] {
-  return items.flatMap((s) => {
-    if (s.kind !== 'utterance.frames') {
-      if (s.kind === 'utterance.end') return [`end:${s.reason}@${s.endFrame}`];
-      if (s.kind === 'utterance.start') return [`start@${s.startFrame}`];
-      if (s.kind === 'end') return ['END'];
-      return [`${s.kind}@${s.audioMs}`];
-    }
-    return Array.from({ length: s.frames }, (_, j) => {
-      expect(s.feats[j * 80]).toBe(s.firstFrame + j);
-      return `f${s.firstFrame + j}`;
-    });
-  });
-}
-
-async function segment(input: (FrameBlockItem | ControlItem)[], settings: EndpointSettings): Promise<SegmentItem[]> {
-  return lastValueFrom(from(input).pipe(endpoint(of(settings)), toArray()));
-}
-
-const range = (a: number, b: number): string[] => Array.from({ length: b - a }, (_, i) => `f${a + i}`);
-
-describe('endpoint', () => {
-  const settings = { silenceMs: 500, maxUtteranceMs: 15000 };
-
-  it('opens at onset with 300 ms pre-roll, ends after silenceMs of non-speech; any block size', async () => {
-    const speech = pattern([0, 100], [1, 50], [0, 100]);
-    for (const size of [1, 7, 1000]) {
-      const out = flatten(await segment([...blocks(speech, size), END], settings));
-      expect(out).toEqual([
-        'speech.started@980', 'start@68', ...range(68, 200), 'speech.stopped@1500', 'end:silence@200', 'END',
-      ]);
-    }
-  });
-
-  it('silence never reaches the encoder; the pre-roll never reaches back into the previous utterance', async () => {
-    const speech = pattern([0, 10], [1, 20], [0, 50], [0, 10], [1, 5], [0, 60]);
-    const out = flatten(await segment([...blocks(speech, 13), END], settings));
-    expect(out).toEqual([
-      'speech.started@80', 'start@0', ...range(0, 80), 'speech.stopped@300', 'end:silence@80',
-      'speech.started@880', 'start@80', ...range(80, 145), 'speech.stopped@950', 'end:silence@145', 'END',
-    ]);
-  });
-
-  it('cuts at maxUtteranceMs and reopens at once while speech goes on', async () => {
-    const out = flatten(await segment([...blocks(pattern([1, 250]), 16), END], { silenceMs: 500, maxUtteranceMs: 1000 }));
-    expect(out).toEqual([
-      'speech.started@0', 'start@0', ...range(0, 100), 'speech.stopped@1000', 'end:max_utterance@100',
-      'speech.started@1000', 'start@100', ...range(100, 200), 'speech.stopped@2000', 'end:max_utterance@200',
-      'speech.started@2000', 'start@200', ...range(200, 250), 'speech.stopped@2500', 'end:session_end@250', 'END',
-    ]);
-    // not a multiple of 10 ms: never longer than the maximum (1009 ms -> 100 frames, not 101)
-    const odd = flatten(await segment([...blocks(pattern([1, 150]), 16), END], { silenceMs: 500, maxUtteranceMs: 1009 }));
-    expect(odd.slice(0, 104)).toEqual(['speech.started@0', 'start@0', ...range(0, 100), 'speech.stopped@1000',
-      'end:max_utterance@100']);
-  });
-
-  it('finalize closes the open utterance at its stream position; is a no-op when idle', async () => {
-    const b = blocks(pattern([0, 40], [1, 60]), 20);
-    const input = [{ kind: 'finalize' as const, arrivalMs: 0 }, ...b.slice(0, 4), { kind: 'finalize' as const, arrivalMs: 3 },
-      ...b.slice(4), END];
-    const out = flatten(await segment(input, settings));
-    expect(out).toEqual([
-      'speech.started@380', 'start@8', ...range(8, 80), 'speech.stopped@800', 'end:finalize@80',
-      'speech.started@800', 'start@80', ...range(80, 100), 'speech.stopped@1000', 'end:session_end@100', 'END',
-    ]);
-  });
-
-  it('applies new settings from the next frame and unsubscribes from settings$ on teardown', async () => {
-    const settings$ = new BehaviorSubject<EndpointSettings>({ silenceMs: 2000, maxUtteranceMs: 15000 });
-    const input = new Subject<FrameBlockItem | ControlItem>();
-    const out: SegmentItem[] = [];
-    const sub = input.pipe(endpoint(settings$)).subscribe((s) => out.push(s));
-    expect(settings$.observed).toBe(true);
-    const b = blocks(pattern([1, 10], [0, 30], [0, 10]), 10);
-    b.slice(0, 4).forEach((x) => input.next(x));
-    expect(out.some((s) => s.kind === 'utterance.end')).toBe(false);
-    settings$.next({ silenceMs: 100, maxUtteranceMs: 15000 });
-    input.next(b[4]!);
-    expect(out.find((s) => s.kind === 'utterance.end')).toMatchObject({ reason: 'silence', endFrame: 41 });
-    sub.unsubscribe();
-    expect(settings$.observed).toBe(false);
-  });
-});
 
 /** A recording encoder: keeps a copy of every window; output frame j carries the window's row value 4j. */
 function recorder(delayMs = 0): StreamEncoder & { windows: Float32Array[]; log: string[] } {

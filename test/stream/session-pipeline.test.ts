@@ -79,6 +79,19 @@ describe('SessionPipeline (test-double encoder, real speech)', () => {
     ]);
   });
 
+  it('updateEndpointing() lowering maxUtteranceMs below the open utterance cuts it at once, where finalize() would',
+    async () => {
+      const p = pipeline();
+      const events = await runPipeline(p, TWO_BYTES, 3200, (k) => {
+        if ((k + 1) * 1600 === 16000 * 1.5) p.updateEndpointing({ silenceMs: 500, maxUtteranceMs: 1000 });
+      });
+      const finals = events.filter((e) => e.kind === 'final');
+      // the previous test's cut (the utterance opened before 0.49 s, so it already holds more than 1000 ms)
+      expect(finals[0]).toMatchObject({ reason: 'max_utterance', endMs: 1490 });
+      expect(finals[0]!.startMs).toBeLessThan(490);
+      expect(finals[1]!.startMs).toBe(1490);
+    });
+
   it('a frame over DSP_SLICE_MS: first slice at once, the rest in later turns, with later inputs queued in order', async () => {
     const enc = new FakeEncoder();
     const p = pipeline({}, enc);
@@ -219,6 +232,25 @@ describe('SessionPipeline (test-double encoder, real speech)', () => {
     q.pushAudio(TWO_BYTES.subarray(0, 32000), 0);
     q.dispose();
     expect(enc.closed).toEqual([1, 2]);
+  });
+
+  it('end() after dispose() (and an end() still draining when dispose() comes) rejects at once with '
+    + 'GW_ERR_SESSION_ENDED; after a clean end it still resolves', async () => {
+    const settled = (q: Promise<void>): Promise<unknown> => Promise.race([q.then(() => 'resolved', (e: unknown) => e),
+      new Promise((r) => setImmediate(() => r('pending')))]);
+    const abandoned = pipeline();
+    abandoned.pushAudio(TWO_BYTES.subarray(0, 32000), 0);
+    abandoned.dispose();
+    expect(await settled(abandoned.end())).toMatchObject({ code: 'GW_ERR_SESSION_ENDED' });
+    const draining = pipeline();
+    draining.pushAudio(TWO_BYTES, 0); // slices wait: the end item queues behind them
+    const ending = draining.end();
+    draining.dispose();
+    expect(await settled(ending)).toMatchObject({ code: 'GW_ERR_SESSION_ENDED' });
+    const clean = pipeline();
+    await clean.end();
+    clean.dispose();
+    expect(await settled(clean.end())).toBe('resolved');
   });
 
   it('8 kHz mu-law stereo input gives the same utterance structure', async () => {
