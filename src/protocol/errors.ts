@@ -238,8 +238,9 @@ export class GatewayError extends Error {
 
   constructor(code: GwErrorCode, message: string, options?: GatewayErrorOptions) {
     super(message, options && 'cause' in options ? { cause: options.cause } : undefined);
+    // an own-property check: GW_ERRORS['toString'] is Object.prototype's, not undefined
+    if (!isGwErrorCode(code)) throw new TypeError(`unknown GwErrorCode ${JSON.stringify(code)}`);
     const spec = GW_ERRORS[code];
-    if (spec === undefined) throw new TypeError(`unknown GwErrorCode ${JSON.stringify(code)}`);
     this.name = 'GatewayError';
     this.code = code;
     this.fatal = options?.fatal ?? spec.fatal;

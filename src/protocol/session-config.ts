@@ -2,7 +2,8 @@
  * The normalised, internal form of a session's configuration: `session.start` with every default applied
  * (`normaliseSessionStart`), `session.update` patches (`normaliseSessionUpdate`, `applySessionUpdate`) and the way
  * back to the wire (`sessionConfigToStart`). camelCase with units in names; the wire shapes are in messages.ts, the
- * checks in validate.ts (every conversion here validates first, so hand-built objects are safe).
+ * checks in validate.ts (every conversion from the wire validates first, so hand-built messages are safe;
+ * `applySessionUpdate` trusts its patch, so it takes only what `normaliseSessionUpdate` returned).
  */
 import {
   LATENCY_CHUNK_MS, SESSION_DEFAULTS, type AudioEncoding, type DenoiseMode, type LatencyPreset, type SessionStartMessage,

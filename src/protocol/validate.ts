@@ -40,8 +40,15 @@ export function quoteValue(v: unknown): string {
     s = Array.isArray(v) ? '[...] (nested too deeply to quote)'
       : typeof v === 'object' && v !== null ? '{...} (nested too deeply to quote)' : String(v);
   }
-  if (typeof v === 'number' && !Number.isFinite(v)) s = String(v);
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+  // JSON.stringify writes -0 as 0 and Infinity (1e309 on the wire) as null
+  if (typeof v === 'number') s = Object.is(v, -0) ? '-0' : String(v);
+  // a cut between the halves of a surrogate pair would leave a lone surrogate, which strict JSON parsers refuse
+  return s.length > 80 ? `${s.slice(0, 77).replace(/\p{Cs}$/u, '')}...` : s;
+}
+
+/** `s` with lone surrogates replaced by U+FFFD: text for a client's JSON parser (serde_json refuses `"\ud83d"`). */
+function wellFormed(s: string): string {
+  return s.replace(/\p{Cs}/gu, '\uFFFD');
 }
 
 function fail(ctx: Ctx, code: GwErrorCode, path: string, expected: string, got: unknown): never {
@@ -51,11 +58,14 @@ function fail(ctx: Ctx, code: GwErrorCode, path: string, expected: string, got: 
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+/** -0 read as 0: JSON.stringify writes it as 0, so an accepted message would not survive being sent again. */
+const unsigned0 = (v: number): number => (v === 0 ? 0 : v);
 
-function checkKeys(ctx: Ctx, o: Obj, allowed: readonly string[], prefix = ''): void {
+function checkKeys(ctx: Ctx, o: Obj, allowed: readonly string[], prefix = '',
+  code: GwErrorCode = 'GW_ERR_BAD_MESSAGE'): void {
   for (const k of Object.keys(o)) {
     if (!allowed.includes(k)) {
-      throw new GatewayError('GW_ERR_BAD_MESSAGE',
+      throw new GatewayError(code,
         `${ctx.type}: unknown field ${quoteValue(prefix + k)} (allowed: ${allowed.join(', ')})`, { fatal: ctx.fatal });
     }
   }
@@ -88,7 +98,7 @@ function optNumRange(ctx: Ctx, o: Obj, key: string, min: number, max: number): n
   const v = o[key];
   if (v === undefined) return undefined;
   if (!isNum(v) || v < min || v > max) fail(ctx, 'GW_ERR_BAD_MESSAGE', key, `a number in [${min}, ${max}]`, v);
-  return v;
+  return unsigned0(v);
 }
 
 function optTag(ctx: Ctx, o: Obj, key: string, pattern: RegExp, what: string): string | undefined {
@@ -121,9 +131,12 @@ export function checkSilenceBelowMax(ctx: Ctx, silenceMs: number, maxUtteranceMs
   }
 }
 
-/** Trim, collapse whitespace, NFC, lower case. */
+/**
+ * Lower case, NFC, trim, collapse whitespace. Lower case goes first because it can undo NFC: U+03AA U+0301 has no
+ * precomposed form, its lower case U+03CA U+0301 has (U+0390), and the two spellings must count as duplicates.
+ */
 export function normaliseHotwordPhrase(phrase: string): string {
-  return phrase.normalize('NFC').trim().replace(/\s+/gu, ' ').toLowerCase();
+  return phrase.toLowerCase().normalize('NFC').trim().replace(/\s+/gu, ' ');
 }
 
 function validateHotwords(ctx: Ctx, v: unknown): Hotword[] | undefined {
@@ -137,7 +150,7 @@ function validateHotwords(ctx: Ctx, v: unknown): Hotword[] | undefined {
   return list.map((h, i) => {
     const p = `hotwords[${i}]`;
     if (!isObj(h)) bad(p, 'an object {phrase, boost?}', h);
-    for (const k of Object.keys(h)) if (k !== 'phrase' && k !== 'boost') bad(p, 'an object {phrase, boost?}', h);
+    checkKeys(ctx, h, ['phrase', 'boost'], `${p}.`, 'GW_ERR_BAD_HOTWORD');
     if (typeof h.phrase !== 'string') bad(`${p}.phrase`, 'a string', h.phrase);
     const phrase = normaliseHotwordPhrase(h.phrase as string);
     if (phrase.length === 0 || phrase.length > L.maxHotwordChars || /\p{Cc}/u.test(phrase)) {
@@ -149,15 +162,18 @@ function validateHotwords(ctx: Ctx, v: unknown): Hotword[] | undefined {
     if (!isNum(boost) || boost < L.minHotwordBoost || boost > L.maxHotwordBoost) {
       bad(`${p}.boost`, `a number in [${L.minHotwordBoost}, ${L.maxHotwordBoost}]`, boost);
     }
-    return { phrase, boost: boost as number };
+    return { phrase, boost: unsigned0(boost as number) };
   });
 }
 
 const START_KEYS = ['type', 'audio', 'interim_results', 'latency', 'chunk_ms', 'endpointing', 'hotwords', 'denoise',
   'min_confidence', 'numerals', 'multichannel', 'alternatives', 'background_rejection_db', 'tag', 'language',
   'model'] as const;
-/** A session tag: no C0/C1 control characters and no line or paragraph separators (it goes into log lines). */
-const SESSION_TAG_RE = /^[^\p{Cc}\u2028\u2029]+$/u;
+/**
+ * A session tag: no C0/C1 control characters, no line or paragraph separators (it goes into log lines) and no lone
+ * surrogates (logs write them as U+FFFD, and session.started's echo of one is refused by strict JSON parsers).
+ */
+const SESSION_TAG_RE = /^[^\p{Cc}\p{Cs}\u2028\u2029]+$/u;
 const LANGUAGE_RE = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
 const MODEL_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -173,12 +189,13 @@ export function validateSessionStart(o: Obj): SessionStartMessage {
     fail(ctx, 'GW_ERR_UNSUPPORTED_ENCODING', 'audio.encoding', `one of ${AUDIO_ENCODINGS.join(', ')}`, a.encoding);
   }
   const rate = a.sample_rate_hz;
-  if (!isNum(rate)) fail(ctx, 'GW_ERR_BAD_MESSAGE', 'audio.sample_rate_hz', 'a number', rate);
+  // 1e309 is a JSON number that JSON.parse reads as Infinity: the right type, an unsupported value
+  if (typeof rate !== 'number') fail(ctx, 'GW_ERR_BAD_MESSAGE', 'audio.sample_rate_hz', 'a number', rate);
   if (!Number.isInteger(rate) || rate < L.minSampleRateHz || rate > L.maxSampleRateHz) {
     fail(ctx, 'GW_ERR_UNSUPPORTED_RATE', 'audio.sample_rate_hz',
       `an integer in [${L.minSampleRateHz}, ${L.maxSampleRateHz}]`, rate);
   }
-  if (!isNum(a.channels)) fail(ctx, 'GW_ERR_BAD_MESSAGE', 'audio.channels', 'a number', a.channels);
+  if (typeof a.channels !== 'number') fail(ctx, 'GW_ERR_BAD_MESSAGE', 'audio.channels', 'a number', a.channels);
   if (a.channels !== 1 && a.channels !== 2) {
     fail(ctx, 'GW_ERR_UNSUPPORTED_CHANNELS', 'audio.channels', '1 or 2', a.channels);
   }
@@ -266,7 +283,7 @@ function validatePing(o: Obj): PingMessage {
   if (!(isNum(id) || (typeof id === 'string' && id.length <= L.maxPingIdChars))) {
     fail(ctx, 'GW_ERR_BAD_MESSAGE', 'id', `a number or a string of at most ${L.maxPingIdChars} characters`, id);
   }
-  return { type: 'ping', id };
+  return { type: 'ping', id: typeof id === 'number' ? unsigned0(id) : id };
 }
 
 /**
@@ -311,7 +328,8 @@ export function parseClientJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new GatewayError('GW_ERR_BAD_JSON', `invalid JSON: ${(e as Error).message}`, { cause: e });
+    // V8 quotes the offending token, which can be one half of a surrogate pair
+    throw new GatewayError('GW_ERR_BAD_JSON', `invalid JSON: ${wellFormed((e as Error).message)}`, { cause: e });
   }
 }
 

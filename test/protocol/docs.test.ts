@@ -7,7 +7,9 @@ import { EVAL_HELP } from '../../src/cli/eval-command.js';
 import { TRANSCRIBE_HELP } from '../../src/cli/transcribe-command.js';
 import { DEFAULT_ENCODER_POOL_OPTIONS } from '../../src/inference/encoder-pool-options.js';
 import { CLOSE_CODES, GatewayError, GW_ERROR_CODES, GW_ERRORS } from '../../src/protocol/errors.js';
-import { LATENCY_CHUNK_MS, PROTOCOL_LIMITS as L, SESSION_DEFAULTS as D } from '../../src/protocol/messages.js';
+import {
+  AUDIO_ENCODINGS, DENOISE_MODES, LATENCY_CHUNK_MS, PROTOCOL_LIMITS as L, SESSION_DEFAULTS as D,
+} from '../../src/protocol/messages.js';
 import { normaliseSessionStart, sessionConfigToStart } from '../../src/protocol/session-config.js';
 import { parseClientMessage } from '../../src/protocol/validate.js';
 import {
@@ -174,7 +176,10 @@ describe('docs/protocol.md', () => {
       const [, , range, dflt] = row(t, `\`${f}\``);
       return { range: range!, dflt: dflt! };
     };
+    expect(ticked(cells('audio.encoding').range)).toEqual(AUDIO_ENCODINGS);
     expect(cells('audio.sample_rate_hz').range).toBe(`${L.minSampleRateHz}..${L.maxSampleRateHz}`);
+    expect(cells('audio.channels').range).toMatch(/^1 or 2 /);
+    expect(ticked(cells('denoise').range)).toEqual(DENOISE_MODES);
     expect(cells('interim_results').dflt).toBe(`\`${String(D.interimResults)}\``);
     expect(cells('latency').dflt).toBe(`\`${D.latency}\``);
     for (const [preset, ms] of Object.entries(LATENCY_CHUNK_MS)) {
@@ -204,6 +209,19 @@ describe('docs/protocol.md', () => {
     expect(row(section('### `ping`'), '`id`')[2]).toBe(`string at most ${L.maxPingIdChars} characters`);
     // every field the validator accepts has a row
     for (const f of acceptedFields('session.start')) expect(t, f).toMatch(new RegExp(`^\\| \`${f}[.\`\\[]`, 'm'));
+  });
+
+  it('quotes a validation error as the validator words it', () => {
+    const quoted = /quotes the bad value, e\.g\. `([^`]+)`/.exec(section('## 3. Client -> server messages'))![1]!;
+    const field = /^session\.start: ([a-z_]+) must be .*, got (.+)$/.exec(quoted)!;
+    let message = '';
+    try {
+      parseClientMessage(JSON.stringify({ type: 'session.start', audio: { encoding: 'pcm_s16le', sample_rate_hz: 16000,
+        channels: 1 }, [field[1]!]: JSON.parse(field[2]!) as unknown }));
+    } catch (e) {
+      message = (e as GatewayError).message;
+    }
+    expect(message).toBe(quoted);
   });
 
   it('lists exactly the session.update fields the validator accepts, and session.updated as sent', () => {

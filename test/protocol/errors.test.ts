@@ -95,6 +95,12 @@ describe('GatewayError', () => {
     expect(() => new GatewayError('GW_ERR_NOPE' as GwErrorCode, 'x')).toThrow(TypeError);
   });
 
+  it('rejects the names GW_ERRORS inherits from Object.prototype (a code read from the wire can be any string)', () => {
+    for (const code of ['toString', '__proto__', 'constructor', 'hasOwnProperty']) {
+      expect(() => new GatewayError(code as GwErrorCode, 'x'), code).toThrow(TypeError);
+    }
+  });
+
   it('guards and wraps', () => {
     const e = new GatewayError('GW_ERR_DECODER', 'x');
     expect(isGatewayError(e)).toBe(true);
