@@ -191,7 +191,7 @@ describe('docs/protocol.md', () => {
     expect(cells('endpointing.max_utterance_ms')).toEqual({ range: `${L.minMaxUtteranceMs}..${L.maxMaxUtteranceMs}`,
       dflt: String(D.maxUtteranceMs) });
     expect(cells('hotwords').range).toBe(`at most ${L.maxHotwords} entries`);
-    expect(cells('hotwords[].phrase').range).toContain(`1..${L.maxHotwordChars} characters`);
+    expect(cells('hotwords[].phrase').range).toContain(`1..${L.maxHotwordChars} UTF-16 code units`);
     expect(cells('hotwords[].boost').range).toContain(`${L.minHotwordBoost}..${L.maxHotwordBoost}`);
     expect(Number(cells('hotwords[].boost').dflt)).toBe(D.hotwordBoost);
     expect(cells('denoise').dflt).toBe(`\`${D.denoise}\``);
@@ -203,7 +203,7 @@ describe('docs/protocol.md', () => {
     expect(Number(cells('alternatives').dflt)).toBe(D.alternatives);
     expect(cells('background_rejection_db').range).toMatch(new RegExp(`^0\\.\\.${L.maxBackgroundRejectionDb};`));
     expect(cells('background_rejection_db').dflt).toBe(`${D.backgroundRejectionDb} (off)`);
-    expect(cells('tag').range).toMatch(new RegExp(`^1\\.\\.${L.maxSessionTagChars} characters`));
+    expect(cells('tag').range).toMatch(new RegExp(`^1\\.\\.${L.maxSessionTagChars} UTF-16 code units`));
     expect(cells('language').range).toContain(`at most ${L.maxTagChars} characters`);
     expect(cells('model').range).toContain(`at most ${L.maxTagChars} characters`);
     expect(row(section('### `ping`'), '`id`')[2]).toBe(`string at most ${L.maxPingIdChars} characters`);
