@@ -212,7 +212,9 @@ export async function runTranscribe(file: string, flags: TranscribeFlags): Promi
       closeEngine = () => engine.close();
       channel = await openLocalChannel(engine, start);
     }
-    const result = await streamWav(channel, wav, { realtime: flags.realtime === true, onMessage: printer(process.stdout, flags.json === true) });
+    const print = printer(process.stdout, flags.json === true);
+    print(channel.started); // it arrives before streamWav listens: --json promises every server message
+    const result = await streamWav(channel, wav, { realtime: flags.realtime === true, onMessage: print });
     if (result.ended.reason !== 'client_end') {
       process.stderr.write(`session ended with ${result.ended.error_code ?? 'an error'}\n`);
       return 1;

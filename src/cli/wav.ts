@@ -1,7 +1,8 @@
 /**
  * Minimal RIFF/WAVE reader for the CLI: 16-bit PCM or 32-bit IEEE float, mono or stereo, 8000-48000 Hz, including
- * WAVE_FORMAT_EXTENSIBLE with a PCM / float sub-format. The sample bytes are returned as they are in the file
- * (little-endian, interleaved), i.e. already in the wire encodings `pcm_s16le` / `pcm_f32le` of Protocol v1.
+ * WAVE_FORMAT_EXTENSIBLE with a PCM / float sub-format, and RF64 (EBU Tech 3306: sizes past 4 GiB in a `ds64` chunk,
+ * written by ffmpeg `-rf64` and broadcast recorders even for short files). The sample bytes are returned as they are
+ * in the file (little-endian, interleaved), i.e. already in the wire encodings `pcm_s16le` / `pcm_f32le` of Protocol v1.
  * Format reference: http://www-mmsp.ece.mcgill.ca/Documents/AudioFormats/WAVE/WAVE.html
  */
 import { readFile } from 'node:fs/promises';
@@ -31,9 +32,13 @@ function bad(source: string, why: string): GatewayError {
 export function parseWav(bytes: Uint8Array, source = 'WAV'): WavAudio {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const tag = (off: number): string => String.fromCharCode(...bytes.subarray(off, off + 4));
-  if (bytes.byteLength < 12 || tag(0) !== 'RIFF' || tag(8) !== 'WAVE') throw bad(source, 'not a RIFF/WAVE file');
+  const rf64 = bytes.byteLength >= 12 && tag(0) === 'RF64';
+  if (bytes.byteLength < 12 || (tag(0) !== 'RIFF' && !rf64) || tag(8) !== 'WAVE') {
+    throw bad(source, 'not a RIFF/WAVE file');
+  }
   let fmt: { format: number; channels: number; rate: number; bits: number } | null = null;
   let data: Uint8Array | null = null;
+  let ds64DataSize: number | null = null;
   for (let off = 12; off + 8 <= bytes.byteLength;) {
     const id = tag(off);
     const size = view.getUint32(off + 4, true);
@@ -49,9 +54,13 @@ export function parseWav(bytes: Uint8Array, source = 'WAV'): WavAudio {
       }
       fmt = { format, channels: view.getUint16(body + 2, true), rate: view.getUint32(body + 4, true),
         bits: view.getUint16(body + 14, true) };
+    } else if (id === 'ds64' && rf64 && size >= 16 && body + 16 <= bytes.byteLength) {
+      ds64DataSize = view.getUint32(body + 8, true) + view.getUint32(body + 12, true) * 2 ** 32;
     } else if (id === 'data') {
-      // Streams written while recording may carry a 0 / 0xFFFFFFFF size: take the rest of the file.
-      const end = size === 0 || body + size > bytes.byteLength ? bytes.byteLength : body + size;
+      // RF64 puts 0xFFFFFFFF here and the size in ds64. Streams written while recording may carry a 0 / 0xFFFFFFFF
+      // size: take the rest of the file.
+      const dataSize = size === 0xffffffff && ds64DataSize !== null ? ds64DataSize : size;
+      const end = dataSize === 0 || body + dataSize > bytes.byteLength ? bytes.byteLength : body + dataSize;
       data = bytes.subarray(body, end);
       break;
     }

@@ -4,12 +4,14 @@
  * lower-case a-z and `'`, single spaces).
  */
 
-/** Lower-case, keep letters, digits and apostrophes inside words, collapse whitespace. */
+/** Lower-case, keep letters (with their combining marks), digits and apostrophes inside words, collapse whitespace. */
 export function normaliseTranscript(text: string): string[] {
   return text
     .normalize('NFKC')
     .toLowerCase()
-    .replace(/[^\p{L}\p{N}'\s]+/gu, ' ')
+    // The model writes only ASCII `'`; references from typeset text use the typographic ones (NFKC keeps them).
+    .replace(/[\u2018\u2019\u02bc]/gu, "'")
+    .replace(/[^\p{L}\p{M}\p{N}'\s]+/gu, ' ')
     .split(/\s+/u)
     .map((w) => w.replace(/^'+|'+$/g, ''))
     .filter((w) => w !== '');
@@ -68,7 +70,9 @@ export class WerAccumulator {
     return e;
   }
 
+  /** As {@link wer}: with no reference words, 0 without errors and Infinity with some (never a 0 that hides them). */
   get wer(): number {
-    return this.referenceWords === 0 ? 0 : this.errors / this.referenceWords;
+    if (this.referenceWords === 0) return this.errors === 0 ? 0 : Infinity;
+    return this.errors / this.referenceWords;
   }
 }

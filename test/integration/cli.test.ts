@@ -205,7 +205,8 @@ describe('voxgate eval / transcribe with the real model', () => {
 
   it('parses manifests relative to their directory', () => {
     const entries = parseManifest('# comment\nset1\tsub/a.wav\thello world\n\n', '/data/m/MANIFEST.tsv');
-    expect(entries).toEqual([{ set: 'set1', path: 'sub/a.wav', file: '/data/m/sub/a.wav', reference: 'hello world' }]);
+    expect(entries).toEqual([{ set: 'set1', path: 'sub/a.wav', file: '/data/m/sub/a.wav', reference: 'hello world',
+      at: '/data/m/MANIFEST.tsv:2' }]);
     expect(() => parseManifest('only-one-column\n', 'M.tsv')).toThrow(/M.tsv:1/);
   });
 

@@ -1,0 +1,63 @@
+/**
+ * The CLI's WAV reader on the layouts recorders and converters write, built byte by byte here.
+ */
+import { describe, expect, it } from 'vitest';
+import { encodeWav, parseWav } from '../../src/cli/wav.js';
+
+const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
+const u32 = (n: number): number[] => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24];
+const u16 = (n: number): number[] => [n & 0xff, n >>> 8];
+const chunk = (id: string, body: number[], declared = body.length): number[] =>
+  [...ascii(id), ...u32(declared), ...body, ...(body.length % 2 === 1 ? [0] : [])];
+
+/** 100 frames of a 16-bit mono 16 kHz file: its `fmt ` body and its sample bytes. */
+const base = encodeWav(Float32Array.from({ length: 100 }, (_, i) => Math.sin(i / 5) * 0.5), 16000);
+const fmtBody = [...base.subarray(20, 36)];
+const samples = [...base.subarray(44)];
+const riff = (...chunks: number[][]): Uint8Array => {
+  const body = [...ascii('WAVE'), ...chunks.flat()];
+  return Uint8Array.from([...ascii('RIFF'), ...u32(body.length), ...body]);
+};
+
+describe('wav reader layouts', () => {
+  it('reads RF64 (EBU Tech 3306; ffmpeg -rf64, broadcast recorders): the data size comes from ds64', () => {
+    const ds64 = [...u32(0), ...u32(0), ...u32(samples.length), ...u32(0), ...u32(100), ...u32(0), ...u32(0)];
+    const body = [...ascii('WAVE'), ...chunk('ds64', ds64), ...chunk('fmt ', fmtBody),
+      ...chunk('data', samples, 0xffffffff), ...chunk('LIST', [...ascii('INFO')])];
+    const wav = parseWav(Uint8Array.from([...ascii('RF64'), ...u32(0xffffffff), ...body]));
+    expect(wav).toMatchObject({ encoding: 'pcm_s16le', sampleRateHz: 16000, channels: 1 });
+    expect([...wav.data]).toEqual(samples); // the LIST chunk after the audio is not audio
+  });
+
+  it('skips odd-sized chunks with their pad byte, finds fmt after unknown chunks, reads WAVE_FORMAT_EXTENSIBLE', () => {
+    const odd = parseWav(riff(chunk('JUNK', [1, 2, 3]), chunk('fmt ', fmtBody), chunk('LIST', [...ascii('INFO'), 7]),
+      chunk('data', samples)));
+    expect([...odd.data]).toEqual(samples);
+    const guid = (tag: number): number[] => [...u16(tag), 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xaa, 0, 0x38, 0x9b, 0x71];
+    const extensible = (tag: number, bits: number): number[] => [...u16(0xfffe), ...u16(2), ...u32(48000),
+      ...u32(48000 * 2 * bits / 8), ...u16(2 * bits / 8), ...u16(bits), ...u16(22), ...u16(bits), ...u32(3), ...guid(tag)];
+    expect(parseWav(riff(chunk('fmt ', extensible(1, 16)), chunk('data', samples))))
+      .toMatchObject({ encoding: 'pcm_s16le', sampleRateHz: 48000, channels: 2, frameBytes: 4 });
+    expect(parseWav(riff(chunk('fmt ', extensible(3, 32)), chunk('data', samples))))
+      .toMatchObject({ encoding: 'pcm_f32le', sampleRateHz: 48000, channels: 2, frameBytes: 8 });
+    // a recorder that never went back to patch the size
+    expect([...parseWav(riff(chunk('fmt ', fmtBody), chunk('data', samples, 0xffffffff))).data]).toEqual(samples);
+  });
+
+  it('refuses what it cannot carry with GW_ERR_BAD_MESSAGE naming the value', () => {
+    const fmt = (format: number, channels: number, rate: number, bits: number): number[] => [...u16(format),
+      ...u16(channels), ...u32(rate), ...u32(rate * channels * bits / 8), ...u16(channels * bits / 8), ...u16(bits)];
+    const cases: [number[], RegExp][] = [
+      [fmt(1, 1, 16000, 24), /format 1 with 24 bits/],
+      [fmt(1, 1, 16000, 32), /format 1 with 32 bits/],
+      [fmt(3, 1, 16000, 64), /format 3 with 64 bits/],
+      [fmt(1, 3, 16000, 16), /channels must be 1 or 2, got 3/],
+      [fmt(1, 1, 7999, 16), /got 7999/],
+    ];
+    for (const [body, message] of cases) {
+      expect(() => parseWav(riff(chunk('fmt ', body), chunk('data', samples)), 'x.wav'))
+        .toThrow(expect.objectContaining({ code: 'GW_ERR_BAD_MESSAGE', message: expect.stringMatching(message) }));
+    }
+    expect(() => parseWav(base.subarray(0, 30), 'x.wav')).toThrow(/x\.wav: fmt chunk is truncated/);
+  });
+});
