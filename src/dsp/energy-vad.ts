@@ -7,7 +7,8 @@
  * itself (a run of trailing CTC blanks after the last token), which is far more robust to noise than any frame-energy
  * rule; this detector only has to be cheap, causal and predictable.
  *
- * Rule per frame (all in dB, energyDb = 10 log10(mean(x^2) + 1e-10), so digital silence is -100 dBFS):
+ * Rule per frame (all in dB, energyDb = 10 log10(mean((x - mean(x))^2) + 1e-10): the frame's own mean removed, as the
+ * fbank removes it (see acPower), so digital silence, and a constant level, is -100 dBFS):
  *   candidate = energyDb > floorDb + thresholdDb and energyDb > minSpeechDb;
  *   the floor then tracks the noise: it falls fast toward quieter frames (floorDb += floorFall (e - floorDb)) and
  *   rises at most floorRiseDbPerSec otherwise, so it settles on the noise level between words and re-learns a
@@ -126,18 +127,30 @@ export class EnergyVad {
     const res = this.alloc(count);
     let i = 0;
     for (let f = 0; f < count; f++) {
-      let e = 0;
+      let s = 0, e = 0;
       if (this.pendingLen > 0) {
-        for (let j = 0; j < this.pendingLen; j++) e += this.pending[j]! * this.pending[j]!;
+        for (let j = 0; j < this.pendingLen; j++) {
+          const v = this.pending[j]!;
+          s += v;
+          e += v * v;
+        }
         const need = fs - this.pendingLen;
-        for (let j = 0; j < need; j++) e += samples[j]! * samples[j]!;
+        for (let j = 0; j < need; j++) {
+          const v = samples[j]!;
+          s += v;
+          e += v * v;
+        }
         i = need;
         this.pendingLen = 0;
       } else {
-        for (let j = 0; j < fs; j++) e += samples[i + j]! * samples[i + j]!;
+        for (let j = 0; j < fs; j++) {
+          const v = samples[i + j]!;
+          s += v;
+          e += v * v;
+        }
         i += fs;
       }
-      this.decide(e / fs, res, f);
+      this.decide(acPower(s, e, fs), res, f);
     }
     const rest = samples.length - i;
     this.pending.set(samples.subarray(i), this.pendingLen);
@@ -149,9 +162,13 @@ export class EnergyVad {
   flush(): EnergyVadFrames {
     const res = this.alloc(this.pendingLen > 0 ? 1 : 0);
     if (this.pendingLen > 0) {
-      let e = 0;
-      for (let j = 0; j < this.pendingLen; j++) e += this.pending[j]! * this.pending[j]!;
-      this.decide(e / this.pendingLen, res, 0);
+      let s = 0, e = 0;
+      for (let j = 0; j < this.pendingLen; j++) {
+        const v = this.pending[j]!;
+        s += v;
+        e += v * v;
+      }
+      this.decide(acPower(s, e, this.pendingLen), res, 0);
     }
     this.reset();
     return res;
@@ -193,4 +210,15 @@ export class EnergyVad {
     res.energyDb[i] = e;
     this.frameIndex++;
   }
+}
+
+/**
+ * Mean square of a frame about its own mean, from its sum and sum of squares over n samples. Why not mean(x^2): the
+ * fbank removes each frame's mean, so the model hears speech riding on a DC offset, but an energy that counted the
+ * offset (0.01, a cheap converter's bias, is -40 dBFS) held the floor above a quiet talker and never opened an
+ * utterance. The subtraction cancels to rounding (~1e-16 of the offset's power) for a constant level: clamped at 0,
+ * digital silence.
+ */
+function acPower(sum: number, sumSquares: number, n: number): number {
+  return Math.max(0, sumSquares - (sum * sum) / n) / n;
 }

@@ -10,7 +10,9 @@
  * a `DataView`, so odd offsets are fine and the input is never copied. Stereo is downmixed by averaging the two
  * channels. `pcm_f32le` values are clamped to [-1, 1], as a DAC or a conversion to 16 bits would clip them, and
  * values that are not finite (NaN, +-Infinity) become 0: unclamped, a float near its range (3e38) overflowed the
- * resampler's sums to +-Infinity and NaN, which reached the model as NaN features.
+ * resampler's sums to +-Infinity and NaN, which reached the model as NaN features. This is the one stage that
+ * sanitises wire values: the later ones assume finite samples (the resampler and the fbank forget a NaN within a
+ * filter or window length, the denoiser would keep it for the rest of the stream).
  */
 import { GatewayError } from '../protocol/errors.js';
 import type { AudioEncoding } from '../protocol/messages.js';

@@ -19,7 +19,8 @@
  *   D = max(P - alpha N, spectralFloor N); G = 1 if D >= P (digital silence included) else sqrt(D / P);
  *   musical-noise control: Gs = gainSmoothing Gs_prev + (1 - gainSmoothing) G (Gs = G on frame 0);
  *   y += w irfft(Gs X) overlap-added; after frame f, samples [256 f - 256, 256 f) are final.
- * (tiny = 1e-20 guards the SNR logs.)
+ * (tiny = 1e-20 guards the SNR logs.) Input must be finite, as the decoder stage (pcm-decoder.ts) guarantees: a NaN
+ * would stay in the noise estimate and the smoothed gains, and turn every later frame of the stream into NaN.
  *
  * Latency: the output is time-aligned with the input (sample n out is sample n in, denoised) and lags it by exactly
  * one hop: after T pushed samples, floor(T / 256) * 256 - 256 samples are out (16 ms behind at hop boundaries,

@@ -95,6 +95,20 @@ describe('EnergyVad', () => {
     expect(tone.indexOf(1)).toBe(2);
   });
 
+  it('a DC offset (a biased converter) changes no decision, and a constant level alone is digital silence', () => {
+    // The fbank removes each frame's mean, so the model hears speech on an offset; an energy that counted the offset
+    // (0.01 is -40 dBFS) set the floor above this clip's quieter frames and hid the speech from the endpointer.
+    const plain = runVad(new EnergyVad(), chunks(speech, [320]));
+    for (const dc of [0.01, -0.3, 0.6]) {
+      const shifted = runVad(new EnergyVad(), chunks(speech.map((v) => v + dc), [320]));
+      expect(shifted.isSpeech, `dc ${dc}`).toEqual(plain.isSpeech);
+      shifted.energyDb.forEach((e, i) => expect(e, `dc ${dc}, frame ${i}`).toBeCloseTo(plain.energyDb[i]!, 1));
+    }
+    const { isSpeech, energyDb } = runVad(new EnergyVad(), [new Float32Array(8000).fill(0.6)]);
+    expect(isSpeech.every((s) => s === 0)).toBe(true);
+    for (const e of energyDb) expect(e).toBeCloseTo(-100, 3);
+  });
+
   it('hysteresis: onset after 3 frames, offset after the 300 ms hangover', () => {
     const quiet = gaussian(16000, 5, 0.001);
     const burst = sine(8000, 440, 16000, 0.3);

@@ -65,6 +65,23 @@ describe('native fbank streaming (property: equal to the reference for any signa
     });
   }
 
+  it('samples the decoder stage never lets through (NaN, +-Infinity, 3.4e38): equal to dsp/fbank.ts, finite, and '
+    + 'only the frames whose window holds one change', () => {
+    const bad = [[3000, Number.NaN], [6100, Infinity], [6101, -Infinity], [9000, 3.4e38]] as const;
+    const x = speech.slice(0, 14000);
+    for (const [at, v] of bad) x[at] = v;
+    const out = runStream(native(), chunks(x, [320]));
+    expect(out).toEqual(runStream(new FbankExtractor(), [x]));
+    expect(out.every(Number.isFinite)).toBe(true);
+    const clean = runStream(native(), [speech.subarray(0, 14000)]);
+    // frame i reads samples [160 i - 120, 160 i + 280)
+    const touched = (i: number) => bad.some(([at]) => at >= 160 * i - 120 && at < 160 * i + 280);
+    for (let i = 0; i < out.length / 80; i++) {
+      const row = (f: Float32Array) => f.subarray(80 * i, 80 * i + 80);
+      if (!touched(i)) expect(row(out), `frame ${i}`).toEqual(row(clean));
+    }
+  });
+
   it('framesEmitted counts frames; reset starts a new stream at once', () => {
     const fx = native();
     expect(fx.push(speech.subarray(0, 3200)).length / 80).toBe(19); // frames 0 .. 18 need samples up to 3160

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { Resampler, polyphaseBank } from '../../src/dsp/resampler.js';
 import { createNativeResampler, loadNativeAddon } from '../../src/inference/native-addon.js';
-import { chunks, gaussian, pushAll, randomSizes, rng, sine } from '../dsp/helpers.js';
+import { chunks, concat, gaussian, pushAll, randomSizes, rng, sine } from '../dsp/helpers.js';
 
 
 function signal(n: number, rateHz: number, seed: number): Float32Array {
@@ -42,6 +42,25 @@ describe('native resampler equals dsp/resampler.ts (property: any signal, any ch
       }
     });
   }
+
+  it('samples the decoder stage never lets through (NaN, +-Infinity, 3.4e38): equal to dsp/resampler.ts, and only '
+    + 'the outputs within the filter (J input samples) of one change', () => {
+    for (const [inHz, outHz] of [[8000, 16000], [44100, 16000], [48000, 16000], [47999, 16000]] as const) {
+      const clean = signal(inHz, inHz, 5);
+      const bad = [[1000, Number.NaN], [3000, Infinity], [3001, -Infinity], [6000, 3.4e38]] as const;
+      const x = clean.slice();
+      for (const [at, v] of bad) x[at] = v;
+      const parts = chunks(x, [Math.round(inHz / 50)]);
+      const got = concat(pushAll(createNativeResampler(inHz, outHz), parts));
+      expect(got).toEqual(concat(pushAll(new Resampler({ inputRateHz: inHz, outputRateHz: outHz }), parts)));
+      const want = concat(pushAll(createNativeResampler(inHz, outHz), [clean]));
+      const J = polyphaseBank(inHz, outHz).halfTaps;
+      const near = (k: number) => bad.some(([at]) => Math.abs((k * inHz) / outHz - at) <= J);
+      const far = Array.from(got.keys()).filter((k) => !near(k));
+      expect(far.length).toBeGreaterThan(got.length / 2);
+      expect(far.map((k) => got[k])).toEqual(far.map((k) => want[k]));
+    }
+  });
 
   it('short streams (0 .. 50 samples) and a reset mid-stream', () => {
     for (const [inHz, outHz] of PAIRS) {
