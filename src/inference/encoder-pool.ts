@@ -45,7 +45,8 @@ export interface EncoderStream {
   readonly id: number;
   /**
    * feats: `frames x 80` row-major fbank frames, frames = 4C + 3 (or fewer, >= 7, for an utterance's last chunk).
-   * Copied at the call. Resolves in submission order per stream; rejects with GW_ERR_INFERENCE.
+   * Every value must be finite. Copied at the call. Resolves in submission order per stream; rejects with
+   * GW_ERR_INFERENCE.
    */
   run(feats: Float32Array, frames: number): Promise<EncoderOutput>;
   /** Zeroes this stream's caches (new utterance); applies after the runs already submitted. */
@@ -206,6 +207,14 @@ export class EncoderPool {
       return Promise.reject(inferenceError(
         `stream ${s.id}: feats must hold frames x ${dim} values with frames >= 7, got ${feats.length} values `
         + `for frames = ${frames}`));
+    }
+    // One NaN in a model call stays in this stream's caches and makes every later output NaN; the pipeline's features
+    // are finite (the audio decoder sanitises), so this guards the pool's own contract at ~1.5k compares per chunk.
+    for (let i = 0; i < feats.length; i++) {
+      if (!Number.isFinite(feats[i])) {
+        return Promise.reject(inferenceError(`stream ${s.id}: feats hold a non-finite value ${feats[i]} at frame `
+          + `${Math.floor(i / dim)}, bin ${i % dim}`));
+      }
     }
     return new Promise<EncoderOutput>((resolve, reject) => {
       s.queue.push({ kind: 'run', feats: feats.slice().buffer, frames, seq: this.seq++, resolve, reject });

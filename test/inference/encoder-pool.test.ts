@@ -282,6 +282,20 @@ describe('EncoderPool failures', () => {
     await expectInferenceError(s.run(feats.subarray(0, 19 * FEAT_DIM), 19), /closed/);
   }, 20_000);
 
+  it('non-finite feats reject with GW_ERR_INFERENCE before the model sees them: the caches stay usable', async () => {
+    const s = pool.openStream();
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      const chunk = feats.slice(0, 19 * FEAT_DIM);
+      chunk[5 * FEAT_DIM + 7] = bad;
+      await expectInferenceError(s.run(chunk, 19), new RegExp(`non-finite value ${bad} at frame 5, bin 7`));
+    }
+    // a NaN that reached the model would have left every later output of this stream NaN
+    const r = await s.run(feats.subarray(0, 19 * FEAT_DIM), 19);
+    const ref = readF32(`${MODEL_FIXTURE_DIR}/${fixture.chunks['4']!.file}`).subarray(0, 4 * fp32.vocabSize);
+    expect(maxAbsDiff(r.logProbs, ref)).toBeLessThanOrEqual(1e-4);
+    s.close();
+  }, 20_000);
+
   it('a worker crash rejects pending runs; the pool restarts, lost streams need reset()', async () => {
     const p = await EncoderPool.create({ model: fp32 });
     try {
