@@ -6,7 +6,9 @@
  * Drain (SIGTERM, docs/protocol.md section 8): stop admitting (new upgrades 503 GW_ERR_SHUTTING_DOWN, /readyz 503),
  * every open session transcribes what it holds and finalises (reason `shutdown`), gets GW_ERR_SHUTTING_DOWN and
  * `session.ended`, and is closed with 1001; after `drainTimeoutMs` the rest get GW_ERR_SHUTTING_DOWN and `session.ended`
- * at once and are closed with 1001 regardless; then the encoder pool closes.
+ * at once and are closed with 1001 regardless; then the encoder pool closes. `close()` is that deadline at once: every
+ * session gets GW_ERR_SHUTTING_DOWN (and `session.ended` once started) and 1001 without finalising. Either way the
+ * sessions count as GW_ERR_SHUTTING_DOWN, not `abandoned`.
  */
 import { Gauge } from 'prom-client';
 import { CLOSE_CODES, toGatewayError } from '../protocol/errors.js';
@@ -61,7 +63,10 @@ export interface Gateway {
   reloadApiKeys(): Promise<number>;
   /** Graceful: finalise and close every session (1001), then stop. Idempotent; resolves when everything is closed. */
   drain(): Promise<void>;
-  /** Immediate: close every socket with 1001 without finalising, then stop. Idempotent. */
+  /**
+   * Immediate: every session gets GW_ERR_SHUTTING_DOWN (and `session.ended` once started) and close 1001 without
+   * finalising (counted as GW_ERR_SHUTTING_DOWN), then stop. Idempotent; after `drain()` it waits for the drain.
+   */
   close(): Promise<void>;
 }
 
@@ -132,10 +137,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     onPong(conn, payload) {
       sessions.get(conn)?.handlePong(payload);
     },
-    onClose(conn, code, reason) {
+    onClose(conn, code, reason, origin) {
       const session = sessions.get(conn);
       forget(conn);
-      session?.handleClose(code, reason);
+      session?.handleClose(code, reason, origin);
     },
   };
 
@@ -276,7 +281,11 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     phase = graceful ? 'draining' : 'closed';
     // While draining the port stays open: upgrades get 503 GW_ERR_SHUTTING_DOWN and /readyz 503 (load balancers
     // see the drain); transport.close() stops listening at the end.
-    if (!graceful) transport.stopAccepting();
+    if (!graceful) {
+      transport.stopAccepting();
+      // Told why, as at the drain's deadline, rather than only cut off by transport.close()'s 1001.
+      for (const session of sessions.values()) session.shutdownNow();
+    }
     if (graceful) {
       log.info({ sessions: sessions.size }, 'draining');
       let timer: NodeJS.Timeout | undefined;

@@ -19,8 +19,8 @@ import type {
 } from '../protocol/messages.js';
 import type { SessionConfig } from '../protocol/session-config.js';
 import { bytesPerSampleFrame, clientMessageType, parseClientJson, validateClientMessage } from '../protocol/validate.js';
-import type { Connection, SendResult } from '../transports/transport.js';
-import { carrierCloseOutcome } from './close-outcome.js';
+import type { CloseOrigin, Connection, SendResult } from '../transports/transport.js';
+import { closeOutcome } from './close-outcome.js';
 import type { SessionLimitsConfig } from './config.js';
 import { FlowControl } from './flow-control.js';
 import type { Logger } from './logger.js';
@@ -132,8 +132,11 @@ export class Session {
     if (this.state !== 'closed' && this.outcome === null) this.flow.acknowledged(payload);
   }
 
-  /** The transport closed the socket (either side). Never throws. */
-  handleClose(code: number, reason: string): void {
+  /**
+   * The socket closed (either side); `origin` is who started it ({@link CloseOrigin}; a caller that cannot tell
+   * passes nothing, which reads as the client leaving). Never throws.
+   */
+  handleClose(code: number, reason: string, origin: CloseOrigin = 'peer'): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     try {
@@ -141,15 +144,16 @@ export class Session {
       this.release();
       let outcome = this.outcome;
       if (outcome === null) {
-        // Closed by the transport itself (limits it enforces, broken frames) or by the client.
-        const carrier = carrierCloseOutcome(code);
-        if (carrier !== 'abandoned') this.m?.countError(carrier);
-        outcome = carrier;
+        // Not decided by the session: the transport enforcing a limit or rule (counted under its error code), or
+        // the client leaving (`abandoned`, whatever code its close frame carried).
+        const closed = closeOutcome(code, origin);
+        if (closed !== 'abandoned') this.m?.countError(closed);
+        outcome = closed;
       }
       this.m?.sessionsActive.dec();
       this.m?.sessionsTotal.inc({ reason: outcome });
       const receivedMs = this.stats.receivedMs(this.config);
-      this.log.info({ outcome, close_code: code, close_reason: reason,
+      this.log.info({ outcome, close_code: code, close_reason: reason, close_origin: origin,
         stats: this.stats.toWire(receivedMs, this.backlog(), this.now()) }, 'session closed');
       this.deps.onClosed?.(this, outcome);
     } catch (e) {
@@ -168,8 +172,17 @@ export class Session {
 
   /** The drain's deadline passed before this session finished: it ends now (error, `session.ended`, 1001). */
   drainDeadlinePassed(): void {
-    this.fail(new GatewayError('GW_ERR_SHUTTING_DOWN', 'server is shutting down; the drain deadline passed before '
-      + 'this session finished (session.ended stats.processed_audio_ms says how much was transcribed)'));
+    this.shutdownNow('server is shutting down; the drain deadline passed before this session finished '
+      + '(session.ended stats.processed_audio_ms says how much was transcribed)');
+  }
+
+  /**
+   * Immediate shutdown (`gateway.close()`; the drain's deadline): nothing more is transcribed or finalised. The client
+   * gets GW_ERR_SHUTTING_DOWN, `session.ended` (reason `error`) once started, and close 1001, as at the drain's
+   * deadline; counted as GW_ERR_SHUTTING_DOWN. A no-op once the session decided its end.
+   */
+  shutdownNow(message = 'server is shutting down; the session ends without finalising'): void {
+    this.fail(new GatewayError('GW_ERR_SHUTTING_DOWN', message));
   }
 
   // --- Inbound ---------------------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
 /**
  * BaseConnection: the per-connection state machine both carriers share (the rules are in transport.ts's module
  * doc): outbound backpressure and the slow-consumer close, the inbound frame limit, close-once semantics with a
- * close timeout, pings with a payload (flow control's acknowledgement) and their pongs. A carrier subclass implements
- * the `carrier*` primitives and calls `deliver` / `ponged` / `writable` / `carrierClosed` from its events.
+ * close timeout, pings with a payload (flow control's acknowledgement) and their pongs, and who started the close
+ * ({@link CloseOrigin}). A carrier subclass implements the `carrier*` primitives and calls `deliver` / `ponged` /
+ * `writable` / `carrierRefused` / `carrierClosed` from its events.
  */
 import { CLOSE_CODES, GatewayError } from '../protocol/errors.js';
 import {
-  truncateReason, type Connection, type ConnectionHandler, type SendOptions, type SendResult, type TransportOptions,
+  truncateReason, type CloseOrigin, type Connection, type ConnectionHandler, type SendOptions, type SendResult,
+  type TransportOptions,
 } from './transport.js';
 
 export abstract class BaseConnection implements Connection {
@@ -15,6 +17,8 @@ export abstract class BaseConnection implements Connection {
   private gone = false;
   /** `onClose` was queued; it is reported once, by whichever of close() and the carrier's close comes first. */
   private reported = false;
+  /** `terminate()` destroyed the socket: the carrier's close that follows is the transport's doing, not the peer's. */
+  private terminated = false;
   private closeTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -42,11 +46,11 @@ export abstract class BaseConnection implements Connection {
     }
     const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
     if (buffered + size > this.options.maxBackpressureBytes) {
-      this.close(CLOSE_CODES.SLOW_CONSUMER, 'outbound buffer over limit');
+      this.closeAs(CLOSE_CODES.SLOW_CONSUMER, 'outbound buffer over limit', 'carrier');
       return 'dropped';
     }
     if (this.carrierSend(data, typeof data !== 'string') === 'dropped') {
-      this.close(CLOSE_CODES.SLOW_CONSUMER, 'outbound buffer over limit');
+      this.closeAs(CLOSE_CODES.SLOW_CONSUMER, 'outbound buffer over limit', 'carrier');
       return 'dropped';
     }
     if (this.bufferedAmount() > this.options.highWaterMarkBytes) {
@@ -65,14 +69,19 @@ export abstract class BaseConnection implements Connection {
    * Reports `onClose` with this code right away (from a microtask), not when the carrier's closing handshake ends:
    * uWebSockets.js ends the socket inside `end()`, but `ws` waits for the peer's echo, which a slow consumer (the very
    * case of 4004) never sends, so the session's pipeline ran on for `closeTimeoutMs`; the session also counted the
-   * 1006 that followed as `abandoned`.
+   * 1006 that followed as `abandoned`. Reported with origin `'server'`.
    */
   close(code: number, reason: string): void {
+    this.closeAs(code, reason, 'server');
+  }
+
+  /** `close()` on behalf of `origin`: the server's own call, or a rule the transport enforces (`'carrier'`). */
+  private closeAs(code: number, reason: string, origin: 'server' | 'carrier'): void {
     if (this.closed) return;
     this.closed = true;
     if (this.gone) return;
     const truncated = truncateReason(reason);
-    this.report(code, truncated);
+    this.report(code, truncated, origin);
     this.closeTimer = setTimeout(() => this.terminate(), this.options.closeTimeoutMs);
     this.closeTimer.unref();
     this.carrierEnd(code, truncated);
@@ -83,9 +92,13 @@ export abstract class BaseConnection implements Connection {
     if (!this.closed && !this.gone) this.carrierPing(payload);
   }
 
-  /** Destroys the socket now; `onClose` follows with 1006. */
+  /**
+   * Destroys the socket now: the transport's keepalive dropping a silent peer, or the close timeout after `close()`.
+   * `onClose` follows with 1006 and origin `'carrier'` (unless `close()` reported it already).
+   */
   terminate(): void {
     this.closed = true;
+    this.terminated = true;
     if (!this.gone) this.carrierTerminate();
   }
 
@@ -97,7 +110,8 @@ export abstract class BaseConnection implements Connection {
       const err = new GatewayError('GW_ERR_FRAME_TOO_LARGE', msg);
       if (this.handler.onFrameTooLarge !== undefined) this.handler.onFrameTooLarge(this, err);
       else this.send(JSON.stringify(err.toErrorMessage()));
-      this.close(CLOSE_CODES.MESSAGE_TOO_BIG, 'frame too large');
+      // a no-op when the handler closed already (origin 'server')
+      this.closeAs(CLOSE_CODES.MESSAGE_TOO_BIG, 'frame too large', 'carrier');
       return;
     }
     if (!isBinary) {
@@ -122,21 +136,30 @@ export abstract class BaseConnection implements Connection {
   }
 
   /**
-   * Carrier event: the socket is gone (no carrier call is allowed after this). Reports `onClose` unless our own
-   * `close()` already did.
+   * Carrier event: the carrier refused the peer's input (a protocol violation, a frame over its ceiling) and is
+   * closing with `code`; reported at once with origin `'carrier'`, not when its closing handshake ends.
    */
-  protected carrierClosed(code: number, reason: string): void {
+  protected carrierRefused(code: number, reason: string): void {
+    this.closeAs(code, reason, 'carrier');
+  }
+
+  /**
+   * Carrier event: the socket is gone (no carrier call is allowed after this). Reports `onClose` unless our own
+   * `close()` already did: with `origin` (`'peer'` unless the carrier says it forced the close itself), or
+   * `'carrier'` after `terminate()`.
+   */
+  protected carrierClosed(code: number, reason: string, origin: 'carrier' | 'peer' = 'peer'): void {
     if (this.gone) return;
     this.gone = true;
     this.closed = true;
     if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
-    this.report(code, reason);
+    this.report(code, reason, this.terminated ? 'carrier' : origin);
   }
 
   /** Queues `onClose` once; from a microtask because uWebSockets.js reports the close from inside `end()`. */
-  private report(code: number, reason: string): void {
+  private report(code: number, reason: string, origin: CloseOrigin): void {
     if (this.reported) return;
     this.reported = true;
-    queueMicrotask(() => this.handler.onClose(this, code, reason));
+    queueMicrotask(() => this.handler.onClose(this, code, reason, origin));
   }
 }

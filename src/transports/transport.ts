@@ -16,8 +16,21 @@
  * `GW_ERR_FRAME_TOO_LARGE` (by the handler's `onFrameTooLarge` when it has one) and a close with 1009. The carrier
  * itself is configured with a ceiling of `2 * maxPayloadBytes` ({@link carrierMaxPayloadBytes}) so that such frames
  * can still be received and answered; a frame above the ceiling is cut off by the carrier: `ws` closes with 1009
- * (no `error` message), uWebSockets.js drops the TCP connection (the client sees 1006). Either way only that
- * connection ends.
+ * (no wire `error` message), uWebSockets.js drops the TCP connection (the client sees 1006). Either way only that
+ * connection ends, and `onClose` reports it as a `'carrier'` close with 1009 on both.
+ *
+ * Who closed ({@link CloseOrigin}): a peer may itself send a close frame with any code the carrier uses (4004, 1009,
+ * 1007, 1002, 1008), so `onClose` says who started the close besides the code. How each carrier tells:
+ * - `ws` reports every protocol violation and limit it enforces (frame over `maxPayload`, bad UTF-8, bad framing,
+ *   too many fragments, a bad close frame) as an `'error'` event with a `WS_ERR_*` code before it closes; a close
+ *   without one, that the transport did not start, is the peer's close frame or a lost connection. Not detectable:
+ *   ws's own `maxPendingAutoPongs` cut (a peer flooding pings while not reading) emits nothing and reads as a lost
+ *   connection (1006).
+ * - uWebSockets.js reports the closes it forces itself as 1006 with its error text as the message ("Received too big
+ *   message", "Received invalid UTF-8", "WebSocket timed out from inactivity"); a peer's close frame can never arrive
+ *   as 1006 (uWS reports an invalid close code as 1006 with an empty message). Not detectable: this build drops a
+ *   connection for broken framing (reserved opcode, unmasked frame) with 1006 and an empty message, exactly like a
+ *   lost connection, so that reads as `'peer'`.
  */
 import { GatewayError, type GwErrorCode } from '../protocol/errors.js';
 
@@ -28,6 +41,17 @@ export interface SendOptions {
   /** May be discarded when the connection is backpressured (interim results). Default false. */
   droppable?: boolean;
 }
+
+/**
+ * Who started a connection's close, as {@link ConnectionHandler.onClose} reports it:
+ * - `'server'`: {@link Connection.close} was called (by the handler, or with 1001 by {@link TransportServer.close}).
+ * - `'carrier'`: the transport closed the connection enforcing one of its own rules: a frame over the carrier's
+ *   ceiling (1009), a frame that breaks RFC 6455 (1007 bad UTF-8, 1002 broken framing, 1008 too many fragments), the
+ *   outbound hard limit (4004), a frame over `maxPayloadBytes` that the handler did not close for itself (1009), or
+ *   the keepalive dropping a peer that answers no ping (1006).
+ * - `'peer'`: the peer's close frame (whatever its code), or the connection was lost (1006).
+ */
+export type CloseOrigin = 'server' | 'carrier' | 'peer';
 
 /** One open WebSocket, valid from `onOpen` until `onClose`. */
 export interface Connection {
@@ -126,11 +150,14 @@ export interface ConnectionHandler {
   /** A pong arrived (the echo of a `ping`, or an unsolicited one). Not called after `close()`. */
   onPong(conn: Connection, payload: Uint8Array): void;
   /**
-   * Exactly once per opened connection. After the server's `close()`, that call's code and reason, right after the
-   * call (the socket may still be flushing); else the peer's: `code` is 1005 when the peer sent none, 1006 for an
-   * abnormal drop.
+   * Exactly once per opened connection; `origin` says who started the close ({@link CloseOrigin}).
+   * - `'server'`: that `close()` call's code and reason, right after the call (the socket may still be flushing).
+   * - `'carrier'`: the code the carrier closed with and its error text as `reason`. uWebSockets.js drops the TCP
+   *   connection without a close frame; its code is then the one RFC 6455 gives its reason (1009 message too big,
+   *   1007 invalid UTF-8), or 1006 for its idle timeout.
+   * - `'peer'`: the peer's code and reason: 1005 when its close frame had no code, 1006 for an abnormal drop.
    */
-  onClose(conn: Connection, code: number, reason: string): void;
+  onClose(conn: Connection, code: number, reason: string, origin: CloseOrigin): void;
 }
 
 export type TransportKind = 'uws' | 'ws';
@@ -143,7 +170,10 @@ export interface TransportServer {
   listen(host: string, port: number): Promise<number>;
   /** Closes the listening socket; open connections continue. Idempotent. */
   stopAccepting(): void;
-  /** Stops accepting, closes every connection with 1001, waits up to `closeTimeoutMs`, then destroys the rest. */
+  /**
+   * Stops accepting, closes every connection with 1001 (reported with origin `'server'`), waits up to
+   * `closeTimeoutMs`, then destroys the rest.
+   */
   close(): Promise<void>;
 }
 

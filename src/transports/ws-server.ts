@@ -68,10 +68,14 @@ class WsConnection extends BaseConnection {
     });
     // Protocol errors (frame above the ceiling, bad UTF-8, bad opcode): ws has already sent its close frame, but
     // without our close() its own 30 s timeout held a peer that never answers, and the session ran on until then.
+    // 'error' is ws's only public sign that it closes for a rule of its own (origin 'carrier'): it comes before
+    // 'close', and never for the peer's close frame, whatever its code.
     ws.on('error', (err: Error & { code?: string }) => {
-      this.close(WS_ERROR_CLOSE_CODES[err.code ?? ''] ?? WS_PROTOCOL_ERROR_CLOSE_CODE, err.message);
+      this.carrierRefused(WS_ERROR_CLOSE_CODES[err.code ?? ''] ?? WS_PROTOCOL_ERROR_CLOSE_CODE, err.message);
     });
-    ws.on('close', (code: number, reason: Buffer) => this.carrierClosed(code, reason.toString('utf8')));
+    // Neither our close(), nor an 'error' before: the peer's close frame (its code, 1005 without one) or a lost
+    // connection (1006); after the keepalive's terminate() BaseConnection reports 'carrier'.
+    ws.on('close', (code: number, reason: Buffer) => this.carrierClosed(code, reason.toString('utf8'), 'peer'));
   }
 
   /** ws calls it once the frame is handed to the kernel (or with an error once the socket is gone). */

@@ -1,14 +1,16 @@
 /** Test doubles that are real: an echo handler on real servers and real `ws` clients. */
 import { connect as tcpConnect } from 'node:net';
 import { WebSocket } from 'ws';
-import type { Connection, ConnectionHandler, GateDecision, UpgradeGate, UpgradeInfo, UpgradeRequest } from '../../src/transports/index.js';
+import type {
+  CloseOrigin, Connection, ConnectionHandler, GateDecision, UpgradeGate, UpgradeInfo, UpgradeRequest,
+} from '../../src/transports/index.js';
 
 export interface EchoEvents {
   opened: { conn: Connection; info: UpgradeInfo }[];
   messages: { conn: Connection; data: Uint8Array | string; isBinary: boolean }[];
   drains: Connection[];
   pongs: { conn: Connection; payload: Uint8Array }[];
-  closes: { conn: Connection; code: number; reason: string }[];
+  closes: { conn: Connection; code: number; reason: string; origin: CloseOrigin }[];
 }
 
 /** Echoes every message; the text `close:CODE:REASON` makes the server close with that code. */
@@ -35,8 +37,8 @@ export function echoHandler(): ConnectionHandler & { events: EchoEvents; echo: b
     onPong(conn, payload) {
       events.pongs.push({ conn, payload });
     },
-    onClose(conn, code, reason) {
-      events.closes.push({ conn, code, reason });
+    onClose(conn, code, reason, origin) {
+      events.closes.push({ conn, code, reason, origin });
     },
   };
 }
