@@ -26,9 +26,10 @@ export interface CloseInfo { code: number; reason: string }
 
 /**
  * Opens a socket, sends `session.start` and resolves with what `build` makes of it once `session.started` arrives.
- * Rejects with a GatewayError: the upgrade's 401 / 429 / 503 code, the server's fatal error for a bad start, or a
- * local validation error. `build` runs inside the handler of `session.started`, not a promise turn later: `ws` emits
- * the messages of one socket read back to back, so one right behind it would otherwise find no listener.
+ * Rejects with a GatewayError: GW_ERR_UNREACHABLE when nothing answered the upgrade, the upgrade's 401 / 429 / 503
+ * code, the server's fatal error for a bad start, or a local validation error. `build` runs inside the handler of
+ * `session.started`, not a promise turn later: `ws` emits the messages of one socket read back to back, so one right
+ * behind it would otherwise find no listener.
  */
 export async function openSession<T>(url: string, options: VoxgateClientOptions,
   build: (ws: WebSocket, started: SessionStartedMessage, closed: Promise<CloseInfo>) => T): Promise<T> {
@@ -41,22 +42,33 @@ export async function openSession<T>(url: string, options: VoxgateClientOptions,
     else headers.authorization = `Bearer ${options.apiKey}`;
   }
   const ws = new WebSocket(target, { headers, perMessageDeflate: false, ...(options.ca === undefined ? {} : { ca: options.ca }) });
+  // The server as failures name it: not the query, which may carry the API key.
+  const server = `${target.origin}${target.pathname}`;
   const closed = new Promise<CloseInfo>((resolve) => {
     ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
   });
   return new Promise<T>((resolve, reject) => {
     const fail = (e: GatewayError): void => { clearTimeout(timer); ws.terminate(); reject(e); };
+    // Until the server answers the upgrade (101 or not), a failure means it was never reached: refused, no such host,
+    // a network or TLS failure. GW_ERR_INTERNAL ("an unexpected server error") blamed a server that never saw us.
+    let answered = false;
+    const unreachable = (why: string, cause?: Error): GatewayError =>
+      new GatewayError('GW_ERR_UNREACHABLE', `cannot connect to ${server}: ${why}`, { cause });
     const timeoutMs = options.startTimeoutMs ?? 10000;
-    const timer = setTimeout(() => fail(new GatewayError('GW_ERR_INTERNAL', `no session.started within ${timeoutMs} ms`)),
-      timeoutMs);
+    const timer = setTimeout(() => fail(answered
+      ? new GatewayError('GW_ERR_INTERNAL', `no session.started within ${timeoutMs} ms`)
+      : unreachable(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    ws.once('upgrade', () => { answered = true; });
     ws.once('unexpected-response', (_req, res) => {
+      answered = true;
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => { if (body.length < 4096) body += chunk; });
       res.on('end', () => fail(upgradeError(res.statusCode ?? 0, body)));
     });
-    ws.on('error', (err) => fail(
-      new GatewayError('GW_ERR_INTERNAL', `connect failed: ${err.message}`, { cause: err })));
+    ws.on('error', (err) => fail(answered
+      ? new GatewayError('GW_ERR_INTERNAL', `connect failed: ${err.message}`, { cause: err })
+      : unreachable(err.message, err)));
     ws.once('open', () => ws.send(JSON.stringify(start)));
     ws.once('message', (data, isBinary) => {
       let msg: ServerMessage;

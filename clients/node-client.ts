@@ -105,7 +105,8 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
 
   /**
    * Opens a socket, sends `session.start` and resolves once `session.started` arrives. Rejects with a GatewayError:
-   * the upgrade's 401 / 429 / 503 code, the server's fatal error for a bad start, or a local validation error.
+   * GW_ERR_UNREACHABLE when nothing answered the upgrade (refused, unknown host, network or TLS failure), the
+   * upgrade's 401 / 429 / 503 code, the server's fatal error for a bad start, or a local validation error.
    */
   static async connect(url: string, options: VoxgateClientOptions): Promise<VoxgateClient> {
     return openSession(url, options, (ws, started, closed) => new VoxgateClient(ws, started, closed));

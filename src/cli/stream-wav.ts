@@ -18,6 +18,11 @@ export interface StreamWavOptions {
   /** Pace frames at 1x (a live source). Default false: unpaced, held only by flow control. */
   realtime?: boolean;
   onMessage?: (msg: ServerMessage) => void;
+  /**
+   * Once aborted, no further frame is sent (the one being sent completes, so no audio follows session.end) and the
+   * session ends as at the end of the file: the audio sent so far gets its finals.
+   */
+  signal?: AbortSignal;
 }
 
 export interface StreamWavResult {
@@ -46,8 +51,10 @@ export async function streamWav(channel: TranscriptionChannel, wav: WavAudio, op
     for (const chunk of wavChunks(wav, CLI_FRAME_MS)) {
       if (options.realtime === true) {
         const wait = nextAt - performance.now();
-        if (wait > 1) await sleep(wait);
+        // an abort rejects the sleep; the check below ends the loop
+        if (wait > 1) await sleep(wait, undefined, { signal: options.signal }).catch(() => undefined);
       }
+      if (options.signal?.aborted === true) break;
       await channel.sendAudio(chunk);
       const chunkMs = (chunk.byteLength / wav.frameBytes / wav.sampleRateHz) * 1000;
       nextAt = Math.max(nextAt, performance.now() - CATCH_UP_MS) + chunkMs;

@@ -61,6 +61,12 @@ Options:
                          [1, ${PROTOCOL_LIMITS.maxAlternatives}] (session.start alternatives)
 ${SESSION_HELP}${IN_PROCESS_HELP}  --json                 print every server message as one JSON line instead
   -h, --help             this help
+
+Ctrl-C (SIGINT) or SIGTERM once the session has started stops sending audio and ends the session as at the end of
+the file: the audio sent so far gets its finals, which are printed, then the command exits 130 (SIGINT) or 143
+(SIGTERM). A second signal exits at once with that code, without waiting for the finals.
+
+Exit codes: 0 done, 1 an error (also when the session ended with one), 2 a usage error, 130 / 143 interrupted.
 `;
 
 export interface TranscribeFlags extends InProcessFlags, SessionFlags {
@@ -196,6 +202,39 @@ export function urlFlag(value: string | undefined): string | undefined {
   return value;
 }
 
+/** Shell convention for a process ended by a signal: 128 + the signal's number. */
+const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+type HandledSignal = keyof typeof SIGNAL_EXIT_CODES;
+
+/**
+ * Handles SIGINT and SIGTERM until `dispose()`. Node's default action ended the process by the signal, so the
+ * utterance in progress never got its final and the server counted the session as abandoned: the first signal now
+ * aborts `signal` (the caller ends the session cleanly) and a second exits at once with its code (asked twice:
+ * nothing more is waited for).
+ */
+function handleInterrupts(onFirst: (signal: HandledSignal) => void):
+  { signal: AbortSignal; exitCode: () => number | null; dispose: () => void } {
+  const controller = new AbortController();
+  let first: HandledSignal | null = null;
+  const handlers = (Object.keys(SIGNAL_EXIT_CODES) as HandledSignal[]).map((name) => {
+    const handler = (): void => {
+      if (first !== null) process.exit(SIGNAL_EXIT_CODES[name]);
+      first = name;
+      controller.abort();
+      onFirst(name);
+    };
+    process.on(name, handler);
+    return [name, handler] as const;
+  });
+  return {
+    signal: controller.signal,
+    exitCode: () => (first === null ? null : SIGNAL_EXIT_CODES[first]),
+    dispose: () => {
+      for (const [name, handler] of handlers) process.off(name, handler);
+    },
+  };
+}
+
 export async function runTranscribe(file: string, flags: TranscribeFlags): Promise<number> {
   urlFlag(flags.url);
   const wav = await readWavFile(file);
@@ -214,12 +253,20 @@ export async function runTranscribe(file: string, flags: TranscribeFlags): Promi
     }
     const print = printer(process.stdout, flags.json === true);
     print(channel.started); // it arrives before streamWav listens: --json promises every server message
-    const result = await streamWav(channel, wav, { realtime: flags.realtime === true, onMessage: print });
-    if (result.ended.reason !== 'client_end') {
-      process.stderr.write(`session ended with ${result.ended.error_code ?? 'an error'}\n`);
-      return 1;
+    // on a terminal the partial line is still open (with the echoed ^C): the notice starts a line of its own
+    const interrupt = handleInterrupts((signal) => process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}`
+      + `voxgate: ${signal}: ending the session after the audio sent so far (again to exit at once)\n`));
+    try {
+      const result = await streamWav(channel, wav,
+        { realtime: flags.realtime === true, onMessage: print, signal: interrupt.signal });
+      if (result.ended.reason !== 'client_end') {
+        process.stderr.write(`session ended with ${result.ended.error_code ?? 'an error'}\n`);
+        return 1;
+      }
+      return interrupt.exitCode() ?? 0;
+    } finally {
+      interrupt.dispose();
     }
-    return 0;
   } finally {
     await closeEngine?.();
   }

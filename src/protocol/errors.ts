@@ -77,7 +77,8 @@ export type GwErrorCode =
   | 'GW_ERR_DECODER'
   | 'GW_ERR_INTERNAL'
   | 'GW_ERR_BAD_HOTWORD'
-  | 'GW_ERR_RATE_LIMITED';
+  | 'GW_ERR_RATE_LIMITED'
+  | 'GW_ERR_UNREACHABLE';
 
 export interface GwErrorSpec {
   /** True: the server sends the `error`, then closes the socket with `closeCode`. False: the session continues. */
@@ -205,6 +206,13 @@ export const GW_ERRORS: Readonly<Record<GwErrorCode, GwErrorSpec>> = {
     description: 'A text frame was discarded unread: the session sent more than 60 text frames at once or 30 per '
       + 'second after that (or more than 256 Ki characters per second). Audio frames are not counted. Fatal once the '
       + 'refused frames pass their own budget (600, then 60 per second).',
+  },
+  // Raised by the Node client (and so the CLI), never sent by the server. No HTTP status: none was answered. The
+  // close code is never used; it is a sendable one only so the registry stays total.
+  GW_ERR_UNREACHABLE: {
+    fatal: true, closeCode: C.TRY_AGAIN_LATER, retryable: true,
+    description: 'Client-side, never sent by the server: the client got no answer to its upgrade (connection refused, '
+      + 'host not found, a network or TLS failure, or no answer within the start timeout).',
   },
 };
 

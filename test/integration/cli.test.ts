@@ -141,6 +141,12 @@ describe('bad values on the command line', () => {
     expect(await fails(['eval', 'no-such.tsv', '--url', 'ws://127.0.0.1:1/v1/stream'])).toMatchObject({ code: 1,
       stderr: expect.stringMatching(/^voxgate: GW_ERR_BAD_CONFIG: cannot read manifest "no-such\.tsv": ENOENT/) });
   }, 30_000);
+
+  it('a server that cannot be reached is GW_ERR_UNREACHABLE naming the URL, not an internal error', async () => {
+    const url = 'ws://127.0.0.1:1/v1/stream'; // nothing listens on port 1
+    expect(await fails(['transcribe', speechFixtures()[0]!.file, '--url', url])).toMatchObject({ code: 1, stderr:
+      expect.stringMatching(/^voxgate: GW_ERR_UNREACHABLE: cannot connect to ws:\/\/127\.0\.0\.1:1\/v1\/stream: .*ECONNREFUSED/) });
+  }, 30_000);
 });
 
 describe('in-process engine settings', () => {
