@@ -299,7 +299,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       await Promise.race([shutdowns, deadline]);
       clearTimeout(timer);
       // Told why, and how much was transcribed, rather than only cut off with 1001 (and counted as abandoned).
-      for (const session of sessions.values()) session.drainDeadlinePassed();
+      for (const session of sessions.values()) {
+        session.shutdownNow('server is shutting down; the drain deadline passed before this session finished '
+          + '(session.ended stats.processed_audio_ms says how much was transcribed)');
+      }
     }
     await transport.close();
     phase = 'closed';

@@ -132,10 +132,7 @@ export class Session {
     if (this.state !== 'closed' && this.outcome === null) this.flow.acknowledged(payload);
   }
 
-  /**
-   * The socket closed (either side); `origin` is who started it ({@link CloseOrigin}; a caller that cannot tell
-   * passes nothing, which reads as the client leaving). Never throws.
-   */
+  /** The socket closed; `origin` is who started it (none given: the client left). Never throws. */
   handleClose(code: number, reason: string, origin: CloseOrigin = 'peer'): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
@@ -144,8 +141,7 @@ export class Session {
       this.release();
       let outcome = this.outcome;
       if (outcome === null) {
-        // Not decided by the session: the transport enforcing a limit or rule (counted under its error code), or
-        // the client leaving (`abandoned`, whatever code its close frame carried).
+        // The transport enforcing a rule (its error code) or the client leaving (`abandoned`, whatever its code).
         const closed = closeOutcome(code, origin);
         if (closed !== 'abandoned') this.m?.countError(closed);
         outcome = closed;
@@ -170,16 +166,10 @@ export class Session {
     return this.endWithFinal('GW_ERR_SHUTTING_DOWN', 'shutdown', 'server is shutting down');
   }
 
-  /** The drain's deadline passed before this session finished: it ends now (error, `session.ended`, 1001). */
-  drainDeadlinePassed(): void {
-    this.shutdownNow('server is shutting down; the drain deadline passed before this session finished '
-      + '(session.ended stats.processed_audio_ms says how much was transcribed)');
-  }
-
   /**
-   * Immediate shutdown (`gateway.close()`; the drain's deadline): nothing more is transcribed or finalised. The client
-   * gets GW_ERR_SHUTTING_DOWN, `session.ended` (reason `error`) once started, and close 1001, as at the drain's
-   * deadline; counted as GW_ERR_SHUTTING_DOWN. A no-op once the session decided its end.
+   * Immediate shutdown (`gateway.close()`; the drain's deadline, whose `message` says so): nothing more is transcribed
+   * or finalised. The client gets GW_ERR_SHUTTING_DOWN, `session.ended` (reason `error`) once started, and close 1001;
+   * counted as GW_ERR_SHUTTING_DOWN. A no-op once the session decided its end.
    */
   shutdownNow(message = 'server is shutting down; the session ends without finalising'): void {
     this.fail(new GatewayError('GW_ERR_SHUTTING_DOWN', message));
