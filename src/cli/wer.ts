@@ -50,10 +50,19 @@ export function wordEdits(reference: readonly string[], hypothesis: readonly str
   return { substitutions, deletions, insertions, errors, referenceWords: reference.length };
 }
 
-/** WER of one pair of texts (normalised). An empty reference gives 0 for an empty hypothesis, Infinity otherwise. */
+/**
+ * Errors over reference words; with no reference words, 0 without errors and Infinity with some (never a 0 that
+ * hides them).
+ */
+function errorRate(errors: number, referenceWords: number): number {
+  if (referenceWords === 0) return errors === 0 ? 0 : Infinity;
+  return errors / referenceWords;
+}
+
+/** WER of one pair of texts (normalised), as {@link errorRate}. */
 export function wer(reference: string, hypothesis: string): number {
   const e = wordEdits(normaliseTranscript(reference), normaliseTranscript(hypothesis));
-  return e.referenceWords === 0 ? (e.errors === 0 ? 0 : Infinity) : e.errors / e.referenceWords;
+  return errorRate(e.errors, e.referenceWords);
 }
 
 /** Corpus WER: total edits over total reference words (not a mean of per-file WERs). */
@@ -70,9 +79,8 @@ export class WerAccumulator {
     return e;
   }
 
-  /** As {@link wer}: with no reference words, 0 without errors and Infinity with some (never a 0 that hides them). */
+  /** The corpus figure, as {@link errorRate}. */
   get wer(): number {
-    if (this.referenceWords === 0) return this.errors === 0 ? 0 : Infinity;
-    return this.errors / this.referenceWords;
+    return errorRate(this.errors, this.referenceWords);
   }
 }

@@ -127,30 +127,19 @@ export class EnergyVad {
     const res = this.alloc(count);
     let i = 0;
     for (let f = 0; f < count; f++) {
-      let s = 0, e = 0;
+      let power: number;
       if (this.pendingLen > 0) {
-        for (let j = 0; j < this.pendingLen; j++) {
-          const v = this.pending[j]!;
-          s += v;
-          e += v * v;
-        }
+        // complete the held partial frame in place, so one measurement serves every frame
         const need = fs - this.pendingLen;
-        for (let j = 0; j < need; j++) {
-          const v = samples[j]!;
-          s += v;
-          e += v * v;
-        }
+        this.pending.set(samples.subarray(0, need), this.pendingLen);
+        power = acPower(this.pending, 0, fs);
         i = need;
         this.pendingLen = 0;
       } else {
-        for (let j = 0; j < fs; j++) {
-          const v = samples[i + j]!;
-          s += v;
-          e += v * v;
-        }
+        power = acPower(samples, i, fs);
         i += fs;
       }
-      this.decide(acPower(s, e, fs), res, f);
+      this.decide(power, res, f);
     }
     const rest = samples.length - i;
     this.pending.set(samples.subarray(i), this.pendingLen);
@@ -162,13 +151,7 @@ export class EnergyVad {
   flush(): EnergyVadFrames {
     const res = this.alloc(this.pendingLen > 0 ? 1 : 0);
     if (this.pendingLen > 0) {
-      let s = 0, e = 0;
-      for (let j = 0; j < this.pendingLen; j++) {
-        const v = this.pending[j]!;
-        s += v;
-        e += v * v;
-      }
-      this.decide(acPower(s, e, this.pendingLen), res, 0);
+      this.decide(acPower(this.pending, 0, this.pendingLen), res, 0);
     }
     this.reset();
     return res;
@@ -213,12 +196,18 @@ export class EnergyVad {
 }
 
 /**
- * Mean square of a frame about its own mean, from its sum and sum of squares over n samples. Why not mean(x^2): the
- * fbank removes each frame's mean, so the model hears speech riding on a DC offset, but an energy that counted the
- * offset (0.01, a cheap converter's bias, is -40 dBFS) held the floor above a quiet talker and never opened an
- * utterance. The subtraction cancels to rounding (~1e-16 of the offset's power) for a constant level: clamped at 0,
- * digital silence.
+ * Mean square of the frame x[from .. from + n) about its own mean, from its sum and sum of squares. Why not
+ * mean(x^2): the fbank removes each frame's mean, so the model hears speech riding on a DC offset, but an energy that
+ * counted the offset (0.01, a cheap converter's bias, is -40 dBFS) held the floor above a quiet talker and never
+ * opened an utterance. The subtraction cancels to rounding (~1e-16 of the offset's power) for a constant level:
+ * clamped at 0, digital silence.
  */
-function acPower(sum: number, sumSquares: number, n: number): number {
+function acPower(x: Float32Array, from: number, n: number): number {
+  let sum = 0, sumSquares = 0;
+  for (let j = from; j < from + n; j++) {
+    const v = x[j]!;
+    sum += v;
+    sumSquares += v * v;
+  }
   return Math.max(0, sumSquares - (sum * sum) / n) / n;
 }
