@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { PROTOCOL_LIMITS, type ServerMessage, type SessionStartMessage } from '../protocol/messages.js';
-import type { Connection, SendOptions, SendResult } from '../transports/transport.js';
+import type { CloseOrigin, Connection, SendOptions, SendResult } from '../transports/transport.js';
 import { DEFAULT_SESSION_LIMITS, type SessionLimitsConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -16,7 +16,7 @@ class LocalConnection implements Connection {
   readonly id = randomUUID();
   readonly remoteAddress = 'in-process';
   closed = false;
-  onClose: ((code: number, reason: string) => void) | undefined;
+  onClose: ((code: number, reason: string, origin: CloseOrigin) => void) | undefined;
   onPong: ((payload: Uint8Array) => void) | undefined;
 
   constructor(private readonly deliver: (msg: ServerMessage) => void) {}
@@ -37,10 +37,20 @@ class LocalConnection implements Connection {
     if (!this.closed) queueMicrotask(() => this.onPong?.(new Uint8Array(payload)));
   }
 
+  /** The session closing (the server's side). */
   close(code: number, reason: string): void {
+    this.end(code, reason, 'server');
+  }
+
+  /** The in-process client leaving, as a client closing its socket. */
+  leave(code: number, reason: string): void {
+    this.end(code, reason, 'peer');
+  }
+
+  private end(code: number, reason: string, origin: CloseOrigin): void {
     if (this.closed) return;
     this.closed = true;
-    queueMicrotask(() => this.onClose?.(code, reason));
+    queueMicrotask(() => this.onClose?.(code, reason, origin));
   }
 }
 
@@ -63,8 +73,8 @@ export class LocalSession {
       for (const l of this.listeners) l(msg);
     });
     this.closed = new Promise((resolve) => {
-      this.conn.onClose = (code, reason) => {
-        this.session.handleClose(code, reason);
+      this.conn.onClose = (code, reason, origin) => {
+        this.session.handleClose(code, reason, origin);
         resolve({ code, reason });
       };
     });
@@ -100,6 +110,6 @@ export class LocalSession {
 
   /** Abandons the session (like a client closing its socket). */
   abandon(): void {
-    this.conn.close(1000, 'client closed');
+    this.conn.leave(1000, 'client closed');
   }
 }

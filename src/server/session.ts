@@ -132,8 +132,8 @@ export class Session {
     if (this.state !== 'closed' && this.outcome === null) this.flow.acknowledged(payload);
   }
 
-  /** The socket closed; `origin` is who started it (none given: the client left). Never throws. */
-  handleClose(code: number, reason: string, origin: CloseOrigin = 'peer'): void {
+  /** The socket closed; `origin` is who started it. Never throws. */
+  handleClose(code: number, reason: string, origin: CloseOrigin): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     try {

@@ -145,10 +145,10 @@ export abstract class BaseConnection implements Connection {
 
   /**
    * Carrier event: the socket is gone (no carrier call is allowed after this). Reports `onClose` unless our own
-   * `close()` already did: with `origin` (`'peer'` unless the carrier says it forced the close itself), or
+   * `close()` already did: with `origin` (`'carrier'` when the carrier forced the close itself, else `'peer'`), or
    * `'carrier'` after `terminate()`.
    */
-  protected carrierClosed(code: number, reason: string, origin: 'carrier' | 'peer' = 'peer'): void {
+  protected carrierClosed(code: number, reason: string, origin: 'carrier' | 'peer'): void {
     if (this.gone) return;
     this.gone = true;
     this.closed = true;

@@ -77,19 +77,18 @@ export function isNativeUws(mod: object): boolean {
  * texts as the message (uWebSockets src/WebSocketProtocol.h), where a lost connection has an empty message and a peer's
  * close frame its own code (an invalid one, 1006 included, arrives as 1006 with an empty message: it cannot pose as
  * one of these). Each maps to the close code RFC 6455 gives that reason. The locked build (v20.30) has the first
- * four; newer ones add the last three, listed so that an upgrade keeps counting them right.
+ * four; newer ones add the last two, listed so that an upgrade keeps counting them right (their "Received TCP FIN
+ * before WebSocket close frame" needs no entry: the peer left, as with a lost connection).
  */
-const UWS_FORCED_CLOSES: ReadonlyMap<string, { code: number; origin: 'carrier' | 'peer' }> = new Map([
-  ['Received too big message', { code: CLOSE_CODES.MESSAGE_TOO_BIG, origin: 'carrier' }],
-  ['Received too big message, or other inflation error', { code: CLOSE_CODES.MESSAGE_TOO_BIG, origin: 'carrier' }],
-  ['Received invalid UTF-8', { code: 1007, origin: 'carrier' }],
+const UWS_FORCED_CLOSE_CODES: ReadonlyMap<string, number> = new Map([
+  ['Received too big message', CLOSE_CODES.MESSAGE_TOO_BIG],
+  ['Received too big message, or other inflation error', CLOSE_CODES.MESSAGE_TOO_BIG],
+  ['Received invalid UTF-8', 1007],
   // sendPingsAutomatically: the peer answered no ping within idleTimeout (the keepalive)
-  ['WebSocket timed out from inactivity', { code: 1006, origin: 'carrier' }],
-  ['Received invalid WebSocket frame', { code: 1002, origin: 'carrier' }],
-  ['Received invalid close payload', { code: 1002, origin: 'carrier' }],
-  // the peer half-closed TCP without a close frame: the peer left
-  ['Received TCP FIN before WebSocket close frame', { code: 1006, origin: 'peer' }],
-] as const);
+  ['WebSocket timed out from inactivity', 1006],
+  ['Received invalid WebSocket frame', 1002],
+  ['Received invalid close payload', 1002],
+]);
 
 interface UserData {
   info: UpgradeInfo;
@@ -146,9 +145,9 @@ class UwsConnection extends BaseConnection {
   /** Called for every close, ours included (BaseConnection then reported it already). */
   handleClose(code: number, message: ArrayBuffer): void {
     const reason = Buffer.from(message).toString('utf8');
-    const forced = code === 1006 ? UWS_FORCED_CLOSES.get(reason) : undefined;
-    if (forced === undefined) this.carrierClosed(code, reason, 'peer');
-    else this.carrierClosed(forced.code, reason, forced.origin);
+    const forcedCode = code === 1006 ? UWS_FORCED_CLOSE_CODES.get(reason) : undefined;
+    if (forcedCode === undefined) this.carrierClosed(code, reason, 'peer');
+    else this.carrierClosed(forcedCode, reason, 'carrier');
   }
 }
 

@@ -367,7 +367,7 @@ describe('Session outbound backpressure', () => {
     expect((conn.sent[conn.sent.length - 1] as SessionEndedMessage).stats.partials_dropped).toBe(2);
     expect(conn.closes).toEqual([1001]);
     expect(await metrics.metricsText()).toContain('voxgate_partials_dropped_total 2');
-    session.handleClose(1001, '');
+    session.handleClose(1001, '', 'server');
     expect(await metrics.metricsText()).toContain('voxgate_sessions_total{reason="GW_ERR_SHUTTING_DOWN"} 1');
   });
 });
