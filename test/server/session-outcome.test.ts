@@ -60,6 +60,15 @@ async function scrape(gw: Gateway): Promise<string> {
   return res.text();
 }
 
+/** Waits for the session to close; GET /metrics then counts one session ended as `reason` and one of each `errors`. */
+async function expectCountedOnce(gw: Gateway, reason: string, errors: string[]): Promise<string> {
+  await until(() => gw.sessionCount() === 0, 3000, 'session closed');
+  const text = await scrape(gw);
+  expect(sessionReasons(text)).toEqual([`${reason} 1`]);
+  expect(errorCounts(text)).toEqual(errors.map((e) => `${e} 1`));
+  return text;
+}
+
 describe('session outcome when the ws carrier closes for a broken frame', () => {
   it('invalid UTF-8 in a text frame (1007) counts as GW_ERR_BAD_JSON, not abandoned', async () => {
     const { gw, ws } = await startedSession('ws');
@@ -107,10 +116,7 @@ describe.each(['uws', 'ws'] as const)('session outcome over %s', (transport) => 
       const done = closed(ws);
       ws.close(code, 'client leaves');
       expect(await done).toEqual({ code, reason: 'client leaves' }); // the server echoed the client's close
-      await until(() => gw.sessionCount() === 0, 3000, 'session closed');
-      const text = await scrape(gw);
-      expect(sessionReasons(text)).toEqual(['abandoned 1']);
-      expect(errorCounts(text)).toEqual([]);
+      const text = await expectCountedOnce(gw, 'abandoned', []);
       expect(text).toContain('voxgate_sessions_active 0');
     });
 
@@ -121,10 +127,7 @@ describe.each(['uws', 'ws'] as const)('session outcome over %s', (transport) => 
     ws.send(new Uint8Array(2 * 1024 * 1024 + 2));
     // ws closes with 1009; uWebSockets.js drops the TCP connection
     expect((await done).code).toBe(transport === 'ws' ? 1009 : 1006);
-    await until(() => gw.sessionCount() === 0, 3000, 'session closed');
-    const text = await scrape(gw);
-    expect(sessionReasons(text)).toEqual(['GW_ERR_FRAME_TOO_LARGE 1']);
-    expect(errorCounts(text)).toEqual(['GW_ERR_FRAME_TOO_LARGE 1']);
+    await expectCountedOnce(gw, 'GW_ERR_FRAME_TOO_LARGE', ['GW_ERR_FRAME_TOO_LARGE']);
   });
 
   it('a frame over the 1 MiB limit the session answers counts once as GW_ERR_FRAME_TOO_LARGE', async () => {
@@ -132,10 +135,7 @@ describe.each(['uws', 'ws'] as const)('session outcome over %s', (transport) => 
     const done = closed(ws);
     ws.send(new Uint8Array(1024 * 1024 + 2));
     expect((await done).code).toBe(1009);
-    await until(() => gw.sessionCount() === 0, 3000, 'session closed');
-    const text = await scrape(gw);
-    expect(sessionReasons(text)).toEqual(['GW_ERR_FRAME_TOO_LARGE 1']);
-    expect(errorCounts(text)).toEqual(['GW_ERR_FRAME_TOO_LARGE 1']);
+    await expectCountedOnce(gw, 'GW_ERR_FRAME_TOO_LARGE', ['GW_ERR_FRAME_TOO_LARGE']);
   });
 
   it('invalid UTF-8 in a text frame, refused by the carrier, counts as GW_ERR_BAD_JSON', async () => {
@@ -144,10 +144,7 @@ describe.each(['uws', 'ws'] as const)('session outcome over %s', (transport) => 
     const done = closed(ws);
     ws.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
     expect((await done).code).toBe(transport === 'ws' ? 1007 : 1006);
-    await until(() => gw.sessionCount() === 0, 3000, 'session closed');
-    const text = await scrape(gw);
-    expect(sessionReasons(text)).toEqual(['GW_ERR_BAD_JSON 1']);
-    expect(errorCounts(text)).toEqual(['GW_ERR_BAD_JSON 1']);
+    await expectCountedOnce(gw, 'GW_ERR_BAD_JSON', ['GW_ERR_BAD_JSON']);
   });
 });
 
