@@ -122,20 +122,27 @@ function applyOption(entry: ApiKeyEntry, option: string, where: string): void {
   }
 }
 
+/** Printable ASCII but `=`: a key travels in an HTTP header, whose other bytes carriers and clients decode unalike. */
+const KEY_PATTERN = /^[!-<>-~]+$/;
+
 /**
- * Parses the key file's text (module doc). Keys are trimmed; a key must not contain `=` (so that a key and an option
- * cannot be mistaken for one another). Errors quote the line number and `source`, never the key itself. A file
+ * Parses the key file's text (module doc). Lines end in LF, CRLF or CR; a leading byte order mark is skipped; spaces
+ * and tabs around a key and between options are ignored. A key is printable ASCII without `=` (so that a key and an
+ * option cannot be mistaken for one another). Errors quote the line number and `source`, never the key itself. A file
  * without any key is GW_ERR_BAD_CONFIG.
  */
 export function parseApiKeys(text: string, source = 'api key file'): ApiKeys {
   const entries: ApiKeyEntry[] = [];
-  const lines = text.split(/\r?\n/);
+  const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
   for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].trim();
+    const line = lines[i].replace(/^[ \t]+|[ \t]+$/g, '');
     if (line === '' || line.startsWith('#')) continue;
-    const [key, ...options] = line.split(/\s+/);
+    const [key, ...options] = line.split(/[ \t]+/);
     const where = `${source}: line ${i + 1}`;
     if (key.includes('=')) throw bad(`${where}: the key comes first and must not contain "="`);
+    if (!KEY_PATTERN.test(key)) {
+      throw bad(`${where}: a key may hold only printable ASCII characters (it travels in an HTTP header; not quoted)`);
+    }
     const entry: ApiKeyEntry = { key };
     for (const option of options) applyOption(entry, option, where);
     entries.push(entry);
@@ -150,7 +157,8 @@ export async function loadApiKeys(filePath: string): Promise<ApiKeys> {
   try {
     text = await readFile(filePath, 'utf8');
   } catch (e) {
-    throw new GatewayError('GW_ERR_BAD_CONFIG', `cannot read api key file "${filePath}"`, { cause: e });
+    throw new GatewayError('GW_ERR_BAD_CONFIG', `cannot read api key file "${filePath}": ${(e as Error).message}`,
+      { cause: e });
   }
   return parseApiKeys(text, `api key file "${filePath}"`);
 }

@@ -301,17 +301,19 @@ export const GATEWAY_SETTINGS: readonly Setting[] = [
 
 /**
  * How every number on voxgate's command lines and in its environment is spelt: plain decimals. `Number()` alone takes
- * `0x10`, `1e1` and `Infinity`, which nobody means for a port or a threshold. (Settings are trimmed first here.)
+ * `0x10`, `1e1` and `Infinity`, which nobody means for a port or a threshold. Surrounding spaces are refused too, as
+ * a string setting's would be (`--transport "ws "`): one rule for every value, on every command.
  */
 export const DECIMAL_SYNTAX = { integer: /^-?\d+$/, number: /^-?(\d+\.?\d*|\.\d+)$/ } as const;
 
 function parseSetting(s: Setting, raw: string, source: string): unknown {
   if (s.kind === 'int') {
-    if (!DECIMAL_SYNTAX.integer.test(raw.trim())) throw bad(`${source} must be an integer, got ${JSON.stringify(raw)}`);
-    return Number(raw);
+    if (!DECIMAL_SYNTAX.integer.test(raw)) throw bad(`${source} must be an integer, got ${JSON.stringify(raw)}`);
+    // past 2^53 Number() is another number than the one typed: the text goes on, so the range check quotes it as given
+    return Number.isSafeInteger(Number(raw)) ? Number(raw) : raw;
   }
   if (s.kind === 'number') {
-    if (!DECIMAL_SYNTAX.number.test(raw.trim())) throw bad(`${source} must be a number, got ${JSON.stringify(raw)}`);
+    if (!DECIMAL_SYNTAX.number.test(raw)) throw bad(`${source} must be a number, got ${JSON.stringify(raw)}`);
     return Number(raw);
   }
   // path.resolve('') is the working directory: an empty `--model "$DIR"` must not name a directory nobody gave
@@ -346,9 +348,10 @@ export function gatewayConfigFromSources(
   try {
     return resolveGatewayConfig(overrides as Partial<GatewayConfig>);
   } catch (e) {
-    // validateGatewayConfig names the config field first ("maxSessions must be ..."): say which flag or variable
-    // gave the value, which is what the operator typed
-    const source = e instanceof GatewayError ? sources.get(/^(\w+) /.exec(e.message)?.[1] ?? '') : undefined;
+    // validateGatewayConfig names the config field first ("maxSessions must be ..."), and a rule between two fields
+    // the other one after it: say which flag or variable gave the first named value, which is what the operator typed
+    const named = e instanceof GatewayError ? (e.message.match(/\b\w+\b/g) ?? []).find((w) => sources.has(w)) : undefined;
+    const source = named === undefined ? undefined : sources.get(named);
     if (source === undefined) throw e;
     throw new GatewayError('GW_ERR_BAD_CONFIG', `${source}: ${(e as Error).message}`, { cause: e });
   }

@@ -246,29 +246,51 @@ export function carrierMaxPayloadBytes(o: TransportOptions): number {
 
 /**
  * Headers of a rejected upgrade: JSON, `Retry-After: 1` on 503 (session limit, draining) and 429 (the key's own
- * session limit), which are worth retrying, and on 426
- * the protocol version the server speaks (RFC 6455 section 4.4).
+ * session limit), which are worth retrying, on 426 the protocol version the server speaks (RFC 6455 section 4.4),
+ * and on 401 the scheme it takes (RFC 9110 section 15.5.2: a 401 must carry a challenge).
  */
 export function rejectionHeaders(status: number): Record<string, string> {
   const json = { 'content-type': 'application/json' };
   if (status === 503 || status === 429) return { ...json, 'retry-after': '1' };
   if (status === 426) return { ...json, 'sec-websocket-version': '13' };
+  if (status === 401) return { ...json, 'www-authenticate': 'Bearer' };
   return json;
 }
 
-/** A carrier's answer to an upgrade: the gate's, or 426 (bad WebSocket version) / 500 (the gate threw). */
-export type UpgradeDecision = GateDecision | { ok: false; status: 426 | 500; code: GwErrorCode; message: string };
+/** A carrier's answer to an upgrade: the gate's, or 400 (bad subprotocol offer) / 426 (bad WebSocket version) / 500
+ * (the gate threw). */
+export type UpgradeDecision = GateDecision | { ok: false; status: 400 | 426 | 500; code: GwErrorCode; message: string };
+
+/** RFC 7230 `token` characters (RFC 6455 section 4.1: a subprotocol is a token). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * The subprotocols a `Sec-WebSocket-Protocol` value offers, in order, or null when it is no list of distinct tokens
+ * (empty included). `ws` refuses such an offer itself, with an HTML 400, and uWebSockets.js echoed it back whole, so
+ * {@link decideUpgrade} refuses it first, alike on both.
+ */
+export function offeredProtocols(header: string): string[] | null {
+  const offered = header.split(',').map((p) => p.replace(/^[ \t]+|[ \t]+$/g, ''));
+  if (offered.some((p) => !TOKEN.test(p)) || new Set(offered).size !== offered.length) return null;
+  return offered;
+}
 
 /**
  * Every carrier decides an upgrade here, so the same request gets the same answer on both: a `Sec-WebSocket-Version`
- * other than 13 is refused with 426 before the gate (uWebSockets.js alone used to accept 12), then the gate decides,
- * and a gate that throws is a 500 rather than an exception inside the carrier.
+ * other than 13 is refused with 426 before the gate (uWebSockets.js alone used to accept 12), a malformed
+ * `Sec-WebSocket-Protocol` with 400, then the gate decides, and a gate that throws is a 500 rather than an exception
+ * inside the carrier.
  */
 export function decideUpgrade(gate: UpgradeGate, request: UpgradeRequest): UpgradeDecision {
   const version = request.headers['sec-websocket-version'];
   if (version !== '13') {
     return { ok: false, status: 426, code: 'GW_ERR_BAD_MESSAGE',
       message: `Sec-WebSocket-Version must be 13, got ${JSON.stringify(version ?? null)}` };
+  }
+  const protocols = request.headers['sec-websocket-protocol'];
+  if (protocols !== undefined && offeredProtocols(protocols) === null) {
+    return { ok: false, status: 400, code: 'GW_ERR_BAD_MESSAGE',
+      message: 'Sec-WebSocket-Protocol must be a list of distinct tokens (RFC 6455 section 4.1)' };
   }
   try {
     return gate.authorise(request);
@@ -319,15 +341,11 @@ const NOT_FOUND: HttpResponseInit = { status: 404, headers: { 'content-type': 't
 
 /**
  * Runs the route for a plain HTTP request: 404 for an unknown path, 405 for a method other than GET and HEAD, 500 when
- * the route throws or rejects (the response then carries only the error code, never a stack). HEAD gets GET's status
- * and headers without a body: load balancers' health checks often probe with HEAD.
+ * the route throws or rejects (the response then carries only the error code, never a stack). HEAD (load balancers'
+ * health checks often probe with it) gets GET's whole response here; the carrier sends its status and headers only,
+ * with GET's Content-Length or none (RFC 9110 section 9.3.2), which it can tell only from the body.
  */
 export async function dispatchHttpRoute(routes: HttpRoutes, req: HttpRequestInfo): Promise<HttpResponseInit> {
-  const response = await routeResponse(routes, req);
-  return req.method === 'HEAD' ? { ...response, body: '' } : response;
-}
-
-async function routeResponse(routes: HttpRoutes, req: HttpRequestInfo): Promise<HttpResponseInit> {
   const route = Object.prototype.hasOwnProperty.call(routes, req.path) ? routes[req.path] : undefined;
   if (route === undefined) return NOT_FOUND;
   if (req.method !== 'GET' && req.method !== 'HEAD') {

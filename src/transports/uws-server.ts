@@ -23,6 +23,7 @@ import {
   decideUpgrade,
   dispatchHttpRoute,
   normaliseAddress,
+  offeredProtocols,
   rejectionBody,
   rejectionHeaders,
   type ConnectionHandler,
@@ -155,11 +156,16 @@ function statusLine(status: number): string {
   return `${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
 }
 
-function writeResponse(res: UWS.HttpResponse, r: HttpResponseInit): void {
+/**
+ * `headOnly` (HEAD): status and headers, without a Content-Length, which RFC 9110 section 9.3.2 allows only as GET's
+ * (`end('')` wrote 0). Not `endWithoutBody(length)`: this build then drops the connection's next request.
+ */
+function writeResponse(res: UWS.HttpResponse, r: HttpResponseInit, headOnly = false): void {
   res.cork(() => {
     res.writeStatus(statusLine(r.status));
     for (const [k, v] of Object.entries(r.headers ?? {})) res.writeHeader(k, v);
-    res.end(r.body);
+    if (headOnly) res.endWithoutBody();
+    else res.end(r.body);
   });
 }
 
@@ -233,11 +239,13 @@ export class UwsServer implements TransportServer {
       return;
     }
     const userData: UserData = { info: { ...request, context: decision.context } };
+    // the first protocol offered, as ws answers (decideUpgrade refused a malformed offer)
+    const protocol = offeredProtocols(request.headers['sec-websocket-protocol'] ?? '')?.[0] ?? '';
     res.cork(() => {
       res.upgrade(
         userData,
         req.getHeader('sec-websocket-key'),
-        req.getHeader('sec-websocket-protocol'),
+        protocol,
         req.getHeader('sec-websocket-extensions'),
         context,
       );
@@ -255,7 +263,7 @@ export class UwsServer implements TransportServer {
       query: new URLSearchParams(req.getQuery() ?? ''),
     };
     void dispatchHttpRoute(this.routes, request).then((r) => {
-      if (!aborted) writeResponse(res, r);
+      if (!aborted) writeResponse(res, r, request.method === 'HEAD');
     });
   }
 

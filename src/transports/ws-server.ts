@@ -103,10 +103,15 @@ class WsConnection extends BaseConnection {
   }
 }
 
+/**
+ * Every header as sent, repeats joined with `, ` (as uWebSockets.js reports them). Not `req.headers`: node:http keeps
+ * only the first of a repeated Authorization (and of other single-value headers), so two keys opened a session here
+ * that uWebSockets.js refused.
+ */
 function headerRecord(req: IncomingMessage): Record<string, string> {
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) {
-    if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  for (const [k, v] of Object.entries(req.headersDistinct)) {
+    if (v !== undefined) headers[k] = v.join(', ');
   }
   return headers;
 }
@@ -158,7 +163,7 @@ export class WsServer implements TransportServer {
     void dispatchHttpRoute(this.routes, info).then((r) => {
       if (res.destroyed) return;
       res.writeHead(r.status, r.headers);
-      res.end(r.body);
+      res.end(r.body); // node:http sends no body for HEAD
     });
   }
 
