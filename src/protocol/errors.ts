@@ -24,13 +24,13 @@ export const CLOSE_CODES = {
   NORMAL: 1000,
   /** 1001: the server is draining (SIGTERM); open utterances were finalised first. */
   GOING_AWAY: 1001,
-  /** 1008: policy violation (generic; used for auth failures detected after the upgrade). */
+  /** 1008: policy violation; only the `ws` library sends it (a message in more fragments than it buffers). */
   POLICY_VIOLATION: 1008,
   /** 1009: a frame exceeded the 1 MiB inbound limit. */
   MESSAGE_TOO_BIG: 1009,
   /** 1011: an internal server error (inference, decoder, bug). */
   INTERNAL_ERROR: 1011,
-  /** 1013: try again later (server at its session limit; only if detected after the upgrade). */
+  /** 1013: try again later; the registry's code for the session limits, which are refused at the upgrade (503 / 429). */
   TRY_AGAIN_LATER: 1013,
   /** 4000: the client broke Protocol v1 (bad session.start, audio before start, partial sample frame, ...). */
   PROTOCOL_VIOLATION: 4000,
@@ -123,7 +123,8 @@ export const GW_ERRORS: Readonly<Record<GwErrorCode, GwErrorSpec>> = {
   },
   GW_ERR_SESSION_ENDED: {
     fatal: false, closeCode: C.PROTOCOL_VIOLATION, retryable: false,
-    description: 'A message or audio arrived after `session.end`. Discarded (with this error); the session drains.',
+    description: 'A message or audio arrived after the session began closing (`session.end`, drain, max duration). '
+      + 'Discarded (with this error); the session drains.',
   },
   GW_ERR_UNSUPPORTED_ENCODING: {
     fatal: true, closeCode: C.PROTOCOL_VIOLATION, retryable: false,

@@ -94,7 +94,7 @@ export interface AudioFormat {
   encoding: AudioEncoding;
   /** Integer in [8000, 48000]. */
   sample_rate_hz: number;
-  /** Interleaved channels; stereo is downmixed to mono by the server. */
+  /** Interleaved channels; stereo is downmixed to mono by the server unless `multichannel`. */
   channels: 1 | 2;
 }
 
@@ -106,7 +106,7 @@ export interface EndpointingParams {
 }
 
 export interface HotwordParam {
-  /** 1..100 characters after trimming; compared case-insensitively. */
+  /** 1..100 UTF-16 code units after normalisation; compared case-insensitively. */
   phrase: string;
   /** Log-domain bonus in [0, 20]. Default 2.0. */
   boost?: number;
