@@ -277,6 +277,11 @@ export class CtcDecoder implements CtcSearch {
       for (let k = 0; k < h.tokenIds.length; k++) {
         const id = h.tokenIds[k]!;
         if (!isInt(id)) throw new GatewayError('GW_ERR_DECODER', `hotword ${i} has a non-integer token id ${id}`);
+        // Checked here, not only natively: the Int32Array would wrap 2^32 + 3 to the valid id 3.
+        if (id < 0 || id >= this.options.vocabSize || id === this.options.blankId) {
+          throw new GatewayError('GW_ERR_DECODER',
+            `hotword ${i} has token id ${id} outside [0, vocabSize) or equal to the blank id`);
+        }
         ids[pos++] = id;
       }
       lengths[i] = h.tokenIds.length;

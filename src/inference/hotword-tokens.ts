@@ -10,9 +10,13 @@ import { DEFAULT_CTC_DECODER_OPTIONS, type Hotword } from './ctc-decoder.js';
 /** Per-token bonus (nats) used by `hotwordsFromPhrases` when a phrase gives none (sherpa-onnx's default). */
 export const DEFAULT_HOTWORD_BOOST = 1.5;
 
+/** Typographic apostrophes (phones and word processors type them for `'`): spelled with `'` when they have no token. */
+const APOSTROPHES = /[\u2018\u2019\u02bc]/g;
+
 /**
  * Turns phrases into hotwords: lowercased, whitespace collapsed, words joined by `separatorId`, each word split into
- * the longest matching token pieces (a leading `▁` piece is tried first at a word start, for BPE vocabularies).
+ * the longest matching token pieces (a leading `▁` piece is tried first at a word start, for BPE vocabularies);
+ * `’` `‘` `ʼ` are spelled as `'` unless the vocabulary has them.
  * Throws GW_ERR_BAD_HOTWORD quoting the phrase when a character has no token or a phrase is empty.
  */
 export function hotwordsFromPhrases(
@@ -38,8 +42,9 @@ export function hotwordsFromPhrases(
       throw new GatewayError('GW_ERR_BAD_HOTWORD', `hotword ${JSON.stringify(phrase)} has a bad boost ${boost}`);
     }
     const out: number[] = [];
-    words.forEach((word, w) => {
+    words.forEach((typed, w) => {
       if (w > 0 && separatorId >= 0) out.push(separatorId);
+      const word = typed.replace(APOSTROPHES, (c) => (ids.has(c) ? c : "'"));
       let i = 0;
       while (i < word.length) {
         let match = -1;
@@ -52,7 +57,8 @@ export function hotwordsFromPhrases(
         if (match < 0) {
           throw new GatewayError(
             'GW_ERR_BAD_HOTWORD',
-            `hotword ${JSON.stringify(phrase)} contains ${JSON.stringify(word[i])}, which is not in the token list`,
+            `hotword ${JSON.stringify(phrase)} contains ${JSON.stringify(String.fromCodePoint(word.codePointAt(i)!))}, `
+              + 'which is not in the token list',
           );
         }
         out.push(match);

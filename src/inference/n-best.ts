@@ -16,7 +16,7 @@ export interface NBestText {
   confidence: number;
 }
 
-/** Up to `count` distinct texts of `alternatives` (best first, as finalAlternatives returns them). */
+/** Up to `count` distinct texts of `alternatives` (best first, as finalAlternatives returns them); none for count < 1. */
 export function nBestTexts(alternatives: readonly CtcAlternative[], count: number, tokens: readonly string[],
   separatorId: number): NBestText[] {
   let total = -Infinity;
@@ -27,7 +27,8 @@ export function nBestTexts(alternatives: readonly CtcAlternative[], count: numbe
     const seen = byText.get(text);
     byText.set(text, seen === undefined ? a.score : logAddExp(seen, a.score));
   }
-  return [...byText].slice(0, count).map(([text, score]) => ({
+  // slice(0, -1) would keep all but the last text
+  return [...byText].slice(0, Math.max(0, count)).map(([text, score]) => ({
     text,
     confidence: Number.isFinite(total) ? Math.min(1, Math.exp(score - total)) : 0,
   }));

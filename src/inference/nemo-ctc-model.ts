@@ -187,7 +187,10 @@ export function readTokens(tokensPath: string): string[] {
     throw new GatewayError('GW_ERR_BAD_CONFIG', `cannot read ${tokensPath}: ${(e as Error).message}`, { cause: e });
   }
   const tokens: string[] = [];
-  text.split('\n').forEach((line, n) => {
+  // A byte order mark (editors on Windows write one) would become part of the first symbol, e.g. the blank's.
+  const lines = text.replace(/^\uFEFF/, '').split('\n');
+  const count = lines.filter((line) => line.trim() !== '').length;
+  lines.forEach((line, n) => {
     if (line.trim() === '') return;
     const m = /^(.*\S)\s+(\d+)\s*$/.exec(line);
     if (m === null) throw badConfig(`${tokensPath}:${n + 1}: expected "symbol id", got ${JSON.stringify(line)}`);
@@ -195,7 +198,9 @@ export function readTokens(tokensPath: string): string[] {
     if (tokens[id] !== undefined) throw badConfig(`${tokensPath}:${n + 1}: duplicate token id ${id}`);
     tokens[id] = m[1]!;
   });
-  for (let i = 0; i < tokens.length; i++) {
+  // Dense means ids 0..count-1, not 0..tokens.length-1: an id past 2^32 - 2 is no array index, so tokens[id] is a
+  // property that length never shows, and such a line would otherwise be dropped silently.
+  for (let i = 0; i < count; i++) {
     if (tokens[i] === undefined) throw badConfig(`${tokensPath}: token id ${i} is missing (ids must be 0..N-1)`);
   }
   return tokens;

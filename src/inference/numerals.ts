@@ -7,18 +7,24 @@
  * What it converts, left to right, longest match first:
  * - digit strings: two or more digit words in a row, with "oh" as 0 and "double" / "triple" repeating the next
  *   digit ("five five five oh one" -> 55501, "double seven" -> 77); a digit word just before "hundred" or a scale
- *   word is left to the cardinal that follows ("one eight hundred" -> 1 800);
+ *   word is left to the cardinal that follows ("one eight hundred" -> 1 800); "oh" opening a run stays a word
+ *   unless a number stands before it or the run spells three digits or more ("oh one more thing", but "nineteen
+ *   oh five" -> 1905, "oh oh seven" -> 007);
  * - cardinals: units, teens, tens, "hundred", "thousand", "million", "billion", with "and" after a hundred or a
  *   scale and "a" before one ("three hundred and twelve" -> 312, "a thousand" -> 1000, "twelve hundred" -> 1200);
  * - digits read in groups: digit strings and numbers below 100, side by side, join into one number
  *   ("nineteen twenty eight" -> 1928, "five five five twelve thirty four" -> 5551234, "eight twenty seven" -> 827);
  * - ordinals ending a cardinal ("twenty first" -> 21st, "tenth" -> 10th);
  * - clock times with "a m" / "p m" ("three thirty p m" -> 3:30 pm, "nine oh five a m" -> 9:05 am, "ten pm");
- * - decimals ("three point one four" -> 3.14), percent ("ten percent" -> 10%), currency ("twenty dollars" -> $20,
- *   "five dollars and fifty cents" -> $5.50, "ten pounds" -> £10, "three euros" -> €3, "five cents" -> 5 cents).
- * A lone "zero" .. "nine" stays a word ("no one", "this one") unless a unit, a decimal point or another number
- * stands next to it; a lone "first" .. "ninth" always does ("first of all", "one second"). Numbers are written
- * without separators (1200, 2500000): account and order numbers must stay parseable.
+ * - decimals ("three point one four" -> 3.14, "two point oh" -> 2.0), percent ("ten percent" -> 10%), currency
+ *   ("twenty dollars" -> $20, "five dollars and fifty cents" -> $5.50, "ten pounds" -> £10, "three euros" -> €3,
+ *   "five cents" -> 5 cents); a unit takes the whole number read in groups before it ("nineteen ninety nine
+ *   dollars" -> $1999) but not a lone digit, which counts ("two twenty dollar bills" -> two $20 bills).
+ * A lone "zero" .. "nine" stays a word ("no one", "this one") unless a unit, a decimal point or another cardinal,
+ * digit string or decimal stands next to it (an ordinal, an amount or a clock time does not: "the tenth one" ->
+ * "the 10th one"); a lone "first" .. "ninth" always does ("first of all", "one second"). A group that carries a
+ * scale as large as the one before it starts a new number ("two thousand three thousand" -> 2000 3000). Numbers
+ * are written without separators (1200, 2500000): account and order numbers must stay parseable.
  */
 
 const UNITS: Readonly<Record<string, number>> = {
@@ -118,14 +124,26 @@ function cardinal(w: readonly string[], i: number): NumberSpan | null {
     let j = g.end + 1;
     if (w[j] === 'and') j++;
     const next = group(w, j);
-    if (next === null || next.value >= lastScale) return { value: total, ordinal: false, end: g.end + 1 };
+    // "two thousand three thousand": a group with a scale of its own as large starts the next number
+    const after = next === null ? undefined : w[next.end];
+    const ownScale = next !== null && !next.ordinal && has(SCALES, after) && SCALES[after]! >= lastScale;
+    if (next === null || next.value >= lastScale || ownScale) return { value: total, ordinal: false, end: g.end + 1 };
     g = next;
   }
   return { value: total + g.value, ordinal: g.ordinal, end: g.end };
 }
 
-/** Digits of a run of digit words at i spelling two or more digits ("oh" = 0, "double"/"triple" X), or null. */
-function digitRun(w: readonly string[], i: number): { digits: string; end: number } | null {
+/** Digits of a run of digit words at i spelling two or more digits ("oh" = 0, "double"/"triple" X), or null.
+ * `afterNumber`: a number stands just before i, so a leading "oh" is surely a 0 ("nineteen oh five"). */
+function digitRun(w: readonly string[], i: number, afterNumber = true): { digits: string; end: number } | null {
+  const run = digitWords(w, i);
+  // "oh" opening a short run is the interjection ("oh, one more thing", "oh oh"): a 0 only after a number, or in a
+  // run of three digits or more with one other than "oh" ("oh oh seven" -> 007)
+  if (run === null || afterNumber || w[i] !== 'oh') return run;
+  return run.digits.length >= 3 && w.slice(i, run.end).some((x) => has(UNITS, x)) ? run : null;
+}
+
+function digitWords(w: readonly string[], i: number): { digits: string; end: number } | null {
   const digitAt = (k: number): string | null => (has(UNITS, w[k]) ? String(UNITS[w[k]]) : w[k] === 'oh' ? '0' : null);
   let digits = '';
   let words = 0;
@@ -155,14 +173,17 @@ function ordinalSuffix(n: number): string {
 }
 
 /** One piece of the output: a word passed through, or a number. `spelled` is the word of a lone 0-9, which stays
- * spelled out when no other number stands next to it; `group` marks digits read in groups (a digit string, or 0-99
+ * spelled out unless a `bare` number (a cardinal, digit string or decimal, not an ordinal, amount or clock time:
+ * "the tenth one", "$20 one time") stands next to it; `group` marks digits read in groups (a digit string, or 0-99
  * in one or two words), which join the groups next to them ("nineteen twenty eight" -> 1928). */
-type NumberPiece = { kind: 'number'; text: string; spelled: string | null; group: boolean };
+type NumberPiece = { kind: 'number'; text: string; spelled: string | null; group: boolean; bare: boolean };
 type Piece = { kind: 'word'; text: string } | NumberPiece;
 
-function readNumber(w: readonly string[], i: number): { piece: NumberPiece; end: number } | null {
-  const run = digitRun(w, i);
-  if (run !== null) return { piece: { kind: 'number', text: run.digits, spelled: null, group: true }, end: run.end };
+function readNumber(w: readonly string[], i: number, afterNumber: boolean): { piece: NumberPiece; end: number } | null {
+  const run = digitRun(w, i, afterNumber);
+  if (run !== null) {
+    return { piece: { kind: 'number', text: run.digits, spelled: null, group: true, bare: true }, end: run.end };
+  }
   const n = cardinal(w, i);
   // "first" .. "ninth" alone are words ("first of all", "one second"), next to numbers or not
   if (n === null || (n.ordinal && n.end === i + 1 && n.value < 10)) return null;
@@ -170,7 +191,8 @@ function readNumber(w: readonly string[], i: number): { piece: NumberPiece; end:
   let end = n.end;
   // a decimal: "three point one four"
   if (!n.ordinal && w[end] === 'point') {
-    const frac = digitRun(w, end + 1) ?? (has(UNITS, w[end + 1]) ? { digits: String(UNITS[w[end + 1]!]), end: end + 2 } : null);
+    const one = w[end + 1] === 'oh' ? '0' : has(UNITS, w[end + 1]) ? String(UNITS[w[end + 1]!]) : null;
+    const frac = digitRun(w, end + 1) ?? (one === null ? null : { digits: one, end: end + 2 });
     if (frac !== null) {
       text += `.${frac.digits}`;
       end = frac.end;
@@ -178,7 +200,7 @@ function readNumber(w: readonly string[], i: number): { piece: NumberPiece; end:
   }
   const lone = n.end === i + 1 && n.value < 10 && end === n.end;
   const group = !n.ordinal && end === n.end && n.value <= 99 && n.end - i <= 2;
-  return { piece: { kind: 'number', text, spelled: lone ? w[i]! : null, group }, end };
+  return { piece: { kind: 'number', text, spelled: lone ? w[i]! : null, group, bare: !n.ordinal }, end };
 }
 
 /** The number `text` (ending at word `end`) with the unit that follows it: percent, cents or a currency (with "and N
@@ -225,40 +247,47 @@ function timeAt(w: readonly string[], i: number): { text: string; end: number } 
   return null;
 }
 
+const isGroupPiece = (p: Piece | undefined): p is NumberPiece => p?.kind === 'number' && p.group;
+
 /** The display text of `words` (lower-case words as the decoder spells them) with numbers as digits. */
 export function formatNumerals(words: readonly string[]): string {
   const pieces: Piece[] = [];
   for (let i = 0; i < words.length;) {
     const time = timeAt(words, i);
     if (time !== null) {
-      pieces.push({ kind: 'number', text: time.text, spelled: null, group: false });
+      pieces.push({ kind: 'number', text: time.text, spelled: null, group: false, bare: false });
       i = time.end;
       continue;
     }
-    const n = readNumber(words, i);
+    const n = readNumber(words, i, pieces[pieces.length - 1]?.kind === 'number');
     if (n === null) {
       pieces.push({ kind: 'word', text: words[i]! });
       i++;
       continue;
     }
-    const unit = unitAfter(words, n.end, n.piece.text);
+    // a unit after digits read in groups takes them all ("twenty twenty one dollars" -> $2021, not 20 $21), up to a
+    // lone digit, which is a count there ("two twenty dollar bills")
+    let first = pieces.length;
+    const joinsUnit = (p: Piece | undefined): boolean => isGroupPiece(p) && p.spelled === null;
+    while (n.piece.group && first > 0 && joinsUnit(pieces[first - 1])) first--;
+    const unit = unitAfter(words, n.end, pieces.slice(first).map((p) => p.text).join('') + n.piece.text);
     if (unit !== null) {
-      pieces.push({ kind: 'number', text: unit.text, spelled: null, group: false });
+      pieces.length = first;
+      pieces.push({ kind: 'number', text: unit.text, spelled: null, group: false, bare: false });
       i = unit.end;
     } else {
       pieces.push(n.piece);
       i = n.end;
     }
   }
-  const isNumber = (k: number): boolean => pieces[k]?.kind === 'number';
-  const isGroup = (k: number): boolean => {
+  const isBare = (k: number): boolean => {
     const p = pieces[k];
-    return p?.kind === 'number' && p.group;
+    return p?.kind === 'number' && p.bare;
   };
   let out = '';
   pieces.forEach((p, k) => {
-    if (k > 0) out += isGroup(k - 1) && isGroup(k) ? '' : ' ';
-    out += p.kind === 'number' && p.spelled !== null && !isNumber(k - 1) && !isNumber(k + 1) ? p.spelled : p.text;
+    if (k > 0) out += isGroupPiece(pieces[k - 1]) && isGroupPiece(p) ? '' : ' ';
+    out += p.kind === 'number' && p.spelled !== null && !isBare(k - 1) && !isBare(k + 1) ? p.spelled : p.text;
   });
   return out;
 }

@@ -79,15 +79,23 @@ export class TokenLm {
     this.#validate(bad);
   }
 
-  /** Reads `path`; GW_ERR_BAD_CONFIG when it cannot be read or parsed. */
-  static load(path: string, blankId: number): TokenLm {
+  /**
+   * Reads `path`; GW_ERR_BAD_CONFIG when it cannot be read or parsed, or when `vocabSize` (the model's) is given and
+   * the file's differs: an LM of another vocabulary fails at model load, not in every session's decoder.
+   */
+  static load(path: string, blankId: number, vocabSize?: number): TokenLm {
     let bytes: Uint8Array;
     try {
       bytes = readFileSync(path);
     } catch (e) {
       throw new GatewayError('GW_ERR_BAD_CONFIG', `${path}: cannot read the token LM (${(e as Error).message})`);
     }
-    return new TokenLm(bytes, blankId, path);
+    const lm = new TokenLm(bytes, blankId, path);
+    if (vocabSize !== undefined && lm.vocabSize !== vocabSize) {
+      throw new GatewayError('GW_ERR_BAD_CONFIG',
+        `${path}: the token LM has vocab size ${lm.vocabSize}, the model ${vocabSize} (built for another model?)`);
+    }
+    return lm;
   }
 
   get numStates(): number {

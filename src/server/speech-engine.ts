@@ -55,7 +55,7 @@ export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<Sp
   const info = loadModelInfo(options.modelDir, { precision: options.precision });
   const lmPath = join(info.dir, TOKEN_LM_FILE);
   const wantsLm = options.lmWeight !== 0 && options.decoder !== 'greedy';
-  const lm = wantsLm && existsSync(lmPath) ? TokenLm.load(lmPath, info.blankId) : null;
+  const lm = wantsLm && existsSync(lmPath) ? TokenLm.load(lmPath, info.blankId, info.vocabSize) : null;
   if (lm !== null) lm.native(); // build the shared native copy now: a broken addon fails at startup, not per session
   const fusion = lm === null ? undefined : {
     lm, ...(options.lmWeight === undefined ? {} : { lmWeight: options.lmWeight }),

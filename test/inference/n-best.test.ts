@@ -38,4 +38,17 @@ describe('nBestTexts', () => {
     const large = nBestTexts([alt('a', 800), alt('b', 799)], 2, TOKENS, SEP); // no overflow in the normaliser
     expect(large[0]!.confidence).toBeCloseTo(1 / (1 + Math.exp(-1)), 12);
   });
+
+  it('an empty beam or a count below 1 gives no texts; "up to count" never means "all but the last"', () => {
+    const beam = [alt('no', -1), alt('now', -2), alt('new', -3)];
+    expect(nBestTexts([], 3, TOKENS, SEP)).toEqual([]);
+    expect(nBestTexts(beam, 0, TOKENS, SEP)).toEqual([]);
+    expect(nBestTexts(beam, -1, TOKENS, SEP)).toEqual([]);
+  });
+
+  it('texts of equal score keep the beam order (the native tie-break by prefix key)', () => {
+    const out = nBestTexts([alt('b', -1), alt('a', -1), alt('c', -1)], 3, TOKENS, SEP);
+    expect(out.map((a) => a.text)).toEqual(['b', 'a', 'c']);
+    for (const a of out) expect(a.confidence).toBeCloseTo(1 / 3, 12);
+  });
 });

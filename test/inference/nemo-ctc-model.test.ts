@@ -1,10 +1,10 @@
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/protocol/errors.js';
 import {
-  chunkFeatureFrames, chunkFramesForMs, loadModelInfo, outputFramesFor, readOnnxMetadata,
+  chunkFeatureFrames, chunkFramesForMs, loadModelInfo, outputFramesFor, readOnnxMetadata, readTokens,
 } from '../../src/inference/nemo-ctc-model.js';
 import { MODEL_DIR } from './helpers.js';
 
@@ -118,6 +118,22 @@ describe('loadModelInfo (real model)', () => {
     const junk = join(tmp, 'junk.onnx');
     writeFileSync(junk, Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x7f, 0x01]));
     badConfig(() => readOnnxMetadata(junk), /junk\.onnx is not a valid ONNX model/);
+  });
+
+  it('reads a tokens.txt saved with a byte order mark (the first token stays "<blk>")', () => {
+    const dir = join(tmp, 'bom-tokens');
+    modelDirWithoutInt8(dir);
+    const plain = readFileSync(join(MODEL_DIR, 'tokens.txt'), 'utf8');
+    writeFileSync(join(dir, 'tokens.txt'), `\uFEFF${plain}`);
+    expect(readTokens(join(dir, 'tokens.txt'))).toEqual(readTokens(join(MODEL_DIR, 'tokens.txt')));
+    expect(loadModelInfo(dir, { precision: 'fp32' }).blankId).toBe(0);
+  });
+
+  // ids past 2^32 - 2 are no array index: tokens[id] became a plain property, and the line was dropped silently
+  it.each(['4294967295', '99999999999999999999', '30'])('refuses a token id %s past the dense range', (id) => {
+    const path = join(tmp, `tokens-${id.length}.txt`);
+    writeFileSync(path, `${readFileSync(join(MODEL_DIR, 'tokens.txt'), 'utf8')}x ${id}\n`);
+    badConfig(() => readTokens(path), new RegExp(`tokens-${id.length}\\.txt: token id 29 is missing`));
   });
 
   it('an unreadable default-precision.txt fails with GW_ERR_BAD_CONFIG naming it', () => {

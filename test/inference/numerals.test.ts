@@ -90,6 +90,38 @@ describe('formatNumerals', () => {
     ['thousand island', 'thousand island'],
     ['dollars', 'dollars'],
     ['', ''],
+    // a lone digit stays a word beside an ordinal, a clock time or an amount: those are whole quantities already
+    ['the tenth one', 'the 10th one'],
+    ['i want the twenty first one', 'i want the 21st one'],
+    ['at ten a m one customer called', 'at 10 am one customer called'],
+    ['twenty dollars one time', '$20 one time'],
+    ['ten percent one', '10% one'],
+    // "oh" opening a short run is the interjection ("oh, one more thing"); after a number, or in a longer run, a 0
+    ['oh one more thing', 'oh one more thing'],
+    ['oh oh i forgot', 'oh oh i forgot'],
+    ['oh two of them', 'oh two of them'],
+    ['oh oh oh', 'oh oh oh'],
+    ['oh oh seven', '007'],
+    ['oh one two three', '0123'],
+    ['nineteen oh five', '1905'],
+    ['room two oh one', 'room 201'],
+    ['three point oh five', '3.05'],
+    // a unit takes the whole number read in groups, not only its last group
+    ['twenty twenty one dollars', '$2021'],
+    ['nineteen ninety nine dollars', '$1999'],
+    ['twelve fifty dollars and ten cents', '$1250.10'],
+    ['it is twelve fifty dollars', 'it is $1250'],
+    // ... but a lone digit before an amount is a count
+    ['two twenty dollar bills', 'two $20 bills'],
+    ['one fifty dollar bill', 'one $50 bill'],
+    // "oh" is a decimal digit too
+    ['ten point oh', '10.0'],
+    ['version two point oh', 'version 2.0'],
+    // a scale word ends a cardinal when the group after it needs a scale as large: two numbers, not 2003 thousand
+    ['two thousand three thousand dollars', '2000 $3000'],
+    ['two thousand and three thousand', '2000 and 3000'],
+    ['one billion two billion', '1000000000 2000000000'],
+    ['one million two thousand three million', '1002000 3000000'],
   ])('%j -> %j', (input, expected) => {
     expect(fmt(input)).toBe(expected);
   });
