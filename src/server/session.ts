@@ -27,6 +27,7 @@ import type { Logger } from './logger.js';
 import type { LatencyMonitor } from './latency-monitor.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { PipelineEvent, SessionPipelinePort, SessionServices } from './session-pipeline-port.js';
+import { finishPipeline } from './session-finish.js';
 import { acceptSessionStart, acceptSessionUpdate, sessionStartedMessage } from './session-start.js';
 import { SessionStatsCounter } from './session-stats.js';
 import { refusedInState, type SessionState } from './session-state.js';
@@ -46,9 +47,6 @@ export interface SessionDeps {
   /** Called once when the socket has closed, with the outcome (`client_end`, an error code or `abandoned`). */
   onClosed?: (session: Session, outcome: string) => void;
 }
-
-/** Longest wait for `events$` to complete after `pipeline.end()` resolved. */
-const EVENTS_COMPLETE_TIMEOUT_MS = 5000;
 
 export class Session {
   readonly id = randomUUID();
@@ -319,22 +317,15 @@ export class Session {
   }
 
   /**
-   * Enters `ending`, lets the pipeline decode what it holds and emit its last events. Resolves false when the
-   * session failed or closed meanwhile (the failure is already handled).
+   * Enters `ending`, lets the pipeline decode what it holds and emit its last events, within the deadlines of
+   * session-finish.ts. Resolves false when the session failed or closed meanwhile (the failure is already handled).
    */
   private async finish(reason: FinalReason): Promise<boolean> {
     this.state = 'ending';
     this.clearTimers();
     try {
-      await Promise.race([this.pipeline!.end(reason), this.released]);
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          this.log.warn('pipeline events did not complete after end(); ending anyway');
-          resolve();
-        }, EVENTS_COMPLETE_TIMEOUT_MS).unref();
-      });
-      await Promise.race([this.eventsDone, timeout, this.released]).finally(() => clearTimeout(timer));
+      await finishPipeline(this.pipeline!, reason, { eventsDone: this.eventsDone, released: this.released,
+        limits: this.deps.limits, log: this.log });
     } catch (e) {
       this.fail(toGatewayError(e, 'GW_ERR_INFERENCE'));
       return false;

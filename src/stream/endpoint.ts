@@ -16,10 +16,12 @@
  *     (`speech.stopped` at the first frame of the trailing non-speech run, if the stream is in one).
  *   `speech.stopped` always precedes `utterance.end`. If speech goes on after a max_utterance or finalize cut, the next
  *   speech frame opens the next utterance right away (contiguous audio, no overlap).
- * Endpointing settings come from `settings$` (latest value wins, applies from the next frame). A `maxUtteranceMs`
- * lowered to what the open utterance already holds, or less, cuts it when the value arrives, at the frame boundary the
- * stream is at (reason `max_utterance`): one more frame would pass the new maximum. `settings$` emits between items
- * (the pipeline changes settings between pushes, in order with the audio: session-pipeline.ts).
+ * Endpointing settings come from `settings$` (latest value wins, applies from the next frame). A value the open
+ * utterance already reaches ends it when the value arrives, at the frame boundary the stream is at: a `silenceMs` at or
+ * below its trailing non-speech run (reason `silence`; the next frame, speech or not, is not waited for), or a
+ * `maxUtteranceMs` at or below what it holds (reason `max_utterance`: one more frame would pass the new maximum).
+ * `settings$` emits between items (the pipeline changes settings between pushes, in order with the audio:
+ * session-pipeline.ts).
  */
 import type { Observable, OperatorFunction } from 'rxjs';
 import { FBANK_NUM_BINS } from '../dsp/fbank.js';
@@ -84,9 +86,16 @@ export function endpoint(
       ringLen = 0;
     };
 
+    /** The trailing non-speech run has reached `silenceMs`. */
+    const isSilenceEnd = (): boolean => silenceRun * FRAME_MS >= settings.silenceMs;
+
+    // Checked in the order a frame checks them, so a value change ends an utterance where the frame that reached the
+    // new value would have ended it.
     const settingsSub = settings$.subscribe((s) => {
       settings = s;
-      if (open && isFull()) close('max_utterance', nextFrame, lastArrivalMs, emitNow);
+      if (!open) return;
+      if (isSilenceEnd()) close('silence', nextFrame - silenceRun, lastArrivalMs, emitNow);
+      else if (isFull()) close('max_utterance', nextFrame, lastArrivalMs, emitNow);
     });
 
     const onBlock = (b: FrameBlockItem, emit: (s: SegmentItem) => void): void => {
@@ -125,7 +134,7 @@ export function endpoint(
           continue;
         }
         silenceRun = speech[k] === 1 ? 0 : silenceRun + 1;
-        if (silenceRun * FRAME_MS >= settings.silenceMs) {
+        if (isSilenceEnd()) {
           flushRun(k + 1);
           close('silence', i - silenceRun + 1, b.arrivalMs, emit);
         } else if (isFull()) {

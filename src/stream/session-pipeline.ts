@@ -277,8 +277,9 @@ export class SessionPipeline {
   }
 
   /**
-   * New endpointing values; they apply from the next 10 ms frame after the audio pushed so far. A `maxUtteranceMs` the
-   * open utterance already reaches ends it at once, at that frame boundary (reason `max_utterance`; endpoint.ts).
+   * New endpointing values; they apply from the next 10 ms frame after the audio pushed so far. A value the open
+   * utterance already reaches ends it at once, at that frame boundary: a `silenceMs` its trailing silence reaches
+   * (reason `silence`), a `maxUtteranceMs` its length reaches (reason `max_utterance`; endpoint.ts).
    */
   updateEndpointing(e: { silenceMs: number; maxUtteranceMs: number }): void {
     const settings = { silenceMs: e.silenceMs, maxUtteranceMs: e.maxUtteranceMs };

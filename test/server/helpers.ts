@@ -24,6 +24,8 @@ export interface ScriptedOptions {
   auto?: boolean;
   /** How long `end()` takes, ms (default 2). */
   endDelayMs?: number;
+  /** `end()` never settles, as behind an encoder that stopped answering (which no real model can be made to do). */
+  endHangs?: boolean;
 }
 
 export class ScriptedPipeline implements SessionPipelinePort {
@@ -109,6 +111,7 @@ export class ScriptedPipeline implements SessionPipelinePort {
 
   end(reason: FinalReason = 'session_end'): Promise<void> {
     this.endReason = reason;
+    if (this.options.endHangs === true) return new Promise(() => undefined);
     return new Promise((resolve) => setTimeout(() => {
       if (this.options.auto === true) this.decodeAll();
       this.backlog = 0;

@@ -97,11 +97,53 @@ describe('endpoint', () => {
     const b = blocks(pattern([1, 10], [0, 30], [0, 10]), 10);
     b.slice(0, 4).forEach((x) => input.next(x));
     expect(out.some((s) => s.kind === 'utterance.end')).toBe(false);
-    settings$.next({ silenceMs: 100, maxUtteranceMs: 15000 });
+    settings$.next({ silenceMs: 350, maxUtteranceMs: 15000 }); // 300 ms of silence so far: 5 frames short
+    expect(out.some((s) => s.kind === 'utterance.end')).toBe(false);
     input.next(b[4]!);
-    expect(out.find((s) => s.kind === 'utterance.end')).toMatchObject({ reason: 'silence', endFrame: 41 });
+    expect(out.find((s) => s.kind === 'utterance.end')).toMatchObject({ reason: 'silence', endFrame: 45 });
     sub.unsubscribe();
     expect(settings$.observed).toBe(false);
+  });
+
+  // A session.update that lowers silence_ms below the trailing silence the open utterance already holds: that silence
+  // is an endpoint under the new value, so the utterance ends where the stream is, when the update arrives; waiting for
+  // the next frame ended it one frame late, or never when that frame was speech (the run started over).
+  describe('a lowered silenceMs in trailing silence', () => {
+    /** 10 speech frames, 30 silent ones (300 ms), then `silenceMs`, then `next` frames. */
+    function lowered(silenceMs: number, next: number[]): { atUpdate: string[]; all: string[] } {
+      const settings$ = new BehaviorSubject<EndpointSettings>({ silenceMs: 2000, maxUtteranceMs: 15000 });
+      const input = new Subject<FrameBlockItem | ControlItem>();
+      const out: SegmentItem[] = [];
+      input.pipe(endpoint(settings$)).subscribe((s) => out.push(s));
+      const b = blocks(pattern([1, 10], [0, 30], ...next.map((v): [number, number] => [v, 1])), 10);
+      b.slice(0, 4).forEach((x) => input.next(x));
+      const before = out.length;
+      settings$.next({ silenceMs, maxUtteranceMs: 15000 });
+      const atUpdate = flatten(out.slice(before));
+      b.slice(4).forEach((x) => input.next(x));
+      input.next(END);
+      return { atUpdate, all: flatten(out) };
+    }
+    const opened = ['speech.started@0', 'start@0', ...range(0, 40)];
+
+    it('already passed or exactly reached: ends at once at the current frame boundary (reason silence)', () => {
+      for (const silenceMs of [100, 300]) {
+        for (const next of [new Array<number>(10).fill(0), new Array<number>(10).fill(1)]) {
+          const { atUpdate, all } = lowered(silenceMs, next);
+          expect(atUpdate, `${silenceMs} ${next[0]}`).toEqual(['speech.stopped@100', 'end:silence@40']);
+          expect(all.slice(0, opened.length + 2), `${silenceMs} ${next[0]}`).toEqual([...opened, ...atUpdate]);
+        }
+      }
+      // the speech after the cut is a new utterance (its pre-roll reaches back to the cut, not before it)
+      expect(lowered(100, new Array<number>(10).fill(1)).all.slice(opened.length + 2)).toEqual([
+        'speech.started@400', 'start@40', ...range(40, 50), 'speech.stopped@500', 'end:session_end@50', 'END']);
+    });
+
+    it('not yet reached: ends once the silence reaches it', () => {
+      const { atUpdate, all } = lowered(310, new Array<number>(10).fill(0));
+      expect(atUpdate).toEqual([]);
+      expect(all).toEqual([...opened, 'f40', 'speech.stopped@100', 'end:silence@41', 'END']);
+    });
   });
 
   // A session.update that lowers max_utterance_ms below what the open utterance already holds: the utterance must

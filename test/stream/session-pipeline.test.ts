@@ -92,6 +92,23 @@ describe('SessionPipeline (test-double encoder, real speech)', () => {
       expect(finals[1]!.startMs).toBe(1490);
     });
 
+  it('updateEndpointing() lowering silenceMs below the trailing silence ends the utterance at once, at the audio '
+    + 'received so far', async () => {
+    const ref = await runPipeline(pipeline(), TWO_BYTES, 1600);
+    const stoppedMs = ref.find((e) => e.kind === 'speech.stopped')!.audioMs;
+    // the first 50 ms frame boundary at least 200 ms into the silence after the first clip (silenceMs 500 not reached)
+    const cutMs = Math.ceil((stoppedMs + 200) / 50) * 50;
+    const p = pipeline();
+    const events = await runPipeline(p, TWO_BYTES, 1600, (k) => {
+      if ((k + 1) * 50 === cutMs) p.updateEndpointing({ silenceMs: 100, maxUtteranceMs: 15000 });
+    });
+    const finals = events.filter((e) => e.kind === 'final');
+    expect(events.find((e) => e.kind === 'speech.stopped')).toMatchObject({ audioMs: stoppedMs });
+    // the last complete fbank frame before the update, as finalize() would cut (not one 10 ms frame later)
+    expect(finals[0]).toMatchObject({ reason: 'silence', endMs: cutMs - 10 });
+    expect(finals.map((f) => f.reason)).toEqual(['silence', 'silence']);
+  });
+
   it('a frame over DSP_SLICE_MS: first slice at once, the rest in later turns, with later inputs queued in order', async () => {
     const enc = new FakeEncoder();
     const p = pipeline({}, enc);
