@@ -10,18 +10,19 @@ import path from 'node:path';
 import { GatewayError, toGatewayError } from '../protocol/errors.js';
 import type { SessionServices } from '../server/session-pipeline-port.js';
 import { openLocalChannel, openRemoteChannel, type TranscriptionChannel } from './channel.js';
+import { formatEvalSummary, oracleHypothesis, scoreCorpus, werReport, type EvalResult } from './eval-report.js';
+import { handleInterrupts } from './interrupts.js';
 import { startFieldsFor, streamWav } from './stream-wav.js';
 import {
-  alternativesFlag, IN_PROCESS_HELP, loadInProcessEngine, numberFlag, SESSION_HELP, startExtras, urlFlag,
+  alternativesFlag, IN_PROCESS_HELP, loadInProcessEngine, numberFlag, SESSION_HELP, startExtras, targetFlags,
   type InProcessFlags, type SessionFlags,
 } from './transcribe-command.js';
-import type { TranscriptFinalMessage } from '../protocol/messages.js';
 import { readWavFile } from './wav.js';
-import { normaliseTranscript, WerAccumulator, wordEdits } from './wer.js';
 
 export const EVAL_HELP = `Usage: voxgate eval MANIFEST.tsv [options]
 
-MANIFEST.tsv lines: set<TAB>path<TAB>reference (path relative to the manifest; lines starting with # are skipped).
+MANIFEST.tsv lines: set<TAB>path<TAB>reference (path relative to the manifest; blank lines and
+lines whose first non-blank character is # are skipped).
 Every file is streamed through the full pipeline; prints WER per set and overall (corpus WER: edits / words).
 
 Options:
@@ -33,6 +34,13 @@ Options:
   --alternatives N       ask for N-best lists (session.start alternatives) and add the oracle WER: each file's
                          hypothesis built from the reading of each final that best matches the reference
 ${SESSION_HELP}${IN_PROCESS_HELP}  -h, --help             this help
+
+Ctrl-C (SIGINT) or SIGTERM stops the run: no further file starts, the files being sent end with the audio sent so
+far (their sessions end cleanly) and are left out, the WER of the files done is printed after a line
+"interrupted by SIGINT: K of N files done", --out and --json are not written (an earlier file stays as it was), and
+the command exits 130 (SIGINT) or 143 (SIGTERM). A second signal exits at once with that code.
+
+Exit codes: 0 done, 1 an error (the first file that fails stops the run), 2 a usage error, 130 / 143 interrupted.
 `;
 
 export interface ManifestEntry {
@@ -51,7 +59,8 @@ export function parseManifest(text: string, manifestPath: string): ManifestEntry
   const out: ManifestEntry[] = [];
   // Windows editors start UTF-8 files with a byte order mark: it made the first line's set (or comment) another one.
   text.replace(/^\uFEFF/, '').split(/\r?\n/).forEach((line, i) => {
-    if (line.trim() === '' || line.startsWith('#')) return;
+    // an indented `#` (a note aligned under the columns) was taken as an entry and refused for lacking them
+    if (line.trim() === '' || line.trimStart().startsWith('#')) return;
     const cols = line.split('\t');
     if (cols.length < 3) {
       throw new GatewayError('GW_ERR_BAD_CONFIG', `${manifestPath}:${i + 1}: expected set<TAB>path<TAB>reference, `
@@ -84,6 +93,9 @@ async function checkFiles(entries: readonly ManifestEntry[]): Promise<void> {
 async function outputFile(flag: string, filePath: string | undefined):
   Promise<((text: string) => Promise<void>) | undefined> {
   if (filePath === undefined) return undefined;
+  // "" passed the check below (its temporary sibling lands in the working directory) and failed only at the rename,
+  // after the whole manifest was transcribed
+  if (filePath === '') throw new GatewayError('GW_ERR_BAD_CONFIG', `${flag} must name a file, got ""`);
   const tmpPath = `${filePath}.${process.pid}.tmp`;
   try {
     // the final rename would fail on a directory
@@ -105,6 +117,22 @@ async function outputFile(flag: string, filePath: string | undefined):
   };
 }
 
+/**
+ * --out / --json must be neither the manifest nor each other: the run replaced the manifest with its hypotheses (or
+ * one report with the other), and only at its end.
+ */
+function distinctOutputs(manifestPath: string, out: string | undefined, json: string | undefined): void {
+  const manifest = path.resolve(manifestPath);
+  for (const [flag, file] of [['--out', out], ['--json', json]] as const) {
+    if (file !== undefined && path.resolve(file) === manifest) {
+      throw new GatewayError('GW_ERR_BAD_CONFIG', `${flag} ${JSON.stringify(file)} is the manifest`);
+    }
+  }
+  if (out !== undefined && json !== undefined && path.resolve(out) === path.resolve(json)) {
+    throw new GatewayError('GW_ERR_BAD_CONFIG', `--out and --json are the same file, ${JSON.stringify(json)}`);
+  }
+}
+
 export interface EvalFlags extends InProcessFlags, SessionFlags {
   out?: string | undefined;
   json?: string | undefined;
@@ -114,33 +142,30 @@ export interface EvalFlags extends InProcessFlags, SessionFlags {
   alternatives?: string | undefined;
 }
 
-export interface EvalResult {
-  perSet: Map<string, WerAccumulator>;
-  overall: WerAccumulator;
-  /** Only with alternatives > 1: the same over the oracle hypotheses. */
-  oraclePerSet?: Map<string, WerAccumulator>;
-  oracleOverall?: WerAccumulator;
-  hypotheses: { path: string; hypothesis: string }[];
-}
-
 /**
  * Transcribes every entry (in manifest order in the result) on `services` or `url`. The first entry that fails stops
  * the run: no further entry starts, the open sessions are abandoned, and once every worker has stopped (the caller
  * may then close `services`) it rejects with that entry's error, prefixed with the entry's `at` (else its path).
+ * Once `signal` aborts (Ctrl-C) no further entry starts either, but the open sessions end as at the end of their
+ * audio (the server sees a clean end, not a dropped socket) and the result leaves out every entry not sent whole:
+ * the finals of part of a file scored against its whole reference would count the rest as deleted words.
  */
 export async function evaluate(entries: readonly ManifestEntry[], target: { services?: SessionServices; url?: string;
-  apiKey?: string }, options: { concurrency: number; extras: ReturnType<typeof startExtras>; alternatives?: number },
+  apiKey?: string }, options: { concurrency: number; extras: ReturnType<typeof startExtras>; alternatives?: number;
+  signal?: AbortSignal },
 ): Promise<EvalResult> {
   const hyps: string[] = new Array<string>(entries.length).fill('');
   const oracles: string[] = new Array<string>(entries.length).fill('');
   const nBest = (options.alternatives ?? 1) > 1;
   let next = 0;
   let failure: GatewayError | null = null;
+  const done: boolean[] = new Array<boolean>(entries.length).fill(false);
+  const stopped = (): boolean => failure !== null || options.signal?.aborted === true;
   const streaming = new Set<TranscriptionChannel>();
   const transcribe = async (i: number): Promise<void> => {
     const entry = entries[i]!;
     const wav = await readWavFile(entry.file);
-    if (failure !== null) return;
+    if (stopped()) return;
     const start = { ...startFieldsFor(wav, options.extras), ...(nBest ? { alternatives: options.alternatives } : {}) };
     const channel = target.url !== undefined ? await openRemoteChannel(target.url, start, target.apiKey)
       : await openLocalChannel(target.services!, start);
@@ -151,20 +176,22 @@ export async function evaluate(entries: readonly ManifestEntry[], target: { serv
     streaming.add(channel);
     let result: Awaited<ReturnType<typeof streamWav>>;
     try {
-      result = await streamWav(channel, wav);
+      result = await streamWav(channel, wav, options.signal === undefined ? {} : { signal: options.signal });
     } finally {
       streaming.delete(channel);
     }
     if (result.ended.reason !== 'client_end') {
       throw new GatewayError(result.ended.error_code ?? 'GW_ERR_INTERNAL', `${entry.path}: session ended with an error`);
     }
+    if (result.interrupted) return;
     hyps[i] = result.text;
     if (nBest) oracles[i] = oracleHypothesis(entry.reference, result.finals);
+    done[i] = true;
   };
   // After the first failure no worker starts another entry and the open sessions are abandoned: a run that failed
   // has no WER to report, and in-process the engine must not close under sessions still streaming.
   const worker = async (): Promise<void> => {
-    while (next < entries.length && failure === null) {
+    while (next < entries.length && !stopped()) {
       const i = next++;
       try {
         await transcribe(i);
@@ -178,83 +205,19 @@ export async function evaluate(entries: readonly ManifestEntry[], target: { serv
   };
   await Promise.all(Array.from({ length: Math.min(options.concurrency, entries.length) }, worker));
   if (failure !== null) throw failure;
-  const hypotheses = entries.map((e, i) => ({ path: e.path, hypothesis: hyps[i]! }));
-  const { perSet, overall } = scoreCorpus(entries, hyps);
-  if (!nBest) return { perSet, overall, hypotheses };
-  const oracle = scoreCorpus(entries, oracles);
-  return { perSet, overall, hypotheses, oraclePerSet: oracle.perSet, oracleOverall: oracle.overall };
-}
-
-/** Corpus WER per set and overall of one hypothesis per entry. */
-function scoreCorpus(entries: readonly ManifestEntry[], hyps: readonly string[]):
-  { perSet: Map<string, WerAccumulator>; overall: WerAccumulator } {
-  const perSet = new Map<string, WerAccumulator>();
-  const overall = new WerAccumulator();
-  entries.forEach((e, i) => {
-    if (!perSet.has(e.set)) perSet.set(e.set, new WerAccumulator());
-    perSet.get(e.set)!.add(e.reference, hyps[i]!);
-    overall.add(e.reference, hyps[i]!);
-  });
-  return { perSet, overall };
-}
-
-/**
- * The file's hypothesis with each final replaced by the reading of its n-best list that fits the reference best:
- * one pass over the finals in order, each choosing the reading that minimises the whole file's word errors given
- * the choices so far and the others' first readings (exact for the usual one final per file; a close upper bound
- * on the true oracle otherwise, which would try every combination).
- */
-export function oracleHypothesis(reference: string, finals: readonly TranscriptFinalMessage[]): string {
-  const ref = normaliseTranscript(reference);
-  const readings = finals.map((f) => (f.alternatives ?? [{ text: f.text }]).map((a) => a.text));
-  const chosen = readings.map((r) => r[0] ?? '');
-  const errors = (): number => wordEdits(ref, normaliseTranscript(chosen.join(' '))).errors;
-  readings.forEach((options, u) => {
-    let best = options[0] ?? '', bestErrors = Infinity;
-    for (const text of options) {
-      chosen[u] = text;
-      const e = errors();
-      if (e < bestErrors) [best, bestErrors] = [text, e];
-    }
-    chosen[u] = best;
-  });
-  return chosen.filter((t) => t !== '').join(' ');
-}
-
-/**
- * The WER table as data (WER as a fraction; null for errors against no reference words, which JSON cannot carry as
- * Infinity); with n-best lists each entry also has `oracle_wer`.
- */
-export function werReport(result: EvalResult): { sets: Record<string, WerFigures>; overall: WerFigures } {
-  const rate = (a: WerAccumulator): number | null => (Number.isFinite(a.wer) ? a.wer : null);
-  const figures = (a: WerAccumulator, oracle: WerAccumulator | undefined): WerFigures =>
-    ({ files: a.files, words: a.referenceWords, errors: a.errors, wer: rate(a),
-      ...(oracle === undefined ? {} : { oracle_wer: rate(oracle) }) });
-  const sets = Object.fromEntries([...result.perSet.entries()].sort(([a], [b]) => a.localeCompare(b))
-    .map(([set, acc]) => [set, figures(acc, result.oraclePerSet?.get(set))]));
-  return { sets, overall: figures(result.overall, result.oracleOverall) };
-}
-
-export interface WerFigures { files: number; words: number; errors: number; wer: number | null; oracle_wer?: number | null }
-
-export function formatWerTable(result: EvalResult): string {
-  const rows = [...result.perSet.entries()].sort(([a], [b]) => a.localeCompare(b))
-    .map(([set, acc]) => [set, acc, result.oraclePerSet?.get(set)]) as [string, WerAccumulator, WerAccumulator?][];
-  rows.push(['overall', result.overall, result.oracleOverall]);
-  const width = Math.max(8, ...rows.map(([s]) => s.length));
-  const percent = (a: WerAccumulator): string =>
-    (Number.isFinite(a.wer) ? `${(a.wer * 100).toFixed(1).padStart(5)}%` : '   inf');
-  const lines = [`${'set'.padEnd(width)}  files  words   WER${result.oracleOverall ? '   oracle' : ''}`];
-  for (const [set, acc, oracle] of rows) {
-    lines.push(`${set.padEnd(width)}  ${String(acc.files).padStart(5)}  ${String(acc.referenceWords).padStart(5)}  `
-      + `${percent(acc)}${oracle ? `   ${percent(oracle)}` : ''}`);
-  }
-  return `${lines.join('\n')}\n`;
+  const kept = entries.flatMap((_, i) => (done[i] ? [i] : []));
+  const keptEntries = kept.map((i) => entries[i]!);
+  const result: EvalResult = { ...scoreCorpus(keptEntries, kept.map((i) => hyps[i]!)),
+    hypotheses: kept.map((i) => ({ path: entries[i]!.path, hypothesis: hyps[i]! })),
+    ...(kept.length < entries.length ? { interrupted: { done: kept.length, files: entries.length } } : {}) };
+  if (!nBest) return result;
+  const oracle = scoreCorpus(keptEntries, kept.map((i) => oracles[i]!));
+  return { ...result, oraclePerSet: oracle.perSet, oracleOverall: oracle.overall };
 }
 
 export async function runEval(manifestPath: string, flags: EvalFlags): Promise<number> {
   const concurrency = numberFlag('concurrency', flags.concurrency, 'integer', 1, 256) ?? 4;
-  urlFlag(flags.url);
+  targetFlags(flags);
   const extras = startExtras(flags);
   const { alternatives } = alternativesFlag(flags.alternatives);
   const options = { concurrency, extras, ...(alternatives === undefined ? {} : { alternatives }) };
@@ -271,20 +234,39 @@ export async function runEval(manifestPath: string, flags: EvalFlags): Promise<n
   await checkFiles(entries);
   const writeOut = await outputFile('--out', flags.out);
   const writeJson = await outputFile('--json', flags.json);
+  distinctOutputs(manifestPath, flags.out, flags.json);
+  // From here on (the model load included) a signal stops the run cleanly; before, nothing has started to keep. On a
+  // terminal the notice starts a line of its own: the echoed ^C is on the current one.
+  const interrupt = handleInterrupts((signal) => process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}voxgate: `
+    + `${signal}: stopping: no further file starts, the files being sent end with the audio sent so far and are left `
+    + 'out (again to exit at once)\n'));
   let result: EvalResult;
-  if (flags.url !== undefined) {
-    result = await evaluate(entries, { url: flags.url, ...(flags['api-key'] === undefined ? {} : { apiKey: flags['api-key'] }) },
-      options);
-  } else {
-    const engine = await loadInProcessEngine(flags);
-    try {
-      result = await evaluate(entries, { services: engine }, options);
-    } finally {
-      await engine.close();
+  try {
+    const run = { ...options, signal: interrupt.signal };
+    if (flags.url !== undefined) {
+      result = await evaluate(entries, { url: flags.url,
+        ...(flags['api-key'] === undefined ? {} : { apiKey: flags['api-key'] }) }, run);
+    } else {
+      const engine = await loadInProcessEngine(flags);
+      try {
+        result = await evaluate(entries, { services: engine }, run);
+      } finally {
+        await engine.close();
+      }
     }
+  } finally {
+    interrupt.dispose();
   }
-  process.stdout.write(formatWerTable(result));
+  process.stdout.write(formatEvalSummary(result, String(interrupt.signal.reason)));
+  if (result.interrupted !== undefined) {
+    // written, they would read as the report of the whole manifest
+    const unwritten = [flags.out === undefined ? '' : '--out', flags.json === undefined ? '' : '--json'].filter(Boolean);
+    if (unwritten.length > 0) {
+      process.stderr.write(`voxgate: ${unwritten.join(' and ')} not written: the run was interrupted\n`);
+    }
+    return interrupt.exitCode()!;
+  }
   await writeOut?.(result.hypotheses.map((h) => `${h.path}\t${h.hypothesis}\n`).join(''));
   await writeJson?.(`${JSON.stringify(werReport(result), null, 2)}\n`);
-  return 0;
+  return interrupt.exitCode() ?? 0;
 }

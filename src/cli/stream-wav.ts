@@ -30,6 +30,8 @@ export interface StreamWavResult {
   /** The finals' texts joined with single spaces (empty finals skipped). */
   text: string;
   ended: SessionEndedMessage;
+  /** The signal stopped the audio before the end of the file: the finals are of the audio sent only. */
+  interrupted: boolean;
 }
 
 /** session.start fields for a WAV file plus the caller's extras (latency, denoise, ...). */
@@ -48,19 +50,23 @@ export async function streamWav(channel: TranscriptionChannel, wav: WavAudio, op
     // Pace from the previous send, not from the start: after a flow.pause the sender must not burst to "catch up"
     // (at most CATCH_UP_MS of lag is made up, so timer jitter does not slow a realtime stream down).
     let nextAt = performance.now();
+    let interrupted = false;
     for (const chunk of wavChunks(wav, CLI_FRAME_MS)) {
       if (options.realtime === true) {
         const wait = nextAt - performance.now();
         // an abort rejects the sleep; the check below ends the loop
         if (wait > 1) await sleep(wait, undefined, { signal: options.signal }).catch(() => undefined);
       }
-      if (options.signal?.aborted === true) break;
+      if (options.signal?.aborted === true) {
+        interrupted = true;
+        break;
+      }
       await channel.sendAudio(chunk);
       const chunkMs = (chunk.byteLength / wav.frameBytes / wav.sampleRateHz) * 1000;
       nextAt = Math.max(nextAt, performance.now() - CATCH_UP_MS) + chunkMs;
     }
     const ended = await channel.end();
-    return { finals, ended, text: finals.map((f) => f.text).filter((t) => t !== '').join(' ') };
+    return { finals, ended, interrupted, text: finals.map((f) => f.text).filter((t) => t !== '').join(' ') };
   } finally {
     off();
   }

@@ -10,6 +10,7 @@ import {
 import { DECIMAL_SYNTAX, GATEWAY_SETTINGS, gatewayConfigFromSources, type GatewayConfig } from '../server/config.js';
 import type { SpeechEngine, SpeechEngineOptions } from '../server/speech-engine.js';
 import { openLocalChannel, openRemoteChannel, type TranscriptionChannel } from './channel.js';
+import { handleInterrupts } from './interrupts.js';
 import { startFieldsFor, streamWav } from './stream-wav.js';
 import { readWavFile } from './wav.js';
 
@@ -192,7 +193,7 @@ const URL_SCHEMES: readonly string[] = ['ws:', 'wss:', 'http:', 'https:'];
  * --url, checked before anything else runs: `ws` threw a bare "Invalid URL" (GW_ERR_INTERNAL, the value unquoted)
  * for `--url localhost:8080`, and only after the file was read.
  */
-export function urlFlag(value: string | undefined): string | undefined {
+function urlFlag(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   let scheme = '';
   try {
@@ -202,41 +203,25 @@ export function urlFlag(value: string | undefined): string | undefined {
   return value;
 }
 
-/** Shell convention for a process ended by a signal: 128 + the signal's number. */
-const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
-type HandledSignal = keyof typeof SIGNAL_EXIT_CODES;
-
 /**
- * Handles SIGINT and SIGTERM until `dispose()`. Node's default action ended the process by the signal, so the
- * utterance in progress never got its final and the server counted the session as abandoned: the first signal now
- * aborts `signal` (the caller ends the session cleanly) and a second exits at once with its code (asked twice:
- * nothing more is waited for).
+ * --url, and the flags that are for one target only, checked before anything runs: the other target took them
+ * without a word, not even checking their values, so a run "with --beam-size 4" against a server measured the
+ * server's beam, and an --api-key given without --url was dropped.
  */
-function handleInterrupts(onFirst: (signal: HandledSignal) => void):
-  { signal: AbortSignal; exitCode: () => number | null; dispose: () => void } {
-  const controller = new AbortController();
-  let first: HandledSignal | null = null;
-  const handlers = (Object.keys(SIGNAL_EXIT_CODES) as HandledSignal[]).map((name) => {
-    const handler = (): void => {
-      if (first !== null) process.exit(SIGNAL_EXIT_CODES[name]);
-      first = name;
-      controller.abort();
-      onFirst(name);
-    };
-    process.on(name, handler);
-    return [name, handler] as const;
-  });
-  return {
-    signal: controller.signal,
-    exitCode: () => (first === null ? null : SIGNAL_EXIT_CODES[first]),
-    dispose: () => {
-      for (const [name, handler] of handlers) process.off(name, handler);
-    },
-  };
+export function targetFlags(flags: InProcessFlags & { url?: string | undefined; 'api-key'?: string | undefined }): void {
+  urlFlag(flags.url);
+  if (flags.url === undefined) {
+    if (flags['api-key'] !== undefined) throw usage('--api-key is for --url; the in-process pipeline takes no key');
+    return;
+  }
+  const inProcess = Object.keys(IN_PROCESS_OPTIONS).find((k) => flags[k as keyof InProcessFlags] !== undefined);
+  if (inProcess !== undefined) {
+    throw usage(`--${inProcess} is for the in-process pipeline; with --url the server's settings apply`);
+  }
 }
 
 export async function runTranscribe(file: string, flags: TranscribeFlags): Promise<number> {
-  urlFlag(flags.url);
+  targetFlags(flags);
   const wav = await readWavFile(file);
   const start = { ...startFieldsFor(wav, startExtras(flags)), ...(flags.numerals === true ? { numerals: true } : {}),
     ...(flags.multichannel === true ? { multichannel: true } : {}), ...alternativesFlag(flags.alternatives) };

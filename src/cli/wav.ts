@@ -28,6 +28,21 @@ function bad(source: string, why: string): GatewayError {
   return new GatewayError('GW_ERR_BAD_MESSAGE', `${source}: ${why}`);
 }
 
+/**
+ * Where the samples of a `data` chunk whose body starts at `body` end. A writer that cannot seek back (sox or ffmpeg
+ * to a pipe, a recorder killed mid-take) leaves a placeholder size: sox 0x7FFFF000, ffmpeg 0xFFFFFFFF (also RF64
+ * without ds64), others 0. So any size past the end of the file means the rest of the file, which also reads a file
+ * cut short (a broken download) as far as it goes, its last partial sample frame dropped: refusing it would refuse
+ * every piped file. A 0 size is a placeholder only while the RIFF size is one too (it does not span the file): a
+ * writer that went back to fill in sizes filled in both, so there 0 is an empty chunk and the bytes after it are
+ * further chunks (LIST metadata), not audio.
+ */
+function dataEnd(bytes: Uint8Array, view: DataView, body: number, dataSize: number): number {
+  const riffSpansFile = view.getUint32(4, true) + 8 === bytes.byteLength;
+  if (dataSize === 0 && !riffSpansFile) return bytes.byteLength;
+  return Math.min(body + dataSize, bytes.byteLength);
+}
+
 /** Parses a WAV file's bytes. Throws GW_ERR_BAD_MESSAGE naming `source` and the unsupported value. */
 export function parseWav(bytes: Uint8Array, source = 'WAV'): WavAudio {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -57,11 +72,8 @@ export function parseWav(bytes: Uint8Array, source = 'WAV'): WavAudio {
     } else if (id === 'ds64' && rf64 && size >= 16 && body + 16 <= bytes.byteLength) {
       ds64DataSize = view.getUint32(body + 8, true) + view.getUint32(body + 12, true) * 2 ** 32;
     } else if (id === 'data') {
-      // RF64 puts 0xFFFFFFFF here and the size in ds64. Streams written while recording may carry a 0 / 0xFFFFFFFF
-      // size: take the rest of the file.
       const dataSize = size === 0xffffffff && ds64DataSize !== null ? ds64DataSize : size;
-      const end = dataSize === 0 || body + dataSize > bytes.byteLength ? bytes.byteLength : body + dataSize;
-      data = bytes.subarray(body, end);
+      data = bytes.subarray(body, dataEnd(bytes, view, body, dataSize));
       break;
     }
     off = body + size + (size % 2); // chunks are word-aligned

@@ -45,6 +45,11 @@ describe('eval manifest', () => {
     expect(parseManifest('\uFEFFset1\ta.wav\thi\n', '/m/M.tsv')[0]!.set).toBe('set1');
   });
 
+  it('a line whose first non-blank character is # is a comment, indented or not', () => {
+    expect(parseManifest('# head\n   # indented note\n\t# after a tab\nset1\ta.wav\thi\n  \n', '/m/M.tsv'))
+      .toEqual([{ set: 'set1', path: 'a.wav', file: '/m/a.wav', reference: 'hi', at: '/m/M.tsv:4' }]);
+  });
+
   it('a manifest without entries is an error, not a 0% WER', async () => {
     const { manifest } = manifestOf(['# nothing yet', '']);
     expect(await voxgate(['eval', manifest, '--url', REFUSING_URL])).toMatchObject({ code: 1, stdout: '',

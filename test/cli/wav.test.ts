@@ -60,4 +60,36 @@ describe('wav reader layouts', () => {
     }
     expect(() => parseWav(base.subarray(0, 30), 'x.wav')).toThrow(/x\.wav: fmt chunk is truncated/);
   });
+
+  describe('data sizes a writer could not or did not fill in', () => {
+    /** A RIFF file whose header sizes are given as they are, not computed. */
+    const riffSized = (riffSize: number, ...chunks: number[][]): Uint8Array =>
+      Uint8Array.from([...ascii('RIFF'), ...u32(riffSize), ...ascii('WAVE'), ...chunks.flat()]);
+    const info = chunk('LIST', [...ascii('INFO'), ...ascii('ICMT'), ...u32(4), ...ascii('note')]);
+
+    it('placeholders of pipe writers are the rest of the file: sox 0x7FFFF000, ffmpeg 0xFFFFFFFF, unpatched 0', () => {
+      // as `sox ... -t wav -` writes (RIFF 0x7FFFF024) and ffmpeg to a pipe (both 0xFFFFFFFF)
+      expect([...parseWav(riffSized(0x7ffff024, chunk('fmt ', fmtBody), chunk('data', samples, 0x7ffff000))).data])
+        .toEqual(samples);
+      expect([...parseWav(riffSized(0xffffffff, chunk('fmt ', fmtBody), chunk('data', samples, 0xffffffff))).data])
+        .toEqual(samples);
+      // a recorder that died before going back to fill in either size
+      expect([...parseWav(riffSized(0, chunk('fmt ', fmtBody), chunk('data', samples, 0))).data]).toEqual(samples);
+      expect([...parseWav(riffSized(36, chunk('fmt ', fmtBody), chunk('data', samples, 0))).data]).toEqual(samples);
+    });
+
+    it('a 0 size in a file whose RIFF size was filled in is an empty data chunk, not the chunks after it', () => {
+      const empty = riffSized(4 + 24 + 8, chunk('fmt ', fmtBody), chunk('data', []));
+      expect(parseWav(empty)).toMatchObject({ durationMs: 0, data: new Uint8Array(0) });
+      const withInfo = riffSized(4 + 24 + 8 + info.length, chunk('fmt ', fmtBody), chunk('data', []), info);
+      expect(parseWav(withInfo)).toMatchObject({ durationMs: 0, data: new Uint8Array(0) });
+    });
+
+    it('a file cut short keeps the whole sample frames it has', () => {
+      const cut = riff(chunk('fmt ', fmtBody), chunk('data', samples, samples.length * 2)).subarray(0, 44 + 101);
+      const wav = parseWav(cut);
+      expect([...wav.data]).toEqual(samples.slice(0, 100));
+      expect(wav.durationMs).toBe((50 / 16000) * 1000);
+    });
+  });
 });

@@ -3,7 +3,7 @@
  * words with ASCII apostrophes), and a corpus figure must never hide errors.
  */
 import { describe, expect, it } from 'vitest';
-import { formatWerTable, werReport, type EvalResult } from '../../src/cli/eval-command.js';
+import { formatWerTable, werReport, type EvalResult } from '../../src/cli/eval-report.js';
 import { normaliseTranscript, wer, WerAccumulator } from '../../src/cli/wer.js';
 
 describe('transcript normalisation', () => {
