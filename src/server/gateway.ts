@@ -92,10 +92,11 @@ function pickTransport(kind: TransportKind, log: Logger): TransportKind {
 export async function startGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
   validateGatewayConfig(config);
   const log = options.logger ?? createLogger({ level: config.logLevel });
-  const metrics = createMetrics();
   let apiKeys: ApiKeys | null = config.apiKeysFile === null ? null : await loadApiKeys(config.apiKeysFile);
   const tls = config.tlsCertFile === null || config.tlsKeyFile === null ? null
     : await loadTlsCredentials(config.tlsCertFile, config.tlsKeyFile);
+  // after the files: a key or certificate that fails to load must not leave the metrics' event-loop monitor running
+  const metrics = createMetrics();
   const kind = pickTransport(config.transport, log);
   const sessions = new Map<Connection, Session>();
   const accounts = new AccountSessions<Connection>(config.maxSessionsPerKey);
@@ -248,11 +249,11 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     maxBackpressureBytes: config.outboundHardLimitBytes,
     tls,
   }, handler, gate, routes);
-  const port = await transport.listen(config.host, config.port);
-  log.info({ host: config.host, port, transport: kind, native_uws: transport.nativeBinary, tls: tls !== null },
-    'listening');
-
+  let port: number;
   try {
+    port = await transport.listen(config.host, config.port);
+    log.info({ host: config.host, port, transport: kind, native_uws: transport.nativeBinary, tls: tls !== null },
+      'listening');
     if (options.services !== undefined) {
       services = options.services;
     } else {
@@ -268,6 +269,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       });
     }
   } catch (e) {
+    // after a failed listen too: ws's keepalive timer and uWS's callbacks would hold this gateway for good
     phase = 'closed';
     await transport.close();
     metrics.stop();

@@ -2,6 +2,12 @@
  * Prometheus metrics of one gateway process, on a private prom-client Registry (never the global default, so that
  * several gateways in one process, e.g. in tests, do not collide).
  *
+ * prom-client's default process/runtime metrics (process_*, nodejs_*) live in one registry per process, created on
+ * first use and merged into every gateway's scrape: collectDefaultMetrics starts a GC PerformanceObserver and an
+ * event-loop-delay histogram that prom-client can never stop, so one call per gateway kept every closed gateway's
+ * registry reachable (and sampling) for the life of the process. They describe the process, not one gateway, anyway;
+ * with several gateways in one process a scrape of any resets the shared nodejs_eventloop_lag_* window.
+ *
  * All durations are seconds, all sizes bytes or counts, following https://prometheus.io/docs/practices/naming/.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
@@ -27,6 +33,7 @@ export interface MetricsOptions {
 }
 
 export interface GatewayMetrics {
+  /** This gateway's own metrics (not the process-wide defaults, which only `metricsText` adds). */
   readonly registry: Registry;
   readonly sessionsActive: Gauge;
   /** Ended sessions by `reason`: `client_end`, the fatal error code, or `abandoned` (client closed first). */
@@ -49,10 +56,21 @@ export interface GatewayMetrics {
   readonly encoderRunSeconds: Histogram;
   /** Counts one error by code (convenience over `errorsTotal.inc({code})`). */
   countError(code: GwErrorCode): void;
-  /** The Prometheus text exposition of every metric; use `registry.contentType` as Content-Type. */
+  /** The Prometheus text exposition of every metric, defaults included; use `registry.contentType` as Content-Type. */
   metricsText(): Promise<string>;
-  /** Stops the event-loop monitor. */
+  /** Stops the event-loop monitor; afterwards nothing outside the returned object holds this gateway's metrics. */
   stop(): void;
+}
+
+let processDefaults: Registry | undefined;
+
+/** The process-wide registry of prom-client's default metrics (see module doc). */
+function processDefaultMetrics(): Registry {
+  if (processDefaults === undefined) {
+    processDefaults = new Registry();
+    collectDefaultMetrics({ register: processDefaults });
+  }
+  return processDefaults;
 }
 
 /**
@@ -62,7 +80,7 @@ export interface GatewayMetrics {
 export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
   const registry = new Registry();
   const registers = [registry];
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const defaults = options.defaultMetrics === false ? null : processDefaultMetrics();
 
   const resolutionMs = options.eventLoopResolutionMs ?? 10;
   const loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: resolutionMs });
@@ -159,7 +177,8 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
       errorsTotal.inc({ code });
     },
     metricsText(): Promise<string> {
-      return registry.metrics();
+      // merge() builds a throwaway registry per scrape, so neither registry keeps a reference to the other
+      return (defaults === null ? registry : Registry.merge([defaults, registry])).metrics();
     },
     stop(): void {
       loopDelay.disable();

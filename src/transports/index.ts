@@ -15,6 +15,7 @@ import { UwsServer } from './uws-server.js';
 import { WsServer } from './ws-server.js';
 
 export * from './transport.js';
+export * from './upgrade.js';
 export { isNativeUws, uwsNativeAvailable } from './uws-server.js';
 
 /**

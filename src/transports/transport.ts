@@ -1,8 +1,8 @@
 /**
- * The carrier-neutral socket contract the server layer codes against, and the upgrade and HTTP helpers that both
- * carriers (uWebSockets.js in uws-server.ts, `ws` + node:http in ws-server.ts) share. The connection bookkeeping
- * they share (outbound backpressure policy, the inbound frame limit, close-once semantics) is in
- * base-connection.ts; its rules:
+ * The carrier-neutral socket contract the server layer codes against, and the HTTP helpers that both carriers
+ * (uWebSockets.js in uws-server.ts, `ws` + node:http in ws-server.ts) share; how they decide an upgrade is in
+ * upgrade.ts. The connection bookkeeping they share (outbound backpressure policy, the inbound frame limit,
+ * close-once semantics) is in base-connection.ts; its rules:
  *
  * Backpressure (house style, after the uWebSockets.js backpressure example):
  * - `bufferedAmount()` is the number of outbound bytes accepted by `send` but not yet handed to the kernel.
@@ -33,6 +33,7 @@
  *   lost connection, so that reads as `'peer'`.
  */
 import { GatewayError, type GwErrorCode } from '../protocol/errors.js';
+import { rejectionBody } from './upgrade.js';
 
 /** Outcome of {@link Connection.send}. */
 export type SendResult = 'sent' | 'buffered' | 'dropped';
@@ -104,8 +105,9 @@ export type GateDecision =
   | { ok: false; status: UpgradeStatus; code: GwErrorCode; message: string };
 
 /**
- * Decides every WebSocket upgrade on any path (wrong path, API key, session limit, draining). A rejection is answered
- * with the HTTP status and the JSON body `{"type":"error","code","message","fatal":true}` before the handshake.
+ * Decides every valid WebSocket opening handshake on any path (wrong path, API key, session limit, draining); broken
+ * handshakes are refused before it (upgrade.ts). A rejection is answered with the HTTP status and the JSON body
+ * `{"type":"error","code","message","fatal":true}` before the handshake.
  * Synchronous on purpose: nothing of the request may be touched after an await in uWebSockets.js.
  */
 export interface UpgradeGate {
@@ -166,7 +168,10 @@ export interface TransportServer {
   readonly kind: TransportKind;
   /** True only when uWebSockets.js runs on its native binary (never for `ws`). */
   readonly nativeBinary: boolean;
-  /** Resolves with the bound port (useful with port 0). Rejects with GW_ERR_BAD_CONFIG when it cannot bind. */
+  /**
+   * Resolves with the bound port (useful with port 0). Rejects with GW_ERR_BAD_CONFIG when it cannot bind, naming the
+   * reason (EADDRINUSE, EADDRNOTAVAIL, EACCES); `close()` it then too, which frees what the carrier set up.
+   */
   listen(host: string, port: number): Promise<number>;
   /** Closes the listening socket; open connections continue. Idempotent. */
   stopAccepting(): void;
@@ -242,66 +247,6 @@ export function resolveTransportOptions(o: Partial<TransportOptions> = {}): Tran
 /** The frame ceiling configured on the carrier (see module doc). */
 export function carrierMaxPayloadBytes(o: TransportOptions): number {
   return 2 * o.maxPayloadBytes;
-}
-
-/**
- * Headers of a rejected upgrade: JSON, `Retry-After: 1` on 503 (session limit, draining) and 429 (the key's own
- * session limit), which are worth retrying, on 426 the protocol version the server speaks (RFC 6455 section 4.4),
- * and on 401 the scheme it takes (RFC 9110 section 15.5.2: a 401 must carry a challenge).
- */
-export function rejectionHeaders(status: number): Record<string, string> {
-  const json = { 'content-type': 'application/json' };
-  if (status === 503 || status === 429) return { ...json, 'retry-after': '1' };
-  if (status === 426) return { ...json, 'sec-websocket-version': '13' };
-  if (status === 401) return { ...json, 'www-authenticate': 'Bearer' };
-  return json;
-}
-
-/** A carrier's answer to an upgrade: the gate's, or 400 (bad subprotocol offer) / 426 (bad WebSocket version) / 500
- * (the gate threw). */
-export type UpgradeDecision = GateDecision | { ok: false; status: 400 | 426 | 500; code: GwErrorCode; message: string };
-
-/** RFC 7230 `token` characters (RFC 6455 section 4.1: a subprotocol is a token). */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
-/**
- * The subprotocols a `Sec-WebSocket-Protocol` value offers, in order, or null when it is no list of distinct tokens
- * (empty included). `ws` refuses such an offer itself, with an HTML 400, and uWebSockets.js echoed it back whole, so
- * {@link decideUpgrade} refuses it first, alike on both.
- */
-export function offeredProtocols(header: string): string[] | null {
-  const offered = header.split(',').map((p) => p.replace(/^[ \t]+|[ \t]+$/g, ''));
-  if (offered.some((p) => !TOKEN.test(p)) || new Set(offered).size !== offered.length) return null;
-  return offered;
-}
-
-/**
- * Every carrier decides an upgrade here, so the same request gets the same answer on both: a `Sec-WebSocket-Version`
- * other than 13 is refused with 426 before the gate (uWebSockets.js alone used to accept 12), a malformed
- * `Sec-WebSocket-Protocol` with 400, then the gate decides, and a gate that throws is a 500 rather than an exception
- * inside the carrier.
- */
-export function decideUpgrade(gate: UpgradeGate, request: UpgradeRequest): UpgradeDecision {
-  const version = request.headers['sec-websocket-version'];
-  if (version !== '13') {
-    return { ok: false, status: 426, code: 'GW_ERR_BAD_MESSAGE',
-      message: `Sec-WebSocket-Version must be 13, got ${JSON.stringify(version ?? null)}` };
-  }
-  const protocols = request.headers['sec-websocket-protocol'];
-  if (protocols !== undefined && offeredProtocols(protocols) === null) {
-    return { ok: false, status: 400, code: 'GW_ERR_BAD_MESSAGE',
-      message: 'Sec-WebSocket-Protocol must be a list of distinct tokens (RFC 6455 section 4.1)' };
-  }
-  try {
-    return gate.authorise(request);
-  } catch (e) {
-    return { ok: false, status: 500, code: e instanceof GatewayError ? e.code : 'GW_ERR_INTERNAL', message: 'upgrade failed' };
-  }
-}
-
-/** JSON body of a rejected upgrade: the wire `error` message. */
-export function rejectionBody(code: GwErrorCode, message: string): string {
-  return JSON.stringify(new GatewayError(code, message, { fatal: true }).toErrorMessage());
 }
 
 /**

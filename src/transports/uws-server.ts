@@ -2,8 +2,9 @@
  * {@link TransportServer} on uWebSockets.js (https://github.com/uNetworking/uWebSockets.js, v20.30 via the
  * @trufflesuite/uws-js-unofficial build; docs/index.d.ts of the package is the API reference).
  *
- * - Every upgrade on any path goes through `app.ws('/*').upgrade`, where the gate decides synchronously; plain GETs
- *   go through `app.any('/*')` to the {@link HttpRoutes}.
+ * - uWS sends every GET with a 24-character Sec-WebSocket-Key to `app.ws('/*').upgrade`, everything else to
+ *   `app.any('/*')`; both ask upgrade.ts whether the request is an upgrade and decide it there (the gate
+ *   synchronously), so that neither an upgrade without such a key nor a key without an upgrade escapes the checks.
  * - Message `ArrayBuffer`s are valid only during the callback: they are copied before the handler sees them.
  * - uWS calls the close handler synchronously from inside `ws.end()` and every method of a closed socket throws, so
  *   {@link BaseConnection} guards all calls with its `gone` flag and defers `onClose` to a microtask.
@@ -13,29 +14,27 @@
  * - This build has no `WebSocket.pause()/resume()`: inbound flow cannot be throttled at the socket (TCP) level. The
  *   server layer must use protocol-level flow control (`flow.pause`) and close with BACKLOG on abuse.
  */
-import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
 import type * as UWS from 'uWebSockets.js';
 import { CLOSE_CODES, GatewayError } from '../protocol/errors.js';
 import {
   carrierMaxPayloadBytes,
-  decideUpgrade,
   dispatchHttpRoute,
   normaliseAddress,
-  offeredProtocols,
-  rejectionBody,
-  rejectionHeaders,
   type ConnectionHandler,
   type HttpResponseInit,
   type HttpRoutes,
   type TransportOptions,
   type TransportServer,
   type UpgradeGate,
-  type UpgradeInfo,
   type UpgradeRequest,
 } from './transport.js';
-import { BaseConnection } from './base-connection.js';
+import {
+  decideUpgrade, handshakeRefusal, isUpgradeRequest, offeredProtocols, rejectionBody, rejectionHeaders, type UpgradeDecision,
+} from './upgrade.js';
+import { UwsConnection, type UserData } from './uws-connection.js';
 
 type UwsModule = typeof UWS;
 
@@ -73,85 +72,6 @@ export function isNativeUws(mod: object): boolean {
   return typeof app === 'function' && /\{\s*\[native code\]\s*\}$/.test(Function.prototype.toString.call(app));
 }
 
-/**
- * The closes uWebSockets.js forces itself (its `forceClose`): reported to the close handler as 1006 with one of these
- * texts as the message (uWebSockets src/WebSocketProtocol.h), where a lost connection has an empty message and a peer's
- * close frame its own code (an invalid one, 1006 included, arrives as 1006 with an empty message: it cannot pose as
- * one of these). Each maps to the close code RFC 6455 gives that reason. The locked build (v20.30) has the first
- * four; newer ones add the last two, listed so that an upgrade keeps counting them right (their "Received TCP FIN
- * before WebSocket close frame" needs no entry: the peer left, as with a lost connection).
- */
-const UWS_FORCED_CLOSE_CODES: ReadonlyMap<string, number> = new Map([
-  ['Received too big message', CLOSE_CODES.MESSAGE_TOO_BIG],
-  ['Received too big message, or other inflation error', CLOSE_CODES.MESSAGE_TOO_BIG],
-  ['Received invalid UTF-8', 1007],
-  // sendPingsAutomatically: the peer answered no ping within idleTimeout (the keepalive)
-  ['WebSocket timed out from inactivity', 1006],
-  ['Received invalid WebSocket frame', 1002],
-  ['Received invalid close payload', 1002],
-]);
-
-interface UserData {
-  info: UpgradeInfo;
-  conn?: UwsConnection;
-}
-
-class UwsConnection extends BaseConnection {
-  constructor(
-    private readonly ws: UWS.WebSocket<UserData>,
-    info: UpgradeInfo,
-    handler: ConnectionHandler,
-    options: TransportOptions,
-  ) {
-    super(randomUUID(), info.remoteAddress, handler, options);
-  }
-
-  protected carrierSend(data: string | Uint8Array, isBinary: boolean): 'ok' | 'dropped' {
-    let status = 1;
-    // Cork so a send from a timer or promise (outside a uWS callback) still goes out in one syscall.
-    this.ws.cork(() => {
-      status = this.ws.send(data, isBinary, false);
-    });
-    return status === 2 ? 'dropped' : 'ok'; // 0 = backpressure (queued), 1 = sent, 2 = dropped
-  }
-
-  protected carrierBufferedAmount(): number {
-    return this.ws.getBufferedAmount();
-  }
-
-  protected carrierEnd(code: number, reason: string): void {
-    this.ws.cork(() => this.ws.end(code, reason));
-  }
-
-  protected carrierTerminate(): void {
-    this.ws.close();
-  }
-
-  protected carrierPing(payload: Uint8Array): void {
-    this.ws.cork(() => this.ws.ping(payload));
-  }
-
-  handlePong(message: ArrayBuffer): void {
-    this.ponged(new Uint8Array(message));
-  }
-
-  handleMessage(message: ArrayBuffer, isBinary: boolean): void {
-    this.deliver(new Uint8Array(message), isBinary, false);
-  }
-
-  handleDrain(): void {
-    this.writable();
-  }
-
-  /** Called for every close, ours included (BaseConnection then reported it already). */
-  handleClose(code: number, message: ArrayBuffer): void {
-    const reason = Buffer.from(message).toString('utf8');
-    const forcedCode = code === 1006 ? UWS_FORCED_CLOSE_CODES.get(reason) : undefined;
-    if (forcedCode === undefined) this.carrierClosed(code, reason, 'peer');
-    else this.carrierClosed(forcedCode, reason, 'carrier');
-  }
-}
-
 function statusLine(status: number): string {
   return `${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
 }
@@ -169,6 +89,20 @@ function writeResponse(res: UWS.HttpResponse, r: HttpResponseInit, headOnly = fa
   });
 }
 
+/**
+ * Why `host:port` cannot be bound, as node:net's error says (`listen EADDRINUSE: address already in use ...`):
+ * uWebSockets.js hands its listen callback only `false`, so the same bind is tried again with node:net.
+ */
+function bindError(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', (e) => resolve(e.message));
+    probe.listen({ host, port, exclusive: true }, () => {
+      probe.close(() => resolve('uWebSockets.js gives no reason, and node:net could bind the address right after'));
+    });
+  });
+}
+
 function readRequest(res: UWS.HttpResponse, req: UWS.HttpRequest): UpgradeRequest {
   const headers: Record<string, string> = {};
   req.forEach((k, v) => {
@@ -182,11 +116,32 @@ function readRequest(res: UWS.HttpResponse, req: UWS.HttpRequest): UpgradeReques
   };
 }
 
+/**
+ * What an App's callbacks reach their server through. uWS.js holds every callback handed to an App (as V8 global
+ * handles) for the life of the process, App.close() or not: callbacks that held the server kept every closed server
+ * alive, and with it its handler, gate and routes (a whole gateway and its metrics). close() empties this instead.
+ */
+interface AppBinding {
+  server: UwsServer | undefined;
+}
+
+/** Answers a refused upgrade with its status and JSON body. */
+function refuse(res: UWS.HttpResponse, decision: Exclude<UpgradeDecision, { ok: true }>, headOnly: boolean): void {
+  const body = rejectionBody(decision.code, decision.message);
+  writeResponse(res, { status: decision.status, headers: rejectionHeaders(decision.status), body }, headOnly);
+}
+
+/** The method as sent, in capitals (as node:http reports it). */
+function methodOf(req: UWS.HttpRequest): string {
+  return req.getCaseSensitiveMethod().toUpperCase();
+}
+
 export class UwsServer implements TransportServer {
   readonly kind = 'uws' as const;
   readonly nativeBinary: boolean;
   private readonly uws: UwsModule;
   private readonly app: UWS.TemplatedApp;
+  private readonly binding: AppBinding = { server: this };
   private listenSocket: UWS.us_listen_socket | undefined;
   private readonly connections = new Set<UwsConnection>();
   private allClosed: (() => void) | undefined;
@@ -201,41 +156,60 @@ export class UwsServer implements TransportServer {
     this.nativeBinary = isNativeUws(this.uws);
     this.app = options.tls === null ? this.uws.App()
       : this.uws.SSLApp({ cert_file_name: options.tls.certFile, key_file_name: options.tls.keyFile });
-    this.app.ws<UserData>('/*', {
+    UwsServer.bind(this.uws, this.app, options, this.binding);
+  }
+
+  /** Static, so that no callback's closure holds the server ({@link AppBinding}). */
+  private static bind(uws: UwsModule, app: UWS.TemplatedApp, options: TransportOptions, binding: AppBinding): void {
+    app.ws<UserData>('/*', {
       maxPayloadLength: carrierMaxPayloadBytes(options),
       maxBackpressure: options.maxBackpressureBytes,
       closeOnBackpressureLimit: 0,
       idleTimeout: options.idleTimeoutS,
       sendPingsAutomatically: options.idleTimeoutS > 0,
-      compression: this.uws.DISABLED,
-      upgrade: (res, req, context) => this.upgrade(res, req, context),
-      open: (ws) => {
-        const data = ws.getUserData();
-        const conn = new UwsConnection(ws, data.info, this.handler, this.options);
-        data.conn = conn;
-        this.connections.add(conn);
-        this.handler.onOpen(conn, data.info);
+      compression: uws.DISABLED,
+      // after close() App.close() has ended every socket: nothing can arrive, but uWS aborts on an unanswered request
+      upgrade: (res, req, context) => {
+        if (binding.server === undefined) res.close();
+        else binding.server.upgrade(res, req, context);
       },
+      open: (ws) => binding.server?.opened(ws),
       message: (ws, message, isBinary) => ws.getUserData().conn?.handleMessage(message, isBinary),
       drain: (ws) => ws.getUserData().conn?.handleDrain(),
       pong: (ws, message) => ws.getUserData().conn?.handlePong(message),
-      close: (ws, code, message) => {
-        const conn = ws.getUserData().conn;
-        if (conn === undefined) return;
-        conn.handleClose(code, message);
-        this.connections.delete(conn);
-        if (this.connections.size === 0) this.allClosed?.();
-      },
+      close: (ws, code, message) => binding.server?.closed(ws, code, message),
     });
-    this.app.any('/*', (res, req) => this.http(res, req));
+    app.any('/*', (res, req) => {
+      if (binding.server === undefined) res.close();
+      else binding.server.http(res, req);
+    });
+  }
+
+  private opened(ws: UWS.WebSocket<UserData>): void {
+    const data = ws.getUserData();
+    const conn = new UwsConnection(ws, data.info, this.handler, this.options);
+    data.conn = conn;
+    this.connections.add(conn);
+    this.handler.onOpen(conn, data.info);
+  }
+
+  private closed(ws: UWS.WebSocket<UserData>, code: number, message: ArrayBuffer): void {
+    const conn = ws.getUserData().conn;
+    if (conn === undefined) return;
+    conn.handleClose(code, message);
+    this.connections.delete(conn);
+    if (this.connections.size === 0) this.allClosed?.();
   }
 
   private upgrade(res: UWS.HttpResponse, req: UWS.HttpRequest, context: UWS.us_socket_context_t): void {
     const request = readRequest(res, req);
-    const decision = decideUpgrade(this.gate, request);
+    if (!isUpgradeRequest(request.headers)) {
+      this.http(res, req); // a key but no Upgrade header: a plain request, as on node:http
+      return;
+    }
+    const decision = decideUpgrade(this.gate, methodOf(req), request);
     if (!decision.ok) {
-      const body = rejectionBody(decision.code, decision.message);
-      writeResponse(res, { status: decision.status, headers: rejectionHeaders(decision.status), body });
+      refuse(res, decision, false);
       return;
     }
     const userData: UserData = { info: { ...request, context: decision.context } };
@@ -257,13 +231,17 @@ export class UwsServer implements TransportServer {
     res.onAborted(() => {
       aborted = true;
     });
-    const request = {
-      method: req.getCaseSensitiveMethod().toUpperCase(),
-      path: req.getUrl(),
-      query: new URLSearchParams(req.getQuery() ?? ''),
-    };
-    void dispatchHttpRoute(this.routes, request).then((r) => {
-      if (!aborted) writeResponse(res, r, request.method === 'HEAD');
+    const method = methodOf(req);
+    const { path, query, headers } = readRequest(res, req);
+    // Upgrade requests that uWS did not route to the ws handler (no valid key, not a GET) are refused here. No refusal
+    // means a valid handshake that uWS did not see as one (no such request is known): it is served as plain HTTP.
+    const refusal = isUpgradeRequest(headers) ? handshakeRefusal(method, headers) : null;
+    if (refusal !== null) {
+      refuse(res, refusal, method === 'HEAD');
+      return;
+    }
+    void dispatchHttpRoute(this.routes, { method, path, query }).then((r) => {
+      if (!aborted) writeResponse(res, r, method === 'HEAD');
     });
   }
 
@@ -275,7 +253,9 @@ export class UwsServer implements TransportServer {
     return new Promise((resolve, reject) => {
       this.app.listen(host, port, (socket) => {
         if (socket === false) {
-          reject(new GatewayError('GW_ERR_BAD_CONFIG', `cannot listen on ${host}:${port}`));
+          void bindError(host, port).then((reason) => {
+            reject(new GatewayError('GW_ERR_BAD_CONFIG', `cannot listen on ${host}:${port}: ${reason}`));
+          });
           return;
         }
         this.listenSocket = socket;
@@ -302,5 +282,6 @@ export class UwsServer implements TransportServer {
     // Let close frames flush, then drop keep-alive HTTP sockets (App.close exists natively since v20.30, untyped).
     await new Promise((resolve) => setImmediate(resolve));
     (this.app as { close?: () => void }).close?.();
+    this.binding.server = undefined;
   }
 }

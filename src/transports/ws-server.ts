@@ -18,11 +18,8 @@ import { WebSocketServer, type RawData, type ServerOptions, type WebSocket } fro
 import { CLOSE_CODES, GatewayError } from '../protocol/errors.js';
 import {
   carrierMaxPayloadBytes,
-  decideUpgrade,
   dispatchHttpRoute,
   normaliseAddress,
-  rejectionBody,
-  rejectionHeaders,
   splitRequestTarget,
   type ConnectionHandler,
   type HttpRoutes,
@@ -32,6 +29,7 @@ import {
   type UpgradeInfo,
   type UpgradeRequest,
 } from './transport.js';
+import { decideUpgrade, handshakeRefusal, isUpgradeRequest, rejectionBody, rejectionHeaders } from './upgrade.js';
 import { BaseConnection } from './base-connection.js';
 
 /** The close code ws sends for each protocol error it detects (ws lib/receiver.js); the others get 1002. */
@@ -116,11 +114,12 @@ function headerRecord(req: IncomingMessage): Record<string, string> {
   return headers;
 }
 
-function rejectUpgrade(socket: Duplex, status: number, body: string): void {
+/** `headOnly` (HEAD): the headers with the body's Content-Length, without the body (RFC 9110 section 9.3.2). */
+function rejectUpgrade(socket: Duplex, status: number, body: string, headOnly: boolean): void {
   const headers = Object.entries(rejectionHeaders(status)).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\nConnection: close\r\n${headers}` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${headOnly ? '' : body}`,
   );
 }
 
@@ -159,7 +158,17 @@ export class WsServer implements TransportServer {
   }
 
   private request(req: IncomingMessage, res: ServerResponse): void {
-    const info = { method: req.method ?? 'GET', ...splitRequestTarget(req.url ?? '/') };
+    const method = req.method ?? 'GET';
+    // node:http emits 'upgrade' only with `Connection: Upgrade`; an upgrade request without it is refused here
+    const headers = headerRecord(req);
+    const refusal = isUpgradeRequest(headers) ? handshakeRefusal(method, headers) : null;
+    if (refusal !== null) {
+      const body = rejectionBody(refusal.code, refusal.message);
+      res.writeHead(refusal.status, { ...rejectionHeaders(refusal.status), 'content-length': Buffer.byteLength(body) });
+      res.end(body); // node:http sends no body for HEAD
+      return;
+    }
+    const info = { method, ...splitRequestTarget(req.url ?? '/') };
     void dispatchHttpRoute(this.routes, info).then((r) => {
       if (res.destroyed) return;
       res.writeHead(r.status, r.headers);
@@ -169,18 +178,16 @@ export class WsServer implements TransportServer {
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
-      rejectUpgrade(socket, 400, rejectionBody('GW_ERR_BAD_MESSAGE', 'only WebSocket upgrades are supported'));
-      return;
-    }
+    const method = req.method ?? 'GET';
     const request: UpgradeRequest = {
       ...splitRequestTarget(req.url ?? '/'),
       headers: headerRecord(req),
       remoteAddress: normaliseAddress(req.socket.remoteAddress ?? ''),
     };
-    const decision = decideUpgrade(this.gate, request);
+    // ws's own handshake checks never refuse after this: decideUpgrade made them all (with JSON bodies)
+    const decision = decideUpgrade(this.gate, method, request);
     if (!decision.ok) {
-      rejectUpgrade(socket, decision.status, rejectionBody(decision.code, decision.message));
+      rejectUpgrade(socket, decision.status, rejectionBody(decision.code, decision.message), method === 'HEAD');
       return;
     }
     const info: UpgradeInfo = { ...request, context: decision.context };
