@@ -9,8 +9,13 @@
  *
  * Once the server's session is ending (drain, max duration, session.end), it answers every text frame but `ping`
  * with GW_ERR_SESSION_ENDED, and also the first audio frame with audio: so that error does not say which frame it
- * answers either. It need not: answers come in the order frames arrive, so a frame still waiting when it comes
- * reaches the server after the change and gets the same (a silent one that arrived before has no answer to lose).
+ * answers either. Answers come in the order frames arrive, so an update or silent frame still waiting when it comes
+ * reaches the server after the change (a silent one that arrived before has no answer to lose): it is refused, and
+ * settles with that error at once. But the error may have been another frame's (the audio's), and the server checks
+ * the text budget before its state: the frame's own answer may be a GW_ERR_RATE_LIMITED still to come. So the frame
+ * keeps its place in line, settled, with an answer as unknown as a silent frame's: a refusal that comes while it
+ * leads waits for the next pong to tell (the client sends a ping for one), and never lands on a ping behind it that
+ * may still get its pong.
  */
 import { GatewayError } from '../src/protocol/errors.js';
 import type { ServerMessage } from '../src/protocol/messages.js';
@@ -27,13 +32,17 @@ export interface Pending {
   settle(answer: ServerMessage | null, err: GatewayError | null): void;
 }
 
+/** Keeps the place in line of a frame `ending()` settled: its answer is unknown, as a silent frame's, and settling it
+ *  again does nothing. Unlike a silent frame it does not hold text back: nothing will be re-sent whatever it got. */
+const SETTLED: Pending = { kind: 'silent', settle: () => {} };
+
 export class ReplyTracker {
   private waiting: Pending[] = [];
   /** Refusals that arrived while a silent frame led: placed when the next answer arrives. */
   private unplaced: GatewayError[] = [];
 
   /** A silent frame is waiting: other text frames wait too (only pings that resolve it may go). */
-  get holdsText(): boolean { return this.waiting.some((p) => p.kind === 'silent'); }
+  get holdsText(): boolean { return this.waiting.some((p) => p.kind === 'silent' && p !== SETTLED); }
 
   add(p: Pending): void { this.waiting.push(p); }
 
@@ -68,12 +77,14 @@ export class ReplyTracker {
     return target;
   }
 
-  /** A GW_ERR_SESSION_ENDED: every update and silent frame waiting is refused with it; pings still get pongs. A
-   *  refused one's GW_ERR_RATE_LIMITED, if the server discarded it unread instead, is then placed on a later frame:
-   *  only a ping can be waiting then, and a ping is not worth the client's care while the session ends. */
+  /** A GW_ERR_SESSION_ENDED: every update and silent frame waiting is refused with it (pings still get pongs), and
+   *  leaves a SETTLED in its place for the answer the server gives it. A refusal that comes later is then placed as
+   *  behind a silent frame: by the next pong (a ping before it without one was refused), or at once when SETTLED
+   *  alone is waiting. Refused anyway, a silent frame sent after this loses nothing if a refusal of its own goes to
+   *  a SETTLED before it instead (it would only be re-sent and refused again). */
   ending(err: GatewayError): void {
-    const refused = this.waiting.filter((p) => p.kind !== 'ping');
-    this.waiting = this.waiting.filter((p) => p.kind === 'ping');
+    const refused = this.waiting.filter((p) => p.kind !== 'ping' && p !== SETTLED);
+    this.waiting = this.waiting.map((p) => (p.kind === 'ping' ? p : SETTLED));
     for (const p of refused) p.settle(null, err);
   }
 

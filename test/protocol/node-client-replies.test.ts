@@ -104,4 +104,47 @@ describe('ReplyTracker', () => {
     expect(t.answered(pong('p'))).toBe(p);
     expect(p.outcome).toBe('pong');
   });
+
+  // The server checks the text budget before its state: an update waiting when GW_ERR_SESSION_ENDED comes (the
+  // update's, or the audio's) may still be discarded unread, and that refusal comes after the error.
+  it('a refusal after the server\'s session began ending is not placed on the ping behind a frame it settled', () => {
+    const t = new ReplyTracker();
+    const [u, p, q] = [frame('update'), frame('ping', 'p'), frame('ping', 'q')];
+    t.add(u);
+    t.add(p);
+    t.ending(ENDING);
+    expect(u.outcome).toBe('GW_ERR_SESSION_ENDED');
+    expect(t.holdsText).toBe(false);
+    const unplaced = t.refused(REFUSAL);
+    expect(p.outcome).toBeNull(); // not rejected: its pong may still come
+    expect(unplaced).toBe(true); // the update's, or the ping's: the client sends a ping to learn which
+    t.add(q);
+    expect(t.answered(pong('p'))).toBe(p);
+    expect(t.answered(pong('q'))).toBe(q);
+    expect([u.outcome, p.outcome, q.outcome]).toEqual(['GW_ERR_SESSION_ENDED', 'pong', 'pong']);
+  });
+
+  it('after the server\'s session began ending, the next pong places a refusal that was the ping\'s', () => {
+    const t = new ReplyTracker();
+    const [u, p, q] = [frame('update'), frame('ping', 'p'), frame('ping', 'q')];
+    t.add(u);
+    t.add(p);
+    t.ending(ENDING); // the update's own answer
+    expect(t.refused(REFUSAL)).toBe(true);
+    t.add(q);
+    expect(t.answered(pong('q'))).toBe(q);
+    expect([u.outcome, p.outcome, q.outcome]).toEqual(['GW_ERR_SESSION_ENDED', 'GW_ERR_RATE_LIMITED', 'pong']);
+  });
+
+  it('a refusal after the server\'s session began ending, with only a frame it settled in line, is that one\'s', () => {
+    const t = new ReplyTracker();
+    const [f, p] = [frame('silent'), frame('ping', 'p')];
+    t.add(f);
+    t.ending(ENDING);
+    expect(f.outcome).toBe('GW_ERR_SESSION_ENDED'); // settled once: not re-sent
+    expect(t.refused(REFUSAL)).toBe(false);
+    t.add(p);
+    expect(t.answered(pong('p'))).toBe(p);
+    expect(p.outcome).toBe('pong');
+  });
 });
