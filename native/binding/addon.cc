@@ -126,7 +126,16 @@ class CtcDecoderWrap : public Napi::ObjectWrap<CtcDecoderWrap> {
       if (!lm.IsObject() || !lm.As<Napi::Object>().InstanceOf(env.GetInstanceData<AddonData>()->token_lm.Value())) {
         ThrowCoded(env, "lm must be a TokenLm");
       }
-      opts.lm = TokenLmWrap::Unwrap(lm.As<Napi::Object>())->lm();
+      // instanceof only checks the prototype chain: Object.create(TokenLm.prototype) passes it but wraps nothing,
+      // and Unwrap then throws an uncoded napi error.
+      TokenLmWrap* wrap = nullptr;
+      try {
+        wrap = TokenLmWrap::Unwrap(lm.As<Napi::Object>());
+      } catch (const Napi::Error&) {
+        wrap = nullptr;
+      }
+      if (wrap == nullptr || !wrap->lm()) ThrowCoded(env, "lm must be a TokenLm");
+      opts.lm = wrap->lm();
     }
     try {
       search_ = std::make_unique<voxgate::CtcPrefixBeamSearch>(opts);

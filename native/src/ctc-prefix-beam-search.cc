@@ -5,40 +5,28 @@
 #include <limits>
 #include <utility>
 
+#include "ctc-search-math.h"
+
 namespace voxgate {
 namespace {
 
-constexpr double kNegInf = -std::numeric_limits<double>::infinity();
-
-inline double LogAddExp(double a, double b) {
-  if (a < b) std::swap(a, b);
-  if (b == kNegInf) return a;
-  return a + std::log1p(std::exp(b - a));
-}
-
-inline uint32_t Fmix32(uint32_t h) {
-  h ^= h >> 16;
-  h *= 0x85EBCA6Bu;
-  h ^= h >> 13;
-  h *= 0xC2B2AE35u;
-  h ^= h >> 16;
-  return h;
-}
-
-// 53-bit key of prefix (parent + token). Mirrored bit for bit by nextKey() in the TypeScript twin.
-inline uint64_t NextKey(uint64_t key, int32_t token) {
-  const uint32_t lo = static_cast<uint32_t>(key);
-  const uint32_t hi = static_cast<uint32_t>(key >> 32);
-  const uint32_t t = static_cast<uint32_t>(token) + 1u;
-  const uint32_t nlo = Fmix32((lo ^ (t * 0x9E3779B1u)) + hi * 0x85EBCA77u);
-  const uint32_t nhi = Fmix32((hi ^ (t * 0xC2B2AE3Du)) + lo * 0x27D4EB2Fu + 0x165667B1u) & 0x1FFFFFu;
-  return (static_cast<uint64_t>(nhi) << 32) | nlo;
-}
+using ctc_math::kNegInf;
+using ctc_math::LogAddExp;
+using ctc_math::NextKey;
+using ctc_math::Posterior;
 
 // The ranking score of a prefix (Hyp or Cand): acoustic + hotword context + LM. One definition for every ranking.
 template <typename T>
 inline double RankScore(const T& h) {
   return LogAddExp(h.pb, h.pnb) + h.ctx + h.lm;
+}
+
+// Whether a kept prefix's last token is timed anew at this frame: the path on which its parent emits the token here
+// outweighs the prefix's own paths (blank-ended and held), so its frames and posteriors, not those of whatever path
+// first reached the prefix (a faint emission long before), describe the hypothesis. emittedAnew() in the TS twin.
+template <typename C>
+inline bool EmittedAnew(const C& c) {
+  return c.via >= 0 && c.via_pnb > LogAddExp(c.pb, c.own_pnb);
 }
 
 }  // namespace
@@ -138,7 +126,7 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
   cands_.clear();
   for (int32_t i = 0; i < nb; ++i) {
     const Hyp& h = beam_[i];
-    cands_.push_back({kNegInf, kNegInf, h.ctx, h.lm, 0.0, h.key, i, -1, h.ctx_state, h.lm_state});
+    cands_.push_back({kNegInf, kNegInf, kNegInf, kNegInf, h.ctx, h.lm, 0.0, h.key, i, -1, -1, h.ctx_state, h.lm_state});
   }
   // parent_[j]: beam index of beam_[j] minus its last token, when that prefix is in the beam too.
   parent_.assign(nb, -1);
@@ -166,7 +154,8 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
       if (l < cutoff) continue;
       double from;
       if (c == last) {
-        cands_[i].pnb = LogAddExp(cands_[i].pnb, h.pnb + l);
+        cands_[i].own_pnb = h.pnb + l;
+        cands_[i].pnb = LogAddExp(cands_[i].pnb, cands_[i].own_pnb);
         from = h.pb + l;
       } else {
         from = total + l;
@@ -181,7 +170,10 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
         }
       }
       if (target >= 0) {
-        cands_[target].pnb = LogAddExp(cands_[target].pnb, from);
+        Cand& merged = cands_[target];
+        merged.pnb = LogAddExp(merged.pnb, from);
+        merged.via = i;
+        merged.via_pnb = from;
       } else {
         double ctx = h.ctx;
         int32_t state = 0;
@@ -202,7 +194,7 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
         const double score = from + ctx + lm;  // == LogAddExp(-inf, from) + ctx + lm, as the sort computes it
         if (num_top_ == beam_size && score < top_[0]) continue;
         InsertTop(score);
-        cands_.push_back({kNegInf, from, ctx, lm, 0.0, NextKey(h.key, c), i, c, state, lm_state});
+        cands_.push_back({kNegInf, from, kNegInf, kNegInf, ctx, lm, 0.0, NextKey(h.key, c), i, c, -1, state, lm_state});
       }
     }
   }
@@ -224,10 +216,20 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
   while (keep > 1 && cands_[order_[keep - 1]].score == kNegInf) --keep;
 
   next_.resize(keep);
-  // Extensions copy their parent's arrays, so they are built before the kept prefixes move their arrays out.
+  // Extensions, and kept prefixes whose last token is timed anew, copy their parent's arrays, so they are built
+  // before the kept prefixes move their arrays out.
   for (int32_t k = 0; k < keep; ++k) {
     const Cand& c = cands_[order_[k]];
-    if (c.token < 0) continue;
+    if (c.token < 0) {
+      if (!EmittedAnew(c)) continue;
+      const Hyp& q = beam_[c.via];
+      Hyp& h = next_[k];
+      h.frames = q.frames;
+      h.probs = q.probs;
+      h.frames.push_back(t);
+      h.probs.push_back(Posterior(lp[beam_[c.src].tokens.back()]));
+      continue;
+    }
     const Hyp& p = beam_[c.src];
     Hyp& h = next_[k];
     h.key = c.key;
@@ -244,7 +246,7 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
     h.probs = p.probs;
     h.tokens.push_back(c.token);
     h.frames.push_back(t);
-    h.probs.push_back(static_cast<float>(std::exp(static_cast<double>(lp[c.token]))));
+    h.probs.push_back(Posterior(lp[c.token]));
   }
   for (int32_t k = 0; k < keep; ++k) {
     const Cand& c = cands_[order_[k]];
@@ -261,11 +263,13 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
     h.lm_state = c.lm_state;
     h.last_frame = p.last_frame;
     h.tokens.swap(p.tokens);
-    h.frames.swap(p.frames);
-    h.probs.swap(p.probs);
+    if (!EmittedAnew(c)) {
+      h.frames.swap(p.frames);
+      h.probs.swap(p.probs);
+    }
     if (!h.tokens.empty() && c.pnb > c.pb) {
       h.last_frame = t;
-      const float prob = static_cast<float>(std::exp(static_cast<double>(lp[h.tokens.back()])));
+      const float prob = Posterior(lp[h.tokens.back()]);
       h.probs.back() = std::max(h.probs.back(), prob);
     }
   }

@@ -41,8 +41,11 @@ struct CtcSearchOptions {
 
 struct CtcSearchResult {
   std::vector<int32_t> tokens;   // best hypothesis, token ids
-  std::vector<int32_t> frames;   // frame of each token's emission (first frame), utterance-relative
-  std::vector<float> probs;      // max posterior of each token over the frames it was held
+  // Frame of each token's emission (its first frame), utterance-relative, and its max posterior over the frames it was
+  // held (at most 1), both on the path that carries the prefix: when the parent's emission of the last token at a
+  // frame outweighs the prefix's own paths, it replaces them (a faint early path to the prefix does not time it).
+  std::vector<int32_t> frames;
+  std::vector<float> probs;
   double score = 0;              // log score incl. context bonus and LM score
   int32_t stable_prefix_length = 0;
   int32_t trailing_blank_frames = 0;
@@ -99,10 +102,14 @@ class CtcPrefixBeamSearch {
     std::vector<float> probs;
   };
   struct Cand {
-    double pb, pnb, ctx, lm, score;
+    double pb, pnb;
+    double own_pnb;  // kept prefix: its own paths ending in its last token at this frame (held since the last one)
+    double via_pnb;  // kept prefix: the path on which its parent emits the last token anew at this frame
+    double ctx, lm, score;
     uint64_t key;
     int32_t src;    // index in beam_
     int32_t token;  // -1: same prefix as beam_[src]; else beam_[src] + token
+    int32_t via;    // kept prefix: beam index of the parent that emitted its last token anew at this frame, or -1
     int32_t ctx_state, lm_state;
   };
 

@@ -51,9 +51,10 @@ export interface Hotword {
 export interface CtcDecodeResult {
   /** Token ids of the best hypothesis. */
   tokens: Int32Array;
-  /** Frame at which each token was emitted (its first frame). */
+  /** Frame at which each token was emitted (its first frame), on the path that carries the hypothesis: a faint early
+   * path to the same prefix (a letter at 1% in the pause before the word) does not time it. */
   frames: Int32Array;
-  /** Posterior of each token: max over the frames the hypothesis held it. */
+  /** Posterior of each token, in [0, 1]: max over the frames that path held it. */
   probs: Float32Array;
   /** Log score incl. hotword bonus (final: unfinished-match bonuses removed). */
   score: number;

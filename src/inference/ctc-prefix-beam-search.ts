@@ -10,7 +10,8 @@
  * (`+=` is logaddexp; non-blank c with lp[c] < frame max - tokenThreshold is skipped). A new prefix gets the hotword
  * automaton's score delta and, with a token LM, lmWeight x log P_lm(c | prefix) + lmTokenBonus. Candidates rank by
  * logaddexp(pb, pnb) + context score + LM score, ties by key, and the best `beamSize` survive; the final adds
- * lmWeight x log P_lm(end | prefix). Keys are 53-bit hashes of (parent key, token) so they fit a double.
+ * lmWeight x log P_lm(end | prefix). Keys are 53-bit hashes of (parent key, token) so they fit a double. Timings:
+ * a kept prefix takes its parent's frames + this frame when the parent's emission here outweighs its own paths.
  */
 import { GatewayError } from '../protocol/errors.js';
 import { checkLogProbs, logAddExp, validateCtcDecoderOptions } from './ctc-decoder.js';
@@ -128,35 +129,29 @@ export class ContextGraph {
 }
 
 interface Hyp {
-  key: number;
-  parentKey: number;
-  pb: number;
-  pnb: number;
-  ctx: number;
-  ctxState: number;
-  lm: number;
-  lmState: number;
+  key: number; parentKey: number;
+  pb: number; pnb: number; ctx: number; ctxState: number; lm: number; lmState: number;
   lastFrame: number;
-  tokens: number[];
-  frames: number[];
-  probs: number[];
+  tokens: number[]; frames: number[]; probs: number[];
 }
 
 interface Cand {
-  pb: number;
-  pnb: number;
-  ctx: number;
-  score: number;
-  key: number;
-  src: number;
-  token: number;
-  ctxState: number;
-  lm: number;
-  lmState: number;
+  pb: number; pnb: number; ctx: number; lm: number; score: number; key: number;
+  src: number; token: number; ctxState: number; lmState: number;
+  /** Kept prefix: its own paths ending in its last token at this frame (held), and the path on which its parent
+   * (beam index `via`, else -1) emits that token anew at this frame. */
+  ownPnb: number; via: number; viaPnb: number;
 }
 
 /** The ranking score of a prefix: acoustic + hotword context + LM; RankScore() in the C++ core. */
 const rankScore = (h: Pick<Hyp, 'pb' | 'pnb' | 'ctx' | 'lm'>): number => logAddExp(h.pb, h.pnb) + h.ctx + h.lm;
+
+/** Whether a kept prefix's last token is timed anew at this frame: its parent's fresh emission outweighs the prefix's
+ * own paths, so the frames and posteriors are that path's, not a faint earlier one's. EmittedAnew() in the C++ core. */
+const emittedAnew = (c: Cand): boolean => c.via >= 0 && c.viaPnb > logAddExp(c.pb, c.ownPnb);
+
+/** A token's posterior, at most 1 even for a frame that is not normalised; Posterior() in the C++ core. */
+const posterior = (logProb: number): number => Math.fround(Math.min(1, Math.exp(logProb)));
 
 const rootHyp = (lmState: number): Hyp => ({
   key: 0, parentKey: 0, pb: 0, pnb: -Infinity, ctx: 0, ctxState: 0, lm: 0, lmState, lastFrame: -1, tokens: [], frames: [],
@@ -206,8 +201,8 @@ export class CtcPrefixBeamSearch implements CtcSearch {
     const lblank = lp[blank]!;
 
     const cands: Cand[] = beam.map((h, i) => ({
-      pb: -Infinity, pnb: -Infinity, ctx: h.ctx, score: 0, key: h.key, src: i, token: -1, ctxState: h.ctxState,
-      lm: h.lm, lmState: h.lmState,
+      pb: -Infinity, pnb: -Infinity, ownPnb: -Infinity, via: -1, viaPnb: -Infinity, ctx: h.ctx, score: 0, key: h.key,
+      src: i, token: -1, ctxState: h.ctxState, lm: h.lm, lmState: h.lmState,
     }));
     const parent = new Array<number>(nb).fill(-1);
     const hasChild = new Array<boolean>(nb).fill(false);
@@ -234,7 +229,8 @@ export class CtcPrefixBeamSearch implements CtcSearch {
         if (l < cutoff) continue;
         let from: number;
         if (c === last) {
-          kept.pnb = logAddExp(kept.pnb, h.pnb + l);
+          kept.ownPnb = h.pnb + l;
+          kept.pnb = logAddExp(kept.pnb, kept.ownPnb);
           from = h.pb + l;
         } else {
           from = total + l;
@@ -250,7 +246,10 @@ export class CtcPrefixBeamSearch implements CtcSearch {
           }
         }
         if (target >= 0) {
-          cands[target]!.pnb = logAddExp(cands[target]!.pnb, from);
+          const merged = cands[target]!;
+          merged.pnb = logAddExp(merged.pnb, from);
+          merged.via = i;
+          merged.viaPnb = from;
         } else {
           let ctx = h.ctx;
           let state = 0;
@@ -267,7 +266,8 @@ export class CtcPrefixBeamSearch implements CtcSearch {
             lmState = step.state;
           }
           cands.push({
-            pb: -Infinity, pnb: from, ctx, score: 0, key: nextKey(h.key, c), src: i, token: c, ctxState: state, lm, lmState,
+            pb: -Infinity, pnb: from, ownPnb: -Infinity, via: -1, viaPnb: -Infinity, ctx, score: 0, key: nextKey(h.key, c),
+            src: i, token: c, ctxState: state, lm, lmState,
           });
         }
       }
@@ -286,16 +286,22 @@ export class CtcPrefixBeamSearch implements CtcSearch {
         next.push({
           key: c.key, parentKey: p.key, pb: c.pb, pnb: c.pnb, ctx: c.ctx, ctxState: c.ctxState, lm: c.lm,
           lmState: c.lmState, lastFrame: t,
-          tokens: [...p.tokens, c.token], frames: [...p.frames, t], probs: [...p.probs, Math.fround(Math.exp(lp[c.token]!))],
+          tokens: [...p.tokens, c.token], frames: [...p.frames, t], probs: [...p.probs, posterior(lp[c.token]!)],
         });
       } else {
         const h: Hyp = {
           ...p, pb: c.pb, pnb: c.pnb, ctx: c.ctx, ctxState: c.ctxState, lm: c.lm, lmState: c.lmState, probs: [...p.probs],
         };
+        if (emittedAnew(c)) {
+          // The parent's fresh emission outweighs every path the prefix had: time and score the token by it.
+          const q = beam[c.via]!;
+          h.frames = [...q.frames, t];
+          h.probs = [...q.probs, posterior(lp[h.tokens[h.tokens.length - 1]!]!)];
+        }
         if (h.tokens.length > 0 && c.pnb > c.pb) {
           h.lastFrame = t;
           const n = h.probs.length - 1;
-          h.probs[n] = Math.max(h.probs[n]!, Math.fround(Math.exp(lp[h.tokens[h.tokens.length - 1]!]!)));
+          h.probs[n] = Math.max(h.probs[n]!, posterior(lp[h.tokens[h.tokens.length - 1]!]!));
         }
         next.push(h);
       }

@@ -4,8 +4,8 @@ import { GatewayError } from '../../src/protocol/errors.js';
 import { CtcDecoder, type CtcSearch } from '../../src/inference/ctc-decoder.js';
 import { hotwordsFromPhrases } from '../../src/inference/hotword-tokens.js';
 import { CtcPrefixBeamSearch } from '../../src/inference/ctc-prefix-beam-search.js';
-import { loadNativeAddon } from '../../src/inference/native-addon.js';
-import { TOKENS, V, handBuilt, idsOf } from './ctc-fixtures.js';
+import { loadNativeAddon, type NativeTokenLm } from '../../src/inference/native-addon.js';
+import { TOKENS, V, handBuilt, idsOf, tokenId } from './ctc-fixtures.js';
 
 const engines: Array<[string, (o?: { beamSize?: number }) => CtcSearch]> = [
   ['native', (o = {}) => new CtcDecoder({ vocabSize: V, ...o })],
@@ -95,6 +95,40 @@ describe.each(engines)('CTC prefix beam search on hand-built matrices (%s)', (_n
     expect(seen.some((s) => s.stable < s.tokens.length)).toBe(true);
   });
 
+  it('times and scores each token by the path that emitted it, not by a weak early path of the same prefix', () => {
+    // "hi" is said at frames 8-9, but a faint "h", "i" at frames 0-1 keeps the prefix "hi" alive through the pause
+    // (beam 8). The strong emission merged into that prefix and inherited its frames and posteriors: the word was
+    // timed 0-80 ms with confidence .55 instead of 320-400 ms and .75.
+    const rows = ['-:.8 h:.2', '-:.8 i:.2', '-:.99', '-:.99', '-:.99', '-:.99', '-:.99', '-:.99', 'h:.6 -:.3', 'i:.9',
+      '-:.9', '-:.9'];
+    const r = decodeAll(make(), rows).final;
+    expect(text(r.tokens)).toBe('hi');
+    expect([...r.frames]).toEqual([8, 9]);
+    expect(r.probs[0]).toBeCloseTo(0.6, 6);
+    expect(r.probs[1]).toBeCloseTo(0.9, 6);
+    const words = new CtcDecoder({ vocabSize: V }).words(r, TOKENS);
+    expect(words.map((w) => [w.word, w.startMs, w.endMs])).toEqual([['hi', 320, 400]]);
+    // a faint "h" alone through 10 frames of silence: the word still starts where it is said
+    const late = decodeAll(make(), [...Array<string>(10).fill('-:.98 h:.01'), 'h:.9', 'i:.9', '-:.9']).final;
+    expect([...late.frames]).toEqual([10, 11]);
+  });
+
+  it('keeps token posteriors in [0, 1] when a frame is not normalised (log-probs above 0)', () => {
+    // An encoder that emits logits (or a log-softmax that rounds above 0) is accepted, but a posterior of e^2 made
+    // word confidences of 7.4, past any min_confidence and outside the [0, 1] clients are promised.
+    const m = handBuilt(['h:.9', '-:.9', 'i:.9', '-:.9']);
+    m[tokenId('h')] = 2;
+    m[2 * V + tokenId('i')] = 1e-3;
+    const d = make();
+    const partial = d.decodeChunk(m, 4);
+    const r = d.finalize();
+    expect(text(r.tokens)).toBe('hi');
+    for (const probs of [partial.probs, r.probs]) {
+      expect([...probs].every((p) => p >= 0 && p <= 1)).toBe(true);
+      expect(probs[0]).toBe(1);
+    }
+  });
+
   it('counts trailing blank frames and frames decoded, and resets at finalize', () => {
     const d = make();
     const r = d.decodeChunk(handBuilt(['h:.9', 'i:.9', '-:.9', '-:.9', '-:.9', '-:.9', '-:.9']), 7);
@@ -173,6 +207,11 @@ describe('CtcDecoder wrapper', () => {
     expect(() => n.decodeChunk(new Float32Array(3), 1, V, new Float64Array(4))).toThrow(expect.objectContaining({ code: 'GW_ERR_DECODER' }));
     expect(() => new Native({ vocabSize: V, blankId: 0, beamSize: 0, tokenThreshold: 10 })).toThrow(/beamSize/);
     expect(() => n.current(new Float64Array(2))).toThrow(expect.objectContaining({ code: 'GW_ERR_DECODER' }));
+    // An object that passes `instanceof TokenLm` but wraps no tables: napi_unwrap failed with an uncoded
+    // "Invalid argument".
+    const fakeLm = Object.create(loadNativeAddon().TokenLm.prototype) as NativeTokenLm;
+    expect(() => new Native({ vocabSize: V, blankId: 0, beamSize: 8, tokenThreshold: 10, lm: fakeLm }))
+      .toThrow(expect.objectContaining({ code: 'GW_ERR_DECODER', message: expect.stringMatching(/lm must be a TokenLm/) }));
     expect(loadNativeAddon()).toBe(loadNativeAddon()); // loaded once, cached
   });
 
