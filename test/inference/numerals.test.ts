@@ -126,6 +126,76 @@ describe('formatNumerals', () => {
     expect(fmt(input)).toBe(expected);
   });
 
+  it.each([
+    // a decade or century after a year-like prefix (1800s to 2000s), not a count of them; bare "the eighties" is a word
+    ['nineteen nineties', '1990s'],
+    ['music from the nineteen fifties', 'music from the 1950s'],
+    ['the nineteen hundreds', 'the 1900s'],
+    ['eighteen eighties', '1880s'],
+    ['in the twenty twenties', 'in the 2020s'],
+    ['the twenty tens', 'the 2010s'],
+    ['the eighties', 'the eighties'],
+    ['constructor nineties', 'constructor nineties'],
+    // ... other numbers before a plural count banknotes, and so does "twenty" without "the" ($20 bills)
+    ['ten twenties', '10 twenties'],
+    ['twenty twenties please', '20 twenties please'],
+    ['fifteen fifties', '15 fifties'],
+    // "hundred" with no number before it stays a word, and so does the number after it: it is the tail of an amount
+    // not read ("a couple hundred and fifty" is about 250, not 50)
+    ['hundred and five', 'hundred and five'],
+    ['a couple hundred and fifty dollars', 'a couple hundred and fifty dollars'],
+    ['hundred fifty five dollars', 'hundred fifty five dollars'],
+    ['a few thousand five hundred dollars', 'a few thousand five hundred dollars'],
+    ['a couple thousand one seven sixty', 'a couple thousand one seven sixty'],
+    ['hundreds of calls', 'hundreds of calls'],
+    ['a hundred and five', '105'],
+    // "oh" and one digit after "hundred" or a scale are its last digits (room and flight numbers, years)
+    ['one hundred oh one', '101'],
+    ['room five hundred oh five', 'room 505'],
+    ['a hundred oh one', '101'],
+    ['two thousand oh five', '2005'],
+    ['nineteen hundred oh five', '1905'],
+    ['eight hundred oh five five five', '800 0555'],
+    // a decimal with no whole part before a percent; "point five" alone may be item five of a list
+    ['point five percent', '0.5%'],
+    ['rates went up point oh five percent', 'rates went up 0.05%'],
+    ['point two five percent', '0.25%'],
+    ['move on to point five', 'move on to point five'],
+    ['at this point five percent of calls drop', 'at this point 5% of calls drop'],
+    // "and a half" ends a number; other fractions stay words ("a quarter" is also a coin, "a quarter past nine" a time)
+    ['two and a half', '2.5'],
+    ['two and a half percent', '2.5%'],
+    ['five and a half dollars', '$5.50'],
+    ['one and a half hours', '1.5 hours'],
+    ['a million and a half dollars', '$1500000'],
+    ['one half', 'one half'],
+    ['a half', 'a half'],
+    ['three quarters', 'three quarters'],
+    ['two thirds', 'two thirds'],
+    ['a quarter past nine', 'a quarter past nine'],
+    ['two and a quarter', 'two and a quarter'],
+    ['half a million dollars', 'half a million dollars'],
+    ['a quarter of a million dollars', 'a quarter of a million dollars'],
+    // a number before "hundred" heads the next group, not the tail of this one
+    ['five hundred and five hundred', '500 and 500'],
+    ['one hundred two hundred', '100 200'],
+    // cents without "and"; an amount with one decimal digit is written with two
+    ['two dollars fifty cents', '$2.50'],
+    ['two point five dollars', '$2.50'],
+    // round the clock, not the digits 247
+    ['we are open twenty four seven', 'we are open 24/7'],
+    ['twenty four seven three sixty five', '24/7/365'],
+    ['twenty four seven three', '2473'],
+    ['one twenty four seven', '1247'],
+    // customer-service readings that were already right
+    ['eight hundred five five five one two one two', '800 5551212'],
+    ['a hundred and twenty dollars', '$120'],
+    ['two thousand and five', '2005'],
+    ['may twenty first twenty twenty four', 'may 21st 2024'],
+  ])('%j -> %j', (input, expected) => {
+    expect(fmt(input)).toBe(expected);
+  });
+
   it('never loses or invents a word that is not part of a number', () => {
     const vocabulary: string[] = ['one', 'two', 'five', 'oh', 'double', 'twenty', 'hundred', 'thousand', 'and', 'a', 'point',
       'dollars', 'cents', 'percent', 'first', 'the', 'account', 'please'];
