@@ -215,12 +215,7 @@ export async function evaluate(entries: readonly ManifestEntry[], target: { serv
   return { ...result, oraclePerSet: oracle.perSet, oracleOverall: oracle.overall };
 }
 
-export async function runEval(manifestPath: string, flags: EvalFlags): Promise<number> {
-  const concurrency = numberFlag('concurrency', flags.concurrency, 'integer', 1, 256) ?? 4;
-  targetFlags(flags);
-  const extras = startExtras(flags);
-  const { alternatives } = alternativesFlag(flags.alternatives);
-  const options = { concurrency, extras, ...(alternatives === undefined ? {} : { alternatives }) };
+async function readManifest(manifestPath: string): Promise<ManifestEntry[]> {
   let manifest: string;
   try {
     manifest = await readFile(manifestPath, 'utf8');
@@ -231,21 +226,37 @@ export async function runEval(manifestPath: string, flags: EvalFlags): Promise<n
   const entries = parseManifest(manifest, manifestPath);
   // a manifest with no entries (an empty or wrong file) has no WER: 0.0% would read as a perfect score
   if (entries.length === 0) throw new GatewayError('GW_ERR_BAD_CONFIG', `${manifestPath}: no entries`);
-  await checkFiles(entries);
-  const writeOut = await outputFile('--out', flags.out);
-  const writeJson = await outputFile('--json', flags.json);
-  distinctOutputs(manifestPath, flags.out, flags.json);
-  // From here on (the model load included) a signal stops the run cleanly; before, nothing has started to keep. On a
-  // terminal the notice starts a line of its own: the echoed ^C is on the current one.
+  return entries;
+}
+
+export async function runEval(manifestPath: string, flags: EvalFlags): Promise<number> {
+  const concurrency = numberFlag('concurrency', flags.concurrency, 'integer', 1, 256) ?? 4;
+  targetFlags(flags);
+  const extras = startExtras(flags);
+  const { alternatives } = alternativesFlag(flags.alternatives);
+  const options = { concurrency, extras, ...(alternatives === undefined ? {} : { alternatives }) };
+  // From here on a signal stops the run cleanly: also while the manifest is read (`eval <(...)` waits on the writer
+  // of the pipe) and the model loads (seconds); Node's default action ended the process by the signal, without the
+  // summary and the exit code of a later one. On a terminal the notice starts a line of its own: the echoed ^C is on
+  // the current one.
   const interrupt = handleInterrupts((signal) => process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}voxgate: `
     + `${signal}: stopping: no further file starts, the files being sent end with the audio sent so far and are left `
     + 'out (again to exit at once)\n'));
   let result: EvalResult;
+  let writeOut: ((text: string) => Promise<void>) | undefined;
+  let writeJson: ((text: string) => Promise<void>) | undefined;
   try {
+    const entries = await readManifest(manifestPath);
+    await checkFiles(entries);
+    writeOut = await outputFile('--out', flags.out);
+    writeJson = await outputFile('--json', flags.json);
+    distinctOutputs(manifestPath, flags.out, flags.json);
     const run = { ...options, signal: interrupt.signal };
     if (flags.url !== undefined) {
       result = await evaluate(entries, { url: flags.url,
         ...(flags['api-key'] === undefined ? {} : { apiKey: flags['api-key'] }) }, run);
+    } else if (interrupt.signal.aborted) {
+      result = await evaluate(entries, {}, run); // stopped already: no entry starts, no model to load for nothing
     } else {
       const engine = await loadInProcessEngine(flags);
       try {

@@ -34,9 +34,48 @@ function serveHelp(): string {
 /** Exit code 2: the command line itself is wrong. */
 class UsageError extends Error {}
 
+/**
+ * Refuses a flag given twice: parseArgs keeps the last value, so a script that appended `--port 2` to a base command
+ * line with `--port 1` ran with one of them without a word. No flag of voxgate is repeatable.
+ */
+function refuseRepeats(tokens: readonly { kind: string; name?: string; value?: string | undefined }[]): void {
+  const seen = new Map<string, string | undefined>();
+  for (const t of tokens) {
+    if (t.kind !== 'option' || t.name === undefined) continue;
+    if (seen.has(t.name)) {
+      const first = seen.get(t.name);
+      const values = first === undefined || t.value === undefined ? ''
+        : ` (${JSON.stringify(first)}, then ${JSON.stringify(t.value)})`;
+      throw new GatewayError('GW_ERR_BAD_CONFIG', `--${t.name} given twice${values}: a flag may be given once`);
+    }
+    seen.set(t.name, t.value);
+  }
+}
+
+/** 128 + SIGPIPE: how a tool killed by SIGPIPE exits; Node ignores the signal, its writes fail with EPIPE instead. */
+const CLOSED_PIPE_EXIT_CODE = 141;
+
+/**
+ * The reader of the output went away (`voxgate transcribe f.wav | head -1`): the next write raised EPIPE as an
+ * unhandled 'error' event, a stack trace and exit 1. `onClosed` runs instead (once) and what nobody reads is dropped;
+ * other write errors stay fatal.
+ */
+function onClosedOutput(onClosed: () => void): void {
+  let closed = false;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      if (!closed) onClosed();
+      closed = true;
+    });
+  }
+}
+
 async function serve(args: string[]): Promise<number> {
   const options = Object.fromEntries(GATEWAY_SETTINGS.map((s) => [s.flag, { type: 'string' as const }]));
-  const { values } = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true });
+  const { values, tokens } = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } },
+    strict: true, tokens: true });
+  refuseRepeats(tokens);
   if (values.help === true) {
     process.stdout.write(serveHelp());
     return 0;
@@ -86,8 +125,10 @@ async function serve(args: string[]): Promise<number> {
 }
 
 async function transcribe(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args, allowPositionals: true, strict: true,
+  // its output is all it makes: transcribing on for nobody would hold up `| head -1` for the whole file
+  onClosedOutput(() => process.exit(CLOSED_PIPE_EXIT_CODE));
+  const { values, positionals, tokens } = parseArgs({
+    args, allowPositionals: true, strict: true, tokens: true,
     options: {
       url: { type: 'string' }, 'api-key': { type: 'string' }, realtime: { type: 'boolean' }, json: { type: 'boolean' },
       numerals: { type: 'boolean' }, multichannel: { type: 'boolean' }, alternatives: { type: 'string' },
@@ -95,6 +136,7 @@ async function transcribe(args: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
     },
   });
+  refuseRepeats(tokens);
   if (values.help === true) {
     process.stdout.write(TRANSCRIBE_HELP);
     return 0;
@@ -104,14 +146,17 @@ async function transcribe(args: string[]): Promise<number> {
 }
 
 async function evalCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args, allowPositionals: true, strict: true,
+  // the run goes on: its --out / --json, written after the summary, are the result of what may be hours of work
+  onClosedOutput(() => undefined);
+  const { values, positionals, tokens } = parseArgs({
+    args, allowPositionals: true, strict: true, tokens: true,
     options: {
       out: { type: 'string' }, json: { type: 'string' }, url: { type: 'string' }, 'api-key': { type: 'string' },
       concurrency: { type: 'string' }, alternatives: { type: 'string' }, ...SESSION_OPTIONS, ...IN_PROCESS_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
   });
+  refuseRepeats(tokens);
   if (values.help === true) {
     process.stdout.write(EVAL_HELP);
     return 0;

@@ -67,7 +67,8 @@ Ctrl-C (SIGINT) or SIGTERM once the session has started stops sending audio and 
 the file: the audio sent so far gets its finals, which are printed, then the command exits 130 (SIGINT) or 143
 (SIGTERM). A second signal exits at once with that code, without waiting for the finals.
 
-Exit codes: 0 done, 1 an error (also when the session ended with one), 2 a usage error, 130 / 143 interrupted.
+Exit codes: 0 done, 1 an error (also when the session ended with one), 2 a usage error, 130 / 143 interrupted,
+141 the reader of its output went away (\`| head -1\`: it stops at once, as a tool killed by SIGPIPE).
 `;
 
 export interface TranscribeFlags extends InProcessFlags, SessionFlags {

@@ -3,8 +3,9 @@
  * port 0, interrupted while a long file streams; and evaluate() in-process on the real model, stopped as a file
  * starts. An interrupted run reports the files done before the signal, writes no --out / --json, and exits 130 / 143.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -122,6 +123,42 @@ describe('voxgate eval interrupted', () => {
       expect(total(after.ended) - total(before.ended)).toBe(2);
     } finally {
       run.child.kill('SIGKILL');
+    }
+  }, 120_000);
+
+  it('SIGTERM while the manifest is still being read (`eval <(...)`, a pipe that waits on its writer) stops as '
+    + 'later: the summary, no --out, exit 143; in-process no model is loaded for nothing', async () => {
+    // in-process with a model that is not there: the run fails if it loads one
+    for (const target of [['--url', `ws://127.0.0.1:${gw.port}/v1/stream`], ['--model', path.join(dir, 'no-model')]]) {
+      const out = mkdtempSync(path.join(dir, 'fifo-'));
+      const manifest = path.join(out, 'MANIFEST.tsv');
+      execFileSync('mkfifo', [manifest]);
+      const run = evalProcess([manifest, ...target, '--out', path.join(out, 'h.tsv')]);
+      let exited = false;
+      void run.exited.then(() => { exited = true; });
+      try {
+        // the writing end opens once eval has opened the reading end: it is reading the manifest
+        const writer = await open(manifest, 'w');
+        try {
+          run.child.kill('SIGTERM');
+          // handled (its notice), or the process ended by it: only then the manifest, which a dead reader cannot take
+          await new Promise<void>((resolve) => {
+            const timer = setInterval(() => {
+              if (!exited && !run.stderr().includes('SIGTERM: stopping')) return;
+              clearInterval(timer);
+              resolve();
+            }, 20);
+          });
+          await writer.write(`${short(0)}\n`).catch(() => undefined);
+        } finally {
+          await writer.close();
+        }
+        expect(await run.exited, run.stderr()).toEqual({ code: 143, signal: null });
+        expect(run.stdout()).toBe('interrupted by SIGTERM: 0 of 1 files done\n');
+        expect(readdirSync(out)).toEqual(['MANIFEST.tsv']);
+      } finally {
+        run.child.kill('SIGKILL');
+      }
     }
   }, 120_000);
 

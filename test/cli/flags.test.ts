@@ -76,4 +76,21 @@ describe('flags refused up front', () => {
     await expect(runEval('never-read.tsv', { 'api-key': 'k' })).rejects.toMatchObject(badConfig(message));
     await expect(runTranscribe('never-read.wav', { 'api-key': 'k' })).rejects.toMatchObject(badConfig(message));
   });
+
+  it('a flag given twice is refused naming it (the last one won without a word; none is repeatable)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'voxgate-flags-'));
+    // each second value is one the command would refuse on its own: without the check that error came instead
+    const cases: [string[], string][] = [
+      [['serve', '--port', '1', '--port', 'nope'], '--port given twice ("1", then "nope")'],
+      [['eval', 'M.tsv', '--url', REFUSING_URL, '--concurrency', '2', '--concurrency=0'],
+        '--concurrency given twice ("2", then "0")'],
+      [['transcribe', 'never.wav', '--latency', 'low', '--latency', 'fast'], '--latency given twice ("low", then "fast")'],
+      [['transcribe', 'never.wav', '--json', '--json'], '--json given twice'],
+      [['eval', 'M.tsv', '-h', '--help'], '--help given twice'],
+    ];
+    for (const [args, message] of cases) {
+      expect(await voxgate(args, dir), args.join(' ')).toMatchObject({
+        code: 1, stdout: '', stderr: `voxgate: GW_ERR_BAD_CONFIG: ${message}: a flag may be given once\n` });
+    }
+  }, 60_000);
 });

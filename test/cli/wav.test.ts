@@ -44,6 +44,55 @@ describe('wav reader layouts', () => {
     expect([...parseWav(riff(chunk('fmt ', fmtBody), chunk('data', samples, 0xffffffff))).data]).toEqual(samples);
   });
 
+  it('reads a fmt chunk that comes after the data chunk (valid RIFF: chunks may come in any order)', () => {
+    expect([...parseWav(riff(chunk('data', samples), chunk('fmt ', fmtBody))).data]).toEqual(samples);
+    // an odd-sized data chunk (a cut last sample) and an odd LIST chunk before fmt: their pad bytes are skipped
+    const odd = parseWav(riff(chunk('data', [...samples, 9]), chunk('LIST', [...ascii('INFO'), 7]),
+      chunk('fmt ', fmtBody)));
+    expect(odd).toMatchObject({ encoding: 'pcm_s16le', sampleRateHz: 16000, channels: 1 });
+    expect([...odd.data]).toEqual(samples);
+  });
+
+  describe('WAVE_FORMAT_EXTENSIBLE', () => {
+    /** KSDATAFORMAT_SUBTYPE_PCM / _IEEE_FLOAT: the format tag, then the fixed tail 0000-0010-8000-00AA00389B71. */
+    const guid = (tag: number): number[] => [...u16(tag), 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xaa, 0, 0x38, 0x9b, 0x71];
+    const extensible = (cbSize: number, bits: number, subFormat: number[]): number[] => [...u16(0xfffe), ...u16(1),
+      ...u32(16000), ...u32(16000 * bits / 8), ...u16(bits / 8), ...u16(bits), ...u16(cbSize),
+      ...(cbSize >= 22 ? [...u16(bits), ...u32(4), ...subFormat] : [])];
+    const refusal = (body: number[]): unknown => {
+      try {
+        parseWav(riff(chunk('fmt ', body), chunk('data', samples)), 'x.wav');
+      } catch (e) {
+        return e;
+      }
+      return 'read';
+    };
+
+    it('refuses an extensible fmt chunk without its sub-format (cbSize under 22) naming cbSize', () => {
+      expect(refusal(extensible(0, 16, []))).toMatchObject({ code: 'GW_ERR_BAD_MESSAGE',
+        message: 'x.wav: WAVE_FORMAT_EXTENSIBLE needs cbSize 22 (a sub-format), got 0' });
+      // a 40-byte chunk whose cbSize says the sub-format is not there
+      const short = extensible(22, 16, guid(1));
+      short.splice(16, 2, ...u16(10));
+      expect(refusal(short))
+        .toMatchObject({ message: 'x.wav: WAVE_FORMAT_EXTENSIBLE needs cbSize 22 (a sub-format), got 10' });
+    });
+
+    it('refuses a sub-format GUID other than PCM / float: its first bytes are no format tag', () => {
+      // KSDATAFORMAT_SUBTYPE_AMBISONIC_B_FORMAT_PCM, 00000001-0721-11D3-8644-C8C1CA000000: starts like PCM
+      const ambisonic = [1, 0, 0, 0, 0x21, 0x07, 0xd3, 0x11, 0x86, 0x44, 0xc8, 0xc1, 0xca, 0, 0, 0];
+      expect(refusal(extensible(22, 16, ambisonic))).toMatchObject({ code: 'GW_ERR_BAD_MESSAGE',
+        message: 'x.wav: unsupported WAVE_FORMAT_EXTENSIBLE sub-format 00000001-0721-11d3-8644-c8c1ca000000' });
+    });
+
+    it('names 24- and 32-bit integer PCM (also extensible) in words: the protocol carries neither', () => {
+      for (const bits of [24, 32]) {
+        expect(refusal(extensible(22, bits, guid(1)))).toMatchObject({ code: 'GW_ERR_BAD_MESSAGE',
+          message: expect.stringContaining(`got ${bits}-bit integer PCM (format 1 with ${bits} bits)`) });
+      }
+    });
+  });
+
   it('refuses what it cannot carry with GW_ERR_BAD_MESSAGE naming the value', () => {
     const fmt = (format: number, channels: number, rate: number, bits: number): number[] => [...u16(format),
       ...u16(channels), ...u32(rate), ...u32(rate * channels * bits / 8), ...u16(channels * bits / 8), ...u16(bits)];

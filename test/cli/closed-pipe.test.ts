@@ -1,0 +1,52 @@
+/**
+ * `voxgate transcribe ... | head -1` and `voxgate eval ... | head -1`: output whose reader went away (the binary via
+ * tsx, in-process, its stdout a pipe the test closes).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { longestFixture, ROOT, speechFixtures } from '../integration/helpers.js';
+
+const CLI = ['--import', pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href,
+  path.join(ROOT, 'src', 'cli', 'main.ts')];
+
+/** Runs voxgate with its stdout closed by the reader at its first byte (`first`) or before it writes any (`start`). */
+function withClosedStdout(args: string[], when: 'first' | 'start'):
+  Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  const child = spawn(process.execPath, [...CLI, ...args], { cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
+  if (when === 'start') child.stdout.destroy();
+  else child.stdout.once('data', () => child.stdout.destroy());
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  return new Promise((resolve) => {
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stderr });
+    });
+  });
+}
+
+describe('stdout closed by its reader', () => {
+  it('transcribe stops at once with 141 (128 + SIGPIPE, as a tool killed by SIGPIPE), no EPIPE stack trace',
+    async () => {
+      // the longest clip prints partials and finals after the first line
+      expect(await withClosedStdout(['transcribe', longestFixture().entry.file], 'first'))
+        .toEqual({ code: 141, signal: null, stderr: '' });
+    }, 90_000);
+
+  it('eval finishes: --out is still written (the run is not lost for its summary), exit 0, no stack trace',
+    async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'voxgate-pipe-'));
+      const f = speechFixtures()[0]!;
+      writeFileSync(path.join(dir, 'M.tsv'), `${f.set}\t${f.file}\t${f.reference}\n`);
+      const out = path.join(dir, 'hyps.tsv');
+      expect(await withClosedStdout(['eval', path.join(dir, 'M.tsv'), '--out', out], 'start'))
+        .toEqual({ code: 0, signal: null, stderr: '' });
+      expect(readFileSync(out, 'utf8')).toMatch(new RegExp(`^${f.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\t`));
+    }, 90_000);
+});
