@@ -157,7 +157,7 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
     }),
     finalLatencySeconds: new Histogram({
       name: 'voxgate_final_latency_seconds',
-      help: 'From the endpoint (or session.end) to sending the final.',
+      help: 'latency_ms of the finals sent: from the arrival of the newest audio a final covers to sending it.',
       buckets: FINAL_LATENCY_BUCKETS_S,
       registers,
     }),

@@ -23,7 +23,7 @@ import type { CloseOrigin, Connection, SendResult } from '../transports/transpor
 import { closeOutcome } from './close-outcome.js';
 import type { SessionLimitsConfig } from './config.js';
 import { FlowControl } from './flow-control.js';
-import type { Logger } from './logger.js';
+import { sessionLogger, type Logger } from './logger.js';
 import type { LatencyMonitor } from './latency-monitor.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { PipelineEvent, SessionPipelinePort, SessionServices } from './session-pipeline-port.js';
@@ -78,7 +78,7 @@ export class Session {
   constructor(private readonly conn: Connection, private readonly deps: SessionDeps) {
     this.now = deps.now ?? (() => performance.now());
     this.m = deps.metrics;
-    this.log = deps.logger.child({ session_id: this.id });
+    this.log = sessionLogger(deps.logger, this.id);
     this.stats = new SessionStatsCounter(this.now());
     this.textBudget = new TextRateLimiter(this.now());
     this.flow = new FlowControl({
@@ -196,7 +196,7 @@ export class Session {
         break;
       case 'session.start': this.start(msg); break;
       case 'session.update': this.update(msg); break;
-      case 'session.finalize': this.pipeline?.finalize(); break;
+      case 'session.finalize': this.transcripts?.flushRequested(); this.pipeline?.finalize(); break;
       case 'session.end': this.endByClient(); break;
     }
   }
@@ -323,6 +323,7 @@ export class Session {
   private async finish(reason: FinalReason): Promise<boolean> {
     this.state = 'ending';
     this.clearTimers();
+    this.transcripts?.flushRequested();
     try {
       await finishPipeline(this.pipeline!, reason, { eventsDone: this.eventsDone, released: this.released,
         limits: this.deps.limits, log: this.log });

@@ -7,6 +7,8 @@
  * Rules kept here: partials are droppable under outbound backpressure (counted in `partials_dropped`, unless the
  * socket had already closed) and a dropped partial does not use up a `seq`; a partial whose text equals the previous
  * partial of the same utterance is not sent; a final clears that memory. Only what was sent is counted as sent.
+ * Load shedding (latency-monitor.ts) is fed each partial's lag, which is its `latency_ms` except for audio that
+ * arrived before a `session.finalize` or the session's end: that lag counts from the request (see `lagMs`).
  */
 import { formatNumerals } from '../inference/numerals.js';
 import type { ServerMessage, TranscriptAlternative } from '../protocol/messages.js';
@@ -41,11 +43,18 @@ export class TranscriptSender {
   private seq = 0;
   /** Per channel (-1 without multichannel): the last partial sent, so that an unchanged text is not sent again. */
   private readonly lastPartial = new Map<number, { utteranceId: number; text: string }>();
+  /** When the latest flush was asked for ({@link TranscriptSender.flushRequested}); -Infinity before any. */
+  private flushRequestedMs = -Infinity;
 
   constructor(private deps: TranscriptSenderDeps) {}
 
   update(settings: TranscriptSenderSettings): void {
     this.deps = { ...this.deps, ...settings };
+  }
+
+  /** The pipeline was asked to decode all audio received so far now: `session.finalize`, or the session's end. */
+  flushRequested(): void {
+    this.flushRequestedMs = this.deps.now();
   }
 
   /** Sends what `ev` maps to (possibly nothing). Throws only what `send` throws. */
@@ -75,7 +84,7 @@ export class TranscriptSender {
         this.seq++;
         this.lastPartial.set(partialKey, { utteranceId: ev.utteranceId, text: ev.text });
         stats.recordPartial(latencyMs);
-        this.deps.latency?.record(latencyMs, this.deps.now());
+        this.deps.latency?.record(this.lagMs(ev.newestArrivalMs), this.deps.now());
         m?.partialsSentTotal.inc();
         m?.partialLatencySeconds.observe(latencyMs / 1000);
         break;
@@ -114,6 +123,16 @@ export class TranscriptSender {
   private alternative(a: { text: string; confidence: number }): TranscriptAlternative {
     if (!this.deps.numerals) return { text: a.text, confidence: a.confidence };
     return { text: a.text, confidence: a.confidence, formatted_text: formatNumerals(a.text === '' ? [] : a.text.split(' ')) };
+  }
+
+  /**
+   * How long the server sat on a partial, ms. A chunk that no later audio completed is decoded only when a flush is
+   * asked for, so a client that stops sending mid-utterance and finalizes seconds later gets partials whose
+   * `latency_ms` is its own pause: one such partial made the p90 of a quiet gateway pass --overload-latency-ms, and
+   * every new session got 503 for 5 s. Audio that arrived before the request therefore counts from the request.
+   */
+  private lagMs(newestArrivalMs: number): number {
+    return this.latencyMs(Math.max(newestArrivalMs, this.flushRequestedMs));
   }
 
   /** Send time minus the arrival of the newest audio the result depends on, ms (0 when that is unknown). */
