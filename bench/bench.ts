@@ -14,23 +14,26 @@
  * Without --url the gateway runs in a child process started here (`serve --port 0`), one fresh process per N.
  * Real time means: p99 chunk processing delay <= 200 ms, where a chunk's processing delay is the `latency_ms` of the
  * partial or final it produced (protocol: newest covered audio frame's arrival -> message sent), no flow.pause, no
- * dropped partials and no failed session. Word latency and speech-onset latency: see load-session.ts.
+ * dropped partials, no failed session, and this client kept real-time pace (bench-verdict.ts). A sweep's largest
+ * real-time N is the largest with every smaller N tried real time too. Word latency and speech-onset latency: see
+ * load-session.ts.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { STREAM_PATH } from '../src/protocol/messages.js';
-import { argValue, percentile, percentiles, round, type Percentiles } from './bench-stats.js';
+import { argValue } from './bench-stats.js';
+import { print, rssPerAddedSession, summarise, type BenchFailure, type BenchResult } from './bench-report.js';
+import { realtimeCapacity } from './bench-verdict.js';
 import { rng } from './bench-random.js';
 import {
   GatewayProcess, histogramBuckets, histogramQuantileBetween, metricValue, type ServerSample,
 } from './gateway-process.js';
-import { LoadSession, type SessionResult } from './load-session.js';
+import { LoadSession } from './load-session.js';
 import { loadWire, WIRE_NAMES, type LoadWire, type WireName } from './load-wire.js';
 import { loadSpeechCorpus } from './speech-corpus.js';
 
-const REALTIME_CHUNK_DELAY_MS = 200;
 const TICK_MS = 5;
 /** The client's event-loop monitor samples every this many ms; the histogram's gaps include it. */
 const CLIENT_LOOP_RESOLUTION_MS = 10;
@@ -50,44 +53,6 @@ interface Options {
   seed: number;
   wire: WireName;
   rampMs: number;
-}
-
-type Rounded = Record<keyof Percentiles, number | null>;
-
-export interface BenchResult {
-  sessions: number;
-  partial_latency_ms: Rounded;
-  word_latency_ms: Rounded;
-  dropped_partials: number;
-  event_loop_delay_ms: { p99: number | null; max: number | null };
-  rss_mb_per_session: number | null;
-  realtime: boolean;
-  chunk_delay_ms: Rounded;
-  final_latency_ms: Rounded;
-  /** Sending the frame that holds a speech onset -> speech.started arrives (load-session.ts). */
-  speech_started_latency_ms: Rounded;
-  end_drain_ms: { p50: number | null; max: number | null };
-  flow_pauses: number;
-  inbound_backlog_ms_p99_bucket: number | null;
-  cpu_percent: number | null;
-  /** Server CPU time over the sessions' summed streaming time, % (cpu_percent / n would count the ramp as load). */
-  cpu_percent_per_session: number | null;
-  rss_mb_baseline: number | null;
-  rss_mb_peak: number | null;
-  /** Chunks per encoder call over the load window (the pool batches whatever is ready when a worker frees up). */
-  encoder_mean_batch: number | null;
-  /** Encoder run time summed over the workers, % of the load window's wall time (2 workers: at most ~200%). */
-  encoder_busy_percent: number | null;
-  partials: number;
-  finals: number;
-  words: number;
-  sessions_failed: number;
-  errors: Record<string, number>;
-  client_event_loop_delay_ms_p99: number | null;
-  duration_s: number;
-  latency: string;
-  transport: string;
-  wire: string;
 }
 
 function repoRoot(): string {
@@ -119,9 +84,6 @@ function parseOptions(argv: readonly string[]): Options {
 
 /** max ignoring NaN (unknown samples: an external server's RSS is only known at the scrapes). */
 const maxKnown = (a: number, b: number): number => (Number.isNaN(a) ? b : Number.isNaN(b) ? a : Math.max(a, b));
-const r1 = (p: Percentiles): Rounded => ({ p50: round(p.p50, 1), p95: round(p.p95, 1), p99: round(p.p99, 1) });
-const mb = (bytes: number): number | null => round(bytes / 2 ** 20, 2);
-
 async function runOnce(n: number, o: Options, wire: LoadWire): Promise<BenchResult> {
   const root = repoRoot();
   const server = o.url !== undefined ? GatewayProcess.external(o.url) : await GatewayProcess.start({
@@ -170,7 +132,12 @@ async function runOnce(n: number, o: Options, wire: LoadWire): Promise<BenchResu
     clearTimeout(hardStop);
     clearInterval(ticker);
     clientLoop.disable();
-    return summarise(n, o, wire, results, {
+    const info = {
+      durationS: o.durationS, latency: o.latency, transport: o.url === undefined ? o.transport : `external ${o.url}`,
+      wire: `${o.wire} (${wire.encoding} ${wire.sampleRateHz} Hz${wire.channels === 2 ? ' stereo, multichannel' : ''}, `
+        + `${wire.frameMs} ms frames)`,
+    };
+    return summarise(n, info, results, {
       loop, backlogP99Ms: 1000 * histogramQuantileBetween(histogramBuckets(baseMetrics, BACKLOG_METRIC),
         histogramBuckets(loop.metrics, BACKLOG_METRIC), 0.99),
       cpuMs: end.cpuMs - base.cpuMs, wallMs: loadEnd - t0, baseRss: base.rssBytes, peakRss,
@@ -193,95 +160,6 @@ function encoderBetween(before: string, after: string): { encoderBatches: number
   };
 }
 
-interface ServerSide {
-  loop: { p99Ms: number; maxMs: number };
-  /** Upper bucket bound of the p99 of the server's per-frame backlog samples, ms (NaN: not exported). */
-  backlogP99Ms: number;
-  cpuMs: number;
-  wallMs: number;
-  baseRss: number;
-  peakRss: number;
-  clientLoopP99Ms: number;
-  encoderBatches: number;
-  encoderRows: number;
-  encoderRunS: number;
-}
-
-function summarise(n: number, o: Options, wire: LoadWire, results: SessionResult[], s: ServerSide): BenchResult {
-  const flat = (f: (r: SessionResult) => number[]): number[] => results.flatMap(f);
-  const partials = flat((r) => r.partialLatencyMs), finals = flat((r) => r.finalLatencyMs);
-  const words = flat((r) => r.wordLatencyMs), onsets = flat((r) => r.speechStartedLatencyMs);
-  const chunkDelays = [...partials, ...finals];
-  const drains = results.map((r) => r.endDrainMs).filter((x): x is number => x !== null);
-  const errors: Record<string, number> = {};
-  for (const r of results) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
-  const dropped = results.reduce((a, r) => a + (r.stats?.partials_dropped ?? 0), 0);
-  const flowPauses = results.reduce((a, r) => a + Math.max(r.flowPauses, r.stats?.flow_pauses ?? 0), 0);
-  const failed = results.filter((r) => r.stats === null || r.closeCode !== 1000 || Object.keys(r.errors).length > 0).length;
-  const chunkP99 = percentile(chunkDelays, 99);
-  const cpuPercent = (100 * s.cpuMs) / s.wallMs;
-  // Per session: over the sessions' streaming time, not n x the window (the ramp-in and the staggered ends are in it).
-  const streamMs = results.reduce((a, r) => a + r.streamMs, 0);
-  return {
-    sessions: n,
-    partial_latency_ms: r1(percentiles(partials)),
-    word_latency_ms: r1(percentiles(words)),
-    dropped_partials: dropped,
-    event_loop_delay_ms: { p99: round(s.loop.p99Ms, 1), max: round(s.loop.maxMs, 1) },
-    rss_mb_per_session: round((s.peakRss - s.baseRss) / 2 ** 20 / n, 2),
-    realtime: chunkDelays.length > 0 && chunkP99 <= REALTIME_CHUNK_DELAY_MS && flowPauses === 0 && dropped === 0 &&
-      failed === 0,
-    chunk_delay_ms: r1(percentiles(chunkDelays)),
-    final_latency_ms: r1(percentiles(finals)),
-    speech_started_latency_ms: r1(percentiles(onsets)),
-    end_drain_ms: { p50: round(percentile(drains, 50), 1), max: round(Math.max(...drains), 1) },
-    flow_pauses: flowPauses,
-    inbound_backlog_ms_p99_bucket: round(s.backlogP99Ms, 0),
-    cpu_percent: round(cpuPercent, 1),
-    cpu_percent_per_session: round((100 * s.cpuMs) / streamMs, 2),
-    rss_mb_baseline: mb(s.baseRss),
-    rss_mb_peak: mb(s.peakRss),
-    encoder_mean_batch: round(s.encoderRows / s.encoderBatches, 1),
-    encoder_busy_percent: round((100 * 1000 * s.encoderRunS) / s.wallMs, 0),
-    partials: partials.length,
-    finals: finals.length,
-    words: words.length,
-    sessions_failed: failed,
-    errors,
-    client_event_loop_delay_ms_p99: round(s.clientLoopP99Ms, 1),
-    duration_s: o.durationS,
-    latency: o.latency,
-    transport: o.url === undefined ? o.transport : `external ${o.url}`,
-    wire: `${o.wire} (${wire.encoding} ${wire.sampleRateHz} Hz${wire.channels === 2 ? ' stereo, multichannel' : ''}, `
-      + `${wire.frameMs} ms frames)`,
-  };
-}
-
-function print(r: BenchResult): void {
-  const p = (x: Rounded): string => `p50 ${x.p50 ?? '-'} / p95 ${x.p95 ?? '-'} / p99 ${x.p99 ?? '-'} ms`;
-  const errs = Object.entries(r.errors).map(([k, v]) => `${k} x${v}`).join(', ') || 'none';
-  console.log([
-    `sessions ${r.sessions} (${r.transport}, latency ${r.latency}, ${r.duration_s} s of audio each, wire ${r.wire})`,
-    `  partial latency      ${p(r.partial_latency_ms)}   (${r.partials} partials)`,
-    `  final latency        ${p(r.final_latency_ms)}   (${r.finals} finals)`,
-    `  word -> partial      ${p(r.word_latency_ms)}   (${r.words} words)`,
-    `  onset -> speech.started ${p(r.speech_started_latency_ms)}`,
-    `  chunk delay          ${p(r.chunk_delay_ms)}   (limit p99 <= ${REALTIME_CHUNK_DELAY_MS} ms)`,
-    `  end drain            p50 ${r.end_drain_ms.p50 ?? '-'} / max ${r.end_drain_ms.max ?? '-'} ms`,
-    `  dropped partials     ${r.dropped_partials}    flow pauses ${r.flow_pauses}    failed sessions ${r.sessions_failed}`,
-    `  inbound backlog      p99 <= ${r.inbound_backlog_ms_p99_bucket ?? '-'} ms (server histogram bucket)`,
-    `  event loop delay     p99 ${r.event_loop_delay_ms.p99 ?? '-'} ms, max ${r.event_loop_delay_ms.max ?? '-'} ms ` +
-      `(client p99 ${r.client_event_loop_delay_ms_p99 ?? '-'} ms)`,
-    `  server CPU           ${r.cpu_percent ?? '-'} % (${r.cpu_percent_per_session ?? '-'} % per session)`,
-    `  server RSS           ${r.rss_mb_baseline ?? '-'} MB idle, ${r.rss_mb_peak ?? '-'} MB peak, ` +
-      `${r.rss_mb_per_session ?? '-'} MB per session`,
-    `  encoder              mean batch ${r.encoder_mean_batch ?? '-'} chunks, busy ${r.encoder_busy_percent ?? '-'} % ` +
-      `(run time summed over workers / wall)`,
-    `  errors               ${errs}`,
-    `  real time            ${r.realtime ? 'YES' : 'NO'}`,
-  ].join('\n'));
-}
-
 async function main(argv: readonly string[]): Promise<void> {
   const o = parseOptions(argv);
   const root = repoRoot();
@@ -290,7 +168,7 @@ async function main(argv: readonly string[]): Promise<void> {
   });
   console.log(`audio: ${corpus.clips} clips from ${corpus.dir}, ${(corpus.samples.length / 16000).toFixed(1)} s loop`);
   const wire = loadWire(o.wire, corpus.samples);
-  const results: BenchResult[] = [];
+  const results: (BenchResult | BenchFailure)[] = [];
   for (const n of o.sessions) {
     try {
       const r = await runOnce(n, o, wire);
@@ -298,13 +176,23 @@ async function main(argv: readonly string[]): Promise<void> {
       results.push(r);
     } catch (e) {
       console.error(`sessions ${n}: benchmark failed: ${(e as Error).message}`);
+      results.push({ sessions: n, realtime: false, error: (e as Error).message });
       process.exitCode = 1;
     }
   }
-  const maxRealtime = Math.max(0, ...results.filter((r) => r.realtime).map((r) => r.sessions));
-  if (o.sweep) console.log(`\nlargest N that stayed real time: ${maxRealtime || 'none'}`);
+  const capacity = realtimeCapacity(results);
+  const rssSteps = rssPerAddedSession(results);
+  if (o.sweep) {
+    for (const r of rssSteps) console.log(`RSS per added session, ${r.from} -> ${r.to} sessions: ${r.mb} MB`);
+    console.log(`\nlargest N that stayed real time (every smaller N too): ${capacity.max || 'none'}`);
+    if (capacity.passedAboveFailure.length > 0) {
+      console.log(`  also real time above a smaller N that was not: ${capacity.passedAboveFailure.join(', ')} ` +
+        `(not counted: run again to tell noise from capacity)`);
+    }
+  }
   if (o.json !== undefined) {
-    const out = o.sweep || results.length !== 1 ? { sweep: results, max_realtime_sessions: maxRealtime } : results[0];
+    const out = o.sweep || results.length !== 1 ? { sweep: results, max_realtime_sessions: capacity.max,
+      realtime_above_failure: capacity.passedAboveFailure, rss_mb_per_added_session: rssSteps } : results[0];
     writeFileSync(resolve(o.json), `${JSON.stringify(out, null, 2)}\n`);
     console.log(`wrote ${o.json}`);
   }

@@ -149,8 +149,11 @@ export class GatewayProcess {
       } catch {
         // not listening yet
       }
-      if (performance.now() > until || this.child?.exitCode != null) {
-        throw new Error(`server not ready within ${timeoutMs} ms; last output:\n${this.outputTail}`);
+      const exit = this.child?.exitCode ?? this.child?.signalCode ?? null;
+      if (performance.now() > until || exit !== null) {
+        const why = exit !== null ? `server exited (${exit}) before it was ready`
+          : `server not ready within ${timeoutMs} ms`;
+        throw new Error(`${why}; last output:\n${this.outputTail}`);
       }
       await new Promise((r) => setTimeout(r, 200));
     }

@@ -6,7 +6,8 @@
  *
  * Word-to-partial latency: for word i of a final, the audio sample at the word's end (end_ms - 1) was sent at wall
  * time T (this client records every frame's send time); the latency runs from T to the arrival of the first message
- * of that utterance (partial, else the final itself) whose first i + 1 words equal the final's first i + 1 words.
+ * of that utterance (partial, else the final itself, counted in wordsOnlyInFinal) whose first i + 1 words equal the
+ * final's first i + 1 words (word-latency.ts).
  *
  * Speech-onset latency (what a voice bot's barge-in waits for): from sending the frame that holds the sample at
  * speech.started's `audio_ms` to the arrival of speech.started. It includes the VAD's onset debouncing (30 ms) and
@@ -15,6 +16,7 @@
 import { WebSocket } from 'ws';
 import type { ServerMessage, SessionStats, TranscriptFinalMessage } from '../src/protocol/messages.js';
 import type { LoadWire } from './load-wire.js';
+import { splitWords, wordLatencies, type SeenTranscript } from './word-latency.js';
 
 export interface LoadSessionOptions {
   url: string;
@@ -34,6 +36,16 @@ export interface SessionResult {
   /** latency_ms of every transcript.final. */
   finalLatencyMs: number[];
   wordLatencyMs: number[];
+  /** Words of finals no partial held (in wordLatencyMs, timed to the final's arrival). */
+  wordsOnlyInFinal: number;
+  /** Words of finals that could not be timed (word-latency.ts); not in wordLatencyMs. */
+  wordsUnmatched: number;
+  /**
+   * Per frame: sent minus due (session.started + k x frame duration), ms. Shows whether this client kept real-time
+   * pace (a busy client sends late, in bursts, and offers the server less than real time). Includes waiting out a
+   * flow.pause the server asked for.
+   */
+  sendLagMs: number[];
   speechStartedLatencyMs: number[];
   flowPauses: number;
   /** Error code (wire `error` codes, or BENCH_* for client-side failures) -> count. */
@@ -47,14 +59,10 @@ export interface SessionResult {
   streamMs: number;
 }
 
-interface Seen { atMs: number; words: string[] }
-
-const words = (text: string): string[] => (text === '' ? [] : text.split(' '));
-
 export class LoadSession {
   readonly result: SessionResult = {
-    partialLatencyMs: [], finalLatencyMs: [], wordLatencyMs: [], speechStartedLatencyMs: [], flowPauses: 0, errors: {},
-    stats: null,
+    partialLatencyMs: [], finalLatencyMs: [], wordLatencyMs: [], wordsOnlyInFinal: 0, wordsUnmatched: 0, sendLagMs: [],
+    speechStartedLatencyMs: [], flowPauses: 0, errors: {}, stats: null,
     endDrainMs: null, closeCode: null, framesSent: 0, streamMs: 0,
   };
   /** Resolves when the socket is closed (or given up on). */
@@ -69,7 +77,7 @@ export class LoadSession {
   private finished = false;
   private timer: NodeJS.Timeout | null = null;
   /** Per channel (-1 without multichannel): the messages of its current utterance. */
-  private readonly seen = new Map<number, { utterance: number; list: Seen[] }>();
+  private readonly seen = new Map<number, { utterance: number; list: SeenTranscript[] }>();
   private resolveDone!: (r: SessionResult) => void;
 
   constructor(options: LoadSessionOptions) {
@@ -126,6 +134,7 @@ export class LoadSession {
       const k = r.framesSent;
       const bytes = wire.bytes(this.o.offsetSamples + k * frameSamples, frameSamples);
       this.sendTimes[k] = performance.now();
+      r.sendLagMs.push(this.sendTimes[k]! - (this.streamStartMs + k * wire.frameMs));
       this.ws.send(bytes);
       r.framesSent++;
     }
@@ -161,11 +170,11 @@ export class LoadSession {
         break;
       case 'transcript.partial':
         r.partialLatencyMs.push(msg.latency_ms);
-        this.remember(msg.channel ?? -1, msg.utterance_id, msg.text, atMs);
+        this.remember(msg.channel ?? -1, msg.utterance_id, msg.text, atMs, false);
         break;
       case 'transcript.final':
         r.finalLatencyMs.push(msg.latency_ms);
-        this.remember(msg.channel ?? -1, msg.utterance_id, msg.text, atMs);
+        this.remember(msg.channel ?? -1, msg.utterance_id, msg.text, atMs, true);
         this.wordLatencies(msg);
         break;
       case 'speech.started': {
@@ -193,27 +202,25 @@ export class LoadSession {
     }
   }
 
-  private remember(channel: number, utteranceId: number, text: string, atMs: number): void {
+  private remember(channel: number, utteranceId: number, text: string, atMs: number, final: boolean): void {
     let s = this.seen.get(channel);
     if (s === undefined || s.utterance !== utteranceId) {
       s = { utterance: utteranceId, list: [] };
       this.seen.set(channel, s);
     }
-    s.list.push({ atMs, words: words(text) });
+    s.list.push({ atMs, words: splitWords(text), final });
   }
 
   private wordLatencies(final: TranscriptFinalMessage): void {
-    const seen = this.seen.get(final.channel ?? -1)?.list ?? [];
-    const target = final.words.map((w) => w.word);
-    let first = 0; // index into this.seen: the first message matching words 0..i can only move forward with i
-    for (let i = 0; i < final.words.length; i++) {
-      const frame = Math.floor(Math.max(0, final.words[i]!.end_ms - 1) / this.o.wire.frameMs);
-      if (frame >= this.result.framesSent) continue;
-      while (first < seen.length && !prefixMatches(seen[first]!.words, target, i + 1)) first++;
-      if (first === seen.length) break;
-      this.result.wordLatencyMs.push(seen[first]!.atMs - this.sendTimes[frame]!);
-    }
-    this.seen.delete(final.channel ?? -1);
+    const channel = final.channel ?? -1;
+    const w = wordLatencies(this.seen.get(channel)?.list ?? [], final.words, (audioMs) => {
+      const frame = Math.floor(audioMs / this.o.wire.frameMs);
+      return frame < this.result.framesSent ? this.sendTimes[frame] : undefined;
+    });
+    this.result.wordLatencyMs.push(...w.latenciesMs);
+    this.result.wordsOnlyInFinal += w.onlyInFinal;
+    this.result.wordsUnmatched += w.unmatched;
+    this.seen.delete(channel);
   }
 
   private count(code: string): void {
@@ -246,10 +253,4 @@ export class LoadSession {
     this.clearTimeout();
     this.resolveDone(this.result);
   }
-}
-
-function prefixMatches(got: readonly string[], want: readonly string[], n: number): boolean {
-  if (got.length < n) return false;
-  for (let i = 0; i < n; i++) if (got[i] !== want[i]) return false;
-  return true;
 }
