@@ -17,13 +17,15 @@ import {
   alternativesFlag, IN_PROCESS_HELP, loadInProcessEngine, numberFlag, SESSION_HELP, startExtras, targetFlags,
   type InProcessFlags, type SessionFlags,
 } from './transcribe-command.js';
-import { readWavFile } from './wav.js';
+import { readWavHeader } from './wav.js';
 
 export const EVAL_HELP = `Usage: voxgate eval MANIFEST.tsv [options]
 
 MANIFEST.tsv lines: set<TAB>path<TAB>reference (path relative to the manifest; blank lines and
 lines whose first non-blank character is # are skipped).
 Every file is streamed through the full pipeline; prints WER per set and overall (corpus WER: edits / words).
+Before the first is, every file's WAV header is checked: a file that cannot be read or sent stops the run at once,
+named by its line.
 
 Options:
   --out FILE             write path<TAB>hypothesis per file
@@ -72,7 +74,10 @@ export function parseManifest(text: string, manifestPath: string): ManifestEntry
   return out;
 }
 
-/** A missing file is found before the run, not when its turn comes (maybe hours in), and named by its line. */
+/**
+ * A file that is missing, or is no WAV the CLI can send (24-bit, a bad header, not RIFF at all), is found before the
+ * run, not when its turn comes (maybe hours in), and named by its line. Only the chunk headers are read.
+ */
 async function checkFiles(entries: readonly ManifestEntry[]): Promise<void> {
   for (const e of entries) {
     try {
@@ -81,6 +86,12 @@ async function checkFiles(entries: readonly ManifestEntry[]): Promise<void> {
     } catch (err) {
       throw new GatewayError('GW_ERR_BAD_CONFIG', `${e.at ?? e.path}: cannot read ${JSON.stringify(e.path)}: `
         + `${(err as Error).message}`, { cause: err });
+    }
+    try {
+      await readWavHeader(e.file, JSON.stringify(e.path));
+    } catch (err) {
+      const bad = toGatewayError(err);
+      throw new GatewayError(bad.code, `${e.at ?? e.path}: ${bad.message}`, { cause: err });
     }
   }
 }
@@ -164,7 +175,7 @@ export async function evaluate(entries: readonly ManifestEntry[], target: { serv
   const streaming = new Set<TranscriptionChannel>();
   const transcribe = async (i: number): Promise<void> => {
     const entry = entries[i]!;
-    const wav = await readWavFile(entry.file);
+    const wav = await readWavHeader(entry.file);
     if (stopped()) return;
     const start = { ...startFieldsFor(wav, options.extras), ...(nBest ? { alternatives: options.alternatives } : {}) };
     const channel = target.url !== undefined ? await openRemoteChannel(target.url, start, target.apiKey)

@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServerMessage, SessionEndedMessage, TranscriptFinalMessage } from '../protocol/messages.js';
 import type { StartFields, TranscriptionChannel } from './channel.js';
-import { wavChunks, type WavAudio } from './wav.js';
+import { wavChunks, wavFileChunks, type WavAudio, type WavFile, type WavHeader } from './wav.js';
 
 /** Frame length the CLI sends, ms. */
 export const CLI_FRAME_MS = 50;
@@ -35,12 +35,13 @@ export interface StreamWavResult {
 }
 
 /** session.start fields for a WAV file plus the caller's extras (latency, denoise, ...). */
-export function startFieldsFor(wav: WavAudio, extra: Omit<StartFields, 'audio'> = {}): StartFields {
+export function startFieldsFor(wav: WavHeader, extra: Omit<StartFields, 'audio'> = {}): StartFields {
   return { audio: { encoding: wav.encoding, sample_rate_hz: wav.sampleRateHz, channels: wav.channels }, ...extra };
 }
 
-export async function streamWav(channel: TranscriptionChannel, wav: WavAudio, options: StreamWavOptions = {}):
-  Promise<StreamWavResult> {
+/** Streams `wav`: audio in memory, or a file's, read from the disk as it is sent (any size). */
+export async function streamWav(channel: TranscriptionChannel, wav: WavAudio | WavFile,
+  options: StreamWavOptions = {}): Promise<StreamWavResult> {
   const finals: TranscriptFinalMessage[] = [];
   const off = channel.onMessage((m) => {
     if (m.type === 'transcript.final') finals.push(m);
@@ -51,7 +52,8 @@ export async function streamWav(channel: TranscriptionChannel, wav: WavAudio, op
     // (at most CATCH_UP_MS of lag is made up, so timer jitter does not slow a realtime stream down).
     let nextAt = performance.now();
     let interrupted = false;
-    for (const chunk of wavChunks(wav, CLI_FRAME_MS)) {
+    const chunks = 'data' in wav ? wavChunks(wav, CLI_FRAME_MS) : wavFileChunks(wav, CLI_FRAME_MS);
+    for await (const chunk of chunks) {
       if (options.realtime === true) {
         const wait = nextAt - performance.now();
         // an abort rejects the sleep; the check below ends the loop

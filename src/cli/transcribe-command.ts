@@ -12,7 +12,7 @@ import type { SpeechEngine, SpeechEngineOptions } from '../server/speech-engine.
 import { openLocalChannel, openRemoteChannel, type TranscriptionChannel } from './channel.js';
 import { handleInterrupts } from './interrupts.js';
 import { startFieldsFor, streamWav } from './stream-wav.js';
-import { readWavFile } from './wav.js';
+import { readWavHeader } from './wav.js';
 
 /** Flags of the in-process pipeline, shared by `transcribe` and `eval` (see loadInProcessEngine). */
 export const IN_PROCESS_HELP = `  --model DIR            model directory for the in-process pipeline (default: as \`serve\`)
@@ -49,8 +49,8 @@ export type SessionFlags = { [K in keyof typeof SESSION_OPTIONS]?: string | unde
 
 export const TRANSCRIBE_HELP = `Usage: voxgate transcribe FILE.wav [options]
 
-Streams a WAV file (16-bit PCM or 32-bit float, 8000-48000 Hz, mono or stereo) in 50 ms frames and prints
-partial results and finals as they come.
+Streams a WAV file (16-bit PCM, 32-bit float, or 8-bit G.711 mu-law / A-law sent as it is, 8000-48000 Hz, mono
+or stereo) in 50 ms frames and prints partial results and finals as they come.
 
 Options:
   --url URL              server to use, e.g. ws://localhost:8080/v1/stream (default: in-process pipeline)
@@ -223,7 +223,7 @@ export function targetFlags(flags: InProcessFlags & { url?: string | undefined; 
 
 export async function runTranscribe(file: string, flags: TranscribeFlags): Promise<number> {
   targetFlags(flags);
-  const wav = await readWavFile(file);
+  const wav = await readWavHeader(file);
   const start = { ...startFieldsFor(wav, startExtras(flags)), ...(flags.numerals === true ? { numerals: true } : {}),
     ...(flags.multichannel === true ? { multichannel: true } : {}), ...alternativesFlag(flags.alternatives) };
   let closeEngine: (() => Promise<void>) | undefined;

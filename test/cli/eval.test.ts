@@ -63,6 +63,24 @@ describe('eval manifest', () => {
         + 'ENOENT.*\n$')) });
   }, 60_000);
 
+  it('a WAV that cannot be transcribed is refused with its manifest line and why, before anything is transcribed',
+    async () => {
+      const { dir, manifest } = manifestOf([...[0, 1, 2, 3, 4].map(fixtureLine), 'set1\tdeep.wav\thello', fixtureLine(0)]);
+      // 24-bit PCM: readable, but the protocol carries no 24-bit samples; the header says so in its first 36 bytes
+      const deep = encodeWav(new Float32Array(300), 16000);
+      new DataView(deep.buffer).setUint16(34, 24, true);
+      writeFileSync(path.join(dir, 'deep.wav'), deep);
+      // before, the pre-check only opened the files, and the run failed on line 1 ("connect failed") instead
+      const args = ['eval', manifest, '--url', REFUSING_URL, '--concurrency', '1'];
+      expect(await voxgate(args)).toMatchObject({ code: 1, stdout: '',
+        stderr: `voxgate: GW_ERR_BAD_MESSAGE: ${manifest}:6: "deep.wav": only 16-bit PCM, 32-bit float or 8-bit G.711 `
+          + 'is supported, got 24-bit integer PCM (format 1 with 24 bits); convert it, e.g. '
+          + '`ffmpeg -i IN -c:a pcm_s16le OUT.wav`\n' });
+      writeFileSync(path.join(dir, 'deep.wav'), 'RIFF');
+      expect(await voxgate(args)).toMatchObject({ code: 1,
+        stderr: `voxgate: GW_ERR_BAD_MESSAGE: ${manifest}:6: "deep.wav": not a RIFF/WAVE file\n` });
+    }, 60_000);
+
   it('--out and --json that cannot be written are refused before anything is transcribed, naming the flag', async () => {
     const { dir, manifest } = manifestOf([fixtureLine(0)]);
     const missingDir = path.join(dir, 'no-such-dir', 'out.tsv');

@@ -1,15 +1,17 @@
 /**
  * `voxgate transcribe` output, the binary via tsx: in-process and against a real server on port 0.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { encodeWav } from '../../src/cli/wav.js';
 import type { ServerMessage } from '../../src/protocol/messages.js';
-import { ROOT, speechFixtures, startRealGateway } from '../integration/helpers.js';
+import { longestFixture, ROOT, speechFixtures, startRealGateway } from '../integration/helpers.js';
 
 const CLI = ['--import', pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href,
   path.join(ROOT, 'src', 'cli', 'main.ts')];
@@ -39,4 +41,44 @@ describe('voxgate transcribe --json', () => {
       await gw.close();
     }
   }, 120_000);
+
+  it('streams a file past 2 GiB (hours of audio) from the disk: Node reads no file that large at once', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'voxgate-large-'));
+    const file = path.join(dir, 'large.wav');
+    const dataBytes = 2.5 * 2 ** 30; // 22 hours at 16 kHz: speech, then silence (a sparse file)
+    const { wav } = longestFixture();
+    const fh = await open(file, 'w');
+    try {
+      await fh.write(new Uint8Array(encodeWav(new Float32Array(0), 16000).subarray(0, 44)), 0, 44, 0);
+      await fh.write(wav.data, 0, wav.data.byteLength, 44);
+      await fh.write(Uint8Array.from([0, 0]), 0, 2, 44 + dataBytes - 2);
+      const v = new DataView(new ArrayBuffer(4));
+      v.setUint32(0, 36 + dataBytes, true);
+      await fh.write(new Uint8Array(v.buffer), 0, 4, 4);
+      v.setUint32(0, dataBytes, true);
+      await fh.write(new Uint8Array(v.buffer), 0, 4, 40);
+    } finally {
+      await fh.close();
+    }
+    try {
+      // before: "cannot read ...: File size (2684354604) is greater than 2 GiB", exit 1, nothing sent
+      const child = spawn(process.execPath, [...CLI, 'transcribe', file, '--json'], { cwd: tmpdir() });
+      let stdout = '';
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      // a partial: the speech was read from the file and sent (and the signal handlers are in)
+      await new Promise<void>((resolve) => child.stdout.setEncoding('utf8').on('data', (c: string) => {
+        stdout += c;
+        if (stdout.includes('"transcript.partial"')) resolve();
+      }).once('end', resolve));
+      child.kill('SIGINT');
+      expect({ code: await exited, stderr }).toMatchObject({ code: 130, stderr: expect.stringContaining('SIGINT') });
+      const msgs = stdout.trim().split('\n').map((l) => JSON.parse(l) as ServerMessage);
+      expect(msgs[0]).toMatchObject({ type: 'session.started', audio: { encoding: 'pcm_s16le', sample_rate_hz: 16000 } });
+      expect(msgs[msgs.length - 1]).toMatchObject({ type: 'session.ended', reason: 'client_end' });
+    } finally {
+      await rm(dir, { recursive: true });
+    }
+  }, 60_000);
 });

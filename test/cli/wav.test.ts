@@ -1,8 +1,11 @@
 /**
  * The CLI's WAV reader on the layouts recorders and converters write, built byte by byte here.
  */
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeWav, parseWav } from '../../src/cli/wav.js';
+import { encodeWav, parseWav, readWavHeader } from '../../src/cli/wav.js';
 
 const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
 const u32 = (n: number): number[] => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24];
@@ -93,6 +96,35 @@ describe('wav reader layouts', () => {
     });
   });
 
+  describe('G.711 (telephony recordings): the bytes are sent as they are, as mulaw / alaw', () => {
+    /** As `sox IN -r 8000 -e mu-law OUT.wav` writes it: an 18-byte fmt chunk (cbSize 0), then a fact chunk. */
+    const g711 = (tag: number, channels: number, bits = 8): Uint8Array => riff(chunk('fmt ', [...u16(tag),
+      ...u16(channels), ...u32(8000), ...u32(8000 * channels), ...u16(channels), ...u16(bits), ...u16(0)]),
+    chunk('fact', u32(samples.length / channels)), chunk('data', samples));
+
+    it('reads format 7 (mu-law) and 6 (A-law), mono and stereo, 1 byte per sample', () => {
+      expect(parseWav(g711(7, 1))).toMatchObject({ encoding: 'mulaw', sampleRateHz: 8000, channels: 1, frameBytes: 1,
+        durationMs: (samples.length / 8000) * 1000 });
+      expect([...parseWav(g711(7, 1)).data]).toEqual(samples);
+      expect(parseWav(g711(6, 2))).toMatchObject({ encoding: 'alaw', channels: 2, frameBytes: 2,
+        durationMs: (samples.length / 2 / 8000) * 1000 });
+      expect([...parseWav(g711(6, 2)).data]).toEqual(samples);
+    });
+
+    it('reads the WAVE_FORMAT_EXTENSIBLE sub-formats of mu-law and A-law', () => {
+      const guid = (tag: number): number[] => [...u16(tag), 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xaa, 0, 0x38, 0x9b, 0x71];
+      const extensible = (tag: number): number[] => [...u16(0xfffe), ...u16(1), ...u32(8000), ...u32(8000), ...u16(1),
+        ...u16(8), ...u16(22), ...u16(8), ...u32(4), ...guid(tag)];
+      expect(parseWav(riff(chunk('fmt ', extensible(7)), chunk('data', samples)))).toMatchObject({ encoding: 'mulaw' });
+      expect(parseWav(riff(chunk('fmt ', extensible(6)), chunk('data', samples)))).toMatchObject({ encoding: 'alaw' });
+    });
+
+    it('refuses G.711 of any width but 8 bits, naming it', () => {
+      expect(() => parseWav(g711(7, 1, 16), 'x.wav')).toThrow(expect.objectContaining({ code: 'GW_ERR_BAD_MESSAGE',
+        message: expect.stringContaining('got 16-bit mu-law (format 7 with 16 bits)') }));
+    });
+  });
+
   it('refuses what it cannot carry with GW_ERR_BAD_MESSAGE naming the value', () => {
     const fmt = (format: number, channels: number, rate: number, bits: number): number[] => [...u16(format),
       ...u16(channels), ...u32(rate), ...u32(rate * channels * bits / 8), ...u16(channels * bits / 8), ...u16(bits)];
@@ -139,6 +171,48 @@ describe('wav reader layouts', () => {
       const wav = parseWav(cut);
       expect([...wav.data]).toEqual(samples.slice(0, 100));
       expect(wav.durationMs).toBe((50 / 16000) * 1000);
+    });
+  });
+
+  describe('readWavHeader (eval checks every file of a manifest up front)', () => {
+    it('reads the chunk headers only: fmt after a 3 GiB data chunk is found, the audio is not read', async () => {
+      const file = path.join(await mkdtemp(path.join(tmpdir(), 'voxgate-wav-')), 'big.wav');
+      const dataBytes = 3 * 2 ** 30;
+      const fh = await open(file, 'w');
+      try {
+        // a sparse file: reading it whole would take 3 GiB (readFile refuses over 2 GiB)
+        await fh.write(Uint8Array.from([...ascii('RIFF'), ...u32(4 + 8 + dataBytes + 8 + 16), ...ascii('WAVE'),
+          ...ascii('data'), ...u32(dataBytes)]), 0, 20, 0);
+        await fh.write(Uint8Array.from(chunk('fmt ', fmtBody)), 0, 24, 20 + dataBytes);
+      } finally {
+        await fh.close();
+      }
+      try {
+        expect(await readWavHeader(file, 'big.wav')).toEqual({ encoding: 'pcm_s16le', sampleRateHz: 16000,
+          channels: 1, frameBytes: 2, durationMs: (dataBytes / 2 / 16000) * 1000, file, source: 'big.wav',
+          dataStart: 20, dataBytes });
+      } finally {
+        await rm(path.dirname(file), { recursive: true });
+      }
+    });
+
+    it('refuses what parseWav refuses, with the same message', async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'voxgate-wav-'));
+      const fmt24 = [...fmtBody];
+      fmt24.splice(14, 2, ...u16(24));
+      const cases = [riff(chunk('fmt ', fmt24), chunk('data', samples)), Uint8Array.from(ascii('RIFF')),
+        base.subarray(0, 30), riff(chunk('fmt ', fmtBody)), riff(chunk('data', samples))];
+      for (const [i, bytes] of cases.entries()) {
+        const file = path.join(dir, `${i}.wav`);
+        await writeFile(file, bytes);
+        let expected: unknown;
+        try {
+          parseWav(bytes, 'x.wav');
+        } catch (e) {
+          expected = e;
+        }
+        await expect(readWavHeader(file, 'x.wav'), String(i)).rejects.toEqual(expected);
+      }
     });
   });
 });
