@@ -5,9 +5,10 @@
  * Scheduling (main thread, no inference here): each stream has a FIFO of runs and resets and never more than one
  * chunk in flight, so results come back in submission order. When the worker is idle, the head chunks of all streams
  * that are ready are grouped by their feature length T; the group holding the oldest chunk is sent as one model call
- * of up to `maxBatch` rows (caches gathered into (B, ...) tensors in the worker). One batch is in flight at a time:
- * chunks that arrive while the worker computes wait and form the next, larger batch. `batchWindowMs` > 0 additionally
- * waits that long after the first ready chunk before sending.
+ * of up to `maxBatch` rows (caches gathered into (B, ...) tensors in the worker). A head's age counts from the later of
+ * its submission and its stream's previous run, so a stream with a backlog takes turns with the others. One batch is
+ * in flight at a time: chunks that arrive while the worker computes wait and form the next, larger batch.
+ * `batchWindowMs` > 0 additionally waits until the oldest ready chunk has waited that long before sending.
  *
  * Buffers: `run` copies the caller's features (the caller may reuse its array at once); that copy is transferred to the
  * worker, and each result's log-probs come back in a buffer transferred to the caller, who owns it.
@@ -17,6 +18,9 @@
  * GW_ERR_INFERENCE and a fresh worker is started (at most MAX_RESTARTS per minute, then the pool stays failed);
  * streams that had state in the dead worker reject their next runs until `reset()` is called on them (their caches
  * are gone, continuing would silently mis-decode). `close()` always works, also on a failed pool.
+ *
+ * Lifetime: a stream whose handle is dropped without `close()` is closed once it is garbage and has no run queued or in
+ * flight (the handle and the state the pool keeps are apart: encoder-pool-stream.ts), so its caches leave the worker.
  *
  * The worker thread itself (spawning, start handshake, restart budget, graceful close) is handled by
  * encoder-worker-host.ts; this file is the scheduling around it.
@@ -30,6 +34,7 @@ import {
   DEFAULT_ENCODER_POOL_OPTIONS, validateEncoderPoolOptions, type EncoderPoolOptions,
 } from './encoder-pool-options.js';
 import type { ModelInfo } from './nemo-ctc-model.js';
+import { PoolStream, PoolStreamHandle, type PoolStreamOwner, type RunJob } from './encoder-pool-stream.js';
 
 // Callers import the options with the pool.
 export { DEFAULT_ENCODER_POOL_OPTIONS, validateEncoderPoolOptions, type EncoderPoolOptions };
@@ -51,7 +56,10 @@ export interface EncoderStream {
   run(feats: Float32Array, frames: number): Promise<EncoderOutput>;
   /** Zeroes this stream's caches (new utterance); applies after the runs already submitted. */
   reset(): void;
-  /** Frees the stream's caches; its queued (not yet started) runs reject with GW_ERR_INFERENCE. */
+  /**
+   * Frees the stream's caches; its queued (not yet started) runs reject with GW_ERR_INFERENCE. A stream never closed
+   * is freed only when the garbage collector gets to its handle: call this.
+   */
   close(): void;
 }
 
@@ -63,40 +71,7 @@ export interface EncoderPoolStats {
   queueDepth: number;
 }
 
-type Job =
-  | { kind: 'run'; feats: ArrayBuffer; frames: number; seq: number;
-      resolve: (o: EncoderOutput) => void; reject: (e: GatewayError) => void }
-  | { kind: 'reset' };
-type RunJob = Extract<Job, { kind: 'run' }>;
-
-class PoolStream implements EncoderStream {
-  queue: Job[] = [];
-  busy = false;
-  needsReset = false;
-  /** The worker holds caches for this stream (a run succeeded since the last reset). */
-  hasState = false;
-  /** Its caches died with a crashed worker: runs fail until a reset. */
-  lost = false;
-  closed = false;
-
-  constructor(readonly id: number, private readonly pool: EncoderPool) {}
-
-  run(feats: Float32Array, frames: number): Promise<EncoderOutput> {
-    return this.pool.submit(this, feats, frames);
-  }
-
-  reset(): void {
-    if (this.closed) return;
-    this.queue.push({ kind: 'reset' });
-    this.pool.wake(this);
-  }
-
-  close(): void {
-    this.pool.closeStream(this);
-  }
-}
-
-export class EncoderPool {
+export class EncoderPool implements PoolStreamOwner {
   private readonly host: EncoderWorkerHost;
   private readonly streams = new Map<number, PoolStream>();
   private readonly ready = new Set<PoolStream>();
@@ -114,6 +89,11 @@ export class EncoderPool {
   private readonly maxBatch: number;
   private readonly batchWindowMs: number;
   private readonly onBatch: ((rows: number, ms: number) => void) | undefined;
+  /** A stream whose handle was dropped without close() is closed once idle (settle() closes a busy one). */
+  private readonly dropped = new FinalizationRegistry<PoolStream>((s) => {
+    s.orphaned = true;
+    if (s.idle) this.closeStream(s);
+  });
 
   private constructor(readonly info: ModelInfo, opts: EncoderPoolOptions) {
     this.maxBatch = opts.maxBatch ?? DEFAULT_ENCODER_POOL_OPTIONS.maxBatch;
@@ -140,9 +120,11 @@ export class EncoderPool {
 
   openStream(): EncoderStream {
     if (this.closing) throw inferenceError('encoder pool is closed');
-    const s = new PoolStream(this.nextStreamId++, this);
+    const s = new PoolStream(this.nextStreamId++);
     this.streams.set(s.id, s);
-    return s;
+    const handle = new PoolStreamHandle(s, this);
+    this.dropped.register(handle, s);
+    return handle;
   }
 
   stats(): EncoderPoolStats {
@@ -217,7 +199,8 @@ export class EncoderPool {
       }
     }
     return new Promise<EncoderOutput>((resolve, reject) => {
-      s.queue.push({ kind: 'run', feats: feats.slice().buffer, frames, seq: this.seq++, resolve, reject });
+      s.queue.push({ kind: 'run', feats: feats.slice().buffer, frames, seq: this.seq++, submittedMs: performance.now(),
+        resolve, reject });
       this.wake(s);
     });
   }
@@ -245,13 +228,25 @@ export class EncoderPool {
       this.timer = null;
       this.dispatch();
     };
-    if (this.batchWindowMs > 0) {
-      const t = setTimeout(fire, this.batchWindowMs);
+    // The window counts from the oldest waiting chunk: one that waited out a batch in flight goes as the worker frees.
+    const wait = this.batchWindowMs > 0 ? this.batchWindowMs - (performance.now() - this.oldestSubmittedMs()) : 0;
+    if (wait > 0) {
+      const t = setTimeout(fire, wait);
       this.timer = { cancel: () => clearTimeout(t) };
     } else {
       const t = setImmediate(fire);
       this.timer = { cancel: () => clearImmediate(t) };
     }
+  }
+
+  /** When the oldest run of a ready stream was submitted (now, when they hold only resets). */
+  private oldestSubmittedMs(): number {
+    let oldest = performance.now();
+    for (const s of this.ready) {
+      const j = s.queue.find((x) => x.kind === 'run');
+      if (j?.kind === 'run') oldest = Math.min(oldest, j.submittedMs);
+    }
+    return oldest;
   }
 
   /** The stream's next run job, after applying leading resets and failing runs of a stream that lost its state. */
@@ -283,15 +278,17 @@ export class EncoderPool {
 
   private dispatch(): void {
     if (this.inflight || !this.host.ready || this.closing) return;
-    const heads: Array<[PoolStream, RunJob]> = [];
+    // A head's age (see the header): by submission alone, one stream's backlog of one chunk length held back every
+    // other length until all of it had run.
+    const heads: Array<[PoolStream, RunJob, number]> = [];
     for (const s of [...this.ready]) {
       const j = this.head(s);
-      if (j !== undefined) heads.push([s, j]);
+      if (j !== undefined) heads.push([s, j, Math.max(j.seq, s.turn)]);
     }
     if (heads.length === 0) return;
-    const oldest = heads.reduce((a, b) => (b[1].seq < a[1].seq ? b : a));
+    const oldest = heads.reduce((a, b) => (b[2] < a[2] ? b : a));
     const group = heads.filter(([, j]) => j.frames === oldest[1].frames)
-      .sort((a, b) => a[1].seq - b[1].seq).slice(0, this.maxBatch);
+      .sort((a, b) => a[2] - b[2]).slice(0, this.maxBatch);
     const items: RunItem[] = [];
     const jobs: Array<[PoolStream, RunJob, boolean]> = [];
     for (const [s, j] of group) {
@@ -311,9 +308,11 @@ export class EncoderPool {
     this.inflight = null;
     for (const [s, , wasReset] of jobs) {
       s.busy = false;
+      s.turn = this.seq++;
       if (ok) s.hasState = true;
       else if (wasReset) s.needsReset = true; // the worker did not apply it
       if (s.queue.length > 0 && !s.closed) this.ready.add(s);
+      if (s.orphaned && s.idle) this.closeStream(s);
     }
     if (ok) {
       this.batches++;

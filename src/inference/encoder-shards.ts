@@ -68,6 +68,10 @@ class ShardStream implements EncoderStream {
 export class EncoderShards {
   private readonly open: number[];
   private nextStreamId = 1;
+  /** A stream dropped without close() leaves its shard's count once garbage (its pool frees its caches). */
+  private readonly dropped = new FinalizationRegistry<number>((shard) => {
+    this.open[shard]!--;
+  });
 
   private constructor(readonly shards: readonly EncoderPool[]) {
     this.open = shards.map(() => 0);
@@ -96,9 +100,12 @@ export class EncoderShards {
     for (const i of candidates) if (this.open[i]! < this.open[k]!) k = i;
     const inner = this.shards[k]!.openStream(); // throws GW_ERR_INFERENCE when closed
     this.open[k]!++;
-    return new ShardStream(this.nextStreamId++, k, inner, (shard) => {
+    const stream: ShardStream = new ShardStream(this.nextStreamId++, k, inner, (shard) => {
       this.open[shard]!--;
+      this.dropped.unregister(stream);
     });
+    this.dropped.register(stream, k, stream);
+    return stream;
   }
 
   stats(): EncoderShardsStats {

@@ -6,6 +6,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncoderPool, type EncoderStream } from '../../src/inference/encoder-pool.js';
 import { loadModelInfo, type ModelInfo } from '../../src/inference/nemo-ctc-model.js';
@@ -165,6 +167,25 @@ describe('EncoderPool batching', () => {
     await inFlight;
     expect(await pool.cachedStreams()).toBe(base);
     a.close();
+    expect(await pool.cachedStreams()).toBe(base);
+  }, 20_000);
+
+  // A caller that loses a stream without close() (a session torn down by a bug) must not leak its caches in the
+  // worker for the life of the gateway; a stream dropped with a run still queued finishes that run first.
+  it('a stream dropped without close() is closed once it is idle and garbage', async () => {
+    setFlagsFromString('--expose-gc'); // gc() for this test without a node flag for the whole run
+    const gc = runInNewContext('gc') as () => void;
+    const W = 4 * 4 + 3, chunk = feats.subarray(0, W * FEAT_DIM);
+    const base = await pool.cachedStreams();
+    await pool.openStream().run(chunk, W); // the handle is garbage from here on
+    const pending = pool.openStream().run(chunk, W); // and this one with its run still queued
+    for (let i = 0; i < 5; i++) gc();
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await pending).frames).toBe(4);
+    for (let i = 0; i < 50 && (await pool.cachedStreams()) > base; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
     expect(await pool.cachedStreams()).toBe(base);
   }, 20_000);
 

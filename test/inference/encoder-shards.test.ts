@@ -3,6 +3,8 @@
  * log-probs do not depend on its shard (== a lone EncoderPool's), a crashed worker only touches its own shard's
  * streams, and bad options fail with GW_ERR_BAD_CONFIG quoting the value.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncoderPool } from '../../src/inference/encoder-pool.js';
 import { EncoderShards } from '../../src/inference/encoder-shards.js';
@@ -46,6 +48,24 @@ describe('EncoderShards', () => {
     c.close();
     expect(shards.stats().openStreams).toEqual([0, 0]);
   });
+
+  // The gateway places new sessions by these counts: a stream lost without close() must not skew them for good.
+  it('a stream dropped without close() leaves its shard\'s count and caches once garbage', async () => {
+    setFlagsFromString('--expose-gc'); // gc() for this test without a node flag for the whole run
+    const gc = runInNewContext('gc') as () => void;
+    const W = 19, chunk = feats.subarray(0, W * FEAT_DIM);
+    const cached = async (): Promise<number[]> => Promise.all(shards.shards.map((p) => p.cachedStreams()));
+    const base = await cached();
+    await shards.openStream().run(chunk, W); // the handle is garbage from here on
+    expect(shards.stats().openStreams).toEqual([1, 0]);
+    const freed = async (): Promise<boolean> => shards.stats().openStreams[0] === 0 && (await cached())[0] === base[0];
+    for (let i = 0; i < 50 && !(await freed()); i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(shards.stats().openStreams).toEqual([0, 0]);
+    expect(await cached()).toEqual(base);
+  }, 20_000);
 
   it('streams on both shards, run at the same time, give a lone pool\'s log-probs exactly', async () => {
     const lone = await EncoderPool.create({ model: info });
