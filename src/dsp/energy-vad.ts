@@ -21,7 +21,8 @@
  *   hysteresis: speech starts after `onsetFrames` consecutive candidates and ends after `hangoverFrames`
  *   consecutive non-candidates. `isSpeech[i]` is the state after frame i (causal: the onset frames themselves are
  *   reported once the run is long enough, from the frame that completes it).
- * `push` emits every complete frame; `flush` emits a last partial frame (energy over the samples it has) and resets.
+ * `push` emits every complete frame; `flush` emits a last partial frame (energy over the samples it has) and resets;
+ * `flushSegment` does the same but keeps the noise floor for the segment that follows (session.finalize).
  */
 import { GatewayError } from '../protocol/errors.js';
 
@@ -149,21 +150,44 @@ export class EnergyVad {
 
   /** Decides on the partial last frame (if any samples are pending) and resets for a new stream. */
   flush(): EnergyVadFrames {
-    const res = this.alloc(this.pendingLen > 0 ? 1 : 0);
-    if (this.pendingLen > 0) {
-      this.decide(acPower(this.pending, 0, this.pendingLen), res, 0);
-    }
+    const res = this.decidePending();
     this.reset();
     return res;
   }
 
-  reset(): void {
+  /**
+   * Decides on the partial last frame like `flush`, then starts a new segment of the same stream (`startSegment`):
+   * for a cut inside one stream (session.finalize) after which the audio goes on in the same room.
+   */
+  flushSegment(): EnergyVadFrames {
+    const res = this.decidePending();
+    this.startSegment();
+    return res;
+  }
+
+  /**
+   * Starts a new segment: a pending partial frame is dropped undecided, the next sample begins frame 0, and the
+   * onset and hangover runs start over (they count consecutive frames of one grid). The noise floor stays: it
+   * describes the room, which a segment boundary does not change, and re-learning it would misjudge the next
+   * segment's first seconds.
+   */
+  startSegment(): void {
     this.pendingLen = 0;
     this.frameIndex = 0;
-    this.floorDb = Number.NaN;
     this.inSpeech = false;
     this.speechRun = 0;
     this.silenceRun = 0;
+  }
+
+  reset(): void {
+    this.startSegment();
+    this.floorDb = Number.NaN;
+  }
+
+  private decidePending(): EnergyVadFrames {
+    const res = this.alloc(this.pendingLen > 0 ? 1 : 0);
+    if (this.pendingLen > 0) this.decide(acPower(this.pending, 0, this.pendingLen), res, 0);
+    return res;
   }
 
   private alloc(count: number): EnergyVadFrames {

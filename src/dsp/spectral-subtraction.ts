@@ -25,7 +25,8 @@
  * Latency: the output is time-aligned with the input (sample n out is sample n in, denoised) and lags it by exactly
  * one hop: after T pushed samples, floor(T / 256) * 256 - 256 samples are out (16 ms behind at hop boundaries,
  * at most 32 ms). `flush` zero-pads, emits the rest, so the total output length equals the total input length,
- * and resets the stream.
+ * and resets the stream; `flushSegment` emits the same and starts a new segment that keeps the noise estimate
+ * (session.finalize: stream/denoise.ts).
  */
 import { GatewayError } from '../protocol/errors.js';
 import { RealFft } from './fft.js';
@@ -115,7 +116,10 @@ export class SpectralSubtractor {
   private readonly ola = new Float64Array(N_FFT);
   /** Samples of the new hop collected so far (frameIn[256 + fill]). */
   private fill = 0;
+  /** Frames of the current segment (frame 0 only primes the overlap-add). */
   private frameIndex = 0;
+  /** Frames the noise estimate learnt from, across segments (the initial mean, the minimum window's ring slot). */
+  private learnedFrames = 0;
   private inputCount = 0;
   private outputCount = 0;
 
@@ -147,6 +151,37 @@ export class SpectralSubtractor {
 
   /** Zero-pads the last frames, emits the rest (total output length = total input length) and resets. */
   flush(): Float32Array {
+    const out = this.flushTail();
+    this.reset();
+    return out;
+  }
+
+  /**
+   * Emits the rest exactly as `flush` does, then starts a new segment of the same stream (session.finalize): the
+   * next sample is the first of a fresh frame grid, and the noise estimate (with its minimum window) carries on as
+   * it stood before the flush, so the zero padding of the last frames, audio the caller never sent, teaches it
+   * nothing. Why keep it: the noise outlasts the cut, and a segment that starts with speech would otherwise take
+   * its first 200 ms of speech for noise.
+   */
+  flushSegment(): Float32Array {
+    const noise = this.noise.slice(), recentPower = this.recentPower.slice(), learnedFrames = this.learnedFrames;
+    const out = this.flushTail();
+    this.noise.set(noise);
+    this.recentPower.set(recentPower);
+    this.learnedFrames = learnedFrames;
+    this.startSegment();
+    return out;
+  }
+
+  reset(): void {
+    this.startSegment();
+    this.noise.fill(0);
+    this.recentPower.fill(Infinity);
+    this.learnedFrames = 0;
+  }
+
+  /** Zero-pads the last frames and returns the output not yet emitted (the caller resets or starts a segment). */
+  private flushTail(): Float32Array {
     const remaining = this.inputCount - this.outputCount;
     const out = new Float32Array(remaining);
     let o = 0;
@@ -160,16 +195,14 @@ export class SpectralSubtractor {
       out.set(scratch.subarray(0, n), o);
       o += n;
     }
-    this.reset();
     return out;
   }
 
-  reset(): void {
+  /** Forgets the signal (zeros before the next sample, gains start over), keeps the noise estimate. */
+  private startSegment(): void {
     this.frameIn.fill(0);
     this.ola.fill(0);
-    this.noise.fill(0);
     this.gain.fill(1);
-    this.recentPower.fill(Infinity);
     this.fill = 0;
     this.frameIndex = 0;
     this.inputCount = 0;
@@ -180,7 +213,7 @@ export class SpectralSubtractor {
   private processFrame(out: Float32Array, o: number): number {
     const { frameIn, windowed, re, im, power, noise, gain, synth, ola } = this;
     const opt = this.options;
-    const f = this.frameIndex;
+    const f = this.frameIndex, learnt = this.learnedFrames;
     for (let n = 0; n < N_FFT; n++) windowed[n] = frameIn[n]! * WINDOW[n]!;
     this.fft.forward(windowed, re, im);
     let sumP = 0;
@@ -189,11 +222,11 @@ export class SpectralSubtractor {
       sumP += power[k]!;
     }
     const ring = this.recentPower;
-    ring[f % ring.length] = sumP;
+    ring[learnt % ring.length] = sumP;
     let minP = Infinity;
     for (let j = 0; j < ring.length; j++) minP = Math.min(minP, ring[j]!);
-    if (f < this.initFrames) {
-      for (let k = 0; k < BINS; k++) noise[k] = (f * noise[k]! + power[k]!) / (f + 1);
+    if (learnt < this.initFrames) {
+      for (let k = 0; k < BINS; k++) noise[k] = (learnt * noise[k]! + power[k]!) / (learnt + 1);
     } else if (Math.min(snrDb(sumP, sum(noise)), snrDb(sumP, minP)) < opt.noiseUpdateSnrDb) {
       const a = opt.noiseSmoothing;
       for (let k = 0; k < BINS; k++) noise[k] = a * noise[k]! + (1 - a) * power[k]!;
@@ -217,6 +250,7 @@ export class SpectralSubtractor {
     frameIn.copyWithin(0, HOP);
     this.fill = 0;
     this.frameIndex = f + 1;
+    this.learnedFrames = learnt + 1;
     return f > 0 ? o + HOP : o;
   }
 }

@@ -3,8 +3,10 @@
  * for `denoise: 'spectral'`; the identity operator otherwise (no state, no copy).
  *
  * The denoiser's output is time-aligned with its input and lags it by one hop (16-32 ms): output produced while
- * consuming chunk x carries x's arrival. On `end` the tail is flushed (total output length = total input length)
- * before the end item is forwarded; `finalize` does not flush (see resample.ts).
+ * consuming chunk x carries x's arrival. On `finalize` and `end` the tail is flushed (total output length = total
+ * input length) before the item is forwarded, so the utterance a finalize ends gets all the audio received before it
+ * (see resample.ts). After a finalize the next segment keeps the noise estimate (`flushSegment`): the room's noise
+ * outlasts the cut.
  */
 import { identity, type OperatorFunction } from 'rxjs';
 import { SpectralSubtractor } from '../dsp/spectral-subtraction.js';
@@ -22,10 +24,8 @@ export function denoise(mode: DenoiseMode): OperatorFunction<SamplesItem | Contr
           if (samples.length > 0) emit({ kind: 'samples', samples, arrivalMs: item.arrivalMs });
           return;
         }
-        if (item.kind === 'end') {
-          const tail = subtractor.flush();
-          if (tail.length > 0) emit({ kind: 'samples', samples: tail, arrivalMs: item.arrivalMs });
-        }
+        const tail = item.kind === 'end' ? subtractor.flush() : subtractor.flushSegment();
+        if (tail.length > 0) emit({ kind: 'samples', samples: tail, arrivalMs: item.arrivalMs });
         emit(item);
       },
     };

@@ -13,9 +13,13 @@
  *   - when one more frame would make it longer than `maxUtteranceMs` of audio, pre-roll included (reason
  *     `max_utterance`; at 15000 ms that is exactly 1,500 frames, at 3081 ms 308 frames), or
  *   - on a `finalize` item (reason `finalize`) or the `end` item (its reason), at the current stream position
- *     (`speech.stopped` at the first frame of the trailing non-speech run, if the stream is in one).
+ *     (`speech.stopped` at the first frame of the trailing non-speech run, if the stream is in one). The stages
+ *     before this one flush what they hold on either, so the frames of all audio received before the item have
+ *     arrived: the utterance ends at the last sample received. Flushed frames that complete an onset open an
+ *     utterance like any other, which the finalize then ends (their audio came before it).
  *   `speech.stopped` always precedes `utterance.end`. If speech goes on after a max_utterance or finalize cut, the next
- *   speech frame opens the next utterance right away (contiguous audio, no overlap).
+ *   speech frame opens the next utterance right away (contiguous audio, no overlap). A finalize ends a segment of the
+ *   stream (stream-items.ts): the pre-roll ring is emptied there too, so no utterance reaches back across it.
  * Endpointing settings come from `settings$` (latest value wins, applies from the next frame). A value the open
  * utterance already reaches ends it when the value arrives, at the frame boundary the stream is at: a `silenceMs` at or
  * below its trailing non-speech run (reason `silence`; the next frame, speech or not, is not waited for), or a
@@ -155,9 +159,9 @@ export function endpoint(
         // speech.stopped where speech stopped: at the first frame of a trailing non-speech run, as a silence
         // endpoint would put it (a client that finalizes 300 ms after its last word did not speak until then)
         if (open) close(item.kind === 'end' ? item.reason : 'finalize', nextFrame - silenceRun, item.arrivalMs, emit);
+        ringLen = 0;
         if (item.kind === 'end') {
           nextFrame = 0;
-          ringLen = 0;
           emit(item);
         }
       },

@@ -5,10 +5,10 @@
  * (native/src/polyphase-resampler.cc), the compiled twin of dsp/resampler.ts `Resampler`: equal output (test/native/
  * native-resampler.test.ts) at a third to a half of the main-thread cost, which matters for 8 kHz telephony calls
  * (docs/benchmarks.md). One resampler per subscription; equal rates pass the samples through untouched (no copy).
- * Output produced while consuming chunk x carries x's arrival (it needed x's lookahead). On `end` the tail (the last
- * ~J input samples) is flushed with the end item's arrival before the end item is forwarded; `finalize` does not
- * flush (the stream stays continuous, so a finalize never changes later audio), which leaves at most the filter
- * lookahead (<= 5.3 ms at 8 kHz) of pre-finalize audio for the next utterance.
+ * Output produced while consuming chunk x carries x's arrival (it needed x's lookahead). On `finalize` and `end` the
+ * tail (the last ~J input samples, up to 5.3 ms at 8 kHz) is flushed with the item's arrival before the item is
+ * forwarded, so the utterance a finalize ends gets all the audio received before it; the resampler then starts a new
+ * segment (zeros before its first sample, output times from the boundary: stream-items.ts, "Segments").
  */
 import type { OperatorFunction } from 'rxjs';
 import { createNativeResampler } from '../inference/native-addon.js';
@@ -32,10 +32,8 @@ export function resample(inputRateHz: number): OperatorFunction<SamplesItem | Co
           if (samples.length > 0) emit({ kind: 'samples', samples, arrivalMs: item.arrivalMs });
           return;
         }
-        if (item.kind === 'end') {
-          const tail = resampler.flush();
-          if (tail.length > 0) emit({ kind: 'samples', samples: tail, arrivalMs: item.arrivalMs });
-        }
+        const tail = resampler.flush(); // finalize or end: the segment's tail
+        if (tail.length > 0) emit({ kind: 'samples', samples: tail, arrivalMs: item.arrivalMs });
         emit(item);
       },
     };

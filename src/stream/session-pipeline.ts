@@ -42,7 +42,7 @@ import { createEncodeMeter, encode } from './encode.js';
 import { endpoint, type EndpointSettings } from './endpoint.js';
 import { fbank } from './fbank.js';
 import { InputPacer } from './input-pacer.js';
-import { clampToAudio, type PipelineEvent } from './pipeline-event.js';
+import { SegmentClock, type PipelineEvent } from './pipeline-event.js';
 import { resample } from './resample.js';
 import type { AudioBytesItem, ControlItem, StreamEncoder, StreamModelInfo } from './stream-items.js';
 import { vad, VAD_MODES, type VadMode } from './vad.js';
@@ -134,6 +134,7 @@ export class SessionPipeline {
   readonly #greedy: boolean;
   readonly #now: () => number;
   readonly #pacer: InputPacer;
+  readonly #clock = new SegmentClock();
   #samples = 0;
   /** Largest backlogMs() seen right after a push (slices waiting count; the meter sees only encoder chunks). */
   #peakPushBacklogMs = 0;
@@ -173,7 +174,7 @@ export class SessionPipeline {
       decodeAudio({ encoding: config.encoding, channels: config.channels }),
       resample(config.sampleRateHz),
       denoise(config.denoise),
-      fbank(),
+      fbank(this.#clock),
       vad(undefined, deps.vad),
       endpoint(this.#endpointing, { preRollMs: deps.preRollMs ?? DEFAULT_PIPELINE_DEPS.preRollMs }),
       encode({
@@ -202,7 +203,7 @@ export class SessionPipeline {
           this.#counts.finals++;
           this.#counts.utterances = e.utteranceId + 1;
         }
-        this.#output.next(clampToAudio(e, this.audioMs()));
+        this.#output.next(this.#clock.toSessionTime(e));
       },
       error: (e: unknown) => {
         this.#failed = true;
@@ -244,11 +245,15 @@ export class SessionPipeline {
     this.#peakPushBacklogMs = Math.max(this.#peakPushBacklogMs, this.backlogMs());
   }
 
-  /** Finalises the open utterance after all audio pushed so far (reason 'finalize'); no-op when none is open. */
+  /**
+   * Finalises the open utterance after all audio pushed so far (reason 'finalize'), the audio the DSP stages still
+   * hold included: a segment boundary, after which they start afresh (stream-items.ts, "Segments"). No event when
+   * no utterance is open and that audio holds no speech onset.
+   */
   finalize(): void {
     if (this.#ended || this.#failed) return;
-    const arrivalMs = this.#lastArrivalMs;
-    this.#pacer.submit([{ samples: 0, run: () => this.#input.next({ kind: 'finalize', arrivalMs }) }]);
+    const arrivalMs = this.#lastArrivalMs, audioMs = this.audioMs();
+    this.#pacer.submit([{ samples: 0, run: () => this.#input.next({ kind: 'finalize', arrivalMs, audioMs }) }]);
   }
 
   /**
@@ -260,9 +265,9 @@ export class SessionPipeline {
     if (!this.#ended) {
       this.#ended = true;
       if (!this.#failed) {
-        const arrivalMs = this.#lastArrivalMs;
+        const arrivalMs = this.#lastArrivalMs, audioMs = this.audioMs();
         this.#pacer.submit([{ samples: 0, run: () => {
-          this.#input.next({ kind: 'end', reason, arrivalMs });
+          this.#input.next({ kind: 'end', reason, arrivalMs, audioMs });
           this.#input.complete();
         } }]);
       }

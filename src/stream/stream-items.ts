@@ -4,12 +4,19 @@
  *
  * Time base. Every item that carries audio also carries `arrivalMs`: the `performance.now()` (ms) at socket receipt
  * of the NEWEST input audio it depends on. A stage that emits output while consuming input x stamps the output with
- * x's arrival (lookahead means the output needs x); tails emitted on `end` take the end item's arrival (the newest
- * audio of the session). Audio positions are 10 ms fbank frame indices counted from the session start
- * (frame i starts at i * 10 ms of audio time; resampling and denoising are time-aligned, so this is also source time).
+ * x's arrival (lookahead means the output needs x); tails emitted on `finalize` / `end` take that item's arrival
+ * (the newest audio before it). Audio positions are 10 ms fbank frame indices, counted on from the session start
+ * across segments (below): within a segment, frame i starts 10 ms after frame i - 1 (resampling and denoising are
+ * time-aligned, so this is also source time).
  *
- * Control items (`finalize`, `end`) travel in-band so they act at their position in the audio stream; each stage
- * forwards them after emitting what they require (on `end`: its flushed tail).
+ * Segments. Control items (`finalize`, `end`) travel in-band so they act at their position in the audio stream;
+ * each stage flushes what it holds on either (resampler tail, denoiser tail, the fbank's last frames and their VAD
+ * decisions) and forwards the item after that tail, so a finalize ends a segment of the stream exactly as `end` ends
+ * the stream, and the stages start afresh after it (keeping only what describes the room: the denoiser's noise
+ * estimate, the VAD's noise floor). The fbank stage reports each segment's end (`SegmentBoundaries`): a segment of
+ * N samples has (N + 80) // 160 frames, whose 10 ms grid does not end where its audio does, so the next segment's
+ * frames start at the boundary's exact audio time, not at frame end x 10 ms (session-pipeline.ts maps frame times
+ * to session times: pipeline-event.ts `SegmentClock`).
  */
 import { Observable, type OperatorFunction } from 'rxjs';
 import { toGatewayError } from '../protocol/errors.js';
@@ -42,11 +49,13 @@ export interface FrameBlockItem {
   arrivalMs: number;
 }
 
-/** Finalise the open utterance at this position in the stream. */
+/** Finalise the open utterance at this position in the stream: the end of a segment (see the file comment). */
 export interface FinalizeItem {
   kind: 'finalize';
   /** Arrival of the newest audio before the request. */
   arrivalMs: number;
+  /** Audio received before the request, ms since the session start (exact: source samples / rate). */
+  audioMs: number;
 }
 
 /** No more audio: stages flush their tails, the open utterance ends with `reason`. Followed by completion. */
@@ -54,6 +63,15 @@ export interface EndItem {
   kind: 'end';
   reason: FinalReason;
   arrivalMs: number;
+  /** All audio received, ms since the session start. */
+  audioMs: number;
+}
+
+/** Told by the fbank stage where each segment of the stream ends (session-pipeline.ts: pipeline-event.ts
+ * `SegmentClock`). */
+export interface SegmentBoundaries {
+  /** The segment ends after fbank frame `endFrame - 1`, at `audioMs` (a control item's); the next starts there. */
+  segmentEnded(endFrame: number, audioMs: number): void;
 }
 
 export type ControlItem = FinalizeItem | EndItem;

@@ -4,8 +4,10 @@
  * VAD frame i covers samples [160 i, 160 i + 160), centred where fbank frame i is centred, so decision i belongs to
  * fbank frame i. The VAD decides frame i once sample 160 i + 159 has arrived, before the fbank frame (which needs
  * 160 i + 279), so decisions are queued and popped one per fbank frame: `speech[k]` of an output block is the
- * decision of frame `firstFrame + k`. Only at the end of the stream can the fbank's reflected last frame outrun the
- * VAD; then the VAD is flushed (decides its partial frame) and any still missing decision repeats the last one.
+ * decision of frame `firstFrame + k`. Only at the end of a segment (finalize) or of the stream can the fbank's
+ * reflected last frame outrun the VAD; then the VAD decides its partial frame and any still missing decision repeats
+ * the last one. After a finalize the detector starts a new segment, frames counted from the boundary as the fbank's
+ * are, keeping its noise floor (dsp/energy-vad.ts `startSegment`); after `end` it starts from scratch.
  *
  * The detector runs without hangover (`hangoverFrames` 1 by default here): the endpointer counts trailing
  * non-speech itself against the session's `silence_ms`, so the two do not add up.
@@ -50,15 +52,14 @@ export function vad(
     return {
       next(item, emit) {
         if (item.kind !== 'frames') {
-          if (item.kind === 'end') {
-            detector.reset();
-            head = length = last = 0;
-          }
+          if (item.kind === 'end') detector.reset();
+          else detector.startSegment();
+          head = length = last = 0;
           emit(item);
           return;
         }
         if (item.samples.length > 0) enqueue(detector.push(item.samples));
-        if (length < item.frames) enqueue(detector.flush()); // end of stream only (see header)
+        if (length < item.frames) enqueue(detector.flushSegment()); // a segment's or the stream's end (see header)
         const speech = new Uint8Array(item.frames);
         const take = Math.min(length, item.frames);
         speech.set(queue.subarray(head, head + take));

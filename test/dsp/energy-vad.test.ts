@@ -119,6 +119,36 @@ describe('EnergyVad', () => {
     expect(lastSpeech).toBe(150 + 30 - 2); // 30 quiet frames from frame 150 end it at frame 179
   });
 
+  it('flushSegment decides the partial frame as flush does, then starts frame 0 again with the noise floor kept',
+    () => {
+      const x = speech.subarray(0, 5950); // room noise, 37 frames and 30 samples
+      const a = new EnergyVad(), b = new EnergyVad();
+      a.push(x);
+      b.push(x);
+      expect(b.flushSegment()).toEqual(a.flush());
+      expect(b.noiseFloorDb).toBeLessThan(-55); // the room's, not forgotten (NaN) as after flush
+      const next = b.push(speech.subarray(5950, 6110));
+      expect([next.firstFrame, next.isSpeech.length, b.speaking]).toEqual([0, 1, false]);
+      const floor = b.noiseFloorDb;
+      b.push(speech.subarray(6110, 6200));
+      b.startSegment(); // drops the 90 samples undecided
+      expect(b.noiseFloorDb).toBe(floor);
+      expect(b.push(new Float32Array(160)).firstFrame).toBe(0);
+    });
+
+  it('a segment that starts with speech is heard against the floor learnt before it (a new stream would take '
+    + 'the first word for the floor)', () => {
+    // frames 0 .. 36 are room noise (~-63 dBFS); the first digit starts loud at frame 50 (-27 dBFS)
+    const word = speech.subarray(50 * 160, 62 * 160);
+    const kept = new EnergyVad();
+    kept.push(speech.subarray(0, 37 * 160));
+    kept.flushSegment();
+    const heard = Array.from(kept.push(word).isSpeech);
+    const fresh = Array.from(new EnergyVad().push(word).isSpeech);
+    expect(heard.slice(2)).toEqual(new Array<number>(10).fill(1));
+    expect(fresh).toEqual(new Array<number>(12).fill(0));
+  });
+
   it('validates options, quoting the bad value', () => {
     expect(() => new EnergyVad({ frameMs: 15 })).toThrow(/frameMs must be one of 10, 20, 30, got 15/);
     expect(() => new EnergyVad({ onsetFrames: 0 })).toThrow(GatewayError);

@@ -16,7 +16,7 @@ import { vad } from '../../src/stream/vad.js';
 import { concat as joinFloat32 } from '../dsp/helpers.js';
 import { concat, noise, seconds, speechClips, toS16 } from './helpers.js';
 
-const END: ControlItem = { kind: 'end', reason: 'session_end', arrivalMs: 99 };
+const END: ControlItem = { kind: 'end', reason: 'session_end', arrivalMs: 99, audioMs: 0 };
 
 function samplesIn(x: Float32Array, chunk: number): (SamplesItem | ControlItem)[] {
   const items: (SamplesItem | ControlItem)[] = [];
@@ -29,6 +29,13 @@ function samplesIn(x: Float32Array, chunk: number): (SamplesItem | ControlItem)[
 
 function collect<T>(o: Observable<T>): Promise<T[]> {
   return lastValueFrom(o.pipe(toArray()));
+}
+
+/** `a` then a finalize then `b` then the end, in chunks of `chunk` samples. */
+function twoSegments(a: Float32Array, b: Float32Array, chunk: number): (SamplesItem | ControlItem)[] {
+  const items = samplesIn(a, chunk);
+  items[items.length - 1] = { kind: 'finalize', arrivalMs: 50, audioMs: 0 };
+  return [...items, ...samplesIn(b, chunk)];
 }
 
 function joinSamples(items: readonly { kind: string }[]): Float32Array {
@@ -84,12 +91,12 @@ describe('decodeAudio', () => {
       const src = cold('a-b-c-(e|)', {
         a: { kind: 'bytes' as const, bytes: bytes([0.5, -0.5]), arrivalMs: 1 },
         b: { kind: 'bytes' as const, bytes: new Uint8Array(0), arrivalMs: 2 },
-        c: { kind: 'finalize' as const, arrivalMs: 2 },
+        c: { kind: 'finalize' as const, arrivalMs: 2, audioMs: 0 },
         e: END,
       });
       expectObservable(src.pipe(decodeAudio({ encoding: 'pcm_s16le', channels: 1 }))).toBe('a---c-(e|)', {
         a: { kind: 'samples', samples: Float32Array.from([0.5, -0.5]), arrivalMs: 1 },
-        c: { kind: 'finalize', arrivalMs: 2 },
+        c: { kind: 'finalize', arrivalMs: 2, audioMs: 0 },
         e: END,
       });
     });
@@ -142,6 +149,21 @@ describe('resample', () => {
     expect(out.at(-1)).toBe(END);
   });
 
+  it('finalize flushes the tail as the end does (with its arrival), then a new stream starts', async () => {
+    const a = x.subarray(0, 20000), b = x.subarray(20000);
+    const ref = (y: Float32Array) => {
+      const r = new Resampler({ inputRateHz: 44100, outputRateHz: 16000 });
+      return [...Array.from(r.push(y)), ...Array.from(r.flush())];
+    };
+    for (const chunk of [2205, 999]) {
+      const out = await collect(from(twoSegments(a, b, chunk)).pipe(resample(44100)));
+      const at = out.findIndex((o) => o.kind === 'finalize');
+      expect(Array.from(joinSamples(out.slice(0, at)))).toEqual(ref(a));
+      expect(Array.from(joinSamples(out.slice(at)))).toEqual(ref(b));
+      expect(out[at - 1]!.arrivalMs).toBe(50);
+    }
+  });
+
   it('is the identity at 16 kHz (no copy)', async () => {
     const items = samplesIn(x.subarray(0, 1600), 800);
     const out = await collect(from(items).pipe(resample(16000)));
@@ -165,6 +187,19 @@ describe('denoise', () => {
       const y = joinSamples(await collect(from(samplesIn(x, chunk)).pipe(denoise('spectral'))));
       expect(y.length).toBe(x.length);
       expect(Array.from(y)).toEqual(expected);
+    }
+  });
+
+  it("'spectral' flushes the tail on finalize, as on the end; the next segment keeps the noise estimate", async () => {
+    const a = x.subarray(0, 7000), b = x.subarray(7000);
+    const ref = new SpectralSubtractor();
+    const first = [...Array.from(ref.push(a)), ...Array.from(ref.flushSegment())];
+    const second = [...Array.from(ref.push(b)), ...Array.from(ref.flush())];
+    for (const chunk of [800, 333]) {
+      const out = await collect(from(twoSegments(a, b, chunk)).pipe(denoise('spectral')));
+      const at = out.findIndex((o) => o.kind === 'finalize');
+      expect(Array.from(joinSamples(out.slice(0, at)))).toEqual(first);
+      expect(Array.from(joinSamples(out.slice(at)))).toEqual(second);
     }
   });
 });
@@ -206,13 +241,32 @@ describe('fbank + vad', () => {
     }
   });
 
-  it('passes finalize through without flushing', async () => {
+  it('flushes the last frames and their VAD decisions on finalize, as on the end; frames count on after it, '
+    + 'from a fresh extractor and a VAD that keeps its noise floor', async () => {
+    const a = x.slice(8000, 9600), b = x.slice(9600, 11300);
     const s = new Subject<SamplesItem | ControlItem>();
     const out: string[] = [];
-    s.pipe(fbank(), vad()).subscribe((o) => out.push(o.kind === 'frames' ? `f${o.frames}` : o.kind));
-    s.next({ kind: 'samples', samples: x.slice(0, 1600), arrivalMs: 0 });
-    s.next({ kind: 'finalize', arrivalMs: 0 });
-    s.next(END);
-    expect(out).toEqual(['f9', 'finalize', 'f1', 'end']); // frame i needs sample 160 i + 279
+    const blocks: FrameBlockItem[] = [];
+    const ended: number[][] = [];
+    s.pipe(fbank({ segmentEnded: (frame, ms) => ended.push([frame, ms]) }), vad()).subscribe((o) => {
+      out.push(o.kind === 'frames' ? `f${o.frames}@${o.firstFrame}` : o.kind);
+      if (o.kind === 'frames') blocks.push(o);
+    });
+    s.next({ kind: 'samples', samples: a, arrivalMs: 0 });
+    s.next({ kind: 'finalize', arrivalMs: 0, audioMs: 100 });
+    s.next({ kind: 'samples', samples: b, arrivalMs: 1 });
+    s.next({ ...END, audioMs: 206.25 });
+    // frame i needs sample 160 i + 279; a segment of N samples has (N + 80) // 160 frames
+    expect(out).toEqual(['f9@0', 'f1@9', 'finalize', 'f9@10', 'f2@19', 'end']);
+    expect(ended).toEqual([[10, 100], [21, 206.25]]);
+    const fresh = (y: Float32Array) => {
+      const e = new FbankExtractor();
+      return [...Array.from(e.push(y)), ...Array.from(e.flush())];
+    };
+    expect(blocks.flatMap((k) => Array.from(k.feats))).toEqual([...fresh(a), ...fresh(b)]);
+    const ref = new EnergyVad({ hangoverFrames: 1 });
+    const d = [...ref.push(a).isSpeech, ...ref.flushSegment().isSpeech, ...ref.push(b).isSpeech,
+      ...ref.flush().isSpeech];
+    expect(blocks.flatMap((k) => Array.from(k.speech!))).toEqual(d);
   });
 });

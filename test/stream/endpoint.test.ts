@@ -18,7 +18,7 @@ function blocks(speech: number[], blockFrames: number, arrival = (k: number) => 
 }
 
 const pattern = (...runs: [number, number][]): number[] => runs.flatMap(([v, n]) => new Array<number>(n).fill(v));
-const END: ControlItem = { kind: 'end', reason: 'session_end', arrivalMs: 1e6 };
+const END: ControlItem = { kind: 'end', reason: 'session_end', arrivalMs: 1e6, audioMs: 0 };
 
 /** Segment items with utterance.frames expanded to one `f<frame>` entry per frame (block-size independent). */
 function flatten(items: SegmentItem[]): string[] {
@@ -79,7 +79,7 @@ describe('endpoint', () => {
 
   it('finalize closes the open utterance at its stream position; is a no-op when idle', async () => {
     const b = blocks(pattern([0, 40], [1, 60]), 20);
-    const input = [{ kind: 'finalize' as const, arrivalMs: 0 }, ...b.slice(0, 4), { kind: 'finalize' as const, arrivalMs: 3 },
+    const input = [{ kind: 'finalize' as const, arrivalMs: 0, audioMs: 0 }, ...b.slice(0, 4), { kind: 'finalize' as const, arrivalMs: 3, audioMs: 400 },
       ...b.slice(4), END];
     const out = flatten(await segment(input, settings));
     expect(out).toEqual([

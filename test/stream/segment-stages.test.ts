@@ -13,7 +13,7 @@ import type {
 import { TOKENS, idsOf } from '../native/ctc-fixtures.js';
 import { FAKE_MODEL } from './helpers.js';
 
-const END: ControlItem = { kind: 'end', reason: 'session_end', arrivalMs: 1e6 };
+const END: ControlItem = { kind: 'end', reason: 'session_end', arrivalMs: 1e6, audioMs: 0 };
 
 /** A recording encoder: keeps a copy of every window; output frame j carries the window's row value 4j. */
 function recorder(delayMs = 0): StreamEncoder & { windows: Float32Array[]; log: string[] } {

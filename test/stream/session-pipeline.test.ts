@@ -71,22 +71,25 @@ describe('SessionPipeline (test-double encoder, real speech)', () => {
     });
     const finals = events.filter((e) => e.kind === 'final');
     expect(finals.map((f) => f.reason)).toEqual(['finalize', 'silence', 'silence']);
-    expect(finals[0]!.endMs).toBe(1490); // the last complete fbank frame before the cut (lookahead 17.5 ms)
-    expect(finals[1]!.startMs).toBe(1490); // contiguous, nothing lost or repeated
+    // at the cut: the frames the stages still held (fbank lookahead 17.5 ms) are flushed into this utterance
+    expect(finals[0]!.endMs).toBe(1500);
+    expect(finals[1]!.startMs).toBe(1500); // contiguous, nothing lost or repeated
     expect(checkOrder(events).filter((k) => k !== 'partial')).toEqual([
       'speech.started', 'speech.stopped', 'final', 'speech.started', 'speech.stopped', 'final',
       'speech.started', 'speech.stopped', 'final',
     ]);
   });
 
-  it('updateEndpointing() lowering maxUtteranceMs below the open utterance cuts it at once, where finalize() would',
+  it('updateEndpointing() lowering maxUtteranceMs below the open utterance cuts it at once, at the last complete frame',
     async () => {
       const p = pipeline();
       const events = await runPipeline(p, TWO_BYTES, 3200, (k) => {
         if ((k + 1) * 1600 === 16000 * 1.5) p.updateEndpointing({ silenceMs: 500, maxUtteranceMs: 1000 });
       });
       const finals = events.filter((e) => e.kind === 'final');
-      // the previous test's cut (the utterance opened before 0.49 s, so it already holds more than 1000 ms)
+      // the previous test's position, at the last complete fbank frame before it (lookahead 17.5 ms): unlike a
+      // finalize, an update is no segment boundary, so the stages keep what they hold (the utterance opened before
+      // 0.49 s, so it already holds more than 1000 ms)
       expect(finals[0]).toMatchObject({ reason: 'max_utterance', endMs: 1490 });
       expect(finals[0]!.startMs).toBeLessThan(490);
       expect(finals[1]!.startMs).toBe(1490);
@@ -104,7 +107,7 @@ describe('SessionPipeline (test-double encoder, real speech)', () => {
     });
     const finals = events.filter((e) => e.kind === 'final');
     expect(events.find((e) => e.kind === 'speech.stopped')).toMatchObject({ audioMs: stoppedMs });
-    // the last complete fbank frame before the update, as finalize() would cut (not one 10 ms frame later)
+    // the last complete fbank frame before the update (not one 10 ms frame later)
     expect(finals[0]).toMatchObject({ reason: 'silence', endMs: cutMs - 10 });
     expect(finals.map((f) => f.reason)).toEqual(['silence', 'silence']);
   });
@@ -126,9 +129,9 @@ describe('SessionPipeline (test-double encoder, real speech)', () => {
     await p.end();
     const finals = (await events).filter((e) => e.kind === 'final');
     // the same cut as finalize() after 50 ms frames (previous test)
-    expect(finals.map((f) => [f.reason, f.endMs])).toEqual([['finalize', 1490], ['silence', expect.any(Number)],
+    expect(finals.map((f) => [f.reason, f.endMs])).toEqual([['finalize', 1500], ['silence', expect.any(Number)],
       ['silence', expect.any(Number)]]);
-    expect(finals[1]!.startMs).toBe(1490);
+    expect(finals[1]!.startMs).toBe(1500);
   });
 
   it('max_utterance cuts long speech into utterances of at most maxUtteranceMs', async () => {
