@@ -6,16 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { gatewayConfigFromSources } from '../../src/server/config.js';
-
-function badConfig(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toMatchObject({ name: 'GatewayError', code: 'GW_ERR_BAD_CONFIG' });
-    return (e as Error).message;
-  }
-  throw new Error('expected GW_ERR_BAD_CONFIG');
-}
+import { badConfig } from './helpers.js';
 
 describe('gateway config errors name their source', () => {
   it('blames a rule between two settings on the one that was given', () => {

@@ -6,16 +6,7 @@ import { validateEncoderShardsOptions, type EncoderShardsOptions } from '../../s
 import {
   DEFAULT_GATEWAY_CONFIG, defaultModelDir, gatewayConfigFromSources, packageRoot, resolveGatewayConfig,
 } from '../../src/server/config.js';
-
-function badConfig(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toMatchObject({ name: 'GatewayError', code: 'GW_ERR_BAD_CONFIG' });
-    return (e as Error).message;
-  }
-  throw new Error('expected GW_ERR_BAD_CONFIG');
-}
+import { badConfig } from './helpers.js';
 
 describe('gateway config', () => {
   it('has the documented defaults; the model dir is under the package root whatever the cwd', () => {

@@ -3,16 +3,20 @@
  * It implements the same port as the real SessionPipeline (src/server/session-pipeline-port.ts); the real pipeline
  * with the real model is exercised by test/integration/.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Observable, Subject } from 'rxjs';
+import { expect } from 'vitest';
 import { WebSocket } from 'ws';
 import type { ErrorMessage, FinalReason, ServerMessage } from '../../src/protocol/messages.js';
 import type { Hotword, SessionConfig } from '../../src/protocol/session-config.js';
 import { GatewayError } from '../../src/protocol/errors.js';
 import { audioBytesToMs } from '../../src/protocol/validate.js';
 import type { PipelineEvent, SessionPipelinePort } from '../../src/server/session-pipeline-port.js';
-import type { SessionLimitsConfig } from '../../src/server/config.js';
+import { resolveGatewayConfig, type SessionLimitsConfig } from '../../src/server/config.js';
 import type { DecodeSettings } from '../../src/stream/ctc-decode.js';
-import type { GatewayServices } from '../../src/server/gateway.js';
+import { startGateway, type Gateway, type GatewayServices } from '../../src/server/gateway.js';
 import { LocalSession } from '../../src/server/local-session.js';
 import { createMetrics } from '../../src/server/metrics.js';
 
@@ -262,4 +266,24 @@ export function upgradeStatus(port: number): Promise<number | 'refused'> {
     ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); res.resume(); });
     ws.once('error', () => resolve('refused'));
   });
+}
+
+/** A gateway on loopback over `transport`, scripted pipelines, whose upgrades need `key` (a key file in a temp dir). */
+export async function startKeyedGateway(transport: 'uws' | 'ws', key: string): Promise<Gateway> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'voxgate-keyed-'));
+  writeFileSync(path.join(dir, 'keys.txt'), `${key}\n`);
+  const config = resolveGatewayConfig({ host: '127.0.0.1', port: 0, transport, logLevel: 'silent',
+    apiKeysFile: path.join(dir, 'keys.txt') });
+  return startGateway(config, { services: scriptedServices({ auto: true }) });
+}
+
+/** The message of the GW_ERR_BAD_CONFIG that `fn` throws (fails the test when it throws nothing or another error). */
+export function badConfig(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toMatchObject({ name: 'GatewayError', code: 'GW_ERR_BAD_CONFIG' });
+    return (e as Error).message;
+  }
+  throw new Error('expected GW_ERR_BAD_CONFIG');
 }

@@ -8,17 +8,13 @@
  * afterwards the same gateway still serves /healthz and a full session. The speech pipeline is scripted (this is
  * about the HTTP layer; test/integration/ runs the real model).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rng } from '../../bench/bench-random.js';
 import { VoxgateClient } from '../../clients/node-client.js';
-import { resolveGatewayConfig } from '../../src/server/config.js';
-import { startGateway, type Gateway } from '../../src/server/gateway.js';
+import type { Gateway } from '../../src/server/gateway.js';
 import { int, pick, type Rand } from '../protocol/fuzz-frames.js';
 import { rawExchange } from '../transports/helpers.js';
-import { pcm16, scriptedServices, START_16K } from './helpers.js';
+import { pcm16, START_16K, startKeyedGateway } from './helpers.js';
 
 const KEY = 'secret-key-1';
 const REQUESTS = 150;
@@ -85,11 +81,7 @@ function request(r: Rand): { bytes: Uint8Array | string; expect: Expect; what: s
 describe.each(['uws', 'ws'] as const)('HTTP fuzz over %s', (transport) => {
   let gw: Gateway;
   beforeAll(async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'voxgate-http-fuzz-'));
-    writeFileSync(path.join(dir, 'keys.txt'), `${KEY}\n`);
-    const config = resolveGatewayConfig({ host: '127.0.0.1', port: 0, transport, logLevel: 'silent',
-      apiKeysFile: path.join(dir, 'keys.txt') });
-    gw = await startGateway(config, { services: scriptedServices({ auto: true }) });
+    gw = await startKeyedGateway(transport, KEY);
   });
   afterAll(async () => {
     await gw?.close();

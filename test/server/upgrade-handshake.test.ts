@@ -5,14 +5,10 @@
  * Sec-WebSocket-Protocol (ws answered 400 with an HTML body, uWebSockets.js opened and echoed the garbage), and a 401
  * without the WWW-Authenticate header that RFC 9110 section 15.5.2 requires. The speech pipeline is scripted.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveGatewayConfig } from '../../src/server/config.js';
-import { startGateway, type Gateway } from '../../src/server/gateway.js';
+import type { Gateway } from '../../src/server/gateway.js';
 import { rawExchange } from '../transports/helpers.js';
-import { scriptedServices } from './helpers.js';
+import { startKeyedGateway } from './helpers.js';
 
 const KEY = 'secret-key-1';
 const HANDSHAKE = 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
@@ -33,11 +29,7 @@ function parse(response: string): { status: number; headers: Record<string, stri
 describe.each(['uws', 'ws'] as const)('upgrade handshake over %s', (transport) => {
   let gw: Gateway;
   beforeAll(async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'voxgate-handshake-'));
-    writeFileSync(path.join(dir, 'keys.txt'), `${KEY}\n`);
-    const config = resolveGatewayConfig({ host: '127.0.0.1', port: 0, transport, logLevel: 'silent',
-      apiKeysFile: path.join(dir, 'keys.txt') });
-    gw = await startGateway(config, { services: scriptedServices({ auto: true }) });
+    gw = await startKeyedGateway(transport, KEY);
   });
   afterAll(async () => {
     await gw?.close();

@@ -7,14 +7,10 @@
  * `Upgrade: h2c` (ws 400 JSON, uWS 404 text, 200 on /healthz, or 101 when the request also carried a key), and a
  * request with a key but no Upgrade header at all (uWS 101, ws 404).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveGatewayConfig } from '../../src/server/config.js';
-import { startGateway, type Gateway } from '../../src/server/gateway.js';
+import type { Gateway } from '../../src/server/gateway.js';
 import { rawExchange } from '../transports/helpers.js';
-import { scriptedServices } from './helpers.js';
+import { startKeyedGateway } from './helpers.js';
 
 const KEY = 'secret-key-1';
 const WS_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -68,11 +64,7 @@ const REFUSED: [string, string, string, Record<string, string | null>, number][]
 describe.each(['uws', 'ws'] as const)('malformed handshakes over %s', (transport) => {
   let gw: Gateway;
   beforeAll(async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'voxgate-parity-'));
-    writeFileSync(path.join(dir, 'keys.txt'), `${KEY}\n`);
-    const config = resolveGatewayConfig({ host: '127.0.0.1', port: 0, transport, logLevel: 'silent',
-      apiKeysFile: path.join(dir, 'keys.txt') });
-    gw = await startGateway(config, { services: scriptedServices({ auto: true }) });
+    gw = await startKeyedGateway(transport, KEY);
   });
   afterAll(async () => {
     await gw?.close();
