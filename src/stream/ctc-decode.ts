@@ -25,7 +25,8 @@
  * words lie inside. `newestArrivalMs` is the arrival of the newest audio in the chunk (partial) or of the audio that
  * ended the utterance (final). Speech events pass through. Hotword lists from `hotwords$` apply at once (live beams
  * are rescored as if the new list had applied from the utterance start), and so do `settings$` values (the next
- * chunk's partial and the next final use them). Decoder failures: GW_ERR_DECODER.
+ * chunk's partial and the next final use them). Decoder failures, a hotword list the decoder refuses included:
+ * GW_ERR_DECODER.
  */
 import type { Observable, OperatorFunction } from 'rxjs';
 import {
@@ -94,12 +95,20 @@ function withFinalText(list: NBestText[], text: string): NBestText[] {
 export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedItem, PipelineEvent> {
   const { model } = options;
   const sep = model.separatorId;
-  return statefulOperator(() => {
+  return statefulOperator((_emit, fail) => {
     const decoder: CtcSearch = options.decoder === 'greedy'
       ? new CtcGreedyDecoder({ vocabSize: model.vocabSize, blankId: model.blankId })
       : new CtcDecoder({ vocabSize: model.vocabSize, blankId: model.blankId, separatorId: sep,
         beamSize: options.beamSize, ...options.lm });
-    const hotwordsSub = options.hotwords$.subscribe((h) => decoder.setHotwords(h));
+    // A list the decoder refuses fails the session: thrown here it would escape to RxJS's unhandled-error report
+    // (an uncaughtException), and the session would go on with the old list.
+    const hotwordsSub = options.hotwords$.subscribe((h) => {
+      try {
+        decoder.setHotwords(h);
+      } catch (e) {
+        fail(e);
+      }
+    });
     let settings: DecodeSettings = { minConfidence: options.minConfidence, alternatives: 1, backgroundRejectionDb: 0 };
     const background = new BackgroundGate();
     const settingsSub = options.settings$?.subscribe((s) => {

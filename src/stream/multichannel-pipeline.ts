@@ -10,6 +10,12 @@
  * (0, 1, 2, ... per channel); across channels they interleave as the encoder finishes them. `backlogMs()` is the
  * larger of the two, so flow control holds the session to its slower channel. A multichannel session costs two
  * encoder streams.
+ *
+ * A channel's failure is the session's, as in mono: the other channel is disposed at once (a failed mono pipeline
+ * tears its own stages down; the other channel would go on running its audio through the encoder, its stream open,
+ * for a session that has failed), events$ and `end()` fail with that channel's error, and later audio is ignored.
+ * A channel whose events end the session while it takes its half of a frame (a failure, or the owner's `dispose()`
+ * from an event handler) keeps the other half from the other channel, as a mono pipeline drops the rest of a frame.
  */
 import { merge, type Observable } from 'rxjs';
 import { map } from 'rxjs/operators';
@@ -24,6 +30,10 @@ export class MultichannelPipeline implements SessionPipelinePort {
   readonly events$: Observable<PipelineEvent>;
   readonly #channels: readonly [SessionPipelinePort, SessionPipelinePort];
   readonly #sampleBytes: number;
+  /** The first channel error (boxed: any value can be thrown). */
+  #failure: { error: unknown } | null = null;
+  /** A channel failed or the session was abandoned: no more audio goes to the channels. */
+  #stopped = false;
 
   /**
    * @param config a session with `channels: 2` and `multichannel: true` (GW_ERR_BAD_CONFIG otherwise)
@@ -45,6 +55,12 @@ export class MultichannelPipeline implements SessionPipelinePort {
     }
     this.#channels = [left, right];
     this.#sampleBytes = sampleFrameBytes(config.encoding, 1);
+    // Subscribed before any consumer, so the other channel is gone before the consumer hears of the error.
+    this.#channels.forEach((p, k) => p.events$.subscribe({ error: (error: unknown) => {
+      this.#failure ??= { error };
+      this.#stopped = true;
+      this.#channels[1 - k]!.dispose();
+    } }));
     this.events$ = merge(...this.#channels.map((p, channel) => p.events$.pipe(
       map((ev): PipelineEvent => ({ ...ev, channel })))));
   }
@@ -56,6 +72,7 @@ export class MultichannelPipeline implements SessionPipelinePort {
       throw new GatewayError('GW_ERR_PARTIAL_SAMPLE',
         `binary frame of ${bytes.length} bytes is not a whole number of ${2 * b}-byte sample frames`);
     }
+    if (this.#failure !== null) return;
     const n = bytes.length / (2 * b);
     const halves = [new Uint8Array(n * b), new Uint8Array(n * b)] as const;
     for (let i = 0; i < n; i++) {
@@ -65,15 +82,17 @@ export class MultichannelPipeline implements SessionPipelinePort {
       }
     }
     this.#channels[0].pushAudio(halves[0], arrivalMs);
-    this.#channels[1].pushAudio(halves[1], arrivalMs);
+    if (!this.#stopped) this.#channels[1].pushAudio(halves[1], arrivalMs);
   }
 
   finalize(): void {
     for (const p of this.#channels) p.finalize();
   }
 
+  /** Rejects with the failed channel's error, not the GW_ERR_SESSION_ENDED of the channel disposed for it. */
   end(reason?: FinalReason): Promise<void> {
-    return Promise.all(this.#channels.map((p) => p.end(reason))).then(() => undefined);
+    return Promise.all(this.#channels.map((p) => p.end(reason))).then(() => undefined,
+      (e: unknown) => Promise.reject(this.#failure === null ? e : this.#failure.error));
   }
 
   /** Both channels or neither: a list the first refuses (GW_ERR_BAD_HOTWORD) never reaches the second. */
@@ -94,6 +113,7 @@ export class MultichannelPipeline implements SessionPipelinePort {
   }
 
   dispose(): void {
+    this.#stopped = true;
     for (const p of this.#channels) p.dispose();
   }
 }

@@ -183,39 +183,49 @@ export interface StageHandlers<I, O> {
 }
 
 /**
- * Builds an operator whose state lives in the subscribe closure: `setup(emit)` runs once per subscription and returns
- * the handlers; `emit` is also there for a stage that must emit between items, on a change of its own settings (a
- * lowered maximum utterance length in endpoint.ts). Anything a handler throws becomes an error notification (wrapped
- * into a GatewayError with `errorCode`); teardown runs exactly once however the subscription ends.
+ * Builds an operator whose state lives in the subscribe closure: `setup(emit, fail)` runs once per subscription and
+ * returns the handlers; `emit` is also there for a stage that must emit between items, on a change of its own
+ * settings (a lowered maximum utterance length in endpoint.ts). Anything a handler throws becomes an error
+ * notification (wrapped into a GatewayError with `errorCode`); so does what a stage passes to `fail`, for work outside
+ * the handlers (a settings subscription: a throw there would escape to RxJS's unhandled-error report, an
+ * uncaughtException, while the stage went on). `fail` may come during setup (a BehaviorSubject's current value);
+ * then the handlers are torn down as soon as setup returns them. Teardown runs exactly once however the subscription
+ * ends.
  */
 export function statefulOperator<I, O>(
-  setup: (emit: (o: O) => void) => StageHandlers<I, O>,
+  setup: (emit: (o: O) => void, fail: (e: unknown) => void) => StageHandlers<I, O>,
   errorCode: Parameters<typeof toGatewayError>[1] = 'GW_ERR_INTERNAL',
 ): OperatorFunction<I, O> {
   return (source) =>
     new Observable<O>((subscriber) => {
       const emit = (o: O): void => subscriber.next(o);
-      let handlers: StageHandlers<I, O>;
-      try {
-        handlers = setup(emit);
-      } catch (e) {
-        subscriber.error(toGatewayError(e, errorCode));
-        return undefined;
-      }
+      let handlers: StageHandlers<I, O> | undefined;
       let released = false;
       const release = (): void => {
         if (released) return;
         released = true;
-        handlers.teardown?.();
+        handlers?.teardown?.();
       };
       const fail = (e: unknown): void => {
+        if (released) return;
         release();
         subscriber.error(toGatewayError(e, errorCode));
       };
+      try {
+        handlers = setup(emit, fail);
+      } catch (e) {
+        fail(e);
+        return undefined;
+      }
+      if (released) {
+        handlers.teardown?.();
+        return undefined;
+      }
+      const stage = handlers;
       const subscription = source.subscribe({
         next: (item) => {
           try {
-            handlers.next(item, emit);
+            stage.next(item, emit);
           } catch (e) {
             fail(e);
           }
@@ -226,7 +236,7 @@ export function statefulOperator<I, O>(
         },
         complete: () => {
           try {
-            handlers.complete?.(emit);
+            stage.complete?.(emit);
           } catch (e) {
             fail(e);
             return;
