@@ -319,11 +319,15 @@ export function clientMessageType(value: unknown): ClientMessage['type'] | undef
   return CLIENT_MESSAGE_TYPES.find((t) => t === type);
 }
 
-/** The JSON value of one text frame, not yet validated. Throws GatewayError FRAME_TOO_LARGE or BAD_JSON. */
-export function parseClientJson(text: string): unknown {
+/**
+ * The JSON value of one text frame, not yet validated. Throws GatewayError FRAME_TOO_LARGE or BAD_JSON.
+ * `maxFrameBytes`: the limit in effect, the one `session.started` announces (a server may set another than the
+ * protocol's default).
+ */
+export function parseClientJson(text: string, maxFrameBytes: number = L.maxFrameBytes): unknown {
   // A string with more UTF-16 units than the byte limit is certainly over it; the transport checks exact bytes.
-  if (text.length > L.maxFrameBytes) {
-    throw new GatewayError('GW_ERR_FRAME_TOO_LARGE', `text frame must be at most ${L.maxFrameBytes} bytes, got more`);
+  if (text.length > maxFrameBytes) {
+    throw new GatewayError('GW_ERR_FRAME_TOO_LARGE', `text frame must be at most ${maxFrameBytes} bytes, got more`);
   }
   try {
     return JSON.parse(text);

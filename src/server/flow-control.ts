@@ -103,6 +103,15 @@ export class FlowControl {
     }
   }
 
+  /**
+   * A binary frame of zero bytes: it carries no audio to hold against the limits, but it is a binary audio frame, at
+   * each of which `voxgate_inbound_backlog_seconds` is sampled (docs/protocol.md section 10).
+   */
+  emptyFrame(): void {
+    const backlog = this.deps.backlogMs();
+    if (backlog !== null) this.deps.metrics?.inboundBacklogSeconds.observe(backlog / 1000);
+  }
+
   /** A pong arrived: if it echoes the latest flow.pause's ping, the client has seen that pause. */
   acknowledged(payload: Uint8Array): void {
     if (this.pausedNow && Buffer.from(payload).equals(pausePayload(this.pauseNumber))) this.pauseSeen = true;

@@ -180,7 +180,7 @@ export class Session {
     if (overBudget !== null) return this.fail(overBudget);
     let msg: ClientMessage;
     try {
-      const value = parseClientJson(text);
+      const value = parseClientJson(text, this.deps.limits.maxFrameBytes);
       // The state decides before the fields do (session-state.ts).
       const refused = refusedInState(this.state, clientMessageType(value));
       if (refused !== null) return this.fail(refused);
@@ -260,7 +260,7 @@ export class Session {
     this.timers.touch();
     this.stats.bytesReceived += bytes.byteLength;
     this.stats.framesReceived++;
-    if (bytes.byteLength === 0) return;
+    if (bytes.byteLength === 0) return this.flow.emptyFrame();
     this.m?.audioSecondsTotal.inc(bytes.byteLength / frameBytes / config.sampleRateHz);
     this.pipeline!.pushAudio(bytes, this.now());
     this.flow.check(true);
@@ -341,8 +341,10 @@ export class Session {
   private fail(err: GatewayError): void {
     try {
       if (this.state === 'closed' || this.outcome !== null) return;
+      // voxgate_errors_total counts errors sent. A refused one means the socket closed, maybe at the outbound hard
+      // limit by this very send: that close is how the session ends, and handleClose counts it as such.
+      if (this.send(err.toErrorMessage()) === 'dropped') return;
       this.m?.countError(err.code);
-      this.send(err.toErrorMessage());
       if (!err.fatal) {
         this.log.debug({ code: err.code, err_message: err.message }, 'non-fatal error');
         return;
