@@ -18,6 +18,7 @@
  */
 import { GatewayError, toGatewayError } from '../protocol/errors.js';
 import type { ServerMessage } from '../protocol/messages.js';
+import type { SendResult } from '../transports/transport.js';
 import type { SessionLimitsConfig } from './config.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { SessionStatsCounter } from './session-stats.js';
@@ -35,7 +36,8 @@ export interface FlowControlDeps {
   limits: Pick<SessionLimitsConfig, 'flowHighWaterMs' | 'flowLowWaterMs' | 'backlogLimitMs'>;
   /** The pipeline's unprocessed audio in ms, or null while the session is not streaming (then nothing happens). */
   backlogMs: () => number | null;
-  send: (msg: ServerMessage) => void;
+  /** Connection.send's result: a `'dropped'` message never reached the client. */
+  send: (msg: ServerMessage) => SendResult;
   /** Sends a WebSocket ping with this payload (Connection.ping). */
   ping: (payload: Uint8Array) => void;
   /** Ends the session with GW_ERR_BACKLOG; also gets anything a poll throws (as a GatewayError). */
@@ -86,9 +88,12 @@ export class FlowControl {
     }
     if (!this.pausedNow && backlog > flowHighWaterMs) {
       this.pausedNow = true;
-      this.deps.stats.flowPauses++;
-      m?.flowPausesTotal.inc();
-      this.deps.send({ type: 'flow.pause', buffered_ms: Math.round(backlog) });
+      // stats.flow_pauses and voxgate_flow_pauses_total count pauses sent. A refused one means the socket closed
+      // (maybe at the outbound hard limit by this very send), so the session is ending and its close stops the poll.
+      if (this.deps.send({ type: 'flow.pause', buffered_ms: Math.round(backlog) }) !== 'dropped') {
+        this.deps.stats.flowPauses++;
+        m?.flowPausesTotal.inc();
+      }
       this.pauseNumber++;
       this.pauseSeen = false;
       this.deps.ping(pausePayload(this.pauseNumber));

@@ -285,6 +285,27 @@ describe('Session state machine', () => {
     expect(close.code).toBe(4003);
   });
 
+  it('flow control: a flow.pause the closed socket refused is not counted (stats.flow_pauses, voxgate_flow_pauses_total)', async () => {
+    const chunks: string[] = [];
+    const destination = new Writable({ write(chunk: Buffer, _enc, cb) { chunks.push(chunk.toString()); cb(); } });
+    const metrics = createMetrics({ defaultMetrics: false });
+    const s = new LocalSession({ services: scriptedServices(), metrics,
+      limits: { flowHighWaterMs: 200, flowLowWaterMs: 50, backlogLimitMs: 500 },
+      logger: createLogger({ level: 'info', destination }) });
+    const msgs: ServerMessage[] = [];
+    s.onMessage((m) => msgs.push(m));
+    s.sendJson(START_16K);
+    // The client closes its socket while its last frame is still being read: the session handles the frame before
+    // it learns of the close, and the flow.pause that frame calls for is refused.
+    s.abandon();
+    s.sendAudio(pcm16(250));
+    await s.closed;
+    expect(types(msgs)).toEqual(['session.started']);
+    expect(await metrics.metricsText()).toContain('voxgate_flow_pauses_total 0');
+    const lines = chunks.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.find((l) => l['msg'] === 'session closed')).toMatchObject({ stats: { flow_pauses: 0 } });
+  });
+
   it('tag: echoed in session.started and on every log line of the session from session.start on', async () => {
     const chunks: string[] = [];
     const destination = new Writable({ write(chunk: Buffer, _enc, cb) { chunks.push(chunk.toString()); cb(); } });
