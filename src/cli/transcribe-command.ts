@@ -12,7 +12,7 @@ import type { SpeechEngine, SpeechEngineOptions } from '../server/speech-engine.
 import { openLocalChannel, openRemoteChannel, type TranscriptionChannel } from './channel.js';
 import { handleInterrupts } from './interrupts.js';
 import { startFieldsFor, streamWav } from './stream-wav.js';
-import { readWavHeader } from './wav.js';
+import { readWavHeader, type WavFile } from './wav.js';
 
 /** Flags of the in-process pipeline, shared by `transcribe` and `eval` (see loadInProcessEngine). */
 export const IN_PROCESS_HELP = `  --model DIR            model directory for the in-process pipeline (default: as \`serve\`)
@@ -65,7 +65,8 @@ ${SESSION_HELP}${IN_PROCESS_HELP}  --json                 print every server mes
 
 Ctrl-C (SIGINT) or SIGTERM once the session has started stops sending audio and ends the session as at the end of
 the file: the audio sent so far gets its finals, which are printed, then the command exits 130 (SIGINT) or 143
-(SIGTERM). A second signal exits at once with that code, without waiting for the finals.
+(SIGTERM). A second signal exits at once with that code, without waiting for the finals. Before the session has
+started (the model loading, the server not yet answering) a signal exits at once with that code: no audio was sent.
 
 Exit codes: 0 done, 1 an error (also when the session ended with one), 2 a usage error, 130 / 143 interrupted,
 141 the reader of its output went away (\`| head -1\`: it stops at once, as a tool killed by SIGPIPE).
@@ -223,19 +224,35 @@ export function targetFlags(flags: InProcessFlags & { url?: string | undefined; 
 
 export async function runTranscribe(file: string, flags: TranscribeFlags): Promise<number> {
   targetFlags(flags);
-  const wav = await readWavHeader(file);
-  const start = { ...startFieldsFor(wav, startExtras(flags)), ...(flags.numerals === true ? { numerals: true } : {}),
-    ...(flags.multichannel === true ? { multichannel: true } : {}), ...alternativesFlag(flags.alternatives) };
+  const extras = startExtras(flags);
+  const alternatives = alternativesFlag(flags.alternatives);
+  // Until the session has started nothing was sent, so nothing is owed a final: a signal ends the process at once,
+  // with its code (Node's default action ended it by the signal, without a word). That also drops what a clean stop
+  // would wait on for nothing: a WAV read from a pipe that waits on its writer, the model load (seconds), a server
+  // that has not answered the upgrade (the client waits 10 s); a socket being opened closes with the process.
+  const opening = handleInterrupts((signal) => {
+    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}voxgate: ${signal}: stopped before the session started, `
+      + 'no audio was sent\n');
+    process.exit(opening.exitCode()!);
+  });
   let closeEngine: (() => Promise<void>) | undefined;
   try {
+    let wav: WavFile;
     let channel: TranscriptionChannel;
-    if (flags.url !== undefined) {
-      channel = await openRemoteChannel(flags.url, start, flags['api-key']);
-    } else {
-      // the engine's worker threads keep the process alive: it must close also when session.start is refused
-      const engine = await loadInProcessEngine(flags);
-      closeEngine = () => engine.close();
-      channel = await openLocalChannel(engine, start);
+    try {
+      wav = await readWavHeader(file);
+      const start = { ...startFieldsFor(wav, extras), ...(flags.numerals === true ? { numerals: true } : {}),
+        ...(flags.multichannel === true ? { multichannel: true } : {}), ...alternatives };
+      if (flags.url !== undefined) {
+        channel = await openRemoteChannel(flags.url, start, flags['api-key']);
+      } else {
+        // the engine's worker threads keep the process alive: it must close also when session.start is refused
+        const engine = await loadInProcessEngine(flags);
+        closeEngine = () => engine.close();
+        channel = await openLocalChannel(engine, start);
+      }
+    } finally {
+      opening.dispose(); // the handlers below take over in the same turn: no signal falls between them
     }
     const print = printer(process.stdout, flags.json === true);
     print(channel.started); // it arrives before streamWav listens: --json promises every server message

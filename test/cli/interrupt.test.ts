@@ -1,12 +1,17 @@
 /**
  * Ctrl-C (SIGINT) and SIGTERM in `voxgate transcribe`: the built binary (`node dist/src/cli/main.js`, as the package
  * bin runs; build it first with `npx tsc -p tsconfig.build.json`) as a real child process, streaming a long file at
- * 1x against a real gateway on port 0 and in-process, interrupted mid-utterance.
+ * 1x against a real gateway on port 0 and in-process, interrupted mid-utterance; and run from its sources,
+ * interrupted before the session has started.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTranscribe } from '../../src/cli/transcribe-command.js';
 import { encodeWav } from '../../src/cli/wav.js';
@@ -15,6 +20,9 @@ import type { Gateway } from '../../src/server/gateway.js';
 import { longestFixture, repeatPcm, REQUIRE_PARTIALS, ROOT, speechFixtures, startRealGateway } from '../integration/helpers.js';
 
 const MAIN = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+/** The CLI from its sources (as eval-interrupt.test.ts runs it): the runs below need no build. */
+const CLI_SOURCES = ['--import', pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href,
+  path.join(ROOT, 'src', 'cli', 'main.ts')];
 /** Far longer than any test waits: an interrupted run must end long before the file does. */
 const FILE_MS = 60_000;
 
@@ -39,8 +47,8 @@ afterAll(async () => {
 });
 
 /** `voxgate transcribe FILE --json ...` as a child process; its messages and stderr as they come. */
-function transcribeProcess(args: string[]) {
-  const child = spawn(process.execPath, [MAIN, 'transcribe', longFile, '--json', ...args],
+function transcribeProcess(args: string[], { file = longFile, cli = [MAIN] } = {}) {
+  const child = spawn(process.execPath, [...cli, 'transcribe', file, '--json', ...args],
     { cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
   const msgs: ServerMessage[] = [];
   let pending = '';
@@ -141,6 +149,51 @@ describe('voxgate transcribe interrupted', () => {
       run.child.kill('SIGKILL');
     }
   }, 120_000);
+
+  it('SIGTERM while connecting with --url (the server has not answered the upgrade): a notice, exit 143 at once, '
+    + 'the connection closed', async () => {
+    const sockets: Socket[] = [];
+    // takes the connection and reads it (else its end is never seen), never answers the upgrade
+    const silent = createServer((s) => sockets.push(s.resume()));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const run = transcribeProcess(['--url', `ws://127.0.0.1:${(silent.address() as { port: number }).port}/v1/stream`],
+      { cli: CLI_SOURCES });
+    try {
+      await expect.poll(() => sockets.length, { timeout: 30_000, interval: 20 }).toBe(1);
+      const closed = new Promise<void>((resolve) => { sockets[0]!.once('close', () => resolve()); });
+      run.child.kill('SIGTERM');
+      expect(await run.exited, run.stderr()).toEqual({ code: 143, signal: null });
+      expect(run.stderr()).toMatch(/^voxgate: SIGTERM: .*\n$/);
+      expect(run.msgs).toEqual([]);
+      await closed;
+    } finally {
+      run.child.kill('SIGKILL');
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  }, 60_000);
+
+  it('SIGINT while the WAV is still being read (`transcribe <(...)`, a pipe that waits on its writer): a notice, '
+    + 'exit 130 at once, no model loaded for nothing', async () => {
+    const fifo = path.join(mkdtempSync(path.join(tmpdir(), 'voxgate-interrupt-fifo-')), 'in.wav');
+    execFileSync('mkfifo', [fifo]);
+    // in-process with a model that is not there: the run fails if it loads one
+    const run = transcribeProcess(['--model', path.join(path.dirname(fifo), 'no-model')], { file: fifo, cli: CLI_SOURCES });
+    try {
+      // the writing end opens once transcribe has opened the reading end: it is reading the header
+      const writer = await open(fifo, 'w');
+      try {
+        run.child.kill('SIGINT');
+        expect(await run.exited, run.stderr()).toEqual({ code: 130, signal: null });
+      } finally {
+        await writer.close();
+      }
+      expect(run.stderr()).toMatch(/^voxgate: SIGINT: .*\n$/);
+      expect(run.msgs).toEqual([]);
+    } finally {
+      run.child.kill('SIGKILL');
+    }
+  }, 60_000);
 
   it('runTranscribe removes its signal handlers when it returns', async () => {
     const counts = (): number[] => ['SIGINT', 'SIGTERM'].map((s) => process.listenerCount(s));
