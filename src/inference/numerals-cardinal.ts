@@ -4,7 +4,7 @@
  * the rules here only say how far a number reaches and what it is worth.
  */
 
-export const UNITS: Readonly<Record<string, number>> = {
+const UNITS: Readonly<Record<string, number>> = {
   zero: 0, one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9,
 };
 const TEENS: Readonly<Record<string, number>> = {
@@ -54,6 +54,11 @@ export function belowHundred(w: readonly string[], i: number): NumberSpan | null
   return null;
 }
 
+/** The digit a word spells ("oh" is 0), or null. */
+export function digitOf(x: string | undefined): string | null {
+  return has(UNITS, x) ? String(UNITS[x]) : x === 'oh' ? '0' : null;
+}
+
 export function isDigitWord(x: string | undefined): boolean {
   return has(UNITS, x) || x === 'oh' || x === 'double' || x === 'triple';
 }
@@ -66,8 +71,9 @@ function aIsOne(w: readonly string[], i: number): boolean {
 }
 
 /** "oh" and one digit at j, the last digits after "hundred" or a scale ("one hundred oh one" is 101, "two thousand
- * oh five" 2005); not when more digits follow, which make a digit string ("eight hundred oh five five five"). */
-function ohTail(w: readonly string[], j: number): NumberSpan | null {
+ * oh five" 2005) or a clock time's minutes ("nine oh five"); not when more digits follow, which make a digit string
+ * ("eight hundred oh five five five"). */
+export function ohTail(w: readonly string[], j: number): NumberSpan | null {
   const d = w[j + 1];
   if (w[j] !== 'oh' || !has(UNITS, d) || UNITS[d] === 0 || isDigitWord(w[j + 2])) return null;
   return { value: UNITS[d]!, ordinal: false, end: j + 2 };
@@ -135,14 +141,13 @@ export function digitRun(w: readonly string[], i: number, afterNumber = true): {
 }
 
 function digitWords(w: readonly string[], i: number): { digits: string; end: number } | null {
-  const digitAt = (k: number): string | null => (has(UNITS, w[k]) ? String(UNITS[w[k]]) : w[k] === 'oh' ? '0' : null);
   let digits = '';
   let words = 0;
   let j = i;
   let lastStart = i;
   for (;;) {
     const repeat = w[j] === 'double' ? 2 : w[j] === 'triple' ? 3 : 1;
-    const d = digitAt(repeat > 1 ? j + 1 : j);
+    const d = digitOf(w[repeat > 1 ? j + 1 : j]);
     if (d === null) break;
     lastStart = j;
     digits += d.repeat(repeat);

@@ -38,7 +38,7 @@
  */
 
 import {
-  SCALES, UNITS, belowHundred, cardinal, digitRun, has, isDigitWord,
+  SCALES, belowHundred, cardinal, digitOf, digitRun, has, isDigitWord, ohTail,
 } from './numerals-cardinal.js';
 
 const CURRENCIES: Readonly<Record<string, string>> = {
@@ -70,7 +70,7 @@ type Piece = { kind: 'word'; text: string } | NumberPiece;
 
 /** The digits after a decimal point at i: a digit string or one digit ("oh" is 0). */
 function decimalDigits(w: readonly string[], i: number): { digits: string; end: number } | null {
-  const one = w[i] === 'oh' ? '0' : has(UNITS, w[i]) ? String(UNITS[w[i]]) : null;
+  const one = digitOf(w[i]);
   return digitRun(w, i) ?? (one === null ? null : { digits: one, end: i + 1 });
 }
 
@@ -126,9 +126,10 @@ function timeAt(w: readonly string[], i: number): { text: string; end: number } 
   if (hour === null || hour.ordinal || hour.end !== i + 1 || hour.value < 1 || hour.value > 12) return null;
   let j = i + 1;
   let minutes = '';
-  if (w[j] === 'oh' && has(UNITS, w[j + 1]) && UNITS[w[j + 1]!]! > 0) {
-    minutes = `:0${UNITS[w[j + 1]!]}`;
-    j += 2;
+  const oh = ohTail(w, j); // "nine oh five"
+  if (oh !== null) {
+    minutes = `:0${oh.value}`;
+    j = oh.end;
   } else {
     const m = belowHundred(w, j);
     if (m !== null && !m.ordinal && m.value >= 10 && m.value <= 59) {
