@@ -19,8 +19,10 @@ export class TextBudget {
   constructor(limits: Partial<SessionStartedMessage['limits']> | undefined, nowMs: number) {
     this.framesBurst = Math.max(1, Math.floor((limits?.text_frames_burst ?? PROTOCOL_LIMITS.textMessagesBurst) / 2));
     this.framesPerS = limits?.text_frames_per_second ?? PROTOCOL_LIMITS.textMessagesPerSecond;
-    // Half of two whole frames is one whole frame: every frame the server accepts fits.
-    this.charsBurst = PROTOCOL_LIMITS.textCharsBurst / 2;
+    // The server's burst is two whole frames of its max_frame_bytes (at least textCharsBurst); half of it is one
+    // whole frame, so every frame the server accepts fits.
+    const maxFrameBytes = limits?.max_frame_bytes ?? PROTOCOL_LIMITS.maxFrameBytes;
+    this.charsBurst = Math.max(PROTOCOL_LIMITS.textCharsBurst, 2 * maxFrameBytes) / 2;
     this.charsPerS = limits?.text_chars_per_second ?? PROTOCOL_LIMITS.textCharsPerSecond;
     this.frames = this.framesBurst;
     this.chars = this.charsBurst;

@@ -59,7 +59,7 @@ export const PROTOCOL_LIMITS = {
    */
   textMessagesBurst: 60,
   textMessagesPerSecond: 30,
-  /** The same for the characters of text frames (two whole frames at once, then 256 Ki per second). */
+  /** Characters of text frames: two whole frames at once (2 x max_frame_bytes, at least this), then 256 Ki/s. */
   textCharsBurst: 2 * 1024 * 1024,
   textCharsPerSecond: 256 * 1024,
   /**

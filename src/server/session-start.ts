@@ -49,13 +49,17 @@ export function acceptSessionStart(msg: SessionStartMessage, services: SessionSe
 /**
  * `session.update`: validates it, hands what changed to the pipeline (hotwords first: a list it refuses leaves
  * everything as it was) and returns the new config with its `session.updated` answer. Throws non-fatal errors.
+ * `flushRequested` is called just before a lower `silence_ms` or `max_utterance_ms` reaches the pipeline: the open
+ * utterance may then end at once, at the audio received so far, which is a flush the client asked for (as
+ * session.finalize is), so what it decodes must not count as the server's lag (transcript-sender.ts `lagMs`).
  */
-export function acceptSessionUpdate(msg: SessionUpdateMessage, config: SessionConfig, pipeline: SessionPipelinePort):
-  { config: SessionConfig; reply: SessionUpdatedMessage } {
+export function acceptSessionUpdate(msg: SessionUpdateMessage, config: SessionConfig, pipeline: SessionPipelinePort,
+  flushRequested?: () => void): { config: SessionConfig; reply: SessionUpdatedMessage } {
   const patch = normaliseSessionUpdate(msg);
   const next = applySessionUpdate(config, patch);
   if (patch.hotwords !== undefined) pipeline.updateHotwords(patch.hotwords);
   if (patch.silenceMs !== undefined || patch.maxUtteranceMs !== undefined) {
+    if (next.silenceMs < config.silenceMs || next.maxUtteranceMs < config.maxUtteranceMs) flushRequested?.();
     pipeline.updateEndpointing({ silenceMs: next.silenceMs, maxUtteranceMs: next.maxUtteranceMs });
   }
   if (patch.minConfidence !== undefined || patch.alternatives !== undefined || patch.backgroundRejectionDb !== undefined) {

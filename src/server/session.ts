@@ -80,7 +80,7 @@ export class Session {
     this.m = deps.metrics;
     this.log = sessionLogger(deps.logger, this.id);
     this.stats = new SessionStatsCounter(this.now());
-    this.textBudget = new TextRateLimiter(this.now());
+    this.textBudget = new TextRateLimiter(this.now(), deps.limits.maxFrameBytes);
     this.flow = new FlowControl({
       limits: deps.limits,
       backlogMs: () => (this.state === 'started' && this.pipeline !== null ? this.pipeline.backlogMs() : null),
@@ -229,7 +229,8 @@ export class Session {
   }
 
   private update(msg: SessionUpdateMessage): void {
-    const { config, reply } = acceptSessionUpdate(msg, this.config!, this.pipeline!);
+    const { config, reply } = acceptSessionUpdate(msg, this.config!, this.pipeline!,
+      () => this.transcripts!.flushRequested());
     this.config = config;
     this.transcripts!.update({ numerals: config.numerals });
     this.send(reply);

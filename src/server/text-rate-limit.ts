@@ -18,10 +18,17 @@ export class TextRateLimiter {
   /** A third bucket, of refusals: a client that keeps sending into a spent budget is closed, not answered forever. */
   private refusals: number;
   private lastMs: number;
+  /** Characters at once: two whole frames of the session's size (a frame of N bytes holds at most N characters). */
+  private readonly charsBurst: number;
 
-  constructor(nowMs: number) {
+  /**
+   * `maxFrameBytes`: the largest frame the gateway reads (`--max-frame-bytes`). A fixed burst would refuse forever
+   * every text frame above half of it, though such a frame is within the announced `max_frame_bytes`.
+   */
+  constructor(nowMs: number, maxFrameBytes: number) {
+    this.charsBurst = Math.max(PROTOCOL_LIMITS.textCharsBurst, 2 * maxFrameBytes);
     this.messages = PROTOCOL_LIMITS.textMessagesBurst;
-    this.chars = PROTOCOL_LIMITS.textCharsBurst;
+    this.chars = this.charsBurst;
     this.refusals = PROTOCOL_LIMITS.textRefusalsBurst;
     this.lastMs = nowMs;
   }
@@ -36,7 +43,7 @@ export class TextRateLimiter {
     const dtS = Math.max(0, nowMs - this.lastMs) / 1000;
     this.lastMs = Math.max(this.lastMs, nowMs);
     this.messages = Math.min(limits.textMessagesBurst, this.messages + dtS * limits.textMessagesPerSecond);
-    this.chars = Math.min(limits.textCharsBurst, this.chars + dtS * limits.textCharsPerSecond);
+    this.chars = Math.min(this.charsBurst, this.chars + dtS * limits.textCharsPerSecond);
     this.refusals = Math.min(limits.textRefusalsBurst, this.refusals + dtS * limits.textRefusalsPerSecond);
     if (this.messages < 1 || this.chars < chars) {
       this.refusals -= 1;

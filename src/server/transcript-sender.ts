@@ -7,8 +7,9 @@
  * Rules kept here: partials are droppable under outbound backpressure (counted in `partials_dropped`, unless the
  * socket had already closed) and a dropped partial does not use up a `seq`; a partial whose text equals the previous
  * partial of the same utterance is not sent; a final clears that memory. Only what was sent is counted as sent.
- * Load shedding (latency-monitor.ts) is fed each partial's lag, which is its `latency_ms` except for audio that
- * arrived before a `session.finalize` or the session's end: that lag counts from the request (see `lagMs`).
+ * Load shedding (latency-monitor.ts) is fed the lag of each partial and of each final the endpointer ended, which is
+ * its `latency_ms` except for audio that arrived before a flush request (`session.finalize`, the session's end, a
+ * `session.update` that may end the utterance): that lag counts from the request (see `lagMs`).
  */
 import { formatNumerals } from '../inference/numerals.js';
 import type { ServerMessage, TranscriptAlternative } from '../protocol/messages.js';
@@ -52,7 +53,10 @@ export class TranscriptSender {
     this.deps = { ...this.deps, ...settings };
   }
 
-  /** The pipeline was asked to decode all audio received so far now: `session.finalize`, or the session's end. */
+  /**
+   * The pipeline was asked to decode all audio received so far now: `session.finalize`, the session's end, or a
+   * `session.update` that may end the open utterance at once.
+   */
   flushRequested(): void {
     this.flushRequestedMs = this.deps.now();
   }
@@ -112,9 +116,12 @@ export class TranscriptSender {
           m?.finalsRejectedTotal.inc();
         }
         m?.finalLatencySeconds.observe(latencyMs / 1000);
-        // Audio-driven ends only: after finalize or session.end the "newest audio" may be long past (a client that
-        // stops sending, then finalizes), which says nothing about the gateway's load.
-        if (ev.reason === 'silence' || ev.reason === 'max_utterance') this.deps.latency?.record(latencyMs, this.deps.now());
+        // Endpointer ends only: after finalize or session.end the "newest audio" may be long past (a client that
+        // stops sending, then finalizes), which says nothing about the gateway's load. A silence or max_utterance
+        // end can be a flush too (a session.update lowering endpointing ends the utterance at once): `lagMs`.
+        if (ev.reason === 'silence' || ev.reason === 'max_utterance') {
+          this.deps.latency?.record(this.lagMs(ev.newestArrivalMs), this.deps.now());
+        }
         break;
       }
     }

@@ -1,18 +1,28 @@
 /**
  * The per-session text-frame budget (src/server/text-rate-limit.ts, docs/protocol.md "Rate limits on text frames"):
- * the pure token buckets on a hand-driven clock, and the Session answering a ping flood with GW_ERR_RATE_LIMITED.
+ * the pure token buckets on a hand-driven clock, the Session answering a ping flood with GW_ERR_RATE_LIMITED, and a
+ * gateway with a larger --max-frame-bytes reading a text frame over the default budget (real gateway on loopback,
+ * real `ws` client; the speech pipeline is scripted).
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { PROTOCOL_LIMITS, type ServerMessage } from '../../src/protocol/messages.js';
+import { resolveGatewayConfig } from '../../src/server/config.js';
+import { startGateway, type Gateway } from '../../src/server/gateway.js';
 import { LocalSession } from '../../src/server/local-session.js';
 import { TextRateLimiter } from '../../src/server/text-rate-limit.js';
-import { scriptedServices, START_16K } from './helpers.js';
+import { connect } from '../transports/helpers.js';
+import { inbox, scriptedServices, START_16K } from './helpers.js';
+
+const gateways: Gateway[] = [];
+afterEach(async () => {
+  await Promise.all(gateways.splice(0).map((g) => g.close()));
+});
 
 const MiB = 1024 * 1024;
 
 describe('TextRateLimiter', () => {
   it('allows the burst, then the refill rate; a refused frame takes nothing', () => {
-    const l = new TextRateLimiter(0);
+    const l = new TextRateLimiter(0, MiB);
     for (let i = 0; i < PROTOCOL_LIMITS.textMessagesBurst; i++) expect(l.take(10, 0)).toBeNull();
     const refused = l.take(10, 0);
     expect(refused?.code).toBe('GW_ERR_RATE_LIMITED');
@@ -27,7 +37,7 @@ describe('TextRateLimiter', () => {
   });
 
   it('budgets characters: two whole 1 MiB frames at once, then 256 Ki per second', () => {
-    const l = new TextRateLimiter(0);
+    const l = new TextRateLimiter(0, MiB);
     expect(l.take(MiB, 0)).toBeNull();
     expect(l.take(MiB, 0)).toBeNull();
     expect(l.take(1, 0)).not.toBeNull();
@@ -35,8 +45,21 @@ describe('TextRateLimiter', () => {
     expect(l.take(MiB, 4_000)).toBeNull();
   });
 
+  it('the character burst is two whole frames of the configured size, never less than two 1 MiB frames', () => {
+    const large = new TextRateLimiter(0, 4 * MiB);
+    expect(large.take(4 * MiB, 0)).toBeNull();
+    expect(large.take(4 * MiB, 0)).toBeNull();
+    expect(large.take(1, 0)).not.toBeNull();
+    expect(large.take(4 * MiB, 10 * 60_000)).toBeNull(); // refills up to its own burst
+    expect(large.take(4 * MiB, 10 * 60_000)).toBeNull();
+    const small = new TextRateLimiter(0, 64 * 1024);
+    expect(small.take(MiB, 0)).toBeNull();
+    expect(small.take(MiB, 0)).toBeNull();
+    expect(small.take(1, 0)).not.toBeNull();
+  });
+
   it('refusals have a budget too: past it the refusal is fatal', () => {
-    const l = new TextRateLimiter(0);
+    const l = new TextRateLimiter(0, MiB);
     for (let i = 0; i < PROTOCOL_LIMITS.textMessagesBurst; i++) l.take(1, 0);
     for (let i = 0; i < PROTOCOL_LIMITS.textRefusalsBurst; i++) expect(l.take(1, 0)?.fatal).toBe(false);
     const last = l.take(1, 0);
@@ -45,7 +68,7 @@ describe('TextRateLimiter', () => {
   });
 
   it('a clock that steps back adds nothing', () => {
-    const l = new TextRateLimiter(1000);
+    const l = new TextRateLimiter(1000, MiB);
     for (let i = 0; i < PROTOCOL_LIMITS.textMessagesBurst; i++) l.take(1, 1000);
     expect(l.take(1, 0)).not.toBeNull();
     expect(l.take(1, 1000)).not.toBeNull();
@@ -87,5 +110,22 @@ describe('Session under a text flood', () => {
     const ended = new Promise((resolve) => s.onMessage((m) => { if (m.type === 'session.ended') resolve(m); }));
     s.sendJson({ type: 'session.end' });
     expect(await ended).toMatchObject({ reason: 'client_end' });
+  });
+});
+
+describe('text budget on a gateway with a larger --max-frame-bytes', () => {
+  it.each(['uws', 'ws'] as const)('%s: a 3 MiB text frame under the announced max_frame_bytes (4 MiB) is read', async (transport) => {
+    const maxFrameBytes = 4 * MiB;
+    const gw = await startGateway(resolveGatewayConfig({ host: '127.0.0.1', port: 0, transport, logLevel: 'silent',
+      maxFrameBytes }), { services: scriptedServices({ auto: true }) });
+    gateways.push(gw);
+    const ws = await connect(gw.port, '/v1/stream');
+    const box = inbox(ws);
+    ws.send(JSON.stringify(START_16K));
+    expect(await box.next()).toMatchObject({ type: 'session.started', limits: { max_frame_bytes: maxFrameBytes } });
+    const ping = '{"type":"ping","id":"big"}';
+    ws.send(ping + ' '.repeat(3 * MiB - ping.length)); // valid JSON: whitespace may follow the value
+    expect(await box.next()).toEqual({ type: 'pong', id: 'big' });
+    ws.close();
   });
 });
