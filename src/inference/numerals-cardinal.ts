@@ -64,10 +64,12 @@ export function isDigitWord(x: string | undefined): boolean {
 }
 
 /** "a" as one before "hundred" or a scale at i + 1, but not after a fraction: "half a million" is 500000 or words,
- * never 1000000 (nor is "a quarter of a million"). */
+ * never 1000000 (nor is "a quarter of a million"); nor in thanks ("thanks a million", "a million thanks"), which
+ * count nothing. */
 function aIsOne(w: readonly string[], i: number): boolean {
   const before = w[i - 1] === 'of' ? w[i - 2] : w[i - 1];
-  return w[i] === 'a' && !FRACTIONS.has(before ?? '');
+  const thanks = w[i - 1] === 'thanks' || (w[i - 1] === 'you' && w[i - 2] === 'thank') || w[i + 2] === 'thanks';
+  return w[i] === 'a' && !FRACTIONS.has(before ?? '') && !thanks;
 }
 
 /** "oh" and one digit at j, the last digits after "hundred" or a scale ("one hundred oh one" is 101, "two thousand

@@ -16,22 +16,29 @@
  *   adding half the last unit named ("two and a half" -> 2.5, "a million and a half" -> 1500000);
  * - digits read in groups: digit strings and numbers below 100, side by side, join into one number
  *   ("nineteen twenty eight" -> 1928, "five five five twelve thirty four" -> 5551234, "eight twenty seven" -> 827);
- * - ordinals ending a cardinal ("twenty first" -> 21st, "tenth" -> 10th);
- * - clock times with "a m" / "p m" ("three thirty p m" -> 3:30 pm, "nine oh five a m" -> 9:05 am, "ten pm");
+ * - ordinals ending a cardinal ("twenty first" -> 21st, "tenth" -> 10th), and "first" .. "ninth" as a day next to a
+ *   month ("march third" -> march 3rd, "the third of march" -> the 3rd of march; "may" only after "on", "by", ...
+ *   or before a year: "you may first ...");
+ * - clock times with "a m" / "p m" ("three thirty p m" -> 3:30 pm, "nine oh five a m" -> 9:05 am, "ten pm"), or
+ *   with minutes before a part of the day ("four thirty in the morning" -> 4:30 in the morning, "this afternoon",
+ *   "at night", "tonight");
  * - decades after "eighteen" / "nineteen" / "the twenty" ("nineteen nineties" -> 1990s, "the nineteen hundreds" ->
  *   1900s, "in the twenty twenties" -> 2020s; "ten twenties" stays a count of banknotes); "twenty four seven" ->
  *   24/7;
  * - decimals ("three point one four" -> 3.14, "two point oh" -> 2.0), percent ("ten percent" -> 10%, "point five
- *   percent" -> 0.5%), currency ("twenty dollars" -> $20, "five dollars and fifty cents" -> $5.50, "two point five
- *   dollars" -> $2.50, "ten pounds" -> £10, "three euros" -> €3, "five cents" -> 5 cents); a unit takes the whole
- *   number read in groups before it ("nineteen ninety nine dollars" -> $1999) but not a lone digit, which counts
- *   ("two twenty dollar bills" -> two $20 bills).
+ *   percent" -> 0.5%, "point nine nine dollars" -> $0.99), currency ("twenty dollars" -> $20, "five dollars and
+ *   fifty cents" -> $5.50, "a dollar and fifty cents" -> $1.50, "two point five dollars" -> $2.50, "ten pounds" ->
+ *   £10, "three euros" -> €3, "five cents" -> 5 cents); a unit takes the whole number read in groups before it
+ *   ("nineteen ninety nine dollars" -> $1999) but not a lone digit, which counts ("two twenty dollar bills" -> two
+ *   $20 bills), unless a plural currency follows ("four ninety nine dollars" -> $499; "this one twenty dollars" ->
+ *   this one $20).
  * What it leaves as words, because digits could be wrong: a lone "zero" .. "nine" ("no one", "this one") unless a
  * unit, a decimal point or another cardinal, digit string or decimal stands next to it (an ordinal, an amount or a
- * clock time does not: "the tenth one" -> "the 10th one"); a lone "first" .. "ninth" ("first of all", "one
- * second", "march third"); "hundred" or a scale with no number before it, and the numbers after it ("a couple
- * hundred and fifty" is about 250, not 50; "hundred and five" too); "point five" without "percent" (item five of a
- * list?); fractions other than "and a half" ("a quarter" is also a coin, "a quarter past nine" a time, "half a
+ * clock time does not: "the tenth one" -> "the 10th one"); a lone "first" .. "ninth" but a day ("first of all",
+ * "one second", "i may second that"); "a dollar" without cents ("a dollar amount"); "a" before a scale in thanks ("thanks a
+ * million"); "hundred" or a scale with no number before it, and the numbers after it ("a couple hundred and
+ * fifty" is about 250, not 50; "hundred and five" too); "point five" without "percent" or a currency (item five of
+ * a list?); fractions other than "and a half" ("a quarter" is also a coin, "a quarter past nine" a time, "half a
  * million" and "three quarters" stay words). A group that carries a scale as large as the one before it starts a
  * new number ("two thousand three thousand" -> 2000 3000). Numbers are written without separators (1200, 2500000):
  * account and order numbers must stay parseable.
@@ -45,12 +52,21 @@ const CURRENCIES: Readonly<Record<string, string>> = {
   dollar: '$', dollars: '$', pound: '£', pounds: '£', euro: '€', euros: '€',
 };
 const CENTS: ReadonlySet<string> = new Set(['cents', 'cent', 'pence']);
+/** Plural currencies name an amount, so the lone digit before them is part of it ("four ninety nine dollars" is
+ * $499); a singular one may be a banknote ("two twenty dollar bills"). */
+const PLURAL_CURRENCIES: ReadonlySet<string> = new Set(['dollars', 'pounds', 'euros']);
 const PLURAL_TENS: Readonly<Record<string, number>> = {
   tens: 10, twenties: 20, thirties: 30, forties: 40, fifties: 50, sixties: 60, seventies: 70, eighties: 80,
   nineties: 90,
 };
 /** Centuries a caller names in a decade ("nineteen nineties"): 1800s to 2000s. */
 const CENTURIES: Readonly<Record<string, number>> = { eighteen: 18, nineteen: 19, twenty: 20 };
+const MONTHS: ReadonlySet<string> = new Set(['january', 'february', 'march', 'april', 'may', 'june', 'july',
+  'august', 'september', 'october', 'november', 'december']);
+/** Before "may" and its day, these make it the month, not the verb ("on may first", but "you may first ..."). */
+const DATE_PREPOSITIONS: ReadonlySet<string> = new Set(['on', 'by', 'until', 'till', 'since', 'before', 'after',
+  'from', 'to', 'through', 'is', 'was', 'due']);
+const DAY_PARTS: ReadonlySet<string> = new Set(['morning', 'afternoon', 'evening']);
 /** After one of these, "point" is the noun ("at this point five percent of calls drop"). */
 const DETERMINERS: ReadonlySet<string> = new Set(['this', 'that', 'these', 'those', 'which', 'what', 'whatever', 'some',
   'any', 'each', 'every', 'no', 'same', 'my', 'your', 'his', 'her', 'its', 'our', 'their']);
@@ -74,14 +90,25 @@ function decimalDigits(w: readonly string[], i: number): { digits: string; end: 
   return digitRun(w, i) ?? (one === null ? null : { digits: one, end: i + 1 });
 }
 
+/** Whether the lone "first" .. "ninth" at i is a day of the month: next to a month's name ("march third", "june the
+ * second", "the third of march"); after "may" only with a date's preposition before it or a year after it ("on may
+ * first", "may second nineteen sixty five", but "you may first ...", "i may second that"). */
+function isDay(w: readonly string[], i: number): boolean {
+  if (w[i + 1] === 'of' && MONTHS.has(w[i + 2] ?? '')) return true;
+  const m = w[i - 1] === 'the' ? i - 2 : i - 1;
+  if (!MONTHS.has(w[m] ?? '')) return false;
+  const year = cardinal(w, i + 1);
+  return w[m] !== 'may' || DATE_PREPOSITIONS.has(w[m - 1] ?? '') || (year !== null && year.value >= 10);
+}
+
 function readNumber(w: readonly string[], i: number, afterNumber: boolean): { piece: NumberPiece; end: number } | null {
   const run = digitRun(w, i, afterNumber);
   if (run !== null) {
     return { piece: { kind: 'number', text: run.digits, spelled: null, group: true, bare: true }, end: run.end };
   }
   const n = cardinal(w, i);
-  // "first" .. "ninth" alone are words ("first of all", "one second"), next to numbers or not
-  if (n === null || (n.ordinal && n.end === i + 1 && n.value < 10)) return null;
+  // "first" .. "ninth" alone are words ("first of all", "one second"), next to numbers or not, but for a day
+  if (n === null || (n.ordinal && n.end === i + 1 && n.value < 10 && !isDay(w, i))) return null;
   let text = n.ordinal ? `${n.value}${ordinalSuffix(n.value)}` : String(n.value);
   let end = n.end;
   // a decimal: "three point one four"
@@ -96,7 +123,7 @@ function readNumber(w: readonly string[], i: number, afterNumber: boolean): { pi
     text = scale === 1 ? `${text}.5` : String(n.value + scale / 2);
     end += 3;
   }
-  const lone = n.end === i + 1 && n.value < 10 && end === n.end;
+  const lone = !n.ordinal && n.end === i + 1 && n.value < 10 && end === n.end;
   const group = !n.ordinal && end === n.end && n.value <= 99 && n.end - i <= 2;
   return { piece: { kind: 'number', text, spelled: lone ? w[i]! : null, group, bare: !n.ordinal }, end };
 }
@@ -120,7 +147,16 @@ function unitAfter(w: readonly string[], end: number, text: string): { text: str
   return null;
 }
 
-/** A clock time at i: an hour 1-12, optional minutes ("oh five", 10-59), then "a m" / "p m" / "am" / "pm". */
+/** "in the morning", "this afternoon", "at night", "tonight" at j: the part of the day a clock time is in. */
+function dayPartAt(w: readonly string[], j: number): boolean {
+  return (w[j] === 'in' && w[j + 1] === 'the' && DAY_PARTS.has(w[j + 2] ?? ''))
+    || (w[j] === 'this' && DAY_PARTS.has(w[j + 1] ?? '')) || (w[j] === 'at' && w[j + 1] === 'night')
+    || w[j] === 'tonight';
+}
+
+/** A clock time at i: an hour 1-12, optional minutes ("oh five", 10-59), then "a m" / "p m" / "am" / "pm"; or an
+ * hour and minutes before a part of the day, which stays words ("four thirty in the morning" -> 4:30 in the
+ * morning; an hour alone there may be a count: "i have one in the afternoon"). */
 function timeAt(w: readonly string[], i: number): { text: string; end: number } | null {
   const hour = belowHundred(w, i);
   if (hour === null || hour.ordinal || hour.end !== i + 1 || hour.value < 1 || hour.value > 12) return null;
@@ -142,7 +178,7 @@ function timeAt(w: readonly string[], i: number): { text: string; end: number } 
     return { text: `${hour.value}${minutes} ${w[j]}m`, end: j + 2 };
   }
   if (w[j] === 'am' || w[j] === 'pm') return { text: `${hour.value}${minutes} ${w[j]}`, end: j + 1 };
-  return null;
+  return minutes !== '' && dayPartAt(w, j) ? { text: `${hour.value}${minutes}`, end: j } : null;
 }
 
 /** A decade at i, "nineteen nineties" -> 1990s (with "hundreds" a century, 1900s), not nineteen of them: only
@@ -167,12 +203,22 @@ function roundTheClockAt(w: readonly string[], i: number, afterNumber: boolean):
   return numberNext ? null : { text: year ? '24/7/365' : '24/7', end };
 }
 
-/** "point five percent" at i -> 0.5%: a decimal with no whole part, only before "percent": "point five" alone may be
- * item five of a list ("move on to point five"), and after a determiner "point" is the noun ("at this point ..."). */
+/** "point five percent" at i -> 0.5% ("point nine nine dollars" -> $0.99): a decimal with no whole part, only before
+ * a unit: "point five" alone may be item five of a list ("move on to point five"), and after a determiner "point" is
+ * the noun ("at this point ..."). */
 function leadingPointAt(w: readonly string[], i: number): { text: string; end: number } | null {
   if (w[i] !== 'point' || DETERMINERS.has(w[i - 1] ?? '')) return null;
   const frac = decimalDigits(w, i + 1);
-  return frac !== null && w[frac.end] === 'percent' ? { text: `0.${frac.digits}%`, end: frac.end + 1 } : null;
+  return frac === null ? null : unitAfter(w, frac.end, `0.${frac.digits}`);
+}
+
+/** "a dollar and fifty cents" at i -> $1.50: "a" is one before a singular currency only with cents after it, since
+ * "a dollar" alone may be "a dollar amount". */
+function aAmountAt(w: readonly string[], i: number): { text: string; end: number } | null {
+  const u = w[i + 1];
+  if (w[i] !== 'a' || !has(CURRENCIES, u) || PLURAL_CURRENCIES.has(u)) return null;
+  const amount = unitAfter(w, i + 1, '1');
+  return amount !== null && amount.end > i + 2 ? amount : null;
 }
 
 const isGroupPiece = (p: Piece | undefined): p is NumberPiece => p?.kind === 'number' && p.group;
@@ -184,7 +230,7 @@ export function formatNumerals(words: readonly string[]): string {
     const last = pieces[pieces.length - 1];
     const afterNumber = last?.kind === 'number';
     const whole = timeAt(words, i) ?? decadeAt(words, i) ?? roundTheClockAt(words, i, afterNumber)
-      ?? leadingPointAt(words, i);
+      ?? leadingPointAt(words, i) ?? aAmountAt(words, i);
     if (whole !== null) {
       pieces.push({ kind: 'number', text: whole.text, spelled: null, group: false, bare: false });
       i = whole.end;
@@ -202,10 +248,15 @@ export function formatNumerals(words: readonly string[]): string {
       continue;
     }
     // a unit after digits read in groups takes them all ("twenty twenty one dollars" -> $2021, not 20 $21), up to a
-    // lone digit, which is a count there ("two twenty dollar bills")
+    // lone digit, which is a count there ("two twenty dollar bills"), except before a plural currency ("four ninety
+    // nine dollars" -> $499) where it is not "one" as a pronoun ("this one twenty dollars")
     let first = pieces.length;
     const joinsUnit = (p: Piece | undefined): boolean => isGroupPiece(p) && p.spelled === null;
     while (n.piece.group && first > 0 && joinsUnit(pieces[first - 1])) first--;
+    const lone = pieces[first - 1];
+    const before = pieces[first - 2];
+    const pronoun = before?.kind === 'word' && (DETERMINERS.has(before.text) || before.text === 'the');
+    if (n.piece.group && isGroupPiece(lone) && PLURAL_CURRENCIES.has(words[n.end] ?? '') && !pronoun) first--;
     const unit = unitAfter(words, n.end, pieces.slice(first).map((p) => p.text).join('') + n.piece.text);
     if (unit !== null) {
       pieces.length = first;

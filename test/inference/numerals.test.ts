@@ -18,7 +18,7 @@ describe('formatNumerals', () => {
     ['eight hundred five dollars', '$805'],
     ['zero zero', '00'],
     // digits read in groups join up
-    ['march third nineteen twenty eight', 'march third 1928'],
+    ['march third nineteen twenty eight', 'march 3rd 1928'],
     ['fifty one fifty six', '5156'],
     ['five five five twelve thirty four', '5551234'],
     ['twenty twenty four', '2024'],
@@ -68,7 +68,7 @@ describe('formatNumerals', () => {
     ['this one', 'this one'],
     ['first of all', 'first of all'],
     ['wait one second', 'wait one second'],
-    ['the fifth of may', 'the fifth of may'],
+    ['the fifth of may', 'the 5th of may'],
     ['nine one one', '911'],
     ['seven hundred seven', '707'],
     ['five hundred and', '500 and'],
@@ -192,6 +192,57 @@ describe('formatNumerals', () => {
     ['a hundred and twenty dollars', '$120'],
     ['two thousand and five', '2005'],
     ['may twenty first twenty twenty four', 'may 21st 2024'],
+  ])('%j -> %j', (input, expected) => {
+    expect(fmt(input)).toBe(expected);
+  });
+
+  it.each([
+    // a plural currency takes the lone digit before the groups too: it names the amount, not a count of bills
+    ['four ninety nine dollars', '$499'],
+    ['it was one fifty dollars', 'it was $150'],
+    ['one ninety nine pounds', '£199'],
+    // ... unless "one" is a pronoun after a determiner ("this one", "which one")
+    ['i will take this one twenty dollars', 'i will take this one $20'],
+    ['the one fifty dollars', 'the one $50'],
+    // "a" is one before a currency with cents; "a dollar" alone may be "a dollar amount", and stays a word
+    ['a dollar and fifty cents', '$1.50'],
+    ['a dollar fifty cents', '$1.50'],
+    ['a pound and five pence', '£1.05'],
+    ['it costs a euro and ten cents', 'it costs €1.10'],
+    ['a dollar amount', 'a dollar amount'],
+    ['a dollar', 'a dollar'],
+    // a decimal with no whole part before a currency, as before "percent"
+    ['point nine nine dollars', '$0.99'],
+    ['point five cents', '0.5 cents'],
+    ['at this point nine dollars', 'at this point $9'],
+    // "thanks a million" thanks, it counts nothing
+    ['thanks a million', 'thanks a million'],
+    ['thank you a million', 'thank you a million'],
+    ['a million thanks', 'a million thanks'],
+    ['a million dollars thanks', '$1000000 thanks'],
+    // a part of the day after hour and minutes marks a clock time as "a m" / "p m" do; an hour alone with one may
+    // be a count ("i have one in the afternoon")
+    ['at four thirty in the morning', 'at 4:30 in the morning'],
+    ['ten fifteen in the afternoon', '10:15 in the afternoon'],
+    ['eight oh nine in the evening', '8:09 in the evening'],
+    ['at eleven forty five at night', 'at 11:45 at night'],
+    ['i have one in the afternoon', 'i have one in the afternoon'],
+    ['ten in the morning', '10 in the morning'],
+    ['thirteen thirty in the morning', '1330 in the morning'],
+    // "first" .. "ninth" next to a month's name is its day, written as "twenty first" is (march 21st)
+    ['march third', 'march 3rd'],
+    ['my date of birth is may second nineteen sixty five', 'my date of birth is may 2nd 1965'],
+    ['on may first', 'on may 1st'],
+    ['the appointment is on august first at two fifteen p m', 'the appointment is on august 1st at 2:15 pm'],
+    ['june the second', 'june the 2nd'],
+    ['the third of march', 'the 3rd of march'],
+    ['i was charged five dollars on the eighth of december', 'i was charged $5 on the 8th of december'],
+    // ... but "may" is also the verb: its day needs a date's preposition before it or a year after it
+    ['you may first need to reset it', 'you may first need to reset it'],
+    ['i may second that', 'i may second that'],
+    ['may first', 'may first'],
+    ['march on', 'march on'],
+    ['the first of all', 'the first of all'],
   ])('%j -> %j', (input, expected) => {
     expect(fmt(input)).toBe(expected);
   });
