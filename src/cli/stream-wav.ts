@@ -39,7 +39,10 @@ export function startFieldsFor(wav: WavHeader, extra: Omit<StartFields, 'audio'>
   return { audio: { encoding: wav.encoding, sample_rate_hz: wav.sampleRateHz, channels: wav.channels }, ...extra };
 }
 
-/** Streams `wav`: audio in memory, or a file's, read from the disk as it is sent (any size). */
+/**
+ * Streams `wav`: audio in memory, or a file's, read from the disk as it is sent (any size). Rejects when the audio
+ * cannot be read or the session fails, the session then abandoned.
+ */
 export async function streamWav(channel: TranscriptionChannel, wav: WavAudio | WavFile,
   options: StreamWavOptions = {}): Promise<StreamWavResult> {
   const finals: TranscriptFinalMessage[] = [];
@@ -69,6 +72,11 @@ export async function streamWav(channel: TranscriptionChannel, wav: WavAudio | W
     }
     const ended = await channel.end();
     return { finals, ended, interrupted, text: finals.map((f) => f.text).filter((t) => t !== '').join(' ') };
+  } catch (e) {
+    // Left open, a server held the socket (and so the CLI's exit) until its idle timeout, and in-process the engine
+    // was closed under the session. Closing a closed channel does nothing.
+    channel.close();
+    throw e;
   } finally {
     off();
   }

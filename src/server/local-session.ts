@@ -4,6 +4,7 @@
  * in-process path produces the same wire messages as a real server.
  */
 import { randomUUID } from 'node:crypto';
+import { GatewayError } from '../protocol/errors.js';
 import { PROTOCOL_LIMITS, type ServerMessage, type SessionStartMessage } from '../protocol/messages.js';
 import type { CloseOrigin, Connection, SendOptions, SendResult } from '../transports/transport.js';
 import { DEFAULT_SESSION_LIMITS, type SessionLimitsConfig } from './config.js';
@@ -59,6 +60,8 @@ export interface LocalSessionOptions {
   limits?: Partial<SessionLimitsConfig>;
   logger?: Logger;
   metrics?: GatewayMetrics;
+  /** The session's monotonic clock in ms (default performance.now): rate limits and latencies are measured on it. */
+  now?: () => number;
 }
 
 /** One in-process session. Messages arrive through `onMessage`; `closed` resolves with the close code. */
@@ -84,7 +87,13 @@ export class LocalSession {
       limits: { ...DEFAULT_SESSION_LIMITS, ...options.limits },
       logger: options.logger ?? createLogger({ level: 'silent' }),
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+      ...(options.now === undefined ? {} : { now: options.now }),
     });
+  }
+
+  /** True once the connection closed (the client left, or the server closed it): nothing more can be sent. */
+  get isClosed(): boolean {
+    return this.conn.closed;
   }
 
   /** Calls `listener` for every server message, in order. Returns an unsubscribe. */
@@ -93,23 +102,37 @@ export class LocalSession {
     return () => this.listeners.delete(listener);
   }
 
-  /** A client text message (object form, serialised like a socket client would). */
+  /** A client text message (object form, serialised like a socket client would). Throws GW_ERR_SESSION_ENDED
+   *  once closed. */
   sendJson(msg: SessionStartMessage | { type: string; [k: string]: unknown }): void {
-    this.session.handleMessage(JSON.stringify(msg), false);
+    this.receive(JSON.stringify(msg), false);
   }
 
   /** Binary audio; split at the frame limit on sample boundaries of `frameBytes` (empty: one empty frame, as a socket
-   *  client can send). The bytes are copied. */
+   *  client can send). The bytes are copied. Throws GW_ERR_SESSION_ENDED once closed, also between the parts of a
+   *  split frame. */
   sendAudio(bytes: Uint8Array, frameBytes = 4): void {
     const step = PROTOCOL_LIMITS.maxFrameBytes - (PROTOCOL_LIMITS.maxFrameBytes % frameBytes);
-    if (bytes.byteLength === 0) this.session.handleMessage(new Uint8Array(0), true);
+    if (bytes.byteLength === 0) this.receive(new Uint8Array(0), true);
     for (let off = 0; off < bytes.byteLength; off += step) {
-      this.session.handleMessage(bytes.slice(off, Math.min(off + step, bytes.byteLength)), true);
+      this.receive(bytes.slice(off, Math.min(off + step, bytes.byteLength)), true);
     }
   }
 
   /** Abandons the session (like a client closing its socket). */
   abandon(): void {
     this.conn.leave(1000, 'client closed');
+  }
+
+  /**
+   * The session hears of a close only from a microtask (as from a socket's close event), so until then it would take
+   * what follows: after `abandon()` audio was pushed into the pipeline of a session the client had left, and after the
+   * server's close it vanished without a word. A closed socket refuses both.
+   */
+  private receive(data: string | Uint8Array, isBinary: boolean): void {
+    if (this.conn.closed) {
+      throw new GatewayError('GW_ERR_SESSION_ENDED', 'the session\'s connection is closed: nothing more can be sent');
+    }
+    this.session.handleMessage(data, isBinary);
   }
 }

@@ -1,0 +1,90 @@
+/**
+ * A WAV that cannot be read to its end (it got shorter while it was sent) in `voxgate transcribe` / `eval --url`: the
+ * binary from its sources as a real child process against a real gateway on port 0. The command fails naming the
+ * file, and its session is abandoned at once, not left open until the server's idle timeout closes it.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeWav } from '../../src/cli/wav.js';
+import type { Gateway } from '../../src/server/gateway.js';
+import { longestFixture, repeatPcm, ROOT, speechFixtures, startRealGateway } from '../integration/helpers.js';
+
+const CLI = ['--import', pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href,
+  path.join(ROOT, 'src', 'cli', 'main.ts')];
+/** 60 s of 16-bit 16 kHz speech: 1.9 MB, read in 1 MiB blocks. */
+const FILE_MS = 60_000;
+/** Cut to this, the file still holds its first block (32 s of audio) but not its second. */
+const CUT_BYTES = 1_200_000;
+
+let gw: Gateway;
+let wavBytes: Uint8Array;
+beforeAll(async () => {
+  const { wav } = longestFixture();
+  const pcm = repeatPcm(wav, FILE_MS);
+  const samples = Float32Array.from({ length: pcm.byteLength / 2 },
+    (_, i) => new DataView(pcm.buffer, pcm.byteOffset).getInt16(2 * i, true) / 32768);
+  wavBytes = encodeWav(samples, wav.sampleRateHz);
+  // an idle timeout far past the test's: a session left open stays open
+  gw = await startRealGateway('ws', { idleTimeoutMs: 600_000 });
+}, 60_000);
+afterAll(async () => {
+  await gw?.close();
+});
+
+async function sessions(): Promise<{ active: number; ended: Record<string, number> }> {
+  const active = (await gw.metrics.sessionsActive.get()).values[0]?.value ?? 0;
+  const { values } = await gw.metrics.sessionsTotal.get();
+  return { active, ended: Object.fromEntries(values.map((v) => [String(v.labels.reason), v.value])) };
+}
+
+function run(args: string[]) {
+  const child = spawn(process.execPath, [...CLI, ...args], { cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stdout.resume();
+  child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { child, exited, stderr: () => stderr };
+}
+
+/** Runs `args` on a fresh copy of the long file, cuts it once the server has its session, and checks the outcome. */
+async function cutWhileSent(args: (file: string, dir: string) => string[], error: RegExp): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'voxgate-cut-'));
+  const file = path.join(dir, 'long.wav');
+  writeFileSync(file, wavBytes);
+  await expect.poll(async () => (await sessions()).active, { timeout: 30_000 }).toBe(0); // an earlier test's gone
+  const before = await sessions();
+  const p = run(args(file, dir));
+  try {
+    await expect.poll(async () => (await sessions()).active, { timeout: 60_000, interval: 20 }).toBe(1);
+    truncateSync(file, CUT_BYTES);
+    // before: the CLI reported the error but kept its socket open until the server's idle timeout (30 s by default)
+    // closed the session as GW_ERR_IDLE_TIMEOUT; only then did the process exit
+    await expect.poll(async () => (await sessions()).active, { timeout: 30_000, interval: 50 }).toBe(0);
+    expect((await sessions()).ended).toEqual({ ...before.ended, abandoned: (before.ended.abandoned ?? 0) + 1 });
+    expect(await p.exited).toBe(1);
+    expect(p.stderr()).toMatch(error);
+  } finally {
+    p.child.kill('SIGKILL');
+  }
+}
+
+describe('a WAV that gets shorter while it is sent', () => {
+  it('transcribe --url exits 1 naming the file, its session abandoned at once', async () => {
+    await cutWhileSent((file) => ['transcribe', file, '--json', '--url', `ws://127.0.0.1:${gw.port}/v1/stream`],
+      /^voxgate: GW_ERR_BAD_MESSAGE: cannot read .*long\.wav: the file got shorter since it was checked\n$/);
+  }, 120_000);
+
+  it('eval --url exits 1 naming the manifest line, its session abandoned at once', async () => {
+    const f = speechFixtures()[0]!;
+    await cutWhileSent((_, dir) => {
+      const manifest = path.join(dir, 'MANIFEST.tsv');
+      writeFileSync(manifest, `long\tlong.wav\tnot scored\n${f.set}\t${f.file}\t${f.reference}\n`);
+      return ['eval', manifest, '--concurrency', '1', '--url', `ws://127.0.0.1:${gw.port}/v1/stream`];
+    }, /^voxgate: GW_ERR_BAD_MESSAGE: .*MANIFEST\.tsv:1: cannot read .*long\.wav: the file got shorter/);
+  }, 120_000);
+});
