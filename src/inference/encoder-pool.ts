@@ -89,10 +89,10 @@ export class EncoderPool implements PoolStreamOwner {
   private readonly maxBatch: number;
   private readonly batchWindowMs: number;
   private readonly onBatch: ((rows: number, ms: number) => void) | undefined;
-  /** A stream whose handle was dropped without close() is closed once idle (settle() closes a busy one). */
+  /** A stream whose handle was dropped without close() is closed once idle (then or when its last run ends). */
   private readonly dropped = new FinalizationRegistry<PoolStream>((s) => {
     s.orphaned = true;
-    if (s.idle) this.closeStream(s);
+    this.releaseIfOrphaned(s);
   });
 
   private constructor(readonly info: ModelInfo, opts: EncoderPoolOptions) {
@@ -222,6 +222,11 @@ export class EncoderPool implements PoolStreamOwner {
     if (this.host.ready && !this.closing) this.host.post({ type: 'drop', streamId: s.id });
   }
 
+  /** Called wherever a run ends, answered or refused (a crash, lost caches): else a collected stream stays for good. */
+  private releaseIfOrphaned(s: PoolStream): void {
+    if (s.orphaned && s.idle) this.closeStream(s);
+  }
+
   private schedule(): void {
     if (this.timer || this.inflight || !this.host.ready || this.closing || this.ready.size === 0) return;
     const fire = (): void => {
@@ -259,6 +264,7 @@ export class EncoderPool implements PoolStreamOwner {
           this.host.post({ type: 'drop', streamId: s.id }); // free the caches now; the next run starts from zeros anyway
           s.hasState = false;
         }
+        this.releaseIfOrphaned(s); // its last runs may have been refused just above
         return undefined;
       }
       if (j.kind === 'reset') {
@@ -312,7 +318,7 @@ export class EncoderPool implements PoolStreamOwner {
       if (ok) s.hasState = true;
       else if (wasReset) s.needsReset = true; // the worker did not apply it
       if (s.queue.length > 0 && !s.closed) this.ready.add(s);
-      if (s.orphaned && s.idle) this.closeStream(s);
+      this.releaseIfOrphaned(s);
     }
     if (ok) {
       this.batches++;
@@ -361,6 +367,7 @@ export class EncoderPool implements PoolStreamOwner {
       s.lost = s.lost || (s.hasState && !s.needsReset);
       s.hasState = false;
       if (s.queue.length === 0) this.ready.delete(s);
+      this.releaseIfOrphaned(s);
     }
     const restarted = this.host.restart();
     if (restarted === null) {
@@ -370,7 +377,10 @@ export class EncoderPool implements PoolStreamOwner {
     restarted.catch((e: unknown) => {
       const failed = e instanceof GatewayError ? e : inferenceError(String(e), e);
       this.failed = failed;
-      for (const s of this.streams.values()) for (const j of s.queue.splice(0)) if (j.kind === 'run') j.reject(failed);
+      for (const s of this.streams.values()) {
+        for (const j of s.queue.splice(0)) if (j.kind === 'run') j.reject(failed);
+        this.releaseIfOrphaned(s);
+      }
     });
   }
 

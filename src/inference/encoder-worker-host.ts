@@ -33,24 +33,28 @@ export interface EncoderWorkerEvents {
 }
 
 /**
- * Compiled JS (dist/, production) runs encoder-worker.js directly. From TypeScript sources (vitest, tsx) the worker
- * is a tiny eval'd bootstrap that loads encoder-worker.ts through tsx's API: tsx's `--import` hook registers itself
- * on the main thread only, so `execArgv: ['--import', 'tsx']` does not reach a worker on Node 20.
+ * The worker is a tiny eval'd bootstrap that imports the worker module: compiled JS (dist/, production) imports
+ * encoder-worker.js; from TypeScript sources (vitest, tsx) it loads encoder-worker.ts through tsx's API (tsx's
+ * `--import` hook registers itself on the main thread only, so `--import tsx` does not reach a worker on Node 20).
+ *
+ * Node flags: no `execArgv` is passed, so the worker inherits the parent's options as Node sees fit. An explicit list
+ * (even `process.execArgv` itself) is checked, and a worker refuses V8 and per-process flags (`--max-old-space-size`,
+ * `--expose-gc`, `--abort-on-uncaught-exception`, ...): a gateway started with one could not start any encoder
+ * worker. Inherited, a parent's `--input-type` (a `node --input-type=module -e` parent) is harmless to an eval'd
+ * bootstrap, while a worker started from a file fails to load it: hence eval for compiled JS too.
  */
 function spawnWorker(workerData: EncoderWorkerData): Worker {
   const self = import.meta.url;
-  // Workers inherit the parent's node flags; --input-type (e.g. a `node --input-type=module -e` parent) is only
-  // valid for string input and would make the worker fail to load its file.
-  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-  if (!new URL(self).pathname.endsWith('.ts')) {
-    return new Worker(new URL('./encoder-worker.js', self), { workerData, execArgv });
-  }
+  const fromSources = new URL(self).pathname.endsWith('.ts');
+  const script = new URL(fromSources ? './encoder-worker.ts' : './encoder-worker.js', self).href;
+  // A failed import must kill the worker (its start then rejects), not leave it idle without a model.
+  const rethrow = '.catch((e) => { process.nextTick(() => { throw e; }); });';
+  if (!fromSources) return new Worker(`import(${JSON.stringify(script)})${rethrow}`, { eval: true, workerData });
   // The ESM build of tsx's API (createRequire would resolve its CJS build, whose loader paths break in a worker).
   const api = pathToFileURL(join(dirname(createRequire(self).resolve('tsx/package.json')), 'dist/esm/api/index.mjs')).href;
-  const script = new URL('./encoder-worker.ts', self).href;
   const boot = `import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(script)}, `
-    + `${JSON.stringify(self)})).catch((e) => { process.nextTick(() => { throw e; }); });`;
-  return new Worker(boot, { eval: true, workerData, execArgv });
+    + `${JSON.stringify(self)}))${rethrow}`;
+  return new Worker(boot, { eval: true, workerData });
 }
 
 export class EncoderWorkerHost {

@@ -1,7 +1,8 @@
 /**
  * EncoderPool failures that reach the whole process, each run in a child process: terminating a worker inside
  * onnxruntime-node's native code aborts the process, and a callback's exception is an uncaught exception (which the
- * gateway logs and survives, src/cli/main.ts, so the pool must go on after it).
+ * gateway logs and survives, src/cli/main.ts, so the pool must go on after it); and the node flags the process was
+ * started with, which its worker threads inherit.
  */
 import { execFile } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
@@ -17,10 +18,10 @@ const PREAMBLE = `
 
 interface ChildResult { code: number | null; signal: string | null; stderrTail: string[]; lines: unknown[] }
 
-/** Runs PREAMBLE + `body` as an ES module under tsx; `lines` are the JSON lines it printed. */
-function runChild(body: string): Promise<ChildResult> {
+/** Runs PREAMBLE + `body` as an ES module under tsx (after `nodeFlags`); `lines` are the JSON lines it printed. */
+function runChild(body: string, nodeFlags: string[] = []): Promise<ChildResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', PREAMBLE + body],
+    execFile(process.execPath, [...nodeFlags, '--import', 'tsx', '--input-type=module', '-e', PREAMBLE + body],
       { cwd: REPO, timeout: 50_000 }, (err, stdout, stderr) => resolve({
         code: err === null ? 0 : (typeof err.code === 'number' ? err.code : null), signal: err?.signal ?? null,
         // the tail rides along so that a failure shows it (an abort prints "terminate called after ...")
@@ -57,6 +58,19 @@ describe('EncoderPool in a child process', () => {
       // served by the restarted worker or refused by close(); a closed pool did not "give up"
       expect(l).toMatchObject({ run: expect.stringMatching(/^(ok|GW_ERR_INFERENCE)$/), failure: null });
     }
+  }, 60_000);
+
+  // Operators start the gateway with V8 and process flags (a heap limit, --expose-gc, --abort-on-uncaught-exception
+  // for core dumps); a worker thread refuses those in an explicit execArgv, which failed every encoder worker's start.
+  it('a process started with node flags a worker thread refuses runs the pool', async () => {
+    const r = await runChild(`
+      const pool = await EncoderPool.create({ model });
+      const out = await pool.openStream().run(feats, frames);
+      await pool.close();
+      console.log(JSON.stringify({ frames: out.frames }));`,
+    ['--max-old-space-size=2048', '--expose-gc', '--abort-on-uncaught-exception']);
+    expect(r).toMatchObject({ code: 0, signal: null });
+    expect(r.lines).toEqual([{ frames: 4 }]);
   }, 60_000);
 
   it('an onBatch callback that throws leaves the pool working: runs settle, close() completes', async () => {

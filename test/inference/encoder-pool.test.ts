@@ -360,7 +360,8 @@ describe('EncoderPool failures', () => {
 describe('EncoderPool from compiled JS (dist/, as `npm start` runs it)', () => {
   const dist = `${REPO}dist/src/inference/encoder-pool.js`;
   it.skipIf(!existsSync(dist))('starts encoder-worker.js and reproduces the TypeScript path', async () => {
-    // Plain node (no tsx): the pool must resolve dist/src/inference/encoder-worker.js next to itself.
+    // Plain node (no tsx): the pool must resolve dist/src/inference/encoder-worker.js next to itself, under node flags
+    // a worker thread refuses in an explicit execArgv (--input-type, a heap limit).
     const script = `
       import { EncoderPool } from ${JSON.stringify(pathToFileURL(dist).href)};
       import { loadModelInfo } from ${JSON.stringify(pathToFileURL(`${REPO}dist/src/inference/nemo-ctc-model.js`).href)};
@@ -371,10 +372,12 @@ describe('EncoderPool from compiled JS (dist/, as `npm start` runs it)', () => {
       await pool.close();
       process.stdout.write(JSON.stringify(Array.from(r.logProbs)));`;
     const out = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 30_000 }, (err, stdout, stderr) => {
-        if (err) reject(new Error(`${err.message}\n${stderr}`));
-        else resolve(stdout);
-      });
+      // a heap limit as operators set one: a worker thread refuses it in an explicit execArgv
+      execFile(process.execPath, ['--max-old-space-size=2048', '--input-type=module', '-e', script], { timeout: 30_000 },
+        (err, stdout, stderr) => {
+          if (err) reject(new Error(`${err.message}\n${stderr}`));
+          else resolve(stdout);
+        });
     });
     const ref = readF32(`${MODEL_FIXTURE_DIR}/${fixture.chunks['4']!.file}`).subarray(0, 4 * fp32.vocabSize);
     expect(maxAbsDiff(Float32Array.from(JSON.parse(out) as number[]), ref)).toBeLessThanOrEqual(1e-4);
