@@ -4,13 +4,16 @@
  * `*_typescript*` their references in dsp/; 16 kHz input is a copy) and the native CTC prefix beam search (CPU µs
  * per decoder per second of audio, 200 decoders interleaved chunk by chunk as the gateway runs them, at the serving
  * beam width; without and with the shipped token LM, and with a 5-text n-best list read at every final, i.e. once
- * per second of audio: the worst case) next to the TypeScript reference and the greedy (best-path) decoder.
+ * per second of audio: the worst case) next to the TypeScript reference and the greedy (best-path) decoder; then the
+ * decoder's step against the beam widths the server accepts (`--beam-size` up to 256): CPU µs per 320 ms chunk (the
+ * default latency) and decoder on the shipped model's posteriors of a 4.5 s speech clip (test/fixtures/model), with
+ * the token LM and 50 hotwords. `--only beams` runs just that.
  *
- *   npx tsx bench/micro-bench.ts [--runs N] [--json FILE]
+ *   npx tsx bench/micro-bench.ts [--runs N] [--json FILE] [--only beams]
  *
  * Numbers only; no pass/fail. Speed targets are tracked by comparing these numbers across commits on one machine.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { EnergyVad } from '../src/dsp/energy-vad.js';
@@ -36,6 +39,9 @@ const REFERENCE_DECODERS = 40;
 const DECODE_FRAMES = 25; // 1 s at 40 ms per output frame
 const DECODE_CHUNK_FRAMES = 4; // 160 ms chunks
 const BEAM = DEFAULT_PIPELINE_DEPS.beamSize;
+const SWEEP_BEAMS = [8, 16, 32, 64, 256] as const; // 256: the largest --beam-size (server/config.ts)
+const SWEEP_DECODERS = 40;
+const SWEEP_CHUNK_FRAMES = 8; // 320 ms
 
 interface Stage { push(x: Float32Array): unknown; flush(): unknown }
 
@@ -65,16 +71,16 @@ function hotwords(count: number, rand: () => number): Hotword[] {
 const TOKENS = ['<blk>', '▁', "'", ...'abcdefghijklmnopqrstuvwxyz'].slice(0, V);
 
 /** CPU µs per decoder per second of audio (decoders interleaved chunk by chunk, then finalised, with an n-best list
- * of `alternatives` texts read first when > 1), best of `reps`. */
+ * of `alternatives` texts read first when > 1), best of `reps`. Each input holds `frames` frames. */
 function decoderUs(make: () => CtcSearch, inputs: readonly Float32Array[], hot: readonly Hotword[], reps: number,
-  alternatives = 1): number {
+  alternatives = 1, { frames = DECODE_FRAMES, chunkFrames = DECODE_CHUNK_FRAMES } = {}): number {
   let best = Infinity;
   for (let r = 0; r < reps; r++) {
     const decoders = inputs.map(() => make());
     for (const d of decoders) d.setHotwords(hot);
     const t0 = process.cpuUsage(); // CPU time, not wall: the dev machine is shared with other jobs
-    for (let at = 0; at < DECODE_FRAMES; at += DECODE_CHUNK_FRAMES) {
-      const n = Math.min(DECODE_CHUNK_FRAMES, DECODE_FRAMES - at);
+    for (let at = 0; at < frames; at += chunkFrames) {
+      const n = Math.min(chunkFrames, frames - at);
       decoders.forEach((d, i) => d.decodeChunk(inputs[i]!.subarray(at * V, (at + n) * V), n));
     }
     for (const d of decoders) {
@@ -82,14 +88,41 @@ function decoderUs(make: () => CtcSearch, inputs: readonly Float32Array[], hot: 
       d.finalize();
     }
     const used = process.cpuUsage(t0);
-    best = Math.min(best, (used.user + used.system) / decoders.length);
+    best = Math.min(best, (used.user + used.system) / decoders.length / (frames * 0.04));
   }
   return best;
+}
+
+/** CPU µs per 320 ms chunk step and decoder at each of SWEEP_BEAMS, with `lm` and `hot`, best of `reps`. */
+function beamSweep(lm: TokenLm, hot: readonly Hotword[], reps: number): Record<string, number | null> {
+  const bytes = readFileSync(join(process.cwd(), 'test/fixtures/model/logp_c4.bin'));
+  const clip = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const inputs = Array.from({ length: SWEEP_DECODERS }, () => clip);
+  const out: Record<string, number | null> = {};
+  for (const beamSize of SWEEP_BEAMS) {
+    const usPerSecond = decoderUs(() => new CtcDecoder({ vocabSize: V, beamSize, lm }), inputs, hot, reps, 1,
+      { frames: clip.length / V, chunkFrames: SWEEP_CHUNK_FRAMES });
+    out[`beam_${beamSize}`] = round(usPerSecond * SWEEP_CHUNK_FRAMES * 0.04, 1);
+  }
+  return out;
+}
+
+function printBeamSweep(sweep: Record<string, number | null>, reps: number): void {
+  console.log(`\nCTC decoder step: CPU µs per ${SWEEP_CHUNK_FRAMES * 40} ms chunk and decoder, ${SWEEP_DECODERS} ` +
+    `interleaved decoders, the model's posteriors of a speech clip, token LM + 50 hotwords, best of ${reps}`);
+  console.log(table([['beam', 'µs/chunk'], ...Object.entries(sweep).map(([k, v]) => [k, v === null ? '-' : v.toFixed(1)])]));
 }
 
 function main(argv: readonly string[]): void {
   const runs = Number(argValue(argv, 'runs') ?? 20);
   const jsonPath = argValue(argv, 'json');
+  const lm = TokenLm.load(join(defaultModelDir(), TOKEN_LM_FILE), 0);
+  const reps = Math.max(3, Math.min(10, Math.round(runs / 4)));
+  const sweepHot = hotwords(50, rng(43));
+  if (argValue(argv, 'only') === 'beams') {
+    printBeamSweep(beamSweep(lm, sweepHot, reps), reps);
+    return;
+  }
   const dsp: Record<string, number | null> = {};
   dsp.fbank = round(msPerAudioSecond(new (loadNativeAddon().FbankExtractor)(), 16000, runs), 3);
   dsp.fbank_typescript = round(msPerAudioSecond(new FbankExtractor(), 16000, runs), 3);
@@ -112,11 +145,9 @@ function main(argv: readonly string[]): void {
   const flat = Array.from({ length: DECODERS }, () => randomLogProbs(DECODE_FRAMES, rand, 3));
   const hot = hotwords(50, rand);
   const native = (): CtcSearch => new CtcDecoder({ vocabSize: V, beamSize: BEAM });
-  const lm = TokenLm.load(join(defaultModelDir(), TOKEN_LM_FILE), 0);
   const nativeLm = (): CtcSearch => new CtcDecoder({ vocabSize: V, beamSize: BEAM, lm });
   const reference = (): CtcSearch => new CtcPrefixBeamSearch({ vocabSize: V, beamSize: BEAM });
   const greedy = (): CtcSearch => new CtcGreedyDecoder({ vocabSize: V, blankId: 0 });
-  const reps = Math.max(3, Math.min(10, Math.round(runs / 4)));
   const refInputs = (x: Float32Array[]): Float32Array[] => x.slice(0, REFERENCE_DECODERS);
   const us = (x: number): number | null => round(x, 1);
   const ctc: Record<string, number | null> = {
@@ -144,11 +175,14 @@ function main(argv: readonly string[]): void {
   console.log(`\nCTC decoder: CPU µs per decoder per second of audio, beam ${BEAM}, ${DECODERS} interleaved decoders ` +
     `(reference: ${REFERENCE_DECODERS}), ${DECODE_CHUNK_FRAMES * 40} ms chunks, best of ${reps} (reference: 3)`);
   console.log(table([['decoder', 'µs/s'], ...Object.entries(ctc).map(([k, v]) => [k, fmt(v, 1)])]));
+  const sweep = beamSweep(lm, sweepHot, reps);
+  printBeamSweep(sweep, reps);
 
   if (jsonPath) {
     const out = {
       runs, chunk_ms: CHUNK_MS, dsp_ms_per_audio_second: dsp, resampler_design_ms_47999: designMs47999,
       ctc: { decoders: DECODERS, beam: BEAM, reference_decoders: REFERENCE_DECODERS, us_per_decoder_per_audio_second: ctc },
+      ctc_step_us_per_320ms_chunk: sweep,
       node: process.version, date: new Date().toISOString(),
     };
     writeFileSync(jsonPath, `${JSON.stringify(out, null, 2)}\n`);

@@ -5,7 +5,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <exception>
 #include <memory>
 #include <string>
 #include <utility>
@@ -66,24 +65,22 @@ class TokenLmWrap : public Napi::ObjectWrap<TokenLmWrap> {
 
   explicit TokenLmWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TokenLmWrap>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 8 || !info[0].IsObject()) ThrowCoded(env, "TokenLm(header, 7 tables) expected");
-    Napi::Object o = info[0].As<Napi::Object>();
-    voxgate::TokenLmTables t;
-    t.vocab_size = IntOption(env, o, "vocabSize", 0);
-    t.blank_id = IntOption(env, o, "blankId", 0);
-    t.start_state = IntOption(env, o, "startState", 0);
-    t.arc_start = CopyArg<int32_t>(info, 1, napi_int32_array, "arcStart must be an Int32Array");
-    t.backoff_state = CopyArg<int32_t>(info, 2, napi_int32_array, "backoffState must be an Int32Array");
-    t.backoff_log_weight = CopyArg<float>(info, 3, napi_float32_array, "backoffLogWeight must be a Float32Array");
-    t.final_log_prob = CopyArg<float>(info, 4, napi_float32_array, "finalLogProb must be a Float32Array");
-    t.arc_token = CopyArg<int32_t>(info, 5, napi_int32_array, "arcToken must be an Int32Array");
-    t.arc_next = CopyArg<int32_t>(info, 6, napi_int32_array, "arcNext must be an Int32Array");
-    t.arc_log_prob = CopyArg<float>(info, 7, napi_float32_array, "arcLogProb must be a Float32Array");
-    try {
+    Guarded(env, "token LM", kDecoderError, [&] {
+      if (info.Length() < 8 || !info[0].IsObject()) ThrowCoded(env, "TokenLm(header, 7 tables) expected");
+      Napi::Object o = info[0].As<Napi::Object>();
+      voxgate::TokenLmTables t;
+      t.vocab_size = IntOption(env, o, "vocabSize", 0);
+      t.blank_id = IntOption(env, o, "blankId", 0);
+      t.start_state = IntOption(env, o, "startState", 0);
+      t.arc_start = CopyArg<int32_t>(info, 1, napi_int32_array, "arcStart must be an Int32Array");
+      t.backoff_state = CopyArg<int32_t>(info, 2, napi_int32_array, "backoffState must be an Int32Array");
+      t.backoff_log_weight = CopyArg<float>(info, 3, napi_float32_array, "backoffLogWeight must be a Float32Array");
+      t.final_log_prob = CopyArg<float>(info, 4, napi_float32_array, "finalLogProb must be a Float32Array");
+      t.arc_token = CopyArg<int32_t>(info, 5, napi_int32_array, "arcToken must be an Int32Array");
+      t.arc_next = CopyArg<int32_t>(info, 6, napi_int32_array, "arcNext must be an Int32Array");
+      t.arc_log_prob = CopyArg<float>(info, 7, napi_float32_array, "arcLogProb must be a Float32Array");
       lm_ = std::make_shared<const voxgate::TokenLm>(std::move(t));
-    } catch (const std::exception& e) {
-      ThrowCoded(env, e.what());
-    }
+    });
   }
 
   std::shared_ptr<const voxgate::TokenLm> lm() const { return lm_; }
@@ -111,6 +108,12 @@ class CtcDecoderWrap : public Napi::ObjectWrap<CtcDecoderWrap> {
 
   // new CtcDecoder({vocabSize, blankId, beamSize, tokenThreshold, lm?: TokenLm, lmWeight, lmTokenBonus})
   explicit CtcDecoderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CtcDecoderWrap>(info) {
+    Guarded(info.Env(), "decoder", kDecoderError, [&] { Construct(info); });
+  }
+  // The ObjectWrap finalizer deletes this object when the JS wrapper is collected; search_ goes with it.
+
+ private:
+  void Construct(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) ThrowCoded(env, "CtcDecoder options must be an object");
     Napi::Object o = info[0].As<Napi::Object>();
@@ -137,111 +140,117 @@ class CtcDecoderWrap : public Napi::ObjectWrap<CtcDecoderWrap> {
       if (wrap == nullptr || !wrap->lm()) ThrowCoded(env, "lm must be a TokenLm");
       opts.lm = wrap->lm();
     }
-    try {
-      search_ = std::make_unique<voxgate::CtcPrefixBeamSearch>(opts);
-    } catch (const std::exception& e) {
-      ThrowCoded(env, e.what());
-    }
+    search_ = std::make_unique<voxgate::CtcPrefixBeamSearch>(opts);
   }
-  // The ObjectWrap finalizer deletes this object when the JS wrapper is collected; search_ goes with it.
 
- private:
+  // Every method runs in Guarded: out of memory is a GW_ERR_DECODER error, and the core leaves the search as it was
+  // (or refusing until reset(), after a chunk it decoded only part of).
+  template <typename Body>
+  auto Run(const Napi::CallbackInfo& info, Body&& body) -> decltype(body()) {
+    return Guarded(info.Env(), "decoder", kDecoderError, std::forward<Body>(body));
+  }
+
   // decodeChunk(logProbs: Float32Array, frames, vocabSize, scalars: Float64Array(4)) -> ArrayBuffer
   Napi::Value DecodeChunk(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto lp = TypedArg<float>(info, 0, napi_float32_array, "logProbs must be a Float32Array");
-    auto scalars = ScalarsArg(info, 3);
-    if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsNumber()) {
-      ThrowCoded(env, "decodeChunk(logProbs, frames, vocabSize): frames and vocabSize must be numbers");
-    }
-    const double frames = info[1].As<Napi::Number>().DoubleValue();
-    const double vocab = info[2].As<Napi::Number>().DoubleValue();
-    if (std::floor(frames) != frames || frames < 0 || frames > 1e9) {
-      ThrowCoded(env, "frames must be a non-negative integer, got " + std::to_string(frames));
-    }
-    if (std::floor(vocab) != vocab || vocab < 0 || vocab > 2147483647.0) {
-      ThrowCoded(env, "vocabSize must be a non-negative integer, got " + std::to_string(vocab));
-    }
-    try {
-      search_->DecodeChunk(lp.Data(), lp.ElementLength(), static_cast<int64_t>(frames), static_cast<int32_t>(vocab));
-      return ToJs(env, search_->Current(), scalars);
-    } catch (const voxgate::DecoderError& e) {
-      ThrowCoded(env, e.what());
-    } catch (const std::exception& e) {
-      ThrowCoded(env, std::string("decoder failure: ") + e.what());
-    }
+    return Run(info, [&] {
+      Napi::Env env = info.Env();
+      auto lp = TypedArg<float>(info, 0, napi_float32_array, "logProbs must be a Float32Array");
+      auto scalars = ScalarsArg(info, 3);
+      if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsNumber()) {
+        ThrowCoded(env, "decodeChunk(logProbs, frames, vocabSize): frames and vocabSize must be numbers");
+      }
+      const double frames = info[1].As<Napi::Number>().DoubleValue();
+      const double vocab = info[2].As<Napi::Number>().DoubleValue();
+      if (std::floor(frames) != frames || frames < 0 || frames > 1e9) {
+        ThrowCoded(env, "frames must be a non-negative integer, got " + std::to_string(frames));
+      }
+      if (std::floor(vocab) != vocab || vocab < 0 || vocab > 2147483647.0) {
+        ThrowCoded(env, "vocabSize must be a non-negative integer, got " + std::to_string(vocab));
+      }
+      return ToJs(env,
+                  search_->DecodeChunk(lp.Data(), lp.ElementLength(), static_cast<int64_t>(frames),
+                                       static_cast<int32_t>(vocab)),
+                  scalars);
+    });
   }
 
   // current(scalars) -> ArrayBuffer
-  Napi::Value Current(const Napi::CallbackInfo& info) { return ToJs(info.Env(), search_->Current(), ScalarsArg(info, 0)); }
+  Napi::Value Current(const Napi::CallbackInfo& info) {
+    return Run(info, [&] { return ToJs(info.Env(), search_->Current(), ScalarsArg(info, 0)); });
+  }
 
   // finalize(scalars) -> ArrayBuffer
   Napi::Value Finalize(const Napi::CallbackInfo& info) {
-    auto scalars = ScalarsArg(info, 0);
-    try {
+    return Run(info, [&] {
+      auto scalars = ScalarsArg(info, 0);
       return ToJs(info.Env(), search_->Finalize(), scalars);
-    } catch (const std::exception& e) {
-      ThrowCoded(info.Env(), std::string("decoder failure: ") + e.what());
-    }
+    });
   }
 
   // finalAlternatives(scores: Float64Array) -> ArrayBuffer of Int32 [count, length_0 .. length_{count-1}, tokens of
   // each, concatenated]; scores[i] gets alternative i's score. scores must hold beamSize values (every hypothesis).
   Napi::Value FinalAlternatives(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto scores = TypedArg<double>(info, 0, napi_float64_array, "scores must be a Float64Array(beamSize)");
-    if (scores.ElementLength() < static_cast<size_t>(search_->options().beam_size)) {
-      ThrowCoded(env, "scores must be a Float64Array(beamSize)");
-    }
-    const std::vector<voxgate::CtcAlternative> alts = search_->FinalAlternatives();
-    size_t total = 1 + alts.size();
-    for (const auto& a : alts) total += a.tokens.size();
-    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, total * 4);
-    auto* out = static_cast<int32_t*>(buffer.Data());
-    out[0] = static_cast<int32_t>(alts.size());
-    size_t pos = 1 + alts.size();
-    for (size_t i = 0; i < alts.size(); ++i) {
-      out[1 + i] = static_cast<int32_t>(alts[i].tokens.size());
-      if (!alts[i].tokens.empty()) std::memcpy(out + pos, alts[i].tokens.data(), alts[i].tokens.size() * 4);
-      pos += alts[i].tokens.size();
-      scores[i] = alts[i].score;
-    }
-    return buffer;
+    return Run(info, [&] {
+      Napi::Env env = info.Env();
+      auto scores = TypedArg<double>(info, 0, napi_float64_array, "scores must be a Float64Array(beamSize)");
+      if (scores.ElementLength() < static_cast<size_t>(search_->options().beam_size)) {
+        ThrowCoded(env, "scores must be a Float64Array(beamSize)");
+      }
+      const std::vector<voxgate::CtcAlternative> alts = search_->FinalAlternatives();
+      size_t total = 1 + alts.size();
+      for (const auto& a : alts) total += a.tokens.size();
+      Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, total * 4);
+      auto* out = static_cast<int32_t*>(buffer.Data());
+      out[0] = static_cast<int32_t>(alts.size());
+      size_t pos = 1 + alts.size();
+      for (size_t i = 0; i < alts.size(); ++i) {
+        out[1 + i] = static_cast<int32_t>(alts[i].tokens.size());
+        if (!alts[i].tokens.empty()) std::memcpy(out + pos, alts[i].tokens.data(), alts[i].tokens.size() * 4);
+        pos += alts[i].tokens.size();
+        scores[i] = alts[i].score;
+      }
+      return buffer;
+    });
   }
 
-  void Reset(const Napi::CallbackInfo&) { search_->Reset(); }
+  void Reset(const Napi::CallbackInfo& info) {
+    Run(info, [&] { search_->Reset(); });
+  }
 
-  // setHotwords(tokenIds: Int32Array (all phrases concatenated), lengths: Int32Array, boosts: Float64Array)
+  // setHotwords(tokenIds: Int32Array (all phrases concatenated), lengths: Int32Array, boosts: Float64Array). The new
+  // automaton is built whole before the search takes it: a failure keeps the old list.
   void SetHotwords(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto ids = TypedArg<int32_t>(info, 0, napi_int32_array, "hotword tokenIds must be an Int32Array");
-    auto lengths = TypedArg<int32_t>(info, 1, napi_int32_array, "hotword lengths must be an Int32Array");
-    auto boosts = TypedArg<double>(info, 2, napi_float64_array, "hotword boosts must be a Float64Array");
-    const size_t n = lengths.ElementLength();
-    if (boosts.ElementLength() != n) ThrowCoded(env, "hotword lengths and boosts differ in length");
-    const int32_t v = search_->options().vocab_size;
-    const int32_t blank = search_->options().blank_id;
-    std::vector<std::vector<int32_t>> phrases(n);
-    std::vector<double> weights(n);
-    size_t pos = 0;
-    for (size_t i = 0; i < n; ++i) {
-      const int32_t len = lengths[i];
-      if (len < 1 || pos + static_cast<size_t>(len) > ids.ElementLength()) {
-        ThrowCoded(env, "hotword " + std::to_string(i) + " has a bad length " + std::to_string(len));
-      }
-      for (int32_t k = 0; k < len; ++k) {
-        const int32_t id = ids[pos++];
-        if (id < 0 || id >= v || id == blank) {
-          ThrowCoded(env, "hotword " + std::to_string(i) + " has token id " + std::to_string(id) +
-                              " outside [0, vocabSize) or equal to the blank id");
+    Run(info, [&] {
+      Napi::Env env = info.Env();
+      auto ids = TypedArg<int32_t>(info, 0, napi_int32_array, "hotword tokenIds must be an Int32Array");
+      auto lengths = TypedArg<int32_t>(info, 1, napi_int32_array, "hotword lengths must be an Int32Array");
+      auto boosts = TypedArg<double>(info, 2, napi_float64_array, "hotword boosts must be a Float64Array");
+      const size_t n = lengths.ElementLength();
+      if (boosts.ElementLength() != n) ThrowCoded(env, "hotword lengths and boosts differ in length");
+      const int32_t v = search_->options().vocab_size;
+      const int32_t blank = search_->options().blank_id;
+      std::vector<std::vector<int32_t>> phrases(n);
+      std::vector<double> weights(n);
+      size_t pos = 0;
+      for (size_t i = 0; i < n; ++i) {
+        const int32_t len = lengths[i];
+        if (len < 1 || pos + static_cast<size_t>(len) > ids.ElementLength()) {
+          ThrowCoded(env, "hotword " + std::to_string(i) + " has a bad length " + std::to_string(len));
         }
-        phrases[i].push_back(id);
+        for (int32_t k = 0; k < len; ++k) {
+          const int32_t id = ids[pos++];
+          if (id < 0 || id >= v || id == blank) {
+            ThrowCoded(env, "hotword " + std::to_string(i) + " has token id " + std::to_string(id) +
+                                " outside [0, vocabSize) or equal to the blank id");
+          }
+          phrases[i].push_back(id);
+        }
+        weights[i] = boosts[i];
+        if (!std::isfinite(weights[i])) ThrowCoded(env, "hotword " + std::to_string(i) + " boost is not finite");
       }
-      weights[i] = boosts[i];
-      if (!std::isfinite(weights[i])) ThrowCoded(env, "hotword " + std::to_string(i) + " boost is not finite");
-    }
-    if (pos != ids.ElementLength()) ThrowCoded(env, "hotword tokenIds has values beyond the sum of lengths");
-    search_->SetHotwords(voxgate::ContextGraph(phrases, weights, v));
+      if (pos != ids.ElementLength()) ThrowCoded(env, "hotword tokenIds has values beyond the sum of lengths");
+      search_->SetHotwords(voxgate::ContextGraph(phrases, weights, v));
+    });
   }
 
   Napi::Value FramesDecoded(const Napi::CallbackInfo& info) {

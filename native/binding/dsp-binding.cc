@@ -4,10 +4,10 @@
 //   new Resampler(up, down, halfTaps, tablePhases, taps: Float32Array): native/src/polyphase-resampler.h running a bank designed
 //     by src/dsp/resampler.ts `polyphaseBank` (push(Float32Array) -> Float32Array, flush(), reset()).
 // Errors carry GW_ERR_INTERNAL: the only callers are the gateway's own stages, so a bad argument is a bug, not bad
-// input.
+// input. Every entry point runs in Guarded (binding-util.h), so out of memory is such an error too, never an abort;
+// the cores take what they need before they change state, so a failed push or flush can be made again.
 #include <cmath>
 #include <cstring>
-#include <exception>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,18 +22,16 @@ namespace {
 constexpr const char* kInternalError = "GW_ERR_INTERNAL";
 
 // Runs `step`, which appends a call's output to `scratch`, and returns that output as a new Float32Array the caller
-// owns. A C++ exception from the core (out of memory) becomes an error for this session, never an abort.
+// owns.
 template <typename Step>
 Napi::Float32Array RunToJs(Napi::Env env, const char* what, std::vector<float>* scratch, Step&& step) {
-  scratch->clear();
-  try {
+  return Guarded(env, what, kInternalError, [&] {
+    scratch->clear();
     step();
-  } catch (const std::exception& e) {
-    ThrowCoded(env, std::string(what) + " failure: " + e.what(), kInternalError);
-  }
-  Napi::Float32Array out = Napi::Float32Array::New(env, scratch->size());
-  if (!scratch->empty()) std::memcpy(out.Data(), scratch->data(), scratch->size() * sizeof(float));
-  return out;
+    Napi::Float32Array out = Napi::Float32Array::New(env, scratch->size());
+    if (!scratch->empty()) std::memcpy(out.Data(), scratch->data(), scratch->size() * sizeof(float));
+    return out;
+  });
 }
 
 class FbankExtractorWrap : public Napi::ObjectWrap<FbankExtractorWrap> {
@@ -48,28 +46,32 @@ class FbankExtractorWrap : public Napi::ObjectWrap<FbankExtractorWrap> {
                        });
   }
 
-  explicit FbankExtractorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FbankExtractorWrap>(info) {}
+  explicit FbankExtractorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FbankExtractorWrap>(info) {
+    Guarded(info.Env(), "fbank", kInternalError, [&] { fbank_ = std::make_unique<voxgate::KaldiFbank>(); });
+  }
 
  private:
   // push(samples: Float32Array) -> Float32Array (a new array the caller owns; empty when no frame completed)
   Napi::Value Push(const Napi::CallbackInfo& info) {
     auto samples = TypedArg<float>(info, 0, napi_float32_array, "samples must be a Float32Array", kInternalError);
     return RunToJs(info.Env(), "fbank", &scratch_,
-                   [&] { fbank_.Push(samples.Data(), samples.ElementLength(), &scratch_); });
+                   [&] { fbank_->Push(samples.Data(), samples.ElementLength(), &scratch_); });
   }
 
   // flush() -> Float32Array: the frames that read the reflected end of the signal; then a new stream starts.
   Napi::Value Flush(const Napi::CallbackInfo& info) {
-    return RunToJs(info.Env(), "fbank", &scratch_, [&] { fbank_.Flush(&scratch_); });
+    return RunToJs(info.Env(), "fbank", &scratch_, [&] { fbank_->Flush(&scratch_); });
   }
 
-  void Reset(const Napi::CallbackInfo&) { fbank_.Reset(); }
+  void Reset(const Napi::CallbackInfo& info) {
+    Guarded(info.Env(), "fbank", kInternalError, [&] { fbank_->Reset(); });
+  }
 
   Napi::Value FramesEmitted(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), static_cast<double>(fbank_.frames_emitted()));
+    return Napi::Number::New(info.Env(), static_cast<double>(fbank_->frames_emitted()));
   }
 
-  voxgate::KaldiFbank fbank_;
+  std::unique_ptr<voxgate::KaldiFbank> fbank_;  // made in the constructor's guard (its buffers can fail)
   std::vector<float> scratch_;
 };
 
@@ -86,6 +88,11 @@ class ResamplerWrap : public Napi::ObjectWrap<ResamplerWrap> {
 
   // new Resampler(up, down, halfTaps, tablePhases, taps: Float32Array)
   explicit ResamplerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ResamplerWrap>(info) {
+    Guarded(info.Env(), "resampler", kInternalError, [&] { Construct(info); });
+  }
+
+ private:
+  void Construct(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* names[4] = {"up", "down", "halfTaps", "tablePhases"};
     int32_t ints[4];
@@ -98,15 +105,10 @@ class ResamplerWrap : public Napi::ObjectWrap<ResamplerWrap> {
       ints[i] = static_cast<int32_t>(d);
     }
     auto taps = TypedArg<float>(info, 4, napi_float32_array, "taps must be a Float32Array", kInternalError);
-    try {
-      resampler_ = std::make_unique<voxgate::PolyphaseResampler>(ints[0], ints[1], ints[2], ints[3], taps.Data(),
-                                                                 taps.ElementLength());
-    } catch (const std::exception& e) {
-      ThrowCoded(env, e.what(), kInternalError);
-    }
+    resampler_ = std::make_unique<voxgate::PolyphaseResampler>(ints[0], ints[1], ints[2], ints[3], taps.Data(),
+                                                               taps.ElementLength());
   }
 
- private:
   // push(input: Float32Array) -> Float32Array (a new array the caller owns)
   Napi::Value Push(const Napi::CallbackInfo& info) {
     auto input = TypedArg<float>(info, 0, napi_float32_array, "input must be a Float32Array", kInternalError);
@@ -119,7 +121,9 @@ class ResamplerWrap : public Napi::ObjectWrap<ResamplerWrap> {
     return RunToJs(info.Env(), "resampler", &scratch_, [&] { resampler_->Flush(&scratch_); });
   }
 
-  void Reset(const Napi::CallbackInfo&) { resampler_->Reset(); }
+  void Reset(const Napi::CallbackInfo& info) {
+    Guarded(info.Env(), "resampler", kInternalError, [&] { resampler_->Reset(); });
+  }
 
   std::unique_ptr<voxgate::PolyphaseResampler> resampler_;
   std::vector<float> scratch_;

@@ -80,8 +80,13 @@ ContextGraph::Step ContextGraph::Forward(int32_t state, int32_t token) {
   int32_t row = row_of_[state];
   if (row < 0) {
     if (vocab_size_ <= 0 || rows_.size() + vocab_size_ > kMaxMemoSteps) return ForwardSlow(state, token);
-    row = static_cast<int32_t>(rows_.size() / vocab_size_);
-    for (int32_t c = 0; c < vocab_size_; ++c) rows_.push_back(ForwardSlow(state, c));
+    const size_t at = rows_.size();
+    // One allocation for the whole row, before anything changes: out of memory leaves the memo as it was. (Rows
+    // pushed one by one would leave a partial row behind, and the next row's index, rows_.size() / vocab_size_,
+    // would then point into it: wrong scores from then on.)
+    rows_.resize(at + vocab_size_);
+    for (int32_t c = 0; c < vocab_size_; ++c) rows_[at + c] = ForwardSlow(state, c);
+    row = static_cast<int32_t>(at / vocab_size_);
     row_of_[state] = row;
   }
   return rows_[static_cast<size_t>(row) * vocab_size_ + token];

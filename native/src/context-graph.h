@@ -33,7 +33,8 @@ class ContextGraph {
                int32_t vocab_size);
 
   /// Score delta and next state. Rows of the full transition table are memoised on first use (up to a memory cap;
-  /// beyond it the failure links are walked each time), so the beam search pays O(1) per candidate.
+  /// beyond it the failure links are walked each time), so the beam search pays O(1) per candidate. Out of memory
+  /// for a row throws std::bad_alloc and leaves the memo as it was.
   Step Forward(int32_t state, int32_t token);
 
   /// Score delta at end of utterance: removes the bonus of an unfinished match.

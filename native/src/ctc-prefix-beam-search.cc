@@ -1,3 +1,5 @@
+// The search of CtcPrefixBeamSearch: options, DecodeChunk and its frames, hotword changes. What it reads out (the
+// best hypothesis, the final and its n-best list) is in ctc-search-results.cc.
 #include "ctc-prefix-beam-search.h"
 
 #include <algorithm>
@@ -14,12 +16,7 @@ using ctc_math::kNegInf;
 using ctc_math::LogAddExp;
 using ctc_math::NextKey;
 using ctc_math::Posterior;
-
-// The ranking score of a prefix (Hyp or Cand): acoustic + hotword context + LM. One definition for every ranking.
-template <typename T>
-inline double RankScore(const T& h) {
-  return LogAddExp(h.pb, h.pnb) + h.ctx + h.lm;
-}
+using ctc_math::RankScore;
 
 // Whether a kept prefix's last token is timed anew at this frame: the path on which its parent emits the token here
 // outweighs the prefix's own paths (blank-ended and held), so its frames and posteriors, not those of whatever path
@@ -76,9 +73,12 @@ void CtcPrefixBeamSearch::Reset() {
   root.frames.clear();
   root.probs.clear();
   frames_decoded_ = 0;
+  partial_chunk_ = false;
 }
 
-void CtcPrefixBeamSearch::DecodeChunk(const float* log_probs, size_t length, int64_t frames, int32_t vocab_size) {
+CtcSearchResult CtcPrefixBeamSearch::DecodeChunk(const float* log_probs, size_t length, int64_t frames,
+                                                 int32_t vocab_size) {
+  RefuseIfPartial();
   const int32_t v = options_.vocab_size;
   if (vocab_size != v) {
     throw DecoderError("vocab size mismatch: decoder has " + std::to_string(v) + ", chunk has " +
@@ -105,9 +105,18 @@ void CtcPrefixBeamSearch::DecodeChunk(const float* log_probs, size_t length, int
     }
     if (!any_finite) throw DecoderError("logProbs frame " + std::to_string(f) + " is -Infinity for every token");
   }
-  for (int64_t f = 0; f < frames; ++f) DecodeFrame(log_probs + f * v);
+  int64_t f = 0;
+  try {
+    for (; f < frames; ++f) DecodeFrame(log_probs + f * v);
+    return Current();
+  } catch (...) {
+    partial_chunk_ = f > 0;  // DecodeFrame changes nothing when it throws, but frames 0 .. f-1 are decoded
+    throw;
+  }
 }
 
+// Changes nothing when it throws (out of memory): until the last loop, which only swaps and moves, it writes the
+// scratch vectors (cands_, next_, ...) and the hotword memo, whose growth is all or nothing; DecodeChunk relies on it.
 void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
   const int32_t v = options_.vocab_size;
   const int32_t blank = options_.blank_id;
@@ -128,25 +137,12 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
     const Hyp& h = beam_[i];
     cands_.push_back({kNegInf, kNegInf, kNegInf, kNegInf, h.ctx, h.lm, 0.0, h.key, i, -1, -1, h.ctx_state, h.lm_state});
   }
-  // parent_[j]: beam index of beam_[j] minus its last token, when that prefix is in the beam too.
-  parent_.assign(nb, -1);
-  has_child_.assign(nb, 0);
-  for (int32_t j = 0; j < nb; ++j) {
-    if (beam_[j].tokens.empty()) continue;
-    for (int32_t i = 0; i < nb; ++i) {
-      if (beam_[i].key == beam_[j].parent_key) {
-        parent_[j] = i;
-        has_child_[i] = 1;
-        break;
-      }
-    }
-  }
+  LinkChildren();
 
   for (int32_t i = 0; i < nb; ++i) {
     const Hyp& h = beam_[i];
     const double total = LogAddExp(h.pb, h.pnb);
     const int32_t last = h.tokens.empty() ? -1 : h.tokens.back();
-    const bool has_children = has_child_[i] != 0;
     cands_[i].pb = LogAddExp(cands_[i].pb, total + lblank);
     for (int32_t c = 0; c < v; ++c) {
       if (c == blank) continue;
@@ -160,15 +156,8 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
       } else {
         from = total + l;
       }
-      int32_t target = -1;
-      if (has_children) {
-        for (int32_t j = 0; j < nb; ++j) {
-          if (parent_[j] == i && beam_[j].tokens.back() == c) {
-            target = j;
-            break;
-          }
-        }
-      }
+      int32_t target = first_child_[i];  // the first child of h by beam index that ends in c, if any
+      while (target >= 0 && beam_[target].tokens.back() != c) target = next_sibling_[target];
       if (target >= 0) {
         Cand& merged = cands_[target];
         merged.pnb = LogAddExp(merged.pnb, from);
@@ -277,6 +266,37 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
   ++frames_decoded_;
 }
 
+// first_child_[i] / next_sibling_[j]: the beam prefixes that are beam_[i] plus one token, in ascending beam index,
+// i being the first beam index holding the parent's key (the twin's scan finds the same). Found through a hash table
+// of the keys (open addressing, at most half full), so a frame costs O(beam) here instead of O(beam^2) key
+// comparisons, which were a quarter of the decode time at beam 256 (npm run bench:micro).
+void CtcPrefixBeamSearch::LinkChildren() {
+  const int32_t nb = static_cast<int32_t>(beam_.size());
+  size_t size = 4;
+  while (size < 2 * static_cast<size_t>(nb)) size *= 2;
+  const size_t mask = size - 1;
+  key_slots_.assign(size, -1);
+  // The slot holding `key`, or the empty slot where it would go. Keys are hashes: their low bits index well.
+  auto slot = [&](uint64_t key) {
+    size_t s = static_cast<size_t>(key) & mask;
+    while (key_slots_[s] >= 0 && beam_[key_slots_[s]].key != key) s = (s + 1) & mask;
+    return s;
+  };
+  for (int32_t i = 0; i < nb; ++i) {
+    const size_t s = slot(beam_[i].key);
+    if (key_slots_[s] < 0) key_slots_[s] = i;
+  }
+  first_child_.assign(nb, -1);
+  next_sibling_.assign(nb, -1);
+  for (int32_t j = nb - 1; j >= 0; --j) {  // prepending in descending order leaves each list ascending
+    if (beam_[j].tokens.empty()) continue;
+    const int32_t i = key_slots_[slot(beam_[j].parent_key)];
+    if (i < 0) continue;
+    next_sibling_[j] = first_child_[i];
+    first_child_[i] = j;
+  }
+}
+
 // top_[0..num_top_) holds the best new-prefix scores of this frame in ascending order (at most beam_size).
 void CtcPrefixBeamSearch::InsertTop(double score) {
   const int32_t k = options_.beam_size;
@@ -307,82 +327,26 @@ void CtcPrefixBeamSearch::SortBeam() {
 }
 
 void CtcPrefixBeamSearch::SetHotwords(ContextGraph graph) {
-  graph_ = std::move(graph);
-  for (Hyp& h : beam_) {
+  // Rescored aside first: the walk memoises rows of the new automaton, which can run out of memory, and the beam
+  // must then keep its old list whole, not the new automaton with some beams scored by the old one. What follows
+  // the walk cannot throw (moves, and a sort that swaps).
+  std::vector<ContextGraph::Step> rescored(beam_.size());
+  for (size_t i = 0; i < beam_.size(); ++i) {
     double ctx = 0;
     int32_t state = 0;
-    for (int32_t token : h.tokens) {
-      const ContextGraph::Step step = graph_.Forward(state, token);
+    for (int32_t token : beam_[i].tokens) {
+      const ContextGraph::Step step = graph.Forward(state, token);
       ctx += step.score;
       state = step.state;
     }
-    h.ctx = ctx;
-    h.ctx_state = state;
+    rescored[i] = {ctx, state};
+  }
+  graph_ = std::move(graph);
+  for (size_t i = 0; i < beam_.size(); ++i) {
+    beam_[i].ctx = rescored[i].score;
+    beam_[i].ctx_state = rescored[i].state;
   }
   SortBeam();
-}
-
-CtcSearchResult CtcPrefixBeamSearch::MakeResult(const Hyp& h, double score, int32_t stable) const {
-  CtcSearchResult r;
-  r.tokens = h.tokens;
-  r.frames = h.frames;
-  r.probs = h.probs;
-  r.score = score;
-  r.stable_prefix_length = stable;
-  r.trailing_blank_frames = static_cast<int32_t>(frames_decoded_ - 1 - h.last_frame);
-  r.frames_decoded = frames_decoded_;
-  return r;
-}
-
-CtcSearchResult CtcPrefixBeamSearch::Current() const {
-  const Hyp& best = beam_[0];
-  size_t stable = best.tokens.size();
-  for (size_t i = 1; i < beam_.size(); ++i) {
-    const auto& t = beam_[i].tokens;
-    size_t k = 0;
-    const size_t limit = std::min(stable, t.size());
-    while (k < limit && t[k] == best.tokens[k]) ++k;
-    stable = k;
-  }
-  return MakeResult(best, RankScore(best), static_cast<int32_t>(stable));
-}
-
-double CtcPrefixBeamSearch::FinalScore(const Hyp& h) const {
-  double s = LogAddExp(h.pb, h.pnb) + h.ctx + graph_.Finalize(h.ctx_state) + h.lm;
-  if (options_.lm) s += options_.lm_weight * options_.lm->FinalLogProb(h.lm_state);
-  return s;
-}
-
-std::vector<CtcAlternative> CtcPrefixBeamSearch::FinalAlternatives() const {
-  std::vector<std::pair<double, size_t>> ranked;
-  ranked.reserve(beam_.size());
-  for (size_t i = 0; i < beam_.size(); ++i) ranked.emplace_back(FinalScore(beam_[i]), i);
-  std::sort(ranked.begin(), ranked.end(), [this](const auto& x, const auto& y) {
-    if (x.first != y.first) return x.first > y.first;
-    return beam_[x.second].key < beam_[y.second].key;
-  });
-  std::vector<CtcAlternative> out(ranked.size());
-  for (size_t k = 0; k < ranked.size(); ++k) {
-    out[k].tokens = beam_[ranked[k].second].tokens;
-    out[k].score = ranked[k].first;
-  }
-  return out;
-}
-
-CtcSearchResult CtcPrefixBeamSearch::Finalize() {
-  size_t best = 0;
-  double best_score = kNegInf;
-  for (size_t i = 0; i < beam_.size(); ++i) {
-    const Hyp& h = beam_[i];
-    const double s = FinalScore(h);
-    if (i == 0 || s > best_score || (s == best_score && h.key < beam_[best].key)) {
-      best = i;
-      best_score = s;
-    }
-  }
-  CtcSearchResult r = MakeResult(beam_[best], best_score, static_cast<int32_t>(beam_[best].tokens.size()));
-  Reset();
-  return r;
 }
 
 }  // namespace voxgate

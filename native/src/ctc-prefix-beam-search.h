@@ -21,7 +21,8 @@
 
 namespace voxgate {
 
-/// Invalid input or options. The decoder state is unchanged when this is thrown.
+/// Invalid input or options, or a call refused after a partly decoded chunk (see DecodeChunk). The decoder state is
+/// unchanged when this is thrown.
 class DecoderError : public std::runtime_error {
  public:
   explicit DecoderError(const std::string& message) : std::runtime_error(message) {}
@@ -63,7 +64,11 @@ class CtcPrefixBeamSearch {
   explicit CtcPrefixBeamSearch(const CtcSearchOptions& options);  // throws DecoderError
 
   /// log_probs: frames x vocab_size row-major natural-log posteriors. Validates everything before touching state.
-  void DecodeChunk(const float* log_probs, size_t length, int64_t frames, int32_t vocab_size);
+  /// Returns Current() after the chunk. Out of memory (std::bad_alloc) in a frame leaves the beam as it was before
+  /// that frame. In the chunk's first frame that is the state before the call; in a later one, or in building the
+  /// result, the chunk is decoded in part or whole without its caller knowing, which no caller can resume: this,
+  /// Current(), Finalize() and FinalAlternatives() then throw DecoderError until Reset().
+  CtcSearchResult DecodeChunk(const float* log_probs, size_t length, int64_t frames, int32_t vocab_size);
 
   /// Best hypothesis so far (unfinished hotword bonuses included, as in the ranking).
   CtcSearchResult Current() const;
@@ -76,11 +81,12 @@ class CtcPrefixBeamSearch {
   /// Finalize() returns. Read-only: call it before Finalize().
   std::vector<CtcAlternative> FinalAlternatives() const;
 
-  /// Clears the search state (hotwords stay).
+  /// Clears the search state (hotwords stay), a partly decoded chunk's refusal included.
   void Reset();
 
   /// Replaces the hotwords. Existing beams are rescored by walking their tokens through the new automaton from the
-  /// root, as if the new list had applied from the start of the utterance; then the beam is re-sorted.
+  /// root, as if the new list had applied from the start of the utterance; then the beam is re-sorted. Out of memory
+  /// keeps the old list and scores.
   void SetHotwords(ContextGraph graph);
 
   const CtcSearchOptions& options() const { return options_; }
@@ -114,6 +120,8 @@ class CtcPrefixBeamSearch {
   };
 
   void DecodeFrame(const float* lp);
+  void LinkChildren();
+  void RefuseIfPartial() const;
   void SortBeam();
   void InsertTop(double score);
   CtcSearchResult MakeResult(const Hyp& h, double score, int32_t stable) const;
@@ -123,11 +131,11 @@ class CtcPrefixBeamSearch {
   ContextGraph graph_;
   std::vector<Hyp> beam_, next_;
   std::vector<Cand> cands_;
-  std::vector<int32_t> order_, parent_;
-  std::vector<uint8_t> has_child_;
+  std::vector<int32_t> order_, first_child_, next_sibling_, key_slots_;
   std::vector<double> top_;
   int32_t num_top_ = 0;
   int64_t frames_decoded_ = 0;
+  bool partial_chunk_ = false;  // a chunk ran out of memory after some of its frames: refuse until Reset()
 };
 
 }  // namespace voxgate

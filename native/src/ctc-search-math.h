@@ -1,6 +1,7 @@
-// Arithmetic shared by the CTC prefix beam search's translation unit: log-space addition and the 53-bit prefix key.
-// Both are mirrored operation for operation by the TypeScript twin (logAddExp in src/inference/ctc-decoder.ts,
-// nextKey in src/inference/ctc-prefix-beam-search.ts); change them together.
+// Arithmetic shared by the CTC prefix beam search's translation units: log-space addition, the 53-bit prefix key, the
+// ranking score.
+// Each is mirrored operation for operation by the TypeScript twin (logAddExp in src/inference/ctc-decoder.ts,
+// nextKey and rankScore in src/inference/ctc-prefix-beam-search.ts); change them together.
 #pragma once
 
 #include <algorithm>
@@ -37,6 +38,13 @@ inline uint64_t NextKey(uint64_t key, int32_t token) {
   const uint32_t nlo = Fmix32((lo ^ (t * 0x9E3779B1u)) + hi * 0x85EBCA77u);
   const uint32_t nhi = Fmix32((hi ^ (t * 0xC2B2AE3Du)) + lo * 0x27D4EB2Fu + 0x165667B1u) & 0x1FFFFFu;
   return (static_cast<uint64_t>(nhi) << 32) | nlo;
+}
+
+// The ranking score of a prefix (a hypothesis or a candidate): acoustic + hotword context + LM. One definition for
+// every ranking; rankScore() in the TypeScript twin.
+template <typename T>
+inline double RankScore(const T& h) {
+  return LogAddExp(h.pb, h.pnb) + h.ctx + h.lm;
 }
 
 // A token's posterior from its log-prob, at most 1: a frame that is not normalised (logits, or a log-softmax that

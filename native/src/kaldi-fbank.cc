@@ -138,6 +138,13 @@ void PowerSpectrum(const Tables& t, const double* x, double* zr, double* zi, dou
 // floor(a / b) for b > 0 (C++ division truncates towards zero).
 int64_t FloorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
+// Room for `extra` more values in `out` before any state changes, grown by doubling as push_back grows, so that a
+// caller appending call after call pays amortised O(1) per value.
+void ReserveMore(std::vector<float>* out, size_t extra) {
+  const size_t need = out->size() + extra;
+  if (need > out->capacity()) out->reserve(std::max(need, 2 * out->capacity()));
+}
+
 }  // namespace
 
 KaldiFbank::KaldiFbank() : buf_(8192), frame_(kFftSize, 0.0), zr_(kHalf), zi_(kHalf), power_(kHalf + 1) {
@@ -152,6 +159,11 @@ void KaldiFbank::Reset() {
 }
 
 size_t KaldiFbank::Push(const float* samples, size_t n, std::vector<float>* out) {
+  // Frame i is complete when 160 i + 280 <= total.
+  const int64_t last = FloorDiv(total_ + static_cast<int64_t>(n) - (kFrameSamples - kPadLeft), kShiftSamples);
+  // Room for the output first: out of memory then leaves the stream as it was (dropping history it no longer needs
+  // and growing the buffer below change no result), so the push can be made again.
+  ReserveMore(out, static_cast<size_t>(std::max<int64_t>(0, last - next_frame_ + 1)) * kFbankBins);
   // Keep from the start of the next frame's window (never below 0: frame 0 reflects x[0 .. 119]).
   const int64_t keep_from = std::max<int64_t>(0, next_frame_ * kShiftSamples - kPadLeft);
   const int64_t drop = std::min<int64_t>(keep_from - buf_start_, static_cast<int64_t>(buf_len_));
@@ -164,8 +176,7 @@ size_t KaldiFbank::Push(const float* samples, size_t n, std::vector<float>* out)
   if (n > 0) std::memcpy(buf_.data() + buf_len_, samples, n * sizeof(float));
   buf_len_ += n;
   total_ += static_cast<int64_t>(n);
-  // Frame i is complete when 160 i + 280 <= total.
-  return EmitUpTo(FloorDiv(total_ - (kFrameSamples - kPadLeft), kShiftSamples), out);
+  return EmitUpTo(last, out);
 }
 
 size_t KaldiFbank::Flush(std::vector<float>* out) {

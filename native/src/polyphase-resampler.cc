@@ -8,6 +8,16 @@
 #include <string>
 
 namespace voxgate {
+namespace {
+
+// Room for `extra` more values in `out` before any state changes, grown by doubling as push_back grows, so that a
+// caller appending call after call pays amortised O(1) per value.
+void ReserveMore(std::vector<float>* out, size_t extra) {
+  const size_t need = out->size() + extra;
+  if (need > out->capacity()) out->reserve(std::max(need, 2 * out->capacity()));
+}
+
+}  // namespace
 
 PolyphaseResampler::PolyphaseResampler(int32_t up, int32_t down, int32_t half_taps, int32_t table_phases,
                                        const float* taps, size_t num_taps)
@@ -44,16 +54,28 @@ void PolyphaseResampler::Reset() {
   std::fill(buf_.begin(), buf_.begin() + half_taps_, 0.0f);
 }
 
+// Both make the output's room first: out of memory then leaves the stream as it was (Append's growth is all or
+// nothing, and the history it drops is no longer needed), so the call can be made again.
 void PolyphaseResampler::Push(const float* input, size_t n, std::vector<float>* out) {
+  const int64_t last_n0 = input_count_ + static_cast<int64_t>(n) - 1 - half_taps_;
+  ReserveMore(out, OutputCount(last_n0));
   Append(input, n);
   input_count_ += static_cast<int64_t>(n);
-  Emit(input_count_ - 1 - half_taps_, false, out);
+  Emit(last_n0, false, out);
 }
 
 void PolyphaseResampler::Flush(std::vector<float>* out) {
+  ReserveMore(out, OutputCount(input_count_ - 1));
   Append(nullptr, static_cast<size_t>(half_taps_));  // zeros after the end
   Emit(input_count_ - 1, true, out);
   Reset();
+}
+
+size_t PolyphaseResampler::OutputCount(int64_t limit) const {
+  if (n0_ > limit) return 0;
+  // Phases advance by M per output in the L-upsampled domain (the numerator is >= 0 here).
+  const int64_t pos0 = n0_ * up_ + phi_;
+  return static_cast<size_t>(((limit + 1) * up_ - 1 - pos0) / down_ + 1);
 }
 
 void PolyphaseResampler::Append(const float* input, size_t n) {
@@ -77,10 +99,8 @@ void PolyphaseResampler::Append(const float* input, size_t n) {
 
 void PolyphaseResampler::Emit(int64_t last_n0, bool final, std::vector<float>* out) {
   const int64_t limit = final ? input_count_ - 1 : last_n0;
-  if (n0_ > limit) return;
-  // Count outputs: phases advance by M per output in the L-upsampled domain (the numerator is >= 0 here).
-  const int64_t pos0 = n0_ * up_ + phi_;
-  const int64_t count = ((limit + 1) * up_ - 1 - pos0) / down_ + 1;
+  const int64_t count = static_cast<int64_t>(OutputCount(limit));
+  if (count == 0) return;
   const size_t at = out->size();
   out->resize(at + static_cast<size_t>(count));
   float* y = out->data() + at;

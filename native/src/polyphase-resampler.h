@@ -42,6 +42,7 @@ class PolyphaseResampler {
  private:
   void Append(const float* input, size_t n);  // input null: n zeros
   void Emit(int64_t last_n0, bool final, std::vector<float>* out);
+  size_t OutputCount(int64_t limit) const;  // outputs with n0 <= limit still to come
   double CentredSum(int64_t c) const;
   double BranchSum(int64_t base, int32_t row) const;
   double DoubledOddSum(int64_t c) const;

@@ -218,7 +218,11 @@ export class CtcDecoder implements CtcSearch {
   }
 
   current(): CtcDecodeResult {
-    return this.#result(this.#native.current(this.#scalars), false);
+    try {
+      return this.#result(this.#native.current(this.#scalars), false);
+    } catch (e) {
+      throw decoderError(e);
+    }
   }
 
   finalize(): CtcDecodeResult {
@@ -264,7 +268,11 @@ export class CtcDecoder implements CtcSearch {
   }
 
   reset(): void {
-    this.#native.reset();
+    try {
+      this.#native.reset();
+    } catch (e) {
+      throw decoderError(e);
+    }
   }
 
   setHotwords(hotwords: readonly Hotword[]): void {

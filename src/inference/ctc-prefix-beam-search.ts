@@ -1,5 +1,5 @@
 /**
- * TypeScript reference of the native CTC prefix beam search (native/src/ctc-prefix-beam-search.cc and
+ * TypeScript reference of the native CTC prefix beam search (native/src/ctc-prefix-beam-search.cc, ctc-search-results.cc,
  * context-graph.cc). Same algorithm, same order of floating-point operations, same tie-breaks, so that tests can
  * require identical tokens/frames and scores within 1e-4. Slower than the addon; use `CtcDecoder` in production.
  *
@@ -153,6 +153,27 @@ const emittedAnew = (c: Cand): boolean => c.via >= 0 && c.viaPnb > logAddExp(c.p
 /** A token's posterior, at most 1 even for a frame that is not normalised; Posterior() in the C++ core. */
 const posterior = (logProb: number): number => Math.fround(Math.min(1, Math.exp(logProb)));
 
+/**
+ * The beam prefixes that are beam[i] plus one token: firstChild[i], then nextSibling[j], in ascending beam index; i is
+ * the first index holding the parent's key. LinkChildren() in the C++ core: O(beam) per frame, not a scan's O(beam^2).
+ */
+function linkChildren(beam: readonly Hyp[]): { firstChild: Int32Array; nextSibling: Int32Array } {
+  const index = new Map<number, number>();
+  beam.forEach((h, i) => {
+    if (!index.has(h.key)) index.set(h.key, i);
+  });
+  const firstChild = new Int32Array(beam.length).fill(-1);
+  const nextSibling = new Int32Array(beam.length).fill(-1);
+  for (let j = beam.length - 1; j >= 0; j--) { // prepending in descending order leaves each list ascending
+    if (beam[j]!.tokens.length === 0) continue;
+    const i = index.get(beam[j]!.parentKey);
+    if (i === undefined) continue;
+    nextSibling[j] = firstChild[i]!;
+    firstChild[i] = j;
+  }
+  return { firstChild, nextSibling };
+}
+
 const rootHyp = (lmState: number): Hyp => ({
   key: 0, parentKey: 0, pb: 0, pnb: -Infinity, ctx: 0, ctxState: 0, lm: 0, lmState, lastFrame: -1, tokens: [], frames: [],
   probs: [],
@@ -204,18 +225,7 @@ export class CtcPrefixBeamSearch implements CtcSearch {
       pb: -Infinity, pnb: -Infinity, ownPnb: -Infinity, via: -1, viaPnb: -Infinity, ctx: h.ctx, score: 0, key: h.key,
       src: i, token: -1, ctxState: h.ctxState, lm: h.lm, lmState: h.lmState,
     }));
-    const parent = new Array<number>(nb).fill(-1);
-    const hasChild = new Array<boolean>(nb).fill(false);
-    for (let j = 0; j < nb; j++) {
-      if (beam[j]!.tokens.length === 0) continue;
-      for (let i = 0; i < nb; i++) {
-        if (beam[i]!.key === beam[j]!.parentKey) {
-          parent[j] = i;
-          hasChild[i] = true;
-          break;
-        }
-      }
-    }
+    const { firstChild, nextSibling } = linkChildren(beam);
 
     for (let i = 0; i < nb; i++) {
       const h = beam[i]!;
@@ -235,16 +245,8 @@ export class CtcPrefixBeamSearch implements CtcSearch {
         } else {
           from = total + l;
         }
-        let target = -1;
-        if (hasChild[i]) {
-          for (let j = 0; j < nb; j++) {
-            const tj = beam[j]!.tokens;
-            if (parent[j] === i && tj[tj.length - 1] === c) {
-              target = j;
-              break;
-            }
-          }
-        }
+        let target = firstChild[i]!; // the first child of h by beam index that ends in c, if any
+        while (target >= 0 && beam[target]!.tokens[beam[target]!.tokens.length - 1] !== c) target = nextSibling[target]!;
         if (target >= 0) {
           const merged = cands[target]!;
           merged.pnb = logAddExp(merged.pnb, from);

@@ -33,7 +33,8 @@ export interface NativeTokenLm {
  * native/binding/addon.cc `CtcDecoder`. A result crosses as one ArrayBuffer (`tokens | frames | probs`, n x 4 bytes
  * each: Int32, Int32, Float32) owned by the caller, plus `[score, stablePrefixLength, trailingBlankFrames,
  * framesDecoded]` written into the caller's `scalars` (Float64Array(4)). Every method throws an Error with
- * `code: 'GW_ERR_DECODER'` on bad input and leaves the decoder state unchanged.
+ * `code: 'GW_ERR_DECODER'` on bad input or out of memory and leaves the decoder state unchanged, but for a chunk that
+ * ran out of memory part way: then decodeChunk, current, finalize and finalAlternatives refuse until `reset()`.
  */
 export interface NativeCtcDecoder {
   decodeChunk(logProbs: Float32Array, frames: number, vocabSize: number, scalars: Float64Array): ArrayBuffer;
@@ -49,7 +50,8 @@ export interface NativeCtcDecoder {
 
 /**
  * native/binding/dsp-binding.cc `FbankExtractor`: native/src/kaldi-fbank.cc, the compiled twin of dsp/fbank.ts
- * `FbankExtractor` with the same methods and equal output. A bad argument throws GW_ERR_INTERNAL.
+ * `FbankExtractor` with the same methods and equal output. A bad argument or out of memory throws GW_ERR_INTERNAL
+ * (a failed push or flush changes nothing).
  */
 export interface NativeFbankExtractor {
   push(samples: Float32Array): Float32Array;
@@ -61,8 +63,8 @@ export interface NativeFbankExtractor {
 /**
  * native/binding/dsp-binding.cc `Resampler`: native/src/polyphase-resampler.cc running a bank designed by
  * dsp/resampler.ts `polyphaseBank` (`new Resampler(bank.up, bank.down, bank.halfTaps, bank.tablePhases,
- * bank.taps)`), the compiled twin of dsp/resampler.ts `Resampler` with equal output. A bad argument throws
- * GW_ERR_INTERNAL.
+ * bank.taps)`), the compiled twin of dsp/resampler.ts `Resampler` with equal output. A bad argument or out of
+ * memory throws GW_ERR_INTERNAL (a failed push or flush changes nothing).
  */
 export interface NativeResampler {
   push(input: Float32Array): Float32Array;
