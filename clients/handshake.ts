@@ -18,11 +18,38 @@ export interface VoxgateClientOptions {
   start: Omit<SessionStartMessage, 'type'>;
   /** How long to wait for `session.started`, ms. Default 10000. */
   startTimeoutMs?: number;
+  /**
+   * How long `end()` waits for `session.ended` once session.end went out, ms; then the socket is given up and `end()`
+   * rejects. Default: the server's own bound for finishing (30 s plus twice `limits.backlog_limit_ms`, after which it
+   * ends the session with GW_ERR_INFERENCE, docs/protocol.md section 3) plus 10 s, so it only fires on a server that
+   * stopped answering.
+   */
+  endTimeoutMs?: number;
   /** For wss:// to a server whose certificate the system does not trust (self-signed): its PEM certificate. */
   ca?: string | Buffer;
 }
 
 export interface CloseInfo { code: number; reason: string }
+
+/** The longest delay a Node timer takes (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Schemes `ws` connects with (it takes http: / https: as ws: / wss:). */
+const URL_SCHEMES: readonly string[] = ['ws:', 'wss:', 'http:', 'https:'];
+
+/** The server's URL, or GW_ERR_BAD_CONFIG: `ws` threw a bare SyntaxError / TypeError (no code) for
+ *  `localhost:8080`, another scheme or a #fragment. Quoted without its query, which may carry the API key. */
+function parseUrl(url: string): URL {
+  let target: URL | null = null;
+  try {
+    target = new URL(url);
+  } catch { /* not a URL */ }
+  if (target === null || !URL_SCHEMES.includes(target.protocol) || target.hash !== '') {
+    throw new GatewayError('GW_ERR_BAD_CONFIG',
+      `url must be a ws:// or wss:// URL without a #fragment, got ${JSON.stringify(url.split('?')[0])}`);
+  }
+  return target;
+}
 
 /**
  * Opens a socket, sends `session.start` and resolves with what `build` makes of it once `session.started` arrives.
@@ -34,7 +61,13 @@ export interface CloseInfo { code: number; reason: string }
 export async function openSession<T>(url: string, options: VoxgateClientOptions,
   build: (ws: WebSocket, started: SessionStartedMessage, closed: Promise<CloseInfo>) => T): Promise<T> {
   const start = validateClientMessage({ type: 'session.start', ...options.start }) as SessionStartMessage;
-  const target = new URL(url);
+  for (const key of ['startTimeoutMs', 'endTimeoutMs'] as const) {
+    const ms = options[key];
+    if (ms !== undefined && !(Number.isInteger(ms) && ms >= 1 && ms <= MAX_TIMER_MS)) {
+      throw new GatewayError('GW_ERR_BAD_CONFIG', `${key} must be an integer in [1, ${MAX_TIMER_MS}], got ${ms}`);
+    }
+  }
+  const target = parseUrl(url);
   if (target.pathname === '/' || target.pathname === '') target.pathname = STREAM_PATH;
   const headers: Record<string, string> = {};
   if (options.apiKey !== undefined) {
@@ -76,7 +109,10 @@ export async function openSession<T>(url: string, options: VoxgateClientOptions,
         if (isBinary) throw new GatewayError('GW_ERR_INTERNAL', 'server sent a binary frame before session.started');
         msg = parseServerMessage(rawToString(data));
       } catch (e) {
-        fail(e as GatewayError);
+        // The parser's GW_ERR_BAD_JSON / GW_ERR_UNKNOWN_TYPE are the codes of a client's bad frames (and not fatal):
+        // here the server is at fault, or is not voxgate at all (an echo server, another service at that URL).
+        fail(new GatewayError('GW_ERR_INTERNAL', `not a voxgate answer to session.start: ${(e as Error).message}`,
+          { cause: e }));
         return;
       }
       if (msg.type === 'session.started') {

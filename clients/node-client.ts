@@ -23,7 +23,7 @@ import { openSession, type CloseInfo, type VoxgateClientOptions } from './handsh
 import { MessageStream } from './message-stream.js';
 import { ReplyTracker, type Pending } from './reply-tracker.js';
 import { TextBudget } from './text-budget.js';
-import { errorFromMessage, rawToString } from './wire.js';
+import { closedSessionError, errorFromMessage, rawToString, type ClosedWhy } from './wire.js';
 
 export { errorFromMessage };
 export type { CloseInfo, VoxgateClientOptions };
@@ -31,7 +31,8 @@ export type { CloseInfo, VoxgateClientOptions };
 type Listener = (msg: ServerMessage) => void;
 interface Waiter<T> { resolve: (v: T) => void; reject: (e: GatewayError) => void }
 /** What the client sends, in the order the caller asked: a control message keeps its place in the audio stream. */
-type Outbound = { kind: 'audio'; bytes: Uint8Array; done: Waiter<void> } | { kind: 'text'; text: string; track: Pending };
+type Outbound = { kind: 'audio'; bytes: Uint8Array; done: Waiter<void> }
+  | { kind: 'text'; text: string; track: Pending; sent?: () => void };
 
 /** Id prefix of the client's own pings (after session.finalize / session.end, and to acknowledge audio). */
 const PROBE_ID = 'voxgate-client-probe-';
@@ -75,7 +76,12 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
   private isPaused = false;
   private isClosed = false;
   private ending = false;
+  /** What ended the session: the server's fatal error, or the client's end timeout. */
   private lastFatal: GatewayError | null = null;
+  /** Else why requests fail once the socket is closing. */
+  private readonly why: ClosedWhy = { byCaller: false, ended: null, close: null };
+  private readonly endTimeoutMs: number;
+  private endTimer: NodeJS.Timeout | undefined;
   /** The server's GW_ERR_SESSION_ENDED: its session is ending (drain, max duration) and refuses every update. */
   private serverEnding: GatewayError | null = null;
   private endWaiter: Waiter<SessionEndedMessage> | null = null;
@@ -85,7 +91,7 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
   private readonly messages = new MessageStream();
   private readonly listeners = new Set<Listener>();
 
-  private constructor(ws: WebSocket, started: SessionStartedMessage, closed: Promise<CloseInfo>) {
+  private constructor(ws: WebSocket, started: SessionStartedMessage, closed: Promise<CloseInfo>, endTimeoutMs?: number) {
     this.ws = ws;
     this.started = started;
     this.closed = closed;
@@ -93,7 +99,9 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
     const limits = started.limits as Partial<SessionStartedMessage['limits']> | undefined;
     const maxFrameBytes = limits?.max_frame_bytes ?? PROTOCOL_LIMITS.maxFrameBytes;
     const highWaterMs = limits?.flow_high_water_ms ?? 2000;
-    const windowMs = ((limits?.backlog_limit_ms ?? 10_000) - highWaterMs) / 2;
+    const backlogLimitMs = limits?.backlog_limit_ms ?? 10_000;
+    const windowMs = (backlogLimitMs - highWaterMs) / 2;
+    this.endTimeoutMs = endTimeoutMs ?? 30_000 + 2 * backlogLimitMs + 10_000;
     const bytesPerMs = (started.audio.sample_rate_hz * this.frameBytes) / 1000;
     const wholeFrames = (n: number): number => Math.max(this.frameBytes, n - (n % this.frameBytes));
     this.windowBytes = wholeFrames(Math.floor(windowMs * bytesPerMs));
@@ -109,7 +117,8 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
    * upgrade's 401 / 429 / 503 code, the server's fatal error for a bad start, or a local validation error.
    */
   static async connect(url: string, options: VoxgateClientOptions): Promise<VoxgateClient> {
-    return openSession(url, options, (ws, started, closed) => new VoxgateClient(ws, started, closed));
+    return openSession(url, options,
+      (ws, started, closed) => new VoxgateClient(ws, started, closed, options.endTimeoutMs));
   }
 
   /** True between `flow.pause` and `flow.resume`. */
@@ -139,8 +148,8 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
   /** session.update; resolves with `session.updated`, rejects with the server's non-fatal error (a schema error,
    *  GW_ERR_RATE_LIMITED if the server refused it unread, GW_ERR_SESSION_ENDED once the server's session is ending). */
   update(params: Omit<SessionUpdateMessage, 'type'>): Promise<SessionUpdatedMessage> {
-    const msg = validateClientMessage({ type: 'session.update', ...params });
     return new Promise((resolve, reject) => {
+      const msg = validateClientMessage({ type: 'session.update', ...params });
       this.assertOpen();
       if (this.serverEnding !== null) throw this.serverEnding;
       this.enqueueText(msg, { kind: 'update', settle: (answer, err) => (err === null
@@ -165,20 +174,31 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
     });
   }
 
-  /** session.end (after all audio asked for before it); resolves with `session.ended` (the server then closes with
-   *  1000). */
+  /**
+   * session.end (after all audio asked for before it); resolves with `session.ended` (the server then closes with
+   * 1000), also when the server ended the session first (its `reason` is then `error`). Rejects when the socket
+   * closed without one, or when none came within `endTimeoutMs` of session.end going out (the socket is given up).
+   */
   end(): Promise<SessionEndedMessage> {
-    if (this.endPromise === null) {
+    this.endPromise ??= new Promise((resolve, reject) => {
+      this.endWaiter = { resolve, reject };
+      if (this.why.ended !== null) {
+        resolve(this.why.ended); // the server ended the session first
+        return;
+      }
       this.assertOpen();
-      this.endPromise = new Promise((resolve, reject) => { this.endWaiter = { resolve, reject }; });
-      this.sendSilent({ type: 'session.end' });
+      this.sendSilent({ type: 'session.end' }, false, () => this.armEndTimeout());
       this.ending = true;
-    }
+    });
     return this.endPromise;
   }
 
-  /** Abandons the session: closes the socket without session.end (the server sends nothing more). */
-  close(): void { this.ws.close(1000); }
+  /** Abandons the session: closes the socket without session.end (the server sends nothing more). What waits
+   *  rejects with GW_ERR_SESSION_ENDED. */
+  close(): void {
+    this.why.byCaller = true;
+    this.ws.close(1000);
+  }
 
   /** Calls `listener` for every server message (in addition to the async iterator). Returns an unsubscribe. */
   onMessage(listener: Listener): () => void {
@@ -195,11 +215,21 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
 
   /** A frame the server does not answer; if it refuses it unread, it goes again (the caller has no answer to wait
    *  for, and session.end's promise waits for session.ended). */
-  private sendSilent(msg: ClientMessage, front = false): void {
+  private sendSilent(msg: ClientMessage, front = false, sent?: () => void): void {
     const track: Pending = { kind: 'silent', settle: (_, err) => {
-      if (err?.code === 'GW_ERR_RATE_LIMITED' && !this.isClosed) this.sendSilent(msg, true);
+      if (err?.code === 'GW_ERR_RATE_LIMITED' && !this.isClosed) this.sendSilent(msg, true, sent);
     } };
-    this.enqueue({ kind: 'text', text: JSON.stringify(msg), track }, front);
+    this.enqueue({ kind: 'text', text: JSON.stringify(msg), track, ...(sent === undefined ? {} : { sent }) }, front);
+  }
+
+  /** session.end went out: the server has its own bound for finishing; past it (and ours), it stopped answering. */
+  private armEndTimeout(): void {
+    if (this.endTimer !== undefined || this.isClosed) return;
+    this.endTimer = setTimeout(() => {
+      this.lastFatal ??= new GatewayError('GW_ERR_INTERNAL',
+        `no session.ended within ${this.endTimeoutMs} ms of session.end`);
+      this.ws.terminate();
+    }, this.endTimeoutMs);
   }
 
   private enqueueText(msg: ClientMessage, track: Pending): void {
@@ -247,7 +277,10 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
           if (this.probeWanted) continue;
         } else if (!this.replies.holdsText) {
           waitMs = this.sendText(item.text, item.track);
-          if (waitMs === 0) this.outbox.shift();
+          if (waitMs === 0) {
+            this.outbox.shift();
+            item.sent?.();
+          }
         }
         if (waitMs === 0) continue;
         await new Promise<void>((resolve) => {
@@ -286,7 +319,7 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
   }
 
   private closedError(cause?: unknown): GatewayError {
-    return this.lastFatal ?? new GatewayError('GW_ERR_INTERNAL', 'socket is closed', { cause });
+    return this.lastFatal ?? closedSessionError(this.why, cause);
   }
 
   private handleFrame(data: RawData, isBinary: boolean): void {
@@ -304,7 +337,11 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
       case 'session.updated': this.replies.answered(msg); break;
       // The client's own pings are its business, not the caller's.
       case 'pong': if (this.replies.answered(msg)?.probe === true) return; break;
-      case 'session.ended': this.endWaiter?.resolve(msg); break;
+      case 'session.ended':
+        this.why.ended = msg;
+        clearTimeout(this.endTimer);
+        this.endWaiter?.resolve(msg);
+        break;
       case 'error': {
         const err = errorFromMessage(msg);
         if (err.fatal) this.lastFatal = err;
@@ -342,7 +379,9 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
 
   private handleClose(info: CloseInfo): void {
     this.isClosed = true;
-    const err = this.lastFatal ?? new GatewayError('GW_ERR_INTERNAL', `socket closed (${info.code} ${info.reason})`);
+    clearTimeout(this.endTimer);
+    this.why.close = info;
+    const err = this.closedError();
     // Nothing queued is dropped silently: every part of audio not sent rejects its sendAudio.
     for (const item of this.outbox.splice(0)) {
       if (item.kind === 'audio') item.done.reject(err);

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { VoxgateClient } from '../../clients/node-client.js';
 import { startFieldsFor } from '../../src/cli/stream-wav.js';
 import { GatewayError } from '../../src/protocol/errors.js';
@@ -43,6 +44,12 @@ describe('VoxgateClient.connect refused by the gateway', () => {
       expect(e).toMatchObject({ code: 'GW_ERR_UNAUTHORIZED', retryable: false });
       expect(e.message).toContain('HTTP 401');
     }
+  });
+
+  it('an upgrade to another path: the server\'s GW_ERR_BAD_MESSAGE (HTTP 404), fatal as its body says', async () => {
+    const e = await refusal(url.replace('/v1/stream', '/v2/stream'), 'good-key');
+    expect(e).toMatchObject({ code: 'GW_ERR_BAD_MESSAGE', fatal: true, retryable: false });
+    expect(e.message).toContain('HTTP 404');
   });
 
   it('at its session limit, then draining: GW_ERR_TOO_MANY_SESSIONS, then GW_ERR_SHUTTING_DOWN (both HTTP 503)',
@@ -84,6 +91,39 @@ describe('VoxgateClient.connect with no server to reach', () => {
         expect(e!.message).not.toContain('secret-key');
       }
     });
+
+  it('a URL that is not a ws:// or wss:// one: GW_ERR_BAD_CONFIG quoting it (not its query), before connecting',
+    async () => {
+      for (const target of ['localhost:8080/v1/stream', 'ftp://127.0.0.1/v1/stream', 'not a url',
+        'ws://127.0.0.1:1/v1/stream#part', 'localhost:8080/v1/stream?api_key=secret-key']) {
+        const e = await VoxgateClient.connect(target, { start: start() }).then(() => null, (err: unknown) => err);
+        expect(e, target).toBeInstanceOf(GatewayError);
+        expect(e, target).toMatchObject({ code: 'GW_ERR_BAD_CONFIG' });
+        expect((e as GatewayError).message).toContain(JSON.stringify(target.split('?')[0]));
+        expect((e as GatewayError).message).not.toContain('secret-key');
+      }
+    });
+
+  it('a WebSocket server that is not voxgate (an echo server, one that answers text): a fatal GW_ERR_INTERNAL '
+    + 'naming the answer, not the codes of the client\'s own bad frames', async () => {
+    const echo = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    echo.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(isBinary ? data : data.toString())));
+    const other = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    other.on('connection', (ws) => ws.send('hello'));
+    await Promise.all([echo, other].map((server) => new Promise((resolve) => server.once('listening', resolve))));
+    try {
+      for (const [server, answer] of [[echo, /unknown server message type "session\.start"/], [other, /invalid JSON/]] as const) {
+        const target = `ws://127.0.0.1:${(server.address() as { port: number }).port}/v1/stream`;
+        const e = await VoxgateClient.connect(target, { start: start() }).then(() => null, (err: unknown) => err as GatewayError);
+        expect(e, target).toMatchObject({ code: 'GW_ERR_INTERNAL', fatal: true });
+        expect(e!.message).toMatch(/^not a voxgate answer to session\.start: /);
+        expect(e!.message).toMatch(answer);
+      }
+    } finally {
+      echo.close();
+      other.close();
+    }
+  });
 
   it('a listener that never answers the upgrade: GW_ERR_UNREACHABLE once the start timeout passes', async () => {
     const silent = createServer(() => { /* accepts and says nothing, as a wedged host or a black-holing proxy */ });

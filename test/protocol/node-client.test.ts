@@ -181,6 +181,19 @@ describe('VoxgateClient', () => {
     expect(e.message).toContain('"nope"');
   });
 
+  // The real gateway ends a session.end that does not finish with GW_ERR_INFERENCE (docs/protocol.md section 3); a
+  // wedged server (a stopped process, a proxy that swallows frames) does not.
+  it('end() to a server that never answers session.end rejects once endTimeoutMs passed, and gives up the socket',
+    async () => {
+      fake = await fakeServer(() => { /* reads everything, answers nothing */ });
+      const client = await VoxgateClient.connect(fake.url, { apiKey: 'good', start: { audio: AUDIO }, endTimeoutMs: 300 });
+      await client.sendAudio(new Uint8Array(640));
+      const e = await thrownAsync(client.end());
+      expect(e).toMatchObject({ code: 'GW_ERR_INTERNAL', message: 'no session.ended within 300 ms of session.end' });
+      expect((await client.closed).code).toBe(1006);
+      expect(fake.inbound).toContain('{"type":"session.end"}');
+    }, 10_000);
+
   it('rejects pending sends with the fatal error that closed the session', async () => {
     fake = await fakeServer((ws, send) => {
       send({ type: 'flow.pause', buffered_ms: 2500 });
