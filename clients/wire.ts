@@ -54,5 +54,5 @@ export function upgradeError(status: number, body: string): GatewayError {
     if (isGwErrorCode(parsed.code)) code = parsed.code;
     if (typeof parsed.message === 'string') message += `: ${parsed.message}`;
   } catch { /* non-JSON body: keep the status-derived code */ }
-  return new GatewayError(code, message, { fatal: true });
+  return new GatewayError(code, message, { fatal: true, httpStatus: status });
 }

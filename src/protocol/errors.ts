@@ -235,6 +235,9 @@ export interface GatewayErrorOptions {
    * while validating `session.start` are fatal (there is no session to continue), though non-fatal elsewhere.
    */
   fatal?: boolean;
+  /** Overrides the registry's `httpStatus`: the status a client actually received for a refused upgrade (a 404, a
+   *  proxy's 502), which the code it maps to does not tell. */
+  httpStatus?: number;
 }
 
 /** The only error type voxgate throws. `fatal` / `closeCode` come from {@link GW_ERRORS}. */
@@ -254,7 +257,7 @@ export class GatewayError extends Error {
     this.code = code;
     this.fatal = options?.fatal ?? spec.fatal;
     this.closeCode = spec.closeCode;
-    this.httpStatus = spec.httpStatus;
+    this.httpStatus = options?.httpStatus ?? spec.httpStatus;
     this.retryable = spec.retryable;
   }
 

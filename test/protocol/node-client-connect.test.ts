@@ -41,14 +41,15 @@ describe('VoxgateClient.connect refused by the gateway', () => {
   it('a wrong or missing API key: GW_ERR_UNAUTHORIZED (HTTP 401), not retryable', async () => {
     for (const key of ['wrong-key', undefined]) {
       const e = await refusal(url, key);
-      expect(e).toMatchObject({ code: 'GW_ERR_UNAUTHORIZED', retryable: false });
+      expect(e).toMatchObject({ code: 'GW_ERR_UNAUTHORIZED', retryable: false, httpStatus: 401 });
       expect(e.message).toContain('HTTP 401');
     }
   });
 
   it('an upgrade to another path: the server\'s GW_ERR_BAD_MESSAGE (HTTP 404), fatal as its body says', async () => {
     const e = await refusal(url.replace('/v1/stream', '/v2/stream'), 'good-key');
-    expect(e).toMatchObject({ code: 'GW_ERR_BAD_MESSAGE', fatal: true, retryable: false });
+    // the status received, not the registry's for the code (BAD_MESSAGE has none)
+    expect(e).toMatchObject({ code: 'GW_ERR_BAD_MESSAGE', fatal: true, retryable: false, httpStatus: 404 });
     expect(e.message).toContain('HTTP 404');
   });
 
