@@ -2,13 +2,14 @@
  * Streaming energy voice-activity detector on 16 kHz audio, one decision per 10 ms frame.
  *
  * Why energy-based and not a neural VAD (Silero, WebRTC GMM): it needs no extra model download or runtime, costs
- * about a microsecond per frame (160 multiply-adds and one log), and its job here is modest: gate the encoder for
- * long silences and give the endpointer a first hint. The decisive endpointing evidence comes from the acoustic model
- * itself (a run of trailing CTC blanks after the last token), which is far more robust to noise than any frame-energy
- * rule; this detector only has to be cheap, causal and predictable.
+ * about a microsecond per frame (160 samples through a 2-pole filter and one log), and its job here is modest: gate
+ * the encoder for long silences and give the endpointer a first hint. The decisive endpointing evidence comes from
+ * the acoustic model itself (a run of trailing CTC blanks after the last token), which is far more robust to noise
+ * than any frame-energy rule; this detector only has to be cheap, causal and predictable.
  *
- * Rule per frame (all in dB, energyDb = 10 log10(mean((x - mean(x))^2) + 1e-10): the frame's own mean removed, as the
- * fbank removes it (see acPower), so digital silence, and a constant level, is -100 dBFS):
+ * Rule per frame (all in dB, energyDb = 10 log10(mean(h^2) + 1e-10), h the signal through a 60 Hz high-pass that
+ * runs across frames: an offset removed, as the fbank removes it, see `measure`; digital silence, and a constant
+ * level, is -100 dBFS):
  *   candidate = energyDb > floorDb + thresholdDb and energyDb > minSpeechDb;
  *   the floor then tracks the noise: it falls fast toward quieter frames (floorDb += floorFall (e - floorDb)) and
  *   rises at most floorRiseDbPerSec otherwise, so it settles on the noise level between words and re-learns a
@@ -22,7 +23,7 @@
  *   consecutive non-candidates. `isSpeech[i]` is the state after frame i (causal: the onset frames themselves are
  *   reported once the run is long enough, from the frame that completes it).
  * `push` emits every complete frame; `flush` emits a last partial frame (energy over the samples it has) and resets;
- * `flushSegment` does the same but keeps the noise floor for the segment that follows (session.finalize).
+ * `flushSegment` does the same but keeps the noise floor and the filter for the next segment (session.finalize).
  */
 import { GatewayError } from '../protocol/errors.js';
 
@@ -96,6 +97,8 @@ export class EnergyVad {
   private readonly riseDbPerFrame: number;
   private readonly pending: Float32Array;
   private pendingLen = 0;
+  /** `measure`'s filter; its state runs on across frames and segments (one signal), reset with the stream. */
+  private readonly highPass = new HighPass();
   private frameIndex = 0;
   private floorDb = Number.NaN;
   private inSpeech = false;
@@ -133,11 +136,11 @@ export class EnergyVad {
         // complete the held partial frame in place, so one measurement serves every frame
         const need = fs - this.pendingLen;
         this.pending.set(samples.subarray(0, need), this.pendingLen);
-        power = acPower(this.pending, 0, fs);
+        power = this.measure(this.pending, 0, fs);
         i = need;
         this.pendingLen = 0;
       } else {
-        power = acPower(samples, i, fs);
+        power = this.measure(samples, i, fs);
         i += fs;
       }
       this.decide(power, res, f);
@@ -169,9 +172,10 @@ export class EnergyVad {
    * Starts a new segment: a pending partial frame is dropped undecided, the next sample begins frame 0, and the
    * onset and hangover runs start over (they count consecutive frames of one grid). The noise floor stays: it
    * describes the room, which a segment boundary does not change, and re-learning it would misjudge the next
-   * segment's first seconds.
+   * segment's first seconds. So does the high-pass (`measure`): the signal goes on, only the frame grid moves.
    */
   startSegment(): void {
+    if (this.pendingLen > 0) this.measure(this.pending, 0, this.pendingLen);
     this.pendingLen = 0;
     this.frameIndex = 0;
     this.inSpeech = false;
@@ -182,16 +186,43 @@ export class EnergyVad {
   reset(): void {
     this.startSegment();
     this.floorDb = Number.NaN;
+    this.highPass.reset();
   }
 
   private decidePending(): EnergyVadFrames {
     const res = this.alloc(this.pendingLen > 0 ? 1 : 0);
-    if (this.pendingLen > 0) this.decide(acPower(this.pending, 0, this.pendingLen), res, 0);
+    if (this.pendingLen > 0) this.decide(this.measure(this.pending, 0, this.pendingLen), res, 0);
+    this.pendingLen = 0;
     return res;
   }
 
   private alloc(count: number): EnergyVadFrames {
     return { firstFrame: this.frameIndex, isSpeech: new Uint8Array(count), energyDb: new Float32Array(count) };
+  }
+
+  /**
+   * Mean square of the frame x[from .. from + n) through the high-pass, or its variance about its own mean (nearly 0)
+   * when that says digital silence (a constant level). Why a filter, not the frame's own mean removed as before: a
+   * 10 ms frame is half a 50 Hz mains hum's period, so its own mean took a share of the hum that depended on where
+   * the frame grid fell, up to 10 dB with the hum's third harmonic; session.finalize restarts the grid (stream/vad.ts)
+   * and, against the floor learnt before it, the same hum read as speech. A filter running on the signal reads a
+   * steady hum alike on any grid. It still removes an offset, as the fbank does (the model hears speech riding on
+   * one, and an energy that counted 0.01, a cheap converter's bias, at -40 dBFS held the floor above a quiet talker),
+   * and rumble more than the frame's mean did (20 Hz: -20 dB against about -9). The price of its memory: a
+   * full-scale tone that stops dead rings about 5 ms into the next frame.
+   */
+  private measure(x: Float32Array, from: number, n: number): number {
+    let sum = 0, sumSquares = 0, filtered = 0;
+    for (let j = from; j < from + n; j++) {
+      const v = x[j]!;
+      sum += v;
+      sumSquares += v * v;
+      const h = this.highPass.next(v);
+      filtered += h * h;
+    }
+    // from the sums; the subtraction cancels to rounding (~1e-16 of the offset's power) for a constant level
+    const own = Math.max(0, sumSquares - (sum * sum) / n) / n;
+    return 10 * Math.log10(own + 1e-10) <= DIGITAL_SILENCE_DB ? own : filtered / n;
   }
 
   private decide(meanSquare: number, res: EnergyVadFrames, i: number): void {
@@ -219,19 +250,32 @@ export class EnergyVad {
   }
 }
 
+/** Pole of each stage of the high-pass: a 60 Hz corner at 16 kHz. */
+const HIGH_PASS_POLE = 1 - (2 * Math.PI * 60) / 16000;
+
 /**
- * Mean square of the frame x[from .. from + n) about its own mean, from its sum and sum of squares. Why not
- * mean(x^2): the fbank removes each frame's mean, so the model hears speech riding on a DC offset, but an energy that
- * counted the offset (0.01, a cheap converter's bias, is -40 dBFS) held the floor above a quiet talker and never
- * opened an utterance. The subtraction cancels to rounding (~1e-16 of the offset's power) for a constant level:
- * clamped at 0, digital silence.
+ * Two one-pole DC blockers in cascade (y[n] = x[n] - x[n-1] + p y[n-1]): 12 dB per octave below 60 Hz, -2.7 dB at
+ * 100 Hz, -0.7 dB at 200 Hz. It starts as if the first sample had always been there, so an offset present from the
+ * start gives no step.
  */
-function acPower(x: Float32Array, from: number, n: number): number {
-  let sum = 0, sumSquares = 0;
-  for (let j = from; j < from + n; j++) {
-    const v = x[j]!;
-    sum += v;
-    sumSquares += v * v;
+class HighPass {
+  #x1 = Number.NaN;
+  #y1 = 0;
+  #z1 = 0;
+
+  next(v: number): number {
+    if (Number.isNaN(this.#x1)) this.#x1 = v;
+    const y = v - this.#x1 + HIGH_PASS_POLE * this.#y1;
+    const z = y - this.#y1 + HIGH_PASS_POLE * this.#z1;
+    this.#x1 = v;
+    this.#y1 = y;
+    this.#z1 = z;
+    return z;
   }
-  return Math.max(0, sumSquares - (sum * sum) / n) / n;
+
+  reset(): void {
+    this.#x1 = Number.NaN;
+    this.#y1 = 0;
+    this.#z1 = 0;
+  }
 }

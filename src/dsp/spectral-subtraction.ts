@@ -25,8 +25,8 @@
  * Latency: the output is time-aligned with the input (sample n out is sample n in, denoised) and lags it by exactly
  * one hop: after T pushed samples, floor(T / 256) * 256 - 256 samples are out (16 ms behind at hop boundaries,
  * at most 32 ms). `flush` zero-pads, emits the rest, so the total output length equals the total input length,
- * and resets the stream; `flushSegment` emits the same and starts a new segment that keeps the noise estimate
- * (session.finalize: stream/denoise.ts).
+ * and resets the stream; `flushSegment` emits the same and starts a new segment that keeps the noise estimate and
+ * reads the audio before the cut as its past (session.finalize: stream/denoise.ts).
  */
 import { GatewayError } from '../protocol/errors.js';
 import { RealFft } from './fft.js';
@@ -161,15 +161,21 @@ export class SpectralSubtractor {
    * next sample is the first of a fresh frame grid, and the noise estimate (with its minimum window) carries on as
    * it stood before the flush, so the zero padding of the last frames, audio the caller never sent, teaches it
    * nothing. Why keep it: the noise outlasts the cut, and a segment that starts with speech would otherwise take
-   * its first 200 ms of speech for noise.
+   * its first 200 ms of speech for noise. The new grid's first frame reads the last hop before the cut as its past
+   * (a stream's first frame reads zeros there): only the tail needed padding, what would follow it being unknown;
+   * zeros before the next segment were a step the caller never sent (up to a converter's DC offset, a hum), which
+   * the noise estimate learnt on the steady signal did not hold: a 30 ms click after every finalize, taken for
+   * speech.
    */
   flushSegment(): Float32Array {
     const noise = this.noise.slice(), recentPower = this.recentPower.slice(), learnedFrames = this.learnedFrames;
+    const lastHop = this.frameIn.slice(this.fill, HOP + this.fill); // the last HOP input samples before the cut
     const out = this.flushTail();
     this.noise.set(noise);
     this.recentPower.set(recentPower);
     this.learnedFrames = learnedFrames;
     this.startSegment();
+    this.frameIn.set(lastHop);
     return out;
   }
 

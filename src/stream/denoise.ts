@@ -6,7 +6,8 @@
  * consuming chunk x carries x's arrival. On `finalize` and `end` the tail is flushed (total output length = total
  * input length) before the item is forwarded, so the utterance a finalize ends gets all the audio received before it
  * (see resample.ts). After a finalize the next segment keeps the noise estimate (`flushSegment`): the room's noise
- * outlasts the cut.
+ * outlasts the cut; its first frame reads the last 16 ms before the cut, not zeros (a step to a DC offset or a hum
+ * there was a click the VAD took for speech).
  */
 import { identity, type OperatorFunction } from 'rxjs';
 import { SpectralSubtractor } from '../dsp/spectral-subtraction.js';

@@ -13,10 +13,12 @@
  * each stage flushes what it holds on either (resampler tail, denoiser tail, the fbank's last frames and their VAD
  * decisions) and forwards the item after that tail, so a finalize ends a segment of the stream exactly as `end` ends
  * the stream, and the stages start afresh after it (keeping only what describes the room: the denoiser's noise
- * estimate, the VAD's noise floor). The fbank stage reports each segment's end (`SegmentBoundaries`): a segment of
- * N samples has (N + 80) // 160 frames, whose 10 ms grid does not end where its audio does, so the next segment's
- * frames start at the boundary's exact audio time, not at frame end x 10 ms (session-pipeline.ts maps frame times
- * to session times: pipeline-event.ts `SegmentClock`).
+ * estimate, the VAD's noise floor; and the denoiser's first frame and the VAD's high-pass read the audio just before
+ * the cut, where a stream's start has zeros: a new frame grid must not turn a converter's offset or a mains hum into
+ * a click). The fbank stage reports each segment's end (`SegmentBoundaries`): a segment of N samples has
+ * (N + 80) // 160 frames, whose 10 ms grid does not end where its audio does, so the next segment's frames start at
+ * the boundary's exact audio time, not at frame end x 10 ms (session-pipeline.ts maps frame times to session times:
+ * pipeline-event.ts `SegmentClock`).
  */
 import { Observable, type OperatorFunction } from 'rxjs';
 import { toGatewayError } from '../protocol/errors.js';

@@ -7,7 +7,8 @@
  * decision of frame `firstFrame + k`. Only at the end of a segment (finalize) or of the stream can the fbank's
  * reflected last frame outrun the VAD; then the VAD decides its partial frame and any still missing decision repeats
  * the last one. After a finalize the detector starts a new segment, frames counted from the boundary as the fbank's
- * are, keeping its noise floor (dsp/energy-vad.ts `startSegment`); after `end` it starts from scratch.
+ * are, keeping its noise floor and the state of its energy's high-pass (dsp/energy-vad.ts `startSegment`: a new
+ * frame grid must not change what a mains hum reads); after `end` it starts from scratch.
  *
  * The detector runs without hangover (`hangoverFrames` 1 by default here): the endpointer counts trailing
  * non-speech itself against the session's `silence_ms`, so the two do not add up.

@@ -6,11 +6,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { lastValueFrom, toArray } from 'rxjs';
 import { afterAll, beforeAll, expect } from 'vitest';
+import { Resampler } from '../../src/dsp/resampler.js';
 import { EncoderPool } from '../../src/inference/encoder-pool.js';
 import { loadModelInfo } from '../../src/inference/nemo-ctc-model.js';
 import { SESSION_DEFAULTS } from '../../src/protocol/messages.js';
 import type { SessionConfig } from '../../src/protocol/session-config.js';
-import type { PipelineEvent } from '../../src/stream/pipeline-event.js';
+import type { PipelineEvent, SessionPipelinePort } from '../../src/stream/pipeline-event.js';
 import type { PipelineDeps, SessionPipeline } from '../../src/stream/session-pipeline.js';
 import type {
   EncoderRunResult, StreamEncoder, StreamEncoderStream, StreamModelInfo,
@@ -99,6 +100,41 @@ export function sessionConfig(o: Partial<SessionConfig> = {}): SessionConfig {
     chunkMs: 320, silenceMs: 500, maxUtteranceMs: 15000, hotwords: [], denoise: 'off', minConfidence: SESSION_DEFAULTS.minConfidence, numerals: false, multichannel: false,
     alternatives: 1, backgroundRejectionDb: 0, tag: null, language: null, model: null, ...o,
   };
+}
+
+/** `x` (16 kHz) as pcm_s16le at `rateHz` (band-limited). */
+export function wireAt(x: Float32Array, rateHz: number): Uint8Array {
+  if (rateHz === 16000) return toS16(x);
+  const r = new Resampler({ inputRateHz: 16000, outputRateHz: rateHz });
+  const a = r.push(x), b = r.flush();
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return toS16(out);
+}
+
+/**
+ * Feeds pcm_s16le `bytes` in frames of `frameSamples()` samples, finalizing before each sample position in
+ * `finalizeAt` (ascending; a position given twice finalizes twice), ends, returns all events.
+ */
+export async function feedWithFinalizes(p: Pick<SessionPipelinePort, 'events$' | 'pushAudio' | 'finalize' | 'end'>,
+  bytes: Uint8Array, finalizeAt: readonly number[], frameSamples: () => number): Promise<PipelineEvent[]> {
+  const events: PipelineEvent[] = [];
+  const done = new Promise<void>((resolve, reject) => p.events$.subscribe({
+    next: (e) => events.push(e), error: reject, complete: resolve }));
+  const total = bytes.length / 2;
+  let at = 0, arrival = 0;
+  for (const until of [...finalizeAt, total]) {
+    while (at < until) {
+      const n = Math.min(until - at, frameSamples());
+      p.pushAudio(bytes.subarray(2 * at, 2 * (at + n)), arrival++);
+      at += n;
+    }
+    if (until < total) p.finalize();
+  }
+  await p.end();
+  await done;
+  return events;
 }
 
 /** Pushes `bytes` in frames of `frameBytes` (arrival = frame index * 1000 unless given), ends, returns all events. */

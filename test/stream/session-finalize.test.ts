@@ -6,51 +6,19 @@
  * push-to-talk case on the real model (skipped without it).
  */
 import { describe, expect, it } from 'vitest';
-import { Resampler } from '../../src/dsp/resampler.js';
 import type { DenoiseMode } from '../../src/protocol/messages.js';
 import type { PipelineEvent } from '../../src/stream/pipeline-event.js';
 import { SessionPipeline, type PipelineDeps } from '../../src/stream/session-pipeline.js';
 import { rng as random } from '../native/ctc-fixtures.js';
 import {
-  FAKE_MODEL, FakeEncoder, HAVE_MODEL, checkOrder, concat, onRealModel, seconds, sessionConfig, speechClips, toS16,
+  FAKE_MODEL, FakeEncoder, HAVE_MODEL, checkOrder, concat, feedWithFinalizes as feed, onRealModel, seconds,
+  sessionConfig, speechClips, toS16, wireAt as wire,
 } from './helpers.js';
 
 const clips = speechClips();
 const asterisk = clips.find((c) => c.set === 'asterisk')!.samples; // "your passwords have been changed"
 const RATES = [8000, 16000, 44100] as const;
 const MODES: DenoiseMode[] = ['off', 'spectral'];
-
-/** `x` (16 kHz) as pcm_s16le at `rateHz` (band-limited). */
-function wire(x: Float32Array, rateHz: number): Uint8Array {
-  if (rateHz === 16000) return toS16(x);
-  const r = new Resampler({ inputRateHz: 16000, outputRateHz: rateHz });
-  const a = r.push(x), b = r.flush();
-  const out = new Float32Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return toS16(out);
-}
-
-/** Feeds `bytes` in frames of `frameSamples()` samples, finalizing before each sample position in `finalizeAt`. */
-async function feed(p: SessionPipeline, bytes: Uint8Array, finalizeAt: readonly number[],
-  frameSamples: () => number): Promise<PipelineEvent[]> {
-  const events: PipelineEvent[] = [];
-  const done = new Promise<void>((resolve, reject) => p.events$.subscribe({
-    next: (e) => events.push(e), error: reject, complete: resolve }));
-  const total = bytes.length / 2;
-  let at = 0, arrival = 0;
-  for (const until of [...finalizeAt, total]) {
-    while (at < until) {
-      const n = Math.min(until - at, frameSamples());
-      p.pushAudio(bytes.subarray(2 * at, 2 * (at + n)), arrival++);
-      at += n;
-    }
-    if (until < total) p.finalize();
-  }
-  await p.end();
-  await done;
-  return events;
-}
 
 const speechEvents = (events: PipelineEvent[]) => events.filter((e) => e.kind !== 'partial');
 
