@@ -3,12 +3,14 @@
  * past --overload-latency-ms) with the real model on loopback: a client that stops sending audio in the middle of an
  * utterance and asks for it later (session.finalize, session.end) gets the transcripts of that audio only then. Their
  * `latency_ms` measures the client's pause, not a server that lags, and must not shut the gateway to new sessions.
+ * So does a `session.update` that ends the open utterance at once (a lower `silence_ms` its trailing silence already
+ * reaches, a lower `max_utterance_ms` its length reaches): its final's latency is as old as the pause before it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startFieldsFor } from '../../src/cli/stream-wav.js';
 import { wavChunks } from '../../src/cli/wav.js';
-import type { ServerMessage, TranscriptPartialMessage } from '../../src/protocol/messages.js';
+import type { ServerMessage, TranscriptFinalMessage, TranscriptPartialMessage } from '../../src/protocol/messages.js';
 import type { Gateway } from '../../src/server/gateway.js';
 import { longestFixture, startRealGateway } from './helpers.js';
 
@@ -22,8 +24,25 @@ const OVERLOAD_LATENCY_MS = 500;
 const PAUSE_MS = 3 * OVERLOAD_LATENCY_MS;
 /** Where the client stops: in the middle of the fixture's speech, with audio left that no chunk has decoded yet. */
 const SPOKEN_MS = 1500;
+/** Silence after the speech: more than a lowered silence_ms, less than the session's own. */
+const TRAILING_SILENCE_MS = 1000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The gateway is ready and admits a new session. */
+async function expectAdmitting(gw: Gateway): Promise<void> {
+  const ready = await fetch(`http://127.0.0.1:${gw.port}/readyz`);
+  expect({ status: ready.status, body: JSON.parse(await ready.text()) as unknown })
+    .toMatchObject({ status: 200, body: { status: 'ready' } });
+  const next = new WebSocket(`ws://127.0.0.1:${gw.port}/v1/stream`, { perMessageDeflate: false });
+  const admitted = await new Promise<boolean>((resolve) => {
+    next.once('open', () => resolve(true));
+    next.once('unexpected-response', () => resolve(false));
+    next.once('error', () => resolve(false));
+  });
+  expect(admitted).toBe(true);
+  next.close();
+}
 
 describe('load shedding with the real model', () => {
   it.each(['session.finalize', 'session.end'] as const)('a client that pauses mid-utterance, then sends %s, does '
@@ -51,17 +70,45 @@ describe('load shedding with the real model', () => {
       .filter((m): m is TranscriptPartialMessage => m.type === 'transcript.partial');
     expect(flushed.length).toBeGreaterThan(0);
     expect(flushed[0]!.latency_ms).toBeGreaterThanOrEqual(PAUSE_MS);
-    const ready = await fetch(`http://127.0.0.1:${gw.port}/readyz`);
-    expect({ status: ready.status, body: JSON.parse(await ready.text()) as unknown })
-      .toMatchObject({ status: 200, body: { status: 'ready' } });
-    const next = new WebSocket(`ws://127.0.0.1:${gw.port}/v1/stream`, { perMessageDeflate: false });
-    const admitted = await new Promise<boolean>((resolve) => {
-      next.once('open', () => resolve(true));
-      next.once('unexpected-response', () => resolve(false));
-      next.once('error', () => resolve(false));
-    });
-    expect(admitted).toBe(true);
-    next.close();
+    await expectAdmitting(gw);
+    ws.close();
+  }, 30_000);
+});
+
+describe('load shedding after a session.update that ends the utterance', () => {
+  it.each([
+    ['silence', { silence_ms: 200 }],
+    // silence_ms must stay below max_utterance_ms, and above the trailing silence so that the length decides
+    ['max_utterance', { silence_ms: 1500, max_utterance_ms: 2000 }],
+  ] as const)('a client that pauses, then lowers endpointing (final reason %s), does not make the gateway refuse '
+    + 'new sessions', async (reason, endpointing) => {
+    const gw = await startRealGateway('ws', { overloadLatencyMs: OVERLOAD_LATENCY_MS });
+    gateways.push(gw);
+    const { wav } = longestFixture();
+    const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/v1/stream`, { perMessageDeflate: false });
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    const msgs: ServerMessage[] = [];
+    ws.on('message', (d: Buffer) => msgs.push(JSON.parse(d.toString()) as ServerMessage));
+    // No partials: the update's final is then the only latency the gateway has recorded, as after a quiet spell.
+    ws.send(JSON.stringify({ type: 'session.start', ...startFieldsFor(wav, { interim_results: false,
+      endpointing: { silence_ms: 3000, max_utterance_ms: 60_000 } }) }));
+    const silence = new Uint8Array((wav.sampleRateHz * wav.frameBytes * 20) / 1000);
+    const frames = [...wavChunks(wav, 20), ...Array.from({ length: TRAILING_SILENCE_MS / 20 }, () => silence)];
+    for (const frame of frames) { // at real time, as a microphone sends
+      ws.send(frame);
+      await sleep(20);
+    }
+    await sleep(PAUSE_MS);
+    expect(msgs.filter((m) => m.type === 'transcript.final')).toEqual([]); // the utterance is still open
+    ws.send(JSON.stringify({ type: 'session.update', endpointing }));
+    const deadline = Date.now() + 5000;
+    while (!msgs.some((m) => m.type === 'transcript.final') && Date.now() < deadline) await sleep(5);
+
+    // The premise: the update ended the utterance, and the final's latency_ms holds the client's pause.
+    const final = msgs.find((m): m is TranscriptFinalMessage => m.type === 'transcript.final');
+    expect(final).toMatchObject({ reason });
+    expect(final!.latency_ms).toBeGreaterThanOrEqual(PAUSE_MS);
+    await expectAdmitting(gw);
     ws.close();
   }, 30_000);
 });
