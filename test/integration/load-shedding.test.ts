@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startFieldsFor } from '../../src/cli/stream-wav.js';
-import { wavChunks } from '../../src/cli/wav.js';
+import { wavChunks, type WavAudio } from '../../src/cli/wav.js';
 import type { ServerMessage, TranscriptFinalMessage, TranscriptPartialMessage } from '../../src/protocol/messages.js';
 import type { Gateway } from '../../src/server/gateway.js';
 import { longestFixture, startRealGateway } from './helpers.js';
@@ -29,6 +29,21 @@ const TRAILING_SILENCE_MS = 1000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** A gateway that sheds load past OVERLOAD_LATENCY_MS, and a session on it for the longest fixture, started with
+ *  `fields`; `msgs` collects what the server sends. */
+async function openSession(fields: Parameters<typeof startFieldsFor>[1]): Promise<{ gw: Gateway; wav: WavAudio;
+  ws: WebSocket; msgs: ServerMessage[] }> {
+  const gw = await startRealGateway('ws', { overloadLatencyMs: OVERLOAD_LATENCY_MS });
+  gateways.push(gw);
+  const { wav } = longestFixture();
+  const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/v1/stream`, { perMessageDeflate: false });
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  const msgs: ServerMessage[] = [];
+  ws.on('message', (d: Buffer) => msgs.push(JSON.parse(d.toString()) as ServerMessage));
+  ws.send(JSON.stringify({ type: 'session.start', ...startFieldsFor(wav, fields) }));
+  return { gw, wav, ws, msgs };
+}
+
 /** The gateway is ready and admits a new session. */
 async function expectAdmitting(gw: Gateway): Promise<void> {
   const ready = await fetch(`http://127.0.0.1:${gw.port}/readyz`);
@@ -47,14 +62,7 @@ async function expectAdmitting(gw: Gateway): Promise<void> {
 describe('load shedding with the real model', () => {
   it.each(['session.finalize', 'session.end'] as const)('a client that pauses mid-utterance, then sends %s, does '
     + 'not make the gateway refuse new sessions', async (request) => {
-    const gw = await startRealGateway('ws', { overloadLatencyMs: OVERLOAD_LATENCY_MS });
-    gateways.push(gw);
-    const { wav } = longestFixture();
-    const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/v1/stream`, { perMessageDeflate: false });
-    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-    const msgs: ServerMessage[] = [];
-    ws.on('message', (d: Buffer) => msgs.push(JSON.parse(d.toString()) as ServerMessage));
-    ws.send(JSON.stringify({ type: 'session.start', ...startFieldsFor(wav) }));
+    const { gw, wav, ws, msgs } = await openSession({});
     for (const chunk of [...wavChunks(wav, 20)].slice(0, SPOKEN_MS / 20)) { // at real time, as a microphone sends
       ws.send(chunk);
       await sleep(20);
@@ -82,16 +90,9 @@ describe('load shedding after a session.update that ends the utterance', () => {
     ['max_utterance', { silence_ms: 1500, max_utterance_ms: 2000 }],
   ] as const)('a client that pauses, then lowers endpointing (final reason %s), does not make the gateway refuse '
     + 'new sessions', async (reason, endpointing) => {
-    const gw = await startRealGateway('ws', { overloadLatencyMs: OVERLOAD_LATENCY_MS });
-    gateways.push(gw);
-    const { wav } = longestFixture();
-    const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/v1/stream`, { perMessageDeflate: false });
-    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-    const msgs: ServerMessage[] = [];
-    ws.on('message', (d: Buffer) => msgs.push(JSON.parse(d.toString()) as ServerMessage));
     // No partials: the update's final is then the only latency the gateway has recorded, as after a quiet spell.
-    ws.send(JSON.stringify({ type: 'session.start', ...startFieldsFor(wav, { interim_results: false,
-      endpointing: { silence_ms: 3000, max_utterance_ms: 60_000 } }) }));
+    const { gw, wav, ws, msgs } = await openSession({ interim_results: false,
+      endpointing: { silence_ms: 3000, max_utterance_ms: 60_000 } });
     const silence = new Uint8Array((wav.sampleRateHz * wav.frameBytes * 20) / 1000);
     const frames = [...wavChunks(wav, 20), ...Array.from({ length: TRAILING_SILENCE_MS / 20 }, () => silence)];
     for (const frame of frames) { // at real time, as a microphone sends
