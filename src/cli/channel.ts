@@ -8,7 +8,7 @@ import { VoxgateClient, errorFromMessage } from '../../clients/node-client.js';
 import { GatewayError } from '../protocol/errors.js';
 import type { ServerMessage, SessionEndedMessage, SessionStartMessage, SessionStartedMessage } from '../protocol/messages.js';
 import { validateClientMessage } from '../protocol/validate.js';
-import type { SessionLimitsConfig } from '../server/config.js';
+import { MAX_SESSION_DURATION_MS, type SessionLimitsConfig } from '../server/config.js';
 import { LocalSession } from '../server/local-session.js';
 import type { SessionServices } from '../server/session-pipeline-port.js';
 
@@ -32,10 +32,9 @@ export async function openRemoteChannel(url: string, start: StartFields, apiKey?
 /**
  * The server's session limits in-process, but for the maximum duration: it keeps one client from holding a shared
  * server for ever, and in-process there is none to share; its one-hour default, which nothing here could change, cut
- * `transcribe --realtime` of a longer recording with GW_ERR_MAX_DURATION. The longest `serve` takes (7 days) instead:
- * no timer may run past 2^31 - 1 ms.
+ * `transcribe --realtime` of a longer recording with GW_ERR_MAX_DURATION. The longest `serve` takes instead.
  */
-const IN_PROCESS_LIMITS: Partial<SessionLimitsConfig> = { maxDurationMs: 7 * 86_400_000 };
+const IN_PROCESS_LIMITS: Partial<SessionLimitsConfig> = { maxDurationMs: MAX_SESSION_DURATION_MS };
 
 /** An in-process session on `services` (a loaded SpeechEngine). Rejects with the server's error for a bad start. */
 export async function openLocalChannel(services: SessionServices, start: StartFields): Promise<TranscriptionChannel> {

@@ -135,6 +135,9 @@ export function defaultModelDir(): string {
   return path.join(packageRoot(), 'models', 'voxgate-conformer-ctc-en');
 }
 
+/** The longest `maxDurationMs` a server takes: 7 days (a timer cannot run past 2^31 - 1 ms, about 24.8 days). */
+export const MAX_SESSION_DURATION_MS = 7 * 86_400_000;
+
 export const DEFAULT_SESSION_LIMITS: Readonly<SessionLimitsConfig> = {
   startTimeoutMs: 10_000,
   idleTimeoutMs: 30_000,
@@ -208,7 +211,7 @@ export function validateGatewayConfig(c: GatewayConfig): GatewayConfig {
   checkOneOf('logLevel', c.logLevel, LOG_LEVELS);
   checkInt('startTimeoutMs', c.startTimeoutMs, 10, 86_400_000);
   checkInt('idleTimeoutMs', c.idleTimeoutMs, 10, 86_400_000);
-  checkInt('maxDurationMs', c.maxDurationMs, 100, 7 * 86_400_000);
+  checkInt('maxDurationMs', c.maxDurationMs, 100, MAX_SESSION_DURATION_MS);
   checkInt('flowLowWaterMs', c.flowLowWaterMs, 0, 600_000);
   checkInt('flowHighWaterMs', c.flowHighWaterMs, 1, 600_000);
   checkInt('backlogLimitMs', c.backlogLimitMs, 1, 600_000);
