@@ -25,6 +25,14 @@ export interface VoxgateClientOptions {
    * stopped answering.
    */
   endTimeoutMs?: number;
+  /**
+   * How long `ping()` and `update()` wait for their answer once sent, ms (the client's own pings too, which
+   * acknowledge audio: `sendAudio()` past the unacknowledged-audio window waits on them). The server answers both on
+   * arrival, so past it the server stopped answering: the request rejects with GW_ERR_INTERNAL, and so does every
+   * request still waiting, as the socket is given up (an answer missing leaves every later one unmatched). Time spent
+   * queued (behind audio that flow.pause holds, or the text budget) does not count. Default 30000.
+   */
+  replyTimeoutMs?: number;
   /** For wss:// to a server whose certificate the system does not trust (self-signed): its PEM certificate. */
   ca?: string | Buffer;
 }
@@ -61,7 +69,7 @@ function parseUrl(url: string): URL {
 export async function openSession<T>(url: string, options: VoxgateClientOptions,
   build: (ws: WebSocket, started: SessionStartedMessage, closed: Promise<CloseInfo>) => T): Promise<T> {
   const start = validateClientMessage({ type: 'session.start', ...options.start }) as SessionStartMessage;
-  for (const key of ['startTimeoutMs', 'endTimeoutMs'] as const) {
+  for (const key of ['startTimeoutMs', 'endTimeoutMs', 'replyTimeoutMs'] as const) {
     const ms = options[key];
     if (ms !== undefined && !(Number.isInteger(ms) && ms >= 1 && ms <= MAX_TIMER_MS)) {
       throw new GatewayError('GW_ERR_BAD_CONFIG', `${key} must be an integer in [1, ${MAX_TIMER_MS}], got ${ms}`);

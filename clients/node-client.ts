@@ -14,14 +14,16 @@
  */
 import { WebSocket, type RawData } from 'ws';
 import { GatewayError } from '../src/protocol/errors.js';
-import {
-  PROTOCOL_LIMITS, type ClientMessage, type PongMessage, type ServerMessage, type SessionEndedMessage,
-  type SessionStartedMessage, type SessionUpdatedMessage, type SessionUpdateMessage,
+import type {
+  ClientMessage, PongMessage, ServerMessage, SessionEndedMessage, SessionStartedMessage, SessionUpdatedMessage,
+  SessionUpdateMessage,
 } from '../src/protocol/messages.js';
-import { bytesPerSampleFrame, parseServerMessage, validateClientMessage } from '../src/protocol/validate.js';
+import { parseServerMessage, validateClientMessage } from '../src/protocol/validate.js';
 import { openSession, type CloseInfo, type VoxgateClientOptions } from './handshake.js';
 import { MessageStream } from './message-stream.js';
+import { Outbox, type Outbound, type Waiter } from './outbox.js';
 import { ReplyTracker, type Pending } from './reply-tracker.js';
+import { sessionBounds, type SessionBounds } from './session-bounds.js';
 import { TextBudget } from './text-budget.js';
 import { closedSessionError, errorFromMessage, rawToString, type ClosedWhy } from './wire.js';
 
@@ -29,10 +31,6 @@ export { errorFromMessage };
 export type { CloseInfo, VoxgateClientOptions };
 
 type Listener = (msg: ServerMessage) => void;
-interface Waiter<T> { resolve: (v: T) => void; reject: (e: GatewayError) => void }
-/** What the client sends, in the order the caller asked: a control message keeps its place in the audio stream. */
-type Outbound = { kind: 'audio'; bytes: Uint8Array; done: Waiter<void> }
-  | { kind: 'text'; text: string; track: Pending; sent?: () => void };
 
 /** Id prefix of the client's own pings (after session.finalize / session.end, and to acknowledge audio). */
 const PROBE_ID = 'voxgate-client-probe-';
@@ -53,19 +51,10 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
   ignoredMessages = 0;
 
   private readonly ws: WebSocket;
-  private readonly frameBytes: number;
-  /** Largest audio frame sent: under the server's `limits.max_frame_bytes` and the unacknowledged-audio window. */
-  private readonly maxAudioFrameBytes: number;
-  /**
-   * Most audio bytes sent but not yet acknowledged (by the answer to a later text frame, which the server gives on
-   * arrival, after any flow.pause that audio caused). A flow.pause reaches the client only after the audio in flight
-   * arrived, and the server refuses in-flight audio past twice `backlog_limit_ms`: half the room between the
-   * high-water mark and the limit keeps even an unpaced uploader well inside both.
-   */
-  private readonly windowBytes: number;
+  private readonly bounds: SessionBounds;
   private readonly budget: TextBudget;
   private readonly replies = new ReplyTracker();
-  private readonly outbox: Outbound[] = [];
+  private readonly outbox = new Outbox();
   private pumping = false;
   private wake: (() => void) | null = null;
   private probeWanted = false;
@@ -76,11 +65,10 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
   private isPaused = false;
   private isClosed = false;
   private ending = false;
-  /** What ended the session: the server's fatal error, or the client's end timeout. */
+  /** What ended the session: the server's fatal error, or the client's end or reply timeout. */
   private lastFatal: GatewayError | null = null;
   /** Else why requests fail once the socket is closing. */
   private readonly why: ClosedWhy = { byCaller: false, ended: null, close: null };
-  private readonly endTimeoutMs: number;
   private endTimer: NodeJS.Timeout | undefined;
   /** The server's GW_ERR_SESSION_ENDED: its session is ending (drain, max duration) and refuses every update. */
   private serverEnding: GatewayError | null = null;
@@ -91,22 +79,14 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
   private readonly messages = new MessageStream();
   private readonly listeners = new Set<Listener>();
 
-  private constructor(ws: WebSocket, started: SessionStartedMessage, closed: Promise<CloseInfo>, endTimeoutMs?: number) {
+  private constructor(ws: WebSocket, started: SessionStartedMessage, closed: Promise<CloseInfo>,
+    options: VoxgateClientOptions) {
     this.ws = ws;
     this.started = started;
     this.closed = closed;
-    this.frameBytes = bytesPerSampleFrame(started.audio.encoding, started.audio.channels);
-    const limits = started.limits as Partial<SessionStartedMessage['limits']> | undefined;
-    const maxFrameBytes = limits?.max_frame_bytes ?? PROTOCOL_LIMITS.maxFrameBytes;
-    const highWaterMs = limits?.flow_high_water_ms ?? 2000;
-    const backlogLimitMs = limits?.backlog_limit_ms ?? 10_000;
-    const windowMs = (backlogLimitMs - highWaterMs) / 2;
-    this.endTimeoutMs = endTimeoutMs ?? 30_000 + 2 * backlogLimitMs + 10_000;
-    const bytesPerMs = (started.audio.sample_rate_hz * this.frameBytes) / 1000;
-    const wholeFrames = (n: number): number => Math.max(this.frameBytes, n - (n % this.frameBytes));
-    this.windowBytes = wholeFrames(Math.floor(windowMs * bytesPerMs));
-    this.maxAudioFrameBytes = Math.min(wholeFrames(maxFrameBytes), this.windowBytes);
-    this.budget = new TextBudget(limits, performance.now());
+    this.bounds = sessionBounds(started, options);
+    this.budget = new TextBudget(started.limits as Partial<SessionStartedMessage['limits']> | undefined,
+      performance.now());
     ws.on('message', (data, isBinary) => this.handleFrame(data, isBinary));
     void closed.then((info) => this.handleClose(info));
   }
@@ -118,7 +98,7 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
    */
   static async connect(url: string, options: VoxgateClientOptions): Promise<VoxgateClient> {
     return openSession(url, options,
-      (ws, started, closed) => new VoxgateClient(ws, started, closed, options.endTimeoutMs));
+      (ws, started, closed) => new VoxgateClient(ws, started, closed, options));
   }
 
   /** True between `flow.pause` and `flow.resume`. */
@@ -132,21 +112,23 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
    */
   async sendAudio(bytes: Uint8Array | ArrayBuffer): Promise<void> {
     const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
-    if (view.byteLength % this.frameBytes !== 0) {
+    if (view.byteLength % this.bounds.frameBytes !== 0) {
       throw new GatewayError('GW_ERR_PARTIAL_SAMPLE',
-        `audio length must be a multiple of ${this.frameBytes} bytes, got ${view.byteLength}`);
+        `audio length must be a multiple of ${this.bounds.frameBytes} bytes, got ${view.byteLength}`);
     }
     this.assertOpen();
     const parts: Promise<void>[] = [];
-    for (let off = 0; off < view.byteLength; off += this.maxAudioFrameBytes) {
-      const part = view.subarray(off, Math.min(off + this.maxAudioFrameBytes, view.byteLength));
+    for (let off = 0; off < view.byteLength; off += this.bounds.maxAudioFrameBytes) {
+      const part = view.subarray(off, Math.min(off + this.bounds.maxAudioFrameBytes, view.byteLength));
       parts.push(new Promise((resolve, reject) => this.enqueue({ kind: 'audio', bytes: part, done: { resolve, reject } })));
     }
     await Promise.all(parts);
   }
 
-  /** session.update; resolves with `session.updated`, rejects with the server's non-fatal error (a schema error,
-   *  GW_ERR_RATE_LIMITED if the server refused it unread, GW_ERR_SESSION_ENDED once the server's session is ending). */
+  /** session.update (after all audio asked for before it); resolves with `session.updated`, rejects with the server's
+   *  non-fatal error (a schema error, GW_ERR_RATE_LIMITED if the server refused it unread, GW_ERR_SESSION_ENDED once
+   *  the server's session is ending), or GW_ERR_INTERNAL when no answer came within `replyTimeoutMs` of sending it
+   *  (the socket is given up). */
   update(params: Omit<SessionUpdateMessage, 'type'>): Promise<SessionUpdatedMessage> {
     return new Promise((resolve, reject) => {
       const msg = validateClientMessage({ type: 'session.update', ...params });
@@ -163,8 +145,11 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
     this.sendSilent({ type: 'session.finalize' });
   }
 
-  /** ping; resolves with its pong, rejects with GW_ERR_RATE_LIMITED if the server refused it unread. Rejects an
-   *  invalid `id` locally (the server's error would not say which message it answers). */
+  /** ping, sent at once: ahead of audio that flow.pause holds and of the requests behind it (the server answers a
+   *  ping on arrival, so its pong tells only that the server is alive). Resolves with its pong; rejects with
+   *  GW_ERR_RATE_LIMITED if the server refused it unread, or GW_ERR_INTERNAL when no pong came within
+   *  `replyTimeoutMs` of sending it (the socket is given up). Rejects an invalid `id` locally (the server's error
+   *  would not say which message it answers). */
   ping(id: string | number = `p${this.nextPingId++}`): Promise<PongMessage> {
     return new Promise((resolve, reject) => {
       const msg = validateClientMessage({ type: 'ping', id });
@@ -225,11 +210,21 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
   /** session.end went out: the server has its own bound for finishing; past it (and ours), it stopped answering. */
   private armEndTimeout(): void {
     if (this.endTimer !== undefined || this.isClosed) return;
-    this.endTimer = setTimeout(() => {
-      this.lastFatal ??= new GatewayError('GW_ERR_INTERNAL',
-        `no session.ended within ${this.endTimeoutMs} ms of session.end`);
-      this.ws.terminate();
-    }, this.endTimeoutMs);
+    const { endTimeoutMs } = this.bounds;
+    this.endTimer = setTimeout(() => this.giveUp(`no session.ended within ${endTimeoutMs} ms of session.end`),
+      endTimeoutMs);
+  }
+
+  /**
+   * The server stopped answering: the session ends here, whatever waits rejects with why. Not only the request that
+   * timed out: the server answers text frames in the order they arrive, so an answer that never came leaves every
+   * later one unmatched (a late `session.updated` would settle the next update), and the audio window waits for
+   * answers too.
+   */
+  private giveUp(why: string): void {
+    this.lastFatal ??= new GatewayError('GW_ERR_INTERNAL', why);
+    this.ws.terminate();
+    this.replies.close(this.lastFatal); // now: frames ws still reads after terminate() find nothing to settle
   }
 
   private enqueueText(msg: ClientMessage, track: Pending): void {
@@ -237,8 +232,8 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
   }
 
   private enqueue(item: Outbound, front = false): void {
-    if (front) this.outbox.unshift(item);
-    else this.outbox.push(item);
+    this.outbox.push(item, front);
+    this.poke(); // a ping goes before what the pump may be waiting on
     void this.pump();
   }
 
@@ -249,13 +244,18 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
     wake?.();
   }
 
-  /** The one sender: the outbox in order, audio while not paused and inside the window, text inside the budget. */
+  /**
+   * The one sender, while the socket is open: the outbox (pings first, then the rest in order), audio while not paused
+   * and inside the window, text inside the budget. Text waits while a silent frame's fate is unknown (a refused one
+   * is sent again, before what was asked after it), but a ping need not: it is never sent again, and its pong tells
+   * that fate as the probe's does.
+   */
   private async pump(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (!this.isClosed) {
-        const item = this.outbox[0];
+      while (!this.isClosed && this.ws.readyState === WebSocket.OPEN) {
+        const item = this.outbox.head;
         let waitMs: number | null = null; // null: until poked
         if (this.probeWanted) {
           const id = `${PROBE_ID}${this.nextProbeId}`;
@@ -267,7 +267,8 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
         } else if (item === undefined) {
           return;
         } else if (item.kind === 'audio') {
-          if (!this.isPaused && this.sentBytes + item.bytes.byteLength - this.ackedBytes <= this.windowBytes) {
+          const inWindow = this.sentBytes + item.bytes.byteLength - this.ackedBytes <= this.bounds.windowBytes;
+          if (!this.isPaused && inWindow) {
             this.outbox.shift();
             this.sentBytes += item.bytes.byteLength;
             this.ws.send(item.bytes, { binary: true }, (e) => (e ? item.done.reject(this.closedError(e)) : item.done.resolve()));
@@ -275,7 +276,7 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
           }
           if (!this.isPaused && this.coveredBytes < this.sentBytes) this.probeWanted = true;
           if (this.probeWanted) continue;
-        } else if (!this.replies.holdsText) {
+        } else if (item.track.kind === 'ping' || !this.replies.holdsText) {
           waitMs = this.sendText(item.text, item.track);
           if (waitMs === 0) {
             this.outbox.shift();
@@ -300,7 +301,12 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
     const mark = this.sentBytes;
     this.coveredBytes = mark;
     const { settle } = track;
+    const { replyTimeoutMs } = this.bounds;
+    const [expected, request] = track.kind === 'ping' ? ['pong', 'ping'] : ['session.updated', 'session.update'];
+    const timer = track.kind === 'silent' ? undefined
+      : setTimeout(() => this.giveUp(`no ${expected} within ${replyTimeoutMs} ms of ${request}`), replyTimeoutMs);
     this.replies.add({ ...track, settle: (answer, err) => {
+      clearTimeout(timer);
       if (track.kind !== 'silent') this.ackedBytes = Math.max(this.ackedBytes, mark); // answered on arrival
       settle(answer, err);
       this.poke();
@@ -367,12 +373,8 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
   private onServerEnding(err: GatewayError): void {
     this.serverEnding = err;
     this.replies.ending(err);
-    for (let i = this.outbox.length - 1; i >= 0; i--) {
-      const item = this.outbox[i]!;
-      if (item.kind === 'text' && item.track.kind === 'update') {
-        this.outbox.splice(i, 1);
-        item.track.settle(null, err);
-      }
+    for (const item of this.outbox.take((i) => i.kind === 'text' && i.track.kind === 'update')) {
+      if (item.kind === 'text') item.track.settle(null, err);
     }
     this.poke();
   }
@@ -383,7 +385,7 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
     this.why.close = info;
     const err = this.closedError();
     // Nothing queued is dropped silently: every part of audio not sent rejects its sendAudio.
-    for (const item of this.outbox.splice(0)) {
+    for (const item of this.outbox.takeAll()) {
       if (item.kind === 'audio') item.done.reject(err);
       else item.track.settle(null, err);
     }
