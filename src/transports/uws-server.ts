@@ -163,7 +163,11 @@ export class UwsServer implements TransportServer {
   private static bind(uws: UwsModule, app: UWS.TemplatedApp, options: TransportOptions, binding: AppBinding): void {
     app.ws<UserData>('/*', {
       maxPayloadLength: carrierMaxPayloadBytes(options),
-      maxBackpressure: options.maxBackpressureBytes,
+      // Off (0): BaseConnection enforces the hard limit before every send. uWS's own limit counts what BaseConnection
+      // cannot see (each frame's 2-10 byte header, the cork buffer spilled into its queue), so a frame that filled
+      // the buffer to the exact limit took it past uWS's, and uWS then refused the 4004 close frame itself: the slow
+      // consumer read its data and a FIN, i.e. 1006 (test/transports/hard-limit-close.test.ts).
+      maxBackpressure: 0,
       closeOnBackpressureLimit: 0,
       idleTimeout: options.idleTimeoutS,
       sendPingsAutomatically: options.idleTimeoutS > 0,
