@@ -44,7 +44,7 @@ describe.each(['uws', 'ws'] as const)('slow consumer over %s', (transport) => {
         await new Promise((r) => setImmediate(r));
       }
       // The peer never reads, so the closing handshake only ends at the close timeout; the pipeline must not run on.
-      expect(Date.now() - t0).toBeLessThan(2000);
+      expect(pipeline.disposed, 'the pipeline ran on until the close timeout').toBe(true);
       expect(gw.sessionCount()).toBe(0);
       const metrics = await gw.metrics.metricsText();
       expect(metrics).toContain('voxgate_sessions_total{reason="GW_ERR_SLOW_CONSUMER"} 1');
