@@ -77,12 +77,21 @@ export class EncoderWorkerHost {
   }
 
   /**
-   * Spawns a worker and resolves once it has loaded the model; rejects with GW_ERR_INFERENCE if ONNX Runtime cannot
-   * load it or the worker exits first.
+   * Spawns a worker and resolves once it has loaded the model; rejects with GW_ERR_INFERENCE if the OS refuses the
+   * thread, ONNX Runtime cannot load the model or the worker exits first. Never throws.
    */
   start(): Promise<void> {
     const onnxPath = this.workerData.onnxPath;
-    const worker = spawnWorker(this.workerData);
+    let worker: Worker;
+    try {
+      worker = spawnWorker(this.workerData);
+    } catch (e) {
+      // `new Worker` throws ERR_WORKER_INIT_FAILED when the thread cannot be created (address space, thread limits).
+      // A restart runs inside the dead worker's 'exit' event: thrown, it was an uncaught exception and the pool,
+      // never marked failed, left its runs waiting for good. `current` stays the exited worker (close() handles it).
+      const { code, message } = e as NodeJS.ErrnoException; // message: the OS error alone ("EAGAIN")
+      return Promise.reject(inferenceError(`cannot start an encoder worker thread (${code}: ${message})`, e));
+    }
     this.current = worker;
     let lastError: unknown;
     const handshake = new Promise<void>((resolve, reject) => {
