@@ -23,6 +23,12 @@ export interface StreamWavOptions {
    * session ends as at the end of the file: the audio sent so far gets its finals.
    */
   signal?: AbortSignal;
+  /**
+   * When the audio cannot be read to its end (a read error, a file that got shorter): true ends the session as at
+   * the end of the file, so the audio sent gets its finals (through `onMessage`), then rejects with the read error.
+   * Default false: the session is abandoned at once (`eval`, whose run that error stops, has no use for its finals).
+   */
+  endOnSourceError?: boolean;
 }
 
 export interface StreamWavResult {
@@ -41,7 +47,7 @@ export function startFieldsFor(wav: WavHeader, extra: Omit<StartFields, 'audio'>
 
 /**
  * Streams `wav`: audio in memory, or a file's, read from the disk as it is sent (any size). Rejects when the audio
- * cannot be read or the session fails, the session then abandoned.
+ * cannot be read (see `endOnSourceError`) or the session fails, the session then abandoned.
  */
 export async function streamWav(channel: TranscriptionChannel, wav: WavAudio | WavFile,
   options: StreamWavOptions = {}): Promise<StreamWavResult> {
@@ -56,7 +62,17 @@ export async function streamWav(channel: TranscriptionChannel, wav: WavAudio | W
     let nextAt = performance.now();
     let interrupted = false;
     const chunks = 'data' in wav ? wavChunks(wav, CLI_FRAME_MS) : wavFileChunks(wav, CLI_FRAME_MS);
-    for await (const chunk of chunks) {
+    // the audio's read error apart from the channel's: only after the former is the session still fit to end
+    const source: { failed: boolean; error?: unknown } = { failed: false };
+    const readable = async function* (): AsyncGenerator<Uint8Array> {
+      try {
+        yield* chunks;
+      } catch (e) {
+        source.failed = true;
+        source.error = e;
+      }
+    };
+    for await (const chunk of readable()) {
       if (options.realtime === true) {
         const wait = nextAt - performance.now();
         // an abort rejects the sleep; the check below ends the loop
@@ -69,6 +85,11 @@ export async function streamWav(channel: TranscriptionChannel, wav: WavAudio | W
       await channel.sendAudio(chunk);
       const chunkMs = (chunk.byteLength / wav.frameBytes / wav.sampleRateHz) * 1000;
       nextAt = Math.max(nextAt, performance.now() - CATCH_UP_MS) + chunkMs;
+    }
+    if (source.failed) {
+      // the finals reach onMessage before session.ended; the read error, which came first, is the one reported
+      if (options.endOnSourceError === true) await channel.end().catch(() => undefined);
+      throw source.error;
     }
     const ended = await channel.end();
     return { finals, ended, interrupted, text: finals.map((f) => f.text).filter((t) => t !== '').join(' ') };

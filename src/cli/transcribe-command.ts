@@ -68,6 +68,9 @@ the file: the audio sent so far gets its finals, which are printed, then the com
 (SIGTERM). A second signal exits at once with that code, without waiting for the finals. Before the session has
 started (the model loading, the server not yet answering) a signal exits at once with that code: no audio was sent.
 
+A file that cannot be read to its end (a read error, a file cut short while it is sent) ends the session as at the
+end of the audio read: its finals are printed, then the error, and the command exits 1.
+
 Exit codes: 0 done, 1 an error (also when the session ended with one), 2 a usage error, 130 / 143 interrupted,
 141 the reader of its output went away (\`| head -1\`: it stops at once, as a tool killed by SIGPIPE).
 `;
@@ -260,8 +263,10 @@ export async function runTranscribe(file: string, flags: TranscribeFlags): Promi
     const interrupt = handleInterrupts((signal) => process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}`
       + `voxgate: ${signal}: ending the session after the audio sent so far (again to exit at once)\n`));
     try {
-      const result = await streamWav(channel, wav,
-        { realtime: flags.realtime === true, onMessage: print, signal: interrupt.signal });
+      // a file that cannot be read to its end: what was sent of it is still the user's, so its finals are printed
+      // (the session ends as at the end of the file) before the read error
+      const result = await streamWav(channel, wav, { realtime: flags.realtime === true, onMessage: print,
+        signal: interrupt.signal, endOnSourceError: true });
       if (result.ended.reason !== 'client_end') {
         process.stderr.write(`session ended with ${result.ended.error_code ?? 'an error'}\n`);
         return 1;

@@ -7,6 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -23,8 +24,8 @@ const CLI = ['--import', pathToFileURL(createRequire(path.join(ROOT, 'package.js
 const LONG_MS = 300_000;
 
 let gw: Gateway;
-/** Deep flow marks: seconds of audio are left to decode after session.end, so a second signal lands before the end. */
-let deepBacklog: Gateway;
+/** The second-SIGINT case's own: the session it leaves behind decodes a backlog, which must not load `gw`. */
+let heldGw: Gateway;
 let dir: string;
 const short = (i: number): string => {
   const f = speechFixtures()[i % speechFixtures().length]!;
@@ -39,11 +40,10 @@ beforeAll(async () => {
     (_, i) => new DataView(pcm.buffer, pcm.byteOffset).getInt16(2 * i, true) / 32768);
   dir = mkdtempSync(path.join(tmpdir(), 'voxgate-eval-interrupt-'));
   writeFileSync(path.join(dir, 'long.wav'), encodeWav(samples, wav.sampleRateHz));
-  [gw, deepBacklog] = await Promise.all([startRealGateway('ws'),
-    startRealGateway('ws', { flowHighWaterMs: 10_000, flowLowWaterMs: 8000, backlogLimitMs: 40_000 })]);
+  [gw, heldGw] = await Promise.all([startRealGateway('ws'), startRealGateway('ws')]);
 }, 60_000);
 afterAll(async () => {
-  await Promise.all([gw?.close(), deepBacklog?.close()]);
+  await Promise.all([gw?.close(), heldGw?.close()]);
 });
 
 /** A manifest of `lines` in a fresh directory beside long.wav's. */
@@ -64,6 +64,40 @@ function evalProcess(args: string[]) {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
   return { child, exited, stdout: () => stdout, stderr: () => stderr };
+}
+
+/**
+ * A TCP relay to the gateway whose client-to-gateway direction `hold()` stops: what the client sends from then on
+ * (session.end among it) stays in the relay, so the gateway cannot end the session, however fast it would.
+ */
+async function holdingRelay(gatewayPort: number): Promise<{ url: string; hold: () => void; close: () => void }> {
+  const clients = new Set<Socket>();
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = createConnection(gatewayPort, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined); // torn down by close(), or by the killed client
+    }
+    clients.add(client);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `ws://127.0.0.1:${port}/v1/stream`,
+    hold: () => {
+      for (const c of clients) {
+        c.unpipe();
+        c.pause();
+      }
+    },
+    close: () => {
+      server.close();
+      for (const s of sockets) s.destroy();
+    },
+  };
 }
 
 async function sessions(g: Gateway): Promise<{ active: number; ended: Record<string, number> }> {
@@ -164,9 +198,13 @@ describe('voxgate eval interrupted', () => {
 
   it('a second SIGINT exits 130 at once, without waiting for the open session to end', async () => {
     const { manifest } = manifestOf([LONG_LINE]);
-    const run = evalProcess([manifest, '--url', `ws://127.0.0.1:${deepBacklog.port}/v1/stream`]);
+    const relay = await holdingRelay(heldGw.port);
+    const run = evalProcess([manifest, '--url', relay.url]);
     try {
-      await expect.poll(async () => (await sessions(deepBacklog)).active, { timeout: 60_000, interval: 50 }).toBe(1);
+      await expect.poll(async () => (await sessions(heldGw)).active, { timeout: 60_000, interval: 50 }).toBe(1);
+      // the first signal's clean end cannot finish: the gateway never gets the session.end (a fast decode of the
+      // backlog ended the session before the second signal came, and the run exited as after one)
+      relay.hold();
       run.child.kill('SIGINT');
       // not back to back: the kernel merges a signal into one still pending, and the child would see only one
       await expect.poll(() => run.stderr(), { timeout: 10_000 }).toContain('SIGINT: stopping');
@@ -175,6 +213,7 @@ describe('voxgate eval interrupted', () => {
       expect(run.stdout()).toBe('');
     } finally {
       run.child.kill('SIGKILL');
+      relay.close();
     }
   }, 120_000);
 

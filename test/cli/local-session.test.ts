@@ -13,6 +13,7 @@ import { evaluate, parseManifest } from '../../src/cli/eval-command.js';
 import { loadInProcessEngine } from '../../src/cli/transcribe-command.js';
 import { encodeWav } from '../../src/cli/wav.js';
 import type { ServerMessage } from '../../src/protocol/messages.js';
+import { MAX_SESSION_DURATION_MS } from '../../src/server/config.js';
 import { LocalSession } from '../../src/server/local-session.js';
 import type { SessionServices } from '../../src/server/session-pipeline-port.js';
 import type { SpeechEngine } from '../../src/server/speech-engine.js';
@@ -131,7 +132,7 @@ describe('the in-process channel\'s limits', () => {
     const channel = await openLocalChannel(engine, { audio: START.audio });
     // before: 3600000, the server's default, which nothing in-process can change: `transcribe --realtime` of a
     // recording longer than an hour got GW_ERR_MAX_DURATION an hour in, no finals for the rest, and exited 1
-    expect(channel.started.limits.max_duration_ms).toBe(7 * 86_400_000);
+    expect(channel.started.limits.max_duration_ms).toBe(MAX_SESSION_DURATION_MS);
     channel.close();
   });
 });
