@@ -28,8 +28,8 @@ export abstract class BaseConnection implements Connection {
     protected readonly options: TransportOptions,
   ) {}
 
-  /** Writes one frame; 'dropped' when the carrier refused it. */
-  protected abstract carrierSend(data: string | Uint8Array, isBinary: boolean): 'ok' | 'dropped';
+  /** Writes one frame (queued when the socket is busy: `send` has checked the hard limit, the carrier has none). */
+  protected abstract carrierSend(data: string | Uint8Array, isBinary: boolean): void;
   protected abstract carrierBufferedAmount(): number;
   /** Sends a close frame. */
   protected abstract carrierEnd(code: number, reason: string): void;
@@ -49,10 +49,7 @@ export abstract class BaseConnection implements Connection {
       this.closeAs(CLOSE_CODES.SLOW_CONSUMER, 'outbound buffer over limit', 'carrier');
       return 'dropped';
     }
-    if (this.carrierSend(data, typeof data !== 'string') === 'dropped') {
-      this.closeAs(CLOSE_CODES.SLOW_CONSUMER, 'outbound buffer over limit', 'carrier');
-      return 'dropped';
-    }
+    this.carrierSend(data, typeof data !== 'string');
     if (this.bufferedAmount() > this.options.highWaterMarkBytes) {
       this.backpressured = true;
       return 'buffered';

@@ -41,13 +41,12 @@ export class UwsConnection extends BaseConnection {
     super(randomUUID(), info.remoteAddress, handler, options);
   }
 
-  protected carrierSend(data: string | Uint8Array, isBinary: boolean): 'ok' | 'dropped' {
-    let status = 1;
-    // Cork so a send from a timer or promise (outside a uWS callback) still goes out in one syscall.
+  protected carrierSend(data: string | Uint8Array, isBinary: boolean): void {
+    // Cork so a send from a timer or promise (outside a uWS callback) still goes out in one syscall. The status is
+    // 0 (queued) or 1 (sent): with maxBackpressure 0 (uws-server.ts) uWS never drops (2).
     this.ws.cork(() => {
-      status = this.ws.send(data, isBinary, false);
+      this.ws.send(data, isBinary, false);
     });
-    return status === 2 ? 'dropped' : 'ok'; // 0 = backpressure (queued), 1 = sent, 2 = dropped
   }
 
   protected carrierBufferedAmount(): number {

@@ -79,9 +79,8 @@ class WsConnection extends BaseConnection {
   /** ws calls it once the frame is handed to the kernel (or with an error once the socket is gone). */
   private readonly flushed = (): void => this.writable();
 
-  protected carrierSend(data: string | Uint8Array, isBinary: boolean): 'ok' | 'dropped' {
+  protected carrierSend(data: string | Uint8Array, isBinary: boolean): void {
     this.ws.send(data, { binary: isBinary, compress: false }, this.flushed);
-    return 'ok';
   }
 
   protected carrierBufferedAmount(): number {
