@@ -351,7 +351,8 @@ export function bytesPerSampleFrame(encoding: AudioEncoding, channels: 1 | 2): n
 
 /** Duration in ms of `bytes` of audio in the given format (fractional). */
 export function audioBytesToMs(bytes: number, encoding: AudioEncoding, sampleRateHz: number, channels: 1 | 2): number {
-  return (bytes / bytesPerSampleFrame(encoding, channels) / sampleRateHz) * 1000;
+  // One division, as the pipeline converts its sample count: two rounded 500.5 ms to 500.49999999999994
+  return (bytes * 1000) / (bytesPerSampleFrame(encoding, channels) * sampleRateHz);
 }
 
 /**

@@ -317,6 +317,18 @@ describe('audio helpers', () => {
     expect(audioBytesToMs(160, 'mulaw', 8000, 1)).toBe(20);
     expect(audioBytesToMs(48000 * 8, 'pcm_f32le', 48000, 2)).toBe(1000);
   });
+
+  it('converts bytes to ms with one division, as the pipeline does (samples x 1000 / rate): the two round alike', () => {
+    // 8008 samples at 16 kHz: 500.5 ms; two divisions gave 500.49999999999994, so session.ended's audio_ms (500) was
+    // 1 ms less than the last final's end_ms (501), which docs/protocol.md says never passes the audio received
+    expect(audioBytesToMs(16016, 'pcm_s16le', 16000, 1)).toBe(500.5);
+    for (const rateHz of [8000, 11025, 16000, 22050, 24000, 44100, 48000]) {
+      for (let samples = 1; samples < 200_000; samples += 7) {
+        expect(audioBytesToMs(samples * 4, 'pcm_s16le', rateHz, 2), `${samples} at ${rateHz} Hz`)
+          .toBe((samples * 1000) / rateHz);
+      }
+    }
+  });
 });
 
 describe('parseServerMessage', () => {
