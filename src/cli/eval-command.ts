@@ -60,7 +60,9 @@ export function parseManifest(text: string, manifestPath: string): ManifestEntry
   const dir = path.dirname(manifestPath);
   const out: ManifestEntry[] = [];
   // Windows editors start UTF-8 files with a byte order mark: it made the first line's set (or comment) another one.
-  text.replace(/^\uFEFF/, '').split(/\r?\n/).forEach((line, i) => {
+  // Lines end in LF, CRLF or CR alone (Excel for Mac's tab-delimited text): split on LF only, a CR file was one line,
+  // its entries glued into the first one's reference.
+  text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/).forEach((line, i) => {
     // an indented `#` (a note aligned under the columns) was taken as an entry and refused for lacking them
     if (line.trim() === '' || line.trimStart().startsWith('#')) return;
     const cols = line.split('\t');

@@ -244,6 +244,10 @@ export async function runTranscribe(file: string, flags: TranscribeFlags): Promi
     let channel: TranscriptionChannel;
     try {
       wav = await readWavHeader(file);
+      // the server's refusal named neither the flag nor the file, and in-process came only after the model load
+      if (flags.multichannel === true && wav.channels !== 2) {
+        throw usage(`--multichannel needs a stereo file, ${file} has ${wav.channels} channel`);
+      }
       const start = { ...startFieldsFor(wav, extras), ...(flags.numerals === true ? { numerals: true } : {}),
         ...(flags.multichannel === true ? { multichannel: true } : {}), ...alternatives };
       if (flags.url !== undefined) {

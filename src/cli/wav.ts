@@ -7,6 +7,7 @@
  * of Protocol v1.
  * Format reference: http://www-mmsp.ece.mcgill.ca/Documents/AudioFormats/WAVE/WAVE.html
  */
+import type { Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { GatewayError } from '../protocol/errors.js';
 import { PROTOCOL_LIMITS, type AudioEncoding } from '../protocol/messages.js';
@@ -218,12 +219,18 @@ export async function readWavHeader(filePath: string, source = filePath): Promis
     throw unreadable(source, e);
   }
   try {
-    let fileBytes: number;
+    let stats: Stats;
     try {
-      fileBytes = (await file.stat()).size;
+      stats = await file.stat();
     } catch (e) {
       throw unreadable(source, e);
     }
+    // chunks are found, and audio read, by position: a pipe failed with a bare "ESPIPE: invalid seek"
+    if (!stats.isFile()) {
+      throw bad(source, 'not a regular file (a pipe?): the audio is read from the disk as it is sent; save it to a file '
+        + 'first');
+    }
+    const fileBytes = stats.size;
     const walk = walkWav(fileBytes, source);
     let step = walk.next();
     while (step.done !== true) step = walk.next(await readAt(file, step.value.offset, step.value.length, source));

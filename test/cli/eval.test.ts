@@ -45,6 +45,15 @@ describe('eval manifest', () => {
     expect(parseManifest('\uFEFFset1\ta.wav\thi\n', '/m/M.tsv')[0]!.set).toBe('set1');
   });
 
+  it('lines may end in CR alone (tab-delimited text saved by Excel for Mac): not glued into one entry', () => {
+    // before: the whole file was one line: after a comment "no entries"; else one entry, set1's reference
+    // "hi set2 b.wav yo", and a WER of 1 file against 4 reference words without a word of warning
+    expect(parseManifest('set1\ta.wav\thi\rset2\tb.wav\tyo\r', '/m/M.tsv')).toHaveLength(2);
+    expect(parseManifest('# head\rset1\ta.wav\thi\rset2\tb.wav\tyo\r', '/m/M.tsv')).toEqual([
+      { set: 'set1', path: 'a.wav', file: '/m/a.wav', reference: 'hi', at: '/m/M.tsv:2' },
+      { set: 'set2', path: 'b.wav', file: '/m/b.wav', reference: 'yo', at: '/m/M.tsv:3' }]);
+  });
+
   it('a line whose first non-blank character is # is a comment, indented or not', () => {
     expect(parseManifest('# head\n   # indented note\n\t# after a tab\nset1\ta.wav\thi\n  \n', '/m/M.tsv'))
       .toEqual([{ set: 'set1', path: 'a.wav', file: '/m/a.wav', reference: 'hi', at: '/m/M.tsv:4' }]);

@@ -77,6 +77,18 @@ describe('flags refused up front', () => {
     await expect(runTranscribe('never-read.wav', { 'api-key': 'k' })).rejects.toMatchObject(badConfig(message));
   });
 
+  it('--multichannel on a mono file is refused naming the flag and the file, before the model loads or a server is '
+    + 'asked', async () => {
+    const file = speechFixtures()[0]!.file; // mono
+    // before: in-process after the model load, with --url GW_ERR_UNREACHABLE (against a server: its session.start
+    // refusal), both naming neither: "session.start: multichannel must be false with one channel, got true"
+    for (const target of [[], ['--url', REFUSING_URL]]) {
+      expect(await voxgate(['transcribe', file, '--multichannel', ...target], tmpdir()), target.join(' ')).toMatchObject({
+        code: 1, stdout: '', stderr: `voxgate: GW_ERR_BAD_CONFIG: --multichannel needs a stereo file, ${file} has 1 `
+          + 'channel\n' });
+    }
+  }, 60_000);
+
   it('a flag given twice is refused naming it (the last one won without a word; none is repeatable)', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'voxgate-flags-'));
     // each second value is one the command would refuse on its own: without the check that error came instead

@@ -81,4 +81,17 @@ describe('voxgate transcribe --json', () => {
       await rm(dir, { recursive: true });
     }
   }, 60_000);
+
+  it('a WAV from a pipe (`sox in.flac -t wav - | voxgate transcribe /dev/stdin`) is refused saying so, not with ESPIPE',
+    async () => {
+      // a shell's pipe: Node's own stdin pipe for a child is a socket (`open` of it fails otherwise, with ENXIO)
+      const child = spawn('/bin/sh', ['-c', 'cat "$0" | exec "$@" transcribe /dev/stdin', speechFixtures()[0]!.file,
+        process.execPath, ...CLI], { cwd: tmpdir() });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+      const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+      // before: "voxgate: GW_ERR_BAD_MESSAGE: cannot read /dev/stdin: ESPIPE: invalid seek, read"
+      expect({ code, stderr }).toEqual({ code: 1, stderr: 'voxgate: GW_ERR_BAD_MESSAGE: /dev/stdin: not a regular '
+        + 'file (a pipe?): the audio is read from the disk as it is sent; save it to a file first\n' });
+    }, 60_000);
 });
