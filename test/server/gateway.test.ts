@@ -327,13 +327,12 @@ describe.each(['uws', 'ws'] as const)('gateway over %s (scripted pipeline)', (tr
       // completes events$ (the real one's end() never settles either): waiting for it held the drain for 6 s.
       const { gw, services } = await start(transport, { drainTimeoutMs: 6000 }, 1500);
       const { ws } = await startedSession(gw.port, services, 100, connect);
-      const t0 = Date.now();
       const draining = gw.drain();
       await new Promise((r) => setTimeout(r, 50));
       ws.close(1000, 'bye');
       await draining;
-      expect(Date.now() - t0).toBeLessThan(1000);
-      expect(services.created[0]!.disposed).toBe(true);
+      // ordered, not timed: the drain was over before the released pipeline's end() (1.5 s) would have settled
+      expect(services.created[0]!).toMatchObject({ endReason: 'shutdown', disposed: true, endSettled: false });
     });
 
   it('a slow consumer that never reads again is counted as GW_ERR_SLOW_CONSUMER (4004), not as abandoned', async () => {

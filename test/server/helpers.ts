@@ -113,6 +113,8 @@ export class ScriptedPipeline implements SessionPipelinePort {
     if (this.open !== null) this.emitFinal('finalize');
   }
 
+  /** Whether an `end()` call has settled (tests order events by it instead of timing them). */
+  endSettled = false;
   end(reason: FinalReason = 'session_end'): Promise<void> {
     this.endReason = reason;
     if (this.options.endHangs === true) return new Promise(() => undefined);
@@ -121,6 +123,7 @@ export class ScriptedPipeline implements SessionPipelinePort {
       this.backlog = 0;
       if (this.open !== null) this.emitFinal(reason);
       this.subject.complete();
+      this.endSettled = true;
       resolve();
     }, this.options.endDelayMs ?? 2));
   }
