@@ -126,9 +126,10 @@ export function ctcDecode(options: CtcDecodeOptions): OperatorFunction<EncodedIt
       words.length > 0 && words.every((w) => w.confidence < settings.minConfidence);
     /** A partial that would be rejected as noise if the utterance ended now waits: a click must not flash a letter
      * (voice bots barge in on partials). It goes out as soon as a word reaches minConfidence, or the final comes.
-     * With rejection off no word list is built for it (this runs after every chunk). */
+     * Once stable text went out the final keeps it (no rejection), so nothing waits: a min_confidence raised then
+     * withheld every later word until the final. With rejection off no word list is built (this runs every chunk). */
     const heldBack = (r: CtcDecodeResult): boolean =>
-      settings.minConfidence > 0 && isNoise(ctcWords(r, model.tokens, sep, model.frameMs));
+      settings.minConfidence > 0 && stableText === '' && isNoise(ctcWords(r, model.tokens, sep, model.frameMs));
     /** The hypothesis' words with session times, inside the utterance's audio up to `endMs`. */
     const sessionWords = (r: CtcDecodeResult, endMs: number): PipelineWord[] => {
       const startMs = startFrame * FRAME_MS;
