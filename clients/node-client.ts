@@ -32,9 +32,6 @@ export type { CloseInfo, VoxgateClientOptions };
 
 type Listener = (msg: ServerMessage) => void;
 
-/** Id prefix of the client's own pings (after session.finalize / session.end, and to acknowledge audio). */
-const PROBE_ID = 'voxgate-client-probe-';
-
 /**
  * One session. Server messages reach the caller two ways: `onMessage` listeners get every one, and the async
  * iterator gets those that arrive while it is active (from the start of a `for await` until it is left or the socket
@@ -47,7 +44,7 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
   readonly started: SessionStartedMessage;
   /** Resolves when the socket has closed (never rejects). */
   readonly closed: Promise<CloseInfo>;
-  /** Server messages nobody matched or that the client could not parse (newer server types are skipped). */
+  /** Server messages the client could not parse (a newer server's types are skipped and counted here). */
   ignoredMessages = 0;
 
   private readonly ws: WebSocket;
@@ -75,7 +72,6 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
   private endWaiter: Waiter<SessionEndedMessage> | null = null;
   private endPromise: Promise<SessionEndedMessage> | null = null;
   private nextPingId = 0;
-  private nextProbeId = 0;
   private readonly messages = new MessageStream();
   private readonly listeners = new Set<Listener>();
 
@@ -145,11 +141,12 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
     this.sendSilent({ type: 'session.finalize' });
   }
 
-  /** ping, sent at once: ahead of audio that flow.pause holds and of the requests behind it (the server answers a
-   *  ping on arrival, so its pong tells only that the server is alive). Resolves with its pong; rejects with
-   *  GW_ERR_RATE_LIMITED if the server refused it unread, or GW_ERR_INTERNAL when no pong came within
-   *  `replyTimeoutMs` of sending it (the socket is given up). Rejects an invalid `id` locally (the server's error
-   *  would not say which message it answers). */
+  /** ping, ahead of audio that flow.pause holds and of the requests behind it (the server answers a ping on arrival,
+   *  so its pong tells only that the server is alive). It goes as soon as the text budget allows (the server counts
+   *  pings in it and would refuse one over it) and no ping with the same `id` is waiting for its pong (pongs carry
+   *  only the id); `replyTimeoutMs` counts from then. Resolves with its pong; rejects with GW_ERR_RATE_LIMITED if the
+   *  server refused it unread, or GW_ERR_INTERNAL when no pong came within `replyTimeoutMs` of sending it (the socket
+   *  is given up). Rejects an invalid `id` locally (the server's error would not say which message it answers). */
   ping(id: string | number = `p${this.nextPingId++}`): Promise<PongMessage> {
     return new Promise((resolve, reject) => {
       const msg = validateClientMessage({ type: 'ping', id });
@@ -248,7 +245,7 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
    * The one sender, while the socket is open: the outbox (pings first, then the rest in order), audio while not paused
    * and inside the window, text inside the budget. Text waits while a silent frame's fate is unknown (a refused one
    * is sent again, before what was asked after it), but a ping need not: it is never sent again, and its pong tells
-   * that fate as the probe's does.
+   * that fate as the probe's does. A ping waits for one with its id still waiting (reply-tracker.ts says why).
    */
   private async pump(): Promise<void> {
     if (this.pumping) return;
@@ -258,12 +255,9 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
         const item = this.outbox.head;
         let waitMs: number | null = null; // null: until poked
         if (this.probeWanted) {
-          const id = `${PROBE_ID}${this.nextProbeId}`;
+          const id = this.replies.probeId();
           waitMs = this.sendText(JSON.stringify({ type: 'ping', id }), { kind: 'ping', id, probe: true, settle: () => {} });
-          if (waitMs === 0) {
-            this.probeWanted = false;
-            this.nextProbeId++;
-          }
+          if (waitMs === 0) this.probeWanted = false;
         } else if (item === undefined) {
           return;
         } else if (item.kind === 'audio') {
@@ -276,7 +270,7 @@ export class VoxgateClient implements AsyncIterable<ServerMessage> {
           }
           if (!this.isPaused && this.coveredBytes < this.sentBytes) this.probeWanted = true;
           if (this.probeWanted) continue;
-        } else if (item.track.kind === 'ping' || !this.replies.holdsText) {
+        } else if (this.replies.canSend(item.track)) {
           waitMs = this.sendText(item.text, item.track);
           if (waitMs === 0) {
             this.outbox.shift();

@@ -16,6 +16,11 @@
  * keeps its place in line, settled, with an answer as unknown as a silent frame's: a refusal that comes while it
  * leads waits for the next pong to tell (the client sends a ping for one), and never lands on a ping behind it that
  * may still get its pong.
+ *
+ * A pong names its ping only by id, so no two pings waiting share one: with a refusal not placed yet, a pong for that
+ * id could answer either, and which frame the refusal refused would be guessed (a finalize the server took sent
+ * again, a refused ping resolved). A ping waits until the one waiting with its id is answered, and the client's own
+ * pings take ids no ping waiting has (a caller may choose ids of their form).
  */
 import { GatewayError } from '../src/protocol/errors.js';
 import type { ServerMessage } from '../src/protocol/messages.js';
@@ -36,15 +41,33 @@ export interface Pending {
  *  again does nothing. Unlike a silent frame it does not hold text back: nothing will be re-sent whatever it got. */
 const SETTLED: Pending = { kind: 'silent', settle: () => {} };
 
+/** Id prefix of the client's own pings (after session.finalize / session.end, and to acknowledge audio). */
+const PROBE_ID = 'voxgate-client-probe-';
+
 export class ReplyTracker {
   private waiting: Pending[] = [];
   /** Refusals that arrived while a silent frame led: placed when the next answer arrives. */
   private unplaced: GatewayError[] = [];
+  private probes = 0;
 
   /** A silent frame is waiting: other text frames wait too (only pings that resolve it may go). */
   get holdsText(): boolean { return this.waiting.some((p) => p.kind === 'silent' && p !== SETTLED); }
 
-  add(p: Pending): void { this.waiting.push(p); }
+  /** Whether a frame may go now: a ping unless one with its id is waiting, another frame unless `holdsText`. */
+  canSend(p: Pending): boolean {
+    return p.kind === 'ping' ? !this.waiting.some((w) => w.kind === 'ping' && w.id === p.id) : !this.holdsText;
+  }
+
+  /** An id for the client's own next ping that no ping waiting has. */
+  probeId(): string {
+    while (!this.canSend({ kind: 'ping', id: `${PROBE_ID}${this.probes}`, settle: () => {} })) this.probes++;
+    return `${PROBE_ID}${this.probes}`;
+  }
+
+  add(p: Pending): void {
+    this.waiting.push(p);
+    if (p.probe === true) this.probes++;
+  }
 
   /** A GW_ERR_RATE_LIMITED. True when it cannot be placed yet: the caller sends a ping to learn more. */
   refused(err: GatewayError): boolean {

@@ -46,6 +46,21 @@ describe('ReplyTracker', () => {
     expect(t.answered(pong('x'))).toBe(b);
   });
 
+  it('a ping waits while one with its id is waiting; the client\'s own pings take ids no ping waiting has', () => {
+    const t = new ReplyTracker();
+    const mine = frame('ping', 'voxgate-client-probe-0'); // a caller may choose such an id
+    expect(t.canSend(mine)).toBe(true);
+    t.add(mine);
+    expect(t.canSend(frame('ping', 'voxgate-client-probe-0'))).toBe(false);
+    const id = t.probeId();
+    expect(id).toBe('voxgate-client-probe-1');
+    t.add({ ...frame('ping', id), probe: true });
+    expect(t.probeId()).toBe('voxgate-client-probe-2');
+    t.answered(pong('voxgate-client-probe-0'));
+    expect(mine.outcome).toBe('pong');
+    expect(t.canSend(frame('ping', 'voxgate-client-probe-0'))).toBe(true);
+  });
+
   it('a silent frame alone in line: the refusal is its own', () => {
     const t = new ReplyTracker();
     const f = frame('silent');
