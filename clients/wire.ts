@@ -39,8 +39,10 @@ export function closedSessionError(why: ClosedWhy, cause?: unknown): GatewayErro
   if (why.close === null) return new GatewayError('GW_ERR_INTERNAL', 'socket is closed', { cause });
   const { code, reason } = why.close;
   const matches = GW_ERROR_CODES.filter((c) => GW_ERRORS[c].fatal && GW_ERRORS[c].closeCode === code);
-  return new GatewayError(matches.length === 1 ? matches[0]! : 'GW_ERR_INTERNAL', `socket closed (${code} ${reason})`,
-    { cause });
+  // 1006 is no close code anyone sent: the connection dropped (a reset, a server that died, a relay cut)
+  const what = code === 1006 ? 'connection lost (1006: closed without a close frame)'
+    : `socket closed (${code}${reason === '' ? '' : ` ${reason}`})`;
+  return new GatewayError(matches.length === 1 ? matches[0]! : 'GW_ERR_INTERNAL', what, { cause });
 }
 
 /** Maps a rejected upgrade (401 / 429 / 503 / ...) to a GatewayError, preferring the `code` of the JSON body. Fatal

@@ -11,15 +11,19 @@ type HandledSignal = keyof typeof SIGNAL_EXIT_CODES;
  * Handles SIGINT and SIGTERM until `dispose()`. Node's default action ended the process by the signal, so the
  * utterance in progress never got its final and the server counted the session as abandoned: the first signal now
  * aborts `signal` with the signal's name as its reason (the caller ends its sessions cleanly) and a second exits at
- * once with its code (asked twice: nothing more is waited for).
+ * once with its code (asked twice: nothing more is waited for), after `beforeExit` (what must reach the terminal:
+ * `transcribe` ends its partial row).
  */
-export function handleInterrupts(onFirst: (signal: HandledSignal) => void):
+export function handleInterrupts(onFirst: (signal: HandledSignal) => void, beforeExit?: () => void):
   { signal: AbortSignal; exitCode: () => number | null; dispose: () => void } {
   const controller = new AbortController();
   let first: HandledSignal | null = null;
   const handlers = (Object.keys(SIGNAL_EXIT_CODES) as HandledSignal[]).map((name) => {
     const handler = (): void => {
-      if (first !== null) process.exit(SIGNAL_EXIT_CODES[name]);
+      if (first !== null) {
+        beforeExit?.();
+        process.exit(SIGNAL_EXIT_CODES[name]);
+      }
       first = name;
       controller.abort(name);
       onFirst(name);

@@ -57,14 +57,18 @@ const CLOSED_PIPE_EXIT_CODE = 141;
 
 /**
  * The reader of the output went away (`voxgate transcribe f.wav | head -1`): the next write raised EPIPE as an
- * unhandled 'error' event, a stack trace and exit 1. `onClosed` runs instead (once) and what nobody reads is dropped;
- * other write errors stay fatal.
+ * unhandled 'error' event, a stack trace and exit 1. `onClosed` runs instead (once) and what nobody reads is dropped.
+ * Other write errors (a full disk: ENOSPC) stay fatal, said in one line on the other stream where it still works.
  */
 function onClosedOutput(onClosed: () => void): void {
   let closed = false;
-  for (const stream of [process.stdout, process.stderr]) {
+  for (const [stream, name, other] of [[process.stdout, 'stdout', process.stderr],
+    [process.stderr, 'stderr', null]] as const) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE') throw err;
+      if (err.code !== 'EPIPE') {
+        other?.write(`voxgate: GW_ERR_INTERNAL: cannot write to ${name}: ${err.message}\n`);
+        process.exit(1);
+      }
       if (!closed) onClosed();
       closed = true;
     });

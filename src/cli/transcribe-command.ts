@@ -4,7 +4,7 @@
  */
 import { GatewayError } from '../protocol/errors.js';
 import {
-  DENOISE_MODES, LATENCY_CHUNK_MS, PROTOCOL_LIMITS, SESSION_DEFAULTS, type DenoiseMode, type LatencyPreset, type ServerMessage,
+  DENOISE_MODES, LATENCY_CHUNK_MS, PROTOCOL_LIMITS, SESSION_DEFAULTS, type DenoiseMode, type LatencyPreset,
   type SessionStartMessage,
 } from '../protocol/messages.js';
 import { DECIMAL_SYNTAX, GATEWAY_SETTINGS, gatewayConfigFromSources, type GatewayConfig } from '../server/config.js';
@@ -12,6 +12,7 @@ import type { SpeechEngine, SpeechEngineOptions } from '../server/speech-engine.
 import { openLocalChannel, openRemoteChannel, type TranscriptionChannel } from './channel.js';
 import { handleInterrupts } from './interrupts.js';
 import { startFieldsFor, streamWav } from './stream-wav.js';
+import { transcriptPrinter } from './transcript-printer.js';
 import { readWavHeader, type WavFile } from './wav.js';
 
 /** Flags of the in-process pipeline, shared by `transcribe` and `eval` (see loadInProcessEngine). */
@@ -130,42 +131,6 @@ export function numberFlag(name: string, value: string | undefined, kind: keyof 
   return v;
 }
 
-function seconds(ms: number): string {
-  return (ms / 1000).toFixed(2);
-}
-
-/** Prints partials and finals; on a TTY the partial line is overwritten in place. */
-function printer(out: NodeJS.WriteStream, json: boolean): (msg: ServerMessage) => void {
-  const tty = out.isTTY === true && !json;
-  let partialShown = false;
-  return (msg) => {
-    if (json) {
-      out.write(`${JSON.stringify(msg)}\n`);
-      return;
-    }
-    const ch = 'channel' in msg && msg.channel !== undefined ? `ch${msg.channel} ` : '';
-    if (msg.type === 'transcript.partial') {
-      if (tty) {
-        out.write(`\r\x1b[2K… ${ch}${msg.text}`);
-        partialShown = true;
-      } else {
-        out.write(`partial ${ch}${msg.utterance_id}: ${msg.text}\n`);
-      }
-    } else if (msg.type === 'transcript.final') {
-      if (tty && partialShown) out.write('\r\x1b[2K');
-      partialShown = false;
-      out.write(`[${ch}${seconds(msg.start_ms)}-${seconds(msg.end_ms)}] ${msg.formatted_text ?? msg.text}\n`);
-      (msg.alternatives ?? []).slice(1).forEach((a, i) => {
-        out.write(`  alt ${i + 2} (${a.confidence.toFixed(2)}): ${a.formatted_text ?? a.text}\n`);
-      });
-    } else if (msg.type === 'error') {
-      if (tty && partialShown) out.write('\n');
-      partialShown = false;
-      process.stderr.write(`error ${msg.code}${msg.fatal ? ' (fatal)' : ''}: ${msg.message}\n`);
-    }
-  };
-}
-
 /** Settings the in-process engine reads (server/speech-engine.ts): a listening or admission setting in the
  *  environment (PORT, VOXGATE_MAX_SESSIONS_PER_KEY) does not apply to a CLI run, so it must not fail one. */
 const ENGINE_SETTINGS: ReadonlySet<string> = new Set<keyof SpeechEngineOptions>(['modelDir', 'precision', 'intraOpThreads', 'encoderWorkers',
@@ -261,22 +226,29 @@ export async function runTranscribe(file: string, flags: TranscribeFlags): Promi
     } finally {
       opening.dispose(); // the handlers below take over in the same turn: no signal falls between them
     }
-    const print = printer(process.stdout, flags.json === true);
-    print(channel.started); // it arrives before streamWav listens: --json promises every server message
-    // on a terminal the partial line is still open (with the echoed ^C): the notice starts a line of its own
-    const interrupt = handleInterrupts((signal) => process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}`
-      + `voxgate: ${signal}: ending the session after the audio sent so far (again to exit at once)\n`));
+    const printer = transcriptPrinter(process.stdout, process.stderr, flags.json === true);
+    printer.print(channel.started); // it arrives before streamWav listens: --json promises every server message
+    // The notice starts a row of its own: the partial row is ended under the terminal's echo of ^C; with none open, a
+    // newline on a terminal still steps past the echo. A second signal exits at once: the row is ended first, or the
+    // shell's prompt came after the partial.
+    const interrupt = handleInterrupts((signal) => process.stderr.write(
+      `${!printer.endRow() && process.stderr.isTTY ? '\n' : ''}`
+      + `voxgate: ${signal}: ending the session after the audio sent so far (again to exit at once)\n`),
+    () => printer.endRow());
     try {
       // a file that cannot be read to its end: what was sent of it is still the user's, so its finals are printed
       // (the session ends as at the end of the file) before the read error
-      const result = await streamWav(channel, wav, { realtime: flags.realtime === true, onMessage: print,
+      const result = await streamWav(channel, wav, { realtime: flags.realtime === true, onMessage: printer.print,
         signal: interrupt.signal, endOnSourceError: true });
       if (result.ended.reason !== 'client_end') {
+        printer.endRow();
         process.stderr.write(`session ended with ${result.ended.error_code ?? 'an error'}\n`);
         return 1;
       }
       return interrupt.exitCode() ?? 0;
     } finally {
+      // an error thrown here is printed next (main.ts), after the partial row; before, it was glued to the partial
+      printer.endRow();
       interrupt.dispose();
     }
   } finally {

@@ -226,6 +226,7 @@ export async function readWavHeader(filePath: string, source = filePath): Promis
       throw unreadable(source, e);
     }
     // chunks are found, and audio read, by position: a pipe failed with a bare "ESPIPE: invalid seek"
+    if (stats.isDirectory()) throw bad(source, 'is a directory, not a WAV file');
     if (!stats.isFile()) {
       throw bad(source, 'not a regular file (a pipe?): the audio is read from the disk as it is sent; save it to a file '
         + 'first');

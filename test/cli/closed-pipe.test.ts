@@ -39,6 +39,19 @@ describe('stdout closed by its reader', () => {
         .toEqual({ code: 141, signal: null, stderr: '' });
     }, 90_000);
 
+  it('stdout on a full disk (/dev/full, ENOSPC): one line saying so on stderr, exit 1, no stack trace', async () => {
+    for (const command of [['transcribe', speechFixtures()[0]!.file], ['eval', '--help']]) {
+      const child = spawn('/bin/sh', ['-c', 'exec "$@" > /dev/full', 'sh', process.execPath, ...CLI, ...command],
+        { cwd: tmpdir() });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+      const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+      // before: the 'error' listener rethrew ENOSPC: a stack trace of Node internals
+      expect({ code, stderr }, command[0]).toEqual({ code: 1,
+        stderr: 'voxgate: GW_ERR_INTERNAL: cannot write to stdout: ENOSPC: no space left on device, write\n' });
+    }
+  }, 90_000);
+
   it('eval finishes: --out is still written (the run is not lost for its summary), exit 0, no stack trace',
     async () => {
       const dir = mkdtempSync(path.join(tmpdir(), 'voxgate-pipe-'));

@@ -196,6 +196,16 @@ describe('wav reader layouts', () => {
       }
     });
 
+    it('a directory is said to be one (it was "not a regular file (a pipe?) ... save it to a file first")', async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'voxgate-wav-'));
+      try {
+        await expect(readWavHeader(dir, 'calls/')).rejects.toMatchObject({ code: 'GW_ERR_BAD_MESSAGE',
+          message: expect.stringMatching(/^calls\/: is a directory/) });
+      } finally {
+        await rm(dir, { recursive: true });
+      }
+    });
+
     it('refuses what parseWav refuses, with the same message', async () => {
       const dir = await mkdtemp(path.join(tmpdir(), 'voxgate-wav-'));
       const fmt24 = [...fmtBody];

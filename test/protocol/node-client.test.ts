@@ -194,6 +194,17 @@ describe('VoxgateClient', () => {
       expect(fake.inbound).toContain('{"type":"session.end"}');
     }, 10_000);
 
+  it('a close without a reason or without a close frame is said plainly (it read "socket closed (1006 )")', async () => {
+    for (const [drop, message] of [[(ws: WebSocket) => ws.terminate(), 'connection lost (1006: closed without a close frame)'],
+      [(ws: WebSocket) => ws.close(4321), 'socket closed (4321)'],
+      [(ws: WebSocket) => ws.close(4321, 'bye'), 'socket closed (4321 bye)']] as const) {
+      fake = await fakeServer((ws) => { ws.once('message', () => drop(ws)); });
+      const client = await VoxgateClient.connect(fake.url, { apiKey: 'good', start: { audio: AUDIO } });
+      expect(await thrownAsync(client.ping())).toMatchObject({ code: 'GW_ERR_INTERNAL', message });
+      await fake.close();
+    }
+  });
+
   it('rejects pending sends with the fatal error that closed the session', async () => {
     fake = await fakeServer((ws, send) => {
       send({ type: 'flow.pause', buffered_ms: 2500 });
