@@ -59,7 +59,7 @@ async function runCase(services: SessionServices, corpus: Int16Array, c: Case, s
   big.s.sendAudio(frame);
   const blockedMs = performance.now() - t0;
   loop.enable(); // from here: the turns that run the frame's remaining slices
-  big.s.sendJson({ type: 'session.end' });
+  if (!big.s.isClosed) big.s.sendJson({ type: 'session.end' }); // a 1 MiB frame may have ended it (GW_ERR_BACKLOG)
   await big.s.closed;
   loop.disable();
   const ended = big.msgs.find((m) => m.type === 'session.ended');

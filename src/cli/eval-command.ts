@@ -32,7 +32,7 @@ Options:
   --json FILE            write the WER report as JSON ({sets: {SET: {files, words, errors, wer}}, overall})
   --url URL              transcribe through a server instead of in-process
   --api-key KEY          API key for --url
-  --concurrency N        sessions at a time (default 4)
+  --concurrency N        sessions at a time (1-256, default 4)
   --alternatives N       ask for N-best lists (session.start alternatives) and add the oracle WER: each file's
                          hypothesis built from the reading of each final that best matches the reference
 ${SESSION_HELP}${IN_PROCESS_HELP}  -h, --help             this help

@@ -2,6 +2,7 @@
  * Ctrl-C (SIGINT) and SIGTERM for the CLI's long runs (`transcribe`, `eval`): a first signal asks the run to stop
  * cleanly, a second ends the process at once.
  */
+import { encoderStartsSettled } from '../inference/encoder-worker-host.js';
 
 /** Shell convention for a process ended by a signal: 128 + the signal's number. */
 const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
@@ -22,7 +23,8 @@ export function handleInterrupts(onFirst: (signal: HandledSignal) => void, befor
     const handler = (): void => {
       if (first !== null) {
         beforeExit?.();
-        process.exit(SIGNAL_EXIT_CODES[name]);
+        exitWhenSafe(SIGNAL_EXIT_CODES[name]);
+        return;
       }
       first = name;
       controller.abort(name);
@@ -38,4 +40,12 @@ export function handleInterrupts(onFirst: (signal: HandledSignal) => void, befor
       for (const [name, handler] of handlers) process.off(name, handler);
     },
   };
+}
+
+/**
+ * Exits with `code` as soon as no encoder worker is loading the model (a second or two at most): process.exit()
+ * while one is inside ONNX Runtime's load aborted the process instead (exit 134, a C++ "terminate called" on stderr).
+ */
+export function exitWhenSafe(code: number): void {
+  void encoderStartsSettled().then(() => process.exit(code));
 }

@@ -8,6 +8,7 @@ import { DEFAULT_GATEWAY_CONFIG, defaultModelDir, GATEWAY_SETTINGS, gatewayConfi
 import { startGateway, type Gateway } from '../server/gateway.js';
 import { createLogger } from '../server/logger.js';
 import { EVAL_HELP, runEval } from './eval-command.js';
+import { exitWhenSafe } from './interrupts.js';
 import { IN_PROCESS_OPTIONS, runTranscribe, SESSION_OPTIONS, TRANSCRIBE_HELP } from './transcribe-command.js';
 
 const MAIN_HELP = `Usage: voxgate <command> [options]
@@ -98,12 +99,16 @@ async function serve(args: string[]): Promise<number> {
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalled) {
       log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
+      exitWhenSafe(1);
+      return;
     }
     signalled = true;
     log.info({ signal }, 'signal received');
     // Still loading: upgrades get 503 until the model is ready, so no session is open and there is nothing to drain.
-    if (gateway === null) process.exit(0);
+    if (gateway === null) {
+      exitWhenSafe(0);
+      return;
+    }
     const deadline = setTimeout(() => {
       log.error('drain did not finish before its hard deadline; exiting');
       process.exit(1);

@@ -7,10 +7,10 @@ import {
   DENOISE_MODES, LATENCY_CHUNK_MS, PROTOCOL_LIMITS, SESSION_DEFAULTS, type DenoiseMode, type LatencyPreset,
   type SessionStartMessage,
 } from '../protocol/messages.js';
-import { DECIMAL_SYNTAX, GATEWAY_SETTINGS, gatewayConfigFromSources, type GatewayConfig } from '../server/config.js';
+import { DECIMAL_SYNTAX, DEFAULT_GATEWAY_CONFIG, GATEWAY_SETTINGS, gatewayConfigFromSources, type GatewayConfig } from '../server/config.js';
 import type { SpeechEngine, SpeechEngineOptions } from '../server/speech-engine.js';
 import { openLocalChannel, openRemoteChannel, type TranscriptionChannel } from './channel.js';
-import { handleInterrupts } from './interrupts.js';
+import { exitWhenSafe, handleInterrupts } from './interrupts.js';
 import { startFieldsFor, streamWav } from './stream-wav.js';
 import { transcriptPrinter } from './transcript-printer.js';
 import { readWavHeader, type WavFile } from './wav.js';
@@ -24,7 +24,7 @@ export const IN_PROCESS_HELP = `  --model DIR            model directory for the
   --lm-token-bonus B     token LM bonus per token (in-process; default: the server's, 0.5)
   --decoder KIND         beam | greedy (in-process; default: the server's, beam; greedy: best path as the PyTorch
                          evaluation decodes, no LM)
-  --encoder-workers N    encoder worker threads (in-process; default: the server's, 2)
+  --encoder-workers N    encoder worker threads (in-process; default: the server's, ${DEFAULT_GATEWAY_CONFIG.encoderWorkers})
 `;
 export const IN_PROCESS_OPTIONS = {
   model: { type: 'string' }, precision: { type: 'string' }, 'beam-size': { type: 'string' }, decoder: { type: 'string' },
@@ -201,7 +201,7 @@ export async function runTranscribe(file: string, flags: TranscribeFlags): Promi
   const opening = handleInterrupts((signal) => {
     process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}voxgate: ${signal}: stopped before the session started, `
       + 'no audio was sent\n');
-    process.exit(opening.exitCode()!);
+    exitWhenSafe(opening.exitCode()!);
   });
   let closeEngine: (() => Promise<void>) | undefined;
   try {

@@ -57,6 +57,18 @@ function spawnWorker(workerData: EncoderWorkerData): Worker {
   return new Worker(boot, { eval: true, workerData });
 }
 
+/** Start handshakes under way in this process, of every pool (see encoderStartsSettled). */
+const startsUnderWay = new Set<Promise<void>>();
+
+/**
+ * Resolves once no encoder worker of this process is inside ONNX Runtime's model load: process.exit() under one
+ * aborts the process (SIGABRT, exit 134) as terminating that worker does (see close()), so a command exiting on a
+ * signal waits for this first.
+ */
+export async function encoderStartsSettled(): Promise<void> {
+  while (startsUnderWay.size > 0) await Promise.allSettled([...startsUnderWay]);
+}
+
 export class EncoderWorkerHost {
   private current!: Worker;
   private readyNow = false;
@@ -123,7 +135,9 @@ export class EncoderWorkerHost {
       });
     });
     this.starting = handshake;
+    startsUnderWay.add(handshake);
     const settled = (): void => {
+      startsUnderWay.delete(handshake);
       if (this.starting === handshake) this.starting = null;
     };
     handshake.then(settled, settled);
