@@ -12,8 +12,8 @@
  * Messages are handled strictly in order (a promise chain), so a `drop` never races a batch that is still running.
  *
  * Caches: a stream's state is a view into the previous run's output tensors (no scatter copy); a batch gathers the
- * states of its streams into (B, ...) inputs (zeros for a new or reset stream). When the batch is the previous call's
- * streams in the same order (always so at B = 1), that output is fed back as is. A view keeps its whole (B, ...)
+ * states of its streams into (B, ...) inputs (zeros for a new or reset stream). When the states are consecutive rows
+ * of one output in batch order (always so at B = 1), those rows are fed back as is. A view keeps its whole (B, ...)
  * output alive, so once some rows of an output belong to no stream any more, the streams still on it get their own
  * copies ({@link compact}). A failed run leaves every cache as it was before the batch.
  */
@@ -74,32 +74,46 @@ function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
 }
 
 /**
- * A previous output tensor, whole, when the batch is exactly the streams of that call in the same order (every
- * B = 1 call after the first, and repeated batches of the same streams): it is fed back as is, no copy.
+ * The streams' states when they are consecutive rows, in batch order, of one earlier output (the whole of it when the
+ * batch is that call's streams in order: every B = 1 call after the first; or a run of them, e.g. the first two of
+ * the three that ran last): a view of those rows is the input as is, no copy.
  */
-function reusableOutput(items: RunItem[], pick: (s: StreamState) => Float32Array, size: number): Float32Array | null {
-  let whole: Float32Array | null = null;
+function consecutiveRows(items: RunItem[], pick: (s: StreamState) => Float32Array, size: number): Float32Array | null {
+  let first: Float32Array | null = null;
   for (let b = 0; b < items.length; b++) {
     const s = items[b]!.reset ? undefined : states.get(items[b]!.streamId);
     if (s === undefined) return null;
     const v = pick(s);
-    if (v.byteOffset !== b * size * 4 || v.length !== size) return null;
-    if (b === 0) {
-      if (v.buffer.byteLength !== items.length * size * 4) return null;
-      whole = new Float32Array(v.buffer);
-    } else if (v.buffer !== whole!.buffer) {
-      return null;
-    }
+    if (v.length !== size) return null;
+    if (b === 0) first = v;
+    else if (v.buffer !== first!.buffer || v.byteOffset !== first!.byteOffset + b * size * 4) return null;
   }
-  return whole;
+  return new Float32Array(first!.buffer, first!.byteOffset, items.length * size);
 }
+
+/**
+ * Where `gather` copies rows, per cache input, reused from call to call: a fresh (B, ...) buffer each call made the
+ * kernel map and zero a page for every 4 KiB written, which cost as much again as the copy. Capacity doubles when a
+ * batch outgrows it (grown to the exact size, each new largest batch faulted its whole buffer in again); only the
+ * rows written take memory, at most those of the largest batch (~26 MB for both inputs at 32 rows). Only a model
+ * call reads it, never a stream's state, which lives in outputs or in its own copy.
+ */
+const scratch = new Map<(s: StreamState) => Float32Array, Float32Array>();
+const channelOf = (s: StreamState): Float32Array => s.channel;
+const timeOf = (s: StreamState): Float32Array => s.time;
 
 /** (B, ...) cache input from per-stream views. */
 function gather(items: RunItem[], pick: (s: StreamState) => Float32Array, size: number): Float32Array {
-  const whole = reusableOutput(items, pick, size);
-  if (whole !== null) return whole;
-  // Uninitialised memory (a zero-filled array would write the whole batch twice): every row is set below.
-  const out = new Float32Array(Buffer.allocUnsafeSlow(items.length * size * 4).buffer, 0, items.length * size);
+  const rows = consecutiveRows(items, pick, size);
+  if (rows !== null) return rows;
+  const n = items.length * size;
+  let buf = scratch.get(pick);
+  // Uninitialised memory (a zero-filled array would write the batch twice): every row is set below.
+  if (buf === undefined || buf.length < n) {
+    const capacity = Math.max(n, 2 * (buf?.length ?? 0));
+    scratch.set(pick, buf = new Float32Array(Buffer.allocUnsafeSlow(capacity * 4).buffer));
+  }
+  const out = buf.subarray(0, n);
   items.forEach((it, b) => {
     const s = it.reset ? undefined : states.get(it.streamId);
     if (s !== undefined) out.set(pick(s), b * size);
@@ -150,8 +164,8 @@ async function run(batchId: number, frames: number, items: RunItem[]): Promise<v
   const feeds: Record<string, ort.Tensor> = {
     [s.inputNames[0]!]: new ort.Tensor('float32', audio, [B, featDim, frames]),
     [s.inputNames[1]!]: new ort.Tensor('int64', new BigInt64Array(B).fill(BigInt(frames)), [B]),
-    [s.inputNames[2]!]: new ort.Tensor('float32', gather(items, (x) => x.channel, channelSize), [B, c1, c2, c3]),
-    [s.inputNames[3]!]: new ort.Tensor('float32', gather(items, (x) => x.time, timeSize), [B, t1, t2, t3]),
+    [s.inputNames[2]!]: new ort.Tensor('float32', gather(items, channelOf, channelSize), [B, c1, c2, c3]),
+    [s.inputNames[3]!]: new ort.Tensor('float32', gather(items, timeOf, timeSize), [B, t1, t2, t3]),
     [s.inputNames[4]!]: new ort.Tensor('int64', lens, [B]),
   };
   const out = await s.run(feeds);

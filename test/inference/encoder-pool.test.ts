@@ -219,15 +219,16 @@ describe('EncoderPool batching', () => {
     expect(await held()).toBe(0);
   }, 20_000);
 
-  // The worker feeds a call's output back whole when the next batch is the same streams in the same order, and
-  // gathers rows otherwise (reordered, partial, or with a reset stream): every path must carry each stream's caches.
+  // The worker feeds a call's output rows back as they are when the next batch's streams are consecutive rows of it
+  // in order (all of them, the last two, the first two), and gathers rows otherwise (reordered, rows of two calls, or
+  // with a reset stream): every path must carry each stream's caches.
   it('repeated, reordered, partial and reset batches give the same log-probs as each stream alone', async () => {
     const W = 4 * 4 + 3;
     const window = (k: number, i: number) => feats.subarray((16 * k + 5 * i) * FEAT_DIM, (16 * k + 5 * i + W) * FEAT_DIM);
     // Steps: which streams run (in submission order, hence batch order), and which reset first.
     const steps: Array<{ order: number[]; reset?: number }> = [
       { order: [0, 1, 2] }, { order: [0, 1, 2] }, { order: [0, 1, 2] }, { order: [2, 0, 1] }, { order: [0, 1, 2], reset: 1 },
-      { order: [0, 2] }, { order: [0, 1, 2] },
+      { order: [0, 2] }, { order: [0, 1, 2] }, { order: [1, 2] }, { order: [0, 1, 2] }, { order: [0, 1] },
     ];
     const alone = [0, 1, 2].map(() => pool.openStream());
     // One stream per call: run them one by one through the same steps.
