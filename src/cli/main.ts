@@ -53,6 +53,9 @@ function refuseRepeats(tokens: readonly { kind: string; name?: string; value?: s
   }
 }
 
+/** A signal repeated within this long of the first is a copy of it (see serve's onSignal), not a second one. */
+const REPEATED_SIGNAL_MS = 500;
+
 /** 128 + SIGPIPE: how a tool killed by SIGPIPE exits; Node ignores the signal, its writes fail with EPIPE instead. */
 const CLOSED_PIPE_EXIT_CODE = 141;
 
@@ -95,14 +98,17 @@ async function serve(args: string[]): Promise<number> {
   // the signal, so a rollout's SIGTERM or a key rotation's SIGHUP during the load killed the server unlogged.
   let gateway: Gateway | null = null;
   let reloadWhenReady = false;
-  let signalled = false;
+  let first: { signal: NodeJS.Signals; atMs: number } | null = null;
   const onSignal = (signal: NodeJS.Signals): void => {
-    if (signalled) {
+    if (first !== null) {
+      // Ctrl-C on `npm start` reaches every process of the terminal's group, the gateway included, and npm forwards
+      // its own copy: the same signal twice within moments is one request, not a second asking to exit at once.
+      if (signal === first.signal && performance.now() - first.atMs < REPEATED_SIGNAL_MS) return;
       log.warn({ signal }, 'second signal: exiting now');
       exitWhenSafe(1);
       return;
     }
-    signalled = true;
+    first = { signal, atMs: performance.now() };
     log.info({ signal }, 'signal received');
     // Still loading: upgrades get 503 until the model is ready, so no session is open and there is nothing to drain.
     if (gateway === null) {

@@ -2,10 +2,11 @@
  * `npm start` under a process manager: `docker stop`, systemd and Kubernetes send SIGTERM to the main process only,
  * which is npm. npm forwards it to its script's shell, and Debian's /bin/sh (dash) does not exec a `-c` command nor
  * pass the signal on: the shell died and the gateway ran on, orphaned, with its sessions never drained (until the
- * manager's SIGKILL). The script execs node, so npm's SIGTERM reaches the gateway.
+ * manager's SIGKILL). The script execs node, so npm's SIGTERM reaches the gateway. Ctrl-C in a terminal then reaches
+ * the gateway twice (the terminal signals the whole process group, and npm forwards its copy): still one drain.
  */
-import { spawn } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ROOT } from './helpers.js';
 
 /** Whether a process with this pid exists. */
@@ -18,42 +19,74 @@ function alive(pid: number): boolean {
   }
 }
 
+interface Started {
+  child: ChildProcess;
+  logs: Array<{ msg?: string; pid?: number }>;
+  exited: Promise<number | null>;
+  gatewayPid: number;
+}
+
+/** `npm start` on a free port, in a process group of its own (as a terminal's foreground job), once ready. */
+async function npmStart(): Promise<Started> {
+  // npm test runs under npm: its own npm; else the one on PATH
+  const npm = process.env.npm_execpath !== undefined ? [process.execPath, process.env.npm_execpath] : ['npm'];
+  const child = spawn(npm[0]!, [...npm.slice(1), 'start', '--silent'], { cwd: ROOT, detached: true,
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', VOXGATE_ENCODER_WORKERS: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Started['logs'] = [];
+  let pending = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => {
+    const lines = (pending + c).split('\n');
+    pending = lines.pop()!;
+    for (const l of lines) if (l.startsWith('{')) logs.push(JSON.parse(l) as Started['logs'][number]);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  for (let i = 0; i < 1500 && !logs.some((l) => l.msg === 'model loaded, ready'); i++) {
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const ready = logs.find((l) => l.msg === 'model loaded, ready');
+  if (ready?.pid === undefined) {
+    child.kill('SIGKILL');
+    throw new Error(`npm start did not get ready: ${JSON.stringify(logs)}`);
+  }
+  return { child, logs, exited, gatewayPid: ready.pid };
+}
+
+/** Waits (at most 5 s) for the gateway process to be gone; whether it is. */
+async function gone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 250 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
+  return !alive(pid);
+}
+
 describe('npm start', () => {
-  it('SIGTERM to npm drains the gateway and both exit (the gateway was left running, orphaned)', async () => {
-    // npm test runs under npm: its own npm; else the one on PATH
-    const npm = process.env.npm_execpath !== undefined ? [process.execPath, process.env.npm_execpath] : ['npm'];
-    const child = spawn(npm[0]!, [...npm.slice(1), 'start', '--silent'], { cwd: ROOT,
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', VOXGATE_ENCODER_WORKERS: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'] });
-    const logs: Array<{ msg?: string; pid?: number }> = [];
-    let pending = '';
-    const seen = (msg: string): Promise<void> => new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (logs.some((l) => l.msg === msg)) resolve();
-        else if (child.exitCode !== null) reject(new Error(`npm exited before "${msg}": ${JSON.stringify(logs)}`));
-        else setTimeout(check, 20);
-      };
-      check();
-    });
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      const lines = (pending + c).split('\n');
-      pending = lines.pop()!;
-      for (const l of lines) if (l.startsWith('{')) logs.push(JSON.parse(l) as { msg?: string; pid?: number });
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    let gatewayPid: number | undefined;
+  let run: Started | undefined;
+  afterEach(() => {
+    if (run === undefined) return;
     try {
-      await seen('model loaded, ready');
-      gatewayPid = logs.find((l) => l.pid !== undefined)!.pid!;
-      child.kill('SIGTERM');
-      await exited;
-      // npm is gone; the gateway must have drained and stopped on its own, not be running on without a parent
-      for (let i = 0; i < 250 && alive(gatewayPid); i++) await new Promise((r) => setTimeout(r, 20));
-      expect(alive(gatewayPid)).toBe(false);
-      expect(logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['signal received', 'draining', 'stopped']));
-    } finally {
-      child.kill('SIGKILL');
-      if (gatewayPid !== undefined && alive(gatewayPid)) process.kill(gatewayPid, 'SIGKILL');
-    }
+      process.kill(-run.child.pid!, 'SIGKILL');
+    } catch { /* the group is gone */ }
+    if (alive(run.gatewayPid)) process.kill(run.gatewayPid, 'SIGKILL');
+    run = undefined;
+  });
+
+  it('SIGTERM to npm alone drains the gateway and both exit (the gateway was left running, orphaned)', async () => {
+    run = await npmStart();
+    run.child.kill('SIGTERM');
+    await run.exited;
+    // npm is gone; the gateway must have drained and stopped on its own, not be running on without a parent
+    expect(await gone(run.gatewayPid)).toBe(true);
+    expect(run.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['signal received', 'draining', 'stopped']));
+  }, 60_000);
+
+  it('Ctrl-C (SIGINT to the process group) drains once: the copy npm forwards is not a second signal', async () => {
+    run = await npmStart();
+    process.kill(-run.child.pid!, 'SIGINT');
+    const code = await run.exited;
+    expect(code).toBe(0);
+    expect(await gone(run.gatewayPid)).toBe(true);
+    const msgs = run.logs.map((l) => l.msg);
+    expect(msgs).toEqual(expect.arrayContaining(['signal received', 'draining', 'stopped']));
+    expect(msgs).not.toContain('second signal: exiting now');
   }, 60_000);
 });
