@@ -23,7 +23,7 @@ import { dirname, join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { STREAM_PATH } from '../src/protocol/messages.js';
-import { argValue } from './bench-stats.js';
+import { argValue, checkBenchArgs } from './bench-stats.js';
 import { print, rssPerAddedSession, summarise, type BenchFailure, type BenchResult } from './bench-report.js';
 import { realtimeCapacity } from './bench-verdict.js';
 import { rng } from './bench-random.js';
@@ -161,6 +161,10 @@ function encoderBetween(before: string, after: string): { encoderBatches: number
 }
 
 async function main(argv: readonly string[]): Promise<void> {
+  checkBenchArgs(argv, {
+    sessions: 'numbers', sweep: 'numbers', duration: 'number', latency: 'text', transport: 'text', url: 'text',
+    json: 'text', model: 'text', seed: 'number', wire: 'text', 'ramp-s': 'number',
+  });
   const o = parseOptions(argv);
   const root = repoRoot();
   const corpus = loadSpeechCorpus({

@@ -37,7 +37,7 @@ import { BACKLOG_CAP_FACTOR } from '../src/server/flow-control.js';
 import { startGateway, type Gateway } from '../src/server/gateway.js';
 import { createLogger } from '../src/server/logger.js';
 import { loadSpeechEngine, type SpeechEngine } from '../src/server/speech-engine.js';
-import { argValue, table } from './bench-stats.js';
+import { argValue, checkBenchArgs, table } from './bench-stats.js';
 import { loadSpeechCorpus } from './speech-corpus.js';
 
 import {
@@ -116,6 +116,10 @@ async function measure(gateways: readonly Gateway[], engine: SpeechEngine): Prom
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  checkBenchArgs(argv, {
+    rounds: 'number', sessions: 'number', warmup: 'number', concurrency: 'number', seed: 'number', speed: 'number',
+    transport: 'text', 'odd-rates': 'number',
+  });
   const rounds = Number(argValue(argv, 'rounds') ?? 4);
   const perRound = Number(argValue(argv, 'sessions') ?? 400);
   const warmup = Number(argValue(argv, 'warmup') ?? 100);

@@ -13,7 +13,7 @@
 import { EncoderPool, type EncoderStream } from '../src/inference/encoder-pool.js';
 import { chunkFeatureFrames, loadModelInfo } from '../src/inference/nemo-ctc-model.js';
 import { fbankLikeFeatures } from './bench-random.js';
-import { argValue, percentile, table } from './bench-stats.js';
+import { argValue, checkBenchArgs, percentile, table } from './bench-stats.js';
 
 interface Side {
   dir: string;
@@ -24,6 +24,10 @@ interface Side {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  checkBenchArgs(argv, {
+    a: 'text', b: 'text', precision: 'text', 'precision-b': 'text', iters: 'number', 'chunk-frames': 'number',
+    batches: 'numbers',
+  });
   const dirs = [argValue(argv, 'a'), argValue(argv, 'b')];
   if (dirs.some((d) => d === undefined)) throw new Error('usage: encoder-ab --a DIR --b DIR [--precision int8|fp32]');
   const precisions = [argValue(argv, 'precision') ?? 'int8', argValue(argv, 'precision-b') ?? argValue(argv, 'precision') ?? 'int8'];

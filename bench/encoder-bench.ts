@@ -14,7 +14,7 @@ import { EncoderPool } from '../src/inference/encoder-pool.js';
 import { loadNativeAddon } from '../src/inference/native-addon.js';
 import { chunkFeatureFrames, loadModelInfo } from '../src/inference/nemo-ctc-model.js';
 import { fbankLikeFeatures } from './bench-random.js';
-import { argValue, percentile, table } from './bench-stats.js';
+import { argValue, checkBenchArgs, percentile, table } from './bench-stats.js';
 import { fixtureSpeech } from './speech-corpus.js';
 
 const FEAT_DIM = 80;
@@ -67,6 +67,7 @@ async function realTimeFactor(pool: EncoderPool, samples: Float32Array): Promise
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  checkBenchArgs(argv, { 'model-dir': 'text', iters: 'number', threads: 'number', batches: 'numbers' });
   const modelDir = argValue(argv, 'model-dir') ?? 'models/voxgate-conformer-ctc-en';
   const iters = Number(argValue(argv, 'iters') ?? 8);
   const threads = Number(argValue(argv, 'threads') ?? 1);

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { chunkFeatureFrames, loadModelInfo, type ModelInfo } from '../src/inference/nemo-ctc-model.js';
 import { fbankLikeFeatures } from './bench-random.js';
-import { argValue, percentile, table } from './bench-stats.js';
+import { argValue, checkBenchArgs, percentile, table } from './bench-stats.js';
 
 interface ProfileEvent {
   cat?: string;
@@ -71,6 +71,9 @@ async function wallMs(s: ort.InferenceSession, feeds: Record<string, ort.Tensor>
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  checkBenchArgs(argv, {
+    'model-dir': 'text', precision: 'text', batch: 'number', 'chunk-frames': 'number', iters: 'number', top: 'number',
+  });
   const modelDir = argValue(argv, 'model-dir') ?? 'models/voxgate-conformer-ctc-en';
   const precision = argValue(argv, 'precision') ?? 'int8';
   if (precision !== 'int8' && precision !== 'fp32') throw new Error(`--precision must be int8 or fp32, got ${precision}`);

@@ -12,7 +12,7 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
-import { argValue, percentile, table } from './bench-stats.js';
+import { argValue, checkBenchArgs, percentile, table } from './bench-stats.js';
 import { GatewayProcess } from './gateway-process.js';
 
 const START = { type: 'session.start', audio: { encoding: 'pcm_s16le', sample_rate_hz: 16000, channels: 1 } };
@@ -81,11 +81,13 @@ async function witness(url: string, seconds: number): Promise<number[]> {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  // --role flooder: how main() starts the flooding child process
+  checkBenchArgs(argv, { url: 'text', seconds: 'number', transport: 'text', role: 'text' });
   const seconds = Number(argValue(argv, 'seconds') ?? 10);
   if (!(seconds > 0 && seconds <= 600)) throw new Error(`--seconds must be in (0, 600], got ${argValue(argv, 'seconds')}`);
   if (argValue(argv, 'role') === 'flooder') return flooder(argValue(argv, 'url')!, seconds);
   const url = argValue(argv, 'url');
-  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const root = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '..' : '../..', import.meta.url)); // bench/ (tsx) or dist/bench/
   const server = url !== undefined ? GatewayProcess.external(url) : await GatewayProcess.start({ root,
     transport: argValue(argv, 'transport') ?? 'uws', maxSessions: 10, extraArgs: [], fromSource: false, startTimeoutMs: 60_000 });
   try {

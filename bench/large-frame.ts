@@ -18,7 +18,7 @@ import { Resampler } from '../src/dsp/resampler.js';
 import type { AudioEncoding, ServerMessage } from '../src/protocol/messages.js';
 import { LocalSession } from '../src/server/local-session.js';
 import type { SessionServices } from '../src/server/session-pipeline-port.js';
-import { table } from './bench-stats.js';
+import { checkBenchArgs, table } from './bench-stats.js';
 import { CORPUS_RATE_HZ, loadSpeechCorpus } from './speech-corpus.js';
 
 interface Case { encoding: AudioEncoding; rateHz: number; denoise: 'off' | 'spectral' }
@@ -72,7 +72,8 @@ async function runCase(services: SessionServices, corpus: Int16Array, c: Case, s
 }
 
 async function main(): Promise<void> {
-  const root = fileURLToPath(new URL('../..', import.meta.url));
+  checkBenchArgs(process.argv.slice(2), {});
+  const root = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '..' : '../..', import.meta.url)); // bench/ (tsx) or dist/bench/
   const corpus = loadSpeechCorpus({ dirs: [join(root, 'training/cache/heldout'), join(root, 'test/fixtures/speech')],
     gapMs: 300, maxSeconds: 140 });
   const engine = await loadInProcessEngine({});

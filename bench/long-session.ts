@@ -11,15 +11,17 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { openLocalChannel } from '../src/cli/channel.js';
 import { loadInProcessEngine } from '../src/cli/transcribe-command.js';
-import { argValue } from './bench-stats.js';
+import { argValue, checkBenchArgs } from './bench-stats.js';
 import { CORPUS_RATE_HZ, loadSpeechCorpus, loopBytes } from './speech-corpus.js';
 
 const FRAME_SAMPLES = CORPUS_RATE_HZ / 20; // 50 ms
 
 async function main(): Promise<void> {
-  const minutes = Number(argValue(process.argv.slice(2), 'minutes') ?? 20);
+  const argv = process.argv.slice(2);
+  checkBenchArgs(argv, { minutes: 'number' });
+  const minutes = Number(argValue(argv, 'minutes') ?? 20);
   if (!(minutes > 0 && minutes <= 240)) throw new Error(`--minutes must be in (0, 240], got ${minutes}`);
-  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const root = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '..' : '../..', import.meta.url)); // bench/ (tsx) or dist/bench/
   const corpus = loadSpeechCorpus({ dirs: [join(root, 'test/fixtures/speech'), join(root, 'training/cache/heldout')],
     gapMs: 1000, maxSeconds: 300 });
   const engine = await loadInProcessEngine({});

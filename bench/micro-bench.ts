@@ -29,7 +29,7 @@ import { TOKEN_LM_FILE, TokenLm } from '../src/inference/token-lm.js';
 import { defaultModelDir } from '../src/server/config.js';
 import { DEFAULT_PIPELINE_DEPS } from '../src/stream/session-pipeline.js';
 import { CTC_VOCAB_SIZE as V, peakyLogProbs, randomLogProbs, rng, speechLike } from './bench-random.js';
-import { argValue, bestMs, round, table } from './bench-stats.js';
+import { argValue, bestMs, checkBenchArgs, round, table } from './bench-stats.js';
 
 /** The common rates, and one nearly coprime with 16 kHz (47999: an interpolated bank, two branch sums per output). */
 const INPUT_RATES_HZ = [8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 47999] as const;
@@ -114,6 +114,7 @@ function printBeamSweep(sweep: Record<string, number | null>, reps: number): voi
 }
 
 function main(argv: readonly string[]): void {
+  checkBenchArgs(argv, { runs: 'number', json: 'text', only: 'text' });
   const runs = Number(argValue(argv, 'runs') ?? 20);
   const jsonPath = argValue(argv, 'json');
   const lm = TokenLm.load(join(defaultModelDir(), TOKEN_LM_FILE), 0);

@@ -33,7 +33,7 @@ import { EncoderShards } from '../src/inference/encoder-shards.js';
 import { chunkFeatureFrames, loadModelInfo, type ModelInfo } from '../src/inference/nemo-ctc-model.js';
 import { defaultModelDir } from '../src/server/config.js';
 import { concat } from './bench-random.js';
-import { argValue, percentile, round, table } from './bench-stats.js';
+import { argValue, checkBenchArgs, percentile, round, table } from './bench-stats.js';
 import { fixtureSpeech } from './speech-corpus.js';
 
 const TICK_SAMPLES = 800; // 50 ms at 16 kHz
@@ -145,6 +145,9 @@ async function runSherpaPair(audioFile: string, info: ModelInfo, streams: number
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  checkBenchArgs(argv, {
+    streams: 'numbers', precision: 'text', rounds: 'number', only: 'text', json: 'text', 'model-dir': 'text',
+  });
   const streamCounts = (argValue(argv, 'streams') ?? '1,8,32,64').split(',').map(Number);
   const precision = (argValue(argv, 'precision') ?? 'int8') as 'int8' | 'fp32';
   const rounds = Number(argValue(argv, 'rounds') ?? 2);
