@@ -49,6 +49,19 @@ function branchTaps(b: PolyphaseBank, phi: number): Float64Array {
   return out;
 }
 
+/** Every branch's taps, row after row, built once per bank (the response is read at 121 frequencies per rate). */
+const BRANCHES = new WeakMap<PolyphaseBank, Float64Array>();
+function allBranchTaps(b: PolyphaseBank): Float64Array {
+  let all = BRANCHES.get(b);
+  if (all === undefined) {
+    const width = 2 * b.halfTaps;
+    all = new Float64Array(b.up * width);
+    for (let phi = 0; phi < b.up; phi++) all.set(branchTaps(b, phi), phi * width);
+    BRANCHES.set(b, all);
+  }
+  return all;
+}
+
 /**
  * Attenuation (dB, positive) of the bank's prototype at `freqHz`, relative to DC: the taps of all L branches
  * interleaved are the prototype sampled at L x Fin (branch phi, tap j sits at t = j - (J - 1) - phi / L inputs).
@@ -57,9 +70,10 @@ function attenuationDb(rate: number, freqHz: number): number {
   const b = polyphaseBank(rate, 16000);
   const width = 2 * b.halfTaps;
   const w = (2 * Math.PI * freqHz) / rate;
+  const branches = allBranchTaps(b);
   let re = 0, im = 0;
   for (let phi = 0; phi < b.up; phi++) {
-    const h = branchTaps(b, phi);
+    const h = branches.subarray(phi * width, (phi + 1) * width);
     // e^{-i w t} by recurrence along the row: one sin/cos pair per branch.
     const t0 = -(b.halfTaps - 1) - phi / b.up;
     let cr = Math.cos(w * t0), ci = -Math.sin(w * t0);
