@@ -3,7 +3,7 @@
  *
  * Why: an acoustic model that scores each 40 ms frame on its own spells unseen words freely; a small n-gram over
  * its own tokens, trained on the training transcripts (training/voxgate_train/token_lm.py, which documents the file
- * format and the Witten-Bell estimate), lets the search prefer the spellings the domain uses.
+ * format and the interpolated Kneser-Ney estimate), lets the search prefer the spellings the domain uses.
  *
  * The model is a backoff automaton: `logProb(state, token)` follows the state's arc for `token` when it has one,
  * else adds the state's backoff weight and asks the shorter history, down to state 0, which has every token. The

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -337,37 +337,7 @@ describe('README.md', () => {
   });
 });
 
-describe('docs/architecture.md', () => {
-  /** The text of the section whose heading is or names `dir`, up to the next level-2 heading. */
-  const sectionOf = (dir: string): string => {
-    const part = architecture.split('\n## ').find((p) => {
-      const heading = p.split('\n')[0]!;
-      return heading.startsWith(`${dir} `) || heading === dir || heading.includes(`(${dir})`);
-    });
-    expect(part, dir).toBeDefined();
-    return part!;
-  };
-  /** Names `file` (a header may go with its source: `x.cc/.h`). */
-  const names = (text: string, file: string): boolean =>
-    text.includes(file) || (file.endsWith('.h') && text.includes(file.replace(/\.h$/, '.cc/.h')));
-  const sources = (dir: string): string[] => readdirSync(path.join(ROOT, dir)).filter((f) => /\.(ts|cjs|cc|h|sh)$/.test(f));
-
-  it('describes every source file in its layer\'s section', () => {
-    for (const layer of readdirSync(path.join(ROOT, 'src'))) {
-      const text = sectionOf(`src/${layer}/`);
-      for (const file of sources(`src/${layer}`)) expect(names(text, file), `src/${layer}/${file}`).toBe(true);
-    }
-  });
-
-  it('describes every file of clients/, bench/ and the native addon', () => {
-    for (const [dir, section] of [['clients', 'clients/'], ['bench', 'bench/'], ['native', 'native/'],
-      ['native/src', 'native/'], ['native/binding', 'native/']] as const) {
-      const text = sectionOf(section);
-      for (const file of sources(dir)) expect(names(text, file), `${dir}/${file}`).toBe(true);
-    }
-  });
-});
-
+// docs/architecture.md's file list and layering: test/protocol/architecture.test.ts
 describe('the docs', () => {
   it('name only files that exist', () => {
     for (const [name, text] of [['README.md', readme], ['docs/protocol.md', doc], ['docs/architecture.md', architecture]]) {

@@ -1,4 +1,4 @@
-"""Parity fixture for the gateway's ONNX path (test/inference/encoder-parity.test.ts).
+"""Parity fixture for the gateway's ONNX path (test/inference/encoder-pool.test.ts).
 
 Writes, for one real held-out utterance: its fbank features and the log-probs of the PyTorch full-sequence
 `model(...)` under ChunkMask(4, left_context) and ChunkMask(16, left_context) (160 ms and 640 ms chunks), which the
