@@ -6,7 +6,7 @@
  * 131 s of 8 kHz mu-law. Run at once, such a frame blocked every other session's I/O for 0.55 s (0.72 s with
  * `denoise: spectral`; `npm run bench:large-frame`, docs/benchmarks.md). SessionPipeline cuts large frames into
  * slices; the first runs at once, the rest here, one per `setImmediate`, so other sockets are served between
- * slices. Whatever arrives while slices wait (more audio, finalize, end, hotword or endpointing changes) queues
+ * slices. Whatever arrives while slices wait (more audio, finalize, end, endpointing changes) queues
  * behind them, so the pipeline sees exactly the order in which the client sent it. Frames of ordinary size (20-100 ms)
  * never wait: with nothing queued, `submit` runs them at once, as before.
  */

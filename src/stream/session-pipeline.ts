@@ -8,7 +8,7 @@
  * The DSP stages run synchronously in `pushAudio`, so audio time advances as frames arrive; only encoder chunks are
  * asynchronous. A frame longer than {@link DSP_SLICE_MS} is cut into slices of that length: the first runs in
  * `pushAudio`, the rest one per event-loop turn (input-pacer.ts), and everything pushed meanwhile (audio, finalize,
- * end, setting changes) waits behind them, in order. So one 1 MiB frame (131 s of 8 kHz mu-law) cannot stall the
+ * end, endpointing changes) waits behind them, in order. So one 1 MiB frame (131 s of 8 kHz mu-law) cannot stall the
  * other sessions. Silence between utterances is dropped by `endpoint` and never reaches the encoder; a 300 ms
  * pre-roll before each onset is fed with the utterance so no speech is lost. Input chunking (and slicing) never
  * changes the output: every stage is chunk-invariant, decisions are per 10 ms frame and encoder windows are cut from
@@ -275,10 +275,15 @@ export class SessionPipeline {
     return this.#done;
   }
 
-  /** Replaces the hotword list (normalised protocol hotwords); throws GW_ERR_BAD_HOTWORD and keeps the old list. */
+  /**
+   * Replaces the hotword list (normalised protocol hotwords) at once, for all audio not yet decoded; throws
+   * GW_ERR_BAD_HOTWORD and keeps the old list. Not queued behind the slices of large frames like endpointing: the
+   * decoder runs after the asynchronous encoder, so that order promised nothing, and the finals decoded while slices
+   * waited went out after session.updated with the old settings (docs/protocol.md: "applies to audio not yet decoded
+   * when it arrives").
+   */
   updateHotwords(hotwords: readonly Hotword[]): void {
-    const list = this.#toDecoderHotwords(hotwords);
-    this.#pacer.submit([{ samples: 0, run: () => this.#hotwords.next(list) }]);
+    this.#hotwords.next(this.#toDecoderHotwords(hotwords));
   }
 
   /**
@@ -291,10 +296,9 @@ export class SessionPipeline {
     this.#pacer.submit([{ samples: 0, run: () => this.#endpointing.next(settings) }]);
   }
 
-  /** New min_confidence / alternatives / background rejection; like hotwords they apply to audio not yet decoded. */
+  /** New min_confidence / alternatives / background rejection; like hotwords, at once, to audio not yet decoded. */
   updateDecoding(d: DecodeSettings): void {
-    const settings = { ...d };
-    this.#pacer.submit([{ samples: 0, run: () => this.#decoding.next(settings) }]);
+    this.#decoding.next({ ...d });
   }
 
   /**
