@@ -3,7 +3,7 @@
  * every message, the signals they send, and `checkSession`, the promises of docs/protocol.md that every session there
  * must keep whatever control messages it sent and when.
  */
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import type { WebSocket } from 'ws';
 import type {
   ErrorMessage, ServerMessage, SessionEndedMessage, SessionStartedMessage, TranscriptFinalMessage,
@@ -11,7 +11,25 @@ import type {
 import { int, type Rand } from '../protocol/fuzz-frames.js';
 import { until } from '../server/helpers.js';
 import { closed, connect } from '../transports/helpers.js';
-import { checkTranscriptOrder, loadWav, longestFixture, speechFixtures, toWire, type WireFormat } from './helpers.js';
+import type { Gateway } from '../../src/server/gateway.js';
+import {
+  checkTranscriptOrder, loadWav, longestFixture, speechFixtures, startRealGateway, toWire, type WireFormat,
+} from './helpers.js';
+
+/**
+ * One real gateway for the calling test file, open from its beforeAll to its afterAll (uws, one encoder worker). Load
+ * shedding is off: the probes send faster than real time and one after another, and it would refuse the late ones.
+ */
+export function fileGateway(): { readonly gw: Gateway } {
+  const holder = {} as { gw: Gateway };
+  beforeAll(async () => {
+    holder.gw = await startRealGateway('uws', { encoderWorkers: 1, overloadLatencyMs: 0 });
+  }, 60_000);
+  afterAll(async () => {
+    await holder.gw?.close();
+  });
+  return holder;
+}
 
 /** 16 kHz 16-bit mono, the format of the speech fixtures: bytes per ms. */
 export const BYTES_PER_MS = 32;

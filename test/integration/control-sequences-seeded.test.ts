@@ -6,25 +6,17 @@
  * speech.started / speech.stopped / final triples, the settings in effect on each final (numerals, alternatives), and
  * a multichannel call to each channel alone under the same control messages (docs/protocol.md section 5, "channel").
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { rng } from '../../bench/bench-random.js';
 import type { ServerMessage } from '../../src/protocol/messages.js';
 import { audioBytesToMs, bytesPerSampleFrame } from '../../src/protocol/validate.js';
-import type { Gateway } from '../../src/server/gateway.js';
 import { int, pick } from '../protocol/fuzz-frames.js';
 import {
-  BYTES_PER_MS, asWire, checkSession, concat, errors, interleave, isFinal, openClient, talker,
+  BYTES_PER_MS, asWire, checkSession, concat, errors, fileGateway, interleave, isFinal, openClient, talker,
 } from './control-helpers.js';
-import { startRealGateway, type WireFormat } from './helpers.js';
+import type { WireFormat } from './helpers.js';
 
-let gw: Gateway;
-beforeAll(async () => {
-  // the clients send faster than real time and one after another: load shedding would refuse the late ones
-  gw = await startRealGateway('uws', { encoderWorkers: 1, overloadLatencyMs: 0 });
-}, 60_000);
-afterAll(async () => {
-  await gw?.close();
-});
+const file = fileGateway();
 
 /** A refused update: a phrase the model cannot spell (with a numerals change that must not apply), or silence_ms not
  * below max_utterance_ms. */
@@ -46,7 +38,7 @@ async function seededSession(seed: number, f: WireFormat): Promise<void> {
   const start = { endpointing: { silence_ms: pick(r, [200, 500, 900]), max_utterance_ms: pick(r, [1000, 1500, 4000]) },
     multichannel: f.channels === 2, numerals: r() < 0.5, alternatives: pick(r, [1, 3]),
     interim_results: r() < 0.8, chunk_ms: pick(r, [80, 320, 1280]), denoise: pick(r, ['off', 'spectral']) };
-  const c = await openClient(gw.port, start, f);
+  const c = await openClient(file.gw.port, start, f);
   let texts = 0, pings = 0, good = 0, bad = 0, sent = 0, frames = 0;
   const finalizedAt: number[] = [];
   while (sent < audio.byteLength) {
@@ -137,7 +129,7 @@ describe('a multichannel call equals each channel alone, control messages includ
     }
     const start = { endpointing: { silence_ms: pick(r, [200, 500]), max_utterance_ms: pick(r, [1000, 1500, 4000]) } };
     const play = async (channels: 1 | 2, audio: Uint8Array) => {
-      const c = await openClient(gw.port, channels === 2 ? { ...start, multichannel: true } : start, channels);
+      const c = await openClient(file.gw.port, channels === 2 ? { ...start, multichannel: true } : start, channels);
       const finalizedAt: number[] = [];
       let sentBytes = 0;
       for (const op of ops) {

@@ -7,30 +7,22 @@
  * last a drain that finds sessions in each of those states. Every session is held to the promises of docs/protocol.md
  * (control-helpers.ts `checkSession`) and every request to its documented answer.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type {
   ServerMessage, SessionEndedMessage, SessionUpdatedMessage, TranscriptFinalMessage,
 } from '../../src/protocol/messages.js';
-import type { Gateway } from '../../src/server/gateway.js';
 import { until } from '../server/helpers.js';
 import { closed, connect } from '../transports/helpers.js';
 import {
-  BYTES_PER_MS, asWire, checkSession, clips, concat, errors, interleave, isFinal, openClient, silence, speech,
-  type Client,
+  BYTES_PER_MS, asWire, checkSession, clips, concat, errors, fileGateway, interleave, isFinal, openClient, silence,
+  speech, type Client,
 } from './control-helpers.js';
-import { loadWav, speechFixtures, startRealGateway, type WireFormat } from './helpers.js';
+import { loadWav, speechFixtures, type WireFormat } from './helpers.js';
 
-let gw: Gateway;
-beforeAll(async () => {
-  // the clients send faster than real time and one after another: load shedding would refuse the late ones
-  gw = await startRealGateway('uws', { encoderWorkers: 1, overloadLatencyMs: 0 });
-}, 60_000);
-afterAll(async () => {
-  await gw?.close();
-});
+const file = fileGateway();
 
 const open = (start: object = {}, format: 1 | 2 | WireFormat = 1): Promise<Client> =>
-  openClient(gw.port, start, format);
+  openClient(file.gw.port, start, format);
 const stereo = (left: Uint8Array, right: Uint8Array): Uint8Array => interleave(left, right);
 
 describe('session.finalize at awkward moments', () => {
@@ -301,11 +293,11 @@ describe('drain at awkward moments', () => {
     ending.audio(concat(...clips.flatMap((clip) => [silence(300), clip])), 1000);
     ending.send({ type: 'session.end' }, { type: 'ping', id: 'ending' });
     await ending.next((m) => m.type === 'pong', 'the pong after session.end');
-    const unstarted = await connect(gw.port, '/v1/stream');
+    const unstarted = await connect(file.gw.port, '/v1/stream');
     const unstartedMsgs: ServerMessage[] = [];
     unstarted.on('message', (d: Buffer) => unstartedMsgs.push(JSON.parse(d.toString()) as ServerMessage));
     const unstartedClosed = closed(unstarted);
-    await gw.drain();
+    await file.gw.drain();
     for (const c of [talking, paused, stereoCall]) {
       expect((await c.closed).code).toBe(1001);
       const ended = c.msgs[c.msgs.length - 1] as SessionEndedMessage;
