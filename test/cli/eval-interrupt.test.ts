@@ -7,7 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { createConnection, createServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -17,6 +17,7 @@ import { loadInProcessEngine } from '../../src/cli/transcribe-command.js';
 import { encodeWav } from '../../src/cli/wav.js';
 import type { Gateway } from '../../src/server/gateway.js';
 import { longestFixture, MODEL_DIR, repeatPcm, ROOT, speechFixtures, startRealGateway } from '../integration/helpers.js';
+import { tcpRelay, type TcpRelay } from '../integration/tcp-relay.js';
 
 const CLI = ['--import', pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href,
   path.join(ROOT, 'src', 'cli', 'main.ts')];
@@ -70,32 +71,20 @@ function evalProcess(args: string[]) {
  * A TCP relay to the gateway whose client-to-gateway direction `hold()` stops: what the client sends from then on
  * (session.end among it) stays in the relay, so the gateway cannot end the session, however fast it would.
  */
-async function holdingRelay(gatewayPort: number): Promise<{ url: string; hold: () => void; close: () => void }> {
+async function holdingRelay(gatewayPort: number): Promise<TcpRelay & { hold: () => void }> {
   const clients = new Set<Socket>();
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = createConnection(gatewayPort, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => undefined); // torn down by close(), or by the killed client
-    }
+  const relay = await tcpRelay(gatewayPort, (client, upstream) => {
     clients.add(client);
     client.pipe(upstream);
     upstream.pipe(client);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
   return {
-    url: `ws://127.0.0.1:${port}/v1/stream`,
+    ...relay,
     hold: () => {
       for (const c of clients) {
         c.unpipe();
         c.pause();
       }
-    },
-    close: () => {
-      server.close();
-      for (const s of sockets) s.destroy();
     },
   };
 }

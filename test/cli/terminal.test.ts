@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createConnection, createServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav } from '../../src/cli/wav.js';
 import type { Gateway } from '../../src/server/gateway.js';
 import { loadWav, longestFixture, repeatPcm, ROOT, speechFixtures, startRealGateway } from '../integration/helpers.js';
+import { tcpRelay } from '../integration/tcp-relay.js';
 import { TerminalScreen } from './terminal-screen.js';
 
 const CLI = ['--import', pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href,
@@ -92,8 +93,8 @@ function wrapped(lines: string[], columns: number): string[] {
  * (`hold`; `stopAfterPartial` again passes what it holds, up to the next partial).
  */
 async function relayTo(port: number) {
-  const sockets = new Set<Socket>();
-  let client: Socket | null = null;
+  /** The one connection: the client's socket and the relay's to the gateway. */
+  let pair: [client: Socket, upstream: Socket] | null = null;
   let stop: 'cut' | 'hold' | null = null;
   let holding = false;
   const held: Buffer[] = [];
@@ -104,37 +105,27 @@ async function relayTo(port: number) {
   const pass = (): void => {
     while (!holding && held.length > 0) {
       const chunk = held.shift()!;
-      client!.write(chunk);
+      pair![0].write(chunk);
       if (stop !== null && endsInPartial(chunk)) {
-        if (stop === 'cut') for (const s of sockets) s.destroy();
+        if (stop === 'cut') for (const s of pair!) s.destroy();
         holding = true;
       }
     }
   };
-  const server = createServer((c) => {
-    client = c;
-    const upstream = createConnection(port, '127.0.0.1');
-    for (const s of [c, upstream]) {
-      sockets.add(s);
-      s.on('error', () => undefined);
-    }
-    c.pipe(upstream);
+  const relay = await tcpRelay(port, (client, upstream) => {
+    pair = [client, upstream];
+    client.pipe(upstream);
     upstream.on('data', (chunk: Buffer) => {
       held.push(chunk);
       pass();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    url: `ws://127.0.0.1:${(server.address() as { port: number }).port}/v1/stream`,
+    ...relay,
     stopAfterPartial: (how: 'cut' | 'hold') => {
       stop = how;
       holding = false;
-      if (client !== null) pass();
-    },
-    close: () => {
-      server.close();
-      for (const s of sockets) s.destroy();
+      if (pair !== null) pass();
     },
   };
 }

@@ -4,7 +4,7 @@
  * them (as a stalled link does), so the gateway's own text budget (docs/protocol.md section 6) refuses some. A
  * refusal does not say which frame it refuses, and a pong names its ping only by id.
  */
-import { createConnection, createServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { VoxgateClient } from '../../clients/node-client.js';
 import { startFieldsFor } from '../../src/cli/stream-wav.js';
@@ -12,9 +12,9 @@ import type { GatewayError } from '../../src/protocol/errors.js';
 import type { ServerMessage } from '../../src/protocol/messages.js';
 import type { Gateway } from '../../src/server/gateway.js';
 import { longestFixture, startRealGateway } from '../integration/helpers.js';
+import { tcpRelay, type TcpRelay } from '../integration/tcp-relay.js';
 
-interface Relay {
-  url: string;
+interface Relay extends TcpRelay {
   /** The text frames the client sent, in order, let through or not. */
   sent: string[];
   /** From now on the client's frames stay in the relay. */
@@ -23,7 +23,6 @@ interface Relay {
   letThrough: (text: string) => void;
   /** Lets everything through, and holds nothing more. */
   open: () => void;
-  close: () => void;
 }
 
 /** One WebSocket frame the client sent (masked, RFC 6455 section 5.2): its bytes, and its text if a text frame. */
@@ -50,7 +49,6 @@ function nextFrame(buf: Buffer): { raw: Buffer; text: string | null } | null {
 
 /** A TCP relay to the gateway (one connection) that can hold what the client sends and let it through in parts. */
 async function bunchingRelay(gatewayPort: number): Promise<Relay> {
-  const sockets: Socket[] = [];
   const sent: string[] = [];
   const queue: { raw: Buffer; text: string | null }[] = [];
   let upstream: Socket | null = null;
@@ -60,11 +58,9 @@ async function bunchingRelay(gatewayPort: number): Promise<Relay> {
   const flush = (count: number): void => {
     for (const f of queue.splice(0, count)) upstream!.write(f.raw);
   };
-  const server = createServer((client) => {
-    upstream = createConnection(gatewayPort, '127.0.0.1');
-    sockets.push(client, upstream);
-    for (const s of sockets) s.on('error', () => undefined); // torn down by close()
-    upstream.pipe(client);
+  const relay = await tcpRelay(gatewayPort, (client, up) => {
+    upstream = up;
+    up.pipe(client);
     client.on('data', (chunk: Buffer) => {
       pending = Buffer.concat([pending, chunk]);
       if (!upgraded) { // the HTTP upgrade request goes as it is
@@ -82,9 +78,8 @@ async function bunchingRelay(gatewayPort: number): Promise<Relay> {
       if (!holding) flush(queue.length);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    url: `ws://127.0.0.1:${(server.address() as { port: number }).port}/v1/stream`,
+    ...relay,
     sent,
     hold: () => { holding = true; },
     letThrough: (text) => {
@@ -95,10 +90,6 @@ async function bunchingRelay(gatewayPort: number): Promise<Relay> {
     open: () => {
       holding = false;
       flush(queue.length);
-    },
-    close: () => {
-      server.close();
-      for (const s of sockets) s.destroy();
     },
   };
 }
