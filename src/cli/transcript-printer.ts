@@ -22,10 +22,11 @@ const cellsOf = (text: string): number => [...text].reduce((n, c) => n + cells(c
 
 /** The end of `text` that fits in `width` cells, `…` in front when its start is cut. */
 function tail(text: string, width: number): string {
-  if (cellsOf(text) <= width) return text;
+  const total = cellsOf(text);
+  if (total <= width) return text;
   const chars = [...text];
   let from = 0;
-  for (let used = cellsOf(text) + 1; used > width && from < chars.length; from += 1) used -= cells(chars[from]!);
+  for (let used = total + 1; used > width && from < chars.length; from += 1) used -= cells(chars[from]!);
   return `…${chars.slice(from).join('')}`;
 }
 
