@@ -5,18 +5,14 @@
  * check refuses at once, so that code without the refusal fails fast instead of starting a benchmark.
  */
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { benchArgsError } from '../../bench/bench-stats.js';
-
-const ROOT = path.resolve(fileURLToPath(import.meta.url), '../../..');
-const TSX = pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href;
+import { ROOT, TSX_LOADER } from '../integration/helpers.js';
 
 /** Runs bench/`script` with `args`; killed after 60 s (the refusal needs only tsx's start-up). */
 function runBench(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', TSX, path.join(ROOT, 'bench', script), ...args],
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(ROOT, 'bench', script), ...args],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

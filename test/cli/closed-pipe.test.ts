@@ -4,15 +4,11 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { longestFixture, ROOT, speechFixtures } from '../integration/helpers.js';
+import { CLI, longestFixture, speechFixtures } from '../integration/helpers.js';
 
-const CLI = ['--import', pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href,
-  path.join(ROOT, 'src', 'cli', 'main.ts')];
 
 /** Runs voxgate with its stdout closed by the reader at its first byte (`first`) or before it writes any (`start`). */
 function withClosedStdout(args: string[], when: 'first' | 'start'):

@@ -6,21 +6,19 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluate, parseManifest, runEval } from '../../src/cli/eval-command.js';
 import { loadInProcessEngine } from '../../src/cli/transcribe-command.js';
 import { encodeWav } from '../../src/cli/wav.js';
 import type { Gateway } from '../../src/server/gateway.js';
-import { longestFixture, MODEL_DIR, repeatPcm, ROOT, speechFixtures, startRealGateway } from '../integration/helpers.js';
+import {
+  CLI, longestFixture, MODEL_DIR, repeatPcm, ROOT, speechFixtures, startRealGateway,
+} from '../integration/helpers.js';
 import { tcpRelay, type TcpRelay } from '../integration/tcp-relay.js';
 
-const CLI = ['--import', pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href,
-  path.join(ROOT, 'src', 'cli', 'main.ts')];
 /** Far longer than any test waits: the run is interrupted inside it. */
 const LONG_MS = 300_000;
 

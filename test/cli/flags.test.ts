@@ -4,18 +4,14 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { runEval } from '../../src/cli/eval-command.js';
 import { runTranscribe } from '../../src/cli/transcribe-command.js';
-import { ROOT, speechFixtures } from '../integration/helpers.js';
+import { CLI, speechFixtures } from '../integration/helpers.js';
 
-const CLI = ['--import', pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href,
-  path.join(ROOT, 'src', 'cli', 'main.ts')];
 /** Nothing listens on port 1: a run that got as far as connecting fails with GW_ERR_UNREACHABLE instead. */
 const REFUSING_URL = 'ws://127.0.0.1:1/v1/stream';
 

@@ -6,18 +6,14 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav } from '../../src/cli/wav.js';
 import type { ServerMessage } from '../../src/protocol/messages.js';
-import { loadWav, ROOT, speechFixtures, startRealGateway, toWire } from '../integration/helpers.js';
+import { CLI, loadWav, speechFixtures, startRealGateway, toWire } from '../integration/helpers.js';
 
-const CLI = ['--import', pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href,
-  path.join(ROOT, 'src', 'cli', 'main.ts')];
 const run = promisify(execFile);
 
 const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));

@@ -7,22 +7,19 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTranscribe } from '../../src/cli/transcribe-command.js';
 import { encodeWav } from '../../src/cli/wav.js';
 import type { ServerMessage, SessionEndedMessage, TranscriptPartialMessage } from '../../src/protocol/messages.js';
 import type { Gateway } from '../../src/server/gateway.js';
-import { longestFixture, repeatPcm, REQUIRE_PARTIALS, ROOT, speechFixtures, startRealGateway } from '../integration/helpers.js';
+import {
+  CLI, longestFixture, repeatPcm, REQUIRE_PARTIALS, ROOT, speechFixtures, startRealGateway,
+} from '../integration/helpers.js';
 
 const MAIN = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
-/** The CLI from its sources (as eval-interrupt.test.ts runs it): the runs below need no build. */
-const CLI_SOURCES = ['--import', pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href,
-  path.join(ROOT, 'src', 'cli', 'main.ts')];
 /** Far longer than any test waits: an interrupted run must end long before the file does. */
 const FILE_MS = 60_000;
 
@@ -157,7 +154,7 @@ describe('voxgate transcribe interrupted', () => {
     const silent = createServer((s) => sockets.push(s.resume()));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const run = transcribeProcess(['--url', `ws://127.0.0.1:${(silent.address() as { port: number }).port}/v1/stream`],
-      { cli: CLI_SOURCES });
+      { cli: CLI });
     try {
       await expect.poll(() => sockets.length, { timeout: 30_000, interval: 20 }).toBe(1);
       const closed = new Promise<void>((resolve) => { sockets[0]!.once('close', () => resolve()); });
@@ -178,7 +175,7 @@ describe('voxgate transcribe interrupted', () => {
     const fifo = path.join(mkdtempSync(path.join(tmpdir(), 'voxgate-interrupt-fifo-')), 'in.wav');
     execFileSync('mkfifo', [fifo]);
     // in-process with a model that is not there: the run fails if it loads one
-    const run = transcribeProcess(['--model', path.join(path.dirname(fifo), 'no-model')], { file: fifo, cli: CLI_SOURCES });
+    const run = transcribeProcess(['--model', path.join(path.dirname(fifo), 'no-model')], { file: fifo, cli: CLI });
     try {
       // the writing end opens once transcribe has opened the reading end: it is reading the header
       const writer = await open(fifo, 'w');

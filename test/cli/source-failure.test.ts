@@ -7,18 +7,16 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav } from '../../src/cli/wav.js';
 import type { ServerMessage } from '../../src/protocol/messages.js';
 import type { Gateway } from '../../src/server/gateway.js';
-import { checkTranscriptOrder, longestFixture, repeatPcm, ROOT, speechFixtures, startRealGateway } from '../integration/helpers.js';
+import {
+  checkTranscriptOrder, CLI, longestFixture, repeatPcm, speechFixtures, startRealGateway,
+} from '../integration/helpers.js';
 
-const CLI = ['--import', pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href,
-  path.join(ROOT, 'src', 'cli', 'main.ts')];
 /**
  * 5 min of 16-bit 16 kHz speech: 9.6 MB, read in 1 MiB blocks (32 s of audio), far more than is sent by the time it
  * is cut: whichever block is read next after the cut fails.

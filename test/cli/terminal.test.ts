@@ -5,20 +5,18 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav } from '../../src/cli/wav.js';
 import type { Gateway } from '../../src/server/gateway.js';
-import { loadWav, longestFixture, repeatPcm, ROOT, speechFixtures, startRealGateway } from '../integration/helpers.js';
+import {
+  CLI, loadWav, longestFixture, repeatPcm, speechFixtures, startRealGateway,
+} from '../integration/helpers.js';
 import { tcpRelay } from '../integration/tcp-relay.js';
 import { TerminalScreen } from './terminal-screen.js';
 
-const CLI = ['--import', pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href,
-  path.join(ROOT, 'src', 'cli', 'main.ts')];
 const FINAL_LINE = /\[(?:ch\d )?\d+\.\d\d-\d+\.\d\d\] [^\r\n]*/g;
 const REDRAW = '\r\x1b[2K';
 

@@ -3,18 +3,14 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, open, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { encodeWav } from '../../src/cli/wav.js';
 import type { ServerMessage } from '../../src/protocol/messages.js';
-import { longestFixture, ROOT, speechFixtures, startRealGateway } from '../integration/helpers.js';
+import { CLI, longestFixture, speechFixtures, startRealGateway } from '../integration/helpers.js';
 
-const CLI = ['--import', pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href,
-  path.join(ROOT, 'src', 'cli', 'main.ts')];
 
 async function jsonLines(args: string[]): Promise<ServerMessage[]> {
   const { stdout } = await promisify(execFile)(process.execPath, [...CLI, 'transcribe', ...args, '--json'],

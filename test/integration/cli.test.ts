@@ -4,10 +4,8 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -22,13 +20,10 @@ import { normaliseTranscript, wer, WerAccumulator, wordEdits } from '../../src/c
 import { loadSpeechEngine } from '../../src/server/speech-engine.js';
 import { pick } from '../protocol/fuzz-frames.js';
 import {
-  corpusWer, longestFixture, MAX_WER, MODEL_DIR, repeatPcm, ROOT, speechFixtures, startRealGateway,
+  CLI, corpusWer, longestFixture, MAX_WER, MODEL_DIR, repeatPcm, ROOT, speechFixtures, startRealGateway,
 } from './helpers.js';
 
 const run = promisify(execFile);
-// tsx's loader by absolute URL, so the CLI can run from any working directory (as `npm start` must).
-const CLI = ['--import', pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href,
-  path.join(ROOT, 'src', 'cli', 'main.ts')];
 
 describe('wav reader', () => {
   it('reads 16-bit PCM and 32-bit float, mono and stereo, any rate in 8000-48000, and chunks in 50 ms frames', () => {

@@ -6,7 +6,9 @@
  * Tests never assert exact text; they assert the corpus WER of the fixtures against {@link MAX_WER}.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseManifest, type ManifestEntry } from '../../src/cli/eval-command.js';
 import { encodeWav, parseWav, type WavAudio } from '../../src/cli/wav.js';
 import { WerAccumulator } from '../../src/cli/wer.js';
@@ -35,6 +37,10 @@ export const REQUIRE_PARTIALS = true;
 
 export const ROOT = packageRoot();
 export const MODEL_DIR = path.join(ROOT, 'models', 'voxgate-conformer-ctc-en');
+/** tsx's loader by absolute URL (`node --import TSX_LOADER file.ts`), so TypeScript runs from any working directory. */
+export const TSX_LOADER = pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href;
+/** Node arguments that run the CLI from its TypeScript sources: no stale dist/ can pass or fail a test. */
+export const CLI = ['--import', TSX_LOADER, path.join(ROOT, 'src', 'cli', 'main.ts')];
 
 /** test/fixtures/speech/MANIFEST.tsv (set, file, reference); falls back to a few held-out training clips. */
 export function speechFixtures(): ManifestEntry[] {

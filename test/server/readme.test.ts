@@ -11,10 +11,8 @@ import {
   constants as fsConstants, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync,
 } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { EVAL_HELP } from '../../src/cli/eval-command.js';
@@ -24,12 +22,11 @@ import { parseApiKeys } from '../../src/server/api-keys.js';
 import { DEFAULT_GATEWAY_CONFIG, GATEWAY_SETTINGS, packageRoot, resolveGatewayConfig } from '../../src/server/config.js';
 import { startGateway } from '../../src/server/gateway.js';
 import { DEFAULT_PIPELINE_DEPS } from '../../src/stream/session-pipeline.js';
+import { CLI } from '../integration/helpers.js';
 import { scriptedServices } from './helpers.js';
 
 const ROOT = packageRoot();
 const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-const CLI = ['--import', pathToFileURL(createRequire(path.join(ROOT, 'package.json')).resolve('tsx')).href,
-  path.join(ROOT, 'src', 'cli', 'main.ts')];
 const MODEL_DIR = path.join(ROOT, 'models', 'voxgate-conformer-ctc-en');
 const FIXTURE_WAV = path.join(ROOT, 'test', 'fixtures', 'speech', 'asterisk-00029.wav');
 
