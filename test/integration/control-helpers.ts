@@ -1,6 +1,6 @@
 /**
- * Helpers of the control-sequence probes (control-sequences*.test.ts): a raw `ws` client of a real gateway that keeps
- * every message, the signals they send, and `checkSession`, the promises of docs/protocol.md that every session there
+ * Helpers of the control-sequence probes (control-sequences*.test.ts; test/protocol/docs-behaviour.test.ts takes the
+ * signals too): a raw `ws` client of a real gateway that keeps every message, the signals they send, and `checkSession`, the promises of docs/protocol.md that every session there
  * must keep whatever control messages it sent and when.
  */
 import { afterAll, beforeAll, expect } from 'vitest';

@@ -14,28 +14,13 @@ import type {
 } from '../../src/protocol/messages.js';
 import type { Gateway } from '../../src/server/gateway.js';
 import { DEFAULT_PIPELINE_DEPS } from '../../src/stream/session-pipeline.js';
-import {
-  checkTranscriptOrder, loadWav, longestFixture, speechFixtures, startRealGateway,
-} from '../integration/helpers.js';
+import { BYTES_PER_MS, concat, silence, speech } from '../integration/control-helpers.js';
+import { checkTranscriptOrder, loadWav, speechFixtures, startRealGateway } from '../integration/helpers.js';
 import { until } from '../server/helpers.js';
 import { closed, connect } from '../transports/helpers.js';
 
 const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
 const example = doc.split('## 11. Example')[1]!;
-
-/** 16 kHz 16-bit mono, the format of the speech fixtures: bytes per ms. */
-const BYTES_PER_MS = 32;
-const silence = (ms: number): Uint8Array => new Uint8Array(ms * BYTES_PER_MS);
-const concat = (...parts: Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  parts.reduce((off, p) => (out.set(p, off), off + p.byteLength), 0);
-  return out;
-};
-/** The first `ms` of the longest fixture (speech from its first 100 ms to its end). */
-const speech = (ms?: number): Uint8Array => {
-  const { data } = longestFixture().wav;
-  return ms === undefined ? data : data.subarray(0, ms * BYTES_PER_MS);
-};
 
 let gw: Gateway;
 beforeAll(async () => {
