@@ -20,7 +20,7 @@ import { normaliseTranscript, wer, WerAccumulator, wordEdits } from '../../src/c
 import { loadSpeechEngine } from '../../src/server/speech-engine.js';
 import { pick } from '../protocol/fuzz-frames.js';
 import {
-  CLI, corpusWer, longestFixture, MAX_WER, MODEL_DIR, repeatPcm, ROOT, speechFixtures, startRealGateway,
+  CLI, corpusWer, gatewayLogs, longestFixture, MAX_WER, MODEL_DIR, repeatPcm, ROOT, speechFixtures, startRealGateway,
 } from './helpers.js';
 
 const run = promisify(execFile);
@@ -302,19 +302,7 @@ describe('voxgate transcribe --url of a long file', () => {
 function serveProcess(port: number, extra: string[]) {
   const child = spawn(process.execPath, [...CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), ...extra],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
-    child.on('exit', (code, signal) => resolve({ code, signal }));
-  });
-  let done = false;
-  void exited.then(() => { done = true; });
-  const msgs = (): string[] => out.split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { msg: string }).msg);
-  /** Resolves once a log line says `msg`, or the process is gone (the caller asserts which). */
-  const until = async (msg: string): Promise<void> => {
-    for (let t = 0; t < 600 && !msgs().includes(msg) && !done; t++) await new Promise((r) => setTimeout(r, 50));
-  };
-  return { child, exited, msgs, until, isDone: () => done };
+  return { child, ...gatewayLogs(child) };
 }
 
 /** The HTTP status an upgrade with this key gets: 101 when the socket opens. */

@@ -5,6 +5,7 @@
  * The model is an early checkpoint still training: transcripts are poor today and will change when it is replaced.
  * Tests never assert exact text; they assert the corpus WER of the fixtures against {@link MAX_WER}.
  */
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -152,3 +153,41 @@ export function checkTranscriptOrder(msgs: readonly ServerMessage[]): Transcript
   if (channels.has(-1) && channels.size > 1) fail('messages with and without channel in one session');
   return finals;
 }
+
+/** A gateway process's JSON log lines (stdout), as they come: `voxgate serve`, or `npm start` running it. */
+export interface GatewayLogs {
+  lines(): Array<{ msg?: string; pid?: number }>;
+  msgs(): string[];
+  /** Resolves once a line says `msg` or the process has exited (at most 30 s; the caller asserts which). */
+  until(msg: string): Promise<void>;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+  isDone(): boolean;
+}
+
+export function gatewayLogs(child: ChildProcess): GatewayLogs {
+  const lines: Array<{ msg?: string; pid?: number }> = [];
+  let pending = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => {
+    const split = (pending + c).split('\n');
+    pending = split.pop()!; // a line not yet whole
+    for (const l of split) if (l.startsWith('{')) lines.push(JSON.parse(l) as { msg?: string; pid?: number });
+  });
+  let done = false;
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    child.once('exit', (code, signal) => {
+      done = true;
+      resolve({ code, signal });
+    });
+  });
+  const msgs = (): string[] => lines.flatMap((l) => (l.msg === undefined ? [] : [l.msg]));
+  return {
+    lines: () => lines,
+    msgs,
+    until: async (msg) => {
+      for (let t = 0; t < 1500 && !msgs().includes(msg) && !done; t++) await new Promise((r) => setTimeout(r, 20));
+    },
+    exited,
+    isDone: () => done,
+  };
+}
+

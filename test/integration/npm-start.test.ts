@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT } from './helpers.js';
+import { gatewayLogs, ROOT, type GatewayLogs } from './helpers.js';
 
 /** Whether a process with this pid exists. */
 function alive(pid: number): boolean {
@@ -19,10 +19,8 @@ function alive(pid: number): boolean {
   }
 }
 
-interface Started {
+interface Started extends GatewayLogs {
   child: ChildProcess;
-  logs: Array<{ msg?: string; pid?: number }>;
-  exited: Promise<number | null>;
   gatewayPid: number;
 }
 
@@ -33,24 +31,14 @@ async function npmStart(): Promise<Started> {
   const child = spawn(npm[0]!, [...npm.slice(1), 'start', '--silent'], { cwd: ROOT, detached: true,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', VOXGATE_ENCODER_WORKERS: '1' },
     stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: Started['logs'] = [];
-  let pending = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => {
-    const lines = (pending + c).split('\n');
-    pending = lines.pop()!;
-    for (const l of lines) if (l.startsWith('{')) logs.push(JSON.parse(l) as Started['logs'][number]);
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  for (let i = 0; i < 1500 && !logs.some((l) => l.msg === 'model loaded, ready'); i++) {
-    if (child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const ready = logs.find((l) => l.msg === 'model loaded, ready');
+  const logs = gatewayLogs(child);
+  await logs.until('model loaded, ready');
+  const ready = logs.lines().find((l) => l.msg === 'model loaded, ready');
   if (ready?.pid === undefined) {
     child.kill('SIGKILL');
-    throw new Error(`npm start did not get ready: ${JSON.stringify(logs)}`);
+    throw new Error(`npm start did not get ready: ${JSON.stringify(logs.lines())}`);
   }
-  return { child, logs, exited, gatewayPid: ready.pid };
+  return { child, ...logs, gatewayPid: ready.pid };
 }
 
 /** Waits (at most 5 s) for the gateway process to be gone; whether it is. */
@@ -76,16 +64,15 @@ describe('npm start', () => {
     await run.exited;
     // npm is gone; the gateway must have drained and stopped on its own, not be running on without a parent
     expect(await gone(run.gatewayPid)).toBe(true);
-    expect(run.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['signal received', 'draining', 'stopped']));
+    expect(run.msgs()).toEqual(expect.arrayContaining(['signal received', 'draining', 'stopped']));
   }, 60_000);
 
   it('Ctrl-C (SIGINT to the process group) drains once: the copy npm forwards is not a second signal', async () => {
     run = await npmStart();
     process.kill(-run.child.pid!, 'SIGINT');
-    const code = await run.exited;
-    expect(code).toBe(0);
+    expect((await run.exited).code).toBe(0);
     expect(await gone(run.gatewayPid)).toBe(true);
-    const msgs = run.logs.map((l) => l.msg);
+    const msgs = run.msgs();
     expect(msgs).toEqual(expect.arrayContaining(['signal received', 'draining', 'stopped']));
     expect(msgs).not.toContain('second signal: exiting now');
   }, 60_000);

@@ -279,7 +279,7 @@ async function signalDuringLoad(args: string[], signal: NodeJS.Signals, said: st
 }
 
 describe('README.md: a signal while the model loads', () => {
-  it('serve: SIGTERM while the encoder worker loads the model exits 0 ("no session is open and it exits 0 at once")',
+  it('serve: SIGTERM while the encoder worker loads the model exits 0 ("no session is open and it exits 0 without serving")',
     async () => {
       const run = await signalDuringLoad(['serve', '--host', '127.0.0.1', '--port', '0', '--transport', 'ws'], 'SIGTERM',
         '"signal received"');
@@ -287,7 +287,7 @@ describe('README.md: a signal while the model loads', () => {
       expect({ code: run.code, signal: run.signal }).toEqual({ code: 0, signal: null });
     }, 60_000);
 
-  it('transcribe: SIGINT while the in-process model loads exits 130 ("a signal exits 130 / 143 at once")', async () => {
+  it('transcribe: SIGINT while the in-process model loads exits 130 ("a signal exits 130 / 143 with a one-line notice")', async () => {
     const run = await signalDuringLoad(['transcribe', FIXTURE_WAV], 'SIGINT', 'no audio was sent');
     expect(run.output).not.toContain('terminate called');
     expect({ code: run.code, signal: run.signal }).toEqual({ code: 130, signal: null });
