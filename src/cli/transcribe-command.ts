@@ -2,10 +2,10 @@
  * `voxgate transcribe FILE.wav`: streams a WAV to a server (`--url`) or through the in-process pipeline and prints
  * partials (one overwritten line on a TTY, one line each otherwise) and finals as they arrive.
  */
-import { GatewayError } from '../protocol/errors.js';
+import { GatewayError, isGatewayError } from '../protocol/errors.js';
 import {
   DENOISE_MODES, LATENCY_CHUNK_MS, PROTOCOL_LIMITS, SESSION_DEFAULTS, type DenoiseMode, type LatencyPreset,
-  type SessionStartMessage,
+  type ServerMessage, type SessionStartMessage,
 } from '../protocol/messages.js';
 import { DECIMAL_SYNTAX, DEFAULT_GATEWAY_CONFIG, GATEWAY_SETTINGS, gatewayConfigFromSources, type GatewayConfig } from '../server/config.js';
 import type { SpeechEngine, SpeechEngineOptions } from '../server/speech-engine.js';
@@ -235,11 +235,22 @@ export async function runTranscribe(file: string, flags: TranscribeFlags): Promi
       `${!printer.endRow() && process.stderr.isTTY ? '\n' : ''}`
       + `voxgate: ${signal}: ending the session after the audio sent so far (again to exit at once)\n`),
     () => printer.endRow());
+    // The server's fatal error, once the printer has shown it: the session's rejection is that same error, and in
+    // text mode main.ts printing it again put it on stderr twice.
+    let shownFatal: string | null = null;
+    const onMessage = (m: ServerMessage): void => {
+      printer.print(m);
+      if (m.type === 'error' && m.fatal && flags.json !== true) shownFatal = m.code;
+    };
     try {
       // a file that cannot be read to its end: what was sent of it is still the user's, so its finals are printed
       // (the session ends as at the end of the file) before the read error
-      const result = await streamWav(channel, wav, { realtime: flags.realtime === true, onMessage: printer.print,
-        signal: interrupt.signal, endOnSourceError: true });
+      const result = await streamWav(channel, wav, { realtime: flags.realtime === true, onMessage,
+        signal: interrupt.signal, endOnSourceError: true }).catch((e: unknown) => {
+        if (shownFatal !== null && isGatewayError(e) && e.code === shownFatal) return null;
+        throw e;
+      });
+      if (result === null) return 1;
       if (result.ended.reason !== 'client_end') {
         printer.endRow();
         process.stderr.write(`session ended with ${result.ended.error_code ?? 'an error'}\n`);

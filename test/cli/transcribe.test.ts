@@ -91,3 +91,24 @@ describe('voxgate transcribe --json', () => {
         + 'file (a pipe?): the audio is read from the disk as it is sent; save it to a file first\n' });
     }, 60_000);
 });
+
+describe('voxgate transcribe, text output', () => {
+  it('a fatal server error is printed once (the error line), then the command exits 1', async () => {
+    // the server's fatal error was printed by the transcript printer as it arrived and again by main.ts's catch
+    const gw = await startRealGateway('ws', { maxDurationMs: 1000 });
+    try {
+      const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [...CLI, 'transcribe', longestFixture().entry.file, '--realtime',
+          '--url', `ws://127.0.0.1:${gw.port}/v1/stream`], { cwd: tmpdir() });
+        let err = '';
+        child.stderr.setEncoding('utf8').on('data', (c: string) => { err += c; });
+        child.once('close', (c) => resolve({ code: c, stderr: err }));
+      });
+      expect(code).toBe(1);
+      expect(stderr.match(/GW_ERR_MAX_DURATION/g)).toEqual(['GW_ERR_MAX_DURATION']);
+      expect(stderr).toContain('error GW_ERR_MAX_DURATION (fatal): session reached its maximum duration of 1000 ms\n');
+    } finally {
+      await gw.close();
+    }
+  }, 60_000);
+});
