@@ -220,6 +220,13 @@ export class EnergyVad {
       const h = this.highPass.next(v);
       filtered += h * h;
     }
+    // A NaN or an infinity (the session's PcmDecoder reads them as 0; a direct caller may not) stays in the filter's
+    // state and, through the energy, in the floor: every later frame read NaN, never speech. The frame says nothing,
+    // as digital silence, and the filter starts over at the next sample, so the detector forgets it as fbank does.
+    if (!Number.isFinite(filtered) || !Number.isFinite(sumSquares)) {
+      this.highPass.reset();
+      return 0;
+    }
     // from the sums; the subtraction cancels to rounding (~1e-16 of the offset's power) for a constant level
     const own = Math.max(0, sumSquares - (sum * sum) / n) / n;
     return 10 * Math.log10(own + 1e-10) <= DIGITAL_SILENCE_DB ? own : filtered / n;
