@@ -12,6 +12,16 @@ export interface EncoderPoolOptions {
   batchWindowMs?: number;
   /** Called after every successful model call with its batch size and wall time (ms), e.g. to feed metrics. */
   onBatch?: (rows: number, ms: number) => void;
+  /** Called when the worker thread died (not at close()), so the crash is logged where it happened. */
+  onWorkerExit?: (exit: WorkerExit) => void;
+}
+
+/** A worker thread's death: why, and whether a fresh one is being started (false: the pool gave up). */
+export interface WorkerExit {
+  /** Which worker: 0 for a lone pool; EncoderShards numbers its pools. */
+  worker: number;
+  message: string;
+  restarting: boolean;
 }
 
 export const DEFAULT_ENCODER_POOL_OPTIONS = { intraOpThreads: 1, maxBatch: 32, batchWindowMs: 0 } as const;

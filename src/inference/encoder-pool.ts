@@ -88,7 +88,7 @@ export class EncoderPool implements PoolStreamOwner {
   private cacheWaiters: Array<(report: CacheReport) => void> = [];
   private readonly maxBatch: number;
   private readonly batchWindowMs: number;
-  private readonly onBatch: ((rows: number, ms: number) => void) | undefined;
+  private readonly events: Pick<EncoderPoolOptions, 'onBatch' | 'onWorkerExit'>;
   /** A stream whose handle was dropped without close() is closed once idle (then or when its last run ends). */
   private readonly dropped = new FinalizationRegistry<PoolStream>((s) => {
     s.orphaned = true;
@@ -98,7 +98,7 @@ export class EncoderPool implements PoolStreamOwner {
   private constructor(readonly info: ModelInfo, opts: EncoderPoolOptions) {
     this.maxBatch = opts.maxBatch ?? DEFAULT_ENCODER_POOL_OPTIONS.maxBatch;
     this.batchWindowMs = opts.batchWindowMs ?? DEFAULT_ENCODER_POOL_OPTIONS.batchWindowMs;
-    this.onBatch = opts.onBatch;
+    this.events = opts;
     const intraOpThreads = opts.intraOpThreads ?? DEFAULT_ENCODER_POOL_OPTIONS.intraOpThreads;
     this.host = new EncoderWorkerHost({
       onnxPath: info.onnxPath, intraOpThreads, featDim: FBANK_NUM_BINS, vocabSize: info.vocabSize,
@@ -275,7 +275,7 @@ export class EncoderPool implements PoolStreamOwner {
       }
       if (s.lost && !s.needsReset) {
         s.queue.shift();
-        j.reject(inferenceError(`encoder stream ${s.id} lost its caches in a worker crash; reset() it first`));
+        j.reject(inferenceError(`encoder stream ${s.id} lost its caches in an encoder worker crash`));
         continue;
       }
       return j;
@@ -338,7 +338,7 @@ export class EncoderPool implements PoolStreamOwner {
       }));
       // Last, once the pool and the batch are settled: a callback that throws (an uncaught exception, which the
       // gateway survives) must not leave the batch in flight forever, stalling every stream and close().
-      this.onBatch?.(jobs.length, ms);
+      this.events.onBatch?.(jobs.length, ms);
     } else if (msg.type === 'failed' && this.inflight?.batchId === msg.batchId) {
       const jobs = this.settle(false);
       for (const [s, j] of jobs) j.reject(inferenceError(`encoder failed for stream ${s.id}: ${msg.message}`));
@@ -370,6 +370,7 @@ export class EncoderPool implements PoolStreamOwner {
       this.releaseIfOrphaned(s);
     }
     const restarted = this.host.restart();
+    this.events.onWorkerExit?.({ worker: 0, message: why, restarting: restarted !== null });
     if (restarted === null) {
       this.failed = inferenceError(`${why}; ${MAX_RESTARTS} restarts within a minute, giving up`, cause);
       return;
@@ -377,6 +378,7 @@ export class EncoderPool implements PoolStreamOwner {
     restarted.catch((e: unknown) => {
       const failed = e instanceof GatewayError ? e : inferenceError(String(e), e);
       this.failed = failed;
+      this.events.onWorkerExit?.({ worker: 0, message: `restart failed: ${failed.message}`, restarting: false });
       for (const s of this.streams.values()) {
         for (const j of s.queue.splice(0)) if (j.kind === 'run') j.reject(failed);
         this.releaseIfOrphaned(s);

@@ -19,6 +19,7 @@ import {
   EncoderPool, validateEncoderPoolOptions, type EncoderOutput, type EncoderPoolOptions, type EncoderPoolStats,
   type EncoderStream,
 } from './encoder-pool.js';
+import type { WorkerExit } from './encoder-pool-options.js';
 
 export interface EncoderShardsOptions extends EncoderPoolOptions {
   /** Worker threads, each with its own ONNX Runtime session, in [1, 16] (default 1; the gateway's default is 2). */
@@ -80,8 +81,11 @@ export class EncoderShards {
   /** Starts every worker; if one fails to start, the ones already started are closed and the error is rethrown. */
   static async create(opts: EncoderShardsOptions): Promise<EncoderShards> {
     validateEncoderShardsOptions(opts);
-    const { workers = 1, ...poolOptions } = opts;
-    const started = await Promise.allSettled(Array.from({ length: workers }, () => EncoderPool.create(poolOptions)));
+    const { workers = 1, onWorkerExit, ...poolOptions } = opts;
+    const started = await Promise.allSettled(Array.from({ length: workers }, (_, worker) => EncoderPool.create({
+      ...poolOptions,
+      ...(onWorkerExit === undefined ? {} : { onWorkerExit: (exit: WorkerExit) => onWorkerExit({ ...exit, worker }) }),
+    })));
     const pools = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const failure = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure !== undefined) {

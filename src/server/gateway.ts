@@ -11,6 +11,7 @@
  * sessions count as GW_ERR_SHUTTING_DOWN, not `abandoned`.
  */
 import { Gauge } from 'prom-client';
+import type { WorkerExit } from '../inference/encoder-pool-options.js';
 import { CLOSE_CODES, toGatewayError } from '../protocol/errors.js';
 import { STREAM_PATH } from '../protocol/messages.js';
 import {
@@ -37,6 +38,8 @@ export interface GatewayServices extends SessionServices {
     failedWorkers?: number;
   };
   close?(): Promise<void>;
+  /** Encoder worker deaths, for the log (a SpeechEngine's); returns the unsubscribe. */
+  watchWorkers?(listener: (exit: WorkerExit) => void): () => void;
 }
 
 export interface GatewayOptions {
@@ -276,6 +279,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     throw toGatewayError(e, 'GW_ERR_BAD_CONFIG');
   }
   phase = 'ready';
+  // The crash itself, once, from the gateway: the sessions that met it log only their own errors.
+  const unwatchWorkers = services.watchWorkers?.((exit) => log.error({ worker: exit.worker },
+    `${exit.message}; ${exit.restarting ? 'restarting it' : 'not restarted: sessions go to the other workers, if any'}`));
   log.info({ model: services.modelName, language: services.language, model_dir: config.modelDir }, 'model loaded, ready');
 
   let stopping: Promise<void> | null = null;
@@ -308,6 +314,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     }
     await transport.close();
     phase = 'closed';
+    unwatchWorkers?.();
     await services?.close?.();
     metrics.stop();
     log.info('stopped');

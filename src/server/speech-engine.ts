@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
+import type { WorkerExit } from '../inference/encoder-pool-options.js';
 import { EncoderShards, type EncoderShardsStats } from '../inference/encoder-shards.js';
 import { loadModelInfo, type ModelInfo } from '../inference/nemo-ctc-model.js';
 import { TOKEN_LM_FILE, TokenLm } from '../inference/token-lm.js';
@@ -44,6 +45,8 @@ export interface SpeechEngine extends SessionServices {
   /** The token LM in use, or null (lmWeight 0, the greedy decoder, or the model directory has none). */
   readonly lm: TokenLm | null;
   stats(): EncoderShardsStats;
+  /** Calls `listener` whenever an encoder worker thread dies; returns the unsubscribe. */
+  watchWorkers(listener: (exit: WorkerExit) => void): () => void;
   /** @internal The shared encoder (tests crash its worker threads). */
   readonly encoder: EncoderShards;
   /** Closes the encoder (its workers). Idempotent. */
@@ -61,6 +64,7 @@ export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<Sp
     lm, ...(options.lmWeight === undefined ? {} : { lmWeight: options.lmWeight }),
     ...(options.lmTokenBonus === undefined ? {} : { lmTokenBonus: options.lmTokenBonus }),
   };
+  const workerWatchers = new Set<(exit: WorkerExit) => void>();
   const encoder = await EncoderShards.create({
     model: info,
     ...(options.encoderWorkers === undefined ? {} : { workers: options.encoderWorkers }),
@@ -68,6 +72,7 @@ export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<Sp
     ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
     ...(options.batchWindowMs === undefined ? {} : { batchWindowMs: options.batchWindowMs }),
     ...(options.onBatch === undefined ? {} : { onBatch: options.onBatch }),
+    onWorkerExit: (exit) => { for (const l of workerWatchers) l(exit); },
   });
   const language = info.metadata['language'] ?? languageFromName(info.name);
   let closing: Promise<void> | null = null;
@@ -89,6 +94,10 @@ export async function loadSpeechEngine(options: SpeechEngineOptions): Promise<Sp
       return config.multichannel ? new MultichannelPipeline(config, mono) : mono(config);
     },
     stats: () => encoder.stats(),
+    watchWorkers(listener) {
+      workerWatchers.add(listener);
+      return () => workerWatchers.delete(listener);
+    },
     encoder,
     close(): Promise<void> {
       closing ??= encoder.close();

@@ -2,8 +2,10 @@
  * An encoder worker thread dies under a real gateway (real model, two workers, real speech): the session whose
  * encoder stream lived in that worker ends with GW_ERR_INFERENCE (session.ended, close 1011), the session on the
  * other worker transcribes exactly as it does alone, the worker is restarted, a new session transcribes as before,
- * and the gateway stays ready throughout.
+ * and the gateway stays ready throughout. The gateway logs the crash itself (an error line naming the worker and its
+ * restart), not only through the session that met it.
  */
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VoxgateClient } from '../../clients/node-client.js';
 import { startFieldsFor } from '../../src/cli/stream-wav.js';
@@ -11,6 +13,7 @@ import type { WavAudio } from '../../src/cli/wav.js';
 import type { ServerMessage } from '../../src/protocol/messages.js';
 import { resolveGatewayConfig } from '../../src/server/config.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
+import { createLogger } from '../../src/server/logger.js';
 import { loadSpeechEngine, type SpeechEngine } from '../../src/server/speech-engine.js';
 import { longestFixture, MODEL_DIR } from './helpers.js';
 
@@ -41,10 +44,15 @@ describe('an encoder worker crash under a real gateway', () => {
   let engine: SpeechEngine;
   let gw: Gateway;
   let url: string;
+  const logLines: Array<Record<string, unknown>> = [];
   beforeAll(async () => {
     engine = await loadSpeechEngine({ modelDir: MODEL_DIR, precision: 'auto', encoderWorkers: 2 });
-    gw = await startGateway(resolveGatewayConfig({ host: '127.0.0.1', port: 0, transport: 'uws', logLevel: 'silent' }),
-      { services: engine });
+    const destination = new Writable({ write(chunk: Buffer, _e, cb) {
+      for (const l of chunk.toString().split('\n')) if (l !== '') logLines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    } });
+    gw = await startGateway(resolveGatewayConfig({ host: '127.0.0.1', port: 0, transport: 'uws' }),
+      { services: engine, logger: createLogger({ level: 'info', destination }) });
     url = `ws://127.0.0.1:${gw.port}/v1/stream`;
   }, 60_000);
   afterAll(async () => {
@@ -76,6 +84,9 @@ describe('an encoder worker crash under a real gateway', () => {
     expect(dead.messages[dead.messages.length - 1]).toMatchObject({ type: 'session.ended', reason: 'error',
       error_code: 'GW_ERR_INFERENCE' });
     expect((await fetch(`http://127.0.0.1:${gw.port}/readyz`)).status).toBe(200);
+    // before: the only trace of the crash was the dead session's warning "encoder stream N lost its caches ..."
+    expect(logLines.filter((l) => /worker/.test(String(l['msg'])) && l['session_id'] === undefined)).toEqual([
+      expect.objectContaining({ level: 'error', worker: 0, msg: 'encoder worker died (exit code 1); restarting it' })]);
     expect((await session(url, wav)).text).toBe(alone.text); // after the restart
     expect(engine.stats().failedWorkers).toBe(0);
   }, 90_000);
