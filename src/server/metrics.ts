@@ -146,12 +146,12 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
     }),
     audioSecondsTotal: new Counter({
       name: 'voxgate_audio_seconds_total',
-      help: 'Seconds of audio received (at the input sample rate).',
+      help: 'Seconds of audio received before the session began closing (session.ended audio_ms; not bytes_discarded).',
       registers,
     }),
     partialLatencySeconds: new Histogram({
       name: 'voxgate_partial_latency_seconds',
-      help: 'From the end of the audio a partial covers to sending the partial.',
+      help: 'latency_ms of the partials sent: from the arrival of the newest audio a partial covers to sending it.',
       buckets: PARTIAL_LATENCY_BUCKETS_S,
       registers,
     }),
