@@ -38,6 +38,9 @@ ContextGraph::ContextGraph(const std::vector<std::vector<int32_t>>& phrases, con
       }
       node = child;
     }
+    // The same tokens twice (two spellings of one word): the larger bonus, as for token_score.
+    const double phrase_score = boost * static_cast<double>(phrases[i].size());
+    nodes_[node].phrase_score = nodes_[node].is_end ? std::max(nodes_[node].phrase_score, phrase_score) : phrase_score;
     nodes_[node].is_end = true;
   }
   // 2. Breadth-first, children in ascending token order: node scores, failure and output links.
@@ -63,7 +66,7 @@ ContextGraph::ContextGraph(const std::vector<std::vector<int32_t>>& phrases, con
           break;
         }
       }
-      nv.output_score = (nv.is_end ? nv.node_score : 0.0) + (nv.output >= 0 ? nodes_[nv.output].output_score : 0.0);
+      nv.output_score = (nv.is_end ? nv.phrase_score : 0.0) + (nv.output >= 0 ? nodes_[nv.output].output_score : 0.0);
       queue.push_back(v);
     }
   }

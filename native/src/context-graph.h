@@ -2,12 +2,15 @@
 //
 // Scoring follows the icefall / sherpa-onnx ContextGraph in strict mode:
 // - every trie node carries token_score (the per-token boost, max over the phrases sharing the node), node_score
-//   (sum of token scores from the root) and output_score (node_score of every phrase that ends here or on the
-//   node's output chain);
+//   (sum of token scores from the root), phrase_score (at a phrase end: that phrase's own boost x its length) and
+//   output_score (phrase_score of every phrase that ends here or on the node's output chain);
 // - matching a child adds its token_score; a mismatch follows failure links and adds
 //   node_score(new) - node_score(old), which removes the bonus of an unfinished match;
 // - reaching a phrase end also adds its output_score, so that a completed phrase keeps its bonus after the
 //   automaton moves on; Finalize() removes the bonus of a match still open at the end of the utterance.
+// Unlike icefall / sherpa-onnx, a completed phrase keeps its own boost, not the largest of the phrases sharing its
+// tokens: with "john" at 1 and "johnson" at 8, "john smith" holds 4 (the protocol's "bonus per matched token" of
+// "john"), not 32; while the match is open the shared prefix holds 8 per token, so "johnson" is not handicapped.
 // TypeScript twin: src/inference/ctc-prefix-beam-search.ts (ContextGraph), kept in the same order of operations.
 #pragma once
 
@@ -48,6 +51,7 @@ class ContextGraph {
     int32_t token = -1;
     double token_score = 0;
     double node_score = 0;
+    double phrase_score = 0;  // is_end: the largest of (boost x length) of the phrases ending here
     double output_score = 0;
     bool is_end = false;
     int32_t fail = 0;

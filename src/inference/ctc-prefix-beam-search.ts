@@ -37,25 +37,23 @@ export function nextKey(key: number, token: number): number {
 }
 
 interface CtxNode {
-  tokenScore: number;
-  nodeScore: number;
-  outputScore: number;
-  isEnd: boolean;
-  fail: number;
-  output: number;
+  tokenScore: number; nodeScore: number; outputScore: number; isEnd: boolean; fail: number; output: number;
+  /** At a phrase end: the largest (boost x length) of the phrases ending here (a completed phrase's own bonus). */
+  phraseScore: number;
   next: Map<number, number>;
 }
 
 /** Largest hotword boost magnitude the automaton uses (larger ones are clamped, as in native/src/context-graph.cc). */
 const MAX_BOOST = 1e6;
 
-/** Aho-Corasick hotword automaton with icefall/sherpa strict-mode scores (see native/src/context-graph.h). */
+/** Aho-Corasick hotword automaton, scored as native/src/context-graph.h says (icefall/sherpa strict mode, but a
+ * completed phrase keeps its own boost x length). */
 export class ContextGraph {
   readonly #nodes: CtxNode[] = [];
 
   constructor(phrases: readonly (readonly number[])[] = [], boosts: readonly number[] = []) {
     const node = (tokenScore: number): CtxNode => ({
-      tokenScore, nodeScore: 0, outputScore: 0, isEnd: false, fail: 0, output: -1, next: new Map(),
+      tokenScore, nodeScore: 0, phraseScore: 0, outputScore: 0, isEnd: false, fail: 0, output: -1, next: new Map(),
     });
     const nodes = this.#nodes;
     nodes.push(node(0));
@@ -74,6 +72,8 @@ export class ContextGraph {
         }
         u = child;
       }
+      const phraseScore = boost * phrase.length;
+      nodes[u]!.phraseScore = nodes[u]!.isEnd ? Math.max(nodes[u]!.phraseScore, phraseScore) : phraseScore;
       nodes[u]!.isEnd = true;
     });
     const queue = [0];
@@ -96,7 +96,7 @@ export class ContextGraph {
             break;
           }
         }
-        nv.outputScore = (nv.isEnd ? nv.nodeScore : 0) + (nv.output >= 0 ? nodes[nv.output]!.outputScore : 0);
+        nv.outputScore = (nv.isEnd ? nv.phraseScore : 0) + (nv.output >= 0 ? nodes[nv.output]!.outputScore : 0);
         queue.push(v);
       }
     }
