@@ -99,7 +99,7 @@ export function endpoint(
       settings = s;
       if (!open) return;
       if (isSilenceEnd()) close('silence', nextFrame - silenceRun, lastArrivalMs, emitNow);
-      else if (isFull()) close('max_utterance', nextFrame, lastArrivalMs, emitNow);
+      else if (isFull()) close('max_utterance', nextFrame - silenceRun, lastArrivalMs, emitNow);
     });
 
     const onBlock = (b: FrameBlockItem, emit: (s: SegmentItem) => void): void => {
@@ -143,7 +143,7 @@ export function endpoint(
           close('silence', i - silenceRun + 1, b.arrivalMs, emit);
         } else if (isFull()) {
           flushRun(k + 1);
-          close('max_utterance', i + 1, b.arrivalMs, emit);
+          close('max_utterance', i + 1 - silenceRun, b.arrivalMs, emit);
         }
         if (!open) runStart = k + 1;
       }

@@ -77,6 +77,22 @@ describe('endpoint', () => {
       'end:max_utterance@100']);
   });
 
+  it('a max_utterance cut in trailing silence: speech.stopped says where speech stopped, as finalize does', async () => {
+    // speech frames 0..79, then non-speech: the 1000 ms maximum falls 200 ms into the silence (before: @1000)
+    const out = flatten(await segment([...blocks(pattern([1, 80], [0, 100]), 16), END],
+      { silenceMs: 500, maxUtteranceMs: 1000 }));
+    expect(out).toEqual(['speech.started@0', 'start@0', ...range(0, 100), 'speech.stopped@800', 'end:max_utterance@100',
+      'END']);
+    // the same through a session.update that lowers the maximum below what the utterance holds
+    const settings$ = new BehaviorSubject<EndpointSettings>({ silenceMs: 500, maxUtteranceMs: 15000 });
+    const got: SegmentItem[] = [];
+    const input = new Subject<FrameBlockItem | ControlItem>();
+    input.pipe(endpoint(settings$)).subscribe((x) => got.push(x));
+    blocks(pattern([1, 80], [0, 20]), 10).forEach((x) => input.next(x));
+    settings$.next({ silenceMs: 500, maxUtteranceMs: 900 });
+    expect(flatten(got).slice(-2)).toEqual(['speech.stopped@800', 'end:max_utterance@100']);
+  });
+
   it('finalize closes the open utterance at its stream position; is a no-op when idle', async () => {
     const b = blocks(pattern([0, 40], [1, 60]), 20);
     const input = [{ kind: 'finalize' as const, arrivalMs: 0, audioMs: 0 }, ...b.slice(0, 4), { kind: 'finalize' as const, arrivalMs: 3, audioMs: 400 },
