@@ -12,7 +12,7 @@
  * values that are not finite (NaN, +-Infinity) become 0: unclamped, a float near its range (3e38) overflowed the
  * resampler's sums to +-Infinity and NaN, which reached the model as NaN features. This is the one stage that
  * sanitises wire values: the later ones assume finite samples (the resampler and the fbank forget a NaN within a
- * filter or window length, the denoiser would keep it for the rest of the stream).
+ * filter or window length; the denoiser and the VAD read it as 0 / as digital silence).
  */
 import { GatewayError } from '../protocol/errors.js';
 import type { AudioEncoding } from '../protocol/messages.js';

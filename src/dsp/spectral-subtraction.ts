@@ -14,13 +14,17 @@
  *     of the last `minWindowFrames` = round(minWindowMs / 16) frames (this one included) is below
  *     `noiseUpdateSnrDb`; pauses update N = noiseSmoothing N + (1 - noiseSmoothing) P. The first test keeps the
  *     estimate adapting between words, the second (minimum statistics) re-learns a noise that got louder, once the
- *     window holds only the new noise;
+ *     window holds only the new noise; once the first estimate stands, a digitally silent frame (sum P at or below
+ *     SILENT_POWER, a mean power of -90 dBFS) is not a pause: it updates neither N nor the minimum window and is not
+ *     counted, because a muted microphone, a call on hold or zero-filled packet loss is not the room (learnt, it took
+ *     N and the window to zero, and the room went unsuppressed for ~1 s after every gap of 150 ms or more);
  *   snr = 10 log10(sum P / sum N) with the current N; alpha = overSubtraction - 0.15 clamp(snr, -5, 20) (Berouti);
  *   D = max(P - alpha N, spectralFloor N); G = 1 if D >= P (digital silence included) else sqrt(D / P);
  *   musical-noise control: Gs = gainSmoothing Gs_prev + (1 - gainSmoothing) G (Gs = G on frame 0);
  *   y += w irfft(Gs X) overlap-added; after frame f, samples [256 f - 256, 256 f) are final.
- * (tiny = 1e-20 guards the SNR logs.) Input must be finite, as the decoder stage (pcm-decoder.ts) guarantees: a NaN
- * would stay in the noise estimate and the smoothed gains, and turn every later frame of the stream into NaN.
+ * (tiny = 1e-20 guards the SNR logs.) A sample that is not finite (NaN, +-Infinity) reads as 0, as the session's
+ * decoder stage (pcm-decoder.ts) reads it: a direct caller's NaN stayed in the noise estimate and the smoothed gains
+ * and turned every later frame of the stream into NaN. Finite input is untouched (the numpy mirror needs no change).
  *
  * Latency: the output is time-aligned with the input (sample n out is sample n in, denoised) and lags it by exactly
  * one hop: after T pushed samples, floor(T / 256) * 256 - 256 samples are out (16 ms behind at hop boundaries,
@@ -92,6 +96,8 @@ const N_FFT = SPECTRAL_SUBTRACTION_FRAME_SAMPLES;
 const HOP = SPECTRAL_SUBTRACTION_HOP_SAMPLES;
 const BINS = N_FFT / 2 + 1;
 const TINY = 1e-20;
+/** sum P of a frame whose mean power is -90 dBFS: with this window, sum P ~ (512 / 2)^2 x the mean power. */
+const SILENT_POWER = 65536 * 1e-9;
 
 const WINDOW = Float64Array.from({ length: N_FFT }, (_, n) => Math.sin((Math.PI * n) / N_FFT));
 
@@ -139,7 +145,10 @@ export class SpectralSubtractor {
     let o = 0, i = 0;
     while (i < input.length) {
       const take = Math.min(HOP - this.fill, input.length - i);
-      for (let j = 0; j < take; j++) this.frameIn[HOP + this.fill + j] = input[i + j]!;
+      for (let j = 0; j < take; j++) {
+        const v = input[i + j]!;
+        this.frameIn[HOP + this.fill + j] = Number.isFinite(v) ? v : 0;
+      }
       this.fill += take;
       i += take;
       if (this.fill === HOP) o = this.processFrame(out, o);
@@ -227,13 +236,14 @@ export class SpectralSubtractor {
       power[k] = re[k]! * re[k]! + im[k]! * im[k]!;
       sumP += power[k]!;
     }
+    const silent = learnt >= this.initFrames && sumP <= SILENT_POWER; // see the header: not the room
     const ring = this.recentPower;
-    ring[learnt % ring.length] = sumP;
+    if (!silent) ring[learnt % ring.length] = sumP;
     let minP = Infinity;
     for (let j = 0; j < ring.length; j++) minP = Math.min(minP, ring[j]!);
     if (learnt < this.initFrames) {
       for (let k = 0; k < BINS; k++) noise[k] = (learnt * noise[k]! + power[k]!) / (learnt + 1);
-    } else if (Math.min(snrDb(sumP, sum(noise)), snrDb(sumP, minP)) < opt.noiseUpdateSnrDb) {
+    } else if (!silent && Math.min(snrDb(sumP, sum(noise)), snrDb(sumP, minP)) < opt.noiseUpdateSnrDb) {
       const a = opt.noiseSmoothing;
       for (let k = 0; k < BINS; k++) noise[k] = a * noise[k]! + (1 - a) * power[k]!;
     }
@@ -256,7 +266,7 @@ export class SpectralSubtractor {
     frameIn.copyWithin(0, HOP);
     this.fill = 0;
     this.frameIndex = f + 1;
-    this.learnedFrames = learnt + 1;
+    this.learnedFrames = silent ? learnt : learnt + 1;
     return f > 0 ? o + HOP : o;
   }
 }

@@ -22,6 +22,7 @@ N_FFT = 512
 HOP = 256
 BINS = N_FFT // 2 + 1
 TINY = 1e-20
+SILENT_POWER = 65536 * 1e-9  # sum P of a frame at -90 dBFS mean power: digital silence, not the room
 HOP_MS = HOP / 16000 * 1000  # 16 ms
 
 DEFAULTS = dict(
@@ -63,14 +64,19 @@ def spectral_subtract(x: np.ndarray, **options: float) -> np.ndarray:
     out = np.zeros(num_frames * HOP + HOP)  # index i holds sample i - 256
     noise = np.zeros(BINS)
     gain = np.ones(BINS)
+    learnt = 0  # frames the estimate has seen: digital silence after the first estimate is not counted
     for f in range(num_frames):
         spec = np.fft.rfft(padded[f * HOP:f * HOP + N_FFT] * window)
         power = spec.real * spec.real + spec.imag * spec.imag
         sum_p = float(np.sum(power))
-        ring[f % len(ring)] = sum_p
+        silent = learnt >= init_frames and sum_p <= SILENT_POWER
+        if not silent:
+            ring[learnt % len(ring)] = sum_p
         min_p = float(np.min(ring))
-        if f < init_frames:
-            noise = (f * noise + power) / (f + 1)
+        if silent:
+            pass
+        elif learnt < init_frames:
+            noise = (learnt * noise + power) / (learnt + 1)
         elif min(_snr_db(sum_p, float(np.sum(noise))), _snr_db(sum_p, min_p)) < o["noise_update_snr_db"]:
             a = o["noise_smoothing"]
             noise = a * noise + (1 - a) * power
@@ -84,4 +90,5 @@ def spectral_subtract(x: np.ndarray, **options: float) -> np.ndarray:
         gain = g if f == 0 else s * gain + (1 - s) * g
         synth = np.fft.irfft(spec * gain, n=N_FFT) * window
         out[f * HOP:f * HOP + N_FFT] += synth
+        learnt += 0 if silent else 1
     return out[HOP:HOP + total]
