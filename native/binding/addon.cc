@@ -106,7 +106,7 @@ class CtcDecoderWrap : public Napi::ObjectWrap<CtcDecoderWrap> {
                        });
   }
 
-  // new CtcDecoder({vocabSize, blankId, beamSize, tokenThreshold, lm?: TokenLm, lmWeight, lmTokenBonus})
+  // new CtcDecoder({vocabSize, blankId, separatorId, beamSize, tokenThreshold, lm?: TokenLm, lmWeight, lmTokenBonus})
   explicit CtcDecoderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CtcDecoderWrap>(info) {
     Guarded(info.Env(), "decoder", kDecoderError, [&] { Construct(info); });
   }
@@ -120,6 +120,7 @@ class CtcDecoderWrap : public Napi::ObjectWrap<CtcDecoderWrap> {
     voxgate::CtcSearchOptions opts;
     opts.vocab_size = IntOption(env, o, "vocabSize", 0);
     opts.blank_id = IntOption(env, o, "blankId", 0);
+    opts.separator_id = IntOption(env, o, "separatorId", -1);
     opts.beam_size = IntOption(env, o, "beamSize", 8);
     opts.token_threshold = NumberOption(env, o, "tokenThreshold", 10.0);
     opts.lm_weight = NumberOption(env, o, "lmWeight", 0.6);
@@ -249,7 +250,7 @@ class CtcDecoderWrap : public Napi::ObjectWrap<CtcDecoderWrap> {
         if (!std::isfinite(weights[i])) ThrowCoded(env, "hotword " + std::to_string(i) + " boost is not finite");
       }
       if (pos != ids.ElementLength()) ThrowCoded(env, "hotword tokenIds has values beyond the sum of lengths");
-      search_->SetHotwords(voxgate::ContextGraph(phrases, weights, v));
+      search_->SetHotwords(voxgate::ContextGraph(phrases, weights, v, search_->options().separator_id));
     });
   }
 

@@ -5,7 +5,7 @@
 
 namespace voxgate {
 
-ContextGraph::ContextGraph() : nodes_(1), row_of_(1, -1) {}
+ContextGraph::ContextGraph() : nodes_(1), final_(1, 0.0), row_of_(1, -1) {}
 
 namespace {
 constexpr size_t kMaxMemoSteps = size_t{1} << 15;  // 512 KiB of memoised transitions per graph
@@ -16,30 +16,24 @@ constexpr double kMaxBoost = 1e6;
 }  // namespace
 
 ContextGraph::ContextGraph(const std::vector<std::vector<int32_t>>& phrases, const std::vector<double>& boosts,
-                           int32_t vocab_size)
-    : nodes_(1), vocab_size_(vocab_size) {
-  // 1. Trie. A node shared by several phrases takes the largest boost among them.
+                           int32_t vocab_size, int32_t separator_id)
+    : nodes_(1), vocab_size_(vocab_size), separator_id_(separator_id) {
+  // 1. Trie. A node shared by several phrases takes the largest boost among them (0 for a phrase's boundary).
+  const bool whole_words = separator_id >= 0;
   for (size_t i = 0; i < phrases.size(); ++i) {
     const double boost = std::clamp(boosts[i], -kMaxBoost, kMaxBoost);
-    int32_t node = 0;
-    for (int32_t token : phrases[i]) {
-      int32_t child = Child(node, token);
-      if (child < 0) {
-        child = static_cast<int32_t>(nodes_.size());
-        Node n;
-        n.token = token;
-        n.token_score = boost;
-        nodes_.push_back(std::move(n));
-        auto& next = nodes_[node].next;
-        auto pos = std::lower_bound(next.begin(), next.end(), std::make_pair(token, int32_t{-1}));
-        next.insert(pos, {token, child});
-      } else {
-        nodes_[child].token_score = std::max(nodes_[child].token_score, boost);
-      }
-      node = child;
+    auto begin = phrases[i].begin();
+    auto end = phrases[i].end();
+    if (whole_words) {
+      while (begin != end && *begin == separator_id) ++begin;
+      while (begin != end && *(end - 1) == separator_id) --end;
+      if (begin == end) continue;  // separators alone: no word to match
     }
+    int32_t node = whole_words ? AddChild(0, separator_id, 0.0) : 0;
+    for (auto it = begin; it != end; ++it) node = AddChild(node, *it, boost);
+    if (whole_words) node = AddChild(node, separator_id, 0.0);
     // The same tokens twice (two spellings of one word): the larger bonus, as for token_score.
-    const double phrase_score = boost * static_cast<double>(phrases[i].size());
+    const double phrase_score = boost * static_cast<double>(end - begin);
     nodes_[node].phrase_score = nodes_[node].is_end ? std::max(nodes_[node].phrase_score, phrase_score) : phrase_score;
     nodes_[node].is_end = true;
   }
@@ -70,6 +64,18 @@ ContextGraph::ContextGraph(const std::vector<std::vector<int32_t>>& phrases, con
       queue.push_back(v);
     }
   }
+  // 3. The utterance's start and end: whole words read a separator there. Precomputed, so that Finalize() is const
+  // and costs nothing per hypothesis.
+  final_.resize(nodes_.size());
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    if (whole_words) {
+      const Step step = ForwardSlow(static_cast<int32_t>(n), separator_id);
+      final_[n] = step.score - nodes_[step.state].node_score;
+    } else {
+      final_[n] = -nodes_[n].node_score;
+    }
+  }
+  if (whole_words) start_ = ForwardSlow(0, separator_id);
   row_of_.assign(nodes_.size(), -1);
 }
 
@@ -77,6 +83,23 @@ int32_t ContextGraph::Child(int32_t node, int32_t token) const {
   const auto& next = nodes_[node].next;
   auto pos = std::lower_bound(next.begin(), next.end(), std::make_pair(token, int32_t{-1}));
   return (pos != next.end() && pos->first == token) ? pos->second : -1;
+}
+
+int32_t ContextGraph::AddChild(int32_t node, int32_t token, double token_score) {
+  int32_t child = Child(node, token);
+  if (child >= 0) {
+    nodes_[child].token_score = std::max(nodes_[child].token_score, token_score);
+    return child;
+  }
+  child = static_cast<int32_t>(nodes_.size());
+  Node n;
+  n.token = token;
+  n.token_score = token_score;
+  nodes_.push_back(std::move(n));
+  auto& next = nodes_[node].next;
+  auto pos = std::lower_bound(next.begin(), next.end(), std::make_pair(token, int32_t{-1}));
+  next.insert(pos, {token, child});
+  return child;
 }
 
 ContextGraph::Step ContextGraph::Forward(int32_t state, int32_t token) {

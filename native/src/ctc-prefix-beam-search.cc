@@ -35,6 +35,11 @@ CtcPrefixBeamSearch::CtcPrefixBeamSearch(const CtcSearchOptions& options) : opti
   if (options.blank_id < 0 || options.blank_id >= options.vocab_size) {
     throw DecoderError("blankId must be in [0, vocabSize), got " + std::to_string(options.blank_id));
   }
+  if (options.separator_id < -1 || options.separator_id >= options.vocab_size ||
+      options.separator_id == options.blank_id) {
+    throw DecoderError("separatorId must be -1 (none) or a non-blank id in [0, vocabSize), got " +
+                       std::to_string(options.separator_id));
+  }
   if (options.beam_size < 1 || options.beam_size > 1024) {
     throw DecoderError("beamSize must be an integer in [1, 1024], got " + std::to_string(options.beam_size));
   }
@@ -64,8 +69,8 @@ void CtcPrefixBeamSearch::Reset() {
   root.parent_key = 0;
   root.pb = 0;
   root.pnb = kNegInf;
-  root.ctx = 0;
-  root.ctx_state = 0;
+  root.ctx = graph_.Start().score;  // whole words: the utterance starts after a separator
+  root.ctx_state = graph_.Start().state;
   root.lm = 0;
   root.lm_state = options_.lm ? options_.lm->start_state() : 0;
   root.last_frame = -1;
@@ -327,13 +332,17 @@ void CtcPrefixBeamSearch::SortBeam() {
 }
 
 void CtcPrefixBeamSearch::SetHotwords(ContextGraph graph) {
+  if (graph.SeparatorId() != options_.separator_id) {
+    throw DecoderError("hotwords built for separator " + std::to_string(graph.SeparatorId()) + ", the decoder's is " +
+                       std::to_string(options_.separator_id));
+  }
   // Rescored aside first: the walk memoises rows of the new automaton, which can run out of memory, and the beam
   // must then keep its old list whole, not the new automaton with some beams scored by the old one. What follows
   // the walk cannot throw (moves, and a sort that swaps).
   std::vector<ContextGraph::Step> rescored(beam_.size());
   for (size_t i = 0; i < beam_.size(); ++i) {
-    double ctx = 0;
-    int32_t state = 0;
+    double ctx = graph.Start().score;
+    int32_t state = graph.Start().state;
     for (int32_t token : beam_[i].tokens) {
       const ContextGraph::Step step = graph.Forward(state, token);
       ctx += step.score;

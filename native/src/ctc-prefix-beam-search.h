@@ -31,6 +31,8 @@ class DecoderError : public std::runtime_error {
 struct CtcSearchOptions {
   int32_t vocab_size = 0;
   int32_t blank_id = 0;
+  /// Word separator: hotwords match whole words (context-graph.h); -1: none, a phrase matches anywhere.
+  int32_t separator_id = -1;
   int32_t beam_size = 8;
   /// Non-blank tokens whose log-prob is below (frame max - token_threshold) are skipped (nats; +inf: none).
   double token_threshold = 10.0;
@@ -84,9 +86,9 @@ class CtcPrefixBeamSearch {
   /// Clears the search state (hotwords stay), a partly decoded chunk's refusal included.
   void Reset();
 
-  /// Replaces the hotwords. Existing beams are rescored by walking their tokens through the new automaton from the
-  /// root, as if the new list had applied from the start of the utterance; then the beam is re-sorted. Out of memory
-  /// keeps the old list and scores.
+  /// Replaces the hotwords. Existing beams are rescored by walking their tokens through the new automaton from its
+  /// start, as if the new list had applied from the start of the utterance; then the beam is re-sorted. Out of memory
+  /// keeps the old list and scores. The graph must have been built with options().separator_id (DecoderError).
   void SetHotwords(ContextGraph graph);
 
   const CtcSearchOptions& options() const { return options_; }

@@ -14,7 +14,7 @@ export interface CtcDecoderOptions {
   vocabSize: number;
   /** Blank token id. */
   blankId: number;
-  /** Word separator id (`▁`), rendered as a space by `text()` / `words()`. Not used by the search itself. */
+  /** Word separator id (`▁`), a space in `text()` / `words()`; hotwords match whole words at it (-1: anywhere). */
   separatorId: number;
   /** Hypotheses kept per frame. 1 reproduces greedy decoding on peaky (CTC-like) posteriors. */
   beamSize: number;

@@ -8,12 +8,14 @@
  *   c == last token:  same prefix, pnb += pnb + lp[c];  prefix + c, pnb += pb + lp[c]
  *   c != last token:  prefix + c, pnb += total + lp[c]
  * (`+=` is logaddexp; non-blank c with lp[c] < frame max - tokenThreshold is skipped). A new prefix gets the hotword
- * automaton's score delta and, with a token LM, lmWeight x log P_lm(c | prefix) + lmTokenBonus. Candidates rank by
- * logaddexp(pb, pnb) + context score + LM score, ties by key, and the best `beamSize` survive; the final adds
- * lmWeight x log P_lm(end | prefix). Keys are 53-bit hashes of (parent key, token) so they fit a double. Timings:
- * a kept prefix takes its parent's frames + this frame when the parent's emission here outweighs its own paths.
+ * automaton's score delta (context-graph.ts: whole words with a separator id) and, with a token LM,
+ * lmWeight x log P_lm(c | prefix) + lmTokenBonus. Candidates rank by logaddexp(pb, pnb) + context score + LM score,
+ * ties by key, and the best `beamSize` survive; the final adds lmWeight x log P_lm(end | prefix). Keys are 53-bit
+ * hashes of (parent key, token) so they fit a double. Timings: a kept prefix takes its parent's frames + this frame
+ * when the parent's emission here outweighs its own paths.
  */
 import { GatewayError } from '../protocol/errors.js';
+import { ContextGraph } from './context-graph.js';
 import { checkLogProbs, logAddExp, validateCtcDecoderOptions } from './ctc-decoder.js';
 import type { CtcAlternative, CtcDecodeResult, CtcDecoderOptions, CtcSearch, Hotword } from './ctc-decoder.js';
 
@@ -34,98 +36,6 @@ export function nextKey(key: number, token: number): number {
   const nlo = fmix32(((lo ^ Math.imul(t, 0x9e3779b1)) + Math.imul(hi, 0x85ebca77)) >>> 0);
   const nhi = fmix32(((hi ^ Math.imul(t, 0xc2b2ae3d)) + Math.imul(lo, 0x27d4eb2f) + 0x165667b1) >>> 0) & 0x1fffff;
   return nhi * 4294967296 + nlo;
-}
-
-interface CtxNode {
-  tokenScore: number; nodeScore: number; outputScore: number; isEnd: boolean; fail: number; output: number;
-  /** At a phrase end: the largest (boost x length) of the phrases ending here (a completed phrase's own bonus). */
-  phraseScore: number;
-  next: Map<number, number>;
-}
-
-/** Largest hotword boost magnitude the automaton uses (larger ones are clamped, as in native/src/context-graph.cc). */
-const MAX_BOOST = 1e6;
-
-/** Aho-Corasick hotword automaton, scored as native/src/context-graph.h says (icefall/sherpa strict mode, but a
- * completed phrase keeps its own boost x length). */
-export class ContextGraph {
-  readonly #nodes: CtxNode[] = [];
-
-  constructor(phrases: readonly (readonly number[])[] = [], boosts: readonly number[] = []) {
-    const node = (tokenScore: number): CtxNode => ({
-      tokenScore, nodeScore: 0, phraseScore: 0, outputScore: 0, isEnd: false, fail: 0, output: -1, next: new Map(),
-    });
-    const nodes = this.#nodes;
-    nodes.push(node(0));
-    phrases.forEach((phrase, i) => {
-      // As native: a boost near 1e308 would overflow a phrase's running score and make NaN scores.
-      const boost = Math.min(Math.max(boosts[i]!, -MAX_BOOST), MAX_BOOST);
-      let u = 0;
-      for (const token of phrase) {
-        let child = nodes[u]!.next.get(token);
-        if (child === undefined) {
-          child = nodes.length;
-          nodes.push(node(boost));
-          nodes[u]!.next.set(token, child);
-        } else {
-          nodes[child]!.tokenScore = Math.max(nodes[child]!.tokenScore, boost);
-        }
-        u = child;
-      }
-      const phraseScore = boost * phrase.length;
-      nodes[u]!.phraseScore = nodes[u]!.isEnd ? Math.max(nodes[u]!.phraseScore, phraseScore) : phraseScore;
-      nodes[u]!.isEnd = true;
-    });
-    const queue = [0];
-    for (let head = 0; head < queue.length; head++) {
-      const u = queue[head]!;
-      for (const token of [...nodes[u]!.next.keys()].sort((a, b) => a - b)) {
-        const v = nodes[u]!.next.get(token)!;
-        const nv = nodes[v]!;
-        nv.nodeScore = nodes[u]!.nodeScore + nv.tokenScore;
-        let fail = 0;
-        if (u !== 0) {
-          let f = nodes[u]!.fail;
-          while (f !== 0 && !nodes[f]!.next.has(token)) f = nodes[f]!.fail;
-          fail = nodes[f]!.next.get(token) ?? 0;
-        }
-        nv.fail = fail;
-        for (let o = fail; o !== 0; o = nodes[o]!.fail) {
-          if (nodes[o]!.isEnd) {
-            nv.output = o;
-            break;
-          }
-        }
-        nv.outputScore = (nv.isEnd ? nv.phraseScore : 0) + (nv.output >= 0 ? nodes[nv.output]!.outputScore : 0);
-        queue.push(v);
-      }
-    }
-  }
-
-  get empty(): boolean {
-    return this.#nodes.length === 1;
-  }
-
-  /** Score delta and next state for `token` from `state`. */
-  forward(state: number, token: number): { score: number; state: number } {
-    const nodes = this.#nodes;
-    let node = nodes[state]!.next.get(token);
-    let score: number;
-    if (node !== undefined) {
-      score = nodes[node]!.tokenScore;
-    } else {
-      let n = nodes[state]!.fail;
-      while (n !== 0 && !nodes[n]!.next.has(token)) n = nodes[n]!.fail;
-      node = nodes[n]!.next.get(token) ?? n;
-      score = nodes[node]!.nodeScore - nodes[state]!.nodeScore;
-    }
-    return { score: score + nodes[node]!.outputScore, state: node };
-  }
-
-  /** Score delta at the end of the utterance: removes the bonus of an unfinished match. */
-  finalize(state: number): number {
-    return -this.#nodes[state]!.nodeScore;
-  }
 }
 
 interface Hyp {
@@ -174,9 +84,10 @@ function linkChildren(beam: readonly Hyp[]): { firstChild: Int32Array; nextSibli
   return { firstChild, nextSibling };
 }
 
-const rootHyp = (lmState: number): Hyp => ({
-  key: 0, parentKey: 0, pb: 0, pnb: -Infinity, ctx: 0, ctxState: 0, lm: 0, lmState, lastFrame: -1, tokens: [], frames: [],
-  probs: [],
+/** The empty prefix; with whole-word hotwords its context state is the one after a separator (ContextGraph.start). */
+const rootHyp = (lmState: number, graph: ContextGraph): Hyp => ({
+  key: 0, parentKey: 0, pb: 0, pnb: -Infinity, ctx: graph.start.score, ctxState: graph.start.state, lm: 0, lmState,
+  lastFrame: -1, tokens: [], frames: [], probs: [],
 });
 
 const fail = (m: string): never => {
@@ -192,7 +103,7 @@ export class CtcPrefixBeamSearch implements CtcSearch {
 
   constructor(options: Partial<CtcDecoderOptions> & { vocabSize: number }) {
     this.options = Object.freeze(validateCtcDecoderOptions(options));
-    this.#beam = [rootHyp(this.options.lm?.startState ?? 0)];
+    this.#beam = [rootHyp(this.options.lm?.startState ?? 0, this.#graph)];
   }
 
   get framesDecoded(): number {
@@ -200,7 +111,7 @@ export class CtcPrefixBeamSearch implements CtcSearch {
   }
 
   reset(): void {
-    this.#beam = [rootHyp(this.options.lm?.startState ?? 0)];
+    this.#beam = [rootHyp(this.options.lm?.startState ?? 0, this.#graph)];
     this.#framesDecoded = 0;
   }
 
@@ -377,10 +288,9 @@ export class CtcPrefixBeamSearch implements CtcSearch {
       if (!Number.isFinite(hw.boost)) fail(`hotword ${i} boost is not finite`);
       return ids;
     });
-    this.#graph = new ContextGraph(phrases, hotwords.map((hw) => hw.boost));
+    this.#graph = new ContextGraph(phrases, hotwords.map((hw) => hw.boost), this.options.separatorId);
     for (const h of this.#beam) {
-      let ctx = 0;
-      let state = 0;
+      let { score: ctx, state } = this.#graph.start;
       for (const token of h.tokens) {
         const step = this.#graph.forward(state, token);
         ctx += step.score;

@@ -16,6 +16,8 @@ import { GatewayError } from '../protocol/errors.js';
 export interface NativeCtcDecoderOptions {
   vocabSize: number;
   blankId: number;
+  /** Word separator: hotwords match whole words at it; -1 (the addon's default): a phrase matches anywhere. */
+  separatorId?: number;
   beamSize: number;
   tokenThreshold: number;
   /** Shallow fusion with a shared token LM (see inference/token-lm.ts); absent: none. */
