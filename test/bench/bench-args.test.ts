@@ -35,6 +35,7 @@ const TYPOS: [string, string[], string, string | null][] = [
   ['encoder-bench.ts', ['--batch', '8', '--batches', '0'], '--batch', '--batches'],
   ['encoder-profile.ts', ['--batches', '8', '--batch', '0'], '--batches', '--batch'],
   ['flood.ts', ['--second', '5', '--seconds', '0'], '--second', '--seconds'],
+  ['hotword-eval.ts', ['--utterance', '3', '--utterances', '0'], '--utterance', '--utterances'],
   ['large-frame.ts', ['--seconds', '10'], '--seconds', null],
   ['long-session.ts', ['--minute', '1', '--minutes', '0'], '--minute', '--minutes'],
   ['micro-bench.ts', ['--run', '1', '--only', 'beams', '--runs', '1'], '--run', '--runs'],
@@ -56,6 +57,15 @@ describe.concurrent('bench scripts refuse an unknown flag', () => {
     const r = await runBench('bench.ts', ['--duration', '0', '--json']);
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe('bench: --json needs a value');
+  }, 90_000);
+
+  it('hotword-eval without the held-out manifest (not in git) exits 2 naming it and how to make it', async () => {
+    const r = await runBench('hotword-eval.ts', ['--manifest', 'no-such-dir/MANIFEST.tsv']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('no-such-dir/MANIFEST.tsv not found');
+    expect(r.stderr).toContain('voxgate_train.prepare');
   }, 90_000);
 
   it('--help prints the flags and exits 0', async () => {
