@@ -1,12 +1,15 @@
 // libFuzzer harness for voxgate::CtcPrefixBeamSearch (native/src/ctc-prefix-beam-search.h): odd options (throw
-// DecoderError or work), then a stream of operations: chunks of log-probs with NaN / +-inf / huge values (rejected
-// whole, or decoded), hotword lists replaced mid-stream (validated as native/binding/addon.cc validates them),
-// an optional token LM, reads of the best hypothesis, n-best lists, finalize and reset.
+// DecoderError or work), the word separator among them (-1, a non-blank id: hotwords match whole words, or rarely
+// any int), then a stream of operations: chunks of log-probs with NaN / +-inf / huge values (rejected whole, or
+// decoded), hotword lists replaced mid-stream (validated as native/binding/addon.cc validates them, built with the
+// decoder's separator; rarely with another one, which both decoders refuse), an optional token LM, reads of the best
+// hypothesis, n-best lists, finalize and reset.
 //
 // Promises checked, all from the header: a rejected chunk leaves the state as it was; chunking does not matter (a
 // twin decoder gets the same frames in one call per stretch between hotword changes, and finalizes to the same
 // result bit for bit); the stable prefix of Current() is never contradicted later in the utterance; n-best element 0
-// is what Finalize() returns; tokens, frames and probabilities line up.
+// is what Finalize() returns; tokens, frames and probabilities line up; hotwords built for another separator are
+// refused (DecoderError) and leave the state as it was.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -51,13 +54,18 @@ bool StartsWith(const std::vector<int32_t>& v, const std::vector<int32_t>& prefi
   return v.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), v.begin());
 }
 
-// Hotwords as the binding accepts them: non-empty phrases of non-blank ids below vocab, finite boosts.
-ContextGraph FuzzHotwords(FuzzedDataProvider& fdp, int32_t vocab, int32_t blank) {
+// Hotwords as the binding accepts them: non-empty phrases of non-blank ids below vocab, finite boosts; with a
+// separator (whole words) it is one token in four, so phrases start, end, are split by it or consist of it alone.
+ContextGraph FuzzHotwords(FuzzedDataProvider& fdp, int32_t vocab, int32_t blank, int32_t separator) {
   std::vector<std::vector<int32_t>> phrases(fdp.ConsumeIntegralInRange<size_t>(0, 6));
   std::vector<double> boosts;
   for (auto& phrase : phrases) {
     const size_t len = fdp.ConsumeIntegralInRange<size_t>(1, 5);
     while (phrase.size() < len) {
+      if (separator >= 0 && fdp.ConsumeIntegralInRange<uint8_t>(0, 3) == 0) {
+        phrase.push_back(separator);
+        continue;
+      }
       const int32_t id = fdp.ConsumeIntegralInRange<int32_t>(0, vocab - 1);
       phrase.push_back(id == blank ? (id + 1) % vocab : id);
     }
@@ -65,7 +73,17 @@ ContextGraph FuzzHotwords(FuzzedDataProvider& fdp, int32_t vocab, int32_t blank)
     if (!std::isfinite(boost)) boost = 1.5;
     boosts.push_back(boost);
   }
-  return ContextGraph(phrases, boosts, vocab);
+  return ContextGraph(phrases, boosts, vocab, separator);
+}
+
+// The word separator: mostly -1 or a non-blank id below the vocab (a valid decoder), rarely any int (refused unless
+// it happens to be one of those).
+int32_t FuzzSeparator(FuzzedDataProvider& fdp, int32_t vocab, int32_t blank) {
+  const uint8_t pick = fdp.ConsumeIntegralInRange<uint8_t>(0, 15);
+  if (pick == 0 || vocab < 2 || vocab > 4096 || blank < 0 || blank >= vocab) return voxgate_fuzz::OddInt(fdp, -2, 3);
+  if (pick < 6) return -1;
+  const int32_t id = fdp.ConsumeIntegralInRange<int32_t>(0, vocab - 2);
+  return id >= blank ? id + 1 : id;  // every id but the blank
 }
 
 }  // namespace
@@ -75,6 +93,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   voxgate::CtcSearchOptions o;
   o.vocab_size = voxgate_fuzz::OddInt(fdp, -1, 48);
   o.blank_id = voxgate_fuzz::OddInt(fdp, -1, 3);
+  o.separator_id = FuzzSeparator(fdp, o.vocab_size, o.blank_id);
   o.beam_size = fdp.ConsumeIntegralInRange<uint8_t>(0, 63) == 0 ? voxgate_fuzz::OddInt(fdp, 1000, 1025)
                                                                  : voxgate_fuzz::OddInt(fdp, 0, 24);
   o.token_threshold = OddDouble(fdp, 0.0, 30.0);
@@ -132,8 +151,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       }
       case 3: {  // hotwords replaced mid-utterance, the twin at the same frame
-        ContextGraph graph = FuzzHotwords(fdp, v, blank);
+        // Rarely built for another separator than the decoder's (only C++ can: the binding uses the decoder's).
+        const bool other = fdp.ConsumeIntegralInRange<uint8_t>(0, 15) == 0;
+        const int32_t separator = other ? (o.separator_id == -1 ? (blank + 1) % v : -1) : o.separator_id;
+        ContextGraph graph = FuzzHotwords(fdp, v, blank, separator);
         sync();
+        if (other) {
+          const CtcSearchResult before = a->Current();
+          bool refused = false;
+          try {
+            a->SetHotwords(graph);
+          } catch (const DecoderError&) {
+            refused = true;
+          }
+          FUZZ_CHECK(refused && SameResult(before, a->Current()));
+          break;
+        }
         a->SetHotwords(graph);
         b->SetHotwords(std::move(graph));
         break;
