@@ -1,6 +1,6 @@
 /**
  * `session.ended.stats` (docs/protocol.md section 5) held against what crossed the wire, and against the /metrics
- * deltas of the same session, on a real gateway on loopback over both carriers with the real model and real speech:
+ * deltas of the same session, on a real gateway on loopback (the ws carrier) with the real model and real speech:
  * telephony mu-law and 44.1 kHz stereo float in odd frame sizes with an empty frame, sent as fast as the socket takes
  * them, then `session.end` and audio after it (discarded).
  */
@@ -15,7 +15,8 @@ import { parsePrometheusText, sumOf, valueOf, type Family } from './prom-text.js
 
 const round1 = (v: number): number => Math.round(v * 10) / 10;
 
-describe.each(['uws', 'ws'] as const)('session.ended stats over %s (real model)', (transport) => {
+// One carrier for suite time (ws; session-endings-observability runs uws): the stats are the session's.
+describe.each(['ws'] as const)('session.ended stats over %s (real model)', (transport) => {
   let gw: Gateway;
   beforeAll(async () => {
     gw = await startRealGateway(transport, { overloadLatencyMs: 0 });

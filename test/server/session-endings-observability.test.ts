@@ -1,5 +1,5 @@
 /**
- * Every way a session can end, on a real gateway on loopback over both carriers with the real model and real speech,
+ * Every way a session can end, on a real gateway on loopback (uWS, the default) with the real model and real speech,
  * seen from /metrics and the log: `voxgate_sessions_active` is back at 0 after each (session.end, the client's close,
  * a dropped TCP connection, a fatal protocol error, an encoder worker crash, the start and idle timeouts, the drain),
  * no counter goes down between scrapes, /readyz is 503 "draining" while the drain still holds a session and /healthz
@@ -53,7 +53,9 @@ function record(ws: WebSocket): { msgs: ServerMessage[]; started: () => Promise<
   };
 }
 
-describe.each(['uws', 'ws'] as const)('session endings over %s (real model)', (transport) => {
+// One carrier for suite time: what differs by carrier at a session's end (close origin, close codes, counted
+// reasons) is covered on both by test/transports/close-origin.test.ts and test/server/session-outcome.test.ts.
+describe.each(['uws'] as const)('session endings over %s (real model)', (transport) => {
   it('gauge back to 0 after every ending, counters monotonic, /readyz drains first, logs keyed by session_id',
     async () => {
       let logged = '';
