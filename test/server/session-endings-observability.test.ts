@@ -86,6 +86,19 @@ describe.each(['uws'] as const)('session endings over %s (real model)', (transpo
         ws.on('error', () => undefined);
         return { ws, rec: record(ws), done: closed(ws) };
       };
+      /** A raw socket whose session has started (its id recorded). */
+      const started = async (): ReturnType<typeof raw> => {
+        const s = await raw();
+        s.ws.send(start);
+        ids.push(await s.rec.started());
+        return s;
+      };
+      /** The socket closes after an error with `code`; then the gauge and counters are checked. */
+      const endsWith = async (s: Awaited<ReturnType<typeof raw>>, code: string, what: string): Promise<void> => {
+        await s.done;
+        expect(s.rec.msgs.find((m) => m.type === 'error')).toMatchObject({ code });
+        await settled(what);
+      };
       try {
         // 1. session.end
         const a = await VoxgateClient.connect(url, { apiKey: KEY, start: { audio: { encoding: 'pcm_s16le',
@@ -96,26 +109,18 @@ describe.each(['uws'] as const)('session endings over %s (real model)', (transpo
         await settled('session.end');
         // 2. the client closes mid-session; 3. the TCP connection drops mid-session
         for (const leave of [(ws: WebSocket) => ws.close(1000), (ws: WebSocket) => ws.terminate()]) {
-          const s = await raw();
-          s.ws.send(start);
-          ids.push(await s.rec.started());
+          const s = await started();
           s.ws.send(wav.data.subarray(0, 16 * frame));
           leave(s.ws);
           await s.done;
           await settled(`client leaves (${leave.toString()})`);
         }
         // 4. a fatal protocol error (half a sample)
-        const f = await raw();
-        f.ws.send(start);
-        ids.push(await f.rec.started());
+        const f = await started();
         f.ws.send(new Uint8Array(3));
-        await f.done;
-        expect(f.rec.msgs.find((m) => m.type === 'error')).toMatchObject({ code: 'GW_ERR_PARTIAL_SAMPLE' });
-        await settled('fatal error');
+        await endsWith(f, 'GW_ERR_PARTIAL_SAMPLE', 'fatal error');
         // 5. the encoder worker dies under a streaming session: GW_ERR_INFERENCE
-        const c = await raw();
-        c.ws.send(start);
-        ids.push(await c.rec.started());
+        const c = await started();
         // fed at real time (never idle, no backlog) until a partial, then the worker dies; the stream's next encoder
         // run finds its caches gone
         let crashed = false;
@@ -129,24 +134,12 @@ describe.each(['uws'] as const)('session endings over %s (real model)', (transpo
           await new Promise((r) => setTimeout(r, 100));
         }
         expect(crashed, 'a partial before the crash').toBe(true);
-        await c.done;
-        expect(c.rec.msgs.find((m) => m.type === 'error')).toMatchObject({ code: 'GW_ERR_INFERENCE' });
-        await settled('encoder crash');
+        await endsWith(c, 'GW_ERR_INFERENCE', 'encoder crash');
         // 6. idle timeout; 7. start timeout
-        const idle = await raw();
-        idle.ws.send(start);
-        ids.push(await idle.rec.started());
-        await idle.done;
-        expect(idle.rec.msgs.find((m) => m.type === 'error')).toMatchObject({ code: 'GW_ERR_IDLE_TIMEOUT' });
-        await settled('idle timeout');
-        const unstarted = await raw();
-        await unstarted.done;
-        expect(unstarted.rec.msgs.find((m) => m.type === 'error')).toMatchObject({ code: 'GW_ERR_START_TIMEOUT' });
-        await settled('start timeout');
+        await endsWith(await started(), 'GW_ERR_IDLE_TIMEOUT', 'idle timeout');
+        await endsWith(await raw(), 'GW_ERR_START_TIMEOUT', 'start timeout');
         // 8. the drain, with a session holding seconds of unprocessed speech
-        const d = await raw();
-        d.ws.send(start);
-        ids.push(await d.rec.started());
+        const d = await started();
         const pcm = repeatPcm(wav, 8000);
         for (let off = 0; off < pcm.byteLength; off += frame) d.ws.send(pcm.subarray(off, off + frame));
         await until(() => d.rec.msgs.some((m) => m.type === 'flow.pause'), 10_000, 'flow.pause');
