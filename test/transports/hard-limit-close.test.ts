@@ -44,9 +44,12 @@ describe.each(['uws', 'ws'] as const)('hard-limit close over %s', (kind) => {
     const clientClosed = closed(client);
     await fillKernelBuffers(conn);
     // A payload of exactly the room left is within the limit: the buffer then holds the limit plus the frame's header.
-    const room = HARD_LIMIT_BYTES - conn.bufferedAmount();
-    expect(room).toBeGreaterThan(0);
-    expect(conn.send(new Uint8Array(room))).toBe('buffered');
+    // Loopback's kernel buffers can still grow and take part of that payload (uWebSockets.js flushes what it holds on
+    // each send), so top up with the room left each time until the carrier itself holds the limit.
+    for (let i = 0; conn.bufferedAmount() < HARD_LIMIT_BYTES; i++) {
+      expect(i, 'the kernel kept taking the frames').toBeLessThan(64);
+      expect(conn.send(new Uint8Array(HARD_LIMIT_BYTES - conn.bufferedAmount()))).not.toBe('dropped');
+    }
     expect(conn.send('one byte too many')).toBe('dropped');
     expect(conn.closed).toBe(true);
     clientSocket(client).resume();
