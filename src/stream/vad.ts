@@ -5,8 +5,8 @@
  * fbank frame i. The VAD decides frame i once sample 160 i + 159 has arrived, before the fbank frame (which needs
  * 160 i + 279), so decisions are queued and popped one per fbank frame: `speech[k]` of an output block is the
  * decision of frame `firstFrame + k`. Only at the end of a segment (finalize) or of the stream can the fbank's
- * reflected last frame outrun the VAD; then the VAD decides its partial frame and any still missing decision repeats
- * the last one. After a finalize the detector starts a new segment, frames counted from the boundary as the fbank's
+ * reflected last frame outrun the VAD; then the VAD decides its partial frame, which covers it: of N samples the
+ * fbank makes floor((N + 80) / 160) frames and the VAD ceil(N / 160), never fewer. After a finalize the detector starts a new segment, frames counted from the boundary as the fbank's
  * are, keeping its noise floor and the state of its energy's high-pass (dsp/energy-vad.ts `startSegment`: a new
  * frame grid must not change what a mains hum reads); after `end` it starts from scratch.
  *
@@ -18,6 +18,7 @@
  * on whole clips, as the PyTorch evaluation reads them).
  */
 import { map, type OperatorFunction } from 'rxjs';
+import { GatewayError } from '../protocol/errors.js';
 import { EnergyVad, type EnergyVadFrames, type EnergyVadOptions } from '../dsp/energy-vad.js';
 import { statefulOperator, type ControlItem, type FrameBlockItem } from './stream-items.js';
 
@@ -38,7 +39,6 @@ export function vad(
     let queue = new Uint8Array(64);
     let head = 0;
     let length = 0;
-    let last = 0;
     const enqueue = (d: EnergyVadFrames): void => {
       const n = d.isSpeech.length;
       if (head + length + n > queue.length) {
@@ -55,19 +55,18 @@ export function vad(
         if (item.kind !== 'frames') {
           if (item.kind === 'end') detector.reset();
           else detector.startSegment();
-          head = length = last = 0;
+          head = length = 0;
           emit(item);
           return;
         }
         if (item.samples.length > 0) enqueue(detector.push(item.samples));
         if (length < item.frames) enqueue(detector.flushSegment()); // a segment's or the stream's end (see header)
-        const speech = new Uint8Array(item.frames);
-        const take = Math.min(length, item.frames);
-        speech.set(queue.subarray(head, head + take));
-        if (take > 0) last = speech[take - 1]!;
-        speech.fill(last, take);
-        head += take;
-        length -= take;
+        if (length < item.frames) {
+          throw new GatewayError('GW_ERR_INTERNAL', `VAD has ${length} decisions for ${item.frames} fbank frames`);
+        }
+        const speech = queue.slice(head, head + item.frames);
+        head += item.frames;
+        length -= item.frames;
         if (length === 0) head = 0;
         emit({ ...item, speech });
       },

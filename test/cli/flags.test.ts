@@ -27,11 +27,13 @@ describe('flags refused up front', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'voxgate-flags-'));
     const f = speechFixtures()[0]!;
     writeFileSync(path.join(dir, 'M.tsv'), `${f.set}\t${f.file}\t${f.reference}\n`);
-    for (const args of [['--out', ''], ['--out='], ['--json', ''], ['--json=']]) {
+    const cases = [['--out', ''], ['--out='], ['--json', ''], ['--json=']];
+    const runs = await Promise.all(cases.map((args) => voxgate(['eval', 'M.tsv', '--url', REFUSING_URL, ...args], dir)));
+    cases.forEach((args, i) => {
       const flag = args[0]!.replace('=', '');
-      expect(await voxgate(['eval', 'M.tsv', '--url', REFUSING_URL, ...args], dir), args.join(' ')).toMatchObject({
+      expect(runs[i], args.join(' ')).toMatchObject({
         code: 1, stdout: '', stderr: `voxgate: GW_ERR_BAD_CONFIG: ${flag} must name a file, got ""\n` });
-    }
+    });
     expect(readdirSync(dir)).toEqual(['M.tsv']); // no temporary file left in the working directory
   }, 60_000);
 
@@ -46,10 +48,11 @@ describe('flags refused up front', () => {
       [['--json', `${dir}/./M.tsv`], `--json "${dir}/./M.tsv" is the manifest`],
       [['--out', 'r.txt', '--json', './r.txt'], '--out and --json are the same file, "./r.txt"'],
     ];
-    for (const [args, message] of cases) {
-      expect(await voxgate(['eval', 'M.tsv', '--url', REFUSING_URL, ...args], dir), args.join(' ')).toMatchObject({
+    const runs = await Promise.all(cases.map(([args]) => voxgate(['eval', 'M.tsv', '--url', REFUSING_URL, ...args], dir)));
+    cases.forEach(([args, message], i) => {
+      expect(runs[i], args.join(' ')).toMatchObject({
         code: 1, stdout: '', stderr: `voxgate: GW_ERR_BAD_CONFIG: ${message}\n` });
-    }
+    });
     expect(readFileSync(path.join(dir, 'M.tsv'), 'utf8')).toBe(manifest);
   }, 60_000);
 
@@ -78,11 +81,14 @@ describe('flags refused up front', () => {
     const file = speechFixtures()[0]!.file; // mono
     // before: in-process after the model load, with --url GW_ERR_UNREACHABLE (against a server: its session.start
     // refusal), both naming neither: "session.start: multichannel must be false with one channel, got true"
-    for (const target of [[], ['--url', REFUSING_URL]]) {
-      expect(await voxgate(['transcribe', file, '--multichannel', ...target], tmpdir()), target.join(' ')).toMatchObject({
+    const targets = [[], ['--url', REFUSING_URL]];
+    const runs = await Promise.all(targets.map((target) => voxgate(['transcribe', file, '--multichannel', ...target],
+      tmpdir())));
+    targets.forEach((target, i) => {
+      expect(runs[i], target.join(' ')).toMatchObject({
         code: 1, stdout: '', stderr: `voxgate: GW_ERR_BAD_CONFIG: --multichannel needs a stereo file, ${file} has 1 `
           + 'channel\n' });
-    }
+    });
   }, 60_000);
 
   it('a flag given twice is refused naming it (the last one won without a word; none is repeatable)', async () => {
@@ -96,9 +102,10 @@ describe('flags refused up front', () => {
       [['transcribe', 'never.wav', '--json', '--json'], '--json given twice'],
       [['eval', 'M.tsv', '-h', '--help'], '--help given twice'],
     ];
-    for (const [args, message] of cases) {
-      expect(await voxgate(args, dir), args.join(' ')).toMatchObject({
+    const runs = await Promise.all(cases.map(([args]) => voxgate(args, dir)));
+    cases.forEach(([args, message], i) => {
+      expect(runs[i], args.join(' ')).toMatchObject({
         code: 1, stdout: '', stderr: `voxgate: GW_ERR_BAD_CONFIG: ${message}: a flag may be given once\n` });
-    }
+    });
   }, 60_000);
 });

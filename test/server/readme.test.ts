@@ -95,11 +95,11 @@ describe('README.md "CLI reference" and "Configuration" against the binary', () 
       [['serve', '--lm-token-bonus=-0.5', '--max-sessions', '0'], 1, quoted],
       [['serve', '--port', '1', '--port', '2'], 1, `voxgate: ${twice}`],
     ];
-    for (const [args, code, text] of cases) {
-      const run = await voxgate(args);
-      expect({ args, code: run.code }).toEqual({ args, code });
-      expect(run.stdout + run.stderr, args.join(' ')).toContain(text);
-    }
+    const runs = await Promise.all(cases.map(([args]) => voxgate(args)));
+    cases.forEach(([args, code, text], i) => {
+      expect({ args, code: runs[i]!.code }).toEqual({ args, code });
+      expect(runs[i]!.stdout + runs[i]!.stderr, args.join(' ')).toContain(text);
+    });
   }, 120_000);
 
   it('names as in-process engine variables exactly those transcribe and eval read, and which of them have no flag', () => {
