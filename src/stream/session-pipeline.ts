@@ -31,7 +31,7 @@
  */
 import { BehaviorSubject, Observable, Subject, type Subscription } from 'rxjs';
 import { GatewayError } from '../protocol/errors.js';
-import type { FinalReason } from '../protocol/messages.js';
+import { PROTOCOL_LIMITS, type FinalReason } from '../protocol/messages.js';
 import type { Hotword, SessionConfig } from '../protocol/session-config.js';
 import type { Hotword as DecoderHotword } from '../inference/ctc-decoder.js';
 import { hotwordsFromPhrases } from '../inference/hotword-tokens.js';
@@ -39,7 +39,7 @@ import { ctcDecode, DECODER_KINDS, type DecodeSettings, type DecoderKind, type L
 import { decodeAudio, sampleFrameBytes } from './decode-audio.js';
 import { denoise } from './denoise.js';
 import { createEncodeMeter, encode } from './encode.js';
-import { endpoint, type EndpointSettings } from './endpoint.js';
+import { DEFAULT_ENDPOINT_OPTIONS, endpoint, FRAME_MS, type EndpointSettings } from './endpoint.js';
 import { fbank } from './fbank.js';
 import { InputPacer } from './input-pacer.js';
 import { SegmentClock, type PipelineEvent } from './pipeline-event.js';
@@ -62,7 +62,7 @@ export interface PipelineDeps {
   now?: () => number;
   /** Bound of the encoder queue in ms of audio (default 20 000); past it events$ errors with GW_ERR_BACKLOG. */
   maxPendingMs?: number;
-  /** Audio fed before a speech onset, ms (default 300). */
+  /** Audio fed before a speech onset, ms (default 300; at most MAX_PRE_ROLL_MS). */
   preRollMs?: number;
   /** `energy` (default) or `off`: every frame is speech (see stream/vad.ts). */
   vad?: VadMode;
@@ -74,6 +74,13 @@ export interface PipelineDeps {
  * 28.25% (int8, 320 ms); the decoder's cost per beam is in `npm run bench:micro`, the serving cost in `npm run bench`. */
 export const DEFAULT_PIPELINE_DEPS = { beamSize: 16, maxPendingMs: 20000, preRollMs: 300 } as const;
 
+/**
+ * Largest `preRollMs`: an utterance opens holding the pre-roll and the VAD's onset frames, and max_utterance_ms is
+ * checked from the frame after them, so a longer pre-roll let the first utterance outlast the smallest
+ * max_utterance_ms a client may set (1000 ms; a pre-roll of 1000 gave 1040 ms).
+ */
+export const MAX_PRE_ROLL_MS = PROTOCOL_LIMITS.minMaxUtteranceMs - (DEFAULT_ENDPOINT_OPTIONS.onsetFrames + 1) * FRAME_MS;
+
 /** Longest audio the DSP stages take in one go, ms (~3 ms of main-thread time at 8 kHz with denoise). */
 export const DSP_SLICE_MS = 500;
 
@@ -81,8 +88,9 @@ export const DSP_SLICE_MS = 500;
 export function validatePipelineDeps(deps: PipelineDeps): void {
   const { maxPendingMs = DEFAULT_PIPELINE_DEPS.maxPendingMs, preRollMs = DEFAULT_PIPELINE_DEPS.preRollMs } = deps;
   if (!(maxPendingMs > 0)) throw new GatewayError('GW_ERR_BAD_CONFIG', `maxPendingMs must be > 0, got ${maxPendingMs}`);
-  if (!Number.isInteger(preRollMs / 10) || preRollMs < 0 || preRollMs > 1000) {
-    throw new GatewayError('GW_ERR_BAD_CONFIG', `preRollMs must be a multiple of 10 in [0, 1000], got ${preRollMs}`);
+  if (!Number.isInteger(preRollMs / 10) || preRollMs < 0 || preRollMs > MAX_PRE_ROLL_MS) {
+    throw new GatewayError('GW_ERR_BAD_CONFIG',
+      `preRollMs must be a multiple of 10 in [0, ${MAX_PRE_ROLL_MS}], got ${preRollMs}`);
   }
   if (deps.vad !== undefined && !VAD_MODES.includes(deps.vad)) {
     throw new GatewayError('GW_ERR_BAD_CONFIG', `vad must be one of ${VAD_MODES.join('|')}, got ${JSON.stringify(deps.vad)}`);

@@ -1,7 +1,9 @@
 /** Operator tests of endpoint: segmentation rules, any block size, settings changes mid-utterance, teardown. */
 import { BehaviorSubject, Subject, from, lastValueFrom, of, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { endpoint, type EndpointSettings } from '../../src/stream/endpoint.js';
+import { endpoint, FRAME_MS, type EndpointSettings } from '../../src/stream/endpoint.js';
+import { MAX_PRE_ROLL_MS, validatePipelineDeps } from '../../src/stream/session-pipeline.js';
+import { PROTOCOL_LIMITS } from '../../src/protocol/messages.js';
 import type { ControlItem, FrameBlockItem, SegmentItem } from '../../src/stream/stream-items.js';
 
 /** Frame blocks whose row i is filled with the value i (so frames can be traced), speech flags from `speech`. */
@@ -213,4 +215,26 @@ describe('endpoint', () => {
         'speech.stopped@1000', 'end:session_end@100', 'END']);
     });
   });
+});
+
+describe('pre-roll against max_utterance_ms', () => {
+  // An utterance opens holding the pre-roll and the onset frames; max_utterance_ms is checked from the next frame on.
+  it('the largest pre-roll the pipeline accepts keeps utterances within the smallest max_utterance_ms a client may set',
+    async () => {
+      expect(() => validatePipelineDeps({ preRollMs: MAX_PRE_ROLL_MS + 10 })).toThrow(
+        `preRollMs must be a multiple of 10 in [0, ${MAX_PRE_ROLL_MS}], got ${MAX_PRE_ROLL_MS + 10}`);
+      validatePipelineDeps({ preRollMs: MAX_PRE_ROLL_MS });
+      const maxUtteranceMs = PROTOCOL_LIMITS.minMaxUtteranceMs;
+      const input = [...blocks(pattern([0, 200], [1, 400]), 7), END];
+      const out = await lastValueFrom(from(input).pipe(
+        endpoint(of({ silenceMs: 500, maxUtteranceMs }), { preRollMs: MAX_PRE_ROLL_MS }), toArray()));
+      const lengths: number[] = [];
+      let startFrame = -1;
+      for (const s of out) {
+        if (s.kind === 'utterance.start') startFrame = s.startFrame;
+        if (s.kind === 'utterance.end') lengths.push((s.endFrame - startFrame) * FRAME_MS);
+      }
+      expect(lengths.length).toBeGreaterThan(1);
+      for (const ms of lengths) expect(ms).toBeLessThanOrEqual(maxUtteranceMs);
+    });
 });
