@@ -85,7 +85,7 @@ export const MAX_PRE_ROLL_MS = PROTOCOL_LIMITS.minMaxUtteranceMs - (DEFAULT_ENDP
 export const DSP_SLICE_MS = 500;
 
 /** Throws GW_ERR_BAD_CONFIG quoting the bad value (beamSize is checked by CtcDecoder). */
-export function validatePipelineDeps(deps: PipelineDeps): void {
+export function validatePipelineDeps(deps: Partial<PipelineDeps>): void {
   const { maxPendingMs = DEFAULT_PIPELINE_DEPS.maxPendingMs, preRollMs = DEFAULT_PIPELINE_DEPS.preRollMs } = deps;
   if (!(maxPendingMs > 0)) throw new GatewayError('GW_ERR_BAD_CONFIG', `maxPendingMs must be > 0, got ${maxPendingMs}`);
   if (!Number.isInteger(preRollMs / 10) || preRollMs < 0 || preRollMs > MAX_PRE_ROLL_MS) {
