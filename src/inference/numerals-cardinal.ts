@@ -59,8 +59,10 @@ export function digitOf(x: string | undefined): string | null {
   return has(UNITS, x) ? String(UNITS[x]) : x === 'oh' ? '0' : null;
 }
 
-export function isDigitWord(x: string | undefined): boolean {
-  return has(UNITS, x) || x === 'oh' || x === 'double' || x === 'triple';
+/** Whether a digit is spelled at i: a digit word, or "double" / "triple" before one ("double check" spells none). */
+export function digitAt(w: readonly string[], i: number): boolean {
+  const x = w[i];
+  return digitOf(x) !== null || ((x === 'double' || x === 'triple') && digitOf(w[i + 1]) !== null);
 }
 
 /** "a" as one before "hundred" or a scale at i + 1, but not after a fraction: "half a million" is 500000 or words,
@@ -77,7 +79,7 @@ function aIsOne(w: readonly string[], i: number): boolean {
  * ("eight hundred oh five five five"). */
 export function ohTail(w: readonly string[], j: number): NumberSpan | null {
   const d = w[j + 1];
-  if (w[j] !== 'oh' || !has(UNITS, d) || UNITS[d] === 0 || isDigitWord(w[j + 2])) return null;
+  if (w[j] !== 'oh' || !has(UNITS, d) || UNITS[d] === 0 || digitAt(w, j + 2)) return null;
   return { value: UNITS[d]!, ordinal: false, end: j + 2 };
 }
 
@@ -96,10 +98,11 @@ function group(w: readonly string[], i: number): NumberSpan | null {
   if (w[j] === 'and' && belowHundred(w, j + 1) !== null) j++;
   const tail = belowHundred(w, j) ?? ohTail(w, j);
   // "eight hundred five five five" is 800 then the digit string 555, not 805 then 55
-  const digitString = tail !== null && tail.end === j + 1 && isDigitWord(w[j + 1]) && isDigitWord(w[j]);
+  const digitString = tail !== null && tail.end === j + 1 && digitAt(w, j + 1) && digitAt(w, j);
   // "five hundred and five hundred": a tail before "hundred" heads the next number
   const nextHead = tail !== null && (w[tail.end] === 'hundred' || w[tail.end] === 'hundredth');
-  if (tail === null || digitString || nextHead) return { value, ordinal: false, end: head.end + 1 };
+  // "zero" adds nothing to a hundred: it is a digit of what follows ("one hundred zero one" -> 100 01), never dropped
+  if (tail === null || tail.value === 0 || digitString || nextHead) return { value, ordinal: false, end: head.end + 1 };
   return { value: value + tail.value, ordinal: tail.ordinal, end: tail.end };
 }
 
@@ -126,7 +129,9 @@ export function cardinal(w: readonly string[], i: number): NumberSpan | null {
     // "two thousand three thousand": a group with a scale of its own as large starts the next number
     const after = next === null ? undefined : w[next.end];
     const ownScale = next !== null && !next.ordinal && has(SCALES, after) && SCALES[after]! >= lastScale;
-    if (next === null || next.value >= lastScale || ownScale) return { value: total, ordinal: false, end: g.end + 1 };
+    // "zero" adds nothing to a scale either ("two thousand zero one" -> 2000 01)
+    const stop = next === null || next.value === 0 || next.value >= lastScale || ownScale;
+    if (stop) return { value: total, ordinal: false, end: g.end + 1 };
     g = next;
   }
   return { value: total + g.value, ordinal: g.ordinal, end: g.end };

@@ -9,11 +9,13 @@
  *   digit ("five five five oh one" -> 55501, "double seven" -> 77); a digit word just before "hundred" or a scale
  *   word is left to the cardinal that follows ("one eight hundred" -> 1 800); "oh" opening a run stays a word
  *   unless a number stands before it or the run spells three digits or more ("oh one more thing", but "nineteen
- *   oh five" -> 1905, "oh oh seven" -> 007);
+ *   oh five" -> 1905, "oh oh seven" -> 007); "double" / "triple" before anything but a digit is a word ("one
+ *   hundred one double check" -> 101 double check);
  * - cardinals: units, teens, tens, "hundred", "thousand", "million", "billion", with "and" after a hundred or a
  *   scale and "a" before one ("three hundred and twelve" -> 312, "a thousand" -> 1000, "twelve hundred" -> 1200),
  *   "oh" and a digit ending one ("one hundred oh one" -> 101, "two thousand oh five" -> 2005) and "and a half"
- *   adding half the last unit named ("two and a half" -> 2.5, "a million and a half" -> 1500000);
+ *   adding half the last unit named ("two and a half" -> 2.5, "a million and a half" -> 1500000); "zero" after
+ *   "hundred" or a scale is a digit of what follows, never dropped ("two thousand zero one" -> 2000 01);
  * - digits read in groups: digit strings and numbers below 100, side by side, join into one number
  *   ("nineteen twenty eight" -> 1928, "five five five twelve thirty four" -> 5551234, "eight twenty seven" -> 827);
  * - ordinals ending a cardinal ("twenty first" -> 21st, "tenth" -> 10th), and "first" .. "ninth" as a day next to a
@@ -45,7 +47,7 @@
  */
 
 import {
-  SCALES, belowHundred, cardinal, digitOf, digitRun, has, isDigitWord, ohTail,
+  SCALES, belowHundred, cardinal, digitAt, digitOf, digitRun, has, ohTail,
 } from './numerals-cardinal.js';
 
 const CURRENCIES: Readonly<Record<string, string>> = {
@@ -199,7 +201,7 @@ function roundTheClockAt(w: readonly string[], i: number, afterNumber: boolean):
   const year = w[i + 3] === 'three' && w[i + 4] === 'sixty' && w[i + 5] === 'five';
   const end = year ? i + 6 : i + 3;
   const next = w[end];
-  const numberNext = belowHundred(w, end) !== null || isDigitWord(next) || next === 'hundred' || has(SCALES, next);
+  const numberNext = belowHundred(w, end) !== null || digitAt(w, end) || next === 'hundred' || has(SCALES, next);
   return numberNext ? null : { text: year ? '24/7/365' : '24/7', end };
 }
 
@@ -244,19 +246,25 @@ export function formatNumerals(words: readonly string[]): string {
     if (n === null || afterScale) {
       let end = i + 1;
       for (let m = n; m !== null; m = readNumber(words, end, true)) end = m.end;
+      // the "oh" after a rejected "oh" opens a shorter run of the same words, rejected too: take them all now rather
+      // than scan the rest of the run again for each (quadratic on a long run of them)
+      if (n === null && words[i] === 'oh') while (words[end] === 'oh') end++;
       for (; i < end; i++) pieces.push({ kind: 'word', text: words[i]! });
       continue;
     }
     // a unit after digits read in groups takes them all ("twenty twenty one dollars" -> $2021, not 20 $21), up to a
     // lone digit, which is a count there ("two twenty dollar bills"), except before a plural currency ("four ninety
     // nine dollars" -> $499) where it is not "one" as a pronoun ("this one twenty dollars")
+    // (only when a unit follows: looking back from every group would read a long run of them once per group)
     let first = pieces.length;
-    const joinsUnit = (p: Piece | undefined): boolean => isGroupPiece(p) && p.spelled === null;
-    while (n.piece.group && first > 0 && joinsUnit(pieces[first - 1])) first--;
-    const lone = pieces[first - 1];
-    const before = pieces[first - 2];
-    const pronoun = before?.kind === 'word' && (DETERMINERS.has(before.text) || before.text === 'the');
-    if (n.piece.group && isGroupPiece(lone) && PLURAL_CURRENCIES.has(words[n.end] ?? '') && !pronoun) first--;
+    if (n.piece.group && unitAfter(words, n.end, n.piece.text) !== null) {
+      const joinsUnit = (p: Piece | undefined): boolean => isGroupPiece(p) && p.spelled === null;
+      while (first > 0 && joinsUnit(pieces[first - 1])) first--;
+      const lone = pieces[first - 1];
+      const before = pieces[first - 2];
+      const pronoun = before?.kind === 'word' && (DETERMINERS.has(before.text) || before.text === 'the');
+      if (isGroupPiece(lone) && PLURAL_CURRENCIES.has(words[n.end] ?? '') && !pronoun) first--;
+    }
     const unit = unitAfter(words, n.end, pieces.slice(first).map((p) => p.text).join('') + n.piece.text);
     if (unit !== null) {
       pieces.length = first;

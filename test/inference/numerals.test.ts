@@ -122,6 +122,20 @@ describe('formatNumerals', () => {
     ['two thousand and three thousand', '2000 and 3000'],
     ['one billion two billion', '1000000000 2000000000'],
     ['one million two thousand three million', '1002000 3000000'],
+    // "zero" after "hundred" or a scale adds nothing to it: it is a digit of what follows, never dropped
+    ['two thousand zero', '2000 0'],
+    ['two thousand zero one', '2000 01'],
+    ['one million zero zero', '1000000 00'],
+    ['one hundred zero', '100 0'],
+    ['one hundred and zero', '100 and zero'],
+    ['two thousand and zero', '2000 and zero'],
+    // "double" / "triple" spell digits only before one: "double check" makes no digit string of the number before it
+    ['one hundred one double check', '101 double check'],
+    ['i was charged eight hundred five double charged', 'i was charged 805 double charged'],
+    ['room one hundred oh five double check', 'room 105 double check'],
+    ['two thousand oh five triple checked', '2005 triple checked'],
+    ['we are open twenty four seven double check', 'we are open 24/7 double check'],
+    ['five hundred five double seven', '500 577'],
   ])('%j -> %j', (input, expected) => {
     expect(fmt(input)).toBe(expected);
   });
@@ -260,5 +274,31 @@ describe('formatNumerals', () => {
       expect(kept.filter(isPlain), words.join(' ')).toEqual(words.filter(isPlain));
       expect(out, words.join(' ')).not.toMatch(/NaN|undefined|Infinity/);
     }
+  });
+});
+
+describe('formatNumerals on long finals', () => {
+  // a final can be minutes of speech; the rewrite must take time linear in its words. Quadratic scans took seconds on
+  // these 20,000 words (against milliseconds), so the bound below is far from both on any machine.
+  const timed = (words: string[]): { out: string; ms: number } => {
+    const t0 = performance.now();
+    const out = formatNumerals(words);
+    return { out, ms: performance.now() - t0 };
+  };
+  const cycle = (pattern: string[], n: number): string[] =>
+    Array.from({ length: n }, (_, i) => pattern[i % pattern.length]!);
+
+  it('a long run of "oh" (each one opens a run that is not a number) is read once, not once per word', () => {
+    const { out, ms } = timed(cycle(['oh'], 20_000));
+    expect(out).toBe(cycle(['oh'], 20_000).join(' '));
+    expect(ms).toBeLessThan(1000);
+  });
+
+  it('a long run of numbers read in groups is read once, not once per group', () => {
+    const { out, ms } = timed(cycle(['twenty'], 20_000));
+    expect(out).toBe('20'.repeat(20_000));
+    expect(ms).toBeLessThan(1000);
+    // ... and a unit at its end still takes the whole run
+    expect(timed([...cycle(['nineteen'], 20_000), 'dollars']).out).toBe(`$${'19'.repeat(20_000)}`);
   });
 });
