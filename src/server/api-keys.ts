@@ -95,7 +95,8 @@ export class ApiKeys {
   }
 }
 
-/** One `name=value` option of a key line; `where` names the line for errors. */
+/** One `name=value` option of a key line; `where` names the line for errors. An option repeated with another value
+ * is refused: the last one silently winning would misread a line the operator edited by appending. */
 function applyOption(entry: ApiKeyEntry, option: string, where: string): void {
   const eq = option.indexOf('=');
   const name = eq < 0 ? option : option.slice(0, eq);
@@ -105,12 +106,16 @@ function applyOption(entry: ApiKeyEntry, option: string, where: string): void {
     if (!NAME_PATTERN.test(value)) {
       throw bad(`${where}: name must be 1-64 of A-Z a-z 0-9 . _ -, got ${value.length} characters (not quoted)`);
     }
+    if (entry.name !== undefined && entry.name !== value) throw bad(`${where}: name given twice, with two values`);
     entry.name = value;
   } else if (name === 'max_sessions') {
     const n = Number(value);
     if (!/^\d+$/.test(value) || n < 1 || n > MAX_SESSIONS_PER_ACCOUNT) {
       const got = /^-?\d{1,12}$/.test(value) ? JSON.stringify(value) : 'something else (not quoted)';
       throw bad(`${where}: max_sessions must be an integer in [1, ${MAX_SESSIONS_PER_ACCOUNT}], got ${got}`);
+    }
+    if (entry.maxSessions !== undefined && entry.maxSessions !== n) {
+      throw bad(`${where}: max_sessions given twice, with two values`);
     }
     entry.maxSessions = n;
   } else if (eq < 0) {
@@ -165,13 +170,14 @@ export async function loadApiKeys(filePath: string): Promise<ApiKeys> {
 
 /**
  * The key a client presented: `Authorization: Bearer KEY` (scheme case-insensitive) wins over `?api_key=KEY`.
- * `headers` uses lower-case names (as in UpgradeInfo). Returns null when neither is present or the key is empty.
+ * `headers` uses lower-case names (as in UpgradeInfo). Returns null when neither is present or the key is empty, and
+ * when a Bearer header is not exactly one token: the header decides, so the query must not rescue a malformed one.
+ * Both carriers join repeated headers with ", ", so a second header is never one token (a key holds no whitespace).
  */
 export function extractKey(headers: Readonly<Record<string, string | undefined>>, query: URLSearchParams): string | null {
   const auth = headers['authorization'];
-  if (auth !== undefined) {
-    const m = /^\s*bearer\s+(\S+)\s*$/i.exec(auth);
-    if (m !== null) return m[1];
+  if (auth !== undefined && /(^|,)\s*bearer(\s|,|$)/i.test(auth)) {
+    return /^\s*bearer\s+(\S+)\s*$/i.exec(auth)?.[1] ?? null;
   }
   const q = query.get('api_key');
   return q !== null && q !== '' ? q : null;

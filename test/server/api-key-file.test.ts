@@ -45,6 +45,14 @@ describe('api key file', () => {
     expect(badConfig(() => parseApiKeys('k1\rk2 colour=red\r'))).toMatch(/line 2: unknown key option/);
   });
 
+  it('refuses an option given twice with two values (which one the operator meant is unknown), never quoting the key', () => {
+    expect(badConfig(() => parseApiKeys('k1\nsecretQ name=acme name=other\n'))).toMatch(/line 2: name given twice/);
+    expect(badConfig(() => parseApiKeys('secretQ max_sessions=5 name=a max_sessions=50'))).toMatch(/line 1: max_sessions given twice/);
+    expect(badConfig(() => parseApiKeys('secretQ name=acme name=other'))).not.toMatch(/secretQ|acme|other/);
+    // the same value twice says one thing
+    expect(parseApiKeys('k1 max_sessions=5 max_sessions=05 name=a name=a').lookup('k1')).toEqual({ id: 'a', maxSessions: 5 });
+  });
+
   it('says why a key file cannot be read', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'voxgate-keyfile-'));
     await expect(loadApiKeys(join(dir, 'missing.txt'))).rejects.toThrow(/cannot read api key file ".*missing\.txt": .*ENOENT/);

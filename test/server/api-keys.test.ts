@@ -102,5 +102,11 @@ describe('api keys', () => {
     expect(extractKey({ authorization: 'Bearer' }, q(''))).toBeNull();
     expect(extractKey({}, q('api_key='))).toBeNull();
     expect(extractKey({}, q(''))).toBeNull();
+    // a Bearer header decides: one that is not exactly one token is no key, whatever the query holds
+    for (const auth of ['Bearer', 'Bearer abc extra', 'Bearer abc, Bearer abc', 'Basic eDp5, bearer abc', ' BEARER\t']) {
+      expect(extractKey({ authorization: auth }, q('api_key=xyz')), auth).toBeNull();
+    }
+    expect(extractKey({ authorization: 'Bearer a,b' }, q('api_key=xyz'))).toBe('a,b'); // a key may hold a comma
+    expect(extractKey({ authorization: 'Bearerish abc' }, q('api_key=xyz'))).toBe('xyz');
   });
 });
