@@ -61,7 +61,8 @@ export interface Gateway {
   /**
    * Re-reads the API key file (`voxgate serve` does on SIGHUP): new upgrades are checked against the new keys, open
    * sessions keep running. A bad file rejects with GW_ERR_BAD_CONFIG and the old keys stay. Resolves with the number
-   * of keys; 0 when the gateway runs without keys.
+   * of keys; 0 when the gateway runs without keys. Reloads run one at a time in call order, so the last one's file
+   * decides.
    */
   reloadApiKeys(): Promise<number>;
   /** Graceful: finalise and close every session (1001), then stop. Idempotent; resolves when everything is closed. */
@@ -96,6 +97,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   validateGatewayConfig(config);
   const log = options.logger ?? createLogger({ level: config.logLevel });
   let apiKeys: ApiKeys | null = config.apiKeysFile === null ? null : await loadApiKeys(config.apiKeysFile);
+  /** The last reloadApiKeys() call, settled or not (never rejects): the next one starts after it. */
+  let keyReloads: Promise<unknown> = Promise.resolve();
   const tls = config.tlsCertFile === null || config.tlsKeyFile === null ? null
     : await loadTlsCredentials(config.tlsCertFile, config.tlsKeyFile);
   // after the files: a key or certificate that fails to load must not leave the metrics' event-loop monitor running
@@ -326,11 +329,18 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     nativeBinary: transport.nativeBinary,
     metrics,
     sessionCount: () => sessions.size,
-    async reloadApiKeys(): Promise<number> {
-      if (config.apiKeysFile === null) return 0;
-      apiKeys = await loadApiKeys(config.apiKeysFile); // throws before replacing: the old keys stay on error
-      log.info({ keys: apiKeys.size }, 'API keys reloaded');
-      return apiKeys.size;
+    reloadApiKeys(): Promise<number> {
+      const file = config.apiKeysFile;
+      if (file === null) return Promise.resolve(0);
+      // One at a time, in call order: two reads in flight may finish in either order, and a rotation's read that
+      // ended after the revocation's brought the revoked key back until the next reload.
+      const reload = keyReloads.then(async () => {
+        apiKeys = await loadApiKeys(file); // throws before replacing: the old keys stay on error
+        log.info({ keys: apiKeys.size }, 'API keys reloaded');
+        return apiKeys.size;
+      });
+      keyReloads = reload.catch(() => undefined);
+      return reload;
     },
     drain(): Promise<void> {
       stopping ??= stop(true);
