@@ -19,7 +19,11 @@
  *     counted, because a muted microphone, a call on hold or zero-filled packet loss is not the room (learnt, it took
  *     N and the window to zero, and the room went unsuppressed for ~1 s after every gap of 150 ms or more);
  *   snr = 10 log10(sum P / sum N) with the current N; alpha = overSubtraction - 0.15 clamp(snr, -5, 20) (Berouti);
- *   D = max(P - alpha N, spectralFloor N); G = 1 if D >= P (digital silence included) else sqrt(D / P);
+ *   D = max(P - alpha N, spectralFloor N); G = 1 if D >= P (digital silence included) or while the first estimate
+ *     is learnt (its first `initFrames` frames), else sqrt(D / P): a session opened as the caller starts talking
+ *     (push-to-talk) has speech in those frames, and subtracting an estimate made of them took ~5 dB off its first
+ *     syllable (held-out split, int8, 320 ms: fsdd digits 4.6% -> 7.6% with denoise on, 26% -> 39% at 5 dB babble;
+ *     with G = 1 there 4.6% and 24%);
  *   musical-noise control: Gs = gainSmoothing Gs_prev + (1 - gainSmoothing) G (Gs = G on frame 0);
  *   y += w irfft(Gs X) overlap-added; after frame f, samples [256 f - 256, 256 f) are final.
  * (tiny = 1e-20 guards the SNR logs.) A sample that is not finite (NaN, +-Infinity) reads as 0, as the session's
@@ -241,7 +245,8 @@ export class SpectralSubtractor {
     if (!silent) ring[learnt % ring.length] = sumP;
     let minP = Infinity;
     for (let j = 0; j < ring.length; j++) minP = Math.min(minP, ring[j]!);
-    if (learnt < this.initFrames) {
+    const learning = learnt < this.initFrames;
+    if (learning) {
       for (let k = 0; k < BINS; k++) noise[k] = (learnt * noise[k]! + power[k]!) / (learnt + 1);
     } else if (!silent && Math.min(snrDb(sumP, sum(noise)), snrDb(sumP, minP)) < opt.noiseUpdateSnrDb) {
       const a = opt.noiseSmoothing;
@@ -253,7 +258,7 @@ export class SpectralSubtractor {
     for (let k = 0; k < BINS; k++) {
       const p = power[k]!, nk = noise[k]!;
       const d = Math.max(p - alpha * nk, beta * nk);
-      const g = d >= p ? 1 : Math.sqrt(d / p);
+      const g = d >= p || learning ? 1 : Math.sqrt(d / p);
       gain[k] = f === 0 ? g : s * gain[k]! + (1 - s) * g;
       re[k] = re[k]! * gain[k]!;
       im[k] = im[k]! * gain[k]!;

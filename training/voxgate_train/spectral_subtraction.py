@@ -9,7 +9,8 @@ Algorithm (see the TS header for the why): 512-sample frames, hop 256, periodic 
 w[n] = sin(pi n / 512); frame f covers samples [256 f - 256, 256 f + 256); noise = running mean of the power
 spectrum over the first round(init_noise_ms / 16) frames, then recursive averaging in pauses (a posteriori SNR or
 level above the windowed minimum frame power below noise_update_snr_db); Berouti over-subtraction
-alpha = over_subtraction - 0.15 clamp(snr, -5, 20); spectral floor; gain smoothing; weighted overlap-add.
+alpha = over_subtraction - 0.15 clamp(snr, -5, 20); spectral floor (gain 1 while the first estimate is learnt); gain
+smoothing; weighted overlap-add.
 Output is time-aligned with the input and has the same length.
 """
 from __future__ import annotations
@@ -73,6 +74,7 @@ def spectral_subtract(x: np.ndarray, **options: float) -> np.ndarray:
         if not silent:
             ring[learnt % len(ring)] = sum_p
         min_p = float(np.min(ring))
+        learning = learnt < init_frames
         if silent:
             pass
         elif learnt < init_frames:
@@ -84,8 +86,9 @@ def spectral_subtract(x: np.ndarray, **options: float) -> np.ndarray:
         alpha = o["over_subtraction"] - 0.15 * snr
         d = np.maximum(power - alpha * noise, o["spectral_floor"] * noise)
         g = np.ones(BINS)
-        less = d < power
-        g[less] = np.sqrt(d[less] / power[less])
+        if not learning:  # nothing is subtracted while the first estimate is learnt (see the TS header)
+            less = d < power
+            g[less] = np.sqrt(d[less] / power[less])
         s = o["gain_smoothing"]
         gain = g if f == 0 else s * gain + (1 - s) * g
         synth = np.fft.irfft(spec * gain, n=N_FFT) * window
