@@ -1,18 +1,17 @@
 /**
  * Every benchmark script refuses argv it would otherwise misread (a typo such as `--session 100` ran the default
- * load and reported numbers for it): exit code 2 and one line naming the flag, before any work. The scripts run
- * through tsx as `npx tsx bench/NAME.ts` runs them; each case also passes a known flag with a value the script's own
+ * load and reported numbers for it): exit code 2 and one line naming the flag, before any work. The scripts run as
+ * `npm run bench:*` runs them (dist/, when it is fresh; else through tsx, as `npx tsx bench/NAME.ts`); each case also passes a known flag with a value the script's own
  * check refuses at once, so that code without the refusal fails fast instead of starting a benchmark.
  */
 import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { benchArgsError } from '../../bench/bench-stats.js';
-import { ROOT, TSX_LOADER } from '../integration/helpers.js';
+import { nodeArgsFor, ROOT } from '../integration/helpers.js';
 
-/** Runs bench/`script` with `args`; killed after 60 s (the refusal needs only tsx's start-up). */
+/** Runs bench/`script` with `args`; killed after 60 s (the refusal needs only Node's start-up). */
 function runBench(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(ROOT, 'bench', script), ...args],
+  const child = spawn(process.execPath, [...nodeArgsFor(`bench/${script}`), ...args],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
