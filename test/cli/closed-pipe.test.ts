@@ -1,6 +1,6 @@
 /**
- * `voxgate transcribe ... | head -1` and `voxgate eval ... | head -1`: output whose reader went away (the binary via
- * tsx, in-process, its stdout a pipe the test closes).
+ * `voxgate transcribe ... | head -1` and `voxgate eval ... | head -1`: output whose reader went away (the real binary,
+ * in-process, its stdout a pipe the test closes).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';

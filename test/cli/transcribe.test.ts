@@ -1,5 +1,5 @@
 /**
- * `voxgate transcribe` output, the binary via tsx: in-process and against a real server on port 0.
+ * `voxgate transcribe` output, the real binary (nodeArgsFor): in-process and against a real server on port 0.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, open, rm } from 'node:fs/promises';

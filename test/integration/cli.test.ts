@@ -1,5 +1,5 @@
 /**
- * The `voxgate` CLI: WAV reading, WER, in-process eval over the real model, and the real binary (via tsx) against a
+ * The `voxgate` CLI: WAV reading, WER, in-process eval over the real model, and the real binary (nodeArgsFor) against a
  * real server.
  */
 import { execFile, spawn } from 'node:child_process';

@@ -3,8 +3,8 @@
  * serve flags' variables, defaults and ranges, the transcribe / eval option lists and the metric names the registry
  * holds): `serve --help`, the in-process engine variables, the exit codes and the error README quotes, the API key
  * example, a real /metrics scrape and the plain HTTP endpoints, the npm scripts README names, and signals while the
- * model loads. The CLI runs through tsx from src/, so no stale dist/ can pass or fail these; the benchmark runs as npm
- * runs it, from dist/.
+ * model loads. The CLI runs as helpers' nodeArgsFor starts it (dist/ only when it is fresh, so no stale dist/ can
+ * pass or fail these); the benchmark runs as npm runs it, from dist/.
  */
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import {
