@@ -8,7 +8,7 @@
  * Format reference: http://www-mmsp.ece.mcgill.ca/Documents/AudioFormats/WAVE/WAVE.html
  */
 import type { Stats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { GatewayError } from '../protocol/errors.js';
 import { PROTOCOL_LIMITS, type AudioEncoding } from '../protocol/messages.js';
 
@@ -212,6 +212,12 @@ async function readAt(file: FileHandle, offset: number, length: number, source: 
  * size is sent from the disk (Node's readFile refuses files past 2 GiB: hours of audio, RF64 recordings).
  */
 export async function readWavHeader(filePath: string, source = filePath): Promise<WavFile> {
+  // checked before the open too: opening a FIFO (`transcribe <(...)`) waits for its writer, so it was refused only then
+  try {
+    checkRegularFile(await stat(filePath), source);
+  } catch (e) {
+    throw e instanceof GatewayError ? e : unreadable(source, e);
+  }
   let file: FileHandle;
   try {
     file = await open(filePath, 'r');
@@ -225,12 +231,7 @@ export async function readWavHeader(filePath: string, source = filePath): Promis
     } catch (e) {
       throw unreadable(source, e);
     }
-    // chunks are found, and audio read, by position: a pipe failed with a bare "ESPIPE: invalid seek"
-    if (stats.isDirectory()) throw bad(source, 'is a directory, not a WAV file');
-    if (!stats.isFile()) {
-      throw bad(source, 'not a regular file (a pipe?): the audio is read from the disk as it is sent; save it to a file '
-        + 'first');
-    }
+    checkRegularFile(stats, source); // what was opened, which may not be what was checked
     const fileBytes = stats.size;
     const walk = walkWav(fileBytes, source);
     let step = walk.next();
@@ -241,6 +242,15 @@ export async function readWavHeader(filePath: string, source = filePath): Promis
       dataBytes: dataBytes - (dataBytes % header.frameBytes) };
   } finally {
     await file.close();
+  }
+}
+
+/** Chunks are found, and audio read, by position: a pipe failed with a bare "ESPIPE: invalid seek". */
+function checkRegularFile(stats: Stats, source: string): void {
+  if (stats.isDirectory()) throw bad(source, 'is a directory, not a WAV file');
+  if (!stats.isFile()) {
+    throw bad(source, 'not a regular file (a pipe?): the audio is read from the disk as it is sent; save it to a file '
+      + 'first');
   }
 }
 
