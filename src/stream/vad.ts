@@ -6,9 +6,10 @@
  * 160 i + 279), so decisions are queued and popped one per fbank frame: `speech[k]` of an output block is the
  * decision of frame `firstFrame + k`. Only at the end of a segment (finalize) or of the stream can the fbank's
  * reflected last frame outrun the VAD; then the VAD decides its partial frame, which covers it: of N samples the
- * fbank makes floor((N + 80) / 160) frames and the VAD ceil(N / 160), never fewer. After a finalize the detector starts a new segment, frames counted from the boundary as the fbank's
- * are, keeping its noise floor and the state of its energy's high-pass (dsp/energy-vad.ts `startSegment`: a new
- * frame grid must not change what a mains hum reads); after `end` it starts from scratch.
+ * fbank makes floor((N + 80) / 160) frames and the VAD ceil(N / 160), never fewer. After a finalize the detector
+ * starts a new segment, frames counted from the boundary as the fbank's are, keeping its noise floor and the state
+ * of its energy's high-pass (dsp/energy-vad.ts `startSegment`: a new frame grid must not change what a mains hum
+ * reads); after `end` it starts from scratch.
  *
  * The detector runs without hangover (`hangoverFrames` 1 by default here): the endpointer counts trailing
  * non-speech itself against the session's `silence_ms`, so the two do not add up.
