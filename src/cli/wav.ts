@@ -213,11 +213,13 @@ async function readAt(file: FileHandle, offset: number, length: number, source: 
  */
 export async function readWavHeader(filePath: string, source = filePath): Promise<WavFile> {
   // checked before the open too: opening a FIFO (`transcribe <(...)`) waits for its writer, so it was refused only then
+  let before: Stats;
   try {
-    checkRegularFile(await stat(filePath), source);
+    before = await stat(filePath);
   } catch (e) {
-    throw e instanceof GatewayError ? e : unreadable(source, e);
+    throw unreadable(source, e);
   }
+  checkRegularFile(before, source);
   let file: FileHandle;
   try {
     file = await open(filePath, 'r');
