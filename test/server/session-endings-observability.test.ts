@@ -63,8 +63,11 @@ describe.each(['uws'] as const)('session endings over %s (real model)', (transpo
       const dir = mkdtempSync(path.join(tmpdir(), 'voxgate-endings-'));
       writeFileSync(path.join(dir, 'keys.txt'), `${KEY}\n`);
       const engine = await loadSpeechEngine({ modelDir: MODEL_DIR, precision: 'auto', encoderWorkers: 1 });
+      // load shedding off (gateway.test.ts tests it): on a busy machine the model's transcripts lagged past the
+      // default 500 ms and the next upgrade got 503
       const gw: Gateway = await startGateway(resolveGatewayConfig({ host: '127.0.0.1', port: 0, transport,
-        apiKeysFile: path.join(dir, 'keys.txt'), startTimeoutMs: 500, idleTimeoutMs: 500, drainTimeoutMs: 30_000 }),
+        apiKeysFile: path.join(dir, 'keys.txt'), startTimeoutMs: 500, idleTimeoutMs: 500, drainTimeoutMs: 30_000,
+        overloadLatencyMs: 0 }),
       { services: engine, logger: createLogger({ level: 'trace', destination }) });
       const base = `http://127.0.0.1:${gw.port}`;
       const url = `ws://127.0.0.1:${gw.port}/v1/stream`;
@@ -124,13 +127,18 @@ describe.each(['uws'] as const)('session endings over %s (real model)', (transpo
         // fed at real time (never idle, no backlog) until a partial, then the worker dies; the stream's next encoder
         // run finds its caches gone
         let crashed = false;
+        const paused = (): boolean =>
+          [...c.rec.msgs].reverse().find((m) => m.type.startsWith('flow.'))?.type === 'flow.pause';
         for (let k = 0; k < 200 && !c.rec.msgs.some((m) => m.type === 'session.ended'); k++) {
           if (!crashed && c.rec.msgs.some((m) => m.type === 'transcript.partial')) {
             crashed = true;
-            await engine.encoder.shards[0]!.simulateCrash();
+            // pings hold off the idle deadline (500 ms) while the worker exits: 400-600 ms on a busy machine
+            const keepAlive = setInterval(() => c.ws.send('{"type":"ping"}'), 100);
+            await engine.encoder.shards[0]!.simulateCrash().finally(() => clearInterval(keepAlive));
           }
           const off = (k * frame) % (wav.data.byteLength - frame);
-          c.ws.send(wav.data.subarray(off, off + frame));
+          // obeys flow.pause: a busy machine's model fell behind real time and the backlog passed its limit
+          if (!paused()) c.ws.send(wav.data.subarray(off, off + frame));
           await new Promise((r) => setTimeout(r, 100));
         }
         expect(crashed, 'a partial before the crash').toBe(true);

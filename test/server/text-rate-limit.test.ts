@@ -93,7 +93,9 @@ describe('Session under a text flood', () => {
   });
 
   it('answers frames over the budget with non-fatal GW_ERR_RATE_LIMITED and keeps the session', async () => {
-    const s = new LocalSession({ services: scriptedServices({ auto: true }), limits: {} });
+    // the clock moves only when the test says: on a loaded machine the flood outlasted a token's refill (33 ms)
+    let nowMs = 0;
+    const s = new LocalSession({ services: scriptedServices({ auto: true }), limits: {}, now: () => nowMs });
     const msgs: ServerMessage[] = [];
     s.onMessage((m) => msgs.push(m));
     s.sendJson(START_16K);
@@ -105,7 +107,7 @@ describe('Session under a text flood', () => {
     expect(pongs).toHaveLength(PROTOCOL_LIMITS.textMessagesBurst - 1);
     expect(limited).toHaveLength(flood - pongs.length);
     expect(limited[0]).toMatchObject({ code: 'GW_ERR_RATE_LIMITED', fatal: false });
-    await new Promise((r) => setTimeout(r, 120)); // > 3 frames of refill
+    nowMs += 120; // > 3 frames of refill
     s.sendJson({ type: 'ping', id: 'after' });
     expect(msgs[msgs.length - 1]).toEqual({ type: 'pong', id: 'after' });
     const ended = new Promise((resolve) => s.onMessage((m) => { if (m.type === 'session.ended') resolve(m); }));
