@@ -30,7 +30,7 @@ describe.each(['fp32', 'int8'] as const)('shipped model (%s) on held-out real sp
   let pool: EncoderPool;
   beforeAll(async () => {
     pool = await EncoderPool.create({ model: loadModelInfo(MODEL_DIR, { precision }), intraOpThreads: 1 });
-  });
+  }, 60_000); // a model load: seconds, 5 s and more on a loaded machine (vitest's default for hooks is 10 s)
   afterAll(() => pool.close());
 
   /** Per clip, over the stream of its fbank with the encode stage's tail: the native prefix search at beam 1, and

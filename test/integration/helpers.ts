@@ -117,9 +117,13 @@ export function toWire(wav: WavAudio, f: WireFormat): Uint8Array {
   return parseWav(encodeWav(interleaved, f.sampleRateHz, f.channels, f.encoding)).data;
 }
 
+/**
+ * A gateway on the real model. Load shedding is off unless `overrides` sets it (load-shedding.test.ts): clients
+ * streaming faster than real time lag past the default 500 ms on a loaded machine, and later sessions got 503.
+ */
 export async function startRealGateway(transport: 'uws' | 'ws', overrides: Partial<GatewayConfig> = {}): Promise<Gateway> {
   const config = resolveGatewayConfig({
-    host: '127.0.0.1', port: 0, transport, logLevel: 'silent', modelDir: MODEL_DIR, ...overrides,
+    host: '127.0.0.1', port: 0, transport, logLevel: 'silent', modelDir: MODEL_DIR, overloadLatencyMs: 0, ...overrides,
   });
   return startGateway(config);
 }

@@ -42,7 +42,7 @@ describe('sample rates under session churn', () => {
   let gateway: Gateway;
   beforeAll(async () => {
     gateway = await startRealGateway('ws');
-  });
+  }, 60_000); // the model's load took 12 s on a loaded 2-core machine: past vitest's 10 s default for hooks
   afterAll(async () => {
     await gateway?.close();
   });
