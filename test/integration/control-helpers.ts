@@ -23,7 +23,7 @@ import {
 export function fileGateway(): { readonly gw: Gateway } {
   const holder = {} as { gw: Gateway };
   beforeAll(async () => {
-    holder.gw = await startRealGateway('uws', { encoderWorkers: 1, overloadLatencyMs: 0 });
+    holder.gw = await startRealGateway('uws', { encoderWorkers: 1 });
   }, 60_000);
   afterAll(async () => {
     await holder.gw?.close();

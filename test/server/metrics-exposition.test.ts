@@ -60,10 +60,7 @@ describe.each(['uws', 'ws'] as const)('/metrics exposition over %s (real model)'
   beforeAll(async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'voxgate-exposition-'));
     writeFileSync(path.join(dir, 'keys.txt'), `${KEY} name=acme\n`);
-    // load shedding off (gateway.test.ts tests it): on a busy machine the model's transcripts lagged past the default
-    // 500 ms and the upgrades after the audio got 503
-    gw = await startRealGateway(transport, { apiKeysFile: path.join(dir, 'keys.txt'), maxSessions: 2,
-      overloadLatencyMs: 0 });
+    gw = await startRealGateway(transport, { apiKeysFile: path.join(dir, 'keys.txt'), maxSessions: 2 });
     url = `ws://127.0.0.1:${gw.port}/v1/stream`;
   }, 60_000);
   afterAll(async () => {

@@ -19,7 +19,7 @@ const round1 = (v: number): number => Math.round(v * 10) / 10;
 describe.each(['ws'] as const)('session.ended stats over %s (real model)', (transport) => {
   let gw: Gateway;
   beforeAll(async () => {
-    gw = await startRealGateway(transport, { overloadLatencyMs: 0 });
+    gw = await startRealGateway(transport);
   }, 60_000);
   afterAll(async () => {
     await gw?.close();
