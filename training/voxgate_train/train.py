@@ -3,9 +3,9 @@
 State: training/runs/<run>/ckpt.pt (full: weights, optimiser, step, RNG; not in git) is written every
 --save-minutes and at the end of every epoch, and with it a weights-only fp32 snapshot
 runs/<run>/snapshots/step-<N>.pt (the newest --snapshots kept) for `voxgate_train.average`, and
-training/checkpoints/latest.pt (weights in fp16 + counters, committed between sessions), so a new machine resumes
-from git alone (optimiser moments are rebuilt after a short re-warm-up); `--init PATH` starts a new run the same way
-from another weights-only checkpoint (an accelerator run's final.pt, train_accel).
+training/checkpoints/latest.pt (weights in fp16 + counters, committed between sessions while a model trains), so a
+new machine resumes from git alone (optimiser moments are rebuilt after a short re-warm-up); `--init PATH` starts a
+new run the same way from another weights-only checkpoint (an accelerator run's final.pt, train_accel).
 SIGTERM or SIGINT to the main process (`pkill -o -TERM -f voxgate_train.train`) saves both and exits after the
 current step.
 Cooldown branch (`--run cool --branch-from main --cooldown-steps N`): starts from runs/main/ckpt.pt (weights and
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from .augment import Augmenter, maybe_denoise
 from .common import SAMPLE_RATE_HZ, TRAINING_DIR, fbank, half_weights, pad_tail_like_gateway
 from .data import AudioStore, collate, load_utterances, make_batches
-from .evaluate import evaluate_subset
+from .evaluate import SHIPPED_WEIGHTS, evaluate_subset
 from .feature_augment import spec_augment
 from .model import ConformerCtc, ModelConfig, sample_mask
 
@@ -119,6 +119,13 @@ def main() -> None:
         state = dict(ck["state"], batch=0 if args.init != str(LATEST) else ck["state"]["batch"],
                      rewarm=ck["state"]["step"])
         print(f"resumed weights {args.init} at step {state['step']} (optimiser re-warm-up)", flush=True)
+    elif args.init != str(LATEST):
+        raise SystemExit(f"--init {args.init} does not exist")
+    else:
+        # the shipped model's weights left the tree when it shipped as final: say how to start from them, since a
+        # run from scratch by mistake would silently redo all of their training
+        print(f"no {LATEST}: training from scratch (to start from the shipped weights: "
+              f"git show {SHIPPED_WEIGHTS} > {LATEST})", flush=True)
 
     if args.cooldown_steps:
         state.setdefault("cooldown_from", state["step"])
