@@ -30,10 +30,10 @@
  * - decimals ("three point one four" -> 3.14, "two point oh" -> 2.0), percent ("ten percent" -> 10%, "point five
  *   percent" -> 0.5%, "point nine nine dollars" -> $0.99), currency ("twenty dollars" -> $20, "five dollars and
  *   fifty cents" -> $5.50, "a dollar and fifty cents" -> $1.50, "two point five dollars" -> $2.50, "ten pounds" ->
- *   £10, "three euros" -> €3, "five cents" -> 5 cents); a unit takes the whole number read in groups before it
- *   ("nineteen ninety nine dollars" -> $1999) but not a lone digit, which counts ("two twenty dollar bills" -> two
- *   $20 bills), unless a plural currency follows ("four ninety nine dollars" -> $499; "this one twenty dollars" ->
- *   this one $20).
+ *   £10, "three euros" -> €3, "five cents" -> 5 cents, "five pence" -> 5 pence); a unit takes the whole number
+ *   read in groups before it ("nineteen ninety nine dollars" -> $1999) but not a lone digit, which counts ("two
+ *   twenty dollar bills" -> two $20 bills), unless a plural currency follows ("four ninety nine dollars" -> $499;
+ *   "this one twenty dollars" -> this one $20).
  * What it leaves as words, because digits could be wrong: a lone "zero" .. "nine" ("no one", "this one") unless a
  * unit, a decimal point or another cardinal, digit string or decimal stands next to it (an ordinal, an amount or a
  * clock time does not: "the tenth one" -> "the 10th one"); a lone "first" .. "ninth" but a day ("first of all",
@@ -130,12 +130,12 @@ function readNumber(w: readonly string[], i: number, afterNumber: boolean): { pi
   return { piece: { kind: 'number', text, spelled: lone ? w[i]! : null, group, bare: !n.ordinal }, end };
 }
 
-/** The number `text` (ending at word `end`) with the unit that follows it: percent, cents or a currency (with "[and]
- * N cents"); null when no unit follows. */
+/** The number `text` (ending at word `end`) with the unit that follows it: percent, cents / pence or a currency (with
+ * "[and] N cents"); null when no unit follows. */
 function unitAfter(w: readonly string[], end: number, text: string): { text: string; end: number } | null {
   const u = w[end];
   if (u === 'percent') return { text: `${text}%`, end: end + 1 };
-  if (u === 'cents' || u === 'cent') return { text: `${text} ${u}`, end: end + 1 };
+  if (CENTS.has(u ?? '')) return { text: `${text} ${u}`, end: end + 1 }; // "five pence" -> 5 pence, as cents
   if (has(CURRENCIES, u) && /^\d+(\.\d+)?$/.test(text)) {
     const symbol = CURRENCIES[u]!;
     // "five dollars and fifty cents", "two dollars fifty cents"

@@ -20,6 +20,15 @@ export interface ApiKeyAccount {
   readonly maxSessions: number | null;
 }
 
+/**
+ * The key a client presented, as the key set knows it: `keyId` names the key itself across reloads (its SHA-256
+ * digest in hex; never logged), so that a reload can move the key's open sessions to the account it now belongs to.
+ */
+export interface ApiKeyGrant {
+  readonly keyId: string;
+  readonly account: ApiKeyAccount;
+}
+
 /** One key of the file: the key and the options of its line. */
 export interface ApiKeyEntry {
   key: string;
@@ -41,7 +50,9 @@ function bad(message: string): GatewayError {
 
 export class ApiKeys {
   private readonly digests: readonly Buffer[];
-  private readonly accounts: readonly ApiKeyAccount[];
+  /** The grant of each key, in the order of `digests`. */
+  private readonly grants: readonly ApiKeyGrant[];
+  private readonly grantOfKeyId: ReadonlyMap<string, ApiKeyGrant>;
 
   /** Plain strings are keys without options. A key repeated with other options, or a name given two different
    * `max_sessions`, is GW_ERR_BAD_CONFIG (the message names the account, never the key). */
@@ -66,10 +77,11 @@ export class ApiKeys {
       limitOfName.set(e.name, limit);
     }
     this.digests = [...byKey.keys()].map(digest);
-    this.accounts = [...byKey.values()].map((e, i) => ({
-      id: e.name ?? `sha256:${this.digests[i].toString('hex', 0, 4)}`,
-      maxSessions: e.maxSessions ?? null,
+    this.grants = [...byKey.values()].map((e, i) => ({
+      keyId: this.digests[i].toString('hex'),
+      account: { id: e.name ?? `sha256:${this.digests[i].toString('hex', 0, 4)}`, maxSessions: e.maxSessions ?? null },
     }));
+    this.grantOfKeyId = new Map(this.grants.map((g) => [g.keyId, g]));
     if (this.digests.length === 0) throw bad('API key set must not be empty');
   }
 
@@ -85,13 +97,24 @@ export class ApiKeys {
 
   /** The account of `candidate`, or null when it is no key. Visits every key (constant time, see module doc). */
   lookup(candidate: string | null | undefined): ApiKeyAccount | null {
+    return this.grant(candidate)?.account ?? null;
+  }
+
+  /** The key `candidate` and its account, or null when it is no key. Visits every key (constant time, module doc). */
+  grant(candidate: string | null | undefined): ApiKeyGrant | null {
     const d = digest(candidate ?? '');
     let found = -1;
     for (let i = 0; i < this.digests.length; i++) {
       if (timingSafeEqual(this.digests[i], d)) found = i;
     }
     if (found < 0 || candidate === null || candidate === undefined || candidate === '') return null;
-    return this.accounts[found];
+    return this.grants[found];
+  }
+
+  /** The account of the key a grant named (a grant of this or of an earlier key set), or null when it is gone. The
+   * id comes from the gateway's own sessions, never from a client, so a plain lookup leaks nothing. */
+  accountOf(keyId: string): ApiKeyAccount | null {
+    return this.grantOfKeyId.get(keyId)?.account ?? null;
   }
 }
 

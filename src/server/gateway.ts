@@ -20,7 +20,7 @@ import {
   type TransportServer, type UpgradeGate, type UpgradeRequest,
 } from '../transports/index.js';
 import { AccountSessions } from './account-sessions.js';
-import { extractKey, loadApiKeys, type ApiKeyAccount, type ApiKeys } from './api-keys.js';
+import { extractKey, loadApiKeys, type ApiKeyGrant, type ApiKeys } from './api-keys.js';
 import { validateGatewayConfig, type GatewayConfig } from './config.js';
 import { BACKLOG_CAP_FACTOR } from './flow-control.js';
 import { LatencyMonitor } from './latency-monitor.js';
@@ -60,7 +60,8 @@ export interface Gateway {
   sessionCount(): number;
   /**
    * Re-reads the API key file (`voxgate serve` does on SIGHUP): new upgrades are checked against the new keys, open
-   * sessions keep running. A bad file rejects with GW_ERR_BAD_CONFIG and the old keys stay. Resolves with the number
+   * sessions keep running and count under their key's account as the new file names it (a removed key's, under its
+   * last one). A bad file rejects with GW_ERR_BAD_CONFIG and the old keys stay. Resolves with the number
    * of keys; 0 when the gateway runs without keys. Reloads run one at a time in call order, so the last one's file
    * decides.
    */
@@ -117,13 +118,13 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   };
   const handler: ConnectionHandler = {
     onOpen(conn, info) {
-      const account = info.context as ApiKeyAccount | undefined;
-      if (account !== undefined) accounts.open(conn, account);
+      const grant = info.context as ApiKeyGrant | undefined;
+      if (grant !== undefined) accounts.open(conn, grant);
       try {
         const session = new Session(conn, {
           services: services!,
           limits: config,
-          logger: account === undefined ? log : log.child({ account: account.id }),
+          logger: grant === undefined ? log : log.child({ account: grant.account.id }),
           metrics,
           latency,
           onClosed: () => forget(conn),
@@ -167,12 +168,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       if (req.path !== STREAM_PATH) {
         return { ok: false, status: 404, code: 'GW_ERR_BAD_MESSAGE', message: `no WebSocket endpoint at ${req.path}` };
       }
-      const account = apiKeys?.lookup(extractKey(req.headers, req.query));
-      if (account === null) return reject(401, 'GW_ERR_UNAUTHORIZED', 'missing or wrong API key');
+      const grant = apiKeys?.grant(extractKey(req.headers, req.query));
+      if (grant === null) return reject(401, 'GW_ERR_UNAUTHORIZED', 'missing or wrong API key');
       if (phase === 'draining' || phase === 'closed') return reject(503, 'GW_ERR_SHUTTING_DOWN', 'server is draining');
       if (phase === 'loading') return reject(503, 'GW_ERR_TOO_MANY_SESSIONS', 'model is loading; retry shortly');
       // the account's own limit first: retrying on another replica of the gateway would not lift it
-      const overQuota = account === undefined ? null : accounts.refusal(account);
+      const overQuota = grant === undefined ? null : accounts.refusal(grant.account);
       if (overQuota !== null) return reject(429, 'GW_ERR_KEY_SESSION_LIMIT', overQuota);
       if (sessions.size >= config.maxSessions) {
         return reject(503, 'GW_ERR_TOO_MANY_SESSIONS', `server is at its limit of ${config.maxSessions} sessions`);
@@ -182,7 +183,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
         return reject(503, 'GW_ERR_TOO_MANY_SESSIONS', `server is at capacity (transcripts lag ${Math.round(lag)} ms `
           + `behind the audio, over ${config.overloadLatencyMs} ms); retry shortly`);
       }
-      return { ok: true, context: account };
+      return { ok: true, context: grant };
     },
   };
 
@@ -336,6 +337,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       // ended after the revocation's brought the revoked key back until the next reload.
       const reload = keyReloads.then(async () => {
         apiKeys = await loadApiKeys(file); // throws before replacing: the old keys stay on error
+        accounts.rebind(apiKeys); // open sessions count under their key's account as the new file names it
         log.info({ keys: apiKeys.size }, 'API keys reloaded');
         return apiKeys.size;
       });

@@ -60,6 +60,10 @@ describe('formatNumerals', () => {
     ['five dollars and fifty cents', '$5.50'],
     ['one dollar and five cents', '$1.05'],
     ['five cents', '5 cents'],
+    // pence are a unit as cents are ("fifty pence" was 50 pence, "five pence" stayed words)
+    ['five pence', '5 pence'],
+    ['it costs nine pence please', 'it costs 9 pence please'],
+    ['point five pence', '0.5 pence'],
     ['ten pounds', '£10'],
     ['three euros', '€3'],
     ['nine point five percent', '9.5%'],

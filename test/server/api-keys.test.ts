@@ -43,6 +43,15 @@ describe('api keys', () => {
     expect(keys.lookup('solo')).toEqual({ id: 'sha256:5364f2f2', maxSessions: null });
     expect(keys.lookup('k-ol')).toBeNull();
     expect(keys.lookup(undefined)).toBeNull();
+    // a grant names the key itself, so a later key set can tell which account that key belongs to now
+    const [oldKey, newKey] = [keys.grant('k-old')!, keys.grant('k-new')!];
+    expect(oldKey.account).toBe(keys.lookup('k-old'));
+    expect(oldKey.keyId).not.toBe(newKey.keyId);
+    expect(keys.grant('k-ol')).toBeNull();
+    const reloaded = parseApiKeys('k-new name=renamed\nsolo name=acme\n');
+    expect(reloaded.accountOf(newKey.keyId)).toEqual({ id: 'renamed', maxSessions: null });
+    expect(reloaded.accountOf(keys.grant('solo')!.keyId)).toEqual({ id: 'acme', maxSessions: null });
+    expect(reloaded.accountOf(oldKey.keyId)).toBeNull();
   });
 
   it('rejects bad key options with GW_ERR_BAD_CONFIG, naming the line, quoting only numbers', () => {
