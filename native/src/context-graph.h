@@ -57,6 +57,10 @@ class ContextGraph {
   /// first), then removes the bonus of an unfinished match.
   double Finalize(int32_t state) const { return final_[state]; }
 
+  /// The bonus of the match open at `state` (its tokens' boosts so far), which a mismatch or the utterance's end takes
+  /// back: a hypothesis's context score minus this is what its completed phrases hold.
+  double Open(int32_t state) const { return nodes_[state].node_score; }
+
   int32_t SeparatorId() const { return separator_id_; }
 
   bool Empty() const { return nodes_.size() == 1; }

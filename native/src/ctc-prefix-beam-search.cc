@@ -26,6 +26,27 @@ inline bool EmittedAnew(const C& c) {
   return c.via >= 0 && c.via_pnb > LogAddExp(c.pb, c.own_pnb);
 }
 
+// top[0..n) holds the `cap` best scores inserted so far, ascending: a frame's new prefixes that another `cap` new
+// prefixes outscore (strictly) cannot survive it.
+void InsertTop(std::vector<double>& top, int32_t& n, int32_t cap, double score) {
+  int32_t j;
+  if (n < cap) {
+    j = n++;
+    while (j > 0 && top[j - 1] > score) {
+      top[j] = top[j - 1];
+      --j;
+    }
+  } else {  // full: the smallest goes
+    if (score < top[0]) return;
+    j = 0;
+    while (j + 1 < cap && top[j + 1] < score) {
+      top[j] = top[j + 1];
+      ++j;
+    }
+  }
+  top[j] = score;
+}
+
 }  // namespace
 
 CtcPrefixBeamSearch::CtcPrefixBeamSearch(const CtcSearchOptions& options) : options_(options) {
@@ -128,8 +149,11 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
   const int32_t t = static_cast<int32_t>(frames_decoded_);
   const int32_t nb = static_cast<int32_t>(beam_.size());
   const int32_t beam_size = options_.beam_size;
+  const int32_t reserved = graph_.Empty() ? 0 : ctc_math::ReservedSlots(beam_size);
   top_.resize(beam_size);
+  top_settled_.resize(reserved);
   num_top_ = 0;
+  num_top_settled_ = 0;
 
   double max_lp = lp[0];
   for (int32_t c = 1; c < v; ++c) max_lp = std::max(max_lp, static_cast<double>(lp[c]));
@@ -140,7 +164,8 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
   cands_.clear();
   for (int32_t i = 0; i < nb; ++i) {
     const Hyp& h = beam_[i];
-    cands_.push_back({kNegInf, kNegInf, kNegInf, kNegInf, h.ctx, h.lm, 0.0, h.key, i, -1, -1, h.ctx_state, h.lm_state});
+    cands_.push_back(
+        {kNegInf, kNegInf, kNegInf, kNegInf, h.ctx, h.lm, 0.0, 0.0, h.key, i, -1, -1, h.ctx_state, h.lm_state});
   }
   LinkChildren();
 
@@ -184,11 +209,18 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
           lm_state = step.state;
         }
         // A new prefix's score is final here (nothing else can reach it this frame). If beam_size new prefixes
-        // already score strictly higher it can never survive: skip it. Exact, and it keeps the sort small.
+        // already score strictly higher, and `reserved` strictly higher without open bonuses, it can never survive
+        // (Select): skip it. Exact, and it keeps the sort small.
         const double score = from + ctx + lm;  // == LogAddExp(-inf, from) + ctx + lm, as the sort computes it
-        if (num_top_ == beam_size && score < top_[0]) continue;
-        InsertTop(score);
-        cands_.push_back({kNegInf, from, kNegInf, kNegInf, ctx, lm, 0.0, NextKey(h.key, c), i, c, -1, state, lm_state});
+        const double settled = score - graph_.Open(state);
+        if (num_top_ == beam_size && score < top_[0] &&
+            (reserved == 0 || (num_top_settled_ == reserved && settled < top_settled_[0]))) {
+          continue;
+        }
+        InsertTop(top_, num_top_, beam_size, score);
+        if (reserved > 0) InsertTop(top_settled_, num_top_settled_, reserved, settled);
+        cands_.push_back(
+            {kNegInf, from, kNegInf, kNegInf, ctx, lm, 0.0, 0.0, NextKey(h.key, c), i, c, -1, state, lm_state});
       }
     }
   }
@@ -197,16 +229,11 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
   order_.resize(n);
   for (int32_t k = 0; k < n; ++k) {
     cands_[k].score = RankScore(cands_[k]);
+    cands_[k].settled = cands_[k].score - graph_.Open(cands_[k].ctx_state);
     order_[k] = k;
   }
   int32_t keep = std::min(n, beam_size);
-  auto better = [this](int32_t a, int32_t b) {
-    const Cand& x = cands_[a];
-    const Cand& y = cands_[b];
-    if (x.score != y.score) return x.score > y.score;
-    return x.key < y.key;
-  };
-  std::partial_sort(order_.begin(), order_.begin() + keep, order_.end(), better);
+  Select(keep, std::min(reserved, keep));
   while (keep > 1 && cands_[order_[keep - 1]].score == kNegInf) --keep;
 
   next_.resize(keep);
@@ -302,24 +329,31 @@ void CtcPrefixBeamSearch::LinkChildren() {
   }
 }
 
-// top_[0..num_top_) holds the best new-prefix scores of this frame in ascending order (at most beam_size).
-void CtcPrefixBeamSearch::InsertTop(double score) {
-  const int32_t k = options_.beam_size;
-  int32_t j;
-  if (num_top_ < k) {
-    j = num_top_++;
-    while (j > 0 && top_[j - 1] > score) {
-      top_[j] = top_[j - 1];
-      --j;
-    }
-  } else {  // full: the smallest goes (the caller checked score >= top_[0])
-    j = 0;
-    while (j + 1 < k && top_[j + 1] < score) {
-      top_[j] = top_[j + 1];
-      ++j;
-    }
+// order_[0..keep) := the surviving candidates, best first (score, ties by key): the `reserved` best by their settled
+// score (ties by key), then the best of the rest by score. Why reserved slots: an open hotword match carries its
+// bonus so far, so hypotheses inside one can fill the whole beam and push out every reading that does not match;
+// when the match then fails (or the utterance ends inside it) the bonus is taken back, and the final can only choose
+// among the leftovers, e.g. a hotword cut short ("conscien" for "conscience" said otherwise). #select() in the twin.
+void CtcPrefixBeamSearch::Select(int32_t keep, int32_t reserved) {
+  auto better = [this](int32_t a, int32_t b) {
+    const Cand& x = cands_[a];
+    const Cand& y = cands_[b];
+    if (x.score != y.score) return x.score > y.score;
+    return x.key < y.key;
+  };
+  if (reserved == 0) {
+    std::partial_sort(order_.begin(), order_.begin() + keep, order_.end(), better);
+    return;
   }
-  top_[j] = score;
+  auto settled_better = [this](int32_t a, int32_t b) {
+    const Cand& x = cands_[a];
+    const Cand& y = cands_[b];
+    if (x.settled != y.settled) return x.settled > y.settled;
+    return x.key < y.key;
+  };
+  std::partial_sort(order_.begin(), order_.begin() + reserved, order_.end(), settled_better);
+  std::partial_sort(order_.begin() + reserved, order_.begin() + keep, order_.end(), better);
+  std::sort(order_.begin(), order_.begin() + keep, better);
 }
 
 void CtcPrefixBeamSearch::SortBeam() {

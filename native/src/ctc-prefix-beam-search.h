@@ -5,8 +5,10 @@
 // space plus a context (hotword) score and, with a token LM (shallow fusion), an LM score: lm_weight x log P_lm of
 // each token + lm_token_bonus per token (the bonus offsets the LM's per-token cost, which would otherwise favour
 // deletions), and lm_weight x log P_lm(end) at Finalize(). Candidates are ranked by logaddexp(p_blank, p_nonblank) +
-// context + LM, ties by key. A prefix is identified by a 53-bit hash of (parent key, token) (53 bits so that the TypeScript twin can hold it
-// in a double). TypeScript twin: src/inference/ctc-prefix-beam-search.ts. Keep both in the same order of operations.
+// context + LM, ties by key; with hotwords a quarter of the beam goes to the best by that score less the bonus of
+// their open hotword match (Select). A prefix is identified by a 53-bit hash of (parent key, token) (53 bits so that
+// the TypeScript twin can hold it in a double). TypeScript twin: src/inference/ctc-prefix-beam-search.ts. Keep both
+// in the same order of operations.
 #pragma once
 
 #include <cstddef>
@@ -114,6 +116,7 @@ class CtcPrefixBeamSearch {
     double own_pnb;  // kept prefix: its own paths ending in its last token at this frame (held since the last one)
     double via_pnb;  // kept prefix: the path on which its parent emits the last token anew at this frame
     double ctx, lm, score;
+    double settled;  // score without the open hotword match's bonus (Select)
     uint64_t key;
     int32_t src;    // index in beam_
     int32_t token;  // -1: same prefix as beam_[src]; else beam_[src] + token
@@ -125,7 +128,7 @@ class CtcPrefixBeamSearch {
   void LinkChildren();
   void RefuseIfPartial() const;
   void SortBeam();
-  void InsertTop(double score);
+  void Select(int32_t keep, int32_t reserved);
   CtcSearchResult MakeResult(const Hyp& h, double score, int32_t stable) const;
   double FinalScore(const Hyp& h) const;
 
@@ -134,8 +137,8 @@ class CtcPrefixBeamSearch {
   std::vector<Hyp> beam_, next_;
   std::vector<Cand> cands_;
   std::vector<int32_t> order_, first_child_, next_sibling_, key_slots_;
-  std::vector<double> top_;
-  int32_t num_top_ = 0;
+  std::vector<double> top_, top_settled_;
+  int32_t num_top_ = 0, num_top_settled_ = 0;
   int64_t frames_decoded_ = 0;
   bool partial_chunk_ = false;  // a chunk ran out of memory after some of its frames: refuse until Reset()
 };

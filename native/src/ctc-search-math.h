@@ -1,7 +1,7 @@
 // Arithmetic shared by the CTC prefix beam search's translation units: log-space addition, the 53-bit prefix key, the
 // ranking score.
 // Each is mirrored operation for operation by the TypeScript twin (logAddExp in src/inference/ctc-decoder.ts,
-// nextKey and rankScore in src/inference/ctc-prefix-beam-search.ts); change them together.
+// nextKey, rankScore and reservedSlots in src/inference/ctc-prefix-beam-search.ts); change them together.
 #pragma once
 
 #include <algorithm>
@@ -46,6 +46,10 @@ template <typename T>
 inline double RankScore(const T& h) {
   return LogAddExp(h.pb, h.pnb) + h.ctx + h.lm;
 }
+
+// Beam slots kept each frame for the best hypotheses by their score without open hotword bonuses, a quarter of the
+// beam (none below 4): see CtcPrefixBeamSearch::Select. reservedSlots() in the TypeScript twin.
+inline int32_t ReservedSlots(int32_t beam_size) { return beam_size / 4; }
 
 // A token's posterior from its log-prob, at most 1: a frame that is not normalised (logits, or a log-softmax that
 // rounds above 0) must not make a confidence above 1.

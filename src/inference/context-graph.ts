@@ -130,6 +130,12 @@ export class ContextGraph {
     return { score: score + nodes[node]!.outputScore, state: node };
   }
 
+  /** The bonus of the match open at `state` (its tokens' boosts so far), which a mismatch or the utterance's end
+   * takes back: a hypothesis's context score minus this is what its completed phrases hold. */
+  open(state: number): number {
+    return this.#nodes[state]!.nodeScore;
+  }
+
   /** Score delta at the end of the utterance: completes a phrase whose last token was read (whole words: a separator
    * is read first), then removes the bonus of an unfinished match. */
   finalize(state: number): number {

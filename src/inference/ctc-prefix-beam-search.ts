@@ -10,7 +10,8 @@
  * (`+=` is logaddexp; non-blank c with lp[c] < frame max - tokenThreshold is skipped). A new prefix gets the hotword
  * automaton's score delta (context-graph.ts: whole words with a separator id) and, with a token LM,
  * lmWeight x log P_lm(c | prefix) + lmTokenBonus. Candidates rank by logaddexp(pb, pnb) + context score + LM score,
- * ties by key, and the best `beamSize` survive; the final adds lmWeight x log P_lm(end | prefix). Keys are 53-bit
+ * ties by key, and the best `beamSize` survive, a quarter of them (with hotwords) the best by that score less the
+ * bonus of their open hotword match (#select); the final adds lmWeight x log P_lm(end | prefix). Keys are 53-bit
  * hashes of (parent key, token) so they fit a double. Timings: a kept prefix takes its parent's frames + this frame
  * when the parent's emission here outweighs its own paths.
  */
@@ -90,6 +91,10 @@ const rootHyp = (lmState: number, graph: ContextGraph): Hyp => ({
   lastFrame: -1, tokens: [], frames: [], probs: [],
 });
 
+/** Beam slots kept each frame for the best hypotheses by their score without open hotword bonuses, a quarter of the
+ * beam (none below 4): see #select. ReservedSlots() in the C++ core. */
+const reservedSlots = (beamSize: number): number => Math.floor(beamSize / 4);
+
 const fail = (m: string): never => {
   throw new GatewayError('GW_ERR_DECODER', m);
 };
@@ -123,7 +128,7 @@ export class CtcPrefixBeamSearch implements CtcSearch {
   }
 
   #decodeFrame(lp: Float32Array): void {
-    const { vocabSize: v, blankId: blank, beamSize, tokenThreshold, lm: tokenLm, lmWeight, lmTokenBonus } = this.options;
+    const { vocabSize: v, blankId: blank, tokenThreshold, lm: tokenLm, lmWeight, lmTokenBonus } = this.options;
     const t = this.#framesDecoded;
     const beam = this.#beam;
     const nb = beam.length;
@@ -188,12 +193,13 @@ export class CtcPrefixBeamSearch implements CtcSearch {
 
     for (const c of cands) c.score = rankScore(c);
     cands.sort((x, y) => (x.score !== y.score ? (x.score > y.score ? -1 : 1) : x.key - y.key));
-    let keep = Math.min(cands.length, beamSize);
-    while (keep > 1 && cands[keep - 1]!.score === -Infinity) keep--;
+    const kept = this.#select(cands);
+    let keep = kept.length;
+    while (keep > 1 && kept[keep - 1]!.score === -Infinity) keep--;
 
     const next: Hyp[] = [];
     for (let k = 0; k < keep; k++) {
-      const c = cands[k]!;
+      const c = kept[k]!;
       const p = beam[c.src]!;
       if (c.token >= 0) {
         next.push({
@@ -221,6 +227,29 @@ export class CtcPrefixBeamSearch implements CtcSearch {
     }
     this.#beam = next;
     this.#framesDecoded++;
+  }
+
+  /** The candidates that survive the frame, best first (`cands` sorted by score, ties by key): the
+   * reservedSlots(beamSize) best by their score without open hotword bonuses (ties by key), and the best of the rest
+   * by score up to beamSize. Why: hypotheses inside one open match (its bonus so far counted) could fill the beam,
+   * and when the match failed its bonus was taken back with nothing else left to choose. Select() in the C++ core. */
+  #select(cands: Cand[]): Cand[] {
+    const { beamSize } = this.options;
+    const reserved = this.#graph.empty ? 0 : Math.min(reservedSlots(beamSize), cands.length);
+    if (reserved === 0) return cands.slice(0, beamSize);
+    const settled = cands.map((c) => c.score - this.#graph.open(c.ctxState));
+    const bySettled = cands.map((_, k) => k).sort((a, b) => {
+      const [x, y] = [settled[a]!, settled[b]!];
+      return x !== y ? (x > y ? -1 : 1) : cands[a]!.key - cands[b]!.key;
+    });
+    const held = new Set(bySettled.slice(0, reserved));
+    let others = Math.min(beamSize, cands.length) - reserved;
+    return cands.filter((_, k) => {
+      if (held.has(k)) return true;
+      if (others === 0) return false;
+      others--;
+      return true;
+    });
   }
 
   #result(h: Hyp, score: number, stable: number, isFinal: boolean): CtcDecodeResult {
