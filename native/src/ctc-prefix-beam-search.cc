@@ -164,8 +164,7 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
   cands_.clear();
   for (int32_t i = 0; i < nb; ++i) {
     const Hyp& h = beam_[i];
-    cands_.push_back(
-        {kNegInf, kNegInf, kNegInf, kNegInf, h.ctx, h.lm, 0.0, 0.0, h.key, i, -1, -1, h.ctx_state, h.lm_state});
+    cands_.push_back({kNegInf, kNegInf, kNegInf, kNegInf, h.ctx, h.lm, 0.0, h.key, i, -1, -1, h.ctx_state, h.lm_state});
   }
   LinkChildren();
 
@@ -212,15 +211,14 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
         // already score strictly higher, and `reserved` strictly higher without open bonuses, it can never survive
         // (Select): skip it. Exact, and it keeps the sort small.
         const double score = from + ctx + lm;  // == LogAddExp(-inf, from) + ctx + lm, as the sort computes it
-        const double settled = score - graph_.Open(state);
+        const double settled = reserved == 0 ? kNegInf : score - graph_.Open(state);
         if (num_top_ == beam_size && score < top_[0] &&
             (reserved == 0 || (num_top_settled_ == reserved && settled < top_settled_[0]))) {
           continue;
         }
         InsertTop(top_, num_top_, beam_size, score);
         if (reserved > 0) InsertTop(top_settled_, num_top_settled_, reserved, settled);
-        cands_.push_back(
-            {kNegInf, from, kNegInf, kNegInf, ctx, lm, 0.0, 0.0, NextKey(h.key, c), i, c, -1, state, lm_state});
+        cands_.push_back({kNegInf, from, kNegInf, kNegInf, ctx, lm, 0.0, NextKey(h.key, c), i, c, -1, state, lm_state});
       }
     }
   }
@@ -229,7 +227,6 @@ void CtcPrefixBeamSearch::DecodeFrame(const float* lp) {
   order_.resize(n);
   for (int32_t k = 0; k < n; ++k) {
     cands_[k].score = RankScore(cands_[k]);
-    cands_[k].settled = cands_[k].score - graph_.Open(cands_[k].ctx_state);
     order_[k] = k;
   }
   int32_t keep = std::min(n, beam_size);
@@ -345,10 +342,13 @@ void CtcPrefixBeamSearch::Select(int32_t keep, int32_t reserved) {
     std::partial_sort(order_.begin(), order_.begin() + keep, order_.end(), better);
     return;
   }
+  // a candidate's score less its open match's bonus: derived here, so a decoder without hotwords never looks it up
   auto settled_better = [this](int32_t a, int32_t b) {
     const Cand& x = cands_[a];
     const Cand& y = cands_[b];
-    if (x.settled != y.settled) return x.settled > y.settled;
+    const double sx = x.score - graph_.Open(x.ctx_state);
+    const double sy = y.score - graph_.Open(y.ctx_state);
+    if (sx != sy) return sx > sy;
     return x.key < y.key;
   };
   std::partial_sort(order_.begin(), order_.begin() + reserved, order_.end(), settled_better);

@@ -116,7 +116,6 @@ class CtcPrefixBeamSearch {
     double own_pnb;  // kept prefix: its own paths ending in its last token at this frame (held since the last one)
     double via_pnb;  // kept prefix: the path on which its parent emits the last token anew at this frame
     double ctx, lm, score;
-    double settled;  // score without the open hotword match's bonus (Select)
     uint64_t key;
     int32_t src;    // index in beam_
     int32_t token;  // -1: same prefix as beam_[src]; else beam_[src] + token
